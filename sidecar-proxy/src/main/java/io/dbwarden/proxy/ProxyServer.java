@@ -1,0 +1,38 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.filter.FilterChain;
+import io.dbwarden.proxy.internal.ProxyBootstrap;
+
+import java.net.InetSocketAddress;
+
+/**
+ * A running proxy: accepts PostgreSQL clients on the configured address and relays them to the upstream database
+ * through the filter chain. Thread-safe; {@link #close()} stops accepting and closes every connection.
+ */
+public final class ProxyServer implements AutoCloseable {
+    private final ProxyBootstrap bootstrap;
+
+    private ProxyServer(ProxyBootstrap bootstrap) {
+        this.bootstrap = bootstrap;
+    }
+
+    /** Binds and starts serving; fails if the address cannot be bound or TLS material cannot be read. */
+    public static ProxyServer start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics) {
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics));
+    }
+
+    public InetSocketAddress address() {
+        return bootstrap.address();
+    }
+
+    public int port() {
+        return address().getPort();
+    }
+
+    @Override
+    public void close() {
+        bootstrap.close();
+    }
+}

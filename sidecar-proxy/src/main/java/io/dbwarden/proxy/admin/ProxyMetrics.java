@@ -1,0 +1,141 @@
+package io.dbwarden.proxy.admin;
+
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.ExecutionListener;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+
+/**
+ * Process-wide counters, rendered in the Prometheus text exposition format. Lock-free on the hot path
+ * (LongAdder per counter, fixed-bucket latency histogram).
+ */
+public final class ProxyMetrics implements ExecutionListener {
+    private static final double[] BUCKETS_SECONDS = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1, 2.5, 5, 10};
+
+    private final LongAdder connectionsAccepted = new LongAdder();
+    private final AtomicLong connectionsActive = new AtomicLong();
+    private final LongAdder clientAuthFailures = new LongAdder();
+    private final LongAdder upstreamFailures = new LongAdder();
+    private final LongAdder protocolErrors = new LongAdder();
+    private final LongAdder[] statementsByDecision = new LongAdder[Decision.values().length];
+    private final LongAdder statementErrors = new LongAdder();
+    private final LongAdder rows = new LongAdder();
+    private final LongAdder[] durationBuckets = new LongAdder[BUCKETS_SECONDS.length + 1];
+    private final LongAdder durationSumNanos = new LongAdder();
+    private volatile LongSupplier auditDropped = () -> 0;
+    private volatile LongSupplier auditWritten = () -> 0;
+
+    public ProxyMetrics() {
+        for (int i = 0; i < statementsByDecision.length; i++) {
+            statementsByDecision[i] = new LongAdder();
+        }
+        for (int i = 0; i < durationBuckets.length; i++) {
+            durationBuckets[i] = new LongAdder();
+        }
+    }
+
+    public void connectionOpened() {
+        connectionsAccepted.increment();
+        connectionsActive.incrementAndGet();
+    }
+
+    public void connectionClosed() {
+        connectionsActive.decrementAndGet();
+    }
+
+    public void clientAuthFailed() {
+        clientAuthFailures.increment();
+    }
+
+    public void upstreamFailed() {
+        upstreamFailures.increment();
+    }
+
+    public void protocolError() {
+        protocolErrors.increment();
+    }
+
+    public void auditCounters(LongSupplier written, LongSupplier dropped) {
+        this.auditWritten = written;
+        this.auditDropped = dropped;
+    }
+
+    public long activeConnections() {
+        return connectionsActive.get();
+    }
+
+    public long statements(Decision decision) {
+        return statementsByDecision[decision.ordinal()].sum();
+    }
+
+    @Override
+    public void onExecution(ExecutionRecord r) {
+        statementsByDecision[r.verdict().decision().ordinal()].increment();
+        if (r.errorSqlState() != null) {
+            statementErrors.increment();
+        }
+        if (r.executed()) {
+            if (r.rows() > 0) {
+                rows.add(r.rows());
+            }
+            double seconds = r.durationNanos() / 1e9;
+            int i = 0;
+            while (i < BUCKETS_SECONDS.length && seconds > BUCKETS_SECONDS[i]) {
+                i++;
+            }
+            durationBuckets[i].increment();
+            durationSumNanos.add(r.durationNanos());
+        }
+    }
+
+    /** Prometheus text format 0.0.4. */
+    public String render() {
+        StringBuilder sb = new StringBuilder(2048);
+        counter(sb, "dbwarden_connections_total", "Client connections accepted.", connectionsAccepted.sum());
+        gauge(sb, "dbwarden_connections_active", "Client connections currently open.", connectionsActive.get());
+        counter(sb, "dbwarden_client_auth_failures_total", "Client authentication failures.", clientAuthFailures.sum());
+        counter(sb, "dbwarden_upstream_failures_total", "Failed upstream connections (connect, TLS, authentication).",
+                upstreamFailures.sum());
+        counter(sb, "dbwarden_protocol_errors_total", "Connections closed for protocol violations.", protocolErrors.sum());
+        sb.append("# HELP dbwarden_statements_total Statements seen, by decision.\n");
+        sb.append("# TYPE dbwarden_statements_total counter\n");
+        for (Decision d : Decision.values()) {
+            sb.append("dbwarden_statements_total{decision=\"").append(d.label()).append("\"} ")
+                    .append(statementsByDecision[d.ordinal()].sum()).append('\n');
+        }
+        counter(sb, "dbwarden_statement_errors_total", "Statements that ended in an error.", statementErrors.sum());
+        counter(sb, "dbwarden_rows_total", "Rows returned or affected by executed statements.", rows.sum());
+        sb.append("# HELP dbwarden_statement_duration_seconds Time from forwarding a statement to its completion.\n");
+        sb.append("# TYPE dbwarden_statement_duration_seconds histogram\n");
+        long cumulative = 0;
+        for (int i = 0; i < BUCKETS_SECONDS.length; i++) {
+            cumulative += durationBuckets[i].sum();
+            sb.append("dbwarden_statement_duration_seconds_bucket{le=\"").append(BUCKETS_SECONDS[i]).append("\"} ")
+                    .append(cumulative).append('\n');
+        }
+        cumulative += durationBuckets[BUCKETS_SECONDS.length].sum();
+        sb.append("dbwarden_statement_duration_seconds_bucket{le=\"+Inf\"} ").append(cumulative).append('\n');
+        sb.append("dbwarden_statement_duration_seconds_sum ").append(durationSumNanos.sum() / 1e9).append('\n');
+        sb.append("dbwarden_statement_duration_seconds_count ").append(cumulative).append('\n');
+        counter(sb, "dbwarden_audit_events_total", "Audit events written.", auditWritten.getAsLong());
+        counter(sb, "dbwarden_audit_dropped_total", "Audit events dropped because the audit queue was full.",
+                auditDropped.getAsLong());
+        return sb.toString();
+    }
+
+    private static void counter(StringBuilder sb, String name, String help, long value) {
+        sb.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        sb.append("# TYPE ").append(name).append(" counter\n");
+        sb.append(name).append(' ').append(value).append('\n');
+    }
+
+    private static void gauge(StringBuilder sb, String name, String help, long value) {
+        sb.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        sb.append("# TYPE ").append(name).append(" gauge\n");
+        sb.append(name).append(' ').append(value).append('\n');
+    }
+}

@@ -1,0 +1,93 @@
+package io.dbwarden.proxy.filter;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/** The configured filters, in order. Immutable and shared by all connections. */
+public final class FilterChain {
+    private final List<StatementFilter> statementFilters;
+    private final List<ResultFilter> resultFilters;
+    private final List<ExecutionListener> executionListeners;
+
+    public FilterChain(List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
+                       List<ExecutionListener> executionListeners) {
+        this.statementFilters = List.copyOf(statementFilters);
+        this.resultFilters = List.copyOf(resultFilters);
+        this.executionListeners = List.copyOf(executionListeners);
+    }
+
+    public boolean hasResultFilters() {
+        return !resultFilters.isEmpty();
+    }
+
+    /**
+     * Runs the statement filters in order. Completes with the first blocking verdict, else the last AUDIT verdict,
+     * else the last non-null verdict. A filter that throws or fails blocks the statement.
+     */
+    public CompletionStage<Verdict> evaluate(StatementContext context) {
+        return evaluateFrom(0, context, Verdict.allow());
+    }
+
+    private CompletionStage<Verdict> evaluateFrom(int index, StatementContext context, Verdict soFar) {
+        Verdict current = soFar;
+        for (int i = index; i < statementFilters.size(); i++) {
+            CompletionStage<Verdict> stage;
+            try {
+                stage = statementFilters.get(i).onStatement(context);
+            } catch (RuntimeException e) {
+                return CompletableFuture.completedFuture(FilterFailures.blocked(statementFilters.get(i), e));
+            }
+            if (stage instanceof CompletableFuture<Verdict> cf && cf.isDone() && !cf.isCompletedExceptionally()) {
+                Verdict v = cf.join();
+                if (!v.forwards()) {
+                    return cf;
+                }
+                current = merge(current, v);
+                continue;
+            }
+            int next = i + 1;
+            Verdict base = current;
+            StatementFilter filter = statementFilters.get(i);
+            return stage.handle((v, err) -> err != null || v == null
+                            ? FilterFailures.blocked(filter, err)
+                            : v)
+                    .thenCompose(v -> v.forwards() ? evaluateFrom(next, context, merge(base, v))
+                            : CompletableFuture.completedFuture(v));
+        }
+        return current == Verdict.allow() ? Verdict.allowNow() : CompletableFuture.completedFuture(current);
+    }
+
+    private static Verdict merge(Verdict soFar, Verdict next) {
+        if (soFar.decision() == Decision.AUDIT && next.decision() == Decision.ALLOW) {
+            return soFar;
+        }
+        return next;
+    }
+
+    /** Result handlers of all interested result filters for one statement; empty list when none. */
+    public List<ResultHandler> resultHandlers(StatementContext context) {
+        if (resultFilters.isEmpty()) {
+            return List.of();
+        }
+        List<ResultHandler> handlers = new ArrayList<>(resultFilters.size());
+        for (ResultFilter f : resultFilters) {
+            ResultHandler h = f.forStatement(context);
+            if (h != null) {
+                handlers.add(h);
+            }
+        }
+        return handlers;
+    }
+
+    public void recordExecution(ExecutionRecord record) {
+        for (ExecutionListener l : executionListeners) {
+            try {
+                l.onExecution(record);
+            } catch (RuntimeException e) {
+                FilterFailures.listenerFailed(l, e);
+            }
+        }
+    }
+}

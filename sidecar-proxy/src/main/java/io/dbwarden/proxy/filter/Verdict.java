@@ -1,0 +1,48 @@
+package io.dbwarden.proxy.filter;
+
+import io.dbwarden.proxy.postgres.PgError;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * A filter's answer for one statement.
+ *
+ * @param decision what happens to the statement
+ * @param policy   name of the policy that decided, null when none did
+ * @param rule     name of the rule that decided, null for a policy default or when none did
+ * @param reason   short explanation for the audit log (never contains statement literals)
+ * @param error    what the client is told when the statement is blocked; null when it is forwarded
+ */
+public record Verdict(Decision decision, String policy, String rule, String reason, PgError error) {
+    private static final Verdict ALLOW = new Verdict(Decision.ALLOW, null, null, null, null);
+    private static final CompletableFuture<Verdict> ALLOW_NOW = CompletableFuture.completedFuture(ALLOW);
+
+    public Verdict {
+        if (decision.forwards() != (error == null)) {
+            throw new IllegalArgumentException("a blocking verdict needs an error, a forwarding one must not have one");
+        }
+    }
+
+    /** Allowed without any rule saying so (no filter objects). */
+    public static Verdict allow() {
+        return ALLOW;
+    }
+
+    /** An already completed stage holding {@link #allow()}: the allocation-free answer of a filter with no objection. */
+    public static CompletionStage<Verdict> allowNow() {
+        return ALLOW_NOW;
+    }
+
+    public static Verdict allow(String policy, String rule) {
+        return new Verdict(Decision.ALLOW, policy, rule, null, null);
+    }
+
+    public static Verdict deny(String policy, String rule, String reason, PgError error) {
+        return new Verdict(Decision.DENY, policy, rule, reason, error);
+    }
+
+    public boolean forwards() {
+        return decision.forwards();
+    }
+}

@@ -1,0 +1,228 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.postgres.BackendMessageType;
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.postgres.PgProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The way back: server messages to the client. Consumes {@link ResponseTracker} entries to attribute results to
+ * statements (audit records, result filters), swallows the answers to the proxy's own injected messages and
+ * substitutes the proxy's error for theirs. Everything else is forwarded as the raw frame.
+ */
+final class BackendHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendHandler.class);
+    private final ClientRelay relay;
+    private final ResponseTracker tracker;
+    /** RowDescriptions of described portals, kept only when result filters need them. */
+    private final Map<String, ByteBuf> portalDescriptions = new HashMap<>();
+
+    BackendHandler(ClientRelay relay) {
+        this.relay = relay;
+        this.tracker = relay.tracker();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf frame = (ByteBuf) msg;
+        BackendMessageType type = BackendMessageType.of(PgMessages.type(frame));
+        switch (type) {
+            case DATA_ROW -> onDataRow(frame);
+            case ROW_DESCRIPTION -> onRowDescription(frame);
+            case COMMAND_COMPLETE -> onCompletion(frame, PgMessages.commandTag(frame), false);
+            case EMPTY_QUERY_RESPONSE -> onCompletion(frame, null, false);
+            case PORTAL_SUSPENDED -> onCompletion(frame, null, true);
+            case PARSE_COMPLETE -> consume(frame, ResponseTracker.Kind.PARSE);
+            case BIND_COMPLETE -> consume(frame, ResponseTracker.Kind.BIND);
+            case CLOSE_COMPLETE -> consume(frame, ResponseTracker.Kind.CLOSE);
+            case NO_DATA -> consume(frame, ResponseTracker.Kind.DESCRIBE);
+            case ERROR_RESPONSE -> onError(frame);
+            case READY_FOR_QUERY -> onReadyForQuery(frame);
+            case PARAMETER_STATUS -> {
+                Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
+                if (relay.acceptParameter(p.getKey(), p.getValue())) {
+                    relay.writeToClient(frame);
+                } else {
+                    frame.release();
+                    ctx.close();
+                }
+            }
+            default -> relay.writeToClient(frame);
+        }
+    }
+
+    private void onDataRow(ByteBuf frame) {
+        ResponseTracker.Expected head = tracker.head();
+        Execution e = head == null ? null : head.current();
+        if (e == null) {
+            relay.writeToClient(frame);
+            return;
+        }
+        if (!e.handlers.isEmpty() && !e.describedToHandlers && e.portal != null) {
+            ByteBuf description = portalDescriptions.get(e.portal);
+            if (description != null) {
+                e.onRowDescription(description);
+            }
+        }
+        relay.writeToClient(e.onDataRow(frame));
+    }
+
+    private void onRowDescription(ByteBuf frame) {
+        ResponseTracker.Expected head = tracker.head();
+        if (head != null && head.kind == ResponseTracker.Kind.DESCRIBE) {
+            tracker.pop();
+            if (head.describeKind == 'P' && relay.runtime().chain().hasResultFilters()) {
+                ByteBuf old = portalDescriptions.put(head.name, frame.copy());
+                if (old != null) {
+                    old.release();
+                }
+            }
+        } else if (head != null && head.current() != null) {
+            head.current().onRowDescription(frame);
+        }
+        forwardUnlessSwallowed(frame, head);
+    }
+
+    private void onCompletion(ByteBuf frame, String tag, boolean suspended) {
+        ResponseTracker.Expected head = tracker.head();
+        if (head == null) {
+            throw desync("completion without an outstanding statement");
+        }
+        Execution e = head.current();
+        if (e != null) {
+            relay.record(e.completed(tag));
+        }
+        if (head.kind == ResponseTracker.Kind.EXECUTE) {
+            tracker.pop();
+        } else if (head.kind == ResponseTracker.Kind.QUERY) {
+            head.index++;
+            Execution next = head.current();
+            if (next != null) {
+                next.start();
+            }
+        } else {
+            throw desync("completion while expecting " + head.kind);
+        }
+        forwardUnlessSwallowed(frame, head);
+    }
+
+    private void consume(ByteBuf frame, ResponseTracker.Kind expected) {
+        ResponseTracker.Expected head = tracker.pop();
+        if (head == null || head.kind != expected) {
+            frame.release();
+            throw desync("got the answer to " + expected + " while expecting " + (head == null ? "nothing" : head.kind));
+        }
+        forwardUnlessSwallowed(frame, head);
+    }
+
+    private void onError(ByteBuf frame) {
+        ResponseTracker.Expected head = tracker.head();
+        if (head == null) {
+            relay.writeToClient(frame); // asynchronous error, e.g. FATAL on shutdown
+            return;
+        }
+        Map<Character, String> fields = PgMessages.errorFields(frame);
+        PgError replacement = head.replacement;
+        String sqlState = replacement != null ? replacement.sqlState() : fields.get('C');
+        String message = replacement != null ? replacement.message() : ErrorText.withoutValues(fields.get('M'));
+        if (head.kind == ResponseTracker.Kind.QUERY) {
+            Execution e = head.current();
+            if (e != null) {
+                relay.record(e.failed(sqlState, message));
+                for (int i = head.index + 1; i < head.statements.size(); i++) {
+                    relay.record(head.statements.get(i).skipped("not executed: an earlier statement of the same "
+                            + "query failed"));
+                }
+                head.index = head.statements.size();
+            }
+        } else {
+            List<ResponseTracker.Expected> dropped = tracker.failExtendedBatch();
+            boolean first = true;
+            for (ResponseTracker.Expected d : dropped) {
+                if (d.kind == ResponseTracker.Kind.EXECUTE && d.execution != null) {
+                    relay.record(first ? d.execution.failed(sqlState, message)
+                            : d.execution.skipped("not executed: an earlier message of the same batch failed"));
+                    first = false;
+                }
+            }
+        }
+        if (replacement != null) {
+            relay.writeToClient(PgMessages.errorResponse(frame.alloc(), replacement));
+            frame.release();
+        } else {
+            relay.writeToClient(frame);
+        }
+    }
+
+    private void onReadyForQuery(ByteBuf frame) {
+        ResponseTracker.Expected head = tracker.pop();
+        if (head == null || (head.kind != ResponseTracker.Kind.SYNC && head.kind != ResponseTracker.Kind.QUERY)) {
+            frame.release();
+            throw desync("ReadyForQuery while expecting " + (head == null ? "nothing" : head.kind));
+        }
+        tracker.transactionStatus(PgMessages.readyForQueryStatus(frame));
+        if (tracker.transactionStatus() == 'I' && !portalDescriptions.isEmpty()) {
+            portalDescriptions.values().forEach(ByteBuf::release);
+            portalDescriptions.clear();
+        }
+        forwardUnlessSwallowed(frame, head);
+    }
+
+    private void forwardUnlessSwallowed(ByteBuf frame, ResponseTracker.Expected head) {
+        if (head != null && head.swallow) {
+            frame.release();
+        } else {
+            relay.writeToClient(frame);
+        }
+    }
+
+    private PgProtocolException desync(String what) {
+        return new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: lost track of the server's responses ("
+                + what + "); closing the session to stay safe");
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        relay.flush();
+        ctx.fireChannelReadComplete();
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        relay.updateClientAutoRead();
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        portalDescriptions.values().forEach(ByteBuf::release);
+        portalDescriptions.clear();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable c = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof PgProtocolException p) {
+            relay.runtime().metrics().protocolError();
+            LOG.error("closing session: connection={} reason={}", relay.session().connectionId(), p.getMessage());
+            relay.writeToClient(PgMessages.errorResponse(ctx.alloc(), PgError.fatal(p.sqlState(), p.getMessage())));
+            relay.flush();
+        } else if (c instanceof IOException) {
+            LOG.debug("upstream connection error: connection={} error={}", relay.session().connectionId(), c.toString());
+        } else {
+            LOG.error("unexpected error on upstream connection: connection={}", relay.session().connectionId(), c);
+        }
+        ctx.close();
+    }
+}

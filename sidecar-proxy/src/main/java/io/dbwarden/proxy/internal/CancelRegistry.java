@@ -1,0 +1,76 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.security.SecureRandom;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Maps the cancel keys the proxy hands to clients onto the real upstream keys. Clients never see the
+ * database's process id or secret; a CancelRequest with an unknown or wrong key is dropped silently, as the
+ * server does.
+ */
+public final class CancelRegistry {
+    private static final Logger LOG = LoggerFactory.getLogger(CancelRegistry.class);
+    private final SecureRandom random = new SecureRandom();
+    private final Map<Integer, Entry> byProxyPid = new ConcurrentHashMap<>();
+
+    record Entry(int proxySecret, HostPort upstream, int upstreamPid, int upstreamSecret) {
+    }
+
+    /** Registers an upstream key and returns the proxy key {pid, secret} to give to the client. */
+    int[] register(HostPort upstream, int upstreamPid, int upstreamSecret) {
+        while (true) {
+            int pid = random.nextInt(1, Integer.MAX_VALUE);
+            int secret = random.nextInt();
+            if (byProxyPid.putIfAbsent(pid, new Entry(secret, upstream, upstreamPid, upstreamSecret)) == null) {
+                return new int[]{pid, secret};
+            }
+        }
+    }
+
+    void unregister(int proxyPid) {
+        byProxyPid.remove(proxyPid);
+    }
+
+    /** Forwards a client's cancel request to the right backend if the key matches; never blocks. */
+    void cancel(int proxyPid, int proxySecret, EventLoop loop, Class<? extends Channel> channelType) {
+        Entry e = byProxyPid.get(proxyPid);
+        if (e == null || e.proxySecret() != proxySecret) {
+            LOG.debug("cancel request with unknown key ignored");
+            return;
+        }
+        new Bootstrap().group(loop).channel(channelType)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000)
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // the server closes the connection after reading the request
+                    }
+                })
+                .connect(e.upstream().host(), e.upstream().port())
+                .addListener((ChannelFutureListener) f -> {
+                    if (f.isSuccess()) {
+                        f.channel().writeAndFlush(PgMessages.cancelRequest(f.channel().alloc(), e.upstreamPid(),
+                                e.upstreamSecret())).addListener(ChannelFutureListener.CLOSE);
+                    } else {
+                        LOG.warn("could not forward cancel request: upstream={} error={}", e.upstream(),
+                                f.cause().toString());
+                    }
+                });
+    }
+
+    int size() {
+        return byProxyPid.size();
+    }
+}

@@ -1,0 +1,423 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.postgres.FrontendMessageType;
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.postgres.PgProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Relays one session's client messages upstream through the statement filters, and owns the session state that
+ * {@link BackendHandler} needs for the way back.
+ *
+ * <p>Blocked statements never reach the database. The client gets an ErrorResponse exactly where the server would
+ * have put its own, and the session stays consistent: inside a transaction block (or an extended-protocol batch,
+ * which is an implicit transaction) the proxy sends a statement that is certain to fail, so that the server
+ * aborts the transaction just as if the blocked statement had failed there, and shows the client the proxy's
+ * error in place of that failure.
+ */
+final class ClientRelay {
+    private static final Logger LOG = LoggerFactory.getLogger(ClientRelay.class);
+    /** Fails in parse analysis on every server version; only its error's position in the stream matters. */
+    static final String ABORT_PROBE_SQL = "SELECT 'dbwarden: statement blocked by the proxy'::pg_catalog.int4";
+
+    private final ProxyRuntime runtime;
+    private final ChannelHandlerContext client;
+    private final Channel upstream;
+    private final SessionInfo session;
+    private final ResponseTracker tracker = new ResponseTracker();
+    private Charset charset = StandardCharsets.UTF_8;
+    private boolean standardConformingStrings = true;
+
+    private final Map<String, Prepared> preparedStatements = new HashMap<>();
+    private final Map<String, Prepared> portals = new HashMap<>();
+    /** Non-null after a blocked Parse: the proxy drops the client's messages until Sync, like the server would. */
+    private PgError discardingUntilSync;
+
+    private final ArrayDeque<ByteBuf> held = new ArrayDeque<>();
+    private boolean awaitingVerdict;
+    private boolean upstreamNeedsFlush;
+    private boolean clientNeedsFlush;
+    private boolean terminating;
+
+    ClientRelay(ProxyRuntime runtime, ChannelHandlerContext client, Channel upstream, SessionInfo session,
+                Map<String, String> serverParameters) {
+        this.runtime = runtime;
+        this.client = client;
+        this.upstream = upstream;
+        this.session = session;
+    }
+
+    SessionInfo session() {
+        return session;
+    }
+
+    ResponseTracker tracker() {
+        return tracker;
+    }
+
+    ProxyRuntime runtime() {
+        return runtime;
+    }
+
+    boolean terminating() {
+        return terminating;
+    }
+
+    // ------------------------------------------------------------------ client -> upstream
+
+    void onClientFrame(ByteBuf frame) {
+        if (awaitingVerdict || !held.isEmpty()) {
+            held.add(frame);
+            return;
+        }
+        process(frame);
+    }
+
+    private void process(ByteBuf frame) {
+        FrontendMessageType type = FrontendMessageType.of(PgMessages.type(frame));
+        if (discardingUntilSync != null && type != FrontendMessageType.SYNC && type != FrontendMessageType.FLUSH
+                && type != FrontendMessageType.TERMINATE) {
+            frame.release();
+            return;
+        }
+        switch (type) {
+            case QUERY -> onQuery(frame);
+            case PARSE -> onParse(frame);
+            case BIND -> onBind(frame);
+            case EXECUTE -> onExecute(frame);
+            case DESCRIBE -> {
+                PgMessages.Target t = PgMessages.target(frame, charset);
+                forward(frame, ResponseTracker.describe(t.kind(), t.name()));
+            }
+            case CLOSE -> {
+                PgMessages.Target t = PgMessages.target(frame, charset);
+                (t.kind() == 'S' ? preparedStatements : portals).remove(t.name());
+                forward(frame, ResponseTracker.simple(ResponseTracker.Kind.CLOSE));
+            }
+            case SYNC -> {
+                discardingUntilSync = null;
+                forward(frame, ResponseTracker.simple(ResponseTracker.Kind.SYNC));
+            }
+            case FLUSH, COPY_DATA, COPY_DONE, COPY_FAIL -> forward(frame, null);
+            case FUNCTION_CALL -> {
+                frame.release();
+                blockSimple(PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: the function-call protocol message is not allowed through the proxy",
+                        null, "Call the function with a SQL statement (SELECT f(...)) so that policy can check it."));
+            }
+            case TERMINATE -> {
+                terminating = true;
+                upstream.writeAndFlush(frame);
+                client.channel().close();
+            }
+            default -> {
+                int code = PgMessages.type(frame);
+                frame.release();
+                throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "invalid frontend message type " + code);
+            }
+        }
+    }
+
+    private void forward(ByteBuf frame, ResponseTracker.Expected expected) {
+        if (expected != null) {
+            tracker.expect(expected);
+        }
+        upstream.write(frame, upstream.voidPromise());
+        upstreamNeedsFlush = true;
+    }
+
+    private void onQuery(ByteBuf frame) {
+        String sql = PgMessages.queryText(frame, charset);
+        List<StatementInfo> statements = runtime.statements().split(sql, standardConformingStrings);
+        List<StatementContext> contexts = new ArrayList<>(statements.size());
+        for (StatementInfo s : statements) {
+            contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus()));
+        }
+        evaluate(contexts, verdicts -> applyQuery(frame, contexts, verdicts), frame);
+    }
+
+    private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
+        int blocked = firstBlocked(verdicts);
+        if (blocked < 0) {
+            List<Execution> executions = new ArrayList<>(contexts.size());
+            for (int i = 0; i < contexts.size(); i++) {
+                StatementContext c = contexts.get(i);
+                executions.add(new Execution(c, verdicts[i], runtime.chain().resultHandlers(c), null));
+            }
+            if (!executions.isEmpty()) {
+                executions.get(0).start();
+            }
+            forward(frame, ResponseTracker.query(executions, null));
+            return;
+        }
+        frame.release();
+        for (int i = 0; i < contexts.size(); i++) {
+            Verdict v = verdicts[i] != null ? verdicts[i] : verdicts[blocked];
+            Execution e = new Execution(contexts.get(i), v, List.of(), null);
+            record(i == blocked ? e.blocked()
+                    : e.skipped("not executed: statement " + (blocked + 1) + " of the same query was blocked"));
+        }
+        blockSimple(verdicts[blocked].error());
+    }
+
+    /** Answers a blocked Query (or function call) with the error and a ReadyForQuery, in stream order. */
+    private void blockSimple(PgError error) {
+        if (tracker.serverDiscardingUntilSync()) {
+            return; // the server would ignore this message too; it owes no answer
+        }
+        if (tracker.idle() && tracker.transactionStatus() != 'T') {
+            client.write(PgMessages.errorResponse(client.alloc(), error));
+            client.write(PgMessages.readyForQuery(client.alloc(), tracker.transactionStatus()));
+            clientNeedsFlush = true;
+            return;
+        }
+        forward(PgMessages.query(upstream.alloc(), ABORT_PROBE_SQL, charset), ResponseTracker.query(List.of(), error));
+    }
+
+    private void onParse(ByteBuf frame) {
+        PgMessages.Parse parse = PgMessages.parse(frame, charset);
+        List<StatementInfo> parts = runtime.statements().split(parse.sql(), standardConformingStrings);
+        StatementInfo whole = parts.size() == 1 ? parts.get(0) : StatementInfo.of(
+                new io.dbwarden.proxy.sql.SqlText.Statement(parse.sql(),
+                        io.dbwarden.proxy.sql.SqlLexer.tokenize(parse.sql(), standardConformingStrings)));
+        List<StatementContext> contexts = new ArrayList<>(Math.max(1, parts.size()));
+        for (StatementInfo s : parts.isEmpty() ? List.of(whole) : parts) {
+            contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus()));
+        }
+        evaluate(contexts, verdicts -> {
+            int blocked = firstBlocked(verdicts);
+            Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
+            if (blocked < 0) {
+                preparedStatements.put(parse.statementName(), new Prepared(whole, verdict));
+                forward(frame, ResponseTracker.simple(ResponseTracker.Kind.PARSE));
+                return;
+            }
+            frame.release();
+            preparedStatements.remove(parse.statementName());
+            StatementContext c = new StatementContext(session, whole, Protocol.EXTENDED, tracker.transactionStatus());
+            record(new Execution(c, verdict, List.of(), null).blocked());
+            blockExtended(verdict.error());
+        }, frame);
+    }
+
+    /** A blocked Parse: error now (in stream order), drop the client's messages until Sync. */
+    private void blockExtended(PgError error) {
+        discardingUntilSync = error;
+        if (tracker.serverDiscardingUntilSync()) {
+            return; // an earlier message of this batch failed; the server already reported and will roll back
+        }
+        forward(PgMessages.parse(upstream.alloc(), ABORT_PROBE_SQL, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.PARSE, error));
+        forward(PgMessages.bindUnnamed(upstream.alloc()), ResponseTracker.injected(ResponseTracker.Kind.BIND, error));
+        forward(PgMessages.executeUnnamed(upstream.alloc()),
+                ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, error));
+    }
+
+    private void onBind(ByteBuf frame) {
+        PgMessages.Bind bind = PgMessages.bind(frame, charset);
+        Prepared p = preparedStatements.get(bind.statementName());
+        if (p == null) {
+            portals.remove(bind.portalName());
+        } else {
+            portals.put(bind.portalName(), p);
+        }
+        forward(frame, ResponseTracker.simple(ResponseTracker.Kind.BIND));
+    }
+
+    private void onExecute(ByteBuf frame) {
+        String portal = PgMessages.executePortal(frame, charset);
+        Prepared p = portals.get(portal);
+        StatementInfo statement = p != null ? p.statement() : UNKNOWN_STATEMENT;
+        Verdict verdict = p != null ? p.verdict() : Verdict.allow();
+        StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus());
+        Execution e = new Execution(c, verdict, runtime.chain().resultHandlers(c), portal);
+        e.start();
+        forward(frame, ResponseTracker.execute(e));
+    }
+
+    /** Statement executed through a portal whose Parse the proxy did not see (SQL-level PREPARE). */
+    private static final StatementInfo UNKNOWN_STATEMENT = new StatementInfo("", List.of(),
+            "<statement prepared outside the extended protocol>", "0000000000000000");
+
+    // ------------------------------------------------------------------ filter evaluation
+
+    private interface VerdictsConsumer {
+        void accept(Verdict[] verdicts);
+    }
+
+    /**
+     * Runs the filter chain over each statement; applies the result at once when every filter answered
+     * synchronously, else pauses the client until the verdicts arrive and resumes on the event loop.
+     */
+    private void evaluate(List<StatementContext> contexts, VerdictsConsumer then, ByteBuf frame) {
+        Verdict[] verdicts = new Verdict[contexts.size()];
+        for (int i = 0; i < contexts.size(); i++) {
+            CompletionStage<Verdict> stage = runtime.chain().evaluate(contexts.get(i));
+            if (stage instanceof CompletableFuture<Verdict> cf && cf.isDone() && !cf.isCompletedExceptionally()) {
+                verdicts[i] = cf.join();
+                if (!verdicts[i].forwards()) {
+                    then.accept(verdicts);
+                    return;
+                }
+                continue;
+            }
+            awaitingVerdict = true;
+            updateClientAutoRead();
+            int index = i;
+            stage.whenComplete((v, err) -> client.executor().execute(() -> {
+                awaitingVerdict = false;
+                if (!client.channel().isActive()) {
+                    frame.release();
+                    return;
+                }
+                verdicts[index] = err != null || v == null ? FailClosed.VERDICT : v;
+                List<StatementContext> rest = contexts.subList(index + 1, contexts.size());
+                if (verdicts[index].forwards() && !rest.isEmpty()) {
+                    evaluate(rest, restVerdicts -> {
+                        System.arraycopy(restVerdicts, 0, verdicts, index + 1, restVerdicts.length);
+                        then.accept(verdicts);
+                    }, frame);
+                } else {
+                    then.accept(verdicts);
+                }
+                if (!awaitingVerdict) {
+                    drainHeld();
+                }
+            }));
+            return;
+        }
+        then.accept(verdicts);
+    }
+
+    private static final class FailClosed {
+        static final Verdict VERDICT = Verdict.deny(null, null, "policy evaluation failed",
+                PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: statement blocked because a policy check failed",
+                        null, "The proxy could not evaluate this statement; it was not executed. Retry, and contact "
+                                + "the platform team if this persists."));
+    }
+
+    private void drainHeld() {
+        while (!awaitingVerdict && !held.isEmpty()) {
+            process(held.poll());
+        }
+        flush();
+        updateClientAutoRead();
+    }
+
+    private static int firstBlocked(Verdict[] verdicts) {
+        for (int i = 0; i < verdicts.length; i++) {
+            if (verdicts[i] != null && !verdicts[i].forwards()) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static Verdict mergedForwarding(Verdict[] verdicts) {
+        Verdict result = Verdict.allow();
+        for (Verdict v : verdicts) {
+            if (v != null && (result.decision() != Decision.AUDIT || v.decision() == Decision.AUDIT)) {
+                result = v;
+            }
+        }
+        return result;
+    }
+
+    // ------------------------------------------------------------------ shared with BackendHandler
+
+    void writeToClient(ByteBuf msg) {
+        client.write(msg, client.voidPromise());
+        clientNeedsFlush = true;
+    }
+
+    void record(ExecutionRecord record) {
+        runtime.chain().recordExecution(record);
+    }
+
+    void flush() {
+        if (upstreamNeedsFlush) {
+            upstreamNeedsFlush = false;
+            upstream.flush();
+        }
+        if (clientNeedsFlush) {
+            clientNeedsFlush = false;
+            client.flush();
+        }
+        updateClientAutoRead();
+    }
+
+    /** The server reported a parameter; returns false (and closes the session) if the proxy cannot follow it. */
+    boolean acceptParameter(String name, String value) {
+        if (name.equals("standard_conforming_strings")) {
+            standardConformingStrings = !"off".equalsIgnoreCase(value);
+        } else if (name.equals("client_encoding")) {
+            Charset cs = charsetOf(value);
+            if (cs == null) {
+                LOG.warn("unsupported client_encoding, closing session: connection={} encoding={}",
+                        session.connectionId(), value);
+                client.writeAndFlush(PgMessages.errorResponse(client.alloc(), PgError.fatal(
+                        PgError.FEATURE_NOT_SUPPORTED, "dbwarden: client_encoding " + value
+                                + " is not supported by the proxy",
+                        "Use UTF8 (recommended), SQL_ASCII, LATIN1, LATIN9 or WIN1252.")))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return false;
+            }
+            charset = cs;
+        }
+        return true;
+    }
+
+    private static Charset charsetOf(String pgEncoding) {
+        return switch (pgEncoding.toUpperCase(java.util.Locale.ROOT).replace("-", "").replace("_", "")) {
+            case "UTF8", "UNICODE" -> StandardCharsets.UTF_8;
+            case "SQLASCII", "LATIN1", "ISO88591" -> StandardCharsets.ISO_8859_1;
+            case "LATIN9", "ISO885915" -> Charset.forName("ISO-8859-15");
+            case "WIN1252" -> Charset.forName("windows-1252");
+            default -> null;
+        };
+    }
+
+    void updateClientAutoRead() {
+        boolean read = !awaitingVerdict && upstream.isWritable();
+        if (client.channel().config().isAutoRead() != read) {
+            client.channel().config().setAutoRead(read);
+        }
+    }
+
+    void updateUpstreamAutoRead() {
+        boolean read = client.channel().isWritable();
+        if (upstream.config().isAutoRead() != read) {
+            upstream.config().setAutoRead(read);
+        }
+    }
+
+    /** The connection is gone: release what is still held. */
+    void release() {
+        while (!held.isEmpty()) {
+            held.poll().release();
+        }
+    }
+}

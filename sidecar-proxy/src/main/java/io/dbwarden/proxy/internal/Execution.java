@@ -1,0 +1,91 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.ResultHandler;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.netty.buffer.ByteBuf;
+
+import java.util.List;
+
+/** One statement on its way through the database: collects what its audit record needs. */
+final class Execution {
+    final StatementContext context;
+    final Verdict verdict;
+    final List<ResultHandler> handlers;
+    final String portal;
+    private long startNanos;
+    private long startMillis;
+    private long rowsSeen;
+    private boolean started;
+    boolean describedToHandlers;
+
+    Execution(StatementContext context, Verdict verdict, List<ResultHandler> handlers, String portal) {
+        this.context = context;
+        this.verdict = verdict;
+        this.handlers = handlers;
+        this.portal = portal;
+    }
+
+    /** Marks the time the database starts working on it (forwarding, or completion of its predecessor). */
+    void start() {
+        if (!started) {
+            started = true;
+            startNanos = System.nanoTime();
+            startMillis = System.currentTimeMillis();
+        }
+    }
+
+    StatementInfo statement() {
+        return context.statement();
+    }
+
+    ByteBuf onDataRow(ByteBuf row) {
+        rowsSeen++;
+        ByteBuf out = row;
+        for (ResultHandler h : handlers) {
+            out = h.onDataRow(out);
+        }
+        return out;
+    }
+
+    void onRowDescription(ByteBuf description) {
+        describedToHandlers = true;
+        for (ResultHandler h : handlers) {
+            h.onRowDescription(description);
+        }
+    }
+
+    ExecutionRecord completed(String tag) {
+        for (ResultHandler h : handlers) {
+            h.onComplete(tag);
+        }
+        long rows = tag == null ? rowsSeen : Math.max(io.dbwarden.proxy.postgres.PgMessages.rowsFromTag(tag), rowsSeen);
+        return record(true, rows, tag, null, null);
+    }
+
+    ExecutionRecord failed(String sqlState, String message) {
+        return record(true, rowsSeen, null, sqlState, message);
+    }
+
+    /** Blocked by the filter chain: the client got the verdict's error. */
+    ExecutionRecord blocked() {
+        return record(false, 0, null, verdict.error().sqlState(), verdict.error().message());
+    }
+
+    /** Not run because another statement of the same message or batch failed or was blocked. */
+    ExecutionRecord skipped(String reason) {
+        return record(false, 0, null, null, reason);
+    }
+
+    private ExecutionRecord record(boolean executed, long rows, String tag, String sqlState, String message) {
+        if (!started) {
+            start();
+        }
+        Protocol protocol = context.protocol();
+        return new ExecutionRecord(context.session(), context.statement(), protocol, verdict, startMillis,
+                executed ? System.nanoTime() - startNanos : 0, executed, rows, tag, sqlState, message);
+    }
+}

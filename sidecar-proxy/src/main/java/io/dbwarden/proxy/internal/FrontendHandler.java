@@ -1,0 +1,317 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.config.ClientAuthMode;
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.postgres.FrontendMessageType;
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.postgres.PgProtocolException;
+import io.dbwarden.proxy.postgres.PgFrameDecoder;
+import io.dbwarden.proxy.postgres.StartupPacket;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.DecoderException;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The client side of a proxied connection: client authentication, the upstream connection, and then the relay
+ * of client messages through the statement filters ({@link ClientRelay}).
+ */
+final class FrontendHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(FrontendHandler.class);
+
+    /** Startup parameters passed on to the database; anything else (options, GUCs) could bypass policy. */
+    private static final Set<String> FORWARDED_STARTUP_PARAMETERS = Set.of("application_name", "client_encoding",
+            "DateStyle", "datestyle", "TimeZone", "timezone", "IntervalStyle", "extra_float_digits",
+            "fallback_application_name");
+
+    private final ProxyRuntime runtime;
+    private final StartupPacket.StartupMessage startup;
+    private final boolean clientTls;
+    private ConnectionState state;
+    private ChannelHandlerContext ctx;
+    private Channel upstream;
+    private ClientRelay relay;
+    private final List<ByteBuf> heldDuringConnect = new ArrayList<>();
+    private int[] proxyCancelKey;
+    private boolean counted;
+
+    FrontendHandler(ProxyRuntime runtime, StartupPacket.StartupMessage startup, boolean clientTls) {
+        this.runtime = runtime;
+        this.startup = startup;
+        this.clientTls = clientTls;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        runtime.metrics().connectionOpened();
+        counted = true;
+        ProxyConfig cfg = runtime.config();
+        List<String> unsupportedOptions = startup.parameters().keySet().stream()
+                .filter(k -> k.startsWith("_pq_.")).toList();
+        if (startup.minorVersion() > 0 || !unsupportedOptions.isEmpty()) {
+            ctx.write(PgMessages.negotiateProtocolVersion(ctx.alloc(), StartupPacket.PROTOCOL_3_0, unsupportedOptions));
+        }
+        boolean loopback = isLoopback(ctx.channel());
+        if (cfg.clientAuth() == ClientAuthMode.TRUST) {
+            if (!loopback && !cfg.allowRemoteTrust()) {
+                runtime.metrics().clientAuthFailed();
+                fatal(PgError.fatal(PgError.INVALID_AUTHORIZATION,
+                        "dbwarden: trust authentication is accepted only from loopback clients",
+                        "Connect through localhost (sidecar), or configure client password authentication."));
+                return;
+            }
+            connectUpstream();
+        } else {
+            if (!loopback && !clientTls) {
+                runtime.metrics().clientAuthFailed();
+                fatal(PgError.fatal(PgError.INVALID_AUTHORIZATION,
+                        "dbwarden: password authentication from a remote client requires TLS",
+                        "Connect with sslmode=require; the proxy needs a client TLS certificate configured."));
+                return;
+            }
+            state = new ConnectionState.AwaitingPassword();
+            ctx.writeAndFlush(PgMessages.authenticationRequest(ctx.alloc(), 3));
+        }
+    }
+
+    private static boolean isLoopback(Channel ch) {
+        return !(ch.remoteAddress() instanceof InetSocketAddress isa)
+                || (isa.getAddress() != null && isa.getAddress().isLoopbackAddress());
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf frame = (ByteBuf) msg;
+        switch (state) {
+            case ConnectionState.Relaying ignored -> relay.onClientFrame(frame);
+            case ConnectionState.AwaitingPassword ignored -> onPassword(frame);
+            case ConnectionState.ConnectingUpstream ignored -> heldDuringConnect.add(frame);
+            case ConnectionState.Closed ignored -> frame.release();
+            case null -> frame.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (relay != null) {
+            relay.flush();
+        }
+        ctx.fireChannelReadComplete();
+    }
+
+    private void onPassword(ByteBuf frame) {
+        try {
+            if (FrontendMessageType.of(PgMessages.type(frame)) != FrontendMessageType.PASSWORD) {
+                throw new PgProtocolException(PgError.PROTOCOL_VIOLATION,
+                        "expected password response, got message type " + (char) PgMessages.type(frame));
+            }
+            ByteBuf body = frame.slice(frame.readerIndex() + 5, frame.readableBytes() - 5);
+            String given = PgMessages.readCString(body, StandardCharsets.UTF_8);
+            boolean ok = MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8),
+                    runtime.config().clientPassword().getBytes(StandardCharsets.UTF_8));
+            if (!ok) {
+                runtime.metrics().clientAuthFailed();
+                LOG.info("client password authentication failed: user={} remote={}", startup.parameters().get("user"),
+                        ctx.channel().remoteAddress());
+                fatal(PgError.fatal(PgError.INVALID_PASSWORD, "password authentication failed for user \""
+                        + startup.parameters().get("user") + "\""));
+                return;
+            }
+        } finally {
+            frame.release();
+        }
+        connectUpstream();
+    }
+
+    // ------------------------------------------------------------------ upstream connection
+
+    private void connectUpstream() {
+        state = new ConnectionState.ConnectingUpstream();
+        ctx.channel().config().setAutoRead(false);
+        ProxyConfig cfg = runtime.config();
+        Map<String, String> params = upstreamStartupParameters(cfg);
+        Promise<UpstreamHandshake.Result> ready = ctx.executor().newPromise();
+        ready.addListener((Future<UpstreamHandshake.Result> f) -> onUpstreamReady(f, params));
+        Bootstrap b = new Bootstrap()
+                .group(ctx.channel().eventLoop())
+                .channel(runtime.upstreamChannelType())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) cfg.connectTimeout().toMillis())
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("handshake", new UpstreamHandshake(cfg.upstream(), cfg.upstreamTls(),
+                                runtime.upstreamSslContext(), params, cfg.upstreamPassword(), cfg.maxMessageLength(),
+                                cfg.handshakeTimeout().toMillis(), ready));
+                    }
+                });
+        b.connect(cfg.upstream().host(), cfg.upstream().port()).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                ready.tryFailure(new UpstreamHandshake.HandshakeException(PgError.CANNOT_CONNECT,
+                        "could not connect to the database at " + cfg.upstream() + ": "
+                                + UpstreamHandshake.rootMessage(f.cause())));
+            } else {
+                upstream = f.channel();
+            }
+        });
+    }
+
+    private Map<String, String> upstreamStartupParameters(ProxyConfig cfg) {
+        Map<String, String> params = new LinkedHashMap<>();
+        String user = cfg.upstreamUser() != null ? cfg.upstreamUser() : startup.parameters().get("user");
+        String database = cfg.upstreamDatabase() != null ? cfg.upstreamDatabase()
+                : startup.parameters().getOrDefault("database", startup.parameters().get("user"));
+        params.put("user", user);
+        params.put("database", database);
+        startup.parameters().forEach((k, v) -> {
+            if (FORWARDED_STARTUP_PARAMETERS.contains(k)) {
+                params.put(k, v);
+            } else if (!k.equals("user") && !k.equals("database") && !k.startsWith("_pq_.")) {
+                LOG.debug("startup parameter not forwarded upstream: name={}", k);
+            }
+        });
+        return params;
+    }
+
+    private void onUpstreamReady(Future<UpstreamHandshake.Result> f, Map<String, String> params) {
+        if (!ctx.channel().isActive()) {
+            if (f.isSuccess()) {
+                f.getNow().notices().forEach(ByteBuf::release);
+            }
+            closeUpstream();
+            return;
+        }
+        if (!f.isSuccess()) {
+            runtime.metrics().upstreamFailed();
+            String sqlState = f.cause() instanceof UpstreamHandshake.HandshakeException h ? h.sqlState : "08006";
+            LOG.warn("upstream connection failed: identity={} upstream={} error={}", runtime.config().identity(),
+                    runtime.config().upstream(), f.cause().getMessage());
+            fatal(PgError.fatal(sqlState, "dbwarden: " + f.cause().getMessage(),
+                    "The proxy could not open its own connection to the database; check the proxy's upstream "
+                            + "settings and credentials."));
+            return;
+        }
+        UpstreamHandshake.Result result = f.getNow();
+        Channel up = result.channel();
+        upstream = up;
+        SessionInfo session = new SessionInfo(runtime.config().identity(), startup.parameters().get("user"),
+                params.get("database"), params.get("user"), startup.parameters().getOrDefault("application_name", ""),
+                ctx.channel().remoteAddress(), runtime.connectionIds().incrementAndGet());
+        relay = new ClientRelay(runtime, ctx, up, session, result.parameters());
+        for (Map.Entry<String, String> p : result.parameters().entrySet()) {
+            if (!relay.acceptParameter(p.getKey(), p.getValue())) {
+                result.notices().forEach(ByteBuf::release);
+                return;
+            }
+        }
+        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
+        up.pipeline().addLast("backend", new BackendHandler(relay));
+        up.closeFuture().addListener(cf -> onUpstreamClosed());
+        proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),
+                result.backendSecret());
+        ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
+        result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
+        ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));
+        result.notices().forEach(ctx::write);
+        ctx.writeAndFlush(PgMessages.readyForQuery(ctx.alloc(), 'I'));
+        state = new ConnectionState.Relaying();
+        LOG.debug("session ready: connection={} identity={} database={} user={}", session.connectionId(),
+                session.identity(), session.database(), session.upstreamUser());
+        for (ByteBuf held : heldDuringConnect) {
+            relay.onClientFrame(held);
+        }
+        heldDuringConnect.clear();
+        relay.flush();
+        relay.updateClientAutoRead();
+    }
+
+    private void onUpstreamClosed() {
+        if (state instanceof ConnectionState.Closed || !ctx.channel().isActive()) {
+            return;
+        }
+        if (relay != null && !relay.terminating()) {
+            LOG.info("database closed the connection: connection={}", relay.session().connectionId());
+        }
+        state = new ConnectionState.Closed();
+        ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (relay != null) {
+            relay.updateUpstreamAutoRead();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        state = new ConnectionState.Closed();
+        heldDuringConnect.forEach(ReferenceCountUtil::release);
+        heldDuringConnect.clear();
+        if (relay != null) {
+            relay.release();
+        }
+        if (proxyCancelKey != null) {
+            runtime.cancelRegistry().unregister(proxyCancelKey[0]);
+        }
+        if (counted) {
+            counted = false;
+            runtime.metrics().connectionClosed();
+        }
+        closeUpstream();
+    }
+
+    private void closeUpstream() {
+        if (upstream != null && upstream.isActive()) {
+            upstream.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable c = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof PgProtocolException p) {
+            runtime.metrics().protocolError();
+            LOG.info("closing client connection: remote={} reason={}", ctx.channel().remoteAddress(), p.getMessage());
+            fatal(PgError.fatal(p.sqlState(), p.getMessage()));
+        } else if (c instanceof IOException) {
+            LOG.debug("client connection error: remote={} error={}", ctx.channel().remoteAddress(), c.toString());
+            ctx.close();
+        } else {
+            LOG.error("unexpected error on client connection, closing it: remote={}", ctx.channel().remoteAddress(), c);
+            fatal(PgError.fatal("XX000", "dbwarden: internal proxy error; the connection was closed"));
+        }
+    }
+
+    private void fatal(PgError error) {
+        state = new ConnectionState.Closed();
+        ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), error)).addListener(ChannelFutureListener.CLOSE);
+    }
+}

@@ -1,0 +1,136 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.postgres.PgError;
+
+import java.util.ArrayDeque;
+import java.util.List;
+
+/**
+ * The responses the server still owes, in order. Every forwarded (or injected) message that the server answers
+ * adds an entry; responses consume them. This is what lets the proxy attribute rows, tags and errors to the
+ * right statement, swallow the answers to its own injected messages, and put its own errors at the exact place
+ * in the stream where the server would have put them.
+ *
+ * <p>Extended-protocol rule mirrored from the server: after an ErrorResponse the server ignores every message
+ * until Sync, so those messages owe nothing.
+ */
+final class ResponseTracker {
+    enum Kind { PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, QUERY }
+
+    static final class Expected {
+        final Kind kind;
+        /** Do not forward this entry's responses to the client. */
+        final boolean swallow;
+        /** Report this to the client instead of the server's error, when this entry fails. */
+        final PgError replacement;
+        /** EXECUTE: the statement. */
+        final Execution execution;
+        /** QUERY: the statements of the message, in order. */
+        final List<Execution> statements;
+        /** DESCRIBE: 'S' or 'P'; target name. */
+        final char describeKind;
+        final String name;
+        int index;
+
+        private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
+                         List<Execution> statements, char describeKind, String name) {
+            this.kind = kind;
+            this.swallow = swallow;
+            this.replacement = replacement;
+            this.execution = execution;
+            this.statements = statements;
+            this.describeKind = describeKind;
+            this.name = name;
+        }
+
+        /** The statement currently producing results, or null. */
+        Execution current() {
+            if (kind == Kind.EXECUTE) {
+                return execution;
+            }
+            if (kind == Kind.QUERY && index < statements.size()) {
+                return statements.get(index);
+            }
+            return null;
+        }
+    }
+
+    private final ArrayDeque<Expected> queue = new ArrayDeque<>();
+    private boolean serverDiscardingUntilSync;
+    private char transactionStatus = 'I';
+
+    static Expected simple(Kind kind) {
+        return new Expected(kind, false, null, null, null, '\0', null);
+    }
+
+    static Expected injected(Kind kind, PgError replacement) {
+        return new Expected(kind, true, replacement, null, null, '\0', null);
+    }
+
+    static Expected describe(char describeKind, String name) {
+        return new Expected(Kind.DESCRIBE, false, null, null, null, describeKind, name);
+    }
+
+    static Expected execute(Execution execution) {
+        return new Expected(Kind.EXECUTE, false, null, execution, null, '\0', null);
+    }
+
+    static Expected query(List<Execution> statements, PgError replacement) {
+        return new Expected(Kind.QUERY, false, replacement, null, statements, '\0', null);
+    }
+
+    /** Registers what a message just sent upstream will be answered with. Returns false if the server will ignore it. */
+    boolean expect(Expected e) {
+        if (serverDiscardingUntilSync && e.kind != Kind.SYNC) {
+            return false;
+        }
+        if (e.kind == Kind.SYNC) {
+            serverDiscardingUntilSync = false;
+        }
+        queue.add(e);
+        return true;
+    }
+
+    Expected head() {
+        return queue.peek();
+    }
+
+    Expected pop() {
+        return queue.poll();
+    }
+
+    boolean idle() {
+        return queue.isEmpty();
+    }
+
+    boolean serverDiscardingUntilSync() {
+        return serverDiscardingUntilSync;
+    }
+
+    /**
+     * Extended-protocol error: drops every entry up to (not including) the next SYNC and returns them; if no SYNC
+     * is queued yet, the server now ignores messages until the client's Sync.
+     */
+    List<Expected> failExtendedBatch() {
+        List<Expected> dropped = new java.util.ArrayList<>();
+        while (!queue.isEmpty() && queue.peek().kind != Kind.SYNC) {
+            dropped.add(queue.poll());
+        }
+        if (queue.isEmpty()) {
+            serverDiscardingUntilSync = true;
+        }
+        return dropped;
+    }
+
+    char transactionStatus() {
+        return transactionStatus;
+    }
+
+    void transactionStatus(char status) {
+        this.transactionStatus = status;
+    }
+
+    int size() {
+        return queue.size();
+    }
+}

@@ -1,0 +1,136 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.postgres.PgFrameDecoder;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.postgres.PgProtocolException;
+import io.dbwarden.proxy.postgres.StartupDecoder;
+import io.dbwarden.proxy.postgres.StartupPacket;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.concurrent.ScheduledFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The start-up phase of a client connection: answers SSLRequest (TLS if configured) and GSSENCRequest (always
+ * refused), forwards CancelRequest, and on the StartupMessage hands the connection to {@link FrontendHandler}
+ * behind a {@link PgFrameDecoder}, then removes itself.
+ */
+final class StartupHandler extends ByteToMessageDecoder {
+    private static final Logger LOG = LoggerFactory.getLogger(StartupHandler.class);
+    private final ProxyRuntime runtime;
+    private boolean tlsNegotiated;
+    private ScheduledFuture<?> timeout;
+
+    StartupHandler(ProxyRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        long millis = runtime.config().handshakeTimeout().toMillis();
+        timeout = ctx.executor().schedule(() -> {
+            LOG.debug("client did not complete startup in time: remote={}", ctx.channel().remoteAddress());
+            ctx.close();
+        }, millis, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        StartupPacket packet = StartupDecoder.decode(in);
+        if (packet == null) {
+            return;
+        }
+        switch (packet) {
+            case StartupPacket.SslRequest ignored -> onSslRequest(ctx, in);
+            case StartupPacket.GssEncRequest ignored -> ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{'N'}));
+            case StartupPacket.CancelRequest cancel -> {
+                runtime.cancelRegistry().cancel(cancel.processId(), cancel.secretKey(), ctx.channel().eventLoop(),
+                        runtime.upstreamChannelType());
+                in.skipBytes(in.readableBytes());
+                ctx.close();
+            }
+            case StartupPacket.StartupMessage startup -> onStartup(ctx, startup);
+        }
+    }
+
+    private void onSslRequest(ChannelHandlerContext ctx, ByteBuf in) {
+        if (tlsNegotiated) {
+            throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "SSLRequest after TLS was established");
+        }
+        if (runtime.clientSslContext() == null) {
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{'N'}));
+            return;
+        }
+        if (in.isReadable()) {
+            // CVE-2021-23214: bytes pipelined before the handshake would be treated as encrypted otherwise
+            throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "received unencrypted data after SSL request");
+        }
+        tlsNegotiated = true;
+        ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{'S'}));
+        SslHandler ssl = runtime.clientSslContext().newHandler(ctx.alloc());
+        ctx.pipeline().addBefore(ctx.name(), "client-tls", ssl);
+    }
+
+    private void onStartup(ChannelHandlerContext ctx, StartupPacket.StartupMessage startup) {
+        if (runtime.config().clientTlsRequired() && !tlsNegotiated) {
+            fatal(ctx, PgError.fatal(PgError.INVALID_AUTHORIZATION,
+                    "dbwarden: this proxy accepts only TLS connections",
+                    "Connect with sslmode=require (or stronger)."));
+            return;
+        }
+        if (startup.parameters().containsKey("replication")
+                && !"false".equalsIgnoreCase(startup.parameters().get("replication"))
+                && !"0".equals(startup.parameters().get("replication"))) {
+            fatal(ctx, PgError.fatal(PgError.FEATURE_NOT_SUPPORTED,
+                    "dbwarden: replication connections are not allowed through the proxy"));
+            return;
+        }
+        if (startup.parameters().get("user") == null || startup.parameters().get("user").isEmpty()) {
+            fatal(ctx, PgError.fatal(PgError.INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet"));
+            return;
+        }
+        FrontendHandler frontend = new FrontendHandler(runtime, startup, tlsNegotiated);
+        ctx.pipeline().addAfter(ctx.name(), "frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
+        ctx.pipeline().addAfter("frame", "frontend", frontend);
+        ctx.pipeline().remove(this);
+    }
+
+    private static void fatal(ChannelHandlerContext ctx, PgError error) {
+        ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), error)).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable c = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof PgProtocolException p) {
+            runtime.metrics().protocolError();
+            LOG.info("closing client connection in startup: remote={} reason={}", ctx.channel().remoteAddress(),
+                    p.getMessage());
+            if (!tlsNegotiated || ctx.pipeline().get(SslHandler.class) != null) {
+                fatal(ctx, PgError.fatal(p.sqlState(), p.getMessage()));
+                return;
+            }
+        } else {
+            LOG.debug("client connection failed in startup: remote={} error={}", ctx.channel().remoteAddress(),
+                    c.toString());
+        }
+        ctx.close();
+    }
+}

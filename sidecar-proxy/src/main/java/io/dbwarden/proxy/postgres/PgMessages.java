@@ -1,0 +1,331 @@
+package io.dbwarden.proxy.postgres;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Decoding of the message types the proxy looks into, and encoding of the messages it writes itself.
+ * Every decoder takes a whole frame as produced by {@link PgFrameDecoder} (type byte and length included)
+ * and does not move its reader index. Encoders back-fill the length.
+ */
+public final class PgMessages {
+    private PgMessages() {
+    }
+
+    // ------------------------------------------------------------------ primitives
+
+    /** Reads a NUL-terminated string and advances past the terminator. */
+    public static String readCString(ByteBuf buf, Charset charset) {
+        int start = buf.readerIndex();
+        int end = buf.indexOf(start, buf.writerIndex(), (byte) 0);
+        if (end < 0) {
+            throw new PgProtocolException("08P01", "invalid string in message: missing terminator");
+        }
+        String s = buf.toString(start, end - start, charset);
+        buf.readerIndex(end + 1);
+        return s;
+    }
+
+    private static void writeCString(ByteBuf buf, String s, Charset charset) {
+        if (charset == StandardCharsets.UTF_8) {
+            ByteBufUtil.writeUtf8(buf, s);
+        } else {
+            buf.writeCharSequence(s, charset);
+        }
+        buf.writeByte(0);
+    }
+
+    /** A read-only view of the payload (after type and length) of a frame. */
+    private static ByteBuf payload(ByteBuf frame) {
+        return frame.slice(frame.readerIndex() + 5, frame.readableBytes() - 5);
+    }
+
+    public static byte type(ByteBuf frame) {
+        return frame.getByte(frame.readerIndex());
+    }
+
+    // ------------------------------------------------------------------ frontend decoding
+
+    /** Query: the SQL text. */
+    public static String queryText(ByteBuf frame, Charset charset) {
+        return readCString(payload(frame), charset);
+    }
+
+    /** Parse: statement name, SQL text. */
+    public record Parse(String statementName, String sql) {
+    }
+
+    public static Parse parse(ByteBuf frame, Charset charset) {
+        ByteBuf p = payload(frame);
+        String name = readCString(p, charset);
+        String sql = readCString(p, charset);
+        return new Parse(name, sql);
+    }
+
+    /** Bind: portal name, statement name (parameters are not decoded). */
+    public record Bind(String portalName, String statementName) {
+    }
+
+    public static Bind bind(ByteBuf frame, Charset charset) {
+        ByteBuf p = payload(frame);
+        String portal = readCString(p, charset);
+        String statement = readCString(p, charset);
+        return new Bind(portal, statement);
+    }
+
+    /** Execute: portal name. */
+    public static String executePortal(ByteBuf frame, Charset charset) {
+        return readCString(payload(frame), charset);
+    }
+
+    /** Close and Describe: kind ('S' statement or 'P' portal) and name. */
+    public record Target(char kind, String name) {
+    }
+
+    public static Target target(ByteBuf frame, Charset charset) {
+        ByteBuf p = payload(frame);
+        if (!p.isReadable()) {
+            throw new PgProtocolException("08P01", "invalid message: missing target kind");
+        }
+        char kind = (char) p.readByte();
+        return new Target(kind, readCString(p, charset));
+    }
+
+    // ------------------------------------------------------------------ backend decoding
+
+    /** ReadyForQuery: transaction status 'I', 'T' or 'E'. */
+    public static char readyForQueryStatus(ByteBuf frame) {
+        return (char) frame.getByte(frame.readerIndex() + 5);
+    }
+
+    /** Authentication: the request code (0 ok, 3 cleartext, 5 md5, 10 SASL, 11 SASL continue, 12 SASL final). */
+    public static int authenticationCode(ByteBuf frame) {
+        return frame.getInt(frame.readerIndex() + 5);
+    }
+
+    /** Authentication payload after the request code. */
+    public static ByteBuf authenticationData(ByteBuf frame) {
+        return frame.slice(frame.readerIndex() + 9, frame.readableBytes() - 9);
+    }
+
+    /** CommandComplete: the command tag, e.g. "SELECT 5". */
+    public static String commandTag(ByteBuf frame) {
+        return readCString(payload(frame), StandardCharsets.UTF_8);
+    }
+
+    /** Rows affected or returned according to a command tag, or -1 when the tag carries none. */
+    public static long rowsFromTag(String tag) {
+        int sp = tag.lastIndexOf(' ');
+        if (sp < 0 || sp == tag.length() - 1) {
+            return -1;
+        }
+        long n = 0;
+        for (int i = sp + 1; i < tag.length(); i++) {
+            char c = tag.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
+    /** ParameterStatus: name and value. */
+    public static Map.Entry<String, String> parameterStatus(ByteBuf frame) {
+        ByteBuf p = payload(frame);
+        String name = readCString(p, StandardCharsets.UTF_8);
+        String value = readCString(p, StandardCharsets.UTF_8);
+        return Map.entry(name, value);
+    }
+
+    /** ErrorResponse / NoticeResponse fields keyed by their field type byte. */
+    public static Map<Character, String> errorFields(ByteBuf frame) {
+        ByteBuf p = payload(frame);
+        Map<Character, String> fields = new LinkedHashMap<>();
+        while (p.isReadable()) {
+            byte code = p.readByte();
+            if (code == 0) {
+                break;
+            }
+            fields.put((char) code, readCString(p, StandardCharsets.UTF_8));
+        }
+        return fields;
+    }
+
+    // ------------------------------------------------------------------ encoding
+
+    private static ByteBuf begin(ByteBufAllocator alloc, char type, int sizeHint) {
+        ByteBuf buf = alloc.buffer(5 + sizeHint);
+        buf.writeByte(type);
+        buf.writeInt(0);
+        return buf;
+    }
+
+    private static ByteBuf end(ByteBuf buf) {
+        buf.setInt(1, buf.writerIndex() - 1);
+        return buf;
+    }
+
+    /** ErrorResponse (or NoticeResponse with type 'N') with severity, SQLSTATE, message and optional detail/hint. */
+    public static ByteBuf errorResponse(ByteBufAllocator alloc, char type, PgError error) {
+        ByteBuf buf = begin(alloc, type, 128);
+        field(buf, 'S', error.severity());
+        field(buf, 'V', error.severity());
+        field(buf, 'C', error.sqlState());
+        field(buf, 'M', error.message());
+        if (error.detail() != null) {
+            field(buf, 'D', error.detail());
+        }
+        if (error.hint() != null) {
+            field(buf, 'H', error.hint());
+        }
+        buf.writeByte(0);
+        return end(buf);
+    }
+
+    public static ByteBuf errorResponse(ByteBufAllocator alloc, PgError error) {
+        return errorResponse(alloc, 'E', error);
+    }
+
+    private static void field(ByteBuf buf, char code, String value) {
+        buf.writeByte(code);
+        writeCString(buf, value, StandardCharsets.UTF_8);
+    }
+
+    public static ByteBuf readyForQuery(ByteBufAllocator alloc, char status) {
+        ByteBuf buf = begin(alloc, 'Z', 1);
+        buf.writeByte(status);
+        return end(buf);
+    }
+
+    public static ByteBuf authenticationRequest(ByteBufAllocator alloc, int code) {
+        ByteBuf buf = begin(alloc, 'R', 4);
+        buf.writeInt(code);
+        return end(buf);
+    }
+
+    public static ByteBuf backendKeyData(ByteBufAllocator alloc, int pid, int secret) {
+        ByteBuf buf = begin(alloc, 'K', 8);
+        buf.writeInt(pid);
+        buf.writeInt(secret);
+        return end(buf);
+    }
+
+    public static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
+        ByteBuf buf = begin(alloc, 'S', name.length() + value.length() + 2);
+        writeCString(buf, name, StandardCharsets.UTF_8);
+        writeCString(buf, value, StandardCharsets.UTF_8);
+        return end(buf);
+    }
+
+    /** NegotiateProtocolVersion: newest minor version supported and the protocol options not recognized. */
+    public static ByteBuf negotiateProtocolVersion(ByteBufAllocator alloc, int protocolVersion,
+                                                   java.util.List<String> unsupportedOptions) {
+        ByteBuf buf = begin(alloc, 'v', 16);
+        buf.writeInt(protocolVersion);
+        buf.writeInt(unsupportedOptions.size());
+        for (String option : unsupportedOptions) {
+            writeCString(buf, option, StandardCharsets.UTF_8);
+        }
+        return end(buf);
+    }
+
+    public static ByteBuf query(ByteBufAllocator alloc, String sql, Charset charset) {
+        ByteBuf buf = begin(alloc, 'Q', sql.length() + 1);
+        writeCString(buf, sql, charset);
+        return end(buf);
+    }
+
+    /** Parse of the unnamed statement without parameter types. */
+    public static ByteBuf parse(ByteBufAllocator alloc, String sql, Charset charset) {
+        ByteBuf buf = begin(alloc, 'P', sql.length() + 4);
+        buf.writeByte(0);
+        writeCString(buf, sql, charset);
+        buf.writeShort(0);
+        return end(buf);
+    }
+
+    /** Bind of the unnamed portal to the unnamed statement, no parameters, text results. */
+    public static ByteBuf bindUnnamed(ByteBufAllocator alloc) {
+        ByteBuf buf = begin(alloc, 'B', 8);
+        buf.writeByte(0);
+        buf.writeByte(0);
+        buf.writeShort(0);
+        buf.writeShort(0);
+        buf.writeShort(0);
+        return end(buf);
+    }
+
+    /** Execute of the unnamed portal, all rows. */
+    public static ByteBuf executeUnnamed(ByteBufAllocator alloc) {
+        ByteBuf buf = begin(alloc, 'E', 5);
+        buf.writeByte(0);
+        buf.writeInt(0);
+        return end(buf);
+    }
+
+    public static ByteBuf sync(ByteBufAllocator alloc) {
+        return end(begin(alloc, 'S', 0));
+    }
+
+    public static ByteBuf terminate(ByteBufAllocator alloc) {
+        return end(begin(alloc, 'X', 0));
+    }
+
+    /** PasswordMessage carrying a cleartext or MD5 password. */
+    public static ByteBuf passwordMessage(ByteBufAllocator alloc, String password) {
+        ByteBuf buf = begin(alloc, 'p', password.length() + 1);
+        writeCString(buf, password, StandardCharsets.UTF_8);
+        return end(buf);
+    }
+
+    public static ByteBuf saslInitialResponse(ByteBufAllocator alloc, String mechanism, byte[] data) {
+        ByteBuf buf = begin(alloc, 'p', mechanism.length() + 5 + data.length);
+        writeCString(buf, mechanism, StandardCharsets.UTF_8);
+        buf.writeInt(data.length);
+        buf.writeBytes(data);
+        return end(buf);
+    }
+
+    public static ByteBuf saslResponse(ByteBufAllocator alloc, byte[] data) {
+        ByteBuf buf = begin(alloc, 'p', data.length);
+        buf.writeBytes(data);
+        return end(buf);
+    }
+
+    /** Untyped StartupMessage (protocol 3.0) with the given parameters. */
+    public static ByteBuf startupMessage(ByteBufAllocator alloc, Map<String, String> parameters) {
+        ByteBuf buf = alloc.buffer(128);
+        buf.writeInt(0);
+        buf.writeInt(StartupPacket.PROTOCOL_3_0);
+        parameters.forEach((k, v) -> {
+            writeCString(buf, k, StandardCharsets.UTF_8);
+            writeCString(buf, v, StandardCharsets.UTF_8);
+        });
+        buf.writeByte(0);
+        buf.setInt(0, buf.writerIndex());
+        return buf;
+    }
+
+    public static ByteBuf sslRequest(ByteBufAllocator alloc) {
+        ByteBuf buf = alloc.buffer(8);
+        buf.writeInt(8);
+        buf.writeInt(StartupPacket.SSL_REQUEST_CODE);
+        return buf;
+    }
+
+    public static ByteBuf cancelRequest(ByteBufAllocator alloc, int pid, int secret) {
+        ByteBuf buf = alloc.buffer(16);
+        buf.writeInt(16);
+        buf.writeInt(StartupPacket.CANCEL_REQUEST_CODE);
+        buf.writeInt(pid);
+        buf.writeInt(secret);
+        return buf;
+    }
+}

@@ -1,0 +1,338 @@
+package io.dbwarden.proxy.sql;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A lexer for PostgreSQL's SQL dialect that follows the server's rules for what is code and what is not:
+ * comments (nested block comments included), quoted identifiers, string literals (E'', U&amp;'',
+ * {@code standard_conforming_strings}), dollar quoting and positional parameters. It is the single source of
+ * truth for statement splitting, fingerprinting and the classifier fallback, so that a semicolon or keyword
+ * hidden in a literal or comment can never be mistaken for code, nor code for a literal.
+ */
+public final class SqlLexer {
+    private final String sql;
+    private final boolean standardConformingStrings;
+    private int pos;
+
+    private SqlLexer(String sql, boolean standardConformingStrings) {
+        this.sql = sql;
+        this.standardConformingStrings = standardConformingStrings;
+    }
+
+    /** Tokenizes the whole text. Unterminated literals and comments extend to the end (as the server would reject). */
+    public static List<SqlToken> tokenize(String sql, boolean standardConformingStrings) {
+        SqlLexer lexer = new SqlLexer(sql, standardConformingStrings);
+        List<SqlToken> tokens = new ArrayList<>();
+        SqlToken t;
+        while ((t = lexer.next()) != null) {
+            tokens.add(t);
+        }
+        return tokens;
+    }
+
+    private SqlToken next() {
+        skipWhitespaceAndComments();
+        if (pos >= sql.length()) {
+            return null;
+        }
+        int start = pos;
+        char c = sql.charAt(pos);
+        if (c == ';') {
+            pos++;
+            return new SqlToken(SqlToken.Kind.SEMICOLON, start, pos, ";");
+        }
+        if (c == '\'') {
+            scanQuoted('\'', !standardConformingStrings);
+            return token(SqlToken.Kind.STRING, start);
+        }
+        if (c == '"') {
+            String ident = scanQuotedIdentifier();
+            return new SqlToken(SqlToken.Kind.QUOTED_IDENT, start, pos, ident);
+        }
+        if ((c == 'e' || c == 'E') && peek(1) == '\'') {
+            pos++;
+            scanQuoted('\'', true);
+            return token(SqlToken.Kind.STRING, start);
+        }
+        if ((c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && peek(1) == '\'') {
+            pos++;
+            scanQuoted('\'', !standardConformingStrings);
+            return token(SqlToken.Kind.STRING, start);
+        }
+        if ((c == 'u' || c == 'U') && peek(1) == '&' && (peek(2) == '\'' || peek(2) == '"')) {
+            pos += 2;
+            if (sql.charAt(pos) == '\'') {
+                scanQuoted('\'', false);
+                skipUescape();
+                return token(SqlToken.Kind.STRING, start);
+            }
+            String ident = scanQuotedIdentifier();
+            skipUescape();
+            return new SqlToken(SqlToken.Kind.QUOTED_IDENT, start, pos, decodeUnicodeEscapes(ident));
+        }
+        if (c == '$') {
+            if (isDigit(peek(1))) {
+                pos++;
+                while (pos < sql.length() && isDigit(sql.charAt(pos))) {
+                    pos++;
+                }
+                return token(SqlToken.Kind.PARAM, start);
+            }
+            int tagEnd = dollarTagEnd(pos);
+            if (tagEnd > 0) {
+                String tag = sql.substring(pos, tagEnd);
+                int close = sql.indexOf(tag, tagEnd);
+                pos = close < 0 ? sql.length() : close + tag.length();
+                return token(SqlToken.Kind.STRING, start);
+            }
+            pos++;
+            return token(SqlToken.Kind.SYMBOL, start);
+        }
+        if (isIdentStart(c)) {
+            pos++;
+            while (pos < sql.length() && isIdentPart(sql.charAt(pos))) {
+                pos++;
+            }
+            return new SqlToken(SqlToken.Kind.WORD, start, pos, sql.substring(start, pos).toLowerCase(Locale.ROOT));
+        }
+        if (isDigit(c) || (c == '.' && isDigit(peek(1)))) {
+            scanNumber();
+            return token(SqlToken.Kind.NUMBER, start);
+        }
+        if (c == ':' && peek(1) == ':') {
+            pos += 2;
+            return token(SqlToken.Kind.SYMBOL, start);
+        }
+        if (isOperatorChar(c)) {
+            pos++;
+            while (pos < sql.length() && isOperatorChar(sql.charAt(pos)) && !startsComment(pos)) {
+                pos++;
+            }
+            return token(SqlToken.Kind.SYMBOL, start);
+        }
+        pos++;
+        return token(SqlToken.Kind.SYMBOL, start);
+    }
+
+    private SqlToken token(SqlToken.Kind kind, int start) {
+        return new SqlToken(kind, start, pos, sql.substring(start, pos));
+    }
+
+    private char peek(int ahead) {
+        int i = pos + ahead;
+        return i < sql.length() ? sql.charAt(i) : '\0';
+    }
+
+    private boolean startsComment(int i) {
+        if (i + 1 >= sql.length()) {
+            return false;
+        }
+        char a = sql.charAt(i);
+        char b = sql.charAt(i + 1);
+        return (a == '-' && b == '-') || (a == '/' && b == '*');
+    }
+
+    private void skipWhitespaceAndComments() {
+        while (pos < sql.length()) {
+            char c = sql.charAt(pos);
+            if (Character.isWhitespace(c)) {
+                pos++;
+            } else if (c == '-' && peek(1) == '-') {
+                int nl = indexOfLineEnd(pos);
+                pos = nl < 0 ? sql.length() : nl + 1;
+            } else if (c == '/' && peek(1) == '*') {
+                int depth = 0;
+                while (pos < sql.length()) {
+                    if (sql.startsWith("/*", pos)) {
+                        depth++;
+                        pos += 2;
+                    } else if (sql.startsWith("*/", pos)) {
+                        depth--;
+                        pos += 2;
+                        if (depth == 0) {
+                            break;
+                        }
+                    } else {
+                        pos++;
+                    }
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    private int indexOfLineEnd(int from) {
+        for (int i = from; i < sql.length(); i++) {
+            char c = sql.charAt(i);
+            if (c == '\n' || c == '\r') {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Scans a quoted literal starting at the quote; doubled quotes stay inside; backslash escapes if asked. */
+    private void scanQuoted(char quote, boolean backslashEscapes) {
+        pos++;
+        while (pos < sql.length()) {
+            char c = sql.charAt(pos);
+            if (backslashEscapes && c == '\\') {
+                pos += 2;
+            } else if (c == quote) {
+                if (peek(1) == quote) {
+                    pos += 2;
+                } else {
+                    pos++;
+                    // adjacent literals separated by whitespace containing a newline continue the literal
+                    int save = pos;
+                    int i = pos;
+                    boolean newline = false;
+                    while (i < sql.length() && Character.isWhitespace(sql.charAt(i))) {
+                        newline |= sql.charAt(i) == '\n' || sql.charAt(i) == '\r';
+                        i++;
+                    }
+                    if (newline && i < sql.length() && sql.charAt(i) == quote) {
+                        pos = i + 1;
+                        continue;
+                    }
+                    pos = save;
+                    return;
+                }
+            } else {
+                pos++;
+            }
+        }
+        pos = Math.min(pos, sql.length());
+    }
+
+    private String scanQuotedIdentifier() {
+        StringBuilder sb = new StringBuilder();
+        pos++;
+        while (pos < sql.length()) {
+            char c = sql.charAt(pos);
+            if (c == '"') {
+                if (peek(1) == '"') {
+                    sb.append('"');
+                    pos += 2;
+                } else {
+                    pos++;
+                    return sb.toString();
+                }
+            } else {
+                sb.append(c);
+                pos++;
+            }
+        }
+        return sb.toString();
+    }
+
+    private void skipUescape() {
+        int save = pos;
+        skipWhitespaceAndComments();
+        if (sql.regionMatches(true, pos, "UESCAPE", 0, 7)) {
+            pos += 7;
+            skipWhitespaceAndComments();
+            if (pos < sql.length() && sql.charAt(pos) == '\'') {
+                scanQuoted('\'', false);
+                return;
+            }
+        }
+        pos = save;
+    }
+
+    /** Decodes U&amp;"..." escapes (\XXXX, \+XXXXXX) with the default escape character. */
+    static String decodeUnicodeEscapes(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length()) {
+                if (s.charAt(i + 1) == '\\') {
+                    sb.append('\\');
+                    i++;
+                    continue;
+                }
+                int len = s.charAt(i + 1) == '+' ? 6 : 4;
+                int from = s.charAt(i + 1) == '+' ? i + 2 : i + 1;
+                if (from + len <= s.length()) {
+                    try {
+                        sb.appendCodePoint(Integer.parseInt(s.substring(from, from + len), 16));
+                        i = from + len - 1;
+                        continue;
+                    } catch (IllegalArgumentException e) {
+                        // fall through: keep the backslash literally
+                    }
+                }
+            }
+            sb.append(c);
+        }
+        return sb.toString();
+    }
+
+    /** End (exclusive) of a dollar-quote tag starting at {@code at}, or -1 if there is none. */
+    private int dollarTagEnd(int at) {
+        int i = at + 1;
+        if (i < sql.length() && sql.charAt(i) == '$') {
+            return i + 1;
+        }
+        if (i >= sql.length() || !isIdentStart(sql.charAt(i))) {
+            return -1;
+        }
+        while (i < sql.length() && isIdentPart(sql.charAt(i)) && sql.charAt(i) != '$') {
+            i++;
+        }
+        return i < sql.length() && sql.charAt(i) == '$' ? i + 1 : -1;
+    }
+
+    private void scanNumber() {
+        if (sql.charAt(pos) == '0' && (peek(1) == 'x' || peek(1) == 'X' || peek(1) == 'o' || peek(1) == 'O'
+                || peek(1) == 'b' || peek(1) == 'B')) {
+            pos += 2;
+            while (pos < sql.length() && (Character.isLetterOrDigit(sql.charAt(pos)) || sql.charAt(pos) == '_')) {
+                pos++;
+            }
+            return;
+        }
+        while (pos < sql.length() && (isDigit(sql.charAt(pos)) || sql.charAt(pos) == '_')) {
+            pos++;
+        }
+        if (pos < sql.length() && sql.charAt(pos) == '.' && peek(1) != '.') {
+            pos++;
+            while (pos < sql.length() && (isDigit(sql.charAt(pos)) || sql.charAt(pos) == '_')) {
+                pos++;
+            }
+        }
+        if (pos < sql.length() && (sql.charAt(pos) == 'e' || sql.charAt(pos) == 'E')) {
+            int save = pos;
+            pos++;
+            if (pos < sql.length() && (sql.charAt(pos) == '+' || sql.charAt(pos) == '-')) {
+                pos++;
+            }
+            if (pos < sql.length() && isDigit(sql.charAt(pos))) {
+                while (pos < sql.length() && isDigit(sql.charAt(pos))) {
+                    pos++;
+                }
+            } else {
+                pos = save;
+            }
+        }
+    }
+
+    private static boolean isDigit(char c) {
+        return c >= '0' && c <= '9';
+    }
+
+    static boolean isIdentStart(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+    }
+
+    static boolean isIdentPart(char c) {
+        return isIdentStart(c) || isDigit(c) || c == '$';
+    }
+
+    private static boolean isOperatorChar(char c) {
+        return "+-*/<>=~!@#%^&|`?".indexOf(c) >= 0;
+    }
+}
