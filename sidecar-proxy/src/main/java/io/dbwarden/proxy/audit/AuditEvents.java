@@ -1,0 +1,52 @@
+package io.dbwarden.proxy.audit;
+
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.SessionInfo;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.time.Instant;
+
+/**
+ * The JSON form of one audit event: one line per statement. Carries the literal-free statement text and its
+ * fingerprint, never the raw text, so literals (which can hold personal data or secrets) do not reach the log.
+ */
+public final class AuditEvents {
+    private AuditEvents() {
+    }
+
+    public static String toJson(ExecutionRecord r) {
+        SessionInfo s = r.session();
+        Json j = new Json()
+                .field("time", Instant.ofEpochMilli(r.startedAtMillis()).toString())
+                .field("event", "statement")
+                .field("identity", s.identity())
+                .field("connection", s.connectionId())
+                .field("database", s.database())
+                .field("user", s.upstreamUser())
+                .field("clientUser", s.clientUser())
+                .field("application", s.applicationName())
+                .field("client", address(s.clientAddress()))
+                .field("protocol", r.protocol().name().toLowerCase())
+                .field("fingerprint", r.statement().fingerprint())
+                .field("statement", r.statement().normalized())
+                .field("decision", r.verdict().decision().label())
+                .field("policy", r.verdict().policy())
+                .field("rule", r.verdict().rule())
+                .field("reason", r.verdict().reason())
+                .field("executed", r.executed())
+                .field("rows", r.rows())
+                .field("tag", r.commandTag())
+                .field("durationMs", Math.round(r.durationNanos() / 1000.0) / 1000.0)
+                .field("errorCode", r.errorSqlState())
+                .field("error", r.errorMessage());
+        return j.end();
+    }
+
+    private static String address(SocketAddress a) {
+        if (a instanceof InetSocketAddress isa) {
+            return (isa.getAddress() != null ? isa.getAddress().getHostAddress() : isa.getHostString()) + ":" + isa.getPort();
+        }
+        return a == null ? null : a.toString();
+    }
+}

@@ -1,0 +1,75 @@
+package io.dbwarden.proxy.audit;
+
+/** Minimal JSON object writer for flat audit events (no reflection: fast and native-image friendly). */
+final class Json {
+    private final StringBuilder sb = new StringBuilder(384);
+    private boolean first = true;
+
+    Json() {
+        sb.append('{');
+    }
+
+    Json field(String name, String value) {
+        key(name);
+        if (value == null) {
+            sb.append("null");
+        } else {
+            string(value);
+        }
+        return this;
+    }
+
+    Json field(String name, long value) {
+        key(name);
+        sb.append(value);
+        return this;
+    }
+
+    Json field(String name, double value) {
+        key(name);
+        sb.append(value);
+        return this;
+    }
+
+    Json field(String name, boolean value) {
+        key(name);
+        sb.append(value);
+        return this;
+    }
+
+    private void key(String name) {
+        if (!first) {
+            sb.append(',');
+        }
+        first = false;
+        string(name);
+        sb.append(':');
+    }
+
+    private void string(String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (c < 0x20 || c == 0x2028 || c == 0x2029) {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        sb.append('"');
+    }
+
+    String end() {
+        sb.append('}');
+        return sb.toString();
+    }
+}
