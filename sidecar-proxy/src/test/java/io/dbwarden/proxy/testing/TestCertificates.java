@@ -24,7 +24,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Date;
 
-/** A throw-away CA and a server certificate for localhost / 127.0.0.1, written as PEM files. */
+/** A throw-away CA and a server certificate for DNS name localhost only (not 127.0.0.1), written as PEM files. */
 public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Path otherCaCert, Path wrongHostCert,
                                Path wrongHostKey) {
 
@@ -35,8 +35,7 @@ public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Pat
                     null);
             KeyPair server = keyPair();
             X509CertificateHolder serverHolder = certificate("CN=localhost", server, "CN=dbwarden test CA", ca, false,
-                    new GeneralNames(new GeneralName[]{new GeneralName(GeneralName.dNSName, "localhost"),
-                            new GeneralName(GeneralName.iPAddress, "127.0.0.1")}));
+                    new GeneralNames(new GeneralName(GeneralName.dNSName, "localhost")));
             KeyPair other = keyPair();
             X509CertificateHolder otherHolder = certificate("CN=other CA", other, "CN=other CA", other, true, null);
             KeyPair wrong = keyPair();

@@ -1,0 +1,223 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RunningProxy;
+import io.dbwarden.proxy.testing.TestFilters;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A blocked statement never reaches the database, the client gets a clear error where the server would have put
+ * its own, and the session and the data stay consistent: in both protocols, in and out of transactions, with
+ * synchronous and asynchronous filters.
+ */
+@ExtendWith(LeakDetection.class)
+class ProxyBlockingTest {
+    static RunningProxy syncProxy;
+    static RunningProxy asyncProxy;
+
+    @BeforeAll
+    static void start() {
+        syncProxy = RunningProxy.start(List.of(TestFilters.denyMentioning("forbidden")));
+        asyncProxy = RunningProxy.start(List.of(TestFilters.denyMentioningAsync("forbidden", 30)));
+    }
+
+    @AfterAll
+    static void stop() {
+        syncProxy.close();
+        asyncProxy.close();
+    }
+
+    @BeforeEach
+    void resetTables() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS forbidden, ledger");
+            s.execute("CREATE TABLE forbidden (id int)");
+            s.execute("INSERT INTO forbidden VALUES (1), (2), (3)");
+            s.execute("CREATE TABLE ledger (id int)");
+        }
+        syncProxy.records.clear();
+        asyncProxy.records.clear();
+    }
+
+    static RunningProxy proxy(String which) {
+        return which.equals("sync") ? syncProxy : asyncProxy;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedSimpleQueryNeverRunsAndSessionContinues(String which) throws Exception {
+        RunningProxy proxy = proxy(which);
+        try (Connection c = proxy.connect("preferQueryMode=simple"); Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.execute("DELETE FROM forbidden"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> {
+                        SQLException se = (SQLException) e;
+                        assertThat(se.getSQLState()).isEqualTo("42501");
+                        assertThat(se.getMessage()).contains("no-forbidden").contains("test-policy");
+                    });
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM ledger")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isZero();
+            }
+        }
+        assertRowsStillThere();
+        await().atMost(5, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                .anyMatch(r -> r.verdict().decision() == Decision.DENY));
+        ExecutionRecord denied = proxy.records.stream().filter(r -> r.verdict().decision() == Decision.DENY)
+                .findFirst().orElseThrow();
+        assertThat(denied.executed()).isFalse();
+        assertThat(denied.verdict().rule()).isEqualTo("no-forbidden");
+        assertThat(denied.statement().normalized()).isEqualTo("delete from forbidden");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedStatementInMultiStatementQueryStopsTheWholeMessage(String which) throws Exception {
+        try (Connection c = proxy(which).connect("preferQueryMode=simple"); Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.execute("INSERT INTO ledger VALUES (1); DELETE FROM forbidden; "
+                    + "INSERT INTO ledger VALUES (2)"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+        }
+        assertLedger(0);
+        assertRowsStillThere();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedStatementInTransactionAbortsItLikeAServerError(String which) throws Exception {
+        try (Connection c = proxy(which).connect("preferQueryMode=simple")) {
+            c.setAutoCommit(false);
+            Statement s = c.createStatement();
+            s.execute("INSERT INTO ledger VALUES (10)");
+            assertThatThrownBy(() -> s.execute("DELETE FROM forbidden"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+            // the transaction is failed, exactly as after a server-side error
+            assertThatThrownBy(() -> s.execute("INSERT INTO ledger VALUES (11)"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25P02"));
+            c.commit(); // COMMIT of a failed transaction rolls back
+            c.setAutoCommit(true);
+            try (ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).isTrue();
+            }
+        }
+        assertLedger(0);
+        assertRowsStillThere();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedParseInExtendedProtocolKeepsSessionUsable(String which) throws Exception {
+        try (Connection c = proxy(which).connect("prepareThreshold=1")) {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM forbidden WHERE id = ?")) {
+                ps.setInt(1, 1);
+                assertThatThrownBy(ps::executeUpdate)
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+            }
+            try (PreparedStatement ok = c.prepareStatement("INSERT INTO ledger VALUES (?)")) {
+                ok.setInt(1, 5);
+                assertThat(ok.executeUpdate()).isEqualTo(1);
+            }
+        }
+        assertLedger(1);
+        assertRowsStillThere();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedStatementInBatchRollsBackTheWholeBatch(String which) throws Exception {
+        try (Connection c = proxy(which).connect(""); Statement s = c.createStatement()) {
+            s.addBatch("INSERT INTO ledger VALUES (1)");
+            s.addBatch("INSERT INTO ledger VALUES (2)");
+            s.addBatch("DELETE FROM forbidden");
+            s.addBatch("INSERT INTO ledger VALUES (3)");
+            assertThatThrownBy(s::executeBatch).isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(e.getMessage()).contains("no-forbidden"));
+            try (ResultSet rs = s.executeQuery("SELECT 2")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(2);
+            }
+        }
+        assertLedger(0); // an extended-protocol batch is one implicit transaction: nothing of it stays
+        assertRowsStillThere();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void blockedStatementInsideExplicitTransactionWithExtendedProtocol(String which) throws Exception {
+        try (Connection c = proxy(which).connect("")) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ins = c.prepareStatement("INSERT INTO ledger VALUES (?)")) {
+                ins.setInt(1, 1);
+                ins.executeUpdate();
+            }
+            assertThatThrownBy(() -> c.prepareStatement("TRUNCATE forbidden").execute())
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+            assertThatThrownBy(() -> c.createStatement().execute("SELECT 1"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25P02"));
+            c.rollback();
+            try (ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM ledger")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isZero();
+            }
+            c.commit();
+        }
+        assertRowsStillThere();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void manyInterleavedAllowedAndBlockedStatementsStayInOrder(String which) throws Exception {
+        try (Connection c = proxy(which).connect("")) {
+            for (int i = 0; i < 40; i++) {
+                if (i % 3 == 0) {
+                    assertThatThrownBy(() -> c.createStatement().executeQuery("SELECT * FROM forbidden"))
+                            .isInstanceOf(SQLException.class);
+                } else {
+                    try (PreparedStatement ps = c.prepareStatement("SELECT ?::int + 1")) {
+                        ps.setInt(1, i);
+                        try (ResultSet rs = ps.executeQuery()) {
+                            rs.next();
+                            assertThat(rs.getInt(1)).isEqualTo(i + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void assertRowsStillThere() throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+             ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM forbidden")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isEqualTo(3);
+        }
+    }
+
+    private static void assertLedger(int expected) throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+             ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM ledger")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isEqualTo(expected);
+        }
+    }
+}
