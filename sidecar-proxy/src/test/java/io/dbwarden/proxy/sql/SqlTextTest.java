@@ -1,0 +1,73 @@
+package io.dbwarden.proxy.sql;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class SqlTextTest {
+
+    private static List<String> split(String sql) {
+        return SqlText.split(sql, true).stream().map(SqlText.Statement::text).toList();
+    }
+
+    private static List<String> normalized(String sql) {
+        return SqlText.split(sql, true).stream().map(s -> SqlText.normalize(s.text(), s.tokens())).toList();
+    }
+
+    @Test
+    void splitsOnlyAtTopLevelSemicolons() {
+        assertThat(split("SELECT 1; SELECT 2")).containsExactly("SELECT 1", "SELECT 2");
+        assertThat(split("SELECT ';'; SELECT \"a;b\" FROM t")).containsExactly("SELECT ';'", "SELECT \"a;b\" FROM t");
+        assertThat(split("SELECT $$ ; $$; SELECT $tag$ ;$$; $tag$")).containsExactly("SELECT $$ ; $$",
+                "SELECT $tag$ ;$$; $tag$");
+        assertThat(split("SELECT 1 -- ; comment\n; SELECT /* ; /* nested ; */ ; */ 2"))
+                .containsExactly("SELECT 1", "SELECT /* ; /* nested ; */ ; */ 2");
+        assertThat(split("SELECT E'it\\'s; fine'; DROP TABLE x")).containsExactly("SELECT E'it\\'s; fine'",
+                "DROP TABLE x");
+    }
+
+    @Test
+    void emptyStatementsAreDroppedLikeTheServerDoes() {
+        assertThat(split(" ;; -- nothing\n ; /* */ ")).isEmpty();
+        assertThat(split(";SELECT 1;;")).containsExactly("SELECT 1");
+    }
+
+    @Test
+    void standardConformingStringsOffChangesWhereLiteralsEnd() {
+        String sql = "SELECT 'a\\'; DROP TABLE t; --'";
+        assertThat(SqlText.split(sql, true)).hasSize(2);   // backslash is literal: the quote ends the string
+        assertThat(SqlText.split(sql, false)).hasSize(1);  // backslash escapes the quote: all one literal
+    }
+
+    @Test
+    void normalizationRemovesEveryLiteralAndComment() {
+        assertThat(normalized("SELECT * FROM Users WHERE email = 'bob@example.com' AND id = 42 /* secret */"))
+                .containsExactly("select * from users where email = ? and id = ?");
+        assertThat(normalized("insert into t values (E'x\\ny', $$dollar$$, 1.5e3, -7, B'1010', X'ff', $1)"))
+                .containsExactly("insert into t values (?, ?, ?, -?, ?, ?, $1)");
+        assertThat(normalized("SELECT \"MixedCase\".\"Col\" FROM \"MixedCase\""))
+                .containsExactly("select \"MixedCase\".\"Col\" from \"MixedCase\"");
+        assertThat(normalized("SELECT U&'d\\0061t\\+000061' UESCAPE '\\'"))
+                .containsExactly("select ?");
+    }
+
+    @Test
+    void fingerprintIgnoresLiteralsWhitespaceAndCase() {
+        String a = SqlText.fingerprint(normalized("SELECT * FROM t WHERE id = 1").get(0));
+        String b = SqlText.fingerprint(normalized("select *\n  from T where ID = 999").get(0));
+        String c = SqlText.fingerprint(normalized("SELECT * FROM t WHERE name = 1").get(0));
+        assertThat(a).isEqualTo(b).hasSize(16);
+        assertThat(a).isNotEqualTo(c);
+    }
+
+    @Test
+    void unicodeEscapedIdentifiersAreDecoded() {
+        List<SqlToken> tokens = SqlLexer.tokenize("SELECT * FROM U&\"d\\0061ta\"", true);
+        assertThat(tokens.get(tokens.size() - 1)).satisfies(t -> {
+            assertThat(t.kind()).isEqualTo(SqlToken.Kind.QUOTED_IDENT);
+            assertThat(t.text()).isEqualTo("data");
+        });
+    }
+}
