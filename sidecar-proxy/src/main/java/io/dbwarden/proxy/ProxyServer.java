@@ -20,7 +20,16 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Binds and starts serving; fails if the address cannot be bound or TLS material cannot be read. */
     public static ProxyServer start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics) {
-        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics));
+        return start(config, chain, metrics, java.util.Map::of);
+    }
+
+    /**
+     * Like {@link #start(ProxyConfig, FilterChain, ProxyMetrics)}, with server settings every new upstream session
+     * starts with (read when the session opens, so a changed policy applies to new sessions).
+     */
+    public static ProxyServer start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
+                                    java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings));
     }
 
     public InetSocketAddress address() {

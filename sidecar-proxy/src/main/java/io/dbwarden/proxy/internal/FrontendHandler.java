@@ -194,7 +194,19 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 LOG.debug("startup parameter not forwarded upstream: name={}", k);
             }
         });
+        Map<String, String> settings = runtime.sessionSettings().get();
+        if (!settings.isEmpty()) {
+            StringBuilder options = new StringBuilder();
+            settings.forEach((k, v) -> options.append(options.isEmpty() ? "" : " ").append("-c ")
+                    .append(escapeOption(k)).append('=').append(escapeOption(v)));
+            params.put("options", options.toString());
+        }
         return params;
+    }
+
+    /** Backslash-escapes spaces and backslashes, as the server expects inside the options startup parameter. */
+    private static String escapeOption(String s) {
+        return s.replace("\\", "\\\\").replace(" ", "\\ ");
     }
 
     private void onUpstreamReady(Future<UpstreamHandshake.Result> f, Map<String, String> params) {

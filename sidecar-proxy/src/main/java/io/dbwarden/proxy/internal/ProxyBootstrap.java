@@ -45,7 +45,8 @@ public final class ProxyBootstrap {
         this.clients = clients;
     }
 
-    public static ProxyBootstrap start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics) {
+    public static ProxyBootstrap start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
+                                       java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
         boolean epoll = Epoll.isAvailable();
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1,
                 epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
@@ -56,7 +57,7 @@ public final class ProxyBootstrap {
         try {
             ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics,
                     TlsContexts.forClients(config), TlsContexts.forUpstream(config), clientType,
-                    new StatementCache(10_000, 64 * 1024), new AtomicLong());
+                    new StatementCache(10_000, 64 * 1024), new AtomicLong(), sessionSettings);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)

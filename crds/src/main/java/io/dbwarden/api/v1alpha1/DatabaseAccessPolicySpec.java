@@ -1,0 +1,101 @@
+package io.dbwarden.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** Desired state of a DatabaseAccessPolicy. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class DatabaseAccessPolicySpec {
+    @JsonPropertyDescription("Identities the policy applies to. A workload no policy applies to is denied everything.")
+    private List<Subject> subjects = new ArrayList<>();
+
+    @JsonPropertyDescription("The database this policy guards.")
+    private DatabaseTarget database;
+
+    @JsonPropertyDescription("enforce (block) or audit (dry run: log what would be blocked, block nothing). Default: enforce.")
+    private PolicyMode mode = PolicyMode.ENFORCE;
+
+    @JsonPropertyDescription("Action when no rule matches. Default: deny.")
+    private Action defaultAction = Action.DENY;
+
+    @JsonPropertyDescription("Schema that unqualified table names resolve to when matching table globs. Default: public.")
+    private String defaultSchema = "public";
+
+    @JsonPropertyDescription("Run every session read-only at the database (default_transaction_read_only) and block "
+            + "attempts to switch it off, so that writes hidden in functions fail too. Default: false.")
+    private Boolean readOnly = Boolean.FALSE;
+
+    @JsonPropertyDescription("Let statements the proxy cannot classify go to the rules as OTHER instead of being "
+            + "denied. Default: false (deny them).")
+    private Boolean allowUnparsedStatements = Boolean.FALSE;
+
+    @JsonPropertyDescription("Ordered rules; the first match decides.")
+    private List<Rule> rules = new ArrayList<>();
+
+    public List<Subject> getSubjects() {
+        return subjects;
+    }
+
+    public void setSubjects(List<Subject> subjects) {
+        this.subjects = subjects == null ? new ArrayList<>() : subjects;
+    }
+
+    public DatabaseTarget getDatabase() {
+        return database;
+    }
+
+    public void setDatabase(DatabaseTarget database) {
+        this.database = database;
+    }
+
+    public PolicyMode getMode() {
+        return mode;
+    }
+
+    public void setMode(PolicyMode mode) {
+        this.mode = mode == null ? PolicyMode.ENFORCE : mode;
+    }
+
+    public Action getDefaultAction() {
+        return defaultAction;
+    }
+
+    public void setDefaultAction(Action defaultAction) {
+        this.defaultAction = defaultAction == null ? Action.DENY : defaultAction;
+    }
+
+    public String getDefaultSchema() {
+        return defaultSchema;
+    }
+
+    public void setDefaultSchema(String defaultSchema) {
+        this.defaultSchema = defaultSchema == null ? "public" : defaultSchema;
+    }
+
+    public Boolean getReadOnly() {
+        return readOnly;
+    }
+
+    public void setReadOnly(Boolean readOnly) {
+        this.readOnly = readOnly == null ? Boolean.FALSE : readOnly;
+    }
+
+    public Boolean getAllowUnparsedStatements() {
+        return allowUnparsedStatements;
+    }
+
+    public void setAllowUnparsedStatements(Boolean allowUnparsedStatements) {
+        this.allowUnparsedStatements = allowUnparsedStatements == null ? Boolean.FALSE : allowUnparsedStatements;
+    }
+
+    public List<Rule> getRules() {
+        return rules;
+    }
+
+    public void setRules(List<Rule> rules) {
+        this.rules = rules == null ? new ArrayList<>() : rules;
+    }
+}

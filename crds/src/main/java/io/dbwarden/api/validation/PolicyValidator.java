@@ -1,0 +1,139 @@
+package io.dbwarden.api.validation;
+
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicySpec;
+import io.dbwarden.api.v1alpha1.Rule;
+import io.dbwarden.api.v1alpha1.Subject;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Checks a DatabaseAccessPolicy beyond what its schema can express: globs, names, unreachable and conflicting
+ * rules. Each problem names the field path and what to change. Shared by the proxy (on load) and the operator
+ * (status conditions).
+ */
+public final class PolicyValidator {
+    private static final Pattern RULE_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    private static final Pattern K8S_NAME = Pattern.compile("[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?");
+    private static final Pattern SCHEMA = Pattern.compile("[a-z_][a-z0-9_$]*");
+
+    private PolicyValidator() {
+    }
+
+    public static List<String> validate(DatabaseAccessPolicy policy) {
+        List<String> errors = new ArrayList<>();
+        if (policy.getMetadata() == null || policy.getMetadata().getName() == null
+                || policy.getMetadata().getName().isBlank()) {
+            errors.add("metadata.name: required");
+        }
+        DatabaseAccessPolicySpec spec = policy.getSpec();
+        if (spec == null) {
+            errors.add("spec: required");
+            return errors;
+        }
+        validateSubjects(spec.getSubjects(), errors);
+        if (!SCHEMA.matcher(spec.getDefaultSchema()).matches()) {
+            errors.add("spec.defaultSchema: '" + spec.getDefaultSchema() + "' is not an unquoted schema name");
+        }
+        if (spec.getDatabase() != null) {
+            var db = spec.getDatabase();
+            if (db.getPort() != null && (db.getPort() < 1 || db.getPort() > 65535)) {
+                errors.add("spec.database.port: " + db.getPort() + " is not a TCP port (1-65535)");
+            }
+            if (db.getSslMode() != null && !List.of("disable", "prefer", "require", "verify-ca", "verify-full")
+                    .contains(db.getSslMode())) {
+                errors.add("spec.database.sslMode: '" + db.getSslMode()
+                        + "' is not one of disable, prefer, require, verify-ca, verify-full");
+            }
+            if (db.getCredentialsSecret() != null && (db.getCredentialsSecret().getName() == null
+                    || db.getCredentialsSecret().getName().isBlank())) {
+                errors.add("spec.database.credentialsSecret.name: required");
+            }
+        }
+        validateRules(spec.getRules(), errors);
+        return errors;
+    }
+
+    private static void validateSubjects(List<Subject> subjects, List<String> errors) {
+        if (subjects.isEmpty()) {
+            errors.add("spec.subjects: at least one subject is required (a policy that applies to nobody does nothing)");
+        }
+        for (int i = 0; i < subjects.size(); i++) {
+            Subject s = subjects.get(i);
+            String path = "spec.subjects[" + i + "]";
+            boolean sa = s.getServiceAccount() != null;
+            boolean id = s.getIdentity() != null;
+            if (sa == id) {
+                errors.add(path + ": set exactly one of serviceAccount or identity");
+                continue;
+            }
+            if (id) {
+                try {
+                    IdentityGlob.parse(s.getIdentity());
+                } catch (IllegalArgumentException e) {
+                    errors.add(path + ".identity: " + e.getMessage());
+                }
+            } else {
+                if (!K8S_NAME.matcher(s.getServiceAccount()).matches()) {
+                    errors.add(path + ".serviceAccount: '" + s.getServiceAccount()
+                            + "' is not a service account name or '*'");
+                }
+                if (s.getNamespace() != null && !K8S_NAME.matcher(s.getNamespace()).matches()) {
+                    errors.add(path + ".namespace: '" + s.getNamespace() + "' is not a namespace name or '*'");
+                }
+            }
+        }
+    }
+
+    private static void validateRules(List<Rule> rules, List<String> errors) {
+        Map<String, Integer> names = new HashMap<>();
+        for (int i = 0; i < rules.size(); i++) {
+            Rule r = rules.get(i);
+            String path = "spec.rules[" + i + "]";
+            if (r.getName() == null || !RULE_NAME.matcher(r.getName()).matches()) {
+                errors.add(path + ".name: '" + r.getName() + "' must be a lower-case DNS label (a-z, 0-9, '-')");
+            } else if (names.putIfAbsent(r.getName(), i) != null) {
+                errors.add(path + ".name: '" + r.getName() + "' is already used by spec.rules[" + names.get(r.getName())
+                        + "]");
+            }
+            if (r.getAction() == null) {
+                errors.add(path + ".action: required (allow, deny, requireApproval or audit)");
+            }
+            List<String> tables = r.getMatch().getTables();
+            for (int t = 0; t < tables.size(); t++) {
+                try {
+                    NameGlob.parse(tables.get(t));
+                } catch (IllegalArgumentException e) {
+                    errors.add(path + ".match.tables[" + t + "]: " + e.getMessage());
+                }
+            }
+            List<String> functions = r.getMatch().getFunctions();
+            for (int f = 0; f < functions.size(); f++) {
+                try {
+                    NameGlob.parse(functions.get(f));
+                } catch (IllegalArgumentException e) {
+                    errors.add(path + ".match.functions[" + f + "]: " + e.getMessage());
+                }
+            }
+            for (int j = 0; j < i; j++) {
+                Rule earlier = rules.get(j);
+                if (earlier.getMatch().matchesEverything()) {
+                    errors.add(path + ": unreachable, spec.rules[" + j + "] ('" + earlier.getName()
+                            + "') has no conditions and matches every statement first");
+                    break;
+                }
+                if (earlier.getMatch().sameConditions(r.getMatch())) {
+                    errors.add(path + ": conflicts with spec.rules[" + j + "] ('" + earlier.getName()
+                            + "'), which has the same conditions" + (earlier.getAction() == r.getAction() ? ""
+                            : " but action " + (earlier.getAction() == null ? "none" : earlier.getAction().yamlName()))
+                            + "; the earlier rule always wins, so remove or change one of them");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package io.dbwarden.proxy.cli;
+
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DatabaseTarget;
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.ProxyServer;
+import io.dbwarden.proxy.admin.AdminServer;
+import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.audit.AuditLog;
+import io.dbwarden.proxy.config.ClientAuthMode;
+import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamTlsMode;
+import io.dbwarden.proxy.filter.ExecutionListener;
+import io.dbwarden.proxy.filter.FilterChain;
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.policy.PolicyEngine;
+import io.dbwarden.proxy.policy.PolicyFilter;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code dbwarden-proxy run}: serve PostgreSQL clients in front of one database. */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = "Run the proxy in front of a PostgreSQL server, enforcing a DatabaseAccessPolicy file.")
+public final class RunCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
+
+    @Option(names = "--listen", defaultValue = "127.0.0.1:6432", description = "Address clients connect to (default: ${DEFAULT-VALUE}).")
+    String listen;
+
+    @Option(names = "--upstream", description = "Database host:port (default: spec.database of the policy).")
+    String upstream;
+
+    @Option(names = "--upstream-database", description = "Database to connect to (default: spec.database.name, else the client's).")
+    String upstreamDatabase;
+
+    @Option(names = "--upstream-user", description = "Role the proxy logs in as (default: the client's user name).")
+    String upstreamUser;
+
+    @Option(names = "--upstream-password-file", description = "File holding the upstream password (or set DBWARDEN_UPSTREAM_PASSWORD).")
+    Path upstreamPasswordFile;
+
+    @Option(names = "--upstream-tls", description = "disable, prefer, require, verify-ca, verify-full (default: spec.database.sslMode, else prefer).")
+    String upstreamTls;
+
+    @Option(names = "--upstream-root-cert", description = "PEM CA bundle for verify-ca / verify-full.")
+    Path upstreamRootCert;
+
+    @Option(names = "--client-tls-cert", description = "PEM certificate chain offered to clients (enables client TLS).")
+    Path clientTlsCert;
+
+    @Option(names = "--client-tls-key", description = "PEM PKCS#8 private key for --client-tls-cert.")
+    Path clientTlsKey;
+
+    @Option(names = "--client-tls-required", description = "Refuse clients that do not use TLS.")
+    boolean clientTlsRequired;
+
+    @Option(names = "--client-auth", defaultValue = "trust", description = "trust (loopback clients only) or password (default: ${DEFAULT-VALUE}).")
+    String clientAuth;
+
+    @Option(names = "--client-password-file", description = "File holding the password clients must send (with --client-auth password).")
+    Path clientPasswordFile;
+
+    @Option(names = "--allow-remote-trust", description = "Accept trust authentication from non-loopback clients (not recommended).")
+    boolean allowRemoteTrust;
+
+    @Option(names = "--identity", defaultValue = "${env:DBWARDEN_IDENTITY:-standalone/default}",
+            description = "Workload identity (namespace/name) matched against policy subjects (default: ${DEFAULT-VALUE}).")
+    String identity;
+
+    @Option(names = "--policy", description = "DatabaseAccessPolicy YAML file (the same format as the custom resource).")
+    Path policy;
+
+    @Option(names = "--no-policy", description = "Forward every statement (audit only). Without it, --policy is required.")
+    boolean noPolicy;
+
+    @Option(names = "--audit", defaultValue = "-", description = "Audit log file, or - for stdout (default: ${DEFAULT-VALUE}).")
+    String audit;
+
+    @Option(names = "--admin-listen", defaultValue = "127.0.0.1:9187",
+            description = "Health and Prometheus metrics address, or 'none' (default: ${DEFAULT-VALUE}).")
+    String adminListen;
+
+    @Option(names = "--max-message-bytes", defaultValue = "67108864", description = "Largest protocol message accepted (default: ${DEFAULT-VALUE}).")
+    int maxMessageBytes;
+
+    @Override
+    public Integer call() throws Exception {
+        if (policy == null && !noPolicy) {
+            throw new IllegalArgumentException("--policy FILE is required (or --no-policy to forward everything)");
+        }
+        List<DatabaseAccessPolicy> policies = List.of();
+        if (policy != null) {
+            try {
+                policies = PolicyLoader.load(policy);
+            } catch (PolicyLoader.PolicyException e) {
+                System.err.println(e.getMessage());
+                return DbwardenProxyCli.EXIT_INVALID_POLICY;
+            }
+        }
+        ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
+        ProxyMetrics metrics = new ProxyMetrics();
+        AuditLog auditLog = "-".equals(audit) ? AuditLog.toStream(System.out, 65_536)
+                : AuditLog.toFile(Path.of(audit), 65_536);
+        metrics.auditCounters(auditLog::written, auditLog::dropped);
+        StatementAnalyzer analyzer = new StatementAnalyzer(50_000, 1 << 20, 500, 2);
+        List<StatementFilter> filters = new ArrayList<>();
+        PolicyEngine engine = null;
+        if (policy != null) {
+            engine = PolicyEngine.of(policies, config.identity());
+            if (engine.applicable().isEmpty()) {
+                LOG.warn("no policy in the file applies to this identity; every statement will be denied: identity={}",
+                        config.identity());
+            }
+            filters.add(new PolicyFilter(engine, analyzer, 100_000));
+        }
+        List<ExecutionListener> listeners = List.of(metrics, auditLog);
+        PolicyEngine readOnlySource = engine;
+        ProxyServer server = ProxyServer.start(config, new FilterChain(filters, List.of(), listeners), metrics,
+                () -> readOnlySource != null && readOnlySource.readOnlySessions()
+                        ? Map.of("default_transaction_read_only", "on") : Map.of());
+        AdminServer admin = "none".equals(adminListen) ? null
+                : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            LOG.info("shutting down");
+            if (admin != null) {
+                admin.close();
+            }
+            server.close();
+            analyzer.close();
+            auditLog.close();
+            stopped.countDown();
+        }, "dbwarden-shutdown"));
+        LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
+                admin == null ? "none" : adminListen, policies.size(), audit);
+        stopped.await();
+        return 0;
+    }
+
+    ProxyConfig config(DatabaseTarget target) throws IOException {
+        String upstreamValue = upstream;
+        if (upstreamValue == null && target != null && target.getHost() != null) {
+            upstreamValue = target.getHost() + ":" + (target.getPort() == null ? 5432 : target.getPort());
+        }
+        if (upstreamValue == null) {
+            throw new IllegalArgumentException("--upstream host:port is required (the policy has no spec.database.host)");
+        }
+        String tls = upstreamTls != null ? upstreamTls
+                : target != null && target.getSslMode() != null ? target.getSslMode() : "prefer";
+        String database = upstreamDatabase != null ? upstreamDatabase : target != null ? target.getName() : null;
+        String password = upstreamPasswordFile != null ? readSecret(upstreamPasswordFile)
+                : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
+        ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
+        String clientPassword = clientPasswordFile != null ? readSecret(clientPasswordFile) : null;
+        return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
+                database, upstreamUser, password, UpstreamTlsMode.parse(tls), upstreamRootCert, clientTlsCert,
+                clientTlsKey, clientTlsRequired, auth, clientPassword, allowRemoteTrust, identity, maxMessageBytes,
+                Duration.ofSeconds(10), Duration.ofSeconds(30));
+    }
+
+    private static String readSecret(Path file) throws IOException {
+        String s = Files.readString(file);
+        return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
+    }
+}

@@ -1,0 +1,39 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.v1alpha1.Action;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicySpec;
+import io.dbwarden.api.v1alpha1.PolicyMode;
+import io.dbwarden.api.v1alpha1.Subject;
+import io.dbwarden.api.validation.IdentityGlob;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** A validated DatabaseAccessPolicy in the form the proxy evaluates. */
+public record CompiledPolicy(String name, String namespace, List<IdentityGlob> subjects, PolicyMode mode,
+                             Action defaultAction, String defaultSchema, boolean readOnly,
+                             boolean allowUnparsedStatements, List<CompiledRule> rules) {
+
+    public static CompiledPolicy of(DatabaseAccessPolicy p) {
+        DatabaseAccessPolicySpec spec = p.getSpec();
+        String namespace = p.getMetadata().getNamespace();
+        List<IdentityGlob> subjects = new ArrayList<>();
+        for (Subject s : spec.getSubjects()) {
+            if (s.getIdentity() != null) {
+                subjects.add(IdentityGlob.parse(s.getIdentity()));
+            } else {
+                String ns = s.getNamespace() != null ? s.getNamespace() : (namespace != null ? namespace : "default");
+                subjects.add(IdentityGlob.parse(ns + "/" + s.getServiceAccount()));
+            }
+        }
+        return new CompiledPolicy(p.getMetadata().getName(), namespace, List.copyOf(subjects), spec.getMode(),
+                spec.getDefaultAction(), spec.getDefaultSchema(), Boolean.TRUE.equals(spec.getReadOnly()),
+                Boolean.TRUE.equals(spec.getAllowUnparsedStatements()),
+                spec.getRules().stream().map(CompiledRule::of).toList());
+    }
+
+    public boolean appliesTo(String identity) {
+        return subjects.stream().anyMatch(g -> g.matches(identity));
+    }
+}

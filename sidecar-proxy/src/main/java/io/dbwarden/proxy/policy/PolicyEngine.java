@@ -1,0 +1,93 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.StatementAnalysis;
+
+import java.util.List;
+
+/**
+ * Decides statements for one identity against a set of policies. Every applicable policy is evaluated (first
+ * matching rule, else its default); the most restrictive outcome wins: deny, then require approval, then audit,
+ * then allow. No applicable policy means deny.
+ */
+public final class PolicyEngine {
+    private final List<CompiledPolicy> applicable;
+    private final String identity;
+
+    public PolicyEngine(List<CompiledPolicy> policies, String identity) {
+        this.identity = identity;
+        this.applicable = policies.stream().filter(p -> p.appliesTo(identity)).toList();
+    }
+
+    public static PolicyEngine of(List<DatabaseAccessPolicy> policies, String identity) {
+        return new PolicyEngine(policies.stream().map(CompiledPolicy::of).toList(), identity);
+    }
+
+    public List<CompiledPolicy> applicable() {
+        return applicable;
+    }
+
+    /** Whether sessions must run with default_transaction_read_only (some applicable policy says readOnly). */
+    public boolean readOnlySessions() {
+        return applicable.stream().anyMatch(CompiledPolicy::readOnly);
+    }
+
+    public Verdict decide(StatementAnalysis analysis) {
+        if (applicable.isEmpty()) {
+            return Verdict.deny(null, null, "no policy applies to identity " + identity,
+                    PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: no DatabaseAccessPolicy applies to "
+                            + "identity \"" + identity + "\"", null, "Add this identity to the subjects of a "
+                            + "DatabaseAccessPolicy; until then every statement is denied."));
+        }
+        Verdict result = null;
+        for (CompiledPolicy p : applicable) {
+            Verdict v = decide(p, analysis);
+            if (result == null || rank(v) > rank(result)) {
+                result = v;
+            }
+        }
+        return result;
+    }
+
+    private static int rank(Verdict v) {
+        return switch (v.decision()) {
+            case ALLOW -> 0;
+            case AUDIT -> 1;
+            case REQUIRE_APPROVAL -> 2;
+            case DENY -> 3;
+        };
+    }
+
+    static Verdict decide(CompiledPolicy p, StatementAnalysis a) {
+        if (!a.classified() && !p.allowUnparsedStatements()) {
+            return PolicyDecision.builtIn(p, "unclassified-statement", "statement could not be classified ("
+                    + a.problem() + ")", "The proxy only forwards statements it understands. Rewrite the statement, "
+                    + "or set spec.allowUnparsedStatements in the policy to let rules decide it as OTHER.");
+        }
+        if (p.readOnly() && a.changesReadOnly()) {
+            return PolicyDecision.builtIn(p, "read-only", "switching the session or transaction to read-write is "
+                    + "not allowed", "Policy sessions are read-only (spec.readOnly); run writes through an identity "
+                    + "whose policy allows them.");
+        }
+        for (CompiledRule r : p.rules()) {
+            if (r.matches(a, p.defaultSchema())) {
+                return PolicyDecision.of(p, r, r.action(), a);
+            }
+        }
+        return PolicyDecision.of(p, null, p.defaultAction(), a);
+    }
+
+    /** A short description of the decision for the CLI. */
+    public static String summary(Verdict v) {
+        String decision = switch (v.decision()) {
+            case ALLOW -> "ALLOW";
+            case AUDIT -> "AUDIT";
+            case DENY -> "DENY";
+            case REQUIRE_APPROVAL -> "REQUIRE_APPROVAL";
+        };
+        return decision + " policy=" + (v.policy() == null ? "-" : v.policy()) + " rule="
+                + (v.rule() == null ? (v.policy() == null ? "-" : "(default)") : v.rule());
+    }
+}

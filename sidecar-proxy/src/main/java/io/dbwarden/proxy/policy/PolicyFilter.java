@@ -1,0 +1,70 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.StatementAnalysis;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The policy as a statement filter. Verdicts are cached by literal-free statement text (bounded, dropped when the
+ * policy changes), so a repeated statement costs one map lookup; a new statement is analysed off the event loop.
+ */
+public final class PolicyFilter implements StatementFilter {
+    private final StatementAnalyzer analyzer;
+    private final int maxCachedVerdicts;
+    private volatile State state;
+
+    private record State(PolicyEngine engine, Map<String, Verdict> verdicts) {
+    }
+
+    public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
+        this.analyzer = analyzer;
+        this.maxCachedVerdicts = maxCachedVerdicts;
+        this.state = new State(engine, new ConcurrentHashMap<>());
+    }
+
+    /** Switches to a new policy set; sessions see it from their next statement. */
+    public void update(PolicyEngine engine) {
+        this.state = new State(engine, new ConcurrentHashMap<>());
+    }
+
+    public PolicyEngine engine() {
+        return state.engine();
+    }
+
+    @Override
+    public CompletionStage<Verdict> onStatement(StatementContext context) {
+        State s = state;
+        String key = context.statement().normalized();
+        Verdict cached = s.verdicts().get(key);
+        if (cached != null) {
+            return CompletableFuture.completedFuture(cached);
+        }
+        StatementAnalysis analysis = analyzer.cached(context.statement());
+        if (analysis != null) {
+            return CompletableFuture.completedFuture(decide(s, key, analysis));
+        }
+        return analyzer.analyze(context.statement()).thenApply(a -> decide(s, key, a));
+    }
+
+    private Verdict decide(State s, String key, StatementAnalysis analysis) {
+        Verdict v = s.engine().decide(analysis);
+        Map<String, Verdict> cache = s.verdicts();
+        if (cache.size() >= maxCachedVerdicts) {
+            Iterator<String> it = cache.keySet().iterator();
+            for (int i = 0; i < Math.max(1, maxCachedVerdicts / 10) && it.hasNext(); i++) {
+                it.next();
+                it.remove();
+            }
+        }
+        cache.put(key, v);
+        return v;
+    }
+}

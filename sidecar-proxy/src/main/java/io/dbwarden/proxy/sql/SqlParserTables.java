@@ -1,0 +1,88 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+import net.sf.jsqlparser.parser.CCJSqlParser;
+import net.sf.jsqlparser.parser.CCJSqlParserUtil;
+import net.sf.jsqlparser.statement.Statement;
+import net.sf.jsqlparser.statement.UnsupportedStatement;
+import net.sf.jsqlparser.util.TablesNamesFinder;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * JSqlParser adapter: the complete table list of statements it can parse. Runs off the event loop; callers bound
+ * its time with {@link #interrupt()} (JSqlParser polls its interrupted flag).
+ */
+public final class SqlParserTables {
+    private volatile CCJSqlParser parser;
+
+    /** Tables of the statement, or empty when JSqlParser cannot parse it completely. */
+    public Optional<List<QualifiedName>> tables(String sql) {
+        try {
+            CCJSqlParser p = CCJSqlParserUtil.newParser(sql);
+            parser = p;
+            Statement statement = p.Statement();
+            if (statement == null || statement instanceof UnsupportedStatement || p.interrupted) {
+                return Optional.empty();
+            }
+            Set<String> names = new TablesNamesFinder<Void>().getTables(statement);
+            List<QualifiedName> result = new ArrayList<>(names.size());
+            for (String n : names) {
+                QualifiedName q = parseName(n);
+                if (q == null) {
+                    return Optional.empty();
+                }
+                result.add(q);
+            }
+            return Optional.of(List.copyOf(result));
+        } catch (Exception | StackOverflowError e) {
+            return Optional.empty();
+        }
+    }
+
+    /** Asks a running parse to stop; it then fails and the statement counts as unparsed. */
+    public void interrupt() {
+        CCJSqlParser p = parser;
+        if (p != null) {
+            p.interrupted = true;
+        }
+    }
+
+    /** "a.b.c" with optional double quotes per part; unquoted parts folded to lower case. */
+    static QualifiedName parseName(String name) {
+        List<String> parts = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        boolean quoted = false;
+        boolean wasQuoted = false;
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c == '"') {
+                if (quoted && i + 1 < name.length() && name.charAt(i + 1) == '"') {
+                    cur.append('"');
+                    i++;
+                } else {
+                    quoted = !quoted;
+                    wasQuoted = true;
+                }
+            } else if (c == '.' && !quoted) {
+                parts.add(wasQuoted ? cur.toString() : cur.toString().toLowerCase(java.util.Locale.ROOT));
+                cur.setLength(0);
+                wasQuoted = false;
+            } else {
+                cur.append(c);
+            }
+        }
+        if (quoted) {
+            return null;
+        }
+        parts.add(wasQuoted ? cur.toString() : cur.toString().toLowerCase(java.util.Locale.ROOT));
+        if (parts.stream().anyMatch(String::isEmpty)) {
+            return null;
+        }
+        int n = parts.size();
+        return new QualifiedName(n >= 2 ? parts.get(n - 2) : null, parts.get(n - 1));
+    }
+}

@@ -1,0 +1,36 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.api.v1alpha1.StatementKind;
+
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What a statement does, as far as policy is concerned. Derived only from the statement's structure (never from
+ * its literal values), so one analysis serves every statement with the same literal-free text.
+ *
+ * @param classified        false when the statement's kind could not be determined (policy denies it by default)
+ * @param kinds             every kind of work the statement does: its own, plus writes nested in WITH, SELECT INTO,
+ *                          EXPLAIN ANALYZE targets, PREPARE bodies, dynamic-SQL functions (OTHER), set_config (SET)
+ * @param tables            tables and views it names (CTE names excluded)
+ * @param tablesComplete    false when the parser could not confirm the table list (the list may miss some)
+ * @param functions         functions it calls
+ * @param withoutWhere      an UPDATE or DELETE in it has no WHERE clause, or an always-true one
+ * @param copyProgram       COPY ... TO/FROM PROGRAM
+ * @param changesSearchPath it changes (or may change) search_path
+ * @param changesReadOnly   it changes (or may change) transaction read-only state towards read-write
+ * @param problem           why it is not classified (or other analysis trouble), null when none
+ */
+public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
+                                boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
+                                boolean copyProgram, boolean changesSearchPath, boolean changesReadOnly,
+                                String problem) {
+
+    /** A schema-qualified (schema may be null) SQL object name, folded like PostgreSQL folds identifiers. */
+    public record QualifiedName(String schema, String name) {
+        @Override
+        public String toString() {
+            return schema == null ? name : schema + "." + name;
+        }
+    }
+}

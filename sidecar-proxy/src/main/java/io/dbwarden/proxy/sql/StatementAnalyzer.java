@@ -1,0 +1,151 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.api.v1alpha1.StatementKind;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+
+import java.util.EnumSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Analyses statements for policy: token classification plus, for statements that name tables, a full parse for
+ * the complete table list. Results are cached by literal-free text, so repeated statements (whatever their
+ * literals) never reach the parser again. Parsing runs on a small worker pool, never on the event loop, and is
+ * bounded in time: a statement that takes too long is reported unclassified, and policy denies it.
+ */
+public final class StatementAnalyzer implements AutoCloseable {
+    /** Kinds that cannot name tables the token classifier would miss. */
+    private static final Set<StatementKind> TABLELESS = EnumSet.of(StatementKind.SET, StatementKind.SHOW,
+            StatementKind.TRANSACTION, StatementKind.EXECUTE);
+
+    private final ConcurrentHashMap<String, StatementAnalysis> cache = new ConcurrentHashMap<>();
+    private final int maxEntries;
+    private final int maxAnalyzedLength;
+    private final long timeoutMillis;
+    private final ThreadPoolExecutor pool;
+
+    public StatementAnalyzer(int maxEntries, int maxAnalyzedLength, long timeoutMillis, int threads) {
+        this.maxEntries = maxEntries;
+        this.maxAnalyzedLength = maxAnalyzedLength;
+        this.timeoutMillis = timeoutMillis;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4096),
+                r -> {
+                    Thread th = new Thread(r, "dbwarden-sql-" + n.incrementAndGet());
+                    th.setDaemon(true);
+                    return th;
+                });
+    }
+
+    /** The cached analysis, or null when the statement has not been analysed yet. */
+    public StatementAnalysis cached(StatementInfo statement) {
+        return cache.get(statement.normalized());
+    }
+
+    /** Analyses off the calling thread; completes with an unclassified result on timeout or overload. */
+    public CompletionStage<StatementAnalysis> analyze(StatementInfo statement) {
+        StatementAnalysis hit = cached(statement);
+        if (hit != null) {
+            return CompletableFuture.completedFuture(hit);
+        }
+        SqlParserTables parser = new SqlParserTables();
+        CompletableFuture<StatementAnalysis> f;
+        try {
+            f = CompletableFuture.supplyAsync(() -> compute(statement, parser), pool);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.completedFuture(unclassified("the proxy's SQL analysis is overloaded"));
+        }
+        return f.orTimeout(timeoutMillis, TimeUnit.MILLISECONDS).exceptionally(err -> {
+            parser.interrupt();
+            Throwable cause = err.getCause() != null ? err.getCause() : err;
+            StatementAnalysis failed = unclassified(cause instanceof TimeoutException
+                    ? "analysis took longer than " + timeoutMillis + " ms" : "analysis failed: " + cause);
+            remember(statement, failed);
+            return failed;
+        });
+    }
+
+    /** Analyses on the calling thread (CLI, tests); same result as {@link #analyze}. */
+    public StatementAnalysis analyzeNow(StatementInfo statement) {
+        StatementAnalysis hit = cached(statement);
+        return hit != null ? hit : compute(statement, new SqlParserTables());
+    }
+
+    private StatementAnalysis compute(StatementInfo statement, SqlParserTables parser) {
+        StatementAnalysis result;
+        if (statement.text().length() > maxAnalyzedLength) {
+            result = unclassified("statement of " + statement.text().length() + " characters is longer than the "
+                    + maxAnalyzedLength + " the proxy analyses");
+        } else {
+            StatementClassifier.Result c = StatementClassifier.classify(statement.tokens());
+            if (!c.classified()) {
+                result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
+                        c.withoutWhere(), c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), c.problem());
+            } else {
+                List<QualifiedName> tables = c.tables();
+                boolean complete;
+                if (TABLELESS.containsAll(c.kinds())) {
+                    complete = true;
+                } else if (c.kinds().equals(Set.of(StatementKind.COPY)) && !tables.isEmpty()) {
+                    complete = true; // COPY table ...: the table is the only object named
+                } else {
+                    Optional<List<QualifiedName>> parsed = parser.tables(statement.text());
+                    complete = parsed.isPresent();
+                    if (complete) {
+                        tables = union(parsed.get(), copyTable(c));
+                    }
+                }
+                result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
+                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null);
+            }
+        }
+        remember(statement, result);
+        return result;
+    }
+
+    private static List<QualifiedName> copyTable(StatementClassifier.Result c) {
+        return c.kinds().contains(StatementKind.COPY) ? c.tables() : List.of();
+    }
+
+    private static List<QualifiedName> union(List<QualifiedName> a, List<QualifiedName> b) {
+        if (b.isEmpty()) {
+            return a;
+        }
+        java.util.LinkedHashSet<QualifiedName> all = new java.util.LinkedHashSet<>(a);
+        all.addAll(b);
+        return List.copyOf(all);
+    }
+
+    private static StatementAnalysis unclassified(String problem) {
+        return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
+                false, false, problem);
+    }
+
+    private void remember(StatementInfo statement, StatementAnalysis analysis) {
+        if (cache.size() >= maxEntries) {
+            Iterator<String> it = cache.keySet().iterator();
+            for (int i = 0; i < Math.max(1, maxEntries / 10) && it.hasNext(); i++) {
+                it.next();
+                it.remove();
+            }
+        }
+        cache.put(statement.normalized(), analysis);
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+    }
+}

@@ -1,0 +1,443 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.api.v1alpha1.StatementKind;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Token-level classification of one statement: never fails, never depends on literal values, and understands the
+ * statements a SQL parser chokes on (BEGIN, SET x TO y, COPY FROM STDIN, LISTEN, DO, VACUUM, ...). Everything is
+ * decided on the lexer's tokens, so comments, quoting, case and whitespace cannot disguise a keyword.
+ */
+public final class StatementClassifier {
+    private static final Set<String> STATEMENT_STARTS = Set.of("select", "insert", "update", "delete", "merge",
+            "values", "with", "table");
+    private static final Set<String> NESTED_WRITES = Set.of("insert", "update", "delete", "merge");
+    /** Functions that run SQL given as text (read access to anything, or remote execution): kind OTHER. */
+    private static final Set<String> DYNAMIC_SQL_FUNCTIONS = Set.of("query_to_xml", "query_to_xmlschema",
+            "query_to_xml_and_xmlschema", "table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema",
+            "cursor_to_xml", "cursor_to_xmlschema", "schema_to_xml", "schema_to_xmlschema",
+            "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xmlschema",
+            "database_to_xml_and_xmlschema", "ts_stat", "ts_rewrite", "dblink", "dblink_exec", "dblink_open",
+            "dblink_send_query", "dblink_fetch");
+    /** Words that are followed by '(' without being a function call. */
+    private static final Set<String> NOT_FUNCTIONS = Set.of("in", "exists", "values", "any", "some", "all", "as",
+            "over", "filter", "within", "using", "array", "row", "key", "unique", "check", "with", "on", "into",
+            "where", "and", "or", "not", "select", "from", "join", "returning", "set", "by", "when", "then", "else",
+            "default", "lateral", "only", "group", "order", "having", "limit", "offset", "do", "conflict",
+            "constraint", "exclude", "include", "partition", "materialized", "recursive", "tablesample", "rows",
+            "range", "groups", "between", "like", "ilike", "similar", "is", "case", "table", "primary", "foreign",
+            "references", "cube", "rollup", "sets", "grouping", "for", "union", "intersect", "except", "distinct");
+    /** Words that follow FROM/INTO/UPDATE without being a table name. */
+    private static final Set<String> NOT_TABLES = Set.of("of", "stdin", "stdout", "program", "nowait", "skip",
+            "current", "unnest", "generate_series");
+    /** A name followed by '(' after these words is an object being defined or targeted, not a call. */
+    private static final Set<String> DEFINING_WORDS = Set.of("into", "table", "references", "index", "on", "function",
+            "procedure", "aggregate", "type", "view", "routine", "trigger", "update", "only", "exists");
+
+    private final List<SqlToken> t;
+    private final Set<StatementKind> kinds = EnumSet.noneOf(StatementKind.class);
+    private final Set<QualifiedName> tables = new LinkedHashSet<>();
+    private final Set<QualifiedName> functions = new LinkedHashSet<>();
+    private boolean withoutWhere;
+    private boolean copyProgram;
+    private boolean changesSearchPath;
+    private boolean changesReadOnly;
+    private String problem;
+
+    private StatementClassifier(List<SqlToken> tokens) {
+        this.t = tokens;
+    }
+
+    /** Result of token classification; tables found here are a lower bound (see {@link SqlParserTables}). */
+    public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
+                         boolean withoutWhere, boolean copyProgram, boolean changesSearchPath,
+                         boolean changesReadOnly, String problem) {
+        public boolean classified() {
+            return problem == null;
+        }
+    }
+
+    public static Result classify(List<SqlToken> tokens) {
+        StatementClassifier c = new StatementClassifier(tokens);
+        c.run();
+        return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
+                c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem);
+    }
+
+    private void run() {
+        if (t.isEmpty()) {
+            problem = "empty statement";
+            return;
+        }
+        classifyAt(0, t.size());
+        scanWholeStatement();
+    }
+
+    // ------------------------------------------------------------------ kinds
+
+    /** Classifies the statement that starts at {@code i} (leading parentheses skipped) and ends before {@code end}. */
+    private void classifyAt(int i, int end) {
+        while (i < end && t.get(i).isSymbol("(")) {
+            i++;
+        }
+        if (i >= end) {
+            problem = "no statement keyword";
+            return;
+        }
+        SqlToken first = t.get(i);
+        if (first.kind() != SqlToken.Kind.WORD) {
+            problem = "statement does not start with a keyword";
+            return;
+        }
+        switch (first.text()) {
+            case "select", "values", "table" -> {
+                kinds.add(StatementKind.SELECT);
+                if (first.text().equals("select") && hasWordAtDepth(i, end, "into")) {
+                    kinds.add(StatementKind.CREATE); // SELECT ... INTO new_table
+                }
+            }
+            case "with" -> classifyWith(i, end);
+            case "insert" -> {
+                kinds.add(StatementKind.INSERT);
+                if (hasSequence(i, end, "do", "update")) {
+                    kinds.add(StatementKind.UPDATE);
+                }
+            }
+            case "update" -> kinds.add(StatementKind.UPDATE);
+            case "delete" -> kinds.add(StatementKind.DELETE);
+            case "merge" -> kinds.add(StatementKind.MERGE);
+            case "create" -> kinds.add(StatementKind.CREATE);
+            case "alter" -> kinds.add(StatementKind.ALTER);
+            case "drop" -> kinds.add(StatementKind.DROP);
+            case "truncate" -> kinds.add(StatementKind.TRUNCATE);
+            case "grant" -> kinds.add(StatementKind.GRANT);
+            case "revoke" -> kinds.add(StatementKind.REVOKE);
+            case "copy" -> classifyCopy(i, end);
+            case "call" -> kinds.add(StatementKind.CALL);
+            case "do" -> kinds.add(StatementKind.DO);
+            case "set", "reset" -> classifySet(i, end);
+            case "discard", "deallocate", "close" -> kinds.add(StatementKind.SET);
+            case "show" -> kinds.add(StatementKind.SHOW);
+            case "begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release" -> {
+                kinds.add(StatementKind.TRANSACTION);
+                if (hasSequence(i, end, "read", "write")) {
+                    changesReadOnly = true;
+                }
+            }
+            case "prepare" -> {
+                if (i + 1 < end && t.get(i + 1).isWord("transaction")) {
+                    kinds.add(StatementKind.TRANSACTION);
+                } else {
+                    classifyAfterWord(i, end, "as", "PREPARE without AS");
+                }
+            }
+            case "execute" -> kinds.add(StatementKind.EXECUTE);
+            case "explain" -> classifyExplain(i, end);
+            case "declare" -> classifyAfterWord(i, end, "for", "DECLARE without FOR");
+            case "fetch", "move" -> kinds.add(StatementKind.SELECT);
+            case "listen", "unlisten", "notify", "vacuum", "analyze", "analyse", "cluster", "reindex", "checkpoint",
+                 "refresh", "lock", "load", "import", "comment", "security", "reassign" -> kinds.add(StatementKind.OTHER);
+            default -> problem = "unknown statement keyword '" + first.text().toUpperCase() + "'";
+        }
+    }
+
+    private void classifyWith(int i, int end) {
+        int j = i + 1;
+        if (j < end && t.get(j).isWord("recursive")) {
+            j++;
+        }
+        // CTE definitions: name [(cols)] AS [NOT] [MATERIALIZED] ( body ) [SEARCH/CYCLE ...] , ... main
+        while (j < end) {
+            int bodyOpen = -1;
+            for (int k = j; k < end; k++) {
+                if (t.get(k).isSymbol("(") && k > 0 && (t.get(k - 1).isWord("as") || t.get(k - 1).isWord("materialized"))) {
+                    bodyOpen = k;
+                    break;
+                }
+                if (t.get(k).isSymbol("(")) {
+                    k = matching(k, end);
+                }
+            }
+            if (bodyOpen < 0) {
+                problem = "WITH without a parenthesized query";
+                return;
+            }
+            int bodyClose = matching(bodyOpen, end);
+            classifyAt(bodyOpen + 1, bodyClose);
+            // after the body: ',' starts the next CTE; a statement keyword starts the main statement
+            int k = bodyClose + 1;
+            while (k < end && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
+                if (t.get(k).isSymbol("(")) {
+                    k = matching(k, end);
+                }
+                k++;
+            }
+            if (k >= end) {
+                problem = "WITH without a main statement";
+                return;
+            }
+            if (t.get(k).isSymbol(",")) {
+                j = k + 1;
+                continue;
+            }
+            classifyAt(k, end);
+            return;
+        }
+    }
+
+    private static boolean isStatementStart(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.WORD && STATEMENT_STARTS.contains(tok.text());
+    }
+
+    private void classifyCopy(int i, int end) {
+        kinds.add(StatementKind.COPY);
+        if (hasWordAtDepth(i, end, "program")) {
+            copyProgram = true;
+        }
+        if (i + 1 < end && t.get(i + 1).isSymbol("(")) {
+            int close = matching(i + 1, end);
+            classifyAt(i + 2, close);
+        } else if (i + 1 < end) {
+            QualifiedName name = nameAt(i + 1, end);
+            if (name != null) {
+                tables.add(name);
+            }
+        }
+    }
+
+    private void classifySet(int i, int end) {
+        kinds.add(StatementKind.SET);
+        if (hasWord(i, end, "search_path") || hasWord(i, end, "all")
+                || (t.get(i).isWord("reset") && i + 1 < end && t.get(i + 1).isWord("all"))) {
+            changesSearchPath = true;
+        }
+        if (hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
+                || hasWord(i, end, "transaction_read_only") || hasWord(i, end, "all")) {
+            changesReadOnly = true;
+        }
+    }
+
+    private void classifyExplain(int i, int end) {
+        int j = i + 1;
+        if (j < end && t.get(j).isSymbol("(")) {
+            j = matching(j, end) + 1;
+        }
+        while (j < end && t.get(j).kind() == SqlToken.Kind.WORD && !isStatementStart(t.get(j))
+                && !List.of("create", "execute", "declare").contains(t.get(j).text())) {
+            j++; // ANALYZE, VERBOSE, ... : the inner statement's kinds are what it may do
+        }
+        if (j >= end) {
+            problem = "EXPLAIN without a statement";
+            return;
+        }
+        classifyAt(j, end);
+    }
+
+    private void classifyAfterWord(int i, int end, String word, String missing) {
+        for (int k = i + 1; k < end; k++) {
+            if (t.get(k).isSymbol("(")) {
+                k = matching(k, end);
+            } else if (t.get(k).isWord(word)) {
+                classifyAt(k + 1, end);
+                return;
+            }
+        }
+        problem = missing;
+    }
+
+    // ------------------------------------------------------------------ whole-statement scans
+
+    private void scanWholeStatement() {
+        for (int i = 0; i < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(") && i + 1 < t.size() && t.get(i + 1).kind() == SqlToken.Kind.WORD
+                    && NESTED_WRITES.contains(t.get(i + 1).text())) {
+                // data-modifying statements can only stand in WITH bodies; anywhere after '(' counts
+                kinds.add(switch (t.get(i + 1).text()) {
+                    case "insert" -> StatementKind.INSERT;
+                    case "update" -> StatementKind.UPDATE;
+                    case "delete" -> StatementKind.DELETE;
+                    default -> StatementKind.MERGE;
+                });
+            }
+            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+                    && i + 1 < t.size() && t.get(i + 1).isSymbol("(")) {
+                recordFunctionCall(i);
+            }
+            if (tok.kind() == SqlToken.Kind.WORD && (tok.text().equals("delete") || tok.text().equals("update"))
+                    && isStatementStartPosition(i)) {
+                checkWhere(i);
+            }
+            if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
+                    .contains(tok.text()) && i + 1 < t.size()) {
+                int n = i + 1;
+                if (t.get(n).isWord("only") || t.get(n).isWord("table")) {
+                    n++;
+                }
+                QualifiedName name = nameAt(n, t.size());
+                int after = nameEnd(n, t.size());
+                if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
+                    tables.add(name);
+                }
+            }
+        }
+    }
+
+    private boolean isStatementStartPosition(int i) {
+        if (i == 0) {
+            return true;
+        }
+        SqlToken prev = t.get(i - 1);
+        return prev.isSymbol("(") || prev.isWord("as") || prev.isWord("analyze") || prev.isWord("verbose")
+                || prev.isWord("explain") || prev.isSymbol(")") || prev.isWord("materialized");
+    }
+
+    private void recordFunctionCall(int i) {
+        SqlToken tok = t.get(i);
+        if (tok.kind() == SqlToken.Kind.WORD && NOT_FUNCTIONS.contains(tok.text())) {
+            return;
+        }
+        int start = i;
+        while (start >= 2 && t.get(start - 1).isSymbol(".") && (t.get(start - 2).kind() == SqlToken.Kind.WORD
+                || t.get(start - 2).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            start -= 2;
+        }
+        if (start > 0 && t.get(start - 1).kind() == SqlToken.Kind.WORD
+                && DEFINING_WORDS.contains(t.get(start - 1).text())) {
+            return;
+        }
+        String schema = start < i ? t.get(i - 2).text() : null;
+        QualifiedName fn = new QualifiedName(schema, tok.text());
+        functions.add(fn);
+        if (DYNAMIC_SQL_FUNCTIONS.contains(fn.name())) {
+            kinds.add(StatementKind.OTHER);
+        }
+        if (fn.name().equals("set_config")) {
+            kinds.add(StatementKind.SET);
+            changesSearchPath = true;
+            changesReadOnly = true;
+        }
+    }
+
+    /** An UPDATE/DELETE starting at {@code i}: is there a WHERE at its own depth, and is it more than a tautology? */
+    private void checkWhere(int i) {
+        int depth = 0;
+        for (int k = i + 1; k < t.size(); k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                if (--depth < 0) {
+                    break;
+                }
+            } else if (depth == 0 && tok.isWord("where")) {
+                if (isTautology(k + 1)) {
+                    withoutWhere = true;
+                }
+                return;
+            }
+        }
+        withoutWhere = true;
+    }
+
+    /** WHERE true, WHERE NOT false, WHERE literal = literal (any literals: cautious, not value-dependent). */
+    private boolean isTautology(int k) {
+        int end = k;
+        while (end < t.size() && !t.get(end).isWord("returning") && !t.get(end).isSymbol(")")) {
+            end++;
+        }
+        List<SqlToken> cond = t.subList(k, end);
+        if (cond.size() == 1 && cond.get(0).isWord("true")) {
+            return true;
+        }
+        if (cond.size() == 2 && cond.get(0).isWord("not") && cond.get(1).isWord("false")) {
+            return true;
+        }
+        return cond.size() == 3 && isLiteral(cond.get(0)) && cond.get(1).isSymbol("=") && isLiteral(cond.get(2));
+    }
+
+    private static boolean isLiteral(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.NUMBER || tok.kind() == SqlToken.Kind.STRING;
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private QualifiedName nameAt(int i, int end) {
+        if (i >= end || !(t.get(i).kind() == SqlToken.Kind.WORD || t.get(i).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            return null;
+        }
+        if (t.get(i).kind() == SqlToken.Kind.WORD && (NOT_FUNCTIONS.contains(t.get(i).text())
+                || NOT_TABLES.contains(t.get(i).text()))) {
+            return null;
+        }
+        List<String> parts = new ArrayList<>();
+        parts.add(t.get(i).text());
+        int k = i + 1;
+        while (k + 1 < end && t.get(k).isSymbol(".") && (t.get(k + 1).kind() == SqlToken.Kind.WORD
+                || t.get(k + 1).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            parts.add(t.get(k + 1).text());
+            k += 2;
+        }
+        int n = parts.size();
+        return new QualifiedName(n >= 2 ? parts.get(n - 2) : null, parts.get(n - 1));
+    }
+
+    private int nameEnd(int i, int end) {
+        int k = i + 1;
+        while (k + 1 < end && t.get(k).isSymbol(".")) {
+            k += 2;
+        }
+        return k;
+    }
+
+    private int matching(int open, int end) {
+        int depth = 0;
+        for (int k = open; k < end; k++) {
+            if (t.get(k).isSymbol("(")) {
+                depth++;
+            } else if (t.get(k).isSymbol(")") && --depth == 0) {
+                return k;
+            }
+        }
+        return end;
+    }
+
+    private boolean hasWord(int from, int end, String word) {
+        for (int k = from; k < end; k++) {
+            if (t.get(k).isWord(word)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean hasWordAtDepth(int from, int end, String word) {
+        int depth = 0;
+        for (int k = from; k < end; k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord(word)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean hasSequence(int from, int end, String a, String b) {
+        for (int k = from; k + 1 < end; k++) {
+            if (t.get(k).isWord(a) && t.get(k + 1).isWord(b)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
