@@ -128,10 +128,9 @@ public final class RunCommand implements Callable<Integer> {
             filters.add(new PolicyFilter(engine, analyzer, 100_000));
         }
         List<ExecutionListener> listeners = List.of(metrics, auditLog);
-        PolicyEngine readOnlySource = engine;
+        PolicyEngine sessionSource = engine;
         ProxyServer server = ProxyServer.start(config, new FilterChain(filters, List.of(), listeners), metrics,
-                () -> readOnlySource != null && readOnlySource.readOnlySessions()
-                        ? Map.of("default_transaction_read_only", "on") : Map.of());
+                () -> sessionSource == null ? Map.of() : sessionSource.sessionSettings());
         AdminServer admin = "none".equals(adminListen) ? null
                 : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
         CountDownLatch stopped = new CountDownLatch(1);

@@ -15,8 +15,9 @@ import java.util.Set;
  * A rule ready to evaluate. A permitting rule (allow) matches only when it covers everything the statement does;
  * a restricting rule (deny, requireApproval, audit) matches when it covers anything the statement does. Unknown
  * facts count against permitting and for restricting: an incomplete table list never satisfies an allow rule's
- * table globs, and always satisfies a deny rule's; an unqualified table name resolves to the default schema for
- * allow rules but to any schema for restricting rules (search_path cannot be used to dodge a deny).
+ * table globs, and always satisfies a deny rule's. An unqualified name counts under every schema it could
+ * resolve to (the policy's default schema, which the proxy pins as search_path, and pg_catalog for pg_* names):
+ * all of them must match for allow rules, any of them for restricting rules.
  */
 record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables, List<NameGlob> functions,
                     boolean withoutWhere, boolean copyProgram, Action action, String message) {
@@ -55,39 +56,48 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
     }
 
     private boolean matchesTables(StatementAnalysis a, String defaultSchema) {
-        if (permits()) {
-            if (!a.tablesComplete()) {
-                return false;
-            }
-            for (QualifiedName t : a.tables()) {
-                String schema = t.schema() != null ? t.schema() : defaultSchema;
-                if (tables.stream().noneMatch(g -> g.matches(schema, t.name()))) {
-                    return false;
-                }
-            }
+        if (permits() && !a.tablesComplete()) {
+            return false;
+        }
+        if (!permits() && !a.tablesComplete()) {
             return true;
         }
-        if (!a.tablesComplete()) {
-            return true;
-        }
-        for (QualifiedName t : a.tables()) {
-            for (NameGlob g : tables) {
-                if (t.schema() != null ? g.matches(t.schema(), t.name()) : g.matchesNameInAnySchema(t.name())) {
-                    return true;
-                }
-            }
-        }
-        return false;
+        return covers(tables, a.tables(), tableSchemas(defaultSchema));
     }
 
     private boolean matchesFunctions(List<QualifiedName> called) {
-        if (permits()) {
-            return called.stream().allMatch(f -> functions.stream().anyMatch(g -> matchesFunction(g, f)));
-        }
-        return called.stream().anyMatch(f -> functions.stream().anyMatch(g -> matchesFunction(g, f)));
+        return covers(functions, called, name -> FUNCTION_SCHEMAS);
     }
 
-    private static boolean matchesFunction(NameGlob g, QualifiedName f) {
-        return f.schema() != null ? g.matches(f.schema(), f.name()) : g.matchesNameInAnySchema(f.name());
+    private static final List<String> FUNCTION_SCHEMAS = List.of("pg_catalog", "public");
+
+    /** Schemas an unqualified table name can resolve to: the (pinned) default schema, or pg_catalog for pg_* names. */
+    private static java.util.function.Function<String, List<String>> tableSchemas(String defaultSchema) {
+        return name -> name.startsWith("pg_") ? List.of(defaultSchema, "pg_catalog") : List.of(defaultSchema);
+    }
+
+    /**
+     * Permitting rules: every object, under every schema it could resolve to, matches a glob. Restricting rules:
+     * some object, under some schema it could resolve to, matches a glob.
+     */
+    private boolean covers(List<NameGlob> globs, List<QualifiedName> objects,
+                           java.util.function.Function<String, List<String>> unqualifiedSchemas) {
+        for (QualifiedName o : objects) {
+            List<String> schemas = o.schema() != null ? List.of(o.schema()) : unqualifiedSchemas.apply(o.name());
+            boolean all = true;
+            boolean any = false;
+            for (String schema : schemas) {
+                boolean m = globs.stream().anyMatch(g -> g.matches(schema, o.name()));
+                all &= m;
+                any |= m;
+            }
+            if (permits() && !all) {
+                return false;
+            }
+            if (!permits() && any) {
+                return true;
+            }
+        }
+        return permits();
     }
 }

