@@ -99,18 +99,43 @@ public final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Running running;
+        try {
+            running = start();
+        } catch (PolicyLoader.PolicyException e) {
+            System.err.println(e.getMessage());
+            return DbwardenProxyCli.EXIT_INVALID_POLICY;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            LOG.info("shutting down");
+            running.close();
+            stopped.countDown();
+        }, "dbwarden-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
+    public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
+                          ProxyMetrics metrics) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (admin != null) {
+                admin.close();
+            }
+            server.close();
+            analyzer.close();
+            auditLog.close();
+        }
+    }
+
+    /** Loads the policy, starts serving and returns; used by {@link #call()} and by tests. */
+    public Running start() throws IOException, PolicyLoader.PolicyException {
         if (policy == null && !noPolicy) {
             throw new IllegalArgumentException("--policy FILE is required (or --no-policy to forward everything)");
         }
-        List<DatabaseAccessPolicy> policies = List.of();
-        if (policy != null) {
-            try {
-                policies = PolicyLoader.load(policy);
-            } catch (PolicyLoader.PolicyException e) {
-                System.err.println(e.getMessage());
-                return DbwardenProxyCli.EXIT_INVALID_POLICY;
-            }
-        }
+        List<DatabaseAccessPolicy> policies = policy == null ? List.of() : PolicyLoader.load(policy);
         ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
         ProxyMetrics metrics = new ProxyMetrics();
         AuditLog auditLog = "-".equals(audit) ? AuditLog.toStream(System.out, 65_536)
@@ -129,25 +154,26 @@ public final class RunCommand implements Callable<Integer> {
         }
         List<ExecutionListener> listeners = List.of(metrics, auditLog);
         PolicyEngine sessionSource = engine;
-        ProxyServer server = ProxyServer.start(config, new FilterChain(filters, List.of(), listeners), metrics,
-                () -> sessionSource == null ? Map.of() : sessionSource.sessionSettings());
-        AdminServer admin = "none".equals(adminListen) ? null
-                : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            LOG.info("shutting down");
-            if (admin != null) {
-                admin.close();
+        ProxyServer server;
+        AdminServer admin = null;
+        try {
+            server = ProxyServer.start(config, new FilterChain(filters, List.of(), listeners), metrics,
+                    () -> sessionSource == null ? Map.of() : sessionSource.sessionSettings());
+            try {
+                admin = "none".equals(adminListen) ? null
+                        : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
+            } catch (RuntimeException e) {
+                server.close();
+                throw e;
             }
-            server.close();
+        } catch (RuntimeException e) {
             analyzer.close();
             auditLog.close();
-            stopped.countDown();
-        }, "dbwarden-shutdown"));
+            throw e;
+        }
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
-        stopped.await();
-        return 0;
+        return new Running(server, admin, auditLog, analyzer, metrics);
     }
 
     ProxyConfig config(DatabaseTarget target) throws IOException {

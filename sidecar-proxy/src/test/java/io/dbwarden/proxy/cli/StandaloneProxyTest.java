@@ -1,0 +1,200 @@
+package io.dbwarden.proxy.cli;
+
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The standalone proxy as a user runs it (CLI flags, a policy YAML file, audit file, admin endpoint) in front of
+ * real PostgreSQL: destructive statements are stopped before they reach the database, audit mode only reports.
+ */
+@ExtendWith(LeakDetection.class)
+class StandaloneProxyTest {
+    @TempDir
+    Path dir;
+
+    static final String ENFORCE = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: guard
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/app
+              mode: %s
+              defaultAction: deny
+              readOnly: %s
+              rules:
+                - name: no-mass-delete
+                  match:
+                    statements: [DELETE, UPDATE]
+                    withoutWhere: true
+                  action: deny
+                  message: add a WHERE clause
+                - name: no-drop
+                  match:
+                    statements: [DROP, TRUNCATE]
+                  action: deny
+                - name: app-crud
+                  match:
+                    statements: [SELECT, INSERT, UPDATE, DELETE]
+                    tables: ["public.*"]
+                  action: allow
+                - name: housekeeping
+                  match:
+                    statements: [TRANSACTION, SHOW, SET]
+                  action: allow
+            """;
+
+    @BeforeEach
+    void tables() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS guarded CASCADE");
+            s.execute("CREATE TABLE guarded (id int PRIMARY KEY, secret text)");
+            s.execute("INSERT INTO guarded SELECT g, 'v' || g FROM generate_series(1, 5) g");
+            s.execute("CREATE OR REPLACE FUNCTION sneaky_delete() RETURNS int LANGUAGE sql AS "
+                    + "'DELETE FROM guarded RETURNING 1'");
+        }
+    }
+
+    private RunCommand.Running start(String mode, boolean readOnly, Path audit) throws Exception {
+        Path policy = dir.resolve("policy-" + mode + ".yaml");
+        Files.writeString(policy, ENFORCE.formatted(mode, readOnly));
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD + "\n");
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
+                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "127.0.0.1:0");
+        return cmd.start();
+    }
+
+    private static Connection connect(RunCommand.Running r, String params) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", "app");
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + r.server().port() + "/"
+                + EmbeddedPg.DATABASE + "?sslmode=disable" + params, p);
+    }
+
+    @Test
+    void enforceModeStopsDropAndWherelessDeleteBeforeTheDatabase() throws Exception {
+        Path audit = dir.resolve("audit.jsonl");
+        try (RunCommand.Running r = start("enforce", false, audit)) {
+            try (Connection c = connect(r, ""); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.execute("DROP TABLE guarded"))
+                        .satisfies(e -> {
+                            assertThat(((SQLException) e).getSQLState()).isEqualTo("42501");
+                            assertThat(e.getMessage()).contains("rule \"no-drop\"").contains("policy \"guard\"");
+                        });
+                assertThatThrownBy(() -> s.execute("DELETE FROM guarded"))
+                        .hasMessageContaining("no-mass-delete").hasMessageContaining("add a WHERE clause");
+                try (PreparedStatement ps = c.prepareStatement("UPDATE guarded SET secret = ?")) {
+                    ps.setString(1, "overwritten");
+                    assertThatThrownBy(ps::executeUpdate).hasMessageContaining("no-mass-delete");
+                }
+                assertThat(s.executeUpdate("DELETE FROM guarded WHERE id = 1")).isEqualTo(1);
+                try (ResultSet rs = s.executeQuery("SELECT secret FROM guarded WHERE secret = 'v2'")) {
+                    assertThat(rs.next()).isTrue();
+                }
+                try (ResultSet rs = s.executeQuery("SHOW search_path")) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo("public");
+                }
+            }
+            assertThat(countRows()).isEqualTo(4);
+            String metrics = http(r, "/metrics");
+            assertThat(metrics).contains("dbwarden_statements_total{decision=\"deny\"} 3");
+            assertThat(http(r, "/healthz")).isEqualTo("ok\n");
+            assertThat(http(r, "/readyz")).isEqualTo("ready\n");
+        }
+        List<String> lines = Files.readAllLines(audit);
+        assertThat(lines).anySatisfy(l -> assertThat(l)
+                .contains("\"decision\":\"deny\"").contains("\"rule\":\"no-drop\"")
+                .contains("\"statement\":\"drop table guarded\"").contains("\"executed\":false")
+                .contains("\"identity\":\"test/app\""));
+        assertThat(lines).anySatisfy(l -> assertThat(l).contains("\"decision\":\"allow\"")
+                .contains("\"statement\":\"delete from guarded where id = ?\"").contains("\"rows\":1"));
+        assertThat(String.join("\n", lines)).doesNotContain("overwritten").doesNotContain("'v2'");
+    }
+
+    @Test
+    void auditModeLetsStatementsThroughAndLogsTheWouldBeBlock() throws Exception {
+        Path audit = dir.resolve("audit-dry.jsonl");
+        try (RunCommand.Running r = start("audit", false, audit);
+             Connection c = connect(r, ""); Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("DELETE FROM guarded")).isEqualTo(5);
+        }
+        assertThat(countRows()).isZero();
+        await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("would block"));
+        assertThat(Files.readAllLines(audit)).anySatisfy(l -> assertThat(l).contains("\"decision\":\"audit\"")
+                .contains("\"rule\":\"no-mass-delete\"").contains("\"executed\":true").contains("\"rows\":5"));
+    }
+
+    @Test
+    void readOnlyPolicyMakesHiddenWritesFailAtTheServer() throws Exception {
+        try (RunCommand.Running r = start("enforce", true, dir.resolve("a.jsonl"));
+             Connection c = connect(r, ""); Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.executeQuery("SELECT sneaky_delete()"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
+            assertThatThrownBy(() -> s.execute("BEGIN READ WRITE")).hasMessageContaining("read-write");
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM guarded")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(5);
+            }
+        }
+        assertThat(countRows()).isEqualTo(5);
+    }
+
+    @Test
+    void invalidPolicyFileIsRejectedWithPreciseErrors() throws Exception {
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, ENFORCE.formatted("enforce", false).replace("[DROP, TRUNCATE]", "[DROP, DESTROY]"));
+        CommandLine cl = DbwardenProxyCli.commandLine();
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setErr(new java.io.PrintWriter(err));
+        int code = cl.execute("validate", bad.toString());
+        assertThat(code).isEqualTo(DbwardenProxyCli.EXIT_INVALID_POLICY);
+        assertThat(err.toString()).contains("spec.rules[1].match.statements[1]").contains("DESTROY")
+                .contains("valid kinds");
+    }
+
+    private static int countRows() throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+             ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM guarded")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static String http(RunCommand.Running r, String path) throws Exception {
+        HttpResponse<String> resp = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + r.admin().port() + path)).build(), HttpResponse.BodyHandlers.ofString());
+        return resp.body();
+    }
+}
