@@ -24,6 +24,9 @@ public final class SqlParserTables {
         try {
             CCJSqlParser p = CCJSqlParserUtil.newParser(sql);
             parser = p;
+            if (interrupted) {
+                return Optional.empty();
+            }
             Statement statement = p.Statement();
             if (statement == null || statement instanceof UnsupportedStatement || p.interrupted) {
                 return Optional.empty();
@@ -43,12 +46,19 @@ public final class SqlParserTables {
         }
     }
 
-    /** Asks a running parse to stop; it then fails and the statement counts as unparsed. */
+    private volatile boolean interrupted;
+
+    /** Asks a running (or not yet started) parse to stop; it then fails and the statement counts as unparsed. */
     public void interrupt() {
+        interrupted = true;
         CCJSqlParser p = parser;
         if (p != null) {
             p.interrupted = true;
         }
+    }
+
+    public boolean wasInterrupted() {
+        return interrupted;
     }
 
     /** "a.b.c" with optional double quotes per part; unquoted parts folded to lower case. */

@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Analyses statements for policy: token classification plus, for statements that name tables, a full parse for
  * the complete table list. Results are cached by literal-free text, so repeated statements (whatever their
  * literals) never reach the parser again. Parsing runs on a small worker pool, never on the event loop, and is
- * bounded in time: a statement that takes too long is reported unclassified, and policy denies it.
+ * bounded in time: a statement that takes too long is reported unclassified, and policy denies it (the parse is
+ * interrupted; the result is not cached, so a slow moment never denies a statement for good).
  */
 public final class StatementAnalyzer implements AutoCloseable {
     /** Kinds that cannot name tables the token classifier would miss. */
@@ -47,6 +48,9 @@ public final class StatementAnalyzer implements AutoCloseable {
                     th.setDaemon(true);
                     return th;
                 });
+        // warm the parser up (class loading, JIT) so that the first real statements are not slowed into timeouts
+        pool.execute(() -> new SqlParserTables().tables(
+                "WITH x AS (SELECT a FROM s.t WHERE b = 1) SELECT * FROM x JOIN u ON u.id = x.a ORDER BY 1 LIMIT 5"));
     }
 
     /** The cached analysis, or null when the statement has not been analysed yet. */
@@ -61,19 +65,29 @@ public final class StatementAnalyzer implements AutoCloseable {
             return CompletableFuture.completedFuture(hit);
         }
         SqlParserTables parser = new SqlParserTables();
+        java.util.concurrent.atomic.AtomicBoolean started = new java.util.concurrent.atomic.AtomicBoolean();
         CompletableFuture<StatementAnalysis> f;
         try {
-            f = CompletableFuture.supplyAsync(() -> compute(statement, parser), pool);
+            f = CompletableFuture.supplyAsync(() -> {
+                started.set(true);
+                return compute(statement, parser);
+            }, pool);
         } catch (RejectedExecutionException e) {
             return CompletableFuture.completedFuture(unclassified("the proxy's SQL analysis is overloaded"));
         }
         return f.orTimeout(timeoutMillis, TimeUnit.MILLISECONDS).exceptionally(err -> {
             parser.interrupt();
             Throwable cause = err.getCause() != null ? err.getCause() : err;
-            StatementAnalysis failed = unclassified(cause instanceof TimeoutException
-                    ? "analysis took longer than " + timeoutMillis + " ms" : "analysis failed: " + cause);
-            remember(statement, failed);
-            return failed;
+            if (!(cause instanceof TimeoutException)) {
+                return unclassified("analysis failed: " + cause);
+            }
+            if (!started.get()) {
+                // queued behind other work: an overload, not a property of this statement; do not remember it
+                return unclassified("the proxy's SQL analysis is overloaded (waited " + timeoutMillis + " ms)");
+            }
+            // not remembered: a slow moment (cold start, GC) must not deny a statement forever; a pathological
+            // statement costs at most the timeout of one worker per attempt, and is denied every time
+            return unclassified("analysis took longer than " + timeoutMillis + " ms");
         });
     }
 
@@ -102,6 +116,9 @@ public final class StatementAnalyzer implements AutoCloseable {
                     complete = true; // COPY table ...: the table is the only object named
                 } else {
                     Optional<List<QualifiedName>> parsed = parser.tables(statement.text());
+                    if (parser.wasInterrupted()) {
+                        return unclassified("analysis took longer than " + timeoutMillis + " ms");
+                    }
                     complete = parsed.isPresent();
                     if (complete) {
                         tables = union(parsed.get(), copyTable(c));

@@ -1,0 +1,174 @@
+package io.dbwarden.api;
+
+import io.dbwarden.api.v1alpha1.Action;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.PolicyMode;
+import io.dbwarden.api.v1alpha1.StatementKind;
+import io.dbwarden.api.validation.NameGlob;
+import io.dbwarden.api.validation.PolicyLoader;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class PolicyLoaderTest {
+    private static final String HEADER = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: p
+              namespace: ns
+            spec:
+              subjects:
+                - serviceAccount: app
+            """;
+
+    private static List<String> errors(String yaml) {
+        try {
+            PolicyLoader.parse(yaml, "test.yaml");
+        } catch (PolicyLoader.PolicyException e) {
+            return e.errors();
+        }
+        throw new AssertionError("expected the policy to be rejected");
+    }
+
+    @Test
+    void loadsAFullPolicyWithDefaults() throws Exception {
+        List<DatabaseAccessPolicy> ps = PolicyLoader.parse(HEADER + """
+                  rules:
+                    - name: no-drop
+                      match:
+                        statements: [DROP, truncate]
+                        tables: ["public.*", "\\"Mixed\\".t?"]
+                      action: deny
+                      message: no
+                ---
+                """ + HEADER.replace("name: p", "name: q") + """
+                  mode: audit
+                  defaultAction: allow
+                """, "x");
+        assertThat(ps).hasSize(2);
+        DatabaseAccessPolicy p = ps.get(0);
+        assertThat(p.getSpec().getMode()).isEqualTo(PolicyMode.ENFORCE);
+        assertThat(p.getSpec().getDefaultAction()).isEqualTo(Action.DENY);
+        assertThat(p.getSpec().getDefaultSchema()).isEqualTo("public");
+        assertThat(p.getSpec().getRules().get(0).getMatch().getStatements())
+                .containsExactly(StatementKind.DROP, StatementKind.TRUNCATE);
+        assertThat(ps.get(1).getSpec().getMode()).isEqualTo(PolicyMode.AUDIT);
+        assertThat(ps.get(1).getSpec().getDefaultAction()).isEqualTo(Action.ALLOW);
+    }
+
+    @Test
+    void unknownKindActionAndFieldAreNamedWithTheirPath() {
+        assertThat(errors(HEADER + """
+                  rules:
+                    - name: r
+                      match:
+                        statements: [SELECT, DESTROY]
+                      action: allow
+                """)).singleElement().asString().contains("spec.rules[0].match.statements[1]")
+                .contains("unknown statement kind 'DESTROY'").contains("valid kinds");
+        assertThat(errors(HEADER + """
+                  defaultAction: permit
+                """)).singleElement().asString().contains("spec.defaultAction").contains("unknown action 'permit'");
+        assertThat(errors(HEADER + """
+                  rules:
+                    - name: r
+                      matches: {}
+                      action: allow
+                """)).singleElement().asString().contains("unknown field 'matches'");
+    }
+
+    @Test
+    void badGlobsAreExplained() {
+        List<String> errs = errors(HEADER + """
+                  rules:
+                    - name: r
+                      match:
+                        tables: ["a.b.c", "pub lic.*", "", "x.", "**"]
+                        functions: ["\\"unterminated"]
+                      action: deny
+                """);
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("tables[0]").contains("3 dot-separated parts"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("tables[1]").contains("character ' '"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("tables[2]").contains("empty name glob"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("tables[3]").contains("empty part"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("tables[4]").contains("'**' is not supported"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("functions[0]").contains("unterminated"));
+    }
+
+    @Test
+    void conflictingShadowedAndDuplicateRulesAreRejected() {
+        List<String> errs = errors(HEADER + """
+                  rules:
+                    - name: a
+                      match:
+                        statements: [DELETE]
+                        withoutWhere: true
+                      action: deny
+                    - name: b
+                      match:
+                        withoutWhere: true
+                        statements: [DELETE]
+                      action: allow
+                    - name: a
+                      match:
+                        statements: [DROP]
+                      action: deny
+                """);
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.rules[1]").contains("conflicts with spec.rules[0]")
+                .contains("action deny"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.rules[2].name").contains("already used"));
+        assertThat(errors(HEADER + """
+                  rules:
+                    - name: everything
+                      action: allow
+                    - name: never
+                      match:
+                        statements: [DROP]
+                      action: deny
+                """)).singleElement().asString().contains("unreachable");
+    }
+
+    @Test
+    void structuralProblems() {
+        assertThat(errors("""
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: x
+                """)).singleElement().asString().contains("expected apiVersion dbwarden.io/v1alpha1");
+        assertThat(errors("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: nobody
+                spec:
+                  subjects: []
+                """)).singleElement().asString().contains("at least one subject");
+        assertThat(errors(HEADER + """
+                    - identity: "Not A Glob"
+                    - serviceAccount: x
+                      identity: y/z
+                  database:
+                    port: 70000
+                    sslMode: maybe
+                """)).hasSize(4);
+        assertThatThrownBy(() -> PolicyLoader.parse("key: [unclosed", "x")).hasMessageContaining("not valid YAML");
+    }
+
+    @Test
+    void globMatching() {
+        NameGlob g = NameGlob.parse("Public.user_*");
+        assertThat(g.matches("public", "user_accounts")).isTrue();
+        assertThat(g.matches("public", "orders")).isFalse();
+        assertThat(g.matches("other", "user_x")).isFalse();
+        NameGlob quoted = NameGlob.parse("\"Mixed\".T?");
+        assertThat(quoted.matches("Mixed", "t1")).isTrue();
+        assertThat(quoted.matches("mixed", "t1")).isFalse();
+        NameGlob anySchema = NameGlob.parse("credentials");
+        assertThat(anySchema.matches("billing", "credentials")).isTrue();
+    }
+}

@@ -1,0 +1,64 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.api.v1alpha1.StatementKind;
+import io.dbwarden.proxy.filter.StatementInfo;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class StatementAnalyzerTest {
+
+    private static StatementInfo info(String sql) {
+        return StatementInfo.of(SqlText.split(sql, true).get(0));
+    }
+
+    @Test
+    void pathologicalStatementTimesOutIntoAnUnclassifiedResultAndThePoolRecovers() throws Exception {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 10 << 20, 200, 1)) {
+            String huge = "SELECT * FROM t WHERE a IN (" + "1, ".repeat(600_000) + "1)";
+            long start = System.nanoTime();
+            StatementAnalysis a = analyzer.analyze(info(huge)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(3_000);
+            assertThat(a.classified()).isFalse();
+            assertThat(a.problem()).contains("longer than 200 ms");
+            assertThat(analyzer.cached(info(huge))).as("timeouts are not cached").isNull();
+            // the interrupted parse frees the worker: a normal statement is analysed again (a statement that only
+            // waited in the queue is not remembered as failed, so retrying it works)
+            org.awaitility.Awaitility.await().atMost(5, TimeUnit.SECONDS).until(() -> analyzer
+                    .analyze(info("SELECT * FROM orders")).toCompletableFuture().get(5, TimeUnit.SECONDS).classified());
+        }
+    }
+
+    @Test
+    void statementsThatDifferOnlyInLiteralsShareOneAnalysis() {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            StatementAnalysis a = analyzer.analyzeNow(info("SELECT * FROM orders WHERE id = 1"));
+            assertThat(analyzer.cached(info("select * from orders where id = 99"))).isSameAs(a);
+            assertThat(a.tables()).containsExactly(new StatementAnalysis.QualifiedName(null, "orders"));
+            assertThat(a.tablesComplete()).isTrue();
+        }
+    }
+
+    @Test
+    void parserFallbackStatementsAreClassified() {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            assertThat(analyzer.analyzeNow(info("BEGIN")).kinds()).containsExactly(StatementKind.TRANSACTION);
+            assertThat(analyzer.analyzeNow(info("START TRANSACTION ISOLATION LEVEL SERIALIZABLE")).kinds())
+                    .containsExactly(StatementKind.TRANSACTION);
+            assertThat(analyzer.analyzeNow(info("SET statement_timeout TO 5000")).kinds())
+                    .containsExactly(StatementKind.SET);
+            StatementAnalysis copy = analyzer.analyzeNow(info("COPY public.items FROM STDIN WITH (FORMAT csv)"));
+            assertThat(copy.kinds()).containsExactly(StatementKind.COPY);
+            assertThat(copy.tables()).containsExactly(new StatementAnalysis.QualifiedName("public", "items"));
+            assertThat(copy.tablesComplete()).isTrue();
+            assertThat(analyzer.analyzeNow(info("LISTEN jobs")).kinds()).containsExactly(StatementKind.OTHER);
+            assertThat(analyzer.analyzeNow(info("DO $$BEGIN PERFORM 1; END$$")).kinds()).containsExactly(StatementKind.DO);
+            assertThat(analyzer.analyzeNow(info("VACUUM ANALYZE items")).kinds()).containsExactly(StatementKind.OTHER);
+            StatementAnalysis unknown = analyzer.analyzeNow(info("FROBNICATE everything"));
+            assertThat(unknown.classified()).isFalse();
+            assertThat(unknown.problem()).contains("FROBNICATE");
+        }
+    }
+}
