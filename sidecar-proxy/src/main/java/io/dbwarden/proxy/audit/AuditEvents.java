@@ -3,9 +3,6 @@ package io.dbwarden.proxy.audit;
 import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.SessionInfo;
 
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.time.Instant;
 
 /**
  * The JSON form of one audit event: one line per statement. Carries the literal-free statement text and its
@@ -18,7 +15,7 @@ public final class AuditEvents {
     public static String toJson(ExecutionRecord r) {
         SessionInfo s = r.session();
         Json j = new Json()
-                .field("time", Instant.ofEpochMilli(r.startedAtMillis()).toString())
+                .field("time", Timestamps.iso(r.startedAtMillis()))
                 .field("event", "statement")
                 .field("identity", s.identity())
                 .field("connection", s.connectionId())
@@ -26,7 +23,7 @@ public final class AuditEvents {
                 .field("user", s.upstreamUser())
                 .field("clientUser", s.clientUser())
                 .field("application", s.applicationName())
-                .field("client", address(s.clientAddress()))
+                .field("client", s.clientAddress())
                 .field("protocol", r.protocol().name().toLowerCase())
                 .field("fingerprint", r.statement().fingerprint())
                 .field("statement", r.statement().normalized())
@@ -41,12 +38,5 @@ public final class AuditEvents {
                 .field("errorCode", r.errorSqlState())
                 .field("error", r.errorMessage());
         return j.end();
-    }
-
-    private static String address(SocketAddress a) {
-        if (a instanceof InetSocketAddress isa) {
-            return (isa.getAddress() != null ? isa.getAddress().getHostAddress() : isa.getHostString()) + ":" + isa.getPort();
-        }
-        return a == null ? null : a.toString();
     }
 }

@@ -14,34 +14,38 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * Writes one JSON line per statement to a file or stdout. The event loop only formats and enqueues (bounded
- * queue, never blocks); a dedicated thread writes and flushes in batches. A full queue drops the event and counts
- * it ({@link #dropped()}, exported as a metric), so a slow disk never stalls database traffic.
+ * Writes one JSON line per statement to a file or stdout. The event loop only formats and enqueues (bounded,
+ * lock-free, never blocks, never wakes another thread); a dedicated thread drains the queue every few
+ * milliseconds and writes and flushes in batches, so audit costs no system call per statement. A full queue
+ * drops the event and counts it ({@link #dropped()}, exported as a metric), so a slow disk never stalls traffic.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
-    private static final String POISON = "";
+    private static final long DRAIN_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
-    private final BlockingQueue<String> queue;
+    private final Queue<String> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final int capacity;
     private final Writer out;
     private final boolean closeOut;
     private final Thread writer;
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
     private volatile boolean closed;
+    private volatile boolean stopping;
 
     private AuditLog(Writer out, boolean closeOut, int capacity) {
         this.out = out;
         this.closeOut = closeOut;
-        this.queue = new ArrayBlockingQueue<>(capacity);
+        this.capacity = capacity;
         this.writer = Thread.ofPlatform().name("dbwarden-audit").daemon(true).unstarted(this::run);
         this.writer.start();
     }
@@ -51,13 +55,14 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         if (file.getParent() != null) {
             Files.createDirectories(file.getParent());
         }
-        Writer w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND, StandardOpenOption.WRITE);
+        Writer w = new BufferedWriter(new OutputStreamWriter(Files.newOutputStream(file, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND, StandardOpenOption.WRITE), StandardCharsets.UTF_8), 1 << 16);
         return new AuditLog(w, true, capacity);
     }
 
     public static AuditLog toStream(OutputStream stream, int capacity) {
-        return new AuditLog(new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8)), false, capacity);
+        return new AuditLog(new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8), 1 << 16), false,
+                capacity);
     }
 
     @Override
@@ -66,41 +71,40 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
             dropped.incrementAndGet();
             return;
         }
-        if (!queue.offer(AuditEvents.toJson(record))) {
+        if (queued.incrementAndGet() > capacity) {
+            queued.decrementAndGet();
             if (dropped.incrementAndGet() % 1000 == 1) {
                 LOG.warn("audit queue full, events dropped: total_dropped={}", dropped.get());
             }
+            return;
+        }
+        queue.add(AuditEvents.toJson(record));
+        if (queued.get() > capacity / 2) {
+            LockSupport.unpark(writer); // falling behind: do not wait for the next tick
         }
     }
 
     private void run() {
-        List<String> batch = new ArrayList<>(256);
         try {
             while (true) {
-                String first = queue.poll(200, TimeUnit.MILLISECONDS);
-                if (first == null) {
-                    continue;
-                }
-                batch.add(first);
-                queue.drainTo(batch, 4095);
-                boolean stop = false;
-                for (String line : batch) {
-                    if (line == POISON) {
-                        stop = true;
-                        continue;
-                    }
+                boolean last = stopping;
+                String line;
+                int n = 0;
+                while ((line = queue.poll()) != null) {
+                    queued.decrementAndGet();
                     out.write(line);
                     out.write('\n');
-                    written.incrementAndGet();
+                    n++;
                 }
-                batch.clear();
-                out.flush();
-                if (stop) {
+                if (n > 0) {
+                    out.flush();
+                    written.addAndGet(n);
+                }
+                if (last) {
                     return;
                 }
+                LockSupport.parkNanos(DRAIN_INTERVAL_NANOS);
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         } catch (IOException e) {
             LOG.error("audit log write failed; further events are dropped: error={}", e.toString());
             closed = true;
@@ -122,8 +126,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
             return;
         }
         closed = true;
+        stopping = true;
         try {
-            queue.put(POISON);
+            LockSupport.unpark(writer);
             writer.join(10_000);
             if (closeOut) {
                 out.close();

@@ -2,7 +2,7 @@ package io.dbwarden.proxy.audit;
 
 /** Minimal JSON object writer for flat audit events (no reflection: fast and native-image friendly). */
 final class Json {
-    private final StringBuilder sb = new StringBuilder(384);
+    private final StringBuilder sb = new StringBuilder(640);
     private boolean first = true;
 
     Json() {
@@ -48,6 +48,10 @@ final class Json {
 
     private void string(String s) {
         sb.append('"');
+        if (!needsEscaping(s)) {
+            sb.append(s).append('"');
+            return;
+        }
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             switch (c) {
@@ -66,6 +70,16 @@ final class Json {
             }
         }
         sb.append('"');
+    }
+
+    private static boolean needsEscaping(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x20 || c == '"' || c == '\\' || c == 0x2028 || c == 0x2029) {
+                return true;
+            }
+        }
+        return false;
     }
 
     String end() {

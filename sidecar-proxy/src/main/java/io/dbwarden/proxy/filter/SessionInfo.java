@@ -1,7 +1,5 @@
 package io.dbwarden.proxy.filter;
 
-import java.net.SocketAddress;
-
 /**
  * Who is connected, as the proxy knows it.
  *
@@ -10,9 +8,9 @@ import java.net.SocketAddress;
  * @param database        database the session is connected to upstream
  * @param upstreamUser    database role the proxy logged in as
  * @param applicationName application_name the client sent, empty when none
- * @param clientAddress   remote address of the client connection
+ * @param clientAddress   remote address of the client connection, as ip:port
  * @param connectionId    proxy-local connection number, for correlating audit events
  */
 public record SessionInfo(String identity, String clientUser, String database, String upstreamUser,
-                          String applicationName, SocketAddress clientAddress, long connectionId) {
+                          String applicationName, String clientAddress, long connectionId) {
 }

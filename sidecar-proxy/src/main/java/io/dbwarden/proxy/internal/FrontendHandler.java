@@ -97,6 +97,14 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    private static String addressText(java.net.SocketAddress a) {
+        if (a instanceof InetSocketAddress isa) {
+            return (isa.getAddress() != null ? isa.getAddress().getHostAddress() : isa.getHostString()) + ":"
+                    + isa.getPort();
+        }
+        return a == null ? null : a.toString();
+    }
+
     private static boolean isLoopback(Channel ch) {
         return !(ch.remoteAddress() instanceof InetSocketAddress isa)
                 || (isa.getAddress() != null && isa.getAddress().isLoopbackAddress());
@@ -232,7 +240,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         upstream = up;
         SessionInfo session = new SessionInfo(runtime.config().identity(), startup.parameters().get("user"),
                 params.get("database"), params.get("user"), startup.parameters().getOrDefault("application_name", ""),
-                ctx.channel().remoteAddress(), runtime.connectionIds().incrementAndGet());
+                addressText(ctx.channel().remoteAddress()), runtime.connectionIds().incrementAndGet());
         relay = new ClientRelay(runtime, ctx, up, session, result.parameters());
         for (Map.Entry<String, String> p : result.parameters().entrySet()) {
             if (!relay.acceptParameter(p.getKey(), p.getValue())) {

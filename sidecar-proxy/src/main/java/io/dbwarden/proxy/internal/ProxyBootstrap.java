@@ -47,17 +47,19 @@ public final class ProxyBootstrap {
 
     public static ProxyBootstrap start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
                                        java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
-        boolean epoll = Epoll.isAvailable();
+        boolean epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dbwarden.transport"));
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1,
                 epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
-        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(0,
+        // one event loop per core by default: client and upstream channels of a session share one loop
+        int threads = Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
+        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads,
                 epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
         Class<? extends ServerChannel> serverType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
         Class<? extends Channel> clientType = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
         try {
             ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics,
                     TlsContexts.forClients(config), TlsContexts.forUpstream(config), clientType,
-                    new StatementCache(10_000, 64 * 1024), new AtomicLong(), sessionSettings);
+                    new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)

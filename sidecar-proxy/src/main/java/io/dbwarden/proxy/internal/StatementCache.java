@@ -2,27 +2,40 @@ package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.SqlToken;
 
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * Split and analysed statements by query text, shared by all connections so that lexing, normalization and
- * fingerprinting happen once per distinct text. Bounded: past the limit an arbitrary tenth is evicted
- * (cheap, lock-free reads; applications repeat a small set of texts).
+ * Split and analysed statements by query text, shared by all connections. Two direct-mapped tables (no locks, no
+ * eviction scans: a new entry simply replaces whatever shared its slot):
+ * <ul>
+ *   <li>query text to its statements, which pays off for texts repeated verbatim (prepared statements,
+ *       literal-free queries);</li>
+ *   <li>literal-free text to its fingerprint, which pays off for the common case of the same statement with
+ *       different literals (the fingerprint hash is the expensive part after lexing).</li>
+ * </ul>
  */
 public final class StatementCache {
-    private record Key(String sql, boolean standardConformingStrings) {
+    private record Entry(String sql, boolean standardConformingStrings, List<StatementInfo> statements) {
     }
 
-    private final ConcurrentHashMap<Key, List<StatementInfo>> cache = new ConcurrentHashMap<>();
-    private final int maxEntries;
+    private record Fingerprint(String normalized, String fingerprint) {
+    }
+
+    private final AtomicReferenceArray<Entry> byText;
+    private final AtomicReferenceArray<Fingerprint> fingerprints;
+    private final int mask;
     private final int maxCachedLength;
 
-    public StatementCache(int maxEntries, int maxCachedLength) {
-        this.maxEntries = maxEntries;
+    /** @param slots table size, rounded up to a power of two */
+    public StatementCache(int slots, int maxCachedLength) {
+        int size = Integer.highestOneBit(Math.max(16, slots - 1)) << 1;
+        this.byText = new AtomicReferenceArray<>(size);
+        this.fingerprints = new AtomicReferenceArray<>(size);
+        this.mask = size - 1;
         this.maxCachedLength = maxCachedLength;
     }
 
@@ -31,38 +44,37 @@ public final class StatementCache {
         if (sql.length() > maxCachedLength) {
             return analyse(sql, standardConformingStrings);
         }
-        Key key = new Key(sql, standardConformingStrings);
-        List<StatementInfo> hit = cache.get(key);
-        if (hit != null) {
-            return hit;
+        int slot = spread(sql.hashCode()) & mask;
+        Entry e = byText.get(slot);
+        if (e != null && e.standardConformingStrings() == standardConformingStrings && e.sql().equals(sql)) {
+            return e.statements();
         }
         List<StatementInfo> result = analyse(sql, standardConformingStrings);
-        if (cache.size() >= maxEntries) {
-            evictSome();
-        }
-        cache.put(key, result);
+        byText.set(slot, new Entry(sql, standardConformingStrings, result));
         return result;
     }
 
-    private static List<StatementInfo> analyse(String sql, boolean scs) {
+    private List<StatementInfo> analyse(String sql, boolean scs) {
         List<SqlText.Statement> parts = SqlText.split(sql, scs);
         List<StatementInfo> infos = new ArrayList<>(parts.size());
         for (SqlText.Statement s : parts) {
-            infos.add(StatementInfo.of(s));
+            infos.add(info(s.text(), s.tokens()));
         }
         return List.copyOf(infos);
     }
 
-    private void evictSome() {
-        int toRemove = Math.max(1, maxEntries / 10);
-        Iterator<Key> it = cache.keySet().iterator();
-        while (toRemove-- > 0 && it.hasNext()) {
-            it.next();
-            it.remove();
+    private StatementInfo info(String text, List<SqlToken> tokens) {
+        String normalized = SqlText.normalize(text, tokens);
+        int slot = spread(normalized.hashCode()) & mask;
+        Fingerprint f = fingerprints.get(slot);
+        if (f == null || !f.normalized().equals(normalized)) {
+            f = new Fingerprint(normalized, SqlText.fingerprint(normalized));
+            fingerprints.set(slot, f);
         }
+        return new StatementInfo(text, tokens, f.normalized(), f.fingerprint());
     }
 
-    public int size() {
-        return cache.size();
+    private static int spread(int h) {
+        return h ^ (h >>> 16);
     }
 }

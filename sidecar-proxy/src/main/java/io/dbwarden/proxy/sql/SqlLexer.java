@@ -117,8 +117,12 @@ public final class SqlLexer {
     }
 
     private SqlToken token(SqlToken.Kind kind, int start) {
-        return new SqlToken(kind, start, pos, sql.substring(start, pos));
+        // literal texts are never looked at (normalization and classification ignore literal values): no copy
+        String text = kind == SqlToken.Kind.STRING || kind == SqlToken.Kind.NUMBER ? LITERAL : sql.substring(start, pos);
+        return new SqlToken(kind, start, pos, text);
     }
+
+    private static final String LITERAL = "?";
 
     private char peek(int ahead) {
         int i = pos + ahead;
