@@ -22,16 +22,16 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Writes one JSON line per statement to a file or stdout. The event loop only formats and enqueues (bounded,
- * lock-free, never blocks, never wakes another thread); a dedicated thread drains the queue every few
- * milliseconds and writes and flushes in batches, so audit costs no system call per statement. A full queue
+ * Writes one JSON line per statement to a file or stdout. The event loop only enqueues the immutable record
+ * (bounded, lock-free, never blocks, never wakes another thread); a dedicated thread drains the queue every few
+ * milliseconds, formats, writes and flushes in batches, so audit costs no system call per statement. A full queue
  * drops the event and counts it ({@link #dropped()}, exported as a metric), so a slow disk never stalls traffic.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
     private static final long DRAIN_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
-    private final Queue<String> queue = new ConcurrentLinkedQueue<>();
+    private final Queue<ExecutionRecord> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final int capacity;
     private final Writer out;
@@ -78,7 +78,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
             }
             return;
         }
-        queue.add(AuditEvents.toJson(record));
+        queue.add(record); // formatted on the writer thread: records are immutable
         if (queued.get() > capacity / 2) {
             LockSupport.unpark(writer); // falling behind: do not wait for the next tick
         }
@@ -88,11 +88,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         try {
             while (true) {
                 boolean last = stopping;
-                String line;
+                ExecutionRecord record;
                 int n = 0;
-                while ((line = queue.poll()) != null) {
+                while ((record = queue.poll()) != null) {
                     queued.decrementAndGet();
-                    out.write(line);
+                    out.write(AuditEvents.toJson(record));
                     out.write('\n');
                     n++;
                 }
