@@ -33,11 +33,11 @@ class BackpressureTest {
              Connection admin = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
             s.setReceiveBufferSize(16 * 1024);
             DataOutputStream out = new DataOutputStream(s.getOutputStream());
-            DataInputStream in = new DataInputStream(s.getInputStream());
+            DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(s.getInputStream(), 1 << 16));
             byte[] startup = startup();
             out.write(startup);
             skipUntilReady(in);
-            String sql = "SELECT g, repeat('x', 200) FROM generate_series(1, 2000000) g";
+            String sql = "SELECT g, repeat('x', 200) FROM generate_series(1, 500000) g";
             byte[] q = sql.getBytes(StandardCharsets.UTF_8);
             out.writeByte('Q');
             out.writeInt(4 + q.length + 1);
@@ -57,7 +57,7 @@ class BackpressureTest {
                     break;
                 }
             }
-            assertThat(rows).isEqualTo(2_000_000);
+            assertThat(rows).isEqualTo(500_000);
         }
     }
 
