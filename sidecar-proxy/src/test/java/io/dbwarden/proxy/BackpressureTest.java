@@ -2,6 +2,7 @@ package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
 import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -34,8 +35,7 @@ class BackpressureTest {
             s.setReceiveBufferSize(16 * 1024);
             DataOutputStream out = new DataOutputStream(s.getOutputStream());
             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(s.getInputStream(), 1 << 16));
-            byte[] startup = startup();
-            out.write(startup);
+            out.write(RawPg.startup());
             skipUntilReady(in);
             String sql = "SELECT g, repeat('x', 200) FROM generate_series(1, 500000) g";
             byte[] q = sql.getBytes(StandardCharsets.UTF_8);
@@ -94,13 +94,5 @@ class BackpressureTest {
             }
             assertThat(type).isNotEqualTo('E');
         }
-    }
-
-    private static byte[] startup() {
-        String params = "user\0app\0database\0" + EmbeddedPg.DATABASE + "\0\0";
-        byte[] p = params.getBytes(StandardCharsets.UTF_8);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + p.length);
-        b.putInt(8 + p.length).putInt(196608).put(p);
-        return b.array();
     }
 }

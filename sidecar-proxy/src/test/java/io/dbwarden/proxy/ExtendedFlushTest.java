@@ -2,6 +2,7 @@ package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
 import io.dbwarden.proxy.testing.RunningProxy;
 import io.dbwarden.proxy.testing.TestFilters;
 import org.junit.jupiter.api.Test;
@@ -30,7 +31,7 @@ class ExtendedFlushTest {
              Socket s = new Socket("127.0.0.1", proxy.port())) {
             DataOutputStream out = new DataOutputStream(s.getOutputStream());
             DataInputStream in = new DataInputStream(s.getInputStream());
-            out.write(startup());
+            out.write(RawPg.startup());
             assertThat(readUntil(in, 'Z')).endsWith("Z");
 
             // allowed statement, answered on Flush
@@ -99,13 +100,5 @@ class ExtendedFlushTest {
                 return types.toString();
             }
         }
-    }
-
-    private static byte[] startup() {
-        String params = "user\0app\0database\0" + EmbeddedPg.DATABASE + "\0\0";
-        byte[] p = params.getBytes(StandardCharsets.UTF_8);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + p.length);
-        b.putInt(8 + p.length).putInt(196608).put(p);
-        return b.array();
     }
 }

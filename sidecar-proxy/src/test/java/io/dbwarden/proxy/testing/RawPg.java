@@ -1,0 +1,19 @@
+package io.dbwarden.proxy.testing;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+
+/** Bytes of protocol messages for tests that drive the proxy over a raw socket. */
+public final class RawPg {
+    private RawPg() {
+    }
+
+    /** A protocol 3.0 StartupMessage for user "app" and the test database. */
+    public static byte[] startup() {
+        String params = "user\0app\0database\0" + EmbeddedPg.DATABASE + "\0\0";
+        byte[] p = params.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + p.length);
+        b.putInt(8 + p.length).putInt(196608).put(p);
+        return b.array();
+    }
+}
