@@ -40,9 +40,10 @@ class ResultFilterTest {
             }
             return new ResultHandler() {
                 @Override
-                public void onRowDescription(ByteBuf rowDescription) {
+                public java.util.concurrent.CompletionStage<Void> onRowDescription(ByteBuf rowDescription) {
                     descriptions.add(context.statement().normalized() + " columns="
                             + rowDescription.getShort(rowDescription.readerIndex() + 5));
+                    return null;
                 }
 
                 @Override

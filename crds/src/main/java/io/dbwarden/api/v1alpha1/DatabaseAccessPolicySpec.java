@@ -35,6 +35,9 @@ public class DatabaseAccessPolicySpec {
     @JsonPropertyDescription("Ordered rules; the first match decides.")
     private List<Rule> rules = new ArrayList<>();
 
+    @JsonPropertyDescription("Live masking of sensitive values in results.")
+    private MaskingSpec masking;
+
     public List<Subject> getSubjects() {
         return subjects;
     }
@@ -89,6 +92,14 @@ public class DatabaseAccessPolicySpec {
 
     public void setAllowUnparsedStatements(Boolean allowUnparsedStatements) {
         this.allowUnparsedStatements = allowUnparsedStatements == null ? Boolean.FALSE : allowUnparsedStatements;
+    }
+
+    public MaskingSpec getMasking() {
+        return masking;
+    }
+
+    public void setMasking(MaskingSpec masking) {
+        this.masking = masking;
     }
 
     public List<Rule> getRules() {

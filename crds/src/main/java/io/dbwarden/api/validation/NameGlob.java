@@ -39,7 +39,7 @@ public final class NameGlob {
                 : new NameGlob(glob, patterns.get(0), patterns.get(1));
     }
 
-    private static List<String> splitParts(String glob) {
+    static List<String> splitParts(String glob) {
         List<String> parts = new ArrayList<>();
         StringBuilder cur = new StringBuilder();
         boolean quoted = false;
@@ -62,7 +62,7 @@ public final class NameGlob {
         return parts;
     }
 
-    private static Pattern part(String glob, String p) {
+    static Pattern part(String glob, String p) {
         if (p.isEmpty()) {
             throw new IllegalArgumentException("'" + glob + "' has an empty part");
         }

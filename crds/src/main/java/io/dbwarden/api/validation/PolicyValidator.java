@@ -55,6 +55,9 @@ public final class PolicyValidator {
             }
         }
         validateRules(spec.getRules(), errors);
+        if (spec.getMasking() != null) {
+            validateMasking(spec.getMasking(), errors);
+        }
         return errors;
     }
 
@@ -86,6 +89,63 @@ public final class PolicyValidator {
                     errors.add(path + ".namespace: '" + s.getNamespace() + "' is not a namespace name or '*'");
                 }
             }
+        }
+    }
+
+    private static void validateMasking(io.dbwarden.api.v1alpha1.MaskingSpec m, List<String> errors) {
+        Map<String, Integer> names = new HashMap<>();
+        for (int i = 0; i < m.getColumns().size(); i++) {
+            var r = m.getColumns().get(i);
+            String path = "spec.masking.columns[" + i + "]";
+            if (r.getName() == null || !RULE_NAME.matcher(r.getName()).matches()) {
+                errors.add(path + ".name: '" + r.getName() + "' must be a lower-case DNS label (a-z, 0-9, '-')");
+            } else if (names.putIfAbsent(r.getName(), i) != null) {
+                errors.add(path + ".name: '" + r.getName() + "' is already used by spec.masking.columns["
+                        + names.get(r.getName()) + "]");
+            }
+            if (r.getColumns().isEmpty()) {
+                errors.add(path + ".columns: at least one column glob (schema.table.column) is required");
+            }
+            for (int c = 0; c < r.getColumns().size(); c++) {
+                try {
+                    ColumnGlob.parse(r.getColumns().get(c));
+                } catch (IllegalArgumentException e) {
+                    errors.add(path + ".columns[" + c + "]: " + e.getMessage());
+                }
+            }
+            validateAction(r, path, errors);
+        }
+        java.util.Set<io.dbwarden.api.v1alpha1.DetectorType> seen = java.util.EnumSet.noneOf(
+                io.dbwarden.api.v1alpha1.DetectorType.class);
+        for (int i = 0; i < m.getDetectors().size(); i++) {
+            var d = m.getDetectors().get(i);
+            String path = "spec.masking.detectors[" + i + "]";
+            if (d.getType() == null) {
+                errors.add(path + ".type: required (email, creditCard, iban, phone, jwt, apiKey, highEntropy)");
+            } else if (!seen.add(d.getType())) {
+                errors.add(path + ".type: detector " + d.getType().yamlName() + " is listed twice");
+            }
+            validateAction(d, path, errors);
+        }
+        List<Subject> exempt = m.getExemptSubjects();
+        for (int i = 0; i < exempt.size(); i++) {
+            List<String> sub = new ArrayList<>();
+            validateSubjects(List.of(exempt.get(i)), sub);
+            for (String e : sub) {
+                errors.add(e.replace("spec.subjects[0]", "spec.masking.exemptSubjects[" + i + "]"));
+            }
+        }
+    }
+
+    private static void validateAction(io.dbwarden.api.v1alpha1.MaskingAction a, String path, List<String> errors) {
+        if (a.getStrategy() == io.dbwarden.api.v1alpha1.MaskStrategy.FIXED && a.getValue() == null) {
+            errors.add(path + ".value: required with strategy fixed");
+        }
+        if (a.getKeepPrefix() != null && (a.getKeepPrefix() < 0 || a.getKeepPrefix() > 64)) {
+            errors.add(path + ".keepPrefix: " + a.getKeepPrefix() + " is not between 0 and 64");
+        }
+        if (a.getKeepSuffix() != null && (a.getKeepSuffix() < 0 || a.getKeepSuffix() > 64)) {
+            errors.add(path + ".keepSuffix: " + a.getKeepSuffix() + " is not between 0 and 64");
         }
     }
 

@@ -37,6 +37,9 @@ public final class AuditEvents {
                 .field("durationMs", Math.round(r.durationNanos() / 1000.0) / 1000.0)
                 .field("errorCode", r.errorSqlState())
                 .field("error", r.errorMessage());
+        if (!r.resultSummary().isEmpty()) {
+            j.field("masked", r.resultSummary());
+        }
         return j.end();
     }
 }

@@ -37,6 +37,23 @@ final class Json {
         return this;
     }
 
+    /** A nested object of counters. */
+    Json field(String name, java.util.Map<String, Long> counters) {
+        key(name);
+        sb.append('{');
+        boolean firstEntry = true;
+        for (var e : counters.entrySet()) {
+            if (!firstEntry) {
+                sb.append(',');
+            }
+            firstEntry = false;
+            string(e.getKey());
+            sb.append(':').append(e.getValue());
+        }
+        sb.append('}');
+        return this;
+    }
+
     private void key(String name) {
         if (!first) {
             sb.append(',');

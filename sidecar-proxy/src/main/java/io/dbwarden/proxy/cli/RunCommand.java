@@ -13,7 +13,13 @@ import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.FilterChain;
+import io.dbwarden.proxy.filter.ResultFilter;
 import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.internal.SideConnection;
+import io.dbwarden.proxy.masking.Catalog;
+import io.dbwarden.proxy.masking.MaskingFilter;
+import io.dbwarden.proxy.masking.MaskingRules;
+import io.dbwarden.proxy.policy.CompiledPolicy;
 import io.dbwarden.proxy.policy.PolicyEngine;
 import io.dbwarden.proxy.policy.PolicyFilter;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
@@ -87,6 +93,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--no-policy", description = "Forward every statement (audit only). Without it, --policy is required.")
     boolean noPolicy;
 
+    @Option(names = "--masking-key-file", description = "Key for the 'hash' masking strategy (keep it secret and stable: "
+            + "the same key gives the same masked values).")
+    Path maskingKeyFile;
+
     @Option(names = "--audit", defaultValue = "-", description = "Audit log file, or - for stdout (default: ${DEFAULT-VALUE}).")
     String audit;
 
@@ -118,7 +128,7 @@ public final class RunCommand implements Callable<Integer> {
 
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
     public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
-                          ProxyMetrics metrics) implements AutoCloseable {
+                          ProxyMetrics metrics, SideConnection catalogConnection) implements AutoCloseable {
         @Override
         public void close() {
             if (admin != null) {
@@ -126,6 +136,9 @@ public final class RunCommand implements Callable<Integer> {
             }
             server.close();
             analyzer.close();
+            if (catalogConnection != null) {
+                catalogConnection.close();
+            }
             auditLog.close();
         }
     }
@@ -152,12 +165,23 @@ public final class RunCommand implements Callable<Integer> {
             }
             filters.add(new PolicyFilter(engine, analyzer, 100_000));
         }
-        List<ExecutionListener> listeners = List.of(metrics, auditLog);
+        List<ExecutionListener> listeners = new ArrayList<>(List.of(metrics, auditLog));
+        List<ResultFilter> resultFilters = new ArrayList<>();
+        SideConnection catalogConnection = null;
+        MaskingRules masking = MaskingRules.compile(policies.stream()
+                .filter(p -> CompiledPolicy.of(p).appliesTo(config.identity())).toList(), config.identity(),
+                maskingKeyFile == null ? null : Files.readAllBytes(maskingKeyFile));
+        if (!masking.isEmpty()) {
+            catalogConnection = new SideConnection(config);
+            MaskingFilter maskingFilter = new MaskingFilter(masking, new Catalog(catalogConnection::query, 60_000));
+            resultFilters.add(maskingFilter);
+            listeners.add(0, maskingFilter);
+        }
         PolicyEngine sessionSource = engine;
         ProxyServer server;
         AdminServer admin = null;
         try {
-            server = ProxyServer.start(config, new FilterChain(filters, List.of(), listeners), metrics,
+            server = ProxyServer.start(config, new FilterChain(filters, resultFilters, listeners), metrics,
                     () -> sessionSource == null ? Map.of() : sessionSource.sessionSettings());
             try {
                 admin = "none".equals(adminListen) ? null
@@ -169,11 +193,14 @@ public final class RunCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             analyzer.close();
             auditLog.close();
+            if (catalogConnection != null) {
+                catalogConnection.close();
+            }
             throw e;
         }
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
-        return new Running(server, admin, auditLog, analyzer, metrics);
+        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection);
     }
 
     ProxyConfig config(DatabaseTarget target) throws IOException {

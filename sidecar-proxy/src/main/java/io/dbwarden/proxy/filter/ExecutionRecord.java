@@ -14,8 +14,10 @@ package io.dbwarden.proxy.filter;
  * @param commandTag     the server's command tag, null when none
  * @param errorSqlState  SQLSTATE of the error the client received, null on success
  * @param errorMessage   message of that error with quoted values removed, null on success
+ * @param resultSummary  counters from result filters (e.g. masked values per column and strategy), empty if none
  */
 public record ExecutionRecord(SessionInfo session, StatementInfo statement, Protocol protocol, Verdict verdict,
                               long startedAtMillis, long durationNanos, boolean executed, long rows,
-                              String commandTag, String errorSqlState, String errorMessage) {
+                              String commandTag, String errorSqlState, String errorMessage,
+                              java.util.Map<String, Long> resultSummary) {
 }

@@ -25,8 +25,17 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(BackendHandler.class);
     private final ClientRelay relay;
     private final ResponseTracker tracker;
-    /** RowDescriptions of described portals, kept only when result filters need them. */
-    private final Map<String, ByteBuf> portalDescriptions = new HashMap<>();
+    /** A RowDescription learnt from a Describe, for one generation of a statement or portal name. */
+    private record Described(int generation, ByteBuf description) {
+    }
+
+    /** Kept only when result filters need them (rows of a reused statement come without a RowDescription). */
+    private final Map<String, Described> portalDescriptions = new HashMap<>();
+    private final Map<String, Described> statementDescriptions = new HashMap<>();
+    /** Frames read while a result handler prepares; processed in order when it is ready. */
+    private final java.util.ArrayDeque<ByteBuf> held = new java.util.ArrayDeque<>();
+    private boolean paused;
+    private ChannelHandlerContext ctx;
 
     BackendHandler(ClientRelay relay) {
         this.relay = relay;
@@ -34,8 +43,21 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf frame = (ByteBuf) msg;
+        if (paused) {
+            held.add(frame);
+            return;
+        }
+        process(frame);
+    }
+
+    private void process(ByteBuf frame) {
         BackendMessageType type = BackendMessageType.of(PgMessages.type(frame));
         switch (type) {
             case DATA_ROW -> onDataRow(frame);
@@ -70,9 +92,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (!e.handlers.isEmpty() && !e.describedToHandlers && e.portal != null) {
-            ByteBuf description = portalDescriptions.get(e.portal);
-            if (description != null) {
-                e.onRowDescription(description);
+            ByteBuf description = descriptionFor(e);
+            if (description != null && pauseFor(e.onRowDescription(description))) {
+                held.addFirst(frame);
+                return;
             }
         }
         relay.writeToClient(e.onDataRow(frame));
@@ -80,18 +103,61 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     private void onRowDescription(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.head();
+        boolean pause = false;
         if (head != null && head.kind == ResponseTracker.Kind.DESCRIBE) {
             tracker.pop();
-            if (head.describeKind == 'P' && relay.runtime().chain().hasResultFilters()) {
-                ByteBuf old = portalDescriptions.put(head.name, frame.copy());
+            if (relay.runtime().chain().hasResultFilters()) {
+                Map<String, Described> map = head.describeKind == 'P' ? portalDescriptions : statementDescriptions;
+                Described old = map.put(head.name, new Described(head.generation, frame.copy()));
                 if (old != null) {
-                    old.release();
+                    old.description().release();
                 }
             }
         } else if (head != null && head.current() != null) {
-            head.current().onRowDescription(frame);
+            pause = pauseFor(head.current().onRowDescription(frame));
         }
         forwardUnlessSwallowed(frame, head);
+        if (pause) {
+            relay.flush();
+        }
+    }
+
+    /** The RowDescription for a portal's rows: from Describe of the portal, else of its statement, same generation. */
+    private ByteBuf descriptionFor(Execution e) {
+        Described p = portalDescriptions.get(e.portal);
+        if (p != null && p.generation() == e.portalGeneration) {
+            return p.description();
+        }
+        Described s = e.statementName == null ? null : statementDescriptions.get(e.statementName);
+        if (s != null && s.generation() == e.statementGeneration) {
+            return s.description();
+        }
+        return null;
+    }
+
+    /**
+     * If a result handler needs time before rows may pass, stops reading from the database until it is ready;
+     * frames already read wait in order. Returns whether it paused.
+     */
+    private boolean pauseFor(java.util.concurrent.CompletionStage<Void> ready) {
+        if (ready == null || (ready instanceof java.util.concurrent.CompletableFuture<Void> f && f.isDone())) {
+            return false;
+        }
+        paused = true;
+        relay.backendPaused(true);
+        ready.whenComplete((v, err) -> ctx.executor().execute(this::resume));
+        return true;
+    }
+
+    private void resume() {
+        paused = false;
+        while (!paused && !held.isEmpty()) {
+            process(held.poll());
+        }
+        relay.flush();
+        if (!paused) {
+            relay.backendPaused(false);
+        }
     }
 
     private void onCompletion(ByteBuf frame, String tag, boolean suspended) {
@@ -173,7 +239,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         }
         tracker.transactionStatus(PgMessages.readyForQueryStatus(frame));
         if (tracker.transactionStatus() == 'I' && !portalDescriptions.isEmpty()) {
-            portalDescriptions.values().forEach(ByteBuf::release);
+            portalDescriptions.values().forEach(d -> d.description().release()); // portals end with the transaction
             portalDescriptions.clear();
         }
         forwardUnlessSwallowed(frame, head);
@@ -194,7 +260,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        relay.flush();
+        if (!paused) {
+            relay.flush();
+        }
         ctx.fireChannelReadComplete();
     }
 
@@ -206,8 +274,12 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        portalDescriptions.values().forEach(ByteBuf::release);
+        portalDescriptions.values().forEach(d -> d.description().release());
         portalDescriptions.clear();
+        statementDescriptions.values().forEach(d -> d.description().release());
+        statementDescriptions.clear();
+        held.forEach(ByteBuf::release);
+        held.clear();
     }
 
     @Override

@@ -52,7 +52,17 @@ final class ClientRelay {
     private boolean standardConformingStrings = true;
 
     private final Map<String, Prepared> preparedStatements = new HashMap<>();
-    private final Map<String, Prepared> portals = new HashMap<>();
+    private final Map<String, Bound> portals = new HashMap<>();
+    /**
+     * Generation of each statement and portal name, bumped by every Parse / Bind: a RowDescription learnt from a
+     * Describe belongs to one generation, so it is never applied to a later statement or portal of the same name.
+     */
+    private final Map<String, Integer> statementGenerations = new HashMap<>();
+    private final Map<String, Integer> portalGenerations = new HashMap<>();
+    private int nextGeneration;
+
+    private record Bound(Prepared prepared, String statementName, int statementGeneration, int generation) {
+    }
     /** Non-null after a blocked Parse: the proxy drops the client's messages until Sync, like the server would. */
     private PgError discardingUntilSync;
 
@@ -110,11 +120,18 @@ final class ClientRelay {
             case EXECUTE -> onExecute(frame);
             case DESCRIBE -> {
                 PgMessages.Target t = PgMessages.target(frame, charset);
-                forward(frame, ResponseTracker.describe(t.kind(), t.name()));
+                Map<String, Integer> gens = t.kind() == 'S' ? statementGenerations : portalGenerations;
+                forward(frame, ResponseTracker.describe(t.kind(), t.name(), gens.getOrDefault(t.name(), -1)));
             }
             case CLOSE -> {
                 PgMessages.Target t = PgMessages.target(frame, charset);
-                (t.kind() == 'S' ? preparedStatements : portals).remove(t.name());
+                if (t.kind() == 'S') {
+                    preparedStatements.remove(t.name());
+                    statementGenerations.remove(t.name());
+                } else {
+                    portals.remove(t.name());
+                    portalGenerations.remove(t.name());
+                }
                 forward(frame, ResponseTracker.simple(ResponseTracker.Kind.CLOSE));
             }
             case SYNC -> {
@@ -212,11 +229,13 @@ final class ClientRelay {
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
             if (blocked < 0) {
                 preparedStatements.put(parse.statementName(), new Prepared(whole, verdict));
+                statementGenerations.put(parse.statementName(), ++nextGeneration);
                 forward(frame, ResponseTracker.simple(ResponseTracker.Kind.PARSE));
                 return;
             }
             frame.release();
             preparedStatements.remove(parse.statementName());
+            statementGenerations.put(parse.statementName(), ++nextGeneration);
             StatementContext c = new StatementContext(session, whole, Protocol.EXTENDED, tracker.transactionStatus());
             record(new Execution(c, verdict, List.of(), null).blocked());
             blockExtended(verdict.error());
@@ -239,21 +258,23 @@ final class ClientRelay {
     private void onBind(ByteBuf frame) {
         PgMessages.Bind bind = PgMessages.bind(frame, charset);
         Prepared p = preparedStatements.get(bind.statementName());
-        if (p == null) {
-            portals.remove(bind.portalName());
-        } else {
-            portals.put(bind.portalName(), p);
-        }
+        int generation = ++nextGeneration;
+        portalGenerations.put(bind.portalName(), generation);
+        portals.put(bind.portalName(), new Bound(p, bind.statementName(),
+                statementGenerations.getOrDefault(bind.statementName(), -1), generation));
         forward(frame, ResponseTracker.simple(ResponseTracker.Kind.BIND));
     }
 
     private void onExecute(ByteBuf frame) {
         String portal = PgMessages.executePortal(frame, charset);
-        Prepared p = portals.get(portal);
+        Bound b = portals.get(portal);
+        Prepared p = b == null ? null : b.prepared();
         StatementInfo statement = p != null ? p.statement() : UNKNOWN_STATEMENT;
         Verdict verdict = p != null ? p.verdict() : Verdict.allow();
         StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus());
-        Execution e = new Execution(c, verdict, runtime.chain().resultHandlers(c), portal);
+        Execution e = b == null ? new Execution(c, verdict, runtime.chain().resultHandlers(c), portal)
+                : new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
+                b.statementGeneration(), b.generation());
         e.start();
         forward(frame, ResponseTracker.execute(e));
     }
@@ -407,8 +428,16 @@ final class ClientRelay {
         }
     }
 
+    /** Set by the backend while a result handler prepares (catalog lookup): no reading from the database. */
+    private boolean backendPaused;
+
+    void backendPaused(boolean paused) {
+        this.backendPaused = paused;
+        updateUpstreamAutoRead();
+    }
+
     void updateUpstreamAutoRead() {
-        boolean read = client.channel().isWritable();
+        boolean read = client.channel().isWritable() && !backendPaused;
         if (upstream.config().isAutoRead() != read) {
             upstream.config().setAutoRead(read);
         }

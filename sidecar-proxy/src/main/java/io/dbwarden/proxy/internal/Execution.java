@@ -16,6 +16,10 @@ final class Execution {
     final Verdict verdict;
     final List<ResultHandler> handlers;
     final String portal;
+    /** Extended protocol: the prepared statement behind the portal and the generations of both when bound. */
+    final String statementName;
+    final int statementGeneration;
+    final int portalGeneration;
     private long startNanos;
     private long startMillis;
     private long rowsSeen;
@@ -23,10 +27,18 @@ final class Execution {
     boolean describedToHandlers;
 
     Execution(StatementContext context, Verdict verdict, List<ResultHandler> handlers, String portal) {
+        this(context, verdict, handlers, portal, null, 0, 0);
+    }
+
+    Execution(StatementContext context, Verdict verdict, List<ResultHandler> handlers, String portal,
+              String statementName, int statementGeneration, int portalGeneration) {
         this.context = context;
         this.verdict = verdict;
         this.handlers = handlers;
         this.portal = portal;
+        this.statementName = statementName;
+        this.statementGeneration = statementGeneration;
+        this.portalGeneration = portalGeneration;
     }
 
     /** Marks the time the database starts working on it (forwarding, or completion of its predecessor). */
@@ -51,11 +63,33 @@ final class Execution {
         return out;
     }
 
-    void onRowDescription(ByteBuf description) {
+    /** Tells the handlers about the columns; returns a stage when one of them needs time, else null. */
+    java.util.concurrent.CompletionStage<Void> onRowDescription(ByteBuf description) {
         describedToHandlers = true;
+        java.util.concurrent.CompletableFuture<?>[] pending = null;
+        int n = 0;
         for (ResultHandler h : handlers) {
-            h.onRowDescription(description);
+            java.util.concurrent.CompletionStage<Void> s = h.onRowDescription(description);
+            if (s != null) {
+                if (pending == null) {
+                    pending = new java.util.concurrent.CompletableFuture<?>[handlers.size()];
+                }
+                pending[n++] = s.toCompletableFuture();
+            }
         }
+        return pending == null ? null : java.util.concurrent.CompletableFuture.allOf(
+                java.util.Arrays.copyOf(pending, n));
+    }
+
+    private java.util.Map<String, Long> summary() {
+        if (handlers.isEmpty()) {
+            return java.util.Map.of();
+        }
+        java.util.Map<String, Long> all = new java.util.LinkedHashMap<>();
+        for (ResultHandler h : handlers) {
+            h.summary().forEach((k, v) -> all.merge(k, v, Long::sum));
+        }
+        return all;
     }
 
     ExecutionRecord completed(String tag) {
@@ -86,6 +120,6 @@ final class Execution {
         }
         Protocol protocol = context.protocol();
         return new ExecutionRecord(context.session(), context.statement(), protocol, verdict, startMillis,
-                executed ? System.nanoTime() - startNanos : 0, executed, rows, tag, sqlState, message);
+                executed ? System.nanoTime() - startNanos : 0, executed, rows, tag, sqlState, message, summary());
     }
 }

@@ -27,13 +27,14 @@ final class ResponseTracker {
         final Execution execution;
         /** QUERY: the statements of the message, in order. */
         final List<Execution> statements;
-        /** DESCRIBE: 'S' or 'P'; target name. */
+        /** DESCRIBE: 'S' or 'P'; target name; the target's generation when the Describe was sent. */
         final char describeKind;
         final String name;
+        final int generation;
         int index;
 
         private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
-                         List<Execution> statements, char describeKind, String name) {
+                         List<Execution> statements, char describeKind, String name, int generation) {
             this.kind = kind;
             this.swallow = swallow;
             this.replacement = replacement;
@@ -41,6 +42,7 @@ final class ResponseTracker {
             this.statements = statements;
             this.describeKind = describeKind;
             this.name = name;
+            this.generation = generation;
         }
 
         /** The statement currently producing results, or null. */
@@ -60,23 +62,23 @@ final class ResponseTracker {
     private char transactionStatus = 'I';
 
     static Expected simple(Kind kind) {
-        return new Expected(kind, false, null, null, null, '\0', null);
+        return new Expected(kind, false, null, null, null, '\0', null, 0);
     }
 
     static Expected injected(Kind kind, PgError replacement) {
-        return new Expected(kind, true, replacement, null, null, '\0', null);
+        return new Expected(kind, true, replacement, null, null, '\0', null, 0);
     }
 
-    static Expected describe(char describeKind, String name) {
-        return new Expected(Kind.DESCRIBE, false, null, null, null, describeKind, name);
+    static Expected describe(char describeKind, String name, int generation) {
+        return new Expected(Kind.DESCRIBE, false, null, null, null, describeKind, name, generation);
     }
 
     static Expected execute(Execution execution) {
-        return new Expected(Kind.EXECUTE, false, null, execution, null, '\0', null);
+        return new Expected(Kind.EXECUTE, false, null, execution, null, '\0', null, 0);
     }
 
     static Expected query(List<Execution> statements, PgError replacement) {
-        return new Expected(Kind.QUERY, false, replacement, null, statements, '\0', null);
+        return new Expected(Kind.QUERY, false, replacement, null, statements, '\0', null, 0);
     }
 
     /** Registers what a message just sent upstream will be answered with. Returns false if the server will ignore it. */

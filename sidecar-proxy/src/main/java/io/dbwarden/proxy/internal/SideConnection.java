@@ -1,0 +1,191 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.postgres.BackendMessageType;
+import io.dbwarden.proxy.postgres.DataRows;
+import io.dbwarden.proxy.postgres.PgFrameDecoder;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.SslContext;
+import io.netty.util.concurrent.Promise;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The proxy's own connection to the database, with the proxy's credentials, for catalog lookups (never client
+ * traffic). One connection, queries serialized, reconnected on demand; every query has a timeout.
+ */
+public final class SideConnection implements AutoCloseable {
+    private final ProxyConfig config;
+    private final SslContext sslContext;
+    private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    private Channel channel;
+    private boolean connecting;
+    private Pending running;
+
+    private record Pending(String sql, CompletableFuture<List<List<String>>> result) {
+    }
+
+    public SideConnection(ProxyConfig config) {
+        this.config = config;
+        this.sslContext = TlsContexts.forUpstream(config);
+    }
+
+    /** Runs one simple query; completes with its rows (text values, null for NULL) or fails. */
+    public CompletionStage<List<List<String>>> query(String sql) {
+        CompletableFuture<List<List<String>>> f = new CompletableFuture<>();
+        group.next().execute(() -> {
+            queue.add(new Pending(sql, f));
+            pump();
+        });
+        return f.orTimeout(10, TimeUnit.SECONDS);
+    }
+
+    private void pump() {
+        if (running != null || queue.isEmpty()) {
+            return;
+        }
+        if (channel == null || !channel.isActive()) {
+            connect();
+            return;
+        }
+        running = queue.poll();
+        if (running.result().isDone()) { // timed out while queued
+            running = null;
+            pump();
+            return;
+        }
+        channel.writeAndFlush(PgMessages.query(channel.alloc(), running.sql(), StandardCharsets.UTF_8));
+    }
+
+    private void connect() {
+        if (connecting) {
+            return;
+        }
+        connecting = true;
+        Map<String, String> params = new HashMap<>();
+        params.put("user", config.upstreamUser() != null ? config.upstreamUser() : "postgres");
+        params.put("database", config.upstreamDatabase() != null ? config.upstreamDatabase() : params.get("user"));
+        params.put("application_name", "dbwarden-catalog");
+        Promise<UpstreamHandshake.Result> ready = group.next().newPromise();
+        ready.addListener(f -> {
+            connecting = false;
+            if (f.isSuccess()) {
+                UpstreamHandshake.Result r = ready.getNow();
+                r.notices().forEach(ByteBuf::release);
+                channel = r.channel();
+                channel.pipeline().addLast("frame", new PgFrameDecoder(config.maxMessageLength()));
+                channel.pipeline().addLast("rows", new RowCollector());
+                channel.closeFuture().addListener(cf -> failRunning(new IllegalStateException(
+                        "catalog connection closed")));
+                pump();
+            } else {
+                Throwable cause = f.cause();
+                while (!queue.isEmpty()) {
+                    queue.poll().result().completeExceptionally(cause);
+                }
+            }
+        });
+        new Bootstrap().group(group).channel(NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.connectTimeout().toMillis())
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("handshake", new UpstreamHandshake(config.upstream(),
+                                config.upstreamTls(), sslContext, params, config.upstreamPassword(),
+                                config.maxMessageLength(), config.handshakeTimeout().toMillis(), ready));
+                    }
+                })
+                .connect(config.upstream().host(), config.upstream().port())
+                .addListener(f -> {
+                    if (!f.isSuccess()) {
+                        ready.tryFailure(f.cause());
+                    }
+                });
+    }
+
+    private void failRunning(Throwable t) {
+        if (running != null) {
+            running.result().completeExceptionally(t);
+            running = null;
+        }
+        channel = null;
+        pump();
+    }
+
+    /** Collects the rows of the running query until ReadyForQuery. */
+    private final class RowCollector extends ChannelInboundHandlerAdapter {
+        private final List<List<String>> rows = new ArrayList<>();
+        private String error;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf frame = (ByteBuf) msg;
+            try {
+                switch (BackendMessageType.of(PgMessages.type(frame))) {
+                    case DATA_ROW -> {
+                        int[] offsets = DataRows.columnOffsets(frame);
+                        List<String> row = new ArrayList<>(offsets.length);
+                        for (int off : offsets) {
+                            int len = frame.getInt(off);
+                            row.add(len < 0 ? null : frame.toString(off + 4, len, StandardCharsets.UTF_8));
+                        }
+                        rows.add(row);
+                    }
+                    case ERROR_RESPONSE -> error = PgMessages.errorFields(frame).get('M');
+                    case READY_FOR_QUERY -> {
+                        Pending done = running;
+                        running = null;
+                        List<List<String>> result = List.copyOf(rows);
+                        String err = error;
+                        rows.clear();
+                        error = null;
+                        if (done != null) {
+                            if (err != null) {
+                                done.result().completeExceptionally(new IllegalStateException(
+                                        "catalog query failed: " + err));
+                            } else {
+                                done.result().complete(result);
+                            }
+                        }
+                        pump();
+                    }
+                    default -> {
+                        // RowDescription, CommandComplete, notices: nothing to collect
+                    }
+                }
+            } finally {
+                frame.release();
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+}

@@ -1,0 +1,140 @@
+package io.dbwarden.proxy.masking;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * Table OID + attribute number to schema.table.column, and for views the base columns they read (transitively),
+ * looked up on the proxy's side connection and cached. Entries expire after a while and are dropped when a DDL
+ * statement runs through the proxy, so renamed or re-created columns are picked up.
+ */
+public final class Catalog {
+    /** A column of a base table. */
+    public record Column(String schema, String table, String name) {
+    }
+
+    /** A relation with its columns by attnum; for views, the base columns they use. */
+    public record Relation(int oid, String schema, String name, char kind, Map<Integer, String> columns,
+                           Set<Column> viewSources, long loadedAtNanos) {
+        boolean isView() {
+            return kind == 'v' || kind == 'm';
+        }
+    }
+
+    private final Function<String, CompletionStage<List<List<String>>>> query;
+    private final long ttlNanos;
+    private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
+
+    public Catalog(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
+        this.query = query;
+        this.ttlNanos = ttlMillis * 1_000_000L;
+    }
+
+    public Relation get(int oid) {
+        Relation r = byOid.get(oid);
+        return r != null && System.nanoTime() - r.loadedAtNanos() < ttlNanos ? r : null;
+    }
+
+    /** Completes when every OID is cached (null stage: already all cached). */
+    public CompletionStage<Void> ensure(Set<Integer> oids) {
+        Set<Integer> missing = new HashSet<>();
+        for (int oid : oids) {
+            if (oid != 0 && get(oid) == null) {
+                missing.add(oid);
+            }
+        }
+        if (missing.isEmpty()) {
+            return null;
+        }
+        return load(missing, 0);
+    }
+
+    public void invalidate() {
+        byOid.clear();
+    }
+
+    private CompletionStage<Void> load(Set<Integer> oids, int depth) {
+        String list = oids.stream().map(String::valueOf).collect(Collectors.joining(","));
+        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname"
+                        + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                        + " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+                        + " AND NOT a.attisdropped WHERE c.oid IN (" + list + ")")
+                .thenCompose(rows -> {
+                    Map<Integer, Relation> loaded = new HashMap<>();
+                    long now = System.nanoTime();
+                    for (List<String> row : rows) {
+                        int oid = Integer.parseInt(row.get(0));
+                        Relation r = loaded.computeIfAbsent(oid, o -> new Relation(o, row.get(1), row.get(2),
+                                row.get(3).charAt(0), new HashMap<>(), new LinkedHashSet<>(), now));
+                        r.columns().put(Integer.parseInt(row.get(4)), row.get(5));
+                    }
+                    List<Integer> views = loaded.values().stream().filter(Relation::isView).map(Relation::oid).toList();
+                    if (views.isEmpty() || depth > 4) {
+                        loaded.values().forEach(this::store);
+                        return CompletableFuture.completedFuture(null);
+                    }
+                    return loadViewSources(loaded, views, depth);
+                });
+    }
+
+    private CompletionStage<Void> loadViewSources(Map<Integer, Relation> loaded, List<Integer> views, int depth) {
+        String list = views.stream().map(String::valueOf).collect(Collectors.joining(","));
+        return query.apply("SELECT DISTINCT r.ev_class, bc.oid, bn.nspname, bc.relname, bc.relkind, ba.attname"
+                        + " FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d"
+                        + " ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid"
+                        + " AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjsubid > 0"
+                        + " JOIN pg_catalog.pg_class bc ON bc.oid = d.refobjid"
+                        + " JOIN pg_catalog.pg_namespace bn ON bn.oid = bc.relnamespace"
+                        + " JOIN pg_catalog.pg_attribute ba ON ba.attrelid = bc.oid AND ba.attnum = d.refobjsubid"
+                        + " WHERE r.ev_class IN (" + list + ") AND d.refobjid <> r.ev_class")
+                .thenCompose(rows -> {
+                    Map<Integer, Set<Integer>> nestedViews = new HashMap<>();
+                    for (List<String> row : rows) {
+                        Relation view = loaded.get(Integer.parseInt(row.get(0)));
+                        char kind = row.get(4).charAt(0);
+                        if (kind == 'v' || kind == 'm') {
+                            nestedViews.computeIfAbsent(view.oid(), v -> new HashSet<>()).add(Integer.parseInt(row.get(1)));
+                        } else {
+                            view.viewSources().add(new Column(row.get(2), row.get(3), row.get(5)));
+                        }
+                    }
+                    Set<Integer> nested = new HashSet<>();
+                    nestedViews.values().forEach(nested::addAll);
+                    loaded.values().forEach(this::store);
+                    if (nested.isEmpty()) {
+                        return CompletableFuture.completedFuture(null);
+                    }
+                    // views over views: load the inner ones, then give the outer ones their base columns too
+                    return load(nested, depth + 1).thenRun(() -> nestedViews.forEach((outer, inners) -> {
+                        Relation o = byOid.get(outer);
+                        for (int inner : inners) {
+                            Relation i = byOid.get(inner);
+                            if (o != null && i != null) {
+                                o.viewSources().addAll(i.viewSources());
+                            }
+                        }
+                    }));
+                });
+    }
+
+    private void store(Relation r) {
+        byOid.put(r.oid(), new Relation(r.oid(), r.schema(), r.name(), r.kind(), Map.copyOf(r.columns()),
+                java.util.Collections.synchronizedSet(new LinkedHashSet<>(r.viewSources())), r.loadedAtNanos()));
+    }
+
+    static List<Column> copy(Set<Column> s) {
+        synchronized (s) {
+            return new ArrayList<>(s);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.proxy.filter.ResultHandler;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.postgres.DataRows;
+import io.dbwarden.proxy.postgres.RowDescription;
+import io.netty.buffer.ByteBuf;
+
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Masks one statement's rows. On RowDescription it works out, per column, which rule applies (source column by
+ * table OID + attnum, view lineage, expression lineage) and whether detectors run; DataRows are then rewritten
+ * only where a column needs it. Values are masked in a form valid for their type: text types get the masked text
+ * (text and binary formats are the same bytes), any other type becomes NULL and is counted as such.
+ */
+final class MaskingHandler implements ResultHandler {
+    /** text, varchar, bpchar, name, json, jsonb, xml, unknown */
+    private static final Set<Integer> TEXT_TYPES = Set.of(25, 1043, 1042, 19, 114, 3802, 142, 705);
+    private static final int JSONB = 3802;
+
+    private sealed interface Plan {
+        record Pass() implements Plan {
+        }
+
+        record Rule(MaskingRules.ColumnRule rule, String column, boolean textual) implements Plan {
+        }
+
+        record Detect() implements Plan {
+        }
+
+        /** The column's source could not be resolved: mask it whole (fail closed). */
+        record Unresolved(boolean textual) implements Plan {
+        }
+    }
+
+    private static final Plan PASS = new Plan.Pass();
+    private static final Plan DETECT = new Plan.Detect();
+
+    private final MaskingRules rules;
+    private final Catalog catalog;
+    private final StatementContext context;
+    private Plan[] plan;
+    private boolean active;
+    private int[] typeOids;
+    private final Map<String, Long> counts = new LinkedHashMap<>();
+
+    MaskingHandler(MaskingRules rules, Catalog catalog, StatementContext context) {
+        this.rules = rules;
+        this.catalog = catalog;
+        this.context = context;
+    }
+
+    @Override
+    public CompletionStage<Void> onRowDescription(ByteBuf frame) {
+        RowDescription d = RowDescription.decode(frame);
+        Set<Integer> oids = new HashSet<>();
+        for (RowDescription.Field f : d.fields()) {
+            if (f.tableOid() != 0) {
+                oids.add(f.tableOid());
+            }
+        }
+        CompletionStage<Void> loading = catalog.ensure(oids);
+        if (loading == null) {
+            plan(d, false);
+            return null;
+        }
+        return loading.handle((v, err) -> {
+            plan(d, err != null);
+            return null;
+        });
+    }
+
+    private void plan(RowDescription d, boolean catalogFailed) {
+        List<RowDescription.Field> fields = d.fields();
+        Plan[] p = new Plan[fields.size()];
+        int[] types = new int[fields.size()];
+        boolean any = false;
+        ExpressionLineage lineage = null;
+        for (int i = 0; i < fields.size(); i++) {
+            RowDescription.Field f = fields.get(i);
+            types[i] = f.typeOid();
+            boolean textual = TEXT_TYPES.contains(f.typeOid());
+            Plan plan;
+            if (f.tableOid() != 0) {
+                Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
+                plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
+            } else {
+                if (lineage == null) {
+                    lineage = ExpressionLineage.of(context.statement().tokens());
+                }
+                MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
+                plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual) : PASS;
+            }
+            if (plan == PASS && textual && !rules.detectors().isEmpty()) {
+                plan = DETECT;
+            }
+            p[i] = plan;
+            any |= plan != PASS;
+        }
+        this.typeOids = types;
+        this.plan = p;
+        this.active = any;
+    }
+
+    private Plan sourcePlan(Catalog.Relation rel, RowDescription.Field f, boolean textual) {
+        String column = rel.columns().get(f.attnum());
+        if (column == null) {
+            return new Plan.Unresolved(textual);
+        }
+        MaskingRules.ColumnRule direct = rules.ruleFor(rel.schema(), rel.name(), column);
+        String label = rel.schema() + "." + rel.name() + "." + column;
+        if (direct != null) {
+            return new Plan.Rule(direct, label, textual);
+        }
+        if (rel.isView()) {
+            // a view column is masked when it is (or may be computed from) a masked base column the view reads
+            List<Catalog.Column> sources = Catalog.copy(rel.viewSources());
+            MaskingRules.ColumnRule firstMasked = null;
+            boolean sameNameAsSource = false;
+            for (Catalog.Column src : sources) {
+                MaskingRules.ColumnRule r = rules.ruleFor(src.schema(), src.table(), src.name());
+                if (src.name().equals(column)) {
+                    sameNameAsSource = true;
+                    if (r != null) {
+                        return new Plan.Rule(r, label, textual);
+                    }
+                }
+                if (r != null && firstMasked == null) {
+                    firstMasked = r;
+                }
+            }
+            if (firstMasked != null && !sameNameAsSource) {
+                return new Plan.Rule(firstMasked, label, textual);
+            }
+        }
+        return PASS;
+    }
+
+    @Override
+    public ByteBuf onDataRow(ByteBuf row) {
+        if (plan == null) {
+            return withoutDescription(row);
+        }
+        if (!active) {
+            return row;
+        }
+        int[] offsets = DataRows.columnOffsets(row);
+        byte[][] replacements = null;
+        for (int c = 0; c < offsets.length && c < plan.length; c++) {
+            Plan p = plan[c];
+            if (p == PASS) {
+                continue;
+            }
+            int len = row.getInt(offsets[c]);
+            if (len < 0) {
+                continue; // NULL stays NULL
+            }
+            byte[] r = switch (p) {
+                case Plan.Rule rule -> maskWhole(row, offsets[c] + 4, len, c, rule.textual(), rule.rule().masker(),
+                        "column " + rule.column() + " " + rule.rule().name() + ":" + rule.rule().masker().label());
+                case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null,
+                        "unresolved column " + c + ":redact");
+                case Plan.Detect ignored -> detect(row, offsets[c] + 4, len, c);
+                default -> null;
+            };
+            if (r != null) {
+                if (replacements == null) {
+                    replacements = new byte[offsets.length][];
+                }
+                replacements[c] = r;
+            }
+        }
+        if (replacements == null) {
+            return row;
+        }
+        ByteBuf out = DataRows.rebuild(row.alloc(), row, offsets, replacements);
+        row.release();
+        return out;
+    }
+
+    /**
+     * Rows whose columns the proxy never saw described (a statement reused in a way it could not follow): nothing
+     * is known about them, so every value goes (NULL is valid for every type).
+     */
+    private ByteBuf withoutDescription(ByteBuf row) {
+        int[] offsets = DataRows.columnOffsets(row);
+        byte[][] replacements = new byte[offsets.length][];
+        for (int c = 0; c < offsets.length; c++) {
+            if (row.getInt(offsets[c]) >= 0) {
+                replacements[c] = DataRows.NULL;
+                count("undescribed result:null");
+            }
+        }
+        ByteBuf out = DataRows.rebuild(row.alloc(), row, offsets, replacements);
+        row.release();
+        return out;
+    }
+
+    private byte[] maskWhole(ByteBuf row, int at, int len, int column, boolean textual, Masker masker, String label) {
+        if (!textual || (masker != null && masker.nulls())) {
+            count(textual ? label : "nullified (type " + typeOids[column] + ") " + label);
+            return DataRows.NULL;
+        }
+        String value = text(row, at, len, column);
+        String masked = masker == null ? Masker.REDACTED : masker.mask(value);
+        count(label);
+        return encode(masked, row, at, len, column);
+    }
+
+    private byte[] detect(ByteBuf row, int at, int len, int column) {
+        String value = text(row, at, len, column);
+        String result = value;
+        for (MaskingRules.Detector d : rules.detectors()) {
+            List<int[]> spans = Detectors.find(d.type(), result);
+            if (spans.isEmpty()) {
+                continue;
+            }
+            count("detector " + d.type().yamlName() + ":" + d.masker().label());
+            if (d.masker().nulls()) {
+                return DataRows.NULL;
+            }
+            StringBuilder sb = new StringBuilder(result);
+            for (int i = spans.size() - 1; i >= 0; i--) {
+                int[] s = spans.get(i);
+                sb.replace(s[0], s[1], d.masker().mask(result.substring(s[0], s[1])));
+            }
+            result = sb.toString();
+        }
+        return result == value ? null : encode(result, row, at, len, column);
+    }
+
+    /** Text of a value; jsonb in binary format carries a version byte before the JSON text. */
+    private String text(ByteBuf row, int at, int len, int column) {
+        if (typeOids[column] == JSONB && len > 0 && row.getByte(at) == 1) {
+            return row.toString(at + 1, len - 1, StandardCharsets.UTF_8);
+        }
+        return row.toString(at, len, StandardCharsets.UTF_8);
+    }
+
+    private byte[] encode(String masked, ByteBuf row, int at, int len, int column) {
+        byte[] b = masked.getBytes(StandardCharsets.UTF_8);
+        if (typeOids[column] == JSONB && len > 0 && row.getByte(at) == 1) {
+            byte[] withVersion = new byte[b.length + 1];
+            withVersion[0] = 1;
+            System.arraycopy(b, 0, withVersion, 1, b.length);
+            return withVersion;
+        }
+        if (typeOids[column] == 114 || typeOids[column] == JSONB) {
+            // a whole json value replaced by text must still be json: quote it
+            if (!masked.startsWith("{") && !masked.startsWith("[") && !masked.startsWith("\"")) {
+                return ("\"" + masked.replace("\\", "\\\\").replace("\"", "\\\"") + "\"")
+                        .getBytes(StandardCharsets.UTF_8);
+            }
+        }
+        return b;
+    }
+
+    private void count(String key) {
+        counts.merge(key, 1L, Long::sum);
+    }
+
+    @Override
+    public Map<String, Long> summary() {
+        return counts;
+    }
+}

@@ -1,0 +1,113 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.api.v1alpha1.ColumnMaskRule;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DetectorRule;
+import io.dbwarden.api.v1alpha1.DetectorType;
+import io.dbwarden.api.v1alpha1.MaskingSpec;
+import io.dbwarden.api.v1alpha1.Subject;
+import io.dbwarden.api.validation.ColumnGlob;
+import io.dbwarden.api.validation.IdentityGlob;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The masking rules that apply to one identity, compiled from every applicable policy (rules of earlier policies
+ * first). Empty when no policy masks, or every masking policy exempts the identity.
+ */
+public final class MaskingRules {
+    record ColumnRule(String name, List<ColumnGlob> globs, Masker masker) {
+        boolean matches(String schema, String table, String column) {
+            return globs.stream().anyMatch(g -> g.matches(schema, table, column));
+        }
+
+        boolean matchesTable(String schema, String table) {
+            return globs.stream().anyMatch(g -> g.matchesTable(schema, table));
+        }
+
+        boolean matchesColumnName(String column) {
+            return globs.stream().anyMatch(g -> g.matchesColumnName(column));
+        }
+    }
+
+    record Detector(DetectorType type, Masker masker) {
+    }
+
+    private final List<ColumnRule> columns;
+    private final List<Detector> detectors;
+    private final String defaultSchema;
+
+    private MaskingRules(List<ColumnRule> columns, List<Detector> detectors, String defaultSchema) {
+        this.columns = List.copyOf(columns);
+        this.detectors = List.copyOf(detectors);
+        this.defaultSchema = defaultSchema;
+    }
+
+    public static MaskingRules none() {
+        return new MaskingRules(List.of(), List.of(), "public");
+    }
+
+    /**
+     * @param applicable policies that apply to the identity, in evaluation order
+     * @param hashKey    key for the hash strategy, null when none is configured (then hash rules fail to compile)
+     */
+    public static MaskingRules compile(List<DatabaseAccessPolicy> applicable, String identity, byte[] hashKey) {
+        List<ColumnRule> columns = new ArrayList<>();
+        List<Detector> detectors = new ArrayList<>();
+        String defaultSchema = applicable.isEmpty() ? "public" : applicable.get(0).getSpec().getDefaultSchema();
+        for (DatabaseAccessPolicy p : applicable) {
+            MaskingSpec m = p.getSpec().getMasking();
+            if (m == null || exempt(m, identity, p.getMetadata().getNamespace())) {
+                continue;
+            }
+            for (ColumnMaskRule r : m.getColumns()) {
+                columns.add(new ColumnRule(p.getMetadata().getName() + "/" + r.getName(),
+                        r.getColumns().stream().map(ColumnGlob::parse).toList(), Masker.of(r, null, hashKey)));
+            }
+            for (DetectorRule d : m.getDetectors()) {
+                if (detectors.stream().noneMatch(x -> x.type() == d.getType())) {
+                    detectors.add(new Detector(d.getType(), Masker.of(d, d.getType(), hashKey)));
+                }
+            }
+        }
+        return new MaskingRules(columns, detectors, defaultSchema);
+    }
+
+    private static boolean exempt(MaskingSpec m, String identity, String namespace) {
+        for (Subject s : m.getExemptSubjects()) {
+            String glob = s.getIdentity() != null ? s.getIdentity()
+                    : (s.getNamespace() != null ? s.getNamespace() : namespace == null ? "default" : namespace)
+                    + "/" + s.getServiceAccount();
+            if (IdentityGlob.parse(glob).matches(identity)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public boolean isEmpty() {
+        return columns.isEmpty() && detectors.isEmpty();
+    }
+
+    List<ColumnRule> columns() {
+        return columns;
+    }
+
+    List<Detector> detectors() {
+        return detectors;
+    }
+
+    String defaultSchema() {
+        return defaultSchema;
+    }
+
+    ColumnRule ruleFor(String schema, String table, String column) {
+        for (ColumnRule r : columns) {
+            if (r.matches(schema, table, column)) {
+                return r;
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,235 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import picocli.CommandLine;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Live masking through the real proxy and PostgreSQL, as a client sees it. */
+@ExtendWith(LeakDetection.class)
+class MaskingIntegrationTest {
+    static Path dir;
+    static RunCommand.Running masked;
+    static RunCommand.Running exempt;
+    static Path audit;
+
+    static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: pii
+              namespace: test
+            spec:
+              subjects:
+                - identity: "*/*"
+              defaultAction: allow
+              allowUnparsedStatements: true
+              masking:
+                exemptSubjects:
+                  - identity: ops/*
+                columns:
+                  - name: emails
+                    columns: ["public.m_customers.email", "public.m_big.email"]
+                    strategy: partial
+                  - name: ssn
+                    columns: ["*.*.ssn"]
+                    strategy: hash
+                  - name: birth
+                    columns: ["public.m_customers.birthdate"]
+                    strategy: redact
+                detectors:
+                  - type: creditCard
+                    strategy: partial
+                  - type: jwt
+                    strategy: redact
+            """;
+
+    @BeforeAll
+    static void start() throws Exception {
+        dir = Files.createTempDirectory("masking-test");
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP VIEW IF EXISTS m_contacts, m_contacts_outer");
+            s.execute("DROP TABLE IF EXISTS m_orders, m_customers, m_big");
+            s.execute("CREATE TABLE m_customers (id int PRIMARY KEY, name text, email text, ssn text, "
+                    + "birthdate date, notes text, profile jsonb)");
+            s.execute("INSERT INTO m_customers VALUES "
+                    + "(1, 'Ada', 'ada@example.com', '123-45-6789', '1815-12-10', "
+                    + "'card 4242 4242 4242 4242 and token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlLXZhbHVl', "
+                    + "'{\"email\": \"ada@example.com\"}'),"
+                    + "(2, 'Bob', NULL, '123-45-6789', NULL, 'nothing secret here', NULL),"
+                    + "(3, 'Cy', 'cy@example.org', '987-65-4321', '2000-01-01', 'order 12345', NULL)");
+            s.execute("CREATE TABLE m_orders (id int, customer_id int)");
+            s.execute("INSERT INTO m_orders VALUES (10, 1), (11, 3)");
+            s.execute("CREATE VIEW m_contacts AS SELECT id, email AS contact, name FROM m_customers");
+            s.execute("CREATE VIEW m_contacts_outer AS SELECT contact AS reach FROM m_contacts");
+            s.execute("CREATE TABLE m_big AS SELECT g AS id, 'user' || g || '@example.com' AS email "
+                    + "FROM generate_series(1, 1000000) g");
+        }
+        Path policy = dir.resolve("policy.yaml");
+        Files.writeString(policy, POLICY);
+        Path key = dir.resolve("key");
+        Files.writeString(key, "test-masking-key");
+        audit = dir.resolve("audit.jsonl");
+        masked = start(policy, key, "apps/reporting", audit);
+        exempt = start(policy, key, "ops/dba", dir.resolve("audit-ops.jsonl"));
+    }
+
+    private static RunCommand.Running start(Path policy, Path key, String identity, Path auditFile) throws Exception {
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD);
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", identity,
+                "--policy", policy.toString(), "--audit", auditFile.toString(), "--admin-listen", "none",
+                "--masking-key-file", key.toString());
+        return cmd.start();
+    }
+
+    @AfterAll
+    static void stop() {
+        masked.close();
+        exempt.close();
+    }
+
+    private static Connection connect(RunCommand.Running r, String params) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", "app");
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + r.server().port() + "/"
+                + EmbeddedPg.DATABASE + "?sslmode=disable" + params, p);
+    }
+
+    private static List<String> column(RunCommand.Running r, String params, String sql) throws SQLException {
+        try (Connection c = connect(r, params); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            List<String> values = new ArrayList<>();
+            while (rs.next()) {
+                values.add(rs.getString(1));
+            }
+            return values;
+        }
+    }
+
+    @Test
+    void columnsAreMaskedThroughAliasesJoinsAndReturning() throws Exception {
+        assertThat(column(masked, "", "SELECT email FROM m_customers ORDER BY id"))
+                .containsExactly("a***@example.com", null, "c***@example.org");
+        assertThat(column(masked, "", "SELECT email AS e FROM m_customers WHERE id = 1"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT c.email FROM m_orders o JOIN m_customers c ON c.id = o.customer_id "
+                + "ORDER BY o.id")).containsExactly("a***@example.com", "c***@example.org");
+        assertThat(column(masked, "", "UPDATE m_customers SET name = name WHERE id = 3 RETURNING email"))
+                .containsExactly("c***@example.org");
+        assertThat(column(exempt, "", "SELECT email FROM m_customers WHERE id = 1")).containsExactly("ada@example.com");
+    }
+
+    @Test
+    void expressionsOverMaskedColumnsAreMaskedOthersAreNot() throws Exception {
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT lower(email), email || '', count(*) OVER (), upper(name) "
+                     + "FROM m_customers WHERE id = 1")) {
+            rs.next();
+            assertThat(rs.getString(1)).isEqualTo("a***@example.com");
+            assertThat(rs.getString(2)).isEqualTo("a***@example.com");
+            assertThat(rs.getLong(3)).isEqualTo(1);
+            assertThat(rs.getString(4)).isEqualTo("ADA");
+        }
+        assertThat(column(masked, "", "SELECT (SELECT email FROM m_customers WHERE id = 1)"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT to_json(c)::text FROM m_customers c WHERE id = 1").get(0))
+                .doesNotContain("ada@example.com");
+    }
+
+    @Test
+    void viewsOfMaskedColumnsAreMaskedAtAnyDepth() throws Exception {
+        assertThat(column(masked, "", "SELECT contact FROM m_contacts WHERE id = 1")).containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT reach FROM m_contacts_outer")).doesNotContain("ada@example.com",
+                "cy@example.org");
+    }
+
+    @Test
+    void strategiesKeepValuesValidForTheirTypes() throws Exception {
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT ssn, birthdate, notes, profile FROM m_customers ORDER BY id")) {
+            rs.next();
+            String ssn1 = rs.getString(1);
+            assertThat(ssn1).startsWith("h:").doesNotContain("6789");
+            assertThat(rs.getDate(2)).as("a date cannot hold a marker: NULL").isNull();
+            assertThat(rs.getString(3)).isEqualTo("card **** **** **** 4242 and token [redacted]");
+            assertThat(rs.getString(4)).isEqualTo("{\"email\": \"ada@example.com\"}"); // no rule, no detector for email
+            rs.next();
+            assertThat(rs.getString(1)).as("same input, same hash: joins and GROUP BY still work").isEqualTo(ssn1);
+            assertThat(rs.getString(3)).isEqualTo("nothing secret here");
+            rs.next();
+            assertThat(rs.getString(1)).isNotEqualTo(ssn1);
+            assertThat(rs.getString(3)).isEqualTo("order 12345");
+        }
+    }
+
+    @Test
+    void binaryResultsOfPreparedStatementsAreMasked() throws Exception {
+        try (Connection c = connect(masked, "&prepareThreshold=-1&binaryTransfer=true");
+             PreparedStatement ps = c.prepareStatement("SELECT email, ssn FROM m_customers WHERE id = ?")) {
+            for (int i = 0; i < 3; i++) {
+                ps.setInt(1, 1);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getString(1)).isEqualTo("a***@example.com");
+                    assertThat(rs.getString(2)).startsWith("h:");
+                }
+            }
+        }
+    }
+
+    @Test
+    void auditEventsCountMaskedValuesWithoutTheValues() throws Exception {
+        column(masked, "", "SELECT email, birthdate FROM m_customers WHERE id IN (1, 3)");
+        await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("\"masked\""));
+        String log = Files.readString(audit);
+        assertThat(log).contains("\"column public.m_customers.email pii/emails:partial\":2")
+                .contains("\"nullified (type 1082) column public.m_customers.birthdate pii/birth:redact\":2");
+        assertThat(log).doesNotContain("ada@example.com").doesNotContain("4242 4242").doesNotContain("123-45-6789");
+    }
+
+    @Test
+    void millionRowResultStreamsMasked() throws Exception {
+        try (Connection c = connect(masked, "")) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.setFetchSize(20_000);
+                long rows = 0;
+                long maskedRows = 0;
+                try (ResultSet rs = s.executeQuery("SELECT id, email FROM m_big")) {
+                    while (rs.next()) {
+                        rows++;
+                        if (rs.getString(2).startsWith("u***@example.com")) {
+                            maskedRows++;
+                        }
+                    }
+                }
+                assertThat(rows).isEqualTo(1_000_000);
+                assertThat(maskedRows).isEqualTo(1_000_000);
+            }
+            c.commit();
+        }
+    }
+}
