@@ -176,6 +176,7 @@ public final class RunCommand implements Callable<Integer> {
             MaskingFilter maskingFilter = new MaskingFilter(masking, new Catalog(catalogConnection::query, 60_000));
             resultFilters.add(maskingFilter);
             listeners.add(0, maskingFilter);
+            filters.add(maskingFilter);
         }
         PolicyEngine sessionSource = engine;
         ProxyServer server;

@@ -23,7 +23,7 @@ final class Detectors {
                     + "|xox[baprs]-[A-Za-z0-9-]{10,}"                 // Slack
                     + "|AIza[0-9A-Za-z_-]{35}"                        // Google API key
                     + "|-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----");
-    private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9+/_=-]{24,}");
+    private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9+/_-]{24,}={0,2}");
 
     private Detectors() {
     }

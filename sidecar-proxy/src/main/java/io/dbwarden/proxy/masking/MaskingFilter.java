@@ -5,17 +5,22 @@ import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.ResultFilter;
 import io.dbwarden.proxy.filter.ResultHandler;
 import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.SqlToken;
 
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 
 /**
  * Live masking as a result filter. Statements of exempt identities (or with no masking rules) are not looked at;
  * for the others a {@link MaskingHandler} masks each result. DDL that runs through the proxy drops the catalog
  * cache so that column names are looked up again.
  */
-public final class MaskingFilter implements ResultFilter, ExecutionListener {
+public final class MaskingFilter implements ResultFilter, ExecutionListener, StatementFilter {
     private static final Set<String> DDL = Set.of("create", "alter", "drop", "comment");
 
     private final Catalog catalog;
@@ -35,6 +40,39 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener {
     public ResultHandler forStatement(StatementContext context) {
         MaskingRules r = rules;
         return r.isEmpty() ? null : new MaskingHandler(r, catalog, context);
+    }
+
+    /**
+     * COPY ... TO streams rows as CopyData, which this filter does not rewrite: while results are masked for the
+     * identity, such statements are blocked (fail closed) rather than let unmasked data out.
+     */
+    @Override
+    public CompletionStage<Verdict> onStatement(StatementContext context) {
+        if (rules.isEmpty() || !isCopyOut(context.statement().tokens())) {
+            return Verdict.allowNow();
+        }
+        return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy-out",
+                "COPY TO while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: COPY ... TO is not allowed while query results are masked for this identity",
+                        null, "Use SELECT (its results are masked), or run the export as an identity exempt from "
+                                + "masking.")));
+    }
+
+    static boolean isCopyOut(List<SqlToken> tokens) {
+        if (tokens.isEmpty() || !tokens.get(0).isWord("copy")) {
+            return false;
+        }
+        int depth = 0;
+        for (SqlToken t : tokens) {
+            if (t.isSymbol("(")) {
+                depth++;
+            } else if (t.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && t.isWord("to")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override
