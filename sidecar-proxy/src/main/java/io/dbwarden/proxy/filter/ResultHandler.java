@@ -25,6 +25,19 @@ public interface ResultHandler {
         return dataRow;
     }
 
+    /**
+     * A CopyOutResponse ('H') of COPY ... TO STDOUT (whole frame). Like {@link #onRowDescription}, returns null
+     * when ready for the data, or a stage that completes when it is.
+     */
+    default CompletionStage<Void> onCopyOut(ByteBuf copyOutResponse) {
+        return null;
+    }
+
+    /** A CopyData ('d') message of COPY ... TO STDOUT: one row. Same ownership rules as {@link #onDataRow}. */
+    default ByteBuf onCopyData(ByteBuf copyData) {
+        return copyData;
+    }
+
     /** The statement completed with this command tag (e.g. "SELECT 3"). */
     default void onComplete(String commandTag) {
     }

@@ -80,8 +80,26 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     ctx.close();
                 }
             }
+            case COPY_OUT_RESPONSE -> {
+                Execution e = currentWithHandlers();
+                boolean pause = e != null && pauseFor(e.onCopyOut(frame));
+                relay.writeToClient(frame);
+                if (pause) {
+                    relay.flush();
+                }
+            }
+            case COPY_DATA -> {
+                Execution e = currentWithHandlers();
+                relay.writeToClient(e == null ? frame : e.onCopyData(frame));
+            }
             default -> relay.writeToClient(frame);
         }
+    }
+
+    private Execution currentWithHandlers() {
+        ResponseTracker.Expected head = tracker.head();
+        Execution e = head == null ? null : head.current();
+        return e != null && !e.handlers.isEmpty() ? e : null;
     }
 
     private void onDataRow(ByteBuf frame) {

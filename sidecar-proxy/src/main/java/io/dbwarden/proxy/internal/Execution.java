@@ -81,6 +81,30 @@ final class Execution {
                 java.util.Arrays.copyOf(pending, n));
     }
 
+    java.util.concurrent.CompletionStage<Void> onCopyOut(ByteBuf response) {
+        java.util.concurrent.CompletableFuture<?>[] pending = null;
+        int n = 0;
+        for (ResultHandler h : handlers) {
+            java.util.concurrent.CompletionStage<Void> s = h.onCopyOut(response);
+            if (s != null) {
+                if (pending == null) {
+                    pending = new java.util.concurrent.CompletableFuture<?>[handlers.size()];
+                }
+                pending[n++] = s.toCompletableFuture();
+            }
+        }
+        return pending == null ? null : java.util.concurrent.CompletableFuture.allOf(
+                java.util.Arrays.copyOf(pending, n));
+    }
+
+    ByteBuf onCopyData(ByteBuf data) {
+        ByteBuf out = data;
+        for (ResultHandler h : handlers) {
+            out = h.onCopyData(out);
+        }
+        return out;
+    }
+
     private java.util.Map<String, Long> summary() {
         if (handlers.isEmpty()) {
             return java.util.Map.of();

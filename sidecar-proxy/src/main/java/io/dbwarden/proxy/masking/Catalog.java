@@ -25,7 +25,7 @@ public final class Catalog {
 
     /** A relation with its columns by attnum; for views, the base columns they use. */
     public record Relation(int oid, String schema, String name, char kind, Map<Integer, String> columns,
-                           Set<Column> viewSources, long loadedAtNanos) {
+                           Map<Integer, Integer> types, Set<Column> viewSources, long loadedAtNanos) {
         boolean isView() {
             return kind == 'v' || kind == 'm';
         }
@@ -59,13 +59,38 @@ public final class Catalog {
         return load(missing, 0);
     }
 
+    /**
+     * The relation a (schema-qualified) name resolves to, or null when there is none. Names are passed to the
+     * server as quoted literals and resolved with format('%I.%I') + to_regclass, never spliced into SQL.
+     */
+    public CompletionStage<Relation> byName(String schema, String name) {
+        if (schema.indexOf('\\') >= 0 || name.indexOf('\\') >= 0) {
+            return CompletableFuture.completedFuture(null);
+        }
+        String sql = "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', " + literal(schema) + ", "
+                + literal(name) + "))::pg_catalog.oid";
+        return query.apply(sql).thenCompose(rows -> {
+            if (rows.isEmpty() || rows.get(0).get(0) == null) {
+                return CompletableFuture.completedFuture(null);
+            }
+            int oid = Integer.parseInt(rows.get(0).get(0));
+            CompletionStage<Void> loading = ensure(Set.of(oid));
+            return loading == null ? CompletableFuture.completedFuture(get(oid))
+                    : loading.thenApply(v -> get(oid));
+        });
+    }
+
+    private static String literal(String s) {
+        return "'" + s.replace("'", "''") + "'";
+    }
+
     public void invalidate() {
         byOid.clear();
     }
 
     private CompletionStage<Void> load(Set<Integer> oids, int depth) {
         String list = oids.stream().map(String::valueOf).collect(Collectors.joining(","));
-        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname"
+        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
                         + " AND NOT a.attisdropped WHERE c.oid IN (" + list + ")")
@@ -75,8 +100,9 @@ public final class Catalog {
                     for (List<String> row : rows) {
                         int oid = Integer.parseInt(row.get(0));
                         Relation r = loaded.computeIfAbsent(oid, o -> new Relation(o, row.get(1), row.get(2),
-                                row.get(3).charAt(0), new HashMap<>(), new LinkedHashSet<>(), now));
+                                row.get(3).charAt(0), new HashMap<>(), new HashMap<>(), new LinkedHashSet<>(), now));
                         r.columns().put(Integer.parseInt(row.get(4)), row.get(5));
+                        r.types().put(Integer.parseInt(row.get(4)), Integer.parseInt(row.get(6)));
                     }
                     List<Integer> views = loaded.values().stream().filter(Relation::isView).map(Relation::oid).toList();
                     if (views.isEmpty() || depth > 4) {
@@ -129,7 +155,7 @@ public final class Catalog {
 
     private void store(Relation r) {
         byOid.put(r.oid(), new Relation(r.oid(), r.schema(), r.name(), r.kind(), Map.copyOf(r.columns()),
-                java.util.Collections.synchronizedSet(new LinkedHashSet<>(r.viewSources())), r.loadedAtNanos()));
+                Map.copyOf(r.types()), java.util.Collections.synchronizedSet(new LinkedHashSet<>(r.viewSources())), r.loadedAtNanos()));
     }
 
     static List<Column> copy(Set<Column> s) {

@@ -43,19 +43,21 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     }
 
     /**
-     * COPY ... TO streams rows as CopyData, which this filter does not rewrite: while results are masked for the
-     * identity, such statements are blocked (fail closed) rather than let unmasked data out.
+     * COPY ... TO STDOUT rows are masked like query rows, in text and CSV format. A COPY TO whose stream the proxy
+     * cannot read back exactly (binary format, ENCODING, unusual options) is blocked while results are masked for
+     * the identity, rather than let unmasked data out.
      */
     @Override
     public CompletionStage<Verdict> onStatement(StatementContext context) {
-        if (rules.isEmpty() || !isCopyOut(context.statement().tokens())) {
+        if (rules.isEmpty() || !isCopyOut(context.statement().tokens())
+                || CopyFormat.parse(context.statement()) != null) {
             return Verdict.allowNow();
         }
         return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy-out",
-                "COPY TO while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
-                        "dbwarden: COPY ... TO is not allowed while query results are masked for this identity",
-                        null, "Use SELECT (its results are masked), or run the export as an identity exempt from "
-                                + "masking.")));
+                "COPY TO in a format the proxy cannot mask", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: this COPY ... TO cannot be masked (binary format, ENCODING or unusual options), "
+                                + "and results are masked for this identity",
+                        null, "Use COPY ... TO STDOUT in text or CSV format (its rows are masked), or SELECT.")));
     }
 
     static boolean isCopyOut(List<SqlToken> tokens) {

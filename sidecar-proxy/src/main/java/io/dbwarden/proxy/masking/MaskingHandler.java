@@ -262,6 +262,157 @@ final class MaskingHandler implements ResultHandler {
         return b;
     }
 
+    // ------------------------------------------------------------------ COPY ... TO STDOUT
+
+    private CopyFormat copy;
+    private Plan[] copyPlan;
+    private boolean copyHeaderPending;
+    private boolean copyTypesKnown;
+
+    @Override
+    public CompletionStage<Void> onCopyOut(ByteBuf response) {
+        int columns = response.getUnsignedShort(response.readerIndex() + 6);
+        copy = CopyFormat.parse(context.statement());
+        if (copy == null || response.getByte(response.readerIndex() + 5) != 0) {
+            copyPlan = unresolved(columns); // the statement filter refuses these; never pass them unmasked
+            return null;
+        }
+        copyHeaderPending = copy.header;
+        if (copy.table == null) {
+            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens);
+            Plan[] p = new Plan[columns];
+            for (int i = 0; i < columns; i++) {
+                MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
+                // the query's column types are unknown here: masked values become NULL, valid for any type
+                p[i] = rule != null ? new Plan.Rule(rule, "(copy query column " + (i + 1) + ")", false)
+                        : rules.detectors().isEmpty() ? PASS : DETECT;
+            }
+            copyPlan = p;
+            return null;
+        }
+        String schema = copy.schema != null ? copy.schema : rules.defaultSchema();
+        return catalog.byName(schema, copy.table).handle((rel, err) -> {
+            copyPlan = rel == null || err != null ? unresolved(columns) : copyTablePlan(rel, columns);
+            return null;
+        });
+    }
+
+    private static Plan[] unresolved(int columns) {
+        Plan[] p = new Plan[columns];
+        java.util.Arrays.fill(p, new Plan.Unresolved(false));
+        return p;
+    }
+
+    private Plan[] copyTablePlan(Catalog.Relation rel, int columns) {
+        List<Integer> attnums = new java.util.ArrayList<>();
+        if (copy.columns.isEmpty()) {
+            rel.columns().keySet().stream().sorted().forEach(attnums::add);
+        } else {
+            for (String name : copy.columns) {
+                rel.columns().entrySet().stream().filter(e -> e.getValue().equals(name)).findFirst()
+                        .ifPresentOrElse(e -> attnums.add(e.getKey()), () -> attnums.add(-1));
+            }
+        }
+        if (attnums.size() != columns) {
+            return unresolved(columns);
+        }
+        copyTypesKnown = true;
+        Plan[] p = new Plan[columns];
+        for (int i = 0; i < columns; i++) {
+            int attnum = attnums.get(i);
+            String column = rel.columns().get(attnum);
+            boolean textual = TEXT_TYPES.contains(rel.types().getOrDefault(attnum, 0));
+            if (column == null) {
+                p[i] = new Plan.Unresolved(false);
+                continue;
+            }
+            MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column);
+            p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
+                    : textual && !rules.detectors().isEmpty() ? DETECT : PASS;
+        }
+        return p;
+    }
+
+    @Override
+    public ByteBuf onCopyData(ByteBuf data) {
+        if (copyPlan == null) {
+            return data;
+        }
+        if (copyHeaderPending) {
+            copyHeaderPending = false;
+            return data;
+        }
+        int start = data.readerIndex() + 5;
+        int len = data.readableBytes() - 5;
+        String row = data.toString(start, len, StandardCharsets.UTF_8);
+        if (row.endsWith("\n")) {
+            row = row.substring(0, row.length() - 1);
+        }
+        List<String> values = copy == null ? null : copy.split(row);
+        if (values == null || values.size() != copyPlan.length) {
+            count("unreadable copy row:null");
+            return copyData(data, copy == null ? CopyFormat.textNulls(copyPlan.length)
+                    : copy.join(java.util.Collections.nCopies(copyPlan.length, (String) null)));
+        }
+        boolean changed = false;
+        for (int c = 0; c < values.size(); c++) {
+            String v = values.get(c);
+            Plan p = copyPlan[c];
+            if (v == null || p == PASS) {
+                continue;
+            }
+            String masked = switch (p) {
+                case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
+                case Plan.Unresolved u -> null;
+                case Plan.Detect d -> detectText(v);
+                default -> v;
+            };
+            if (p instanceof Plan.Rule r) {
+                count((masked == null && !r.rule().masker().nulls() ? "nullified (type unknown or not text) " : "")
+                        + "column " + r.column() + " " + r.rule().name() + ":" + r.rule().masker().label());
+            } else if (p instanceof Plan.Unresolved) {
+                count("unresolved copy column " + (c + 1) + ":null");
+            }
+            if (masked == null || !masked.equals(v)) {
+                values.set(c, masked);
+                changed = true;
+            }
+        }
+        return changed ? copyData(data, copy.join(values)) : data;
+    }
+
+    /** Detectors over a COPY value; values that are only digits are left alone when the column type is unknown. */
+    private String detectText(String value) {
+        if (!copyTypesKnown && value.chars().allMatch(Character::isDigit)) {
+            return value;
+        }
+        String result = value;
+        for (MaskingRules.Detector d : rules.detectors()) {
+            List<int[]> spans = Detectors.find(d.type(), result);
+            if (spans.isEmpty()) {
+                continue;
+            }
+            count("detector " + d.type().yamlName() + ":" + d.masker().label());
+            if (d.masker().nulls()) {
+                return null;
+            }
+            StringBuilder sb = new StringBuilder(result);
+            for (int i = spans.size() - 1; i >= 0; i--) {
+                int[] sp = spans.get(i);
+                sb.replace(sp[0], sp[1], d.masker().mask(result.substring(sp[0], sp[1])));
+            }
+            result = sb.toString();
+        }
+        return result;
+    }
+
+    private static ByteBuf copyData(ByteBuf original, byte[] row) {
+        ByteBuf out = original.alloc().buffer(5 + row.length);
+        out.writeByte('d').writeInt(4 + row.length).writeBytes(row);
+        original.release();
+        return out;
+    }
+
     private void count(String key) {
         counts.merge(key, 1L, Long::sum);
     }

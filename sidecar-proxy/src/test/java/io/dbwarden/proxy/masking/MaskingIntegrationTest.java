@@ -210,26 +210,38 @@ class MaskingIntegrationTest {
         assertThat(log).doesNotContain("ada@example.com").doesNotContain("4242 4242").doesNotContain("123-45-6789");
     }
 
-    @Test
-    void copyOutIsBlockedWhileMaskingButNotForExemptIdentities() throws Exception {
-        try (Connection c = connect(masked, "")) {
-            org.postgresql.copy.CopyManager copy = c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+    private static String copyOut(RunCommand.Running r, String sql) throws Exception {
+        try (Connection c = connect(r, "")) {
             java.io.StringWriter out = new java.io.StringWriter();
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> copy.copyOut("COPY m_customers TO STDOUT", out))
-                    .hasMessageContaining("COPY ... TO is not allowed while query results are masked");
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> copy.copyOut(
-                    "COPY (SELECT email FROM m_customers) TO STDOUT WITH (FORMAT csv)", out))
-                    .hasMessageContaining("masked");
-            assertThat(out.toString()).isEmpty();
-            // COPY FROM is unaffected, and the session goes on
-            c.createStatement().execute("CREATE TEMP TABLE m_import (v text)");
-            assertThat(copy.copyIn("COPY m_import FROM STDIN", new java.io.StringReader("x\n"))).isEqualTo(1);
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut(sql, out);
+            return out.toString();
         }
-        try (Connection c = connect(exempt, "")) {
-            java.io.StringWriter out = new java.io.StringWriter();
-            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
-                    .copyOut("COPY (SELECT email FROM m_customers WHERE id = 1) TO STDOUT", out);
-            assertThat(out.toString()).isEqualTo("ada@example.com\n");
+    }
+
+    @Test
+    void copyToStdoutIsMaskedInTextAndCsv() throws Exception {
+        String text = copyOut(masked, "COPY m_customers (id, email, birthdate, notes) TO STDOUT");
+        assertThat(text.split("\n")).containsExactly(
+                "1\ta***@example.com\t\\N\tcard **** **** **** 4242 and token [redacted]",
+                "2\t\\N\t\\N\tnothing secret here",
+                "3\tc***@example.org\t\\N\torder 12345");
+        String csv = copyOut(masked, "COPY public.m_customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER true)");
+        assertThat(csv.split("\n")).containsExactly("id,email", "1,a***@example.com", "2,", "3,c***@example.org");
+        String query = copyOut(masked, "COPY (SELECT id, lower(email) FROM m_customers ORDER BY id) TO STDOUT");
+        assertThat(query.split("\n")).containsExactly("1\t\\N", "2\t\\N", "3\t\\N"); // types unknown: NULL
+        assertThat(copyOut(exempt, "COPY (SELECT email FROM m_customers WHERE id = 1) TO STDOUT"))
+                .isEqualTo("ada@example.com\n");
+    }
+
+    @Test
+    void copyToInBinaryFormatIsRefusedWhileMasking() throws Exception {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> copyOut(masked,
+                        "COPY m_customers TO STDOUT WITH (FORMAT binary)"))
+                .hasMessageContaining("cannot be masked");
+        try (Connection c = connect(masked, "")) {
+            c.createStatement().execute("CREATE TEMP TABLE m_import (v text)");
+            assertThat(c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
+                    .copyIn("COPY m_import FROM STDIN", new java.io.StringReader("x\n"))).isEqualTo(1);
         }
     }
 

@@ -1,0 +1,343 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.sql.SqlToken;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The shape of a COPY ... TO STDOUT stream, read from the statement: table (and column list) or query, and the
+ * text or CSV options; plus splitting one CopyData row into values and joining masked values back. Returns null
+ * from {@link #parse} for anything it cannot follow exactly (binary format, unusual options), so the caller can
+ * refuse rather than guess.
+ */
+final class CopyFormat {
+    final boolean csv;
+    final char delimiter;
+    final String nullString;
+    final boolean header;
+    final char quote;
+    final char escape;
+    /** Table form: schema (may be null) and name; null for COPY (query). */
+    final String schema;
+    final String table;
+    final List<String> columns;
+    /** Query form: the tokens of the query. */
+    final List<SqlToken> queryTokens;
+
+    private CopyFormat(boolean csv, char delimiter, String nullString, boolean header, char quote, char escape,
+                       String schema, String table, List<String> columns, List<SqlToken> queryTokens) {
+        this.csv = csv;
+        this.delimiter = delimiter;
+        this.nullString = nullString;
+        this.header = header;
+        this.quote = quote;
+        this.escape = escape;
+        this.schema = schema;
+        this.table = table;
+        this.columns = columns;
+        this.queryTokens = queryTokens;
+    }
+
+    static CopyFormat parse(StatementInfo s) {
+        List<SqlToken> t = s.tokens();
+        if (t.size() < 4 || !t.get(0).isWord("copy")) {
+            return null;
+        }
+        int i = 1;
+        String schema = null;
+        String table = null;
+        List<String> columns = new ArrayList<>();
+        List<SqlToken> query = null;
+        if (t.get(i).isSymbol("(")) {
+            int close = matching(t, i);
+            query = List.copyOf(t.subList(i + 1, close));
+            i = close + 1;
+        } else {
+            if (!isName(t.get(i))) {
+                return null;
+            }
+            table = t.get(i).text();
+            i++;
+            if (i + 1 < t.size() && t.get(i).isSymbol(".") && isName(t.get(i + 1))) {
+                schema = table;
+                table = t.get(i + 1).text();
+                i += 2;
+            }
+            if (i < t.size() && t.get(i).isSymbol("(")) {
+                int close = matching(t, i);
+                for (int k = i + 1; k < close; k++) {
+                    if (isName(t.get(k))) {
+                        columns.add(t.get(k).text());
+                    }
+                }
+                i = close + 1;
+            }
+        }
+        if (i + 1 >= t.size() || !t.get(i).isWord("to") || !t.get(i + 1).isWord("stdout")) {
+            return null;
+        }
+        boolean csv = false;
+        Character delimiter = null;
+        String nullString = null;
+        boolean header = false;
+        char quote = '"';
+        Character escape = null;
+        for (int k = i + 2; k < t.size(); k++) {
+            SqlToken tok = t.get(k);
+            if (tok.kind() != SqlToken.Kind.WORD) {
+                continue;
+            }
+            String value = k + 1 < t.size() ? literal(s, t.get(k + 1)) : null;
+            switch (tok.text()) {
+                case "binary" -> {
+                    return null;
+                }
+                case "format" -> {
+                    String f = k + 1 < t.size() ? t.get(k + 1).text() : "";
+                    if (f.equals("binary")) {
+                        return null;
+                    }
+                    csv = f.equals("csv");
+                }
+                case "csv" -> csv = true;
+                case "header" -> header = !(k + 1 < t.size() && t.get(k + 1).isWord("false"));
+                case "delimiter" -> {
+                    if (value == null || value.length() != 1) {
+                        return null;
+                    }
+                    delimiter = value.charAt(0);
+                }
+                case "null" -> {
+                    if (value == null) {
+                        return null;
+                    }
+                    nullString = value;
+                }
+                case "quote" -> {
+                    if (value == null || value.length() != 1) {
+                        return null;
+                    }
+                    quote = value.charAt(0);
+                }
+                case "escape" -> {
+                    if (value == null || value.length() != 1) {
+                        return null;
+                    }
+                    escape = value.charAt(0);
+                }
+                case "encoding" -> {
+                    return null; // values would not be in the session's encoding
+                }
+                default -> {
+                    // with, force_quote, force_not_null, ...: no effect on how values are read back
+                }
+            }
+        }
+        return new CopyFormat(csv, delimiter != null ? delimiter : csv ? ',' : '\t',
+                nullString != null ? nullString : csv ? "" : "\\N", header, quote,
+                escape != null ? escape : quote, schema, table, List.copyOf(columns), query);
+    }
+
+    private static boolean isName(SqlToken t) {
+        return t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT;
+    }
+
+    private static int matching(List<SqlToken> t, int open) {
+        int depth = 0;
+        for (int k = open; k < t.size(); k++) {
+            if (t.get(k).isSymbol("(")) {
+                depth++;
+            } else if (t.get(k).isSymbol(")") && --depth == 0) {
+                return k;
+            }
+        }
+        return t.size() - 1;
+    }
+
+    /** The value of a plain '...' literal token (options are plain literals), else null. */
+    private static String literal(StatementInfo s, SqlToken tok) {
+        if (tok.kind() != SqlToken.Kind.STRING) {
+            return null;
+        }
+        String raw = s.text().substring(tok.start(), tok.end());
+        if (raw.length() < 2 || raw.charAt(0) != '\'' || raw.charAt(raw.length() - 1) != '\'') {
+            return null;
+        }
+        return raw.substring(1, raw.length() - 1).replace("''", "'");
+    }
+
+    // ------------------------------------------------------------------ rows
+
+    /** Values of one row (null for NULL); the row text excludes the trailing newline. */
+    List<String> split(String row) {
+        return csv ? splitCsv(row) : splitText(row);
+    }
+
+    private List<String> splitText(String row) {
+        List<String> values = new ArrayList<>();
+        StringBuilder raw = new StringBuilder();
+        for (int i = 0; i <= row.length(); i++) {
+            if (i == row.length() || row.charAt(i) == delimiter) {
+                String r = raw.toString();
+                values.add(r.equals(nullString) ? null : unescape(r));
+                raw.setLength(0);
+            } else {
+                char c = row.charAt(i);
+                raw.append(c);
+                if (c == '\\' && i + 1 < row.length()) {
+                    raw.append(row.charAt(++i));
+                }
+            }
+        }
+        return values;
+    }
+
+    private static String unescape(String r) {
+        if (r.indexOf('\\') < 0) {
+            return r;
+        }
+        StringBuilder sb = new StringBuilder(r.length());
+        for (int i = 0; i < r.length(); i++) {
+            char c = r.charAt(i);
+            if (c != '\\' || i + 1 >= r.length()) {
+                sb.append(c);
+                continue;
+            }
+            char n = r.charAt(++i);
+            switch (n) {
+                case 'b' -> sb.append('\b');
+                case 'f' -> sb.append('\f');
+                case 'n' -> sb.append('\n');
+                case 'r' -> sb.append('\r');
+                case 't' -> sb.append('\t');
+                case 'v' -> sb.append('\u000b');
+                default -> {
+                    if (n >= '0' && n <= '7') {
+                        int v = n - '0';
+                        for (int k = 0; k < 2 && i + 1 < r.length() && r.charAt(i + 1) >= '0' && r.charAt(i + 1) <= '7'; k++) {
+                            v = v * 8 + (r.charAt(++i) - '0');
+                        }
+                        sb.append((char) v);
+                    } else if (n == 'x' && i + 1 < r.length() && Character.digit(r.charAt(i + 1), 16) >= 0) {
+                        int v = Character.digit(r.charAt(++i), 16);
+                        if (i + 1 < r.length() && Character.digit(r.charAt(i + 1), 16) >= 0) {
+                            v = v * 16 + Character.digit(r.charAt(++i), 16);
+                        }
+                        sb.append((char) v);
+                    } else {
+                        sb.append(n);
+                    }
+                }
+            }
+        }
+        return sb.toString();
+    }
+
+    private List<String> splitCsv(String row) {
+        List<String> values = new ArrayList<>();
+        int i = 0;
+        while (true) {
+            if (i < row.length() && row.charAt(i) == quote) {
+                StringBuilder v = new StringBuilder();
+                i++;
+                while (i < row.length()) {
+                    char c = row.charAt(i);
+                    if (c == escape && i + 1 < row.length() && row.charAt(i + 1) == quote) {
+                        v.append(quote); // "" (or escape + quote) inside quotes
+                        i += 2;
+                    } else if (escape != quote && c == escape && i + 1 < row.length() && row.charAt(i + 1) == escape) {
+                        v.append(escape);
+                        i += 2;
+                    } else if (c == quote) {
+                        i++;
+                        break;
+                    } else {
+                        v.append(c);
+                        i++;
+                    }
+                }
+                values.add(v.toString());
+            } else {
+                int end = row.indexOf(delimiter, i);
+                String raw = end < 0 ? row.substring(i) : row.substring(i, end);
+                values.add(raw.equals(nullString) ? null : raw);
+                i = end < 0 ? row.length() : end;
+            }
+            if (i >= row.length()) {
+                return values;
+            }
+            i++; // delimiter
+            if (i == row.length()) {
+                values.add(nullString.isEmpty() ? null : "");
+                return values;
+            }
+        }
+    }
+
+    /** As PostgreSQL quotes CSV values: when they hold the delimiter, quote, escape or a line break, or read as NULL. */
+    private boolean needsQuotes(String v) {
+        if (v.equals(nullString) || v.isEmpty()) {
+            return true;
+        }
+        for (int k = 0; k < v.length(); k++) {
+            char c = v.charAt(k);
+            if (c == delimiter || c == quote || c == escape || c == '\n' || c == '\r') {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A text-format row of NULLs (used when a row cannot be read back: nothing of it may pass). */
+    static byte[] textNulls(int columns) {
+        return (String.join("\t", java.util.Collections.nCopies(columns, "\\N")) + "\n")
+                .getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** One row back in this format, values already masked (null is NULL), with the trailing newline. */
+    byte[] join(List<String> values) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < values.size(); i++) {
+            if (i > 0) {
+                sb.append(delimiter);
+            }
+            String v = values.get(i);
+            if (v == null) {
+                sb.append(nullString);
+            } else if (csv && !needsQuotes(v)) {
+                sb.append(v);
+            } else if (csv) {
+                sb.append(quote);
+                for (int k = 0; k < v.length(); k++) {
+                    char c = v.charAt(k);
+                    if (c == quote || c == escape) {
+                        sb.append(escape);
+                    }
+                    sb.append(c);
+                }
+                sb.append(quote);
+            } else {
+                for (int k = 0; k < v.length(); k++) {
+                    char c = v.charAt(k);
+                    switch (c) {
+                        case '\\' -> sb.append("\\\\");
+                        case '\n' -> sb.append("\\n");
+                        case '\r' -> sb.append("\\r");
+                        case '\t' -> sb.append("\\t");
+                        default -> {
+                            if (c == delimiter) {
+                                sb.append('\\');
+                            }
+                            sb.append(c);
+                        }
+                    }
+                }
+            }
+        }
+        sb.append('\n');
+        return sb.toString().getBytes(StandardCharsets.UTF_8);
+    }
+}
