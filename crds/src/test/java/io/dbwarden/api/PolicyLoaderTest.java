@@ -160,6 +160,55 @@ class PolicyLoaderTest {
     }
 
     @Test
+    void maskingRulesAreValidated() {
+        List<String> errs = errors(HEADER + """
+                  masking:
+                    columns:
+                      - name: emails
+                        columns: ["public.customers", "a.b.c", "x.y.z w"]
+                        strategy: fixed
+                      - name: emails
+                        columns: []
+                        strategy: scramble
+                        keepPrefix: -1
+                    detectors:
+                      - type: email
+                      - type: email
+                      - type: creditcard
+                    exemptSubjects:
+                      - identity: "NOPE"
+                """);
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("strategy").contains("unknown masking strategy 'scramble'"));
+        errs = errors(HEADER + """
+                  masking:
+                    columns:
+                      - name: emails
+                        columns: ["public.customers", "x.y.z w"]
+                        strategy: fixed
+                      - name: emails
+                        columns: []
+                        keepPrefix: -1
+                    detectors:
+                      - type: email
+                      - type: email
+                    exemptSubjects:
+                      - identity: "NOPE"
+                """);
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[0].columns[0]")
+                .contains("a column glob is schema.table.column"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[0].columns[1]")
+                .contains("character ' '"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[0].value")
+                .contains("required with strategy fixed"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[1].name").contains("already used"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[1].columns")
+                .contains("at least one column glob"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.columns[1].keepPrefix"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.detectors[1].type").contains("twice"));
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("spec.masking.exemptSubjects[0].identity"));
+    }
+
+    @Test
     void globMatching() {
         NameGlob g = NameGlob.parse("Public.user_*");
         assertThat(g.matches("public", "user_accounts")).isTrue();

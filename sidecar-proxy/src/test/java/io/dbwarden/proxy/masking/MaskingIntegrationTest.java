@@ -246,6 +246,40 @@ class MaskingIntegrationTest {
     }
 
     @Test
+    void psqlSeesMaskedValues() throws Exception {
+        Path psql = Path.of("/usr/bin/psql");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(psql), "psql is not installed");
+        ProcessBuilder pb = new ProcessBuilder(psql.toString(), "-X", "-At", "-h", "127.0.0.1", "-p",
+                String.valueOf(masked.server().port()), "-U", "app", "-d", EmbeddedPg.DATABASE, "-c",
+                "SELECT email, notes FROM m_customers WHERE id = 1", "-c",
+                "\\copy (SELECT email FROM m_customers WHERE id = 3) TO STDOUT");
+        pb.environment().put("PGSSLMODE", "disable");
+        Process p = pb.start();
+        p.getOutputStream().close();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(out).isEqualTo("a***@example.com|card **** **** **** 4242 and token [redacted]\n\\N\n");
+    }
+
+    @Test
+    void ddlThroughTheProxyRefreshesColumnNames() throws Exception {
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE m_renamed (id int, contact text)");
+            s.execute("INSERT INTO m_renamed VALUES (1, 'x@example.com')");
+            try (ResultSet rs = s.executeQuery("SELECT contact FROM m_renamed")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("x@example.com"); // not a masked column (yet)
+            }
+            s.execute("ALTER TABLE m_renamed RENAME COLUMN contact TO ssn"); // now it matches *.*.ssn
+            try (ResultSet rs = s.executeQuery("SELECT ssn FROM m_renamed")) {
+                rs.next();
+                assertThat(rs.getString(1)).startsWith("h:");
+            }
+            s.execute("DROP TABLE m_renamed");
+        }
+    }
+
+    @Test
     void millionRowResultStreamsMasked() throws Exception {
         // paranoid leak tracking records a stack trace per buffer: fine for the other tests, minutes for a
         // million rewritten rows; buffer handling on this path is the same as in the tests above
