@@ -11,7 +11,6 @@ import java.util.regex.Pattern;
 /** Finds sensitive values inside text. Each detector returns the [start, end) spans it is sure about. */
 final class Detectors {
     private static final Pattern EMAIL = Pattern.compile("[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}");
-    private static final Pattern CARD = Pattern.compile("(?<![\\d-])\\d(?:[ -]?\\d){12,18}(?![\\d-])");
     private static final Pattern IBAN = Pattern.compile("\\b[A-Z]{2}\\d{2}(?: ?[A-Z0-9]){11,30}\\b");
     private static final Pattern PHONE = Pattern.compile("(?<![\\w+])(?:\\+\\d{1,3}[ .-]?)?(?:\\(\\d{1,4}\\)[ .-]?)?\\d{2,4}(?:[ .-]?\\d{2,4}){2,3}(?![\\w])");
     private static final Pattern JWT = Pattern.compile("eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{10,}");
@@ -30,12 +29,15 @@ final class Detectors {
 
     /** Spans of {@code text} the detector flags, in order, not overlapping. */
     static List<int[]> find(DetectorType type, String text) {
+        if (type == DetectorType.CREDIT_CARD) {
+            return cards(text);
+        }
         List<int[]> spans = new ArrayList<>(1);
         Matcher m = switch (type) {
             case EMAIL -> text.indexOf('@') < 0 ? null : EMAIL.matcher(text);
-            case CREDIT_CARD -> CARD.matcher(text);
-            case IBAN -> IBAN.matcher(text);
-            case PHONE -> PHONE.matcher(text);
+            case CREDIT_CARD -> null; // handled by cards()
+            case IBAN -> digits(text) < 10 ? null : IBAN.matcher(text);
+            case PHONE -> digits(text) < 9 ? null : PHONE.matcher(text);
             case JWT -> text.contains("eyJ") ? JWT.matcher(text) : null;
             case API_KEY -> API_KEY.matcher(text);
             case HIGH_ENTROPY -> text.length() < 24 ? null : TOKEN.matcher(text);
@@ -46,7 +48,6 @@ final class Detectors {
         while (m.find()) {
             String hit = m.group();
             boolean ok = switch (type) {
-                case CREDIT_CARD -> luhn(hit);
                 case IBAN -> iban(hit);
                 case PHONE -> digits(hit) >= 9 && digits(hit) <= 15;
                 case HIGH_ENTROPY -> looksRandom(hit);
@@ -55,6 +56,45 @@ final class Detectors {
             if (ok) {
                 spans.add(new int[]{m.start(), m.end()});
             }
+        }
+        return spans;
+    }
+
+    /**
+     * Card numbers without a regex (this runs on every text value): runs of 13-19 digits, optionally grouped by
+     * single spaces or dashes, not touching other digits or dashes, passing the Luhn check.
+     */
+    static List<int[]> cards(String text) {
+        List<int[]> spans = new ArrayList<>(1);
+        int n = text.length();
+        int i = 0;
+        while (i < n) {
+            char c = text.charAt(i);
+            if (c < '0' || c > '9' || (i > 0 && (Character.isDigit(text.charAt(i - 1)) || text.charAt(i - 1) == '-'))) {
+                i++;
+                continue;
+            }
+            int digits = 0;
+            int end = i;
+            int k = i;
+            while (k < n) {
+                char d = text.charAt(k);
+                if (d >= '0' && d <= '9') {
+                    digits++;
+                    k++;
+                    end = k;
+                } else if ((d == ' ' || d == '-') && k + 1 < n && Character.isDigit(text.charAt(k + 1))
+                        && end == k) {
+                    k++;
+                } else {
+                    break;
+                }
+            }
+            boolean clean = end >= n || (text.charAt(end) != '-' && !Character.isDigit(text.charAt(end)));
+            if (digits >= 13 && digits <= 19 && clean && luhn(text.substring(i, end))) {
+                spans.add(new int[]{i, end});
+            }
+            i = Math.max(end, i + 1);
         }
         return spans;
     }

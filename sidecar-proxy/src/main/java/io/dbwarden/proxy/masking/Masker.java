@@ -95,14 +95,21 @@ final class Masker {
         return sb.toString();
     }
 
-    private String hmac(String value) {
+    /** One initialised Mac per thread (event loops): provider lookup and key setup are not per value. */
+    private final ThreadLocal<Mac> macs = ThreadLocal.withInitial(this::newMac);
+
+    private Mac newMac() {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
             mac.init(new SecretKeySpec(hashKey, "HmacSHA256"));
-            return HexFormat.of().formatHex(mac.doFinal(value.getBytes(StandardCharsets.UTF_8)), 0, 12);
+            return mac;
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HmacSHA256 unavailable", e);
         }
+    }
+
+    private String hmac(String value) {
+        return HexFormat.of().formatHex(macs.get().doFinal(value.getBytes(StandardCharsets.UTF_8)), 0, 12);
     }
 
     /** Short label for audit counters. */
