@@ -209,6 +209,17 @@ class PolicyLoaderTest {
     }
 
     @Test
+    void examplePoliciesAreValid() throws Exception {
+        try (var files = java.nio.file.Files.list(java.nio.file.Path.of("../examples/policies"))) {
+            List<java.nio.file.Path> yamls = files.filter(f -> f.toString().endsWith(".yaml")).toList();
+            assertThat(yamls).hasSizeGreaterThanOrEqualTo(3);
+            for (java.nio.file.Path f : yamls) {
+                assertThat(PolicyLoader.load(f)).as(f.toString()).isNotEmpty();
+            }
+        }
+    }
+
+    @Test
     void globMatching() {
         NameGlob g = NameGlob.parse("Public.user_*");
         assertThat(g.matches("public", "user_accounts")).isTrue();
