@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import picocli.CommandLine;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -196,6 +197,75 @@ class MaskingIntegrationTest {
                     assertThat(rs.getString(1)).isEqualTo("a***@example.com");
                     assertThat(rs.getString(2)).startsWith("h:");
                 }
+            }
+        }
+    }
+
+    @Test
+    void allBinaryResultFormatsOverTheRawProtocol() throws Exception {
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", masked.server().port())) {
+            java.io.DataOutputStream out = new java.io.DataOutputStream(sock.getOutputStream());
+            java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
+            out.write(io.dbwarden.proxy.testing.RawPg.startup());
+            readUntil(in, 'Z');
+            byte[] sql = "SELECT email, birthdate, id FROM m_customers WHERE id = 1\0".getBytes(StandardCharsets.UTF_8);
+            out.writeByte('P');
+            out.writeInt(4 + 1 + sql.length + 2);
+            out.writeByte(0);
+            out.write(sql);
+            out.writeShort(0);
+            out.writeByte('B'); // unnamed portal/statement, no params, ONE result format code: binary for all
+            out.writeInt(4 + 1 + 1 + 2 + 2 + 2 + 2);
+            out.writeByte(0);
+            out.writeByte(0);
+            out.writeShort(0);
+            out.writeShort(0);
+            out.writeShort(1);
+            out.writeShort(1);
+            out.writeByte('D');
+            out.writeInt(4 + 1 + 1);
+            out.writeByte('P');
+            out.writeByte(0);
+            out.writeByte('E');
+            out.writeInt(4 + 1 + 4);
+            out.writeByte(0);
+            out.writeInt(0);
+            out.writeByte('S');
+            out.writeInt(4);
+            out.flush();
+            List<byte[]> row = null;
+            while (true) {
+                char type = (char) in.readByte();
+                byte[] body = in.readNBytes(in.readInt() - 4);
+                if (type == 'D') {
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(body);
+                    row = new ArrayList<>();
+                    for (int c = b.getShort(); c > 0; c--) {
+                        int len = b.getInt();
+                        byte[] v = len < 0 ? null : new byte[len];
+                        if (v != null) {
+                            b.get(v);
+                        }
+                        row.add(v);
+                    }
+                }
+                if (type == 'Z') {
+                    break;
+                }
+            }
+            assertThat(row).isNotNull();
+            assertThat(new String(row.get(0), StandardCharsets.UTF_8)).isEqualTo("a***@example.com");
+            assertThat(row.get(1)).as("binary date cannot be masked in place: NULL").isNull();
+            assertThat(java.nio.ByteBuffer.wrap(row.get(2)).getInt()).isEqualTo(1); // untouched binary int4
+        }
+    }
+
+    private static void readUntil(java.io.DataInputStream in, char last) throws java.io.IOException {
+        while (true) {
+            char type = (char) in.readByte();
+            in.readNBytes(in.readInt() - 4);
+            if (type == last) {
+                return;
             }
         }
     }
