@@ -66,35 +66,28 @@ final class Execution {
     /** Tells the handlers about the columns; returns a stage when one of them needs time, else null. */
     java.util.concurrent.CompletionStage<Void> onRowDescription(ByteBuf description) {
         describedToHandlers = true;
-        java.util.concurrent.CompletableFuture<?>[] pending = null;
-        int n = 0;
-        for (ResultHandler h : handlers) {
-            java.util.concurrent.CompletionStage<Void> s = h.onRowDescription(description);
-            if (s != null) {
-                if (pending == null) {
-                    pending = new java.util.concurrent.CompletableFuture<?>[handlers.size()];
-                }
-                pending[n++] = s.toCompletableFuture();
-            }
-        }
-        return pending == null ? null : java.util.concurrent.CompletableFuture.allOf(
-                java.util.Arrays.copyOf(pending, n));
+        return whenAllReady(h -> h.onRowDescription(description));
     }
 
     java.util.concurrent.CompletionStage<Void> onCopyOut(ByteBuf response) {
-        java.util.concurrent.CompletableFuture<?>[] pending = null;
-        int n = 0;
+        return whenAllReady(h -> h.onCopyOut(response));
+    }
+
+    /** Asks every handler; null when all are ready at once, else a stage completing when all are. */
+    private java.util.concurrent.CompletionStage<Void> whenAllReady(
+            java.util.function.Function<ResultHandler, java.util.concurrent.CompletionStage<Void>> ask) {
+        java.util.List<java.util.concurrent.CompletableFuture<Void>> pending = null;
         for (ResultHandler h : handlers) {
-            java.util.concurrent.CompletionStage<Void> s = h.onCopyOut(response);
+            java.util.concurrent.CompletionStage<Void> s = ask.apply(h);
             if (s != null) {
                 if (pending == null) {
-                    pending = new java.util.concurrent.CompletableFuture<?>[handlers.size()];
+                    pending = new java.util.ArrayList<>(handlers.size());
                 }
-                pending[n++] = s.toCompletableFuture();
+                pending.add(s.toCompletableFuture());
             }
         }
-        return pending == null ? null : java.util.concurrent.CompletableFuture.allOf(
-                java.util.Arrays.copyOf(pending, n));
+        return pending == null ? null
+                : java.util.concurrent.CompletableFuture.allOf(pending.toArray(new java.util.concurrent.CompletableFuture[0]));
     }
 
     ByteBuf onCopyData(ByteBuf data) {

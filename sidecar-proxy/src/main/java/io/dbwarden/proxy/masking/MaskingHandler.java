@@ -216,6 +216,15 @@ final class MaskingHandler implements ResultHandler {
 
     private byte[] detect(ByteBuf row, int at, int len, int column) {
         String value = text(row, at, len, column);
+        String result = applyDetectors(value);
+        if (result == null) {
+            return DataRows.NULL;
+        }
+        return result == value ? null : encode(result, row, at, len, column);
+    }
+
+    /** The value with every detected part masked (the same instance when nothing was found), or null for NULL. */
+    private String applyDetectors(String value) {
         String result = value;
         for (MaskingRules.Detector d : rules.detectors()) {
             List<int[]> spans = Detectors.find(d.type(), result);
@@ -224,7 +233,7 @@ final class MaskingHandler implements ResultHandler {
             }
             count("detector " + d.type().yamlName() + ":" + d.masker().label());
             if (d.masker().nulls()) {
-                return DataRows.NULL;
+                return null;
             }
             StringBuilder sb = new StringBuilder(result);
             for (int i = spans.size() - 1; i >= 0; i--) {
@@ -233,7 +242,7 @@ final class MaskingHandler implements ResultHandler {
             }
             result = sb.toString();
         }
-        return result == value ? null : encode(result, row, at, len, column);
+        return result;
     }
 
     /** Text of a value; jsonb in binary format carries a version byte before the JSON text. */
@@ -386,24 +395,7 @@ final class MaskingHandler implements ResultHandler {
         if (!copyTypesKnown && value.chars().allMatch(Character::isDigit)) {
             return value;
         }
-        String result = value;
-        for (MaskingRules.Detector d : rules.detectors()) {
-            List<int[]> spans = Detectors.find(d.type(), result);
-            if (spans.isEmpty()) {
-                continue;
-            }
-            count("detector " + d.type().yamlName() + ":" + d.masker().label());
-            if (d.masker().nulls()) {
-                return null;
-            }
-            StringBuilder sb = new StringBuilder(result);
-            for (int i = spans.size() - 1; i >= 0; i--) {
-                int[] sp = spans.get(i);
-                sb.replace(sp[0], sp[1], d.masker().mask(result.substring(sp[0], sp[1])));
-            }
-            result = sb.toString();
-        }
-        return result;
+        return applyDetectors(value);
     }
 
     private static ByteBuf copyData(ByteBuf original, byte[] row) {
