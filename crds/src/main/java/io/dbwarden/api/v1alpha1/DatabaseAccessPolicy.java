@@ -1,5 +1,6 @@
 package io.dbwarden.api.v1alpha1;
 
+import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Group;
@@ -17,6 +18,11 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Singular("databaseaccesspolicy")
 @Plural("databaseaccesspolicies")
 @ShortNames({"dap", "dbpolicy"})
+@AdditionalPrinterColumn(name = "Mode", jsonPath = ".spec.mode")
+@AdditionalPrinterColumn(name = "Default", jsonPath = ".spec.defaultAction")
+@AdditionalPrinterColumn(name = "Ready", jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
+@AdditionalPrinterColumn(name = "Workloads", jsonPath = ".status.boundWorkloads", type = AdditionalPrinterColumn.Type.INTEGER)
+@AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
 public class DatabaseAccessPolicy extends CustomResource<DatabaseAccessPolicySpec, DatabaseAccessPolicyStatus>
         implements Namespaced {
     public static final String GROUP = "dbwarden.io";

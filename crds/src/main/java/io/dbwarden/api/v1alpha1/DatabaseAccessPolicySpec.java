@@ -2,6 +2,9 @@ package io.dbwarden.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Pattern;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -9,6 +12,8 @@ import java.util.List;
 /** Desired state of a DatabaseAccessPolicy. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class DatabaseAccessPolicySpec {
+    @Required
+    @Size(min = 1)
     @JsonPropertyDescription("Identities the policy applies to. A workload no policy applies to is denied everything.")
     private List<Subject> subjects = new ArrayList<>();
 
@@ -21,6 +26,7 @@ public class DatabaseAccessPolicySpec {
     @JsonPropertyDescription("Action when no rule matches. Default: deny.")
     private Action defaultAction = Action.DENY;
 
+    @Pattern("^[a-z_][a-z0-9_$]*$")
     @JsonPropertyDescription("Schema that unqualified table names resolve to when matching table globs. Default: public.")
     private String defaultSchema = "public";
 

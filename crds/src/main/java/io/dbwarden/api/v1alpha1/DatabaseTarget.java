@@ -2,6 +2,9 @@ package io.dbwarden.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Max;
 
 /** The database a policy guards and how the proxy reaches it. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -9,12 +12,15 @@ public class DatabaseTarget {
     @JsonPropertyDescription("Host name of the PostgreSQL server.")
     private String host;
 
+    @Min(1)
+    @Max(65535)
     @JsonPropertyDescription("Port of the PostgreSQL server. Default: 5432.")
     private Integer port;
 
     @JsonPropertyDescription("Database name.")
     private String name;
 
+    @Pattern("^(disable|prefer|require|verify-ca|verify-full)$")
     @JsonPropertyDescription("TLS towards the database: disable, prefer, require, verify-ca or verify-full. Default: prefer.")
     private String sslMode;
 

@@ -2,6 +2,8 @@ package io.dbwarden.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Max;
 
 /** A strategy with its parameters; shared by column rules and detectors. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -9,9 +11,13 @@ public class MaskingAction {
     @JsonPropertyDescription("redact, partial, hash, null or fixed.")
     private MaskStrategy strategy = MaskStrategy.REDACT;
 
+    @Min(0)
+    @Max(64)
     @JsonPropertyDescription("partial: characters kept at the start. Default: 1.")
     private Integer keepPrefix;
 
+    @Min(0)
+    @Max(64)
     @JsonPropertyDescription("partial: characters kept at the end. Default: 0 (4 for credit cards).")
     private Integer keepSuffix;
 

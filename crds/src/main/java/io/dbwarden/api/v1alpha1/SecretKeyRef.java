@@ -2,10 +2,12 @@ package io.dbwarden.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Required;
 
 /** A Secret holding the database credentials the proxy uses; mounted into the sidecar container only. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class SecretKeyRef {
+    @Required
     @JsonPropertyDescription("Name of the Secret in the policy's namespace.")
     private String name;
 
