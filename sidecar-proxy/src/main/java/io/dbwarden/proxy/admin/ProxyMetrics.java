@@ -26,6 +26,8 @@ public final class ProxyMetrics implements ExecutionListener {
     private final LongAdder rows = new LongAdder();
     private final LongAdder[] durationBuckets = new LongAdder[BUCKETS_SECONDS.length + 1];
     private final LongAdder durationSumNanos = new LongAdder();
+    private final LongAdder policyReloads = new LongAdder();
+    private final LongAdder policyReloadFailures = new LongAdder();
     private volatile LongSupplier auditDropped = () -> 0;
     private volatile LongSupplier auditWritten = () -> 0;
 
@@ -57,6 +59,14 @@ public final class ProxyMetrics implements ExecutionListener {
 
     public void protocolError() {
         protocolErrors.increment();
+    }
+
+    public void policyReloaded() {
+        policyReloads.increment();
+    }
+
+    public void policyReloadFailed() {
+        policyReloadFailures.increment();
     }
 
     public void auditCounters(LongSupplier written, LongSupplier dropped) {
@@ -121,6 +131,10 @@ public final class ProxyMetrics implements ExecutionListener {
         sb.append("dbwarden_statement_duration_seconds_bucket{le=\"+Inf\"} ").append(cumulative).append('\n');
         sb.append("dbwarden_statement_duration_seconds_sum ").append(durationSumNanos.sum() / 1e9).append('\n');
         sb.append("dbwarden_statement_duration_seconds_count ").append(cumulative).append('\n');
+        counter(sb, "dbwarden_policy_reloads_total", "Policy changes applied without a restart.", policyReloads.sum());
+        counter(sb, "dbwarden_policy_reload_failures_total",
+                "Policy changes rejected (invalid or unreadable); the previous policy stayed in force.",
+                policyReloadFailures.sum());
         counter(sb, "dbwarden_audit_events_total", "Audit events written.", auditWritten.getAsLong());
         counter(sb, "dbwarden_audit_dropped_total", "Audit events dropped because the audit queue was full.",
                 auditDropped.getAsLong());

@@ -90,6 +90,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--policy", description = "DatabaseAccessPolicy YAML file (the same format as the custom resource).")
     Path policy;
 
+    @Option(names = "--policy-reload-seconds", defaultValue = "2",
+            description = "How often to check the policy file for changes; 0 disables reloading (default: ${DEFAULT-VALUE}).")
+    double policyReloadSeconds;
+
     @Option(names = "--no-policy", description = "Forward every statement (audit only). Without it, --policy is required.")
     boolean noPolicy;
 
@@ -128,9 +132,13 @@ public final class RunCommand implements Callable<Integer> {
 
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
     public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
-                          ProxyMetrics metrics, SideConnection catalogConnection) implements AutoCloseable {
+                          ProxyMetrics metrics, SideConnection catalogConnection, PolicyReloader reloader)
+            implements AutoCloseable {
         @Override
         public void close() {
+            if (reloader != null) {
+                reloader.close();
+            }
             if (admin != null) {
                 admin.close();
             }
@@ -148,7 +156,9 @@ public final class RunCommand implements Callable<Integer> {
         if (policy == null && !noPolicy) {
             throw new IllegalArgumentException("--policy FILE is required (or --no-policy to forward everything)");
         }
-        List<DatabaseAccessPolicy> policies = policy == null ? List.of() : PolicyLoader.load(policy);
+        byte[] policyContent = policy == null ? null : readPolicy(policy);
+        List<DatabaseAccessPolicy> policies = policy == null ? List.of()
+                : PolicyLoader.parse(new String(policyContent, java.nio.charset.StandardCharsets.UTF_8), policy.toString());
         ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
         ProxyMetrics metrics = new ProxyMetrics();
         AuditLog auditLog = "-".equals(audit) ? AuditLog.toStream(System.out, 65_536)
@@ -156,34 +166,36 @@ public final class RunCommand implements Callable<Integer> {
         metrics.auditCounters(auditLog::written, auditLog::dropped);
         StatementAnalyzer analyzer = new StatementAnalyzer(50_000, 1 << 20, 500, 2);
         List<StatementFilter> filters = new ArrayList<>();
-        PolicyEngine engine = null;
+        List<ExecutionListener> listeners = new ArrayList<>(List.of(metrics, auditLog));
+        List<ResultFilter> resultFilters = new ArrayList<>();
+        SideConnection catalogConnection = null;
+        PolicyFilter policyFilter = null;
+        PolicyReloader reloader = null;
         if (policy != null) {
-            engine = PolicyEngine.of(policies, config.identity());
+            PolicyEngine engine = PolicyEngine.of(policies, config.identity());
             if (engine.applicable().isEmpty()) {
                 LOG.warn("no policy in the file applies to this identity; every statement will be denied: identity={}",
                         config.identity());
             }
-            filters.add(new PolicyFilter(engine, analyzer, 100_000));
-        }
-        List<ExecutionListener> listeners = new ArrayList<>(List.of(metrics, auditLog));
-        List<ResultFilter> resultFilters = new ArrayList<>();
-        SideConnection catalogConnection = null;
-        MaskingRules masking = MaskingRules.compile(policies.stream()
-                .filter(p -> CompiledPolicy.of(p).appliesTo(config.identity())).toList(), config.identity(),
-                maskingKeyFile == null ? null : Files.readAllBytes(maskingKeyFile));
-        if (!masking.isEmpty()) {
+            byte[] hashKey = maskingKeyFile == null ? null : Files.readAllBytes(maskingKeyFile);
+            policyFilter = new PolicyFilter(engine, analyzer, 100_000);
+            filters.add(policyFilter);
+            // the catalog connection opens on first use, i.e. only once some policy masks results
             catalogConnection = new SideConnection(config);
-            MaskingFilter maskingFilter = new MaskingFilter(masking, new Catalog(catalogConnection::query, 60_000));
+            MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
+                    new Catalog(catalogConnection::query, 60_000));
             resultFilters.add(maskingFilter);
             listeners.add(0, maskingFilter);
             filters.add(maskingFilter);
+            reloader = new PolicyReloader(policy, policyContent, config.identity(), hashKey, policyFilter,
+                    maskingFilter, metrics);
         }
-        PolicyEngine sessionSource = engine;
+        PolicyFilter sessionSource = policyFilter;
         ProxyServer server;
         AdminServer admin = null;
         try {
             server = ProxyServer.start(config, new FilterChain(filters, resultFilters, listeners), metrics,
-                    () -> sessionSource == null ? Map.of() : sessionSource.sessionSettings());
+                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings());
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
@@ -199,9 +211,20 @@ public final class RunCommand implements Callable<Integer> {
             }
             throw e;
         }
+        if (reloader != null) {
+            reloader.start(Math.round(policyReloadSeconds * 1000));
+        }
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
-        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection);
+        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader);
+    }
+
+    private static byte[] readPolicy(Path file) throws PolicyLoader.PolicyException {
+        try {
+            return Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new PolicyLoader.PolicyException(file.toString(), List.of("cannot read file: " + e.getMessage()));
+        }
     }
 
     ProxyConfig config(DatabaseTarget target) throws IOException {

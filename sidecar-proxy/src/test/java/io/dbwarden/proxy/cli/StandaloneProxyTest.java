@@ -172,6 +172,29 @@ class StandaloneProxyTest {
     }
 
     @Test
+    void policyFileChangesApplyWithoutRestartAndBrokenChangesAreRejected() throws Exception {
+        Path audit = dir.resolve("audit-reload.jsonl");
+        try (RunCommand.Running r = start("audit", false, audit);
+             Connection c = connect(r, ""); Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("DELETE FROM guarded WHERE id = 1 OR true")).isEqualTo(5); // audit mode
+            s.execute("INSERT INTO guarded VALUES (1, 'a')");
+            Path policy = dir.resolve("policy-audit.yaml");
+            // a broken edit is rejected: the audit-mode policy stays in force
+            Files.writeString(policy, ENFORCE.formatted("enforce", false).replace("[DROP, TRUNCATE]", "[DROP, NUKE]"));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> r.metrics().render()
+                    .contains("dbwarden_policy_reload_failures_total 1"));
+            s.execute("TRUNCATE guarded");
+            s.execute("INSERT INTO guarded VALUES (1, 'a')");
+            // a valid edit switches to enforce mode for the running session
+            Files.writeString(policy, ENFORCE.formatted("enforce", false));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> r.metrics().render()
+                    .contains("dbwarden_policy_reloads_total 1"));
+            assertThatThrownBy(() -> s.execute("TRUNCATE guarded")).hasMessageContaining("no-drop");
+        }
+        assertThat(countRows()).isEqualTo(1);
+    }
+
+    @Test
     void invalidPolicyFileIsRejectedWithPreciseErrors() throws Exception {
         Path bad = dir.resolve("bad.yaml");
         Files.writeString(bad, ENFORCE.formatted("enforce", false).replace("[DROP, TRUNCATE]", "[DROP, DESTROY]"));
