@@ -1,0 +1,108 @@
+package io.dbwarden.operator;
+
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicyStatus;
+import io.dbwarden.api.v1alpha1.Subject;
+import io.dbwarden.api.validation.IdentityGlob;
+import io.dbwarden.api.validation.PolicyValidator;
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import org.jboss.logging.Logger;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Reconciles a DatabaseAccessPolicy: validates it with the same validation the proxy runs, reports the result in
+ * the Ready condition (so Argo CD and Flux can judge health) and as a Kubernetes Event, and counts the running
+ * workloads it binds (pods with the dbwarden sidecar whose service account the policy names).
+ */
+@ControllerConfiguration(name = "databaseaccesspolicy",
+        maxReconciliationInterval = @MaxReconciliationInterval(interval = 60, timeUnit = TimeUnit.SECONDS))
+public class PolicyReconciler implements Reconciler<DatabaseAccessPolicy> {
+    static final String SIDECAR_CONTAINER = "dbwarden-proxy";
+    private static final Logger LOG = Logger.getLogger(PolicyReconciler.class);
+
+    private final KubernetesClient client;
+
+    public PolicyReconciler(KubernetesClient client) {
+        this.client = client;
+    }
+
+    @Override
+    public UpdateControl<DatabaseAccessPolicy> reconcile(DatabaseAccessPolicy policy, Context<DatabaseAccessPolicy> ctx) {
+        List<String> errors = PolicyValidator.validate(policy);
+        int bound = errors.isEmpty() ? countBoundWorkloads(policy) : 0;
+        DatabaseAccessPolicyStatus next = PolicyStatus.desired(policy, errors, bound);
+        if (!PolicyStatus.changed(policy.getStatus(), next)) {
+            return UpdateControl.noUpdate();
+        }
+        boolean wasReady = policy.getStatus() != null && policy.getStatus().getConditions().stream()
+                .anyMatch(c -> PolicyStatus.READY.equals(c.getType()) && "True".equals(c.getStatus()));
+        boolean generationChanged = policy.getStatus() == null || !java.util.Objects.equals(
+                policy.getStatus().getObservedGeneration(), policy.getMetadata().getGeneration());
+        if (!errors.isEmpty() && (wasReady || generationChanged)) {
+            event(policy, "Warning", "InvalidPolicy", next.getConditions().get(0).getMessage());
+        } else if (errors.isEmpty() && generationChanged) {
+            event(policy, "Normal", "PolicyAccepted", "Policy is valid; bound workloads: " + bound);
+        }
+        LOG.infof("policy %s/%s: ready=%s boundWorkloads=%d", policy.getMetadata().getNamespace(),
+                policy.getMetadata().getName(), errors.isEmpty(), bound);
+        policy.setStatus(next);
+        return UpdateControl.patchStatus(policy);
+    }
+
+    private int countBoundWorkloads(DatabaseAccessPolicy policy) {
+        List<IdentityGlob> subjects = new ArrayList<>();
+        String ns = policy.getMetadata().getNamespace();
+        for (Subject s : policy.getSpec().getSubjects()) {
+            subjects.add(IdentityGlob.parse(s.getIdentity() != null ? s.getIdentity()
+                    : (s.getNamespace() != null ? s.getNamespace() : ns) + "/" + s.getServiceAccount()));
+        }
+        int count = 0;
+        for (Pod pod : client.pods().inAnyNamespace().list().getItems()) {
+            boolean sidecar = pod.getSpec() != null && (pod.getSpec().getContainers().stream()
+                    .anyMatch(c -> SIDECAR_CONTAINER.equals(c.getName()))
+                    || (pod.getSpec().getInitContainers() != null && pod.getSpec().getInitContainers().stream()
+                    .anyMatch(c -> SIDECAR_CONTAINER.equals(c.getName()))));
+            String sa = pod.getSpec() == null || pod.getSpec().getServiceAccountName() == null ? "default"
+                    : pod.getSpec().getServiceAccountName();
+            String identity = pod.getMetadata().getNamespace() + "/" + sa;
+            boolean running = pod.getStatus() == null || pod.getStatus().getPhase() == null
+                    || "Running".equals(pod.getStatus().getPhase()) || "Pending".equals(pod.getStatus().getPhase());
+            if (sidecar && running && subjects.stream().anyMatch(g -> g.matches(identity))) {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    private void event(DatabaseAccessPolicy policy, String type, String reason, String message) {
+        try {
+            client.v1().events().inNamespace(policy.getMetadata().getNamespace()).resource(new EventBuilder()
+                    .withNewMetadata().withName(policy.getMetadata().getName() + "." + UUID.randomUUID())
+                    .withNamespace(policy.getMetadata().getNamespace()).endMetadata()
+                    .withType(type).withReason(reason).withMessage(message.length() > 1000
+                            ? message.substring(0, 1000) : message)
+                    .withInvolvedObject(new ObjectReferenceBuilder().withApiVersion(policy.getApiVersion())
+                            .withKind(policy.getKind()).withName(policy.getMetadata().getName())
+                            .withNamespace(policy.getMetadata().getNamespace())
+                            .withUid(policy.getMetadata().getUid()).build())
+                    .withFirstTimestamp(Instant.now().toString()).withLastTimestamp(Instant.now().toString())
+                    .withCount(1).withNewSource().withComponent("dbwarden-operator").endSource()
+                    .build()).create();
+        } catch (RuntimeException e) {
+            LOG.warnf("could not record event for policy %s: %s", policy.getMetadata().getName(), e.toString());
+        }
+    }
+}
