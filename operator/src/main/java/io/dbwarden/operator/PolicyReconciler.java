@@ -2,9 +2,9 @@ package io.dbwarden.operator;
 
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicyStatus;
-import io.dbwarden.api.v1alpha1.Subject;
 import io.dbwarden.api.validation.IdentityGlob;
 import io.dbwarden.api.validation.PolicyValidator;
+import io.dbwarden.api.validation.Subjects;
 import io.fabric8.kubernetes.api.model.EventBuilder;
 import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -17,7 +17,6 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import org.jboss.logging.Logger;
 
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -63,12 +62,8 @@ public class PolicyReconciler implements Reconciler<DatabaseAccessPolicy> {
     }
 
     private int countBoundWorkloads(DatabaseAccessPolicy policy) {
-        List<IdentityGlob> subjects = new ArrayList<>();
-        String ns = policy.getMetadata().getNamespace();
-        for (Subject s : policy.getSpec().getSubjects()) {
-            subjects.add(IdentityGlob.parse(s.getIdentity() != null ? s.getIdentity()
-                    : (s.getNamespace() != null ? s.getNamespace() : ns) + "/" + s.getServiceAccount()));
-        }
+        List<IdentityGlob> subjects = Subjects.globs(policy.getSpec().getSubjects(),
+                policy.getMetadata().getNamespace());
         int count = 0;
         for (Pod pod : client.pods().inAnyNamespace().list().getItems()) {
             boolean sidecar = pod.getSpec() != null && (pod.getSpec().getContainers().stream()

@@ -5,9 +5,8 @@ import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.api.v1alpha1.DetectorRule;
 import io.dbwarden.api.v1alpha1.DetectorType;
 import io.dbwarden.api.v1alpha1.MaskingSpec;
-import io.dbwarden.api.v1alpha1.Subject;
 import io.dbwarden.api.validation.ColumnGlob;
-import io.dbwarden.api.validation.IdentityGlob;
+import io.dbwarden.api.validation.Subjects;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -75,15 +74,7 @@ public final class MaskingRules {
     }
 
     private static boolean exempt(MaskingSpec m, String identity, String namespace) {
-        for (Subject s : m.getExemptSubjects()) {
-            String glob = s.getIdentity() != null ? s.getIdentity()
-                    : (s.getNamespace() != null ? s.getNamespace() : namespace == null ? "default" : namespace)
-                    + "/" + s.getServiceAccount();
-            if (IdentityGlob.parse(glob).matches(identity)) {
-                return true;
-            }
-        }
-        return false;
+        return Subjects.matches(m.getExemptSubjects(), namespace, identity);
     }
 
     public boolean isEmpty() {

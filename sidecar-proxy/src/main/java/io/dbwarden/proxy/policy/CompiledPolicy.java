@@ -4,10 +4,9 @@ import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicySpec;
 import io.dbwarden.api.v1alpha1.PolicyMode;
-import io.dbwarden.api.v1alpha1.Subject;
 import io.dbwarden.api.validation.IdentityGlob;
+import io.dbwarden.api.validation.Subjects;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /** A validated DatabaseAccessPolicy in the form the proxy evaluates. */
@@ -18,16 +17,8 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
         String namespace = p.getMetadata().getNamespace();
-        List<IdentityGlob> subjects = new ArrayList<>();
-        for (Subject s : spec.getSubjects()) {
-            if (s.getIdentity() != null) {
-                subjects.add(IdentityGlob.parse(s.getIdentity()));
-            } else {
-                String ns = s.getNamespace() != null ? s.getNamespace() : (namespace != null ? namespace : "default");
-                subjects.add(IdentityGlob.parse(ns + "/" + s.getServiceAccount()));
-            }
-        }
-        return new CompiledPolicy(p.getMetadata().getName(), namespace, List.copyOf(subjects), spec.getMode(),
+        List<IdentityGlob> subjects = Subjects.globs(spec.getSubjects(), namespace);
+        return new CompiledPolicy(p.getMetadata().getName(), namespace, subjects, spec.getMode(),
                 spec.getDefaultAction(), spec.getDefaultSchema(), Boolean.TRUE.equals(spec.getReadOnly()),
                 Boolean.TRUE.equals(spec.getAllowUnparsedStatements()),
                 spec.getRules().stream().map(CompiledRule::of).toList());
