@@ -53,7 +53,7 @@ final class PolicyReloader implements AutoCloseable {
         this.policyFilter = policyFilter;
         this.maskingFilter = maskingFilter;
         this.metrics = metrics;
-        this.lastDigest = digest(initialContent);
+        this.lastDigest = initialContent == null ? null : digest(initialContent);
     }
 
     static MaskingRules masking(List<DatabaseAccessPolicy> policies, String identity, byte[] hashKey) {
@@ -62,7 +62,7 @@ final class PolicyReloader implements AutoCloseable {
     }
 
     void start(long periodMillis) {
-        if (periodMillis > 0) {
+        if (periodMillis > 0 && file != null) {
             timer.scheduleWithFixedDelay(this::checkNow, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
         }
     }
@@ -81,19 +81,25 @@ final class PolicyReloader implements AutoCloseable {
             return;
         }
         lastDigest = d; // a broken file is reported once, not every period
+        apply(new String(content, StandardCharsets.UTF_8), file.toString());
+    }
+
+    /** Validates and applies a policy document stream; returns false (policy in force unchanged) when it is invalid. */
+    synchronized boolean apply(String yaml, String source) {
         try {
-            List<DatabaseAccessPolicy> policies = PolicyLoader.parse(new String(content, StandardCharsets.UTF_8),
-                    file.toString());
+            List<DatabaseAccessPolicy> policies = yaml.isBlank() ? List.of() : PolicyLoader.parse(yaml, source);
             PolicyEngine engine = PolicyEngine.of(policies, identity);
             MaskingRules rules = masking(policies, identity, hashKey);
             policyFilter.update(engine);
             maskingFilter.update(rules);
             metrics.policyReloaded();
-            LOG.info("policy reloaded: file={} policies={} applicable={} masking={}", file, policies.size(),
+            LOG.info("policy applied: source={} policies={} applicable={} masking={}", source, policies.size(),
                     engine.applicable().size(), !rules.isEmpty());
+            return true;
         } catch (PolicyLoader.PolicyException | IllegalArgumentException e) {
             metrics.policyReloadFailed();
-            LOG.error("policy file changed but is invalid; the previous policy stays in force: {}", e.getMessage());
+            LOG.error("policy from {} is invalid; the previous policy stays in force: {}", source, e.getMessage());
+            return false;
         }
     }
 

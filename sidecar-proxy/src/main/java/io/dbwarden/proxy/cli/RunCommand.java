@@ -29,6 +29,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -94,6 +95,21 @@ public final class RunCommand implements Callable<Integer> {
             description = "How often to check the policy file for changes; 0 disables reloading (default: ${DEFAULT-VALUE}).")
     double policyReloadSeconds;
 
+    @Option(names = "--operator-url", description = "Sidecar mode: fetch policies from the operator's sidecar API "
+            + "(https; plain http only to loopback) instead of --policy.")
+    String operatorUrl;
+
+    @Option(names = "--token-file", defaultValue = "/var/run/secrets/dbwarden/token",
+            description = "Projected service-account token (audience dbwarden) presented to the operator (default: ${DEFAULT-VALUE}).")
+    Path tokenFile;
+
+    @Option(names = "--operator-ca-file", description = "PEM CA bundle for the operator's certificate.")
+    Path operatorCaFile;
+
+    @Option(names = "--bundle-cache", description = "Where the last good policy bundle from the operator is kept "
+            + "(an emptyDir), so a restart during an operator outage still enforces it.")
+    Path bundleCache;
+
     @Option(names = "--no-policy", description = "Forward every statement (audit only). Without it, --policy is required.")
     boolean noPolicy;
 
@@ -132,10 +148,13 @@ public final class RunCommand implements Callable<Integer> {
 
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
     public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
-                          ProxyMetrics metrics, SideConnection catalogConnection, PolicyReloader reloader)
-            implements AutoCloseable {
+                          ProxyMetrics metrics, SideConnection catalogConnection, PolicyReloader reloader,
+                          OperatorPolicySource policySource) implements AutoCloseable {
         @Override
         public void close() {
+            if (policySource != null) {
+                policySource.close();
+            }
             if (reloader != null) {
                 reloader.close();
             }
@@ -153,9 +172,14 @@ public final class RunCommand implements Callable<Integer> {
 
     /** Loads the policy, starts serving and returns; used by {@link #call()} and by tests. */
     public Running start() throws IOException, PolicyLoader.PolicyException {
-        if (policy == null && !noPolicy) {
-            throw new IllegalArgumentException("--policy FILE is required (or --no-policy to forward everything)");
+        if (policy != null && operatorUrl != null) {
+            throw new IllegalArgumentException("use either --policy FILE or --operator-url URL, not both");
         }
+        if (policy == null && operatorUrl == null && !noPolicy) {
+            throw new IllegalArgumentException("--policy FILE or --operator-url URL is required "
+                    + "(or --no-policy to forward everything)");
+        }
+        URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
                 : PolicyLoader.parse(new String(policyContent, java.nio.charset.StandardCharsets.UTF_8), policy.toString());
@@ -171,9 +195,10 @@ public final class RunCommand implements Callable<Integer> {
         SideConnection catalogConnection = null;
         PolicyFilter policyFilter = null;
         PolicyReloader reloader = null;
-        if (policy != null) {
+        OperatorPolicySource operatorSource = null;
+        if (policy != null || operator != null) {
             PolicyEngine engine = PolicyEngine.of(policies, config.identity());
-            if (engine.applicable().isEmpty()) {
+            if (policy != null && engine.applicable().isEmpty()) {
                 LOG.warn("no policy in the file applies to this identity; every statement will be denied: identity={}",
                         config.identity());
             }
@@ -189,7 +214,11 @@ public final class RunCommand implements Callable<Integer> {
             filters.add(maskingFilter);
             reloader = new PolicyReloader(policy, policyContent, config.identity(), hashKey, policyFilter,
                     maskingFilter, metrics);
+            if (operator != null) {
+                operatorSource = new OperatorPolicySource(operator, tokenFile, operatorCaFile, bundleCache, reloader);
+            }
         }
+        OperatorPolicySource source = operatorSource;
         PolicyFilter sessionSource = policyFilter;
         ProxyServer server;
         AdminServer admin = null;
@@ -198,7 +227,8 @@ public final class RunCommand implements Callable<Integer> {
                     () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings());
             try {
                 admin = "none".equals(adminListen) ? null
-                        : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics, () -> true);
+                        : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,
+                        () -> source == null || source.loaded());
             } catch (RuntimeException e) {
                 server.close();
                 throw e;
@@ -214,9 +244,23 @@ public final class RunCommand implements Callable<Integer> {
         if (reloader != null) {
             reloader.start(Math.round(policyReloadSeconds * 1000));
         }
+        if (source != null) {
+            source.start();
+        }
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
-        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader);
+        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source);
+    }
+
+    private static URI checkedOperatorUri(String url) {
+        URI uri = URI.create(url);
+        boolean loopback = "localhost".equals(uri.getHost()) || "127.0.0.1".equals(uri.getHost())
+                || "[::1]".equals(uri.getHost());
+        if (!"https".equals(uri.getScheme()) && !("http".equals(uri.getScheme()) && loopback)) {
+            throw new IllegalArgumentException("--operator-url must be https (the service-account token is sent to it); "
+                    + "plain http is accepted only for loopback addresses");
+        }
+        return uri;
     }
 
     private static byte[] readPolicy(Path file) throws PolicyLoader.PolicyException {
