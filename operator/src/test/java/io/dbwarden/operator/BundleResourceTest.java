@@ -26,7 +26,11 @@ import static org.awaitility.Awaitility.await;
 /** The sidecar policy API against the fake API server: identity from TokenReview, per-identity bundles, long poll. */
 @QuarkusTest
 @WithKubernetesTestServer(crud = true)
+@io.quarkus.test.common.QuarkusTestResource(SelfSignedTls.class)
 class BundleResourceTest {
+    @io.quarkus.test.common.http.TestHTTPResource(value = "/sidecar/v1/bundle", tls = true)
+    java.net.URL bundleUrl;
+
     @KubernetesTestServer
     KubernetesServer mockServer;
 
@@ -71,8 +75,8 @@ class BundleResourceTest {
         client.resource(p).createOr(r -> r.update());
     }
 
-    private static Response get(String token, String etag, Integer wait) {
-        var req = given();
+    private Response get(String token, String etag, Integer wait) {
+        var req = given().relaxedHTTPSValidation();
         if (token != null) {
             req = req.header("Authorization", "Bearer " + token);
         }
@@ -82,7 +86,7 @@ class BundleResourceTest {
         if (wait != null) {
             req = req.queryParam("wait", wait);
         }
-        return req.get("/sidecar/v1/bundle");
+        return req.get(bundleUrl);
     }
 
     @Test
@@ -103,6 +107,12 @@ class BundleResourceTest {
         assertThat(get(null, null, null).statusCode()).isEqualTo(401);
         assertThat(get("token-human", null, null).statusCode()).isEqualTo(401);
         assertThat(get("forged", null, null).statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void theApiIsOnlyServedOverTls() {
+        assertThat(bundleUrl.getProtocol()).isEqualTo("https");
+        assertThat(get("token-checkout", null, null).statusCode()).isEqualTo(200);
     }
 
     @Test
