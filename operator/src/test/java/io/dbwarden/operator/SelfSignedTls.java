@@ -8,6 +8,9 @@ import java.util.Map;
 
 /** A throw-away PKCS#12 server certificate for localhost, made with the JDK's keytool, for the HTTPS tests. */
 public class SelfSignedTls implements QuarkusTestResourceLifecycleManager {
+    /** The server certificate as PEM, for clients that must verify it. */
+    static volatile Path certificatePem;
+
     @Override
     public Map<String, String> start() {
         try {
@@ -21,6 +24,14 @@ public class SelfSignedTls implements QuarkusTestResourceLifecycleManager {
             if (p.waitFor() != 0) {
                 throw new IllegalStateException("keytool failed: " + new String(p.getInputStream().readAllBytes()));
             }
+            Path pem = dir.resolve("server.pem");
+            Process export = new ProcessBuilder(keytool.toString(), "-exportcert", "-rfc", "-alias", "server",
+                    "-keystore", store.toString(), "-storetype", "PKCS12", "-storepass", "changeit",
+                    "-file", pem.toString()).redirectErrorStream(true).start();
+            if (export.waitFor() != 0) {
+                throw new IllegalStateException("keytool export failed");
+            }
+            certificatePem = pem;
             return Map.of("quarkus.http.ssl.certificate.key-store-file", store.toString(),
                     "quarkus.http.ssl.certificate.key-store-password", "changeit",
                     "quarkus.http.insecure-requests", "disabled");
