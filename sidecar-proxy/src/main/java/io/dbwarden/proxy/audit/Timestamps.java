@@ -24,7 +24,7 @@ final class Timestamps {
             c = new Cached(second, SECONDS.format(Instant.ofEpochSecond(second)));
             cached = c;
         }
-        int millis = (int) Math.floorMod(epochMillis, 1000);
+        int millis = Math.floorMod(epochMillis, 1000);
         StringBuilder sb = new StringBuilder(24).append(c.prefix()).append('.');
         if (millis < 100) {
             sb.append('0');

@@ -87,7 +87,7 @@ final class Execution {
             }
         }
         return pending == null ? null
-                : java.util.concurrent.CompletableFuture.allOf(pending.toArray(new java.util.concurrent.CompletableFuture[0]));
+                : java.util.concurrent.CompletableFuture.allOf(pending.toArray(new java.util.concurrent.CompletableFuture<?>[0]));
     }
 
     ByteBuf onCopyData(ByteBuf data) {

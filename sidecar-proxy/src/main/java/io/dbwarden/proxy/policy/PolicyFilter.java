@@ -21,7 +21,8 @@ public final class PolicyFilter implements StatementFilter {
     private final int maxCachedVerdicts;
     private volatile State state;
 
-    private record State(PolicyEngine engine, Map<String, Verdict> verdicts) {
+    /** Verdicts are kept as completed stages: a cache hit allocates nothing. */
+    private record State(PolicyEngine engine, Map<String, CompletableFuture<Verdict>> verdicts) {
     }
 
     public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
@@ -43,20 +44,20 @@ public final class PolicyFilter implements StatementFilter {
     public CompletionStage<Verdict> onStatement(StatementContext context) {
         State s = state;
         String key = context.statement().normalized();
-        Verdict cached = s.verdicts().get(key);
+        CompletableFuture<Verdict> cached = s.verdicts().get(key);
         if (cached != null) {
-            return CompletableFuture.completedFuture(cached);
+            return cached;
         }
         StatementAnalysis analysis = analyzer.cached(context.statement());
         if (analysis != null) {
-            return CompletableFuture.completedFuture(decide(s, key, analysis));
+            return decide(s, key, analysis);
         }
-        return analyzer.analyze(context.statement()).thenApply(a -> decide(s, key, a));
+        return analyzer.analyze(context.statement()).thenCompose(a -> decide(s, key, a));
     }
 
-    private Verdict decide(State s, String key, StatementAnalysis analysis) {
-        Verdict v = s.engine().decide(analysis);
-        Map<String, Verdict> cache = s.verdicts();
+    private CompletableFuture<Verdict> decide(State s, String key, StatementAnalysis analysis) {
+        CompletableFuture<Verdict> v = CompletableFuture.completedFuture(s.engine().decide(analysis));
+        Map<String, CompletableFuture<Verdict>> cache = s.verdicts();
         if (cache.size() >= maxCachedVerdicts) {
             Iterator<String> it = cache.keySet().iterator();
             for (int i = 0; i < Math.max(1, maxCachedVerdicts / 10) && it.hasNext(); i++) {

@@ -26,7 +26,8 @@ class PgFrameDecoderTest {
         ByteBuf first = ch.readInbound();
         assertThat(first).isNotNull();
         assertThat(PgMessages.queryText(first, StandardCharsets.UTF_8)).isEqualTo("SELECT 1");
-        assertThat((Object) ch.readInbound()).isNull();
+        Object none = ch.readInbound();
+        assertThat(none).isNull();
         ch.writeInbound(all.retainedSlice(all.readableBytes() - 1, 1));
         ByteBuf sync = ch.readInbound();
         assertThat((char) PgMessages.type(sync)).isEqualTo('S');

@@ -20,6 +20,7 @@ public final class LeakDetection implements BeforeAllCallback, AfterAllCallback 
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
         ResourceLeakDetectorFactory.setResourceLeakDetectorFactory(new ResourceLeakDetectorFactory() {
             @Override
+            @SuppressWarnings("deprecation") // the factory's only abstract method; Netty calls it for every detector
             public <T> ResourceLeakDetector<T> newResourceLeakDetector(Class<T> resource, int samplingInterval,
                                                                        long maxActive) {
                 return new ResourceLeakDetector<>(resource, samplingInterval) {
