@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 JAR="$PWD/sidecar-proxy/target/dbwarden-proxy.jar"
-[ -f "$JAR" ] || mvn -q -B -DskipTests package
+[ -f "$JAR" ] || mvn -q -B -DskipTests -pl crds,sidecar-proxy package
 BENCH="${BENCH_SCRIPT:-$PWD/../shared/bench/pg-proxy-bench.sh}"
 AUDIT="${AUDIT_FILE:-/tmp/dbwarden-bench-audit.jsonl}"
 rm -f "$AUDIT"
