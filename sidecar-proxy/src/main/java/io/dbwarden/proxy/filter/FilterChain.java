@@ -18,8 +18,14 @@ public final class FilterChain {
         this.executionListeners = List.copyOf(executionListeners);
     }
 
+    /** Whether some result filter may take an interest in results right now. */
     public boolean hasResultFilters() {
-        return !resultFilters.isEmpty();
+        for (ResultFilter f : resultFilters) {
+            if (f.active()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -6,4 +6,9 @@ package io.dbwarden.proxy.filter;
  */
 public interface ResultFilter {
     ResultHandler forStatement(StatementContext context);
+
+    /** False while the filter would decline every statement (lets the proxy skip bookkeeping it only needs for filters). */
+    default boolean active() {
+        return true;
+    }
 }

@@ -67,7 +67,17 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case PORTAL_SUSPENDED -> onCompletion(frame, null, true);
             case PARSE_COMPLETE -> consume(frame, ResponseTracker.Kind.PARSE);
             case BIND_COMPLETE -> consume(frame, ResponseTracker.Kind.BIND);
-            case CLOSE_COMPLETE -> consume(frame, ResponseTracker.Kind.CLOSE);
+            case CLOSE_COMPLETE -> {
+                ResponseTracker.Expected head = tracker.head();
+                if (head != null && head.kind == ResponseTracker.Kind.CLOSE && head.name != null) {
+                    Described d = (head.describeKind == 'S' ? statementDescriptions : portalDescriptions)
+                            .remove(head.name);
+                    if (d != null) {
+                        d.description().release();
+                    }
+                }
+                consume(frame, ResponseTracker.Kind.CLOSE);
+            }
             case NO_DATA -> consume(frame, ResponseTracker.Kind.DESCRIBE);
             case ERROR_RESPONSE -> onError(frame);
             case READY_FOR_QUERY -> onReadyForQuery(frame);

@@ -132,7 +132,7 @@ final class ClientRelay {
                     portals.remove(t.name());
                     portalGenerations.remove(t.name());
                 }
-                forward(frame, ResponseTracker.simple(ResponseTracker.Kind.CLOSE));
+                forward(frame, ResponseTracker.close(t.kind(), t.name()));
             }
             case SYNC -> {
                 discardingUntilSync = null;

@@ -27,7 +27,7 @@ final class ResponseTracker {
         final Execution execution;
         /** QUERY: the statements of the message, in order. */
         final List<Execution> statements;
-        /** DESCRIBE: 'S' or 'P'; target name; the target's generation when the Describe was sent. */
+        /** DESCRIBE and CLOSE: 'S' or 'P'; target name; DESCRIBE: the target's generation when it was sent. */
         final char describeKind;
         final String name;
         final int generation;
@@ -71,6 +71,11 @@ final class ResponseTracker {
 
     static Expected describe(char describeKind, String name, int generation) {
         return new Expected(Kind.DESCRIBE, false, null, null, null, describeKind, name, generation);
+    }
+
+    /** CLOSE of statement ('S') or portal ('P') {@code name}. */
+    static Expected close(char kind, String name) {
+        return new Expected(Kind.CLOSE, false, null, null, null, kind, name, 0);
     }
 
     static Expected execute(Execution execution) {

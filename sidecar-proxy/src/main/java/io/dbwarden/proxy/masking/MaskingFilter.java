@@ -37,6 +37,11 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     }
 
     @Override
+    public boolean active() {
+        return !rules.isEmpty();
+    }
+
+    @Override
     public ResultHandler forStatement(StatementContext context) {
         MaskingRules r = rules;
         return r.isEmpty() ? null : new MaskingHandler(r, catalog, context);
