@@ -9,7 +9,7 @@ import java.util.Map;
 /** A throw-away PKCS#12 server certificate for localhost, made with the JDK's keytool, for the HTTPS tests. */
 public class SelfSignedTls implements QuarkusTestResourceLifecycleManager {
     /** The server certificate as PEM, for clients that must verify it. */
-    static volatile Path certificatePem;
+    public static volatile Path certificatePem;
 
     @Override
     public Map<String, String> start() {

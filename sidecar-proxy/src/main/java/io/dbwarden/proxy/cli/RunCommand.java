@@ -57,6 +57,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--upstream-user", description = "Role the proxy logs in as (default: the client's user name).")
     String upstreamUser;
 
+    @Option(names = "--upstream-user-file", description = "File holding the upstream role name (e.g. a mounted Secret key).")
+    Path upstreamUserFile;
+
     @Option(names = "--upstream-password-file", description = "File holding the upstream password (or set DBWARDEN_UPSTREAM_PASSWORD).")
     Path upstreamPasswordFile;
 
@@ -286,8 +289,9 @@ public final class RunCommand implements Callable<Integer> {
                 : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
         ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
         String clientPassword = clientPasswordFile != null ? readSecret(clientPasswordFile) : null;
+        String user = upstreamUserFile != null ? readSecret(upstreamUserFile) : upstreamUser;
         return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
-                database, upstreamUser, password, UpstreamTlsMode.parse(tls), upstreamRootCert, clientTlsCert,
+                database, user, password, UpstreamTlsMode.parse(tls), upstreamRootCert, clientTlsCert,
                 clientTlsKey, clientTlsRequired, auth, clientPassword, allowRemoteTrust, identity, maxMessageBytes,
                 Duration.ofSeconds(10), Duration.ofSeconds(30));
     }

@@ -1,0 +1,160 @@
+package io.dbwarden.operator.injection;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
+import io.fabric8.zjsonpatch.JsonDiff;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Computes the sidecar patch for a pod: mutates a copy of the pod and diffs it against the original, so the patch
+ * is exactly what changed. The sidecar holds the database credentials (a Secret mounted into its container only),
+ * authenticates to the operator with a projected service-account token (audience dbwarden), and runs as a native
+ * sidecar (init container with restartPolicy Always) so it is up before the application starts.
+ */
+public final class SidecarInjector {
+    public static final String CONTAINER = "dbwarden-proxy";
+    public static final String UPSTREAM = "dbwarden.io/upstream";
+    public static final String DATABASE = "dbwarden.io/database";
+    public static final String CREDENTIALS = "dbwarden.io/credentials-secret";
+    public static final String PORT = "dbwarden.io/port";
+    static final int ADMIN_PORT = 9187;
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Cluster-wide injection settings (from the operator's configuration). */
+    public record Config(String image, String operatorUrl, String caConfigMap, boolean nativeSidecar) {
+    }
+
+    /** The patch, or a reason to refuse the pod. */
+    public record Result(JsonNode patch, String refusal) {
+    }
+
+    private SidecarInjector() {
+    }
+
+    public static Result inject(Pod pod, Config config) {
+        Map<String, String> annotations = pod.getMetadata().getAnnotations() == null ? Map.of()
+                : pod.getMetadata().getAnnotations();
+        String upstream = annotations.get(UPSTREAM);
+        String secret = annotations.get(CREDENTIALS);
+        if (upstream == null || !upstream.matches("[A-Za-z0-9.-]+:[0-9]{1,5}")) {
+            return new Result(null, "dbwarden injection requested but annotation " + UPSTREAM
+                    + " (database host:port) is missing or malformed");
+        }
+        if (secret == null || !secret.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
+            return new Result(null, "dbwarden injection requested but annotation " + CREDENTIALS
+                    + " (Secret with keys username and password) is missing or malformed");
+        }
+        String port = annotations.getOrDefault(PORT, "5432");
+        if (!port.matches("[0-9]{2,5}")) {
+            return new Result(null, "annotation " + PORT + " must be a port number");
+        }
+        JsonNode original = JSON.valueToTree(pod);
+        Pod copy = JSON.convertValue(original, Pod.class);
+        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port);
+        return new Result(JsonDiff.asJson(original, JSON.valueToTree(copy)), null);
+    }
+
+    private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port) {
+        List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream));
+        if (database != null) {
+            args.addAll(List.of("--upstream-database", database));
+        }
+        args.addAll(List.of("--upstream-user-file", "/etc/dbwarden/credentials/username",
+                "--upstream-password-file", "/etc/dbwarden/credentials/password",
+                "--operator-url", config.operatorUrl(), "--operator-ca-file", "/etc/dbwarden/ca/ca.crt",
+                "--token-file", "/var/run/secrets/dbwarden/token", "--bundle-cache", "/var/run/dbwarden/bundle.yaml",
+                "--audit", "-", "--admin-listen", "0.0.0.0:" + ADMIN_PORT));
+        ContainerBuilder sidecar = new ContainerBuilder().withName(CONTAINER).withImage(config.image())
+                .withArgs(args).withEnv(env())
+                .addNewPort().withName("dbwarden-admin").withContainerPort(ADMIN_PORT).endPort()
+                .withNewReadinessProbe().withNewHttpGet().withPath("/readyz").withNewPort(ADMIN_PORT).endHttpGet()
+                .withPeriodSeconds(2).endReadinessProbe()
+                .withNewLivenessProbe().withNewHttpGet().withPath("/healthz").withNewPort(ADMIN_PORT).endHttpGet()
+                .withPeriodSeconds(10).withFailureThreshold(3).endLivenessProbe()
+                .withNewStartupProbe().withNewHttpGet().withPath("/healthz").withNewPort(ADMIN_PORT).endHttpGet()
+                .withPeriodSeconds(1).withFailureThreshold(60).endStartupProbe()
+                .withNewResources().withRequests(Map.of("cpu", new Quantity("50m"), "memory", new Quantity("160Mi")))
+                .withLimits(Map.of("memory", new Quantity("320Mi"))).endResources()
+                .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(65532L)
+                .withReadOnlyRootFilesystem(true).withAllowPrivilegeEscalation(false)
+                .withNewCapabilities().withDrop("ALL").endCapabilities()
+                .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().endSecurityContext()
+                .withVolumeMounts(mounts());
+        List<Volume> volumes = new ArrayList<>(pod.getSpec().getVolumes() == null ? List.of() : pod.getSpec().getVolumes());
+        volumes.addAll(volumes(secret, config.caConfigMap()));
+        pod.getSpec().setVolumes(volumes);
+        if (config.nativeSidecar()) {
+            Container c = sidecar.withRestartPolicy("Always").build();
+            List<Container> init = new ArrayList<>();
+            init.add(c);
+            if (pod.getSpec().getInitContainers() != null) {
+                init.addAll(pod.getSpec().getInitContainers());
+            }
+            pod.getSpec().setInitContainers(init);
+        } else {
+            List<Container> containers = new ArrayList<>(pod.getSpec().getContainers());
+            containers.add(sidecar.build());
+            pod.getSpec().setContainers(containers);
+        }
+        Map<String, String> annotations = new LinkedHashMap<>(pod.getMetadata().getAnnotations() == null ? Map.of()
+                : pod.getMetadata().getAnnotations());
+        annotations.put(InjectionDecision.STATUS, "{\"container\":\"" + CONTAINER + "\",\"image\":\""
+                + config.image() + "\",\"native\":" + config.nativeSidecar() + "}");
+        pod.getMetadata().setAnnotations(annotations);
+    }
+
+    private static List<EnvVar> env() {
+        return List.of(
+                new EnvVarBuilder().withName("POD_NAME").withNewValueFrom().withNewFieldRef()
+                        .withFieldPath("metadata.name").endFieldRef().endValueFrom().build(),
+                new EnvVarBuilder().withName("POD_NAMESPACE").withNewValueFrom().withNewFieldRef()
+                        .withFieldPath("metadata.namespace").endFieldRef().endValueFrom().build(),
+                new EnvVarBuilder().withName("SERVICE_ACCOUNT").withNewValueFrom().withNewFieldRef()
+                        .withFieldPath("spec.serviceAccountName").endFieldRef().endValueFrom().build(),
+                new EnvVarBuilder().withName("DBWARDEN_IDENTITY").withValue("$(POD_NAMESPACE)/$(SERVICE_ACCOUNT)").build(),
+                new EnvVarBuilder().withName("JAVA_TOOL_OPTIONS")
+                        .withValue("-XX:MaxRAMPercentage=70 -Djava.io.tmpdir=/tmp -Dio.netty.leakDetection.level=disabled")
+                        .build());
+    }
+
+    private static List<VolumeMount> mounts() {
+        return List.of(
+                new VolumeMountBuilder().withName("dbwarden-token").withMountPath("/var/run/secrets/dbwarden")
+                        .withReadOnly(true).build(),
+                new VolumeMountBuilder().withName("dbwarden-credentials").withMountPath("/etc/dbwarden/credentials")
+                        .withReadOnly(true).build(),
+                new VolumeMountBuilder().withName("dbwarden-ca").withMountPath("/etc/dbwarden/ca").withReadOnly(true)
+                        .build(),
+                new VolumeMountBuilder().withName("dbwarden-cache").withMountPath("/var/run/dbwarden").build(),
+                new VolumeMountBuilder().withName("dbwarden-tmp").withMountPath("/tmp").build());
+    }
+
+    private static List<Volume> volumes(String secret, String caConfigMap) {
+        return List.of(
+                new VolumeBuilder().withName("dbwarden-token").withNewProjected().addNewSource()
+                        .withNewServiceAccountToken().withAudience("dbwarden").withExpirationSeconds(3600L)
+                        .withPath("token").endServiceAccountToken().endSource().endProjected().build(),
+                new VolumeBuilder().withName("dbwarden-credentials").withNewSecret().withSecretName(secret)
+                        .withDefaultMode(0400).endSecret().build(),
+                new VolumeBuilder().withName("dbwarden-ca").withNewConfigMap().withName(caConfigMap)
+                        .withOptional(false).endConfigMap().build(),
+                new VolumeBuilder().withName("dbwarden-cache").withNewEmptyDir().withMedium("Memory")
+                        .withSizeLimit(new Quantity("8Mi")).endEmptyDir().build(),
+                new VolumeBuilder().withName("dbwarden-tmp").withNewEmptyDir().withSizeLimit(new Quantity("64Mi"))
+                        .endEmptyDir().build());
+    }
+}

@@ -1,0 +1,96 @@
+package io.dbwarden.operator.injection;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.zjsonpatch.JsonPatch;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Pure injection decision and patch, with a golden patch for a real AdmissionReview. */
+class SidecarInjectorTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final SidecarInjector.Config CONFIG = new SidecarInjector.Config("ghcr.io/dbwarden/dbwarden-proxy:0.1.0",
+            "https://dbwarden-operator.dbwarden.svc:8443", "dbwarden-ca", true);
+    static final Path DIR = Path.of("src/test/resources/injection");
+
+    static Pod pod(Map<String, String> labels, Map<String, String> annotations) {
+        return new PodBuilder().withNewMetadata().withName("p").withNamespace("shop").withLabels(labels)
+                .withAnnotations(annotations).endMetadata().withNewSpec().addNewContainer().withName("app")
+                .withImage("app").endContainer().endSpec().build();
+    }
+
+    @Test
+    void decisionPrecedence() {
+        Map<String, String> on = Map.of(InjectionDecision.INJECT, "true");
+        Map<String, String> off = Map.of(InjectionDecision.INJECT, "false");
+        Map<String, String> nsOn = Map.of(InjectionDecision.INJECT, "enabled");
+        Map<String, String> nsOff = Map.of(InjectionDecision.INJECT, "disabled");
+        assertThat(InjectionDecision.of(pod(on, on), "kube-system", nsOn, "dbwarden").inject()).isFalse();
+        assertThat(InjectionDecision.of(pod(on, on), "dbwarden", nsOn, "dbwarden").inject()).isFalse();
+        assertThat(InjectionDecision.of(pod(Map.of(), Map.of(InjectionDecision.STATUS, "{}")), "shop", nsOn,
+                "dbwarden").reason()).isEqualTo("already injected");
+        assertThat(InjectionDecision.of(pod(off, on), "shop", nsOn, "dbwarden").inject()).as("label beats annotation")
+                .isFalse();
+        assertThat(InjectionDecision.of(pod(on, off), "shop", nsOff, "dbwarden").inject()).isTrue();
+        assertThat(InjectionDecision.of(pod(Map.of(), off), "shop", nsOn, "dbwarden").inject())
+                .as("annotation beats namespace").isFalse();
+        assertThat(InjectionDecision.of(pod(Map.of(), on), "shop", nsOff, "dbwarden").inject()).isTrue();
+        assertThat(InjectionDecision.of(pod(Map.of(), Map.of()), "shop", nsOn, "dbwarden").inject()).isTrue();
+        assertThat(InjectionDecision.of(pod(Map.of(), Map.of()), "shop", Map.of(), "dbwarden").inject())
+                .as("default").isFalse();
+    }
+
+    @Test
+    void goldenPatchForARealAdmissionReview() throws Exception {
+        JsonNode review = JSON.readTree(DIR.resolve("checkout-pod.admissionreview.json").toFile());
+        Pod pod = JSON.treeToValue(review.at("/request/object"), Pod.class);
+        SidecarInjector.Result result = SidecarInjector.inject(pod, CONFIG);
+        assertThat(result.refusal()).isNull();
+        Path golden = DIR.resolve("checkout-pod.patch.json");
+        if (Boolean.getBoolean("dbwarden.updateGolden")) {
+            Files.writeString(golden, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result.patch()) + "\n");
+        }
+        // compare as parsed text (the generated tree holds longs where parsing yields ints)
+        assertThat(JSON.readTree(result.patch().toString())).as("golden patch " + golden + " (regenerate with "
+                + "-Ddbwarden.updateGolden=true and review the diff)").isEqualTo(JSON.readTree(golden.toFile()));
+
+        Pod injected = JSON.treeToValue(JsonPatch.apply(result.patch(), JSON.valueToTree(pod)), Pod.class);
+        Container sidecar = injected.getSpec().getInitContainers().get(0);
+        assertThat(sidecar.getName()).isEqualTo(SidecarInjector.CONTAINER);
+        assertThat(sidecar.getRestartPolicy()).as("native sidecar: starts before the app").isEqualTo("Always");
+        assertThat(sidecar.getArgs()).containsSequence("--upstream", "orders-db.shop.svc:5432")
+                .containsSequence("--upstream-database", "orders").containsSequence("--listen", "127.0.0.1:5432");
+        assertThat(sidecar.getSecurityContext().getRunAsNonRoot()).isTrue();
+        assertThat(sidecar.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
+        assertThat(sidecar.getSecurityContext().getAllowPrivilegeEscalation()).isFalse();
+        assertThat(sidecar.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
+        assertThat(sidecar.getResources().getLimits()).containsKey("memory");
+        // credentials only in the sidecar; the app container is untouched
+        Container app = injected.getSpec().getContainers().get(0);
+        assertThat(app).isEqualTo(pod.getSpec().getContainers().get(0));
+        assertThat(sidecar.getVolumeMounts()).anySatisfy(m -> assertThat(m.getName()).isEqualTo("dbwarden-credentials"));
+        assertThat(injected.getSpec().getVolumes()).anySatisfy(v -> {
+            assertThat(v.getName()).isEqualTo("dbwarden-token");
+            assertThat(v.getProjected().getSources().get(0).getServiceAccountToken().getAudience()).isEqualTo("dbwarden");
+        });
+        // re-injection is a no-op
+        assertThat(InjectionDecision.of(injected, "shop", Map.of(), "dbwarden").inject()).isFalse();
+    }
+
+    @Test
+    void missingDatabaseSettingsRefuseThePodWithAClearMessage() {
+        Pod noUpstream = pod(Map.of(), Map.of(InjectionDecision.INJECT, "true",
+                SidecarInjector.CREDENTIALS, "db-creds"));
+        assertThat(SidecarInjector.inject(noUpstream, CONFIG).refusal()).contains(SidecarInjector.UPSTREAM);
+        Pod noSecret = pod(Map.of(), Map.of(InjectionDecision.INJECT, "true", SidecarInjector.UPSTREAM, "db:5432"));
+        assertThat(SidecarInjector.inject(noSecret, CONFIG).refusal()).contains(SidecarInjector.CREDENTIALS);
+    }
+}
