@@ -117,9 +117,11 @@ class OperatorPolicySourceTest {
         Files.writeString(token, "token-checkout\n");
         Path pw = dir.resolve("pw");
         Files.writeString(pw, EmbeddedPg.PASSWORD);
+        Path user = dir.resolve("username"); // as the injected sidecar reads it from the mounted Secret
+        Files.writeString(user, EmbeddedPg.SCRAM_USER + "\n");
         RunCommand cmd = new RunCommand();
         new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user-file", user.toString(),
                 "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "shop/checkout",
                 "--operator-url", operatorUrl, "--token-file", token.toString(), "--bundle-cache", cache.toString(),
                 "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "127.0.0.1:0");
