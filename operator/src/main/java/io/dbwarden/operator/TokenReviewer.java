@@ -6,10 +6,6 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -40,7 +36,7 @@ public class TokenReviewer {
         if (token == null || token.isBlank()) {
             return Optional.empty();
         }
-        String key = sha256(token);
+        String key = Hashes.sha256Hex(token, 32);
         Cached c = cache.get(key);
         if (c != null && c.until() > System.currentTimeMillis()) {
             return Optional.of(c.identity());
@@ -70,13 +66,5 @@ public class TokenReviewer {
         }
         cache.put(key, new Cached(identity, System.currentTimeMillis() + CACHE_MILLIS));
         return Optional.of(identity);
-    }
-
-    private static String sha256(String s) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }
