@@ -2,7 +2,6 @@ package io.dbwarden.api.validation;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.regex.Pattern;
 
 /**
@@ -112,17 +111,10 @@ public final class NameGlob {
         return name.matcher(objectName).matches();
     }
 
-    public boolean hasSchema() {
-        return schema != null;
-    }
 
     @Override
     public String toString() {
         return source;
     }
 
-    /** Lower-cases like an unquoted identifier (for callers normalizing their own names). */
-    public static String fold(String identifier) {
-        return identifier.toLowerCase(Locale.ROOT);
-    }
 }

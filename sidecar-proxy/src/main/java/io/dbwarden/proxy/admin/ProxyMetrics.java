@@ -78,10 +78,6 @@ public final class ProxyMetrics implements ExecutionListener {
         return connectionsActive.get();
     }
 
-    public long statements(Decision decision) {
-        return statementsByDecision[decision.ordinal()].sum();
-    }
-
     @Override
     public void onExecution(ExecutionRecord r) {
         statementsByDecision[r.verdict().decision().ordinal()].increment();

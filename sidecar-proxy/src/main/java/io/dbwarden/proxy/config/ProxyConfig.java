@@ -96,11 +96,6 @@ public record ProxyConfig(HostPort listen, HostPort upstream, String upstreamDat
                 allowRemoteTrust, newIdentity, maxMessageLength, connectTimeout, handshakeTimeout);
     }
 
-    public ProxyConfig withMaxMessageLength(int bytes) {
-        return new ProxyConfig(listen, upstream, upstreamDatabase, upstreamUser, upstreamPassword, upstreamTls,
-                upstreamRootCert, clientTlsCert, clientTlsKey, clientTlsRequired, clientAuth, clientPassword,
-                allowRemoteTrust, identity, bytes, connectTimeout, handshakeTimeout);
-    }
 
     @Override
     public String toString() {

@@ -69,8 +69,4 @@ public final class CancelRegistry {
                     }
                 });
     }
-
-    int size() {
-        return byProxyPid.size();
-    }
 }

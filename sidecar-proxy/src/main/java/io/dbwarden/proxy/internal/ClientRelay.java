@@ -72,8 +72,7 @@ final class ClientRelay {
     private boolean clientNeedsFlush;
     private boolean terminating;
 
-    ClientRelay(ProxyRuntime runtime, ChannelHandlerContext client, Channel upstream, SessionInfo session,
-                Map<String, String> serverParameters) {
+    ClientRelay(ProxyRuntime runtime, ChannelHandlerContext client, Channel upstream, SessionInfo session) {
         this.runtime = runtime;
         this.client = client;
         this.upstream = upstream;

@@ -241,7 +241,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         SessionInfo session = new SessionInfo(runtime.config().identity(), startup.parameters().get("user"),
                 params.get("database"), params.get("user"), startup.parameters().getOrDefault("application_name", ""),
                 addressText(ctx.channel().remoteAddress()), runtime.connectionIds().incrementAndGet());
-        relay = new ClientRelay(runtime, ctx, up, session, result.parameters());
+        relay = new ClientRelay(runtime, ctx, up, session);
         for (Map.Entry<String, String> p : result.parameters().entrySet()) {
             if (!relay.acceptParameter(p.getKey(), p.getValue())) {
                 result.notices().forEach(ByteBuf::release);

@@ -136,8 +136,4 @@ final class ResponseTracker {
     void transactionStatus(char status) {
         this.transactionStatus = status;
     }
-
-    int size() {
-        return queue.size();
-    }
 }

