@@ -1,5 +1,6 @@
 package io.dbwarden.operator.injection;
 
+import io.dbwarden.operator.tls.OperatorCertificates;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.StatusBuilder;
@@ -29,8 +30,9 @@ public class PodMutatingWebhook {
     private final KubernetesClient client;
     private final SidecarInjector.Config config;
     private final String operatorNamespace;
+    private final OperatorCertificates certificates;
 
-    public PodMutatingWebhook(KubernetesClient client,
+    public PodMutatingWebhook(KubernetesClient client, OperatorCertificates certificates,
                               @ConfigProperty(name = "dbwarden.injection.image") String image,
                               @ConfigProperty(name = "dbwarden.injection.operator-url") String operatorUrl,
                               @ConfigProperty(name = "dbwarden.injection.ca-config-map", defaultValue = "dbwarden-ca")
@@ -40,6 +42,7 @@ public class PodMutatingWebhook {
                               @ConfigProperty(name = "dbwarden.operator.namespace", defaultValue = "dbwarden")
                               String operatorNamespace) {
         this.client = client;
+        this.certificates = certificates;
         this.config = new SidecarInjector.Config(image, operatorUrl, caConfigMap, nativeSidecar);
         this.operatorNamespace = operatorNamespace;
     }
@@ -69,6 +72,10 @@ public class PodMutatingWebhook {
                     response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(false)
                             .withStatus(new StatusBuilder().withCode(400).withMessage(result.refusal()).build()).build();
                 } else {
+                    if (!Boolean.TRUE.equals(request.getDryRun())) {
+                        // the sidecar mounts the operator's CA from its own namespace
+                        certificates.publishCa(namespace);
+                    }
                     response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(true)
                             .withPatchType("JSONPatch").withPatch(Base64.getEncoder().encodeToString(
                                     result.patch().toString().getBytes(StandardCharsets.UTF_8))).build();

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
 
@@ -54,6 +55,27 @@ class PodMutatingWebhookTest {
         JsonNode patch = JSON.readTree(new String(Base64.getDecoder().decode(response.get("patch").asText()),
                 StandardCharsets.UTF_8));
         assertThat(patch).isEqualTo(JSON.readTree(Path.of("src/test/resources/injection/checkout-pod.patch.json").toFile()));
+    }
+
+    @Test
+    void injectionPublishesTheOperatorCaInThePodsNamespaceExceptOnDryRun() throws Exception {
+        // with dbwarden.tls.managed=false (tests) the bundle is read from dbwarden.tls.dir
+        Path dir = Path.of("target/test-tls");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("ca.crt"), "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n");
+        ObjectNode review = (ObjectNode) JSON.readTree(Path.of(
+                "src/test/resources/injection/checkout-pod.admissionreview.json").toFile());
+        ObjectNode request = (ObjectNode) review.get("request");
+        request.put("namespace", "warehouse");
+        request.put("dryRun", true);
+        assertThat(call(review).get("response").get("allowed").asBoolean()).isTrue();
+        assertThat(client.configMaps().inNamespace("warehouse").withName("dbwarden-ca").get()).isNull();
+
+        request.put("dryRun", false);
+        assertThat(call(review).get("response").get("allowed").asBoolean()).isTrue();
+        var cm = client.configMaps().inNamespace("warehouse").withName("dbwarden-ca").get();
+        assertThat(cm.getData()).containsEntry("ca.crt", Files.readString(dir.resolve("ca.crt")));
+        assertThat(cm.getMetadata().getLabels()).containsEntry("app.kubernetes.io/managed-by", "dbwarden-operator");
     }
 
     @Test

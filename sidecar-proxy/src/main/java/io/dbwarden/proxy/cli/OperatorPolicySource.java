@@ -34,7 +34,9 @@ final class OperatorPolicySource implements AutoCloseable {
     private final Path tokenFile;
     private final Path cacheFile;
     private final PolicyReloader applier;
-    private final HttpClient http;
+    private final Path caFile;
+    private HttpClient http;
+    private String trustedCa;
     private final Thread poller;
     private volatile String etag;
     private volatile boolean loaded;
@@ -45,11 +47,8 @@ final class OperatorPolicySource implements AutoCloseable {
         this.tokenFile = tokenFile;
         this.cacheFile = cacheFile;
         this.applier = applier;
-        HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
-        if (caFile != null) {
-            b.sslContext(trusting(caFile));
-        }
-        this.http = b.build();
+        this.caFile = caFile;
+        this.http = client();
         this.poller = Thread.ofPlatform().name("dbwarden-policy-source").daemon(true).unstarted(this::run);
     }
 
@@ -101,7 +100,7 @@ final class OperatorPolicySource implements AutoCloseable {
         if (etag != null) {
             req.header("If-None-Match", etag);
         }
-        HttpResponse<String> resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        HttpResponse<String> resp = client().send(req.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         switch (resp.statusCode()) {
             case 200 -> {
                 String body = resp.body();
@@ -120,6 +119,44 @@ final class OperatorPolicySource implements AutoCloseable {
             default -> throw new IOException("operator answered " + resp.statusCode() + ": "
                     + resp.body().lines().findFirst().orElse(""));
         }
+    }
+
+    /**
+     * The HTTP client, rebuilt when the operator's CA bundle file changes (the operator rotates its certificate
+     * and the kubelet refreshes the mounted ConfigMap); an unreadable new bundle keeps the previous trust.
+     */
+    private HttpClient client() {
+        if (caFile == null) {
+            return http != null ? http : HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        }
+        String ca;
+        try {
+            ca = Files.readString(caFile);
+        } catch (IOException e) {
+            if (http == null) {
+                throw new IllegalArgumentException("cannot read operator CA file " + caFile + ": " + e.getMessage(), e);
+            }
+            return http;
+        }
+        if (http != null && ca.equals(trustedCa)) {
+            return http;
+        }
+        try {
+            HttpClient next = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).sslContext(trusting(caFile))
+                    .build();
+            if (http != null) {
+                LOG.info("operator CA bundle changed, now trusting the new one: file={}", caFile);
+            }
+            http = next;
+            trustedCa = ca;
+        } catch (IllegalArgumentException e) {
+            if (http == null) {
+                throw e;
+            }
+            LOG.warn("operator CA bundle changed but cannot be loaded, keeping the previous one: error={}",
+                    e.getMessage());
+        }
+        return http;
     }
 
     private void writeCache(String body) {
@@ -150,6 +187,9 @@ final class OperatorPolicySource implements AutoCloseable {
             int i = 0;
             for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
                 ks.setCertificateEntry("ca-" + i++, c);
+            }
+            if (i == 0) {
+                throw new IllegalArgumentException("no certificate in the file");
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(ks);
