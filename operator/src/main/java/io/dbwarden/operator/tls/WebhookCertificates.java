@@ -53,10 +53,13 @@ public final class WebhookCertificates {
     public record Settings(Mode mode, String namespace, String secretName, String serviceName,
                            List<String> mutatingWebhooks, List<String> validatingWebhooks, String caConfigMap,
                            Path dir, Duration leafValidity, Duration leafRenewBefore, Duration caValidity,
-                           Duration caRenewBefore) {
+                           Duration caRenewBefore, List<String> extraDnsNames) {
+        /** The service's DNS names, then any extra names (e.g. for access from outside the cluster). */
         public List<String> dnsNames() {
-            return List.of(serviceName + "." + namespace + ".svc", serviceName + "." + namespace + ".svc.cluster.local",
-                    serviceName + "." + namespace, serviceName);
+            List<String> names = new ArrayList<>(List.of(serviceName + "." + namespace + ".svc",
+                    serviceName + "." + namespace + ".svc.cluster.local", serviceName + "." + namespace, serviceName));
+            names.addAll(extraDnsNames);
+            return names;
         }
 
         /** Settings from a key lookup (MicroProfile Config inside Quarkus, system properties/env before it). */
@@ -80,7 +83,8 @@ public final class WebhookCertificates {
                     duration(get.apply("dbwarden.tls.leaf-validity"), Duration.ofDays(90)),
                     duration(get.apply("dbwarden.tls.leaf-renew-before"), Duration.ofDays(30)),
                     duration(get.apply("dbwarden.tls.ca-validity"), Duration.ofDays(3650)),
-                    duration(get.apply("dbwarden.tls.ca-renew-before"), Duration.ofDays(365)));
+                    duration(get.apply("dbwarden.tls.ca-renew-before"), Duration.ofDays(365)),
+                    list(get.apply("dbwarden.tls.extra-dns-names"), ""));
         }
 
         private static List<String> list(String v, String dflt) {
