@@ -143,13 +143,17 @@ public final class SidecarInjector {
                 new VolumeMountBuilder().withName("dbwarden-tmp").withMountPath("/tmp").build());
     }
 
+    /**
+     * Mode 0444: Secret and token files belong to root, and the sidecar runs as another non-root user than the app;
+     * only the sidecar container mounts these volumes, so readable-by-all stays inside that container.
+     */
     private static List<Volume> volumes(String secret, String caConfigMap) {
         return List.of(
-                new VolumeBuilder().withName("dbwarden-token").withNewProjected().addNewSource()
+                new VolumeBuilder().withName("dbwarden-token").withNewProjected().withDefaultMode(0444).addNewSource()
                         .withNewServiceAccountToken().withAudience("dbwarden").withExpirationSeconds(3600L)
                         .withPath("token").endServiceAccountToken().endSource().endProjected().build(),
                 new VolumeBuilder().withName("dbwarden-credentials").withNewSecret().withSecretName(secret)
-                        .withDefaultMode(0400).endSecret().build(),
+                        .withDefaultMode(0444).endSecret().build(),
                 new VolumeBuilder().withName("dbwarden-ca").withNewConfigMap().withName(caConfigMap)
                         .withOptional(false).endConfigMap().build(),
                 new VolumeBuilder().withName("dbwarden-cache").withNewEmptyDir().withMedium("Memory")
