@@ -6,6 +6,7 @@ import io.dbwarden.proxy.filter.ExecutionRecord;
 
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
 /**
@@ -30,6 +31,10 @@ public final class ProxyMetrics implements ExecutionListener {
     private final LongAdder policyReloadFailures = new LongAdder();
     private volatile LongSupplier auditDropped = () -> 0;
     private volatile LongSupplier auditWritten = () -> 0;
+    private volatile LongSupplier auditDelivered = () -> 0;
+    private volatile LongSupplier auditSinkFailures = () -> 0;
+    private volatile LongSupplier auditPendingBytes = () -> 0;
+    private volatile BooleanSupplier auditHealthy = () -> true;
 
     public ProxyMetrics() {
         for (int i = 0; i < statementsByDecision.length; i++) {
@@ -72,6 +77,15 @@ public final class ProxyMetrics implements ExecutionListener {
     public void auditCounters(LongSupplier written, LongSupplier dropped) {
         this.auditWritten = written;
         this.auditDropped = dropped;
+    }
+
+    /** Remote-sink delivery figures and audit health (for fail-closed alerts). */
+    public void auditDelivery(LongSupplier delivered, LongSupplier failures, LongSupplier pendingBytes,
+                              BooleanSupplier healthy) {
+        this.auditDelivered = delivered;
+        this.auditSinkFailures = failures;
+        this.auditPendingBytes = pendingBytes;
+        this.auditHealthy = healthy;
     }
 
     public long activeConnections() {
@@ -134,6 +148,14 @@ public final class ProxyMetrics implements ExecutionListener {
         counter(sb, "dbwarden_audit_events_total", "Audit events written.", auditWritten.getAsLong());
         counter(sb, "dbwarden_audit_dropped_total", "Audit events dropped because the audit queue was full.",
                 auditDropped.getAsLong());
+        counter(sb, "dbwarden_audit_delivered_total", "Audit events delivered to the remote sink.",
+                auditDelivered.getAsLong());
+        counter(sb, "dbwarden_audit_sink_failures_total", "Failed deliveries to the remote audit sink (retried).",
+                auditSinkFailures.getAsLong());
+        gauge(sb, "dbwarden_audit_spool_bytes", "Audit events spooled on disk, not yet delivered to the sink.",
+                auditPendingBytes.getAsLong());
+        gauge(sb, "dbwarden_audit_healthy", "1 while audit events can be recorded, 0 otherwise.",
+                auditHealthy.getAsBoolean() ? 1 : 0);
         return sb.toString();
     }
 

@@ -14,18 +14,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Writes one JSON line per statement to a file or stdout. The event loop only enqueues the immutable record
- * (bounded, lock-free, never blocks, never wakes another thread); a dedicated thread drains the queue every few
- * milliseconds, formats, writes and flushes in batches, so audit costs no system call per statement. A full queue
- * drops the event and counts it ({@link #dropped()}, exported as a metric), so a slow disk never stalls traffic.
+ * Writes one hash-chained JSON line per statement to a file or stdout and, with a remote sink, to a durable spool
+ * that a shipper thread delivers from. The event loop only enqueues the immutable record (bounded, lock-free,
+ * never blocks, never wakes another thread); a dedicated thread drains the queue every few milliseconds, formats,
+ * chains, writes and flushes in batches (and fsyncs the spool), so audit costs no system call per statement. A full
+ * queue or spool drops the event and counts it; {@link #healthy()} turns false, which the optional fail-closed gate
+ * ({@link AuditGate}) uses to refuse statements while events cannot be recorded.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
@@ -36,33 +41,99 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private final int capacity;
     private final Writer out;
     private final boolean closeOut;
+    private final HashChain chain;
+    private final AuditSpool spool;
+    private final AuditSink sink;
     private final Thread writer;
+    private final Thread shipper;
+    /** Free spool space below which the log reports itself unhealthy: room for a burst of events. */
+    private final long spoolHeadroom;
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
+    private final AtomicLong delivered = new AtomicLong();
+    private final AtomicLong sinkFailures = new AtomicLong();
+    private final AtomicBoolean shutDown = new AtomicBoolean();
+    private volatile boolean writerFailed;
     private volatile boolean closed;
     private volatile boolean stopping;
+    private volatile boolean shipperStopping;
 
-    private AuditLog(Writer out, boolean closeOut, int capacity) {
+    private AuditLog(Writer out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool, AuditSink sink) {
         this.out = out;
         this.closeOut = closeOut;
         this.capacity = capacity;
+        this.chain = chain;
+        this.spool = spool;
+        this.sink = sink;
+        this.spoolHeadroom = spool == null ? 0 : Math.min(1 << 20, spool.maxBytes() / 10);
         this.writer = Thread.ofPlatform().name("dbwarden-audit").daemon(true).unstarted(this::run);
+        this.shipper = sink == null ? null
+                : Thread.ofPlatform().name("dbwarden-audit-shipper").daemon(true).unstarted(this::ship);
         this.writer.start();
+        if (shipper != null) {
+            shipper.start();
+        }
     }
 
-    /** Appends to {@code file}, creating it (and its directory) if needed. */
+    /** Where events go besides the local output. */
+    public record Remote(AuditSink sink, Path spoolDir, long spoolMaxBytes) {
+    }
+
+    /** Appends to {@code file}, creating it (and its directory) if needed, continuing its hash chain. */
     public static AuditLog toFile(Path file, int capacity) throws IOException {
-        if (file.getParent() != null) {
-            Files.createDirectories(file.getParent());
-        }
-        Writer w = new BufferedWriter(new OutputStreamWriter(Files.newOutputStream(file, StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND, StandardOpenOption.WRITE), StandardCharsets.UTF_8), 1 << 16);
-        return new AuditLog(w, true, capacity);
+        return open(file, null, capacity, null);
     }
 
     public static AuditLog toStream(OutputStream stream, int capacity) {
-        return new AuditLog(new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8), 1 << 16), false,
-                capacity);
+        try {
+            return open(null, stream, capacity, null);
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // nothing to read or create without a file or spool
+        }
+    }
+
+    /**
+     * A log to {@code file} (or {@code stream} when file is null) and optionally a remote sink with a durable spool.
+     * The hash chain continues from the newest event already in the file or spool.
+     */
+    public static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote) throws IOException {
+        String last = null;
+        Writer w;
+        boolean closeOut;
+        if (file != null) {
+            if (file.getParent() != null) {
+                Files.createDirectories(file.getParent());
+            }
+            long cut = AuditFiles.truncatePartialLine(file);
+            if (cut > 0) {
+                LOG.warn("audit file ended in a partial event (crash during a write); removed it: file={} bytes={}",
+                        file, cut);
+            }
+            last = AuditFiles.lastLine(file);
+            w = new BufferedWriter(new OutputStreamWriter(Files.newOutputStream(file, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND, StandardOpenOption.WRITE), StandardCharsets.UTF_8), 1 << 16);
+            closeOut = true;
+        } else {
+            w = new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8), 1 << 16);
+            closeOut = false;
+        }
+        AuditSpool spool = null;
+        if (remote != null) {
+            spool = new AuditSpool(remote.spoolDir(), 8L << 20, remote.spoolMaxBytes());
+            String spooled = spool.lastLine();
+            if (seq(spooled) > seq(last)) {
+                last = spooled;
+            }
+        }
+        HashChain chain = HashChain.after(last);
+        if (chain.lastSeq() > 0) {
+            LOG.info("audit hash chain continues: seq={}", chain.lastSeq());
+        }
+        return new AuditLog(w, closeOut, capacity, chain, spool, remote == null ? null : remote.sink());
+    }
+
+    private static long seq(String line) {
+        return line == null ? -1 : HashChain.after(line).lastSeq();
     }
 
     @Override
@@ -85,30 +156,85 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     }
 
     private void run() {
+        List<String> batch = new ArrayList<>();
         try {
             while (true) {
                 boolean last = stopping;
                 ExecutionRecord record;
-                int n = 0;
+                long firstSeq = chain.lastSeq() + 1;
+                long bytes = 0;
                 while ((record = queue.poll()) != null) {
                     queued.decrementAndGet();
-                    out.write(AuditEvents.toJson(record));
+                    String line = chain.seal(AuditEvents.toJson(record));
+                    out.write(line);
                     out.write('\n');
-                    n++;
+                    batch.add(line);
+                    bytes += line.length() + 1;
                 }
-                if (n > 0) {
+                if (!batch.isEmpty()) {
                     out.flush();
-                    written.addAndGet(n);
+                    written.addAndGet(batch.size());
+                    if (spool != null) {
+                        if (spool.hasRoom(bytes)) {
+                            spool.append(batch, firstSeq);
+                        } else {
+                            long d = dropped.addAndGet(batch.size());
+                            LOG.warn("audit spool full ({} bytes undelivered), events not spooled for the sink: "
+                                    + "total_dropped={}", spool.pendingBytes(), d);
+                        }
+                    }
+                    batch.clear();
                 }
                 if (last) {
                     return;
                 }
                 LockSupport.parkNanos(DRAIN_INTERVAL_NANOS);
             }
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             LOG.error("audit log write failed; further events are dropped: error={}", e.toString());
+            writerFailed = true;
             closed = true;
         }
+    }
+
+    private void ship() {
+        long backoff = 500;
+        long lastWarn = 0;
+        while (true) {
+            try {
+                AuditSpool.Batch batch = spool.read(500);
+                if (batch.lines().isEmpty()) {
+                    if (shipperStopping) {
+                        return;
+                    }
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+                    continue;
+                }
+                sink.send(batch.lines());
+                spool.ack(batch);
+                delivered.addAndGet(batch.lines().size());
+                backoff = 500;
+            } catch (InterruptedException e) {
+                return;
+            } catch (IOException | RuntimeException e) {
+                sinkFailures.incrementAndGet();
+                if (System.nanoTime() - lastWarn > TimeUnit.SECONDS.toNanos(30)) {
+                    lastWarn = System.nanoTime();
+                    LOG.warn("audit sink unavailable, events stay in the spool: sink={} pending_bytes={} error={}",
+                            sink.describe(), spool.pendingBytes(), e.toString());
+                }
+                if (shipperStopping) {
+                    return; // delivered after the next start
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(backoff));
+                backoff = Math.min(backoff * 2, 30_000);
+            }
+        }
+    }
+
+    /** Whether events can be recorded right now (writer alive, queue and spool not full). */
+    public boolean healthy() {
+        return !writerFailed && queued.get() < capacity && (spool == null || spool.hasRoom(spoolHeadroom));
     }
 
     public long written() {
@@ -119,10 +245,24 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         return dropped.get();
     }
 
-    /** Writes everything queued so far, then stops the writer. */
+    /** Events delivered to the remote sink. */
+    public long delivered() {
+        return delivered.get();
+    }
+
+    public long sinkFailures() {
+        return sinkFailures.get();
+    }
+
+    /** Bytes of events waiting in the spool for the sink (0 without a sink). */
+    public long pendingBytes() {
+        return spool == null ? 0 : spool.pendingBytes();
+    }
+
+    /** Writes everything queued so far, gives the sink a moment to take it, then stops. */
     @Override
     public void close() {
-        if (closed) {
+        if (!shutDown.compareAndSet(false, true)) {
             return;
         }
         closed = true;
@@ -130,10 +270,18 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         try {
             LockSupport.unpark(writer);
             writer.join(10_000);
+            if (shipper != null) {
+                shipperStopping = true;
+                LockSupport.unpark(shipper);
+                shipper.join(5_000);
+            }
             if (closeOut) {
                 out.close();
             } else {
                 out.flush();
+            }
+            if (spool != null) {
+                spool.close();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

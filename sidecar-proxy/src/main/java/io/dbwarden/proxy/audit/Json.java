@@ -64,6 +64,11 @@ final class Json {
     }
 
     private void string(String s) {
+        quote(sb, s);
+    }
+
+    /** Appends {@code s} as a JSON string literal. */
+    static void quote(StringBuilder sb, String s) {
         sb.append('"');
         if (!needsEscaping(s)) {
             sb.append(s).append('"');

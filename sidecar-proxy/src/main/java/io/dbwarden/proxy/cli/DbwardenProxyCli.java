@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "dbwarden-proxy", mixinStandardHelpOptions = true, versionProvider = DbwardenProxyCli.Version.class,
         description = "Identity-aware PostgreSQL proxy: policy, audit and guardrails for every statement.",
-        subcommands = {RunCommand.class, CheckCommand.class, ValidateCommand.class})
+        subcommands = {RunCommand.class, CheckCommand.class, ValidateCommand.class, VerifyCommand.class})
 public final class DbwardenProxyCli implements Runnable {
     /** Exit code for an invalid policy file (sysexits EX_DATAERR). */
     public static final int EXIT_INVALID_POLICY = 65;

@@ -6,7 +6,9 @@ import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.admin.AdminServer;
 import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.audit.AuditGate;
 import io.dbwarden.proxy.audit.AuditLog;
+import io.dbwarden.proxy.audit.AuditSink;
 import io.dbwarden.proxy.config.ClientAuthMode;
 import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.ProxyConfig;
@@ -123,6 +125,26 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--audit", defaultValue = "-", description = "Audit log file, or - for stdout (default: ${DEFAULT-VALUE}).")
     String audit;
 
+    @Option(names = "--audit-sink", description = "Also deliver audit events to http(s)://... (NDJSON POST) or "
+            + "otlp+http(s)://collector:4318 (OTLP logs); undelivered events wait in --audit-spool.")
+    String auditSink;
+
+    @Option(names = "--audit-sink-token-file", description = "Bearer token for the audit sink.")
+    Path auditSinkTokenFile;
+
+    @Option(names = "--audit-spool", description = "Directory (a persistent volume) holding audit events until the "
+            + "sink has them; survives restarts. Required with --audit-sink.")
+    Path auditSpool;
+
+    @Option(names = "--audit-spool-max-bytes", defaultValue = "268435456",
+            description = "Undelivered audit bytes kept at most; beyond it events are dropped, or refused with "
+                    + "--audit-fail-closed (default: ${DEFAULT-VALUE}).")
+    long auditSpoolMaxBytes;
+
+    @Option(names = "--audit-fail-closed", description = "Refuse statements while audit events cannot be recorded "
+            + "(writer failed, queue or spool full) instead of running them unaudited.")
+    boolean auditFailClosed;
+
     @Option(names = "--admin-listen", defaultValue = "127.0.0.1:9187",
             description = "Health and Prometheus metrics address, or 'none' (default: ${DEFAULT-VALUE}).")
     String adminListen;
@@ -188,11 +210,20 @@ public final class RunCommand implements Callable<Integer> {
                 : PolicyLoader.parse(new String(policyContent, java.nio.charset.StandardCharsets.UTF_8), policy.toString());
         ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
         ProxyMetrics metrics = new ProxyMetrics();
-        AuditLog auditLog = "-".equals(audit) ? AuditLog.toStream(System.out, 65_536)
-                : AuditLog.toFile(Path.of(audit), 65_536);
+        if (auditSink != null && auditSpool == null) {
+            throw new IllegalArgumentException("--audit-sink needs --audit-spool DIR (a persistent volume) so that "
+                    + "events survive a sink outage and a restart");
+        }
+        AuditLog.Remote remote = auditSink == null ? null
+                : new AuditLog.Remote(AuditSink.of(auditSink, auditSinkTokenFile), auditSpool, auditSpoolMaxBytes);
+        AuditLog auditLog = AuditLog.open("-".equals(audit) ? null : Path.of(audit), System.out, 65_536, remote);
         metrics.auditCounters(auditLog::written, auditLog::dropped);
+        metrics.auditDelivery(auditLog::delivered, auditLog::sinkFailures, auditLog::pendingBytes, auditLog::healthy);
         StatementAnalyzer analyzer = new StatementAnalyzer(50_000, 1 << 20, 500, 2);
         List<StatementFilter> filters = new ArrayList<>();
+        if (auditFailClosed) {
+            filters.add(new AuditGate(auditLog));
+        }
         List<ExecutionListener> listeners = new ArrayList<>(List.of(metrics, auditLog));
         List<ResultFilter> resultFilters = new ArrayList<>();
         SideConnection catalogConnection = null;
