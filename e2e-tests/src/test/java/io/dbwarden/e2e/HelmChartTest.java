@@ -115,6 +115,16 @@ class HelmChartTest {
         MutatingWebhookConfiguration lenient = one(objects(render("webhook.failurePolicy", "Ignore")),
                 MutatingWebhookConfiguration.class);
         assertThat(lenient.getWebhooks().getFirst().getFailurePolicy()).isEqualTo("Ignore");
+
+        // approvals are never fail-open: without the webhook nobody may decide
+        MutatingWebhook approvals = cfg.getWebhooks().get(1);
+        assertThat(approvals.getName()).isEqualTo("changeapprovals.dbwarden.io");
+        assertThat(approvals.getFailurePolicy()).isEqualTo("Fail");
+        assertThat(approvals.getSideEffects()).isEqualTo("None");
+        assertThat(approvals.getReinvocationPolicy()).isEqualTo("Never");
+        assertThat(approvals.getClientConfig().getService().getPath()).isEqualTo("/admission/changeapprovals");
+        assertThat(approvals.getRules().getFirst().getOperations()).containsExactly("CREATE", "UPDATE");
+        assertThat(lenient.getWebhooks().get(1).getFailurePolicy()).isEqualTo("Fail");
         assertThatThrownBy(() -> render("webhook.failurePolicy", "Sometimes")).hasMessageContaining(
                 "webhook.failurePolicy must be Fail or Ignore");
         assertThatThrownBy(() -> render("tls.mode", "acme")).hasMessageContaining(

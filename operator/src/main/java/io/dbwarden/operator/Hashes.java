@@ -6,12 +6,12 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /** SHA-256 in hex, for bundle ETags and token cache keys. */
-final class Hashes {
+public final class Hashes {
     private Hashes() {
     }
 
     /** Hex of the first {@code bytes} bytes of SHA-256(text). */
-    static String sha256Hex(String text, int bytes) {
+    public static String sha256Hex(String text, int bytes) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                     .digest(text.getBytes(StandardCharsets.UTF_8)), 0, bytes);

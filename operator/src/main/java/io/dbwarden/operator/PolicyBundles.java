@@ -19,6 +19,7 @@ import org.jboss.logging.Logger;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -98,6 +99,11 @@ public class PolicyBundles {
             }
         }
         return new Bundle(yaml.toString(), etag(yaml.toString()), applicable.size());
+    }
+
+    /** A policy from the informer's cache, if it exists. */
+    public Optional<DatabaseAccessPolicy> policy(String namespace, String name) {
+        return Optional.ofNullable(informer.getStore().getByKey(namespace + "/" + name));
     }
 
     /** Waits until some policy changes or the time is up (long-poll). */

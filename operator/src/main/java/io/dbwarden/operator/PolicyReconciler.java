@@ -5,8 +5,6 @@ import io.dbwarden.api.v1alpha1.DatabaseAccessPolicyStatus;
 import io.dbwarden.api.validation.IdentityGlob;
 import io.dbwarden.api.validation.PolicyValidator;
 import io.dbwarden.api.validation.Subjects;
-import io.fabric8.kubernetes.api.model.EventBuilder;
-import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -16,9 +14,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import org.jboss.logging.Logger;
 
-import java.time.Instant;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -83,21 +79,6 @@ public class PolicyReconciler implements Reconciler<DatabaseAccessPolicy> {
     }
 
     private void event(DatabaseAccessPolicy policy, String type, String reason, String message) {
-        try {
-            client.v1().events().inNamespace(policy.getMetadata().getNamespace()).resource(new EventBuilder()
-                    .withNewMetadata().withName(policy.getMetadata().getName() + "." + UUID.randomUUID())
-                    .withNamespace(policy.getMetadata().getNamespace()).endMetadata()
-                    .withType(type).withReason(reason).withMessage(message.length() > 1000
-                            ? message.substring(0, 1000) : message)
-                    .withInvolvedObject(new ObjectReferenceBuilder().withApiVersion(policy.getApiVersion())
-                            .withKind(policy.getKind()).withName(policy.getMetadata().getName())
-                            .withNamespace(policy.getMetadata().getNamespace())
-                            .withUid(policy.getMetadata().getUid()).build())
-                    .withFirstTimestamp(Instant.now().toString()).withLastTimestamp(Instant.now().toString())
-                    .withCount(1).withNewSource().withComponent("dbwarden-operator").endSource()
-                    .build()).create();
-        } catch (RuntimeException e) {
-            LOG.warnf("could not record event for policy %s: %s", policy.getMetadata().getName(), e.toString());
-        }
+        Events.record(client, policy, type, reason, message);
     }
 }

@@ -31,7 +31,8 @@ public class ChangeApprovalSpec {
 
     @Required
     @Pattern("^[0-9a-f]{64}$")
-    @JsonPropertyDescription("SHA-256 of the exact statement text: only that statement may run once approved.")
+    @JsonPropertyDescription("SHA-256 of the exact statement text (comments around it excluded): only that "
+            + "statement may run once approved.")
     private String statementHash;
 
     @JsonPropertyDescription("Fingerprint of the literal-free statement, as in audit events.")

@@ -44,6 +44,9 @@ public class DatabaseAccessPolicySpec {
     @JsonPropertyDescription("Live masking of sensitive values in results.")
     private MaskingSpec masking;
 
+    @JsonPropertyDescription("Approvers and limits for statements that requireApproval rules hold.")
+    private ApprovalSettings approvals;
+
     public List<Subject> getSubjects() {
         return subjects;
     }
@@ -98,6 +101,14 @@ public class DatabaseAccessPolicySpec {
 
     public void setAllowUnparsedStatements(Boolean allowUnparsedStatements) {
         this.allowUnparsedStatements = allowUnparsedStatements == null ? Boolean.FALSE : allowUnparsedStatements;
+    }
+
+    public ApprovalSettings getApprovals() {
+        return approvals;
+    }
+
+    public void setApprovals(ApprovalSettings approvals) {
+        this.approvals = approvals;
     }
 
     public MaskingSpec getMasking() {

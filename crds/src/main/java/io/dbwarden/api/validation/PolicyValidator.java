@@ -58,7 +58,41 @@ public final class PolicyValidator {
         if (spec.getMasking() != null) {
             validateMasking(spec.getMasking(), errors);
         }
+        if (spec.getApprovals() != null) {
+            validateApprovals(spec.getApprovals(), errors);
+        }
         return errors;
+    }
+
+    private static void validateApprovals(io.dbwarden.api.v1alpha1.ApprovalSettings a, List<String> errors) {
+        for (int i = 0; i < a.getApprovers().size(); i++) {
+            var ap = a.getApprovers().get(i);
+            boolean user = ap.getUser() != null && !ap.getUser().isBlank();
+            boolean group = ap.getGroup() != null && !ap.getGroup().isBlank();
+            if (user == group) {
+                errors.add("spec.approvals.approvers[" + i + "]: set exactly one of user or group");
+            } else if (user && ap.getUser().startsWith("system:serviceaccount:")) {
+                errors.add("spec.approvals.approvers[" + i + "]: service accounts cannot approve changes; name people "
+                        + "or groups");
+            }
+        }
+        if (a.getExpiresAfter() != null) {
+            try {
+                java.time.Duration d = java.time.Duration.parse(a.getExpiresAfter());
+                if (d.isNegative() || d.isZero() || d.compareTo(java.time.Duration.ofDays(30)) > 0) {
+                    errors.add("spec.approvals.expiresAfter: must be between 1 second and 30 days");
+                }
+            } catch (java.time.format.DateTimeParseException e) {
+                errors.add("spec.approvals.expiresAfter: '" + a.getExpiresAfter()
+                        + "' is not an ISO-8601 duration such as PT1H");
+            }
+        }
+        if (a.getUses() != null && (a.getUses() < 1 || a.getUses() > 100)) {
+            errors.add("spec.approvals.uses: must be between 1 and 100");
+        }
+        if (a.getHoldSeconds() != null && (a.getHoldSeconds() < 0 || a.getHoldSeconds() > 300)) {
+            errors.add("spec.approvals.holdSeconds: must be between 0 and 300");
+        }
     }
 
     private static void validateSubjects(List<Subject> subjects, List<String> errors) {

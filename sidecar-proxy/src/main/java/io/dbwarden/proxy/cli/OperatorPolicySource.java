@@ -125,7 +125,7 @@ final class OperatorPolicySource implements AutoCloseable {
      * The HTTP client, rebuilt when the operator's CA bundle file changes (the operator rotates its certificate
      * and the kubelet refreshes the mounted ConfigMap); an unreadable new bundle keeps the previous trust.
      */
-    private HttpClient client() {
+    synchronized HttpClient client() {
         if (caFile == null) {
             return http != null ? http : HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         }

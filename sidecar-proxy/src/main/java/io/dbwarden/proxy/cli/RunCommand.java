@@ -6,6 +6,7 @@ import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.admin.AdminServer;
 import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.approval.OperatorApprovals;
 import io.dbwarden.proxy.audit.AuditGate;
 import io.dbwarden.proxy.audit.AuditLog;
 import io.dbwarden.proxy.audit.AuditSink;
@@ -250,6 +251,9 @@ public final class RunCommand implements Callable<Integer> {
                     maskingFilter, metrics);
             if (operator != null) {
                 operatorSource = new OperatorPolicySource(operator, tokenFile, operatorCaFile, bundleCache, reloader);
+                // statements held by requireApproval rules are turned into ChangeApprovals by the operator
+                policyFilter.approvals(new OperatorApprovals(operator, tokenFile, operatorSource::client,
+                        System.getenv("POD_NAME")));
             }
         }
         OperatorPolicySource source = operatorSource;

@@ -13,11 +13,14 @@ import java.util.List;
  * @param tokens      lexical tokens of {@code text}
  * @param normalized  literal-free text, safe to log
  * @param fingerprint stable hash of {@code normalized}
+ * @param source      {@code text} with the comments around it (sqlcommenter tags); sensitive like {@code text}
  */
-public record StatementInfo(String text, List<SqlToken> tokens, String normalized, String fingerprint) {
+public record StatementInfo(String text, List<SqlToken> tokens, String normalized, String fingerprint,
+                            String source) {
 
     public static StatementInfo of(SqlText.Statement statement) {
         String normalized = SqlText.normalize(statement.text(), statement.tokens());
-        return new StatementInfo(statement.text(), statement.tokens(), normalized, SqlText.fingerprint(normalized));
+        return new StatementInfo(statement.text(), statement.tokens(), normalized, SqlText.fingerprint(normalized),
+                statement.source());
     }
 }

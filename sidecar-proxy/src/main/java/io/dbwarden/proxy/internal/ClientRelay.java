@@ -218,7 +218,7 @@ final class ClientRelay {
         List<StatementInfo> parts = runtime.statements().split(parse.sql(), standardConformingStrings);
         StatementInfo whole = parts.size() == 1 ? parts.get(0) : StatementInfo.of(
                 new io.dbwarden.proxy.sql.SqlText.Statement(parse.sql(),
-                        io.dbwarden.proxy.sql.SqlLexer.tokenize(parse.sql(), standardConformingStrings)));
+                        io.dbwarden.proxy.sql.SqlLexer.tokenize(parse.sql(), standardConformingStrings), parse.sql()));
         List<StatementContext> contexts = new ArrayList<>(Math.max(1, parts.size()));
         for (StatementInfo s : parts.isEmpty() ? List.of(whole) : parts) {
             contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus()));
@@ -280,7 +280,7 @@ final class ClientRelay {
 
     /** Statement executed through a portal whose Parse the proxy did not see (SQL-level PREPARE). */
     private static final StatementInfo UNKNOWN_STATEMENT = new StatementInfo("", List.of(),
-            "<statement prepared outside the extended protocol>", "0000000000000000");
+            "<statement prepared outside the extended protocol>", "0000000000000000", "");
 
     // ------------------------------------------------------------------ filter evaluation
 

@@ -58,12 +58,12 @@ public final class StatementCache {
         List<SqlText.Statement> parts = SqlText.split(sql, scs);
         List<StatementInfo> infos = new ArrayList<>(parts.size());
         for (SqlText.Statement s : parts) {
-            infos.add(info(s.text(), s.tokens()));
+            infos.add(info(s.text(), s.tokens(), s.source()));
         }
         return List.copyOf(infos);
     }
 
-    private StatementInfo info(String text, List<SqlToken> tokens) {
+    private StatementInfo info(String text, List<SqlToken> tokens, String source) {
         String normalized = SqlText.normalize(text, tokens);
         int slot = spread(normalized.hashCode()) & mask;
         Fingerprint f = fingerprints.get(slot);
@@ -71,7 +71,7 @@ public final class StatementCache {
             f = new Fingerprint(normalized, SqlText.fingerprint(normalized));
             fingerprints.set(slot, f);
         }
-        return new StatementInfo(text, tokens, f.normalized(), f.fingerprint());
+        return new StatementInfo(text, tokens, f.normalized(), f.fingerprint(), source);
     }
 
     private static int spread(int h) {

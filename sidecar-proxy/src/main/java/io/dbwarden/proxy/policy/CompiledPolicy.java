@@ -12,7 +12,7 @@ import java.util.List;
 /** A validated DatabaseAccessPolicy in the form the proxy evaluates. */
 public record CompiledPolicy(String name, String namespace, List<IdentityGlob> subjects, PolicyMode mode,
                              Action defaultAction, String defaultSchema, boolean readOnly,
-                             boolean allowUnparsedStatements, List<CompiledRule> rules) {
+                             boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds) {
 
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
@@ -21,7 +21,9 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
         return new CompiledPolicy(p.getMetadata().getName(), namespace, subjects, spec.getMode(),
                 spec.getDefaultAction(), spec.getDefaultSchema(), Boolean.TRUE.equals(spec.getReadOnly()),
                 Boolean.TRUE.equals(spec.getAllowUnparsedStatements()),
-                spec.getRules().stream().map(CompiledRule::of).toList());
+                spec.getRules().stream().map(CompiledRule::of).toList(),
+                spec.getApprovals() == null || spec.getApprovals().getHoldSeconds() == null ? 0
+                        : spec.getApprovals().getHoldSeconds());
     }
 
     public boolean appliesTo(String identity) {

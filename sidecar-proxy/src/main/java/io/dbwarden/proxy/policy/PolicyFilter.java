@@ -1,6 +1,8 @@
 package io.dbwarden.proxy.policy;
 
 import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.approval.ApprovalService;
+import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.StatementAnalysis;
@@ -20,6 +22,7 @@ public final class PolicyFilter implements StatementFilter {
     private final StatementAnalyzer analyzer;
     private final int maxCachedVerdicts;
     private volatile State state;
+    private volatile ApprovalService approvals;
 
     /** Verdicts are kept as completed stages: a cache hit allocates nothing. */
     private record State(PolicyEngine engine, Map<String, CompletableFuture<Verdict>> verdicts) {
@@ -40,9 +43,38 @@ public final class PolicyFilter implements StatementFilter {
         return state.engine();
     }
 
+    /** Where statements held by requireApproval rules are sent (sidecar mode); without one they are refused. */
+    public void approvals(ApprovalService service) {
+        this.approvals = service;
+    }
+
     @Override
     public CompletionStage<Verdict> onStatement(StatementContext context) {
+        ApprovalService a = approvals;
         State s = state;
+        CompletionStage<Verdict> v = evaluate(s, context);
+        if (a == null) {
+            return v;
+        }
+        CompletableFuture<Verdict> f = v.toCompletableFuture();
+        Verdict done = f.getNow(null);
+        if (done != null) {
+            return done.decision() == Decision.REQUIRE_APPROVAL ? approve(a, s, context, done) : f;
+        }
+        return f.thenCompose(verdict -> verdict.decision() == Decision.REQUIRE_APPROVAL
+                ? approve(a, s, context, verdict) : CompletableFuture.completedFuture(verdict));
+    }
+
+    private static CompletionStage<Verdict> approve(ApprovalService a, State s, StatementContext context, Verdict held) {
+        CompiledPolicy policy = s.engine().applicable().stream().filter(p -> p.name().equals(held.policy()))
+                .findFirst().orElse(null);
+        if (policy == null) {
+            return CompletableFuture.completedFuture(held);
+        }
+        return a.request(context, held, policy);
+    }
+
+    private CompletionStage<Verdict> evaluate(State s, StatementContext context) {
         String key = context.statement().normalized();
         CompletableFuture<Verdict> cached = s.verdicts().get(key);
         if (cached != null) {

@@ -12,8 +12,12 @@ public final class SqlText {
     private SqlText() {
     }
 
-    /** One statement of a (possibly multi-statement) query string, with its tokens. */
-    public record Statement(String text, List<SqlToken> tokens) {
+    /**
+     * One statement of a (possibly multi-statement) query string, with its tokens. {@code text} runs from its first
+     * to its last token; {@code source} also holds the comments around it (up to the neighbouring semicolons), where
+     * sqlcommenter-style tags such as a change reason live.
+     */
+    public record Statement(String text, List<SqlToken> tokens, String source) {
     }
 
     /**
@@ -30,7 +34,10 @@ public final class SqlText {
                     List<SqlToken> part = List.copyOf(tokens.subList(first, i));
                     int start = part.get(0).start();
                     int end = part.get(part.size() - 1).end();
-                    statements.add(new Statement(sql.substring(start, end), shift(part, start)));
+                    int sourceStart = first == 0 ? 0 : tokens.get(first - 1).end();
+                    int sourceEnd = i == tokens.size() ? sql.length() : tokens.get(i).start();
+                    statements.add(new Statement(sql.substring(start, end), shift(part, start),
+                            sql.substring(sourceStart, sourceEnd).strip()));
                 }
                 first = i + 1;
             }

@@ -1,0 +1,155 @@
+package io.dbwarden.proxy.approval;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.policy.CompiledPolicy;
+import io.dbwarden.proxy.postgres.PgError;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Approvals through the operator's sidecar API ({@code POST /sidecar/v1/approvals}), authenticated with the pod's
+ * projected token. Asynchronous: the client's connection waits (reads paused) while the call runs, the event loop
+ * does not. With the policy's holdSeconds the proxy keeps asking once a second until a decision or the time is up.
+ */
+public final class OperatorApprovals implements ApprovalService {
+    private static final Logger LOG = LoggerFactory.getLogger(OperatorApprovals.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** sqlcommenter-style: {@code /* reason='why%20now',ticket='X-1' *}{@code /}; values URL-encoded. */
+    private static final Pattern REASON = Pattern.compile("/\\*[^*]*?\\b(?:dbwarden_)?reason\\s*=\\s*'([^']*)'");
+    static final String DEFAULT_ACTION_RULE = "default-action";
+
+    private final URI endpoint;
+    private final Path tokenFile;
+    private final Supplier<HttpClient> http;
+    private final String pod;
+
+    public OperatorApprovals(URI operator, Path tokenFile, Supplier<HttpClient> http, String pod) {
+        this.endpoint = operator.resolve("/sidecar/v1/approvals");
+        this.tokenFile = tokenFile;
+        this.http = http;
+        this.pod = pod;
+    }
+
+    @Override
+    public CompletionStage<Verdict> request(StatementContext context, Verdict held, CompiledPolicy policy) {
+        ObjectNode body = JSON.createObjectNode();
+        String text = context.statement().text(); // an approval covers this exact text, whatever comments surround it
+        body.put("policyNamespace", policy.namespace()).put("policy", policy.name())
+                .put("rule", held.rule() == null ? DEFAULT_ACTION_RULE : held.rule())
+                .put("database", context.session().database()).put("statement", context.statement().normalized())
+                .put("statementHash", sha256(text)).put("fingerprint", context.statement().fingerprint())
+                .put("reason", reason(context.statement().source())).put("pod", pod);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(policy.approvalHoldSeconds());
+        return ask(body, held, deadline);
+    }
+
+    private CompletionStage<Verdict> ask(ObjectNode body, Verdict held, long deadline) {
+        HttpRequest req;
+        try {
+            req = HttpRequest.newBuilder(endpoint).timeout(Duration.ofSeconds(10))
+                    .header("Authorization", "Bearer " + Files.readString(tokenFile).trim())
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
+        } catch (IOException e) {
+            return CompletableFuture.completedFuture(unavailable(held, "cannot read the service-account token: "
+                    + e.getMessage()));
+        }
+        return http.get().sendAsync(req, HttpResponse.BodyHandlers.ofString()).handle((resp, failure) -> {
+            if (failure != null) {
+                LOG.warn("approval service unreachable, statement denied: error={}", failure.toString());
+                return CompletableFuture.completedFuture(unavailable(held, "the approval service is unreachable"));
+            }
+            JsonNode answer;
+            try {
+                answer = JSON.readTree(resp.body());
+            } catch (IOException e) {
+                return CompletableFuture.completedFuture(unavailable(held, "unreadable answer (" + resp.statusCode() + ")"));
+            }
+            if (resp.statusCode() != 200) {
+                return CompletableFuture.completedFuture(unavailable(held, answer.path("message").asText("HTTP "
+                        + resp.statusCode())));
+            }
+            String ref = answer.path("namespace").asText() + "/" + answer.path("name").asText();
+            if (answer.path("run").asBoolean()) {
+                return CompletableFuture.completedFuture(new Verdict(Decision.ALLOW, held.policy(), held.rule(),
+                        "approved: changeapproval " + ref + " by " + answer.path("decidedBy").asText("unknown"), null));
+            }
+            String phase = answer.path("phase").asText();
+            if ("pending".equalsIgnoreCase(phase) && System.nanoTime() < deadline) {
+                // hold mode: ask again in a second, until decided or the hold time is over
+                return CompletableFuture.supplyAsync(() -> null,
+                        CompletableFuture.delayedExecutor(1, TimeUnit.SECONDS)).thenCompose(x -> ask(body, held, deadline));
+            }
+            return CompletableFuture.completedFuture(refused(held, answer, ref, phase));
+        }).thenCompose(s -> s);
+    }
+
+    private static Verdict refused(Verdict held, JsonNode answer, String ref, String phase) {
+        String ns = answer.path("namespace").asText();
+        String name = answer.path("name").asText();
+        if ("denied".equalsIgnoreCase(phase)) {
+            return Verdict.deny(held.policy(), held.rule(), "approval denied: changeapproval " + ref,
+                    PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: " + held.reason() + "; ChangeApproval "
+                            + ref + " was " + answer.path("message").asText("denied") + " (by "
+                            + answer.path("decidedBy").asText("unknown") + ")", null,
+                            "This exact statement was denied; change it or ask again after the request expires."));
+        }
+        return new Verdict(Decision.REQUIRE_APPROVAL, held.policy(), held.rule(),
+                "approval pending: changeapproval " + ref,
+                PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: " + held.reason()
+                                + "; approval requested: ChangeApproval " + ref + " is pending", null,
+                        "An approver runs: kubectl -n " + ns + " patch changeapproval " + name
+                                + " --type merge -p '{\"spec\":{\"decision\":\"approved\"}}' ; then run the same "
+                                + "statement again (it runs once)."));
+    }
+
+    private static Verdict unavailable(Verdict held, String why) {
+        return Verdict.deny(held.policy(), held.rule(), "approval unavailable: " + why,
+                PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: " + held.reason()
+                        + "; the approval could not be requested: " + why, null,
+                        "Retry later; statements that need approval are refused while approvals cannot be checked."));
+    }
+
+    static String reason(String text) {
+        Matcher m = REASON.matcher(text);
+        if (!m.find()) {
+            return null;
+        }
+        String r = URLDecoder.decode(m.group(1), StandardCharsets.UTF_8);
+        return r.length() > 1024 ? r.substring(0, 1024) : r;
+    }
+
+    static String sha256(String text) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
