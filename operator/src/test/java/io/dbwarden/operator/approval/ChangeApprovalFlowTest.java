@@ -112,9 +112,25 @@ class ChangeApprovalFlowTest {
         return client.resources(ChangeApproval.class).inNamespace("shop").withName(name).get();
     }
 
-    /** What the API server does for `kubectl patch`: ask the webhook, then store the (mutated) object or refuse. */
+    /**
+     * What the API server does for `kubectl patch`: ask the webhook, then store the (mutated) object or refuse; a
+     * patch applies to the latest version, so a concurrent status write by the reconciler just means trying again.
+     */
     private JsonNode decide(String name, String user, List<String> groups, ApprovalDecision decision,
                             java.util.function.Consumer<ChangeApproval> extraEdit) throws Exception {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return decideOnce(name, user, groups, decision, extraEdit);
+            } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+                if (e.getCode() != 409 || attempt >= 5) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private JsonNode decideOnce(String name, String user, List<String> groups, ApprovalDecision decision,
+                                java.util.function.Consumer<ChangeApproval> extraEdit) throws Exception {
         ChangeApproval old = get(name);
         ChangeApproval edited = Serialization.clone(old);
         edited.getSpec().setDecision(decision);
