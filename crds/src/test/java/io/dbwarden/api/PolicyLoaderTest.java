@@ -160,6 +160,76 @@ class PolicyLoaderTest {
     }
 
     @Test
+    void approvalSettingsAreValidated() {
+        List<String> errs = errors(HEADER + """
+                  approvals:
+                    approvers:
+                      - user: alice
+                        group: dba
+                      - user: system:serviceaccount:ns:robot
+                    expiresAfter: 1h
+                    autoApprove:
+                      - name: everything
+                      - name: Bad_Name
+                        changes: [createIndexConcurrently]
+                      - name: nightly
+                        window: {days: [Mon, Funday], from: "25:00", to: "06:00", timeZone: Mars/Olympus}
+                      - name: nightly
+                        maxEstimatedRows: 10
+                """);
+        assertThat(errs).anySatisfy(e -> assertThat(e).contains("approvers[0]: set exactly one of user or group"))
+                .anySatisfy(e -> assertThat(e).contains("approvers[1]: service accounts cannot approve"))
+                .anySatisfy(e -> assertThat(e).contains("expiresAfter: '1h' is not an ISO-8601 duration"))
+                .anySatisfy(e -> assertThat(e).contains("autoApprove[0]: approves everything"))
+                .anySatisfy(e -> assertThat(e).contains("autoApprove[1].name"))
+                .anySatisfy(e -> assertThat(e).contains("'Funday' is not a day"))
+                .anySatisfy(e -> assertThat(e).contains("window.from: HH:MM expected"))
+                .anySatisfy(e -> assertThat(e).contains("unknown time zone 'Mars/Olympus'"))
+                .anySatisfy(e -> assertThat(e).contains("autoApprove[3].name: duplicate 'nightly'"));
+        assertThat(errors(HEADER + """
+                  approvals:
+                    autoApprove:
+                      - name: x
+                        changes: [dropEverything]
+                """)).anySatisfy(e -> assertThat(e).contains("unknown change 'dropEverything'"));
+    }
+
+    @Test
+    void timeWindowsAndAutoApprovalConditions() {
+        var w = new io.dbwarden.api.v1alpha1.TimeWindow();
+        w.setDays(List.of("Mon", "tuesday"));
+        w.setFrom("09:00");
+        w.setTo("17:00");
+        w.setTimeZone("Europe/Berlin");
+        // 2026-11-23 is a Monday; Berlin is UTC+1 in November
+        assertThat(w.contains(java.time.Instant.parse("2026-11-23T08:00:00Z"))).isTrue();
+        assertThat(w.contains(java.time.Instant.parse("2026-11-23T07:59:00Z"))).isFalse();
+        assertThat(w.contains(java.time.Instant.parse("2026-11-23T16:00:00Z"))).isFalse();
+        assertThat(w.contains(java.time.Instant.parse("2026-11-25T10:00:00Z"))).isFalse(); // Wednesday
+        var night = new io.dbwarden.api.v1alpha1.TimeWindow();
+        night.setDays(List.of("Fri"));
+        night.setFrom("22:00");
+        night.setTo("04:00");
+        assertThat(night.contains(java.time.Instant.parse("2026-11-27T23:00:00Z"))).isTrue(); // Friday night
+        assertThat(night.contains(java.time.Instant.parse("2026-11-28T03:00:00Z"))).isTrue(); // early Saturday
+        assertThat(night.contains(java.time.Instant.parse("2026-11-28T23:00:00Z"))).isFalse(); // Saturday night
+
+        var rule = new io.dbwarden.api.v1alpha1.AutoApproveRule();
+        rule.setName("small-updates");
+        rule.setRules(List.of("updates-need-approval"));
+        rule.setMaxEstimatedRows(100L);
+        var now = java.time.Instant.now();
+        assertThat(rule.approves("updates-need-approval", null, 40L, now)).isTrue();
+        assertThat(rule.approves("updates-need-approval", null, 400L, now)).isFalse();
+        assertThat(rule.approves("updates-need-approval", null, null, now)).isFalse(); // not estimable
+        assertThat(rule.approves("ddl-needs-approval", null, 1L, now)).isFalse();
+        rule.setChanges(List.of(io.dbwarden.api.v1alpha1.ChangeShape.CREATE_INDEX_CONCURRENTLY));
+        assertThat(rule.approves("updates-need-approval", null, 1L, now)).isFalse();
+        assertThat(rule.approves("updates-need-approval", io.dbwarden.api.v1alpha1.ChangeShape.CREATE_INDEX_CONCURRENTLY,
+                1L, now)).isTrue();
+    }
+
+    @Test
     void maskingRulesAreValidated() {
         List<String> errs = errors(HEADER + """
                   masking:

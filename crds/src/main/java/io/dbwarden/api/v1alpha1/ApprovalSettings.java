@@ -33,6 +33,18 @@ public class ApprovalSettings {
             + "the statement at once (the client's statement blocks meanwhile). Default: 0.")
     private Integer holdSeconds = 0;
 
+    @JsonPropertyDescription("Rules that approve low-risk statements without a person; the ChangeApproval is still "
+            + "recorded, marked auto-approved with the rule's name.")
+    private List<AutoApproveRule> autoApprove = new ArrayList<>();
+
+    public List<AutoApproveRule> getAutoApprove() {
+        return autoApprove;
+    }
+
+    public void setAutoApprove(List<AutoApproveRule> autoApprove) {
+        this.autoApprove = autoApprove == null ? new ArrayList<>() : autoApprove;
+    }
+
     public List<Approver> getApprovers() {
         return approvers;
     }

@@ -93,6 +93,41 @@ public final class PolicyValidator {
         if (a.getHoldSeconds() != null && (a.getHoldSeconds() < 0 || a.getHoldSeconds() > 300)) {
             errors.add("spec.approvals.holdSeconds: must be between 0 and 300");
         }
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < a.getAutoApprove().size(); i++) {
+            var r = a.getAutoApprove().get(i);
+            String path = "spec.approvals.autoApprove[" + i + "]";
+            if (r.getName() == null || !RULE_NAME.matcher(r.getName()).matches()) {
+                errors.add(path + ".name: required, lower-case letters, digits and '-'");
+            } else if (!names.add(r.getName())) {
+                errors.add(path + ".name: duplicate '" + r.getName() + "'");
+            }
+            if (r.getChanges().isEmpty() && r.getWindow() == null && r.getMaxEstimatedRows() == null) {
+                errors.add(path + ": approves everything; set changes, a window or maxEstimatedRows");
+            }
+            if (r.getMaxEstimatedRows() != null && r.getMaxEstimatedRows() < 0) {
+                errors.add(path + ".maxEstimatedRows: must not be negative");
+            }
+            var w = r.getWindow();
+            if (w != null) {
+                try {
+                    java.time.ZoneId.of(w.getTimeZone());
+                } catch (java.time.DateTimeException e) {
+                    errors.add(path + ".window.timeZone: unknown time zone '" + w.getTimeZone() + "'");
+                }
+                for (String d : w.getDays()) {
+                    if (io.dbwarden.api.v1alpha1.TimeWindow.dayOf(d) == null) {
+                        errors.add(path + ".window.days: '" + d + "' is not a day (Mon..Sun)");
+                    }
+                }
+                if (w.getFrom() == null || !w.getFrom().matches("([01][0-9]|2[0-3]):[0-5][0-9]")) {
+                    errors.add(path + ".window.from: HH:MM expected, got '" + w.getFrom() + "'");
+                }
+                if (w.getTo() == null || !w.getTo().matches("([01][0-9]|2[0-3]):[0-5][0-9]|24:00")) {
+                    errors.add(path + ".window.to: HH:MM expected, got '" + w.getTo() + "'");
+                }
+            }
+        }
     }
 
     private static void validateSubjects(List<Subject> subjects, List<String> errors) {

@@ -6,11 +6,14 @@ import io.dbwarden.api.v1alpha1.ApprovalSettings;
 import io.dbwarden.api.v1alpha1.ChangeApproval;
 import io.dbwarden.api.v1alpha1.ChangeApprovalSpec;
 import io.dbwarden.api.v1alpha1.ChangeApprovalStatus;
+import io.dbwarden.api.v1alpha1.ChangeShape;
+import io.dbwarden.api.v1alpha1.AutoApproveRule;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.api.v1alpha1.Requester;
 import io.dbwarden.api.v1alpha1.Rule;
 import io.dbwarden.api.validation.PolicyValidator;
 import io.dbwarden.api.validation.Subjects;
+import io.dbwarden.operator.Events;
 import io.dbwarden.operator.Hashes;
 import io.dbwarden.operator.PolicyBundles;
 import io.dbwarden.operator.TokenReviewer;
@@ -48,7 +51,7 @@ public class ApprovalsResource {
     /** What the sidecar sends. */
     public record ApprovalRequest(String policyNamespace, String policy, String rule, String database,
                                   String statement, String statementHash, String fingerprint, String reason,
-                                  String pod) {
+                                  String pod, String shape, Long estimatedRows) {
     }
 
     /** What it gets back: whether to run the statement now, and which ChangeApproval covers it. */
@@ -113,8 +116,12 @@ public class ApprovalsResource {
                 .sorted(Comparator.comparing((ChangeApproval ca) -> Objects.requireNonNullElse(
                         ca.getMetadata().getCreationTimestamp(), "")).reversed())
                 .toList();
+        AutoApproveRule auto = autoRule(policy, req, now);
         for (ChangeApproval ca : existing) {
             ApprovalPhase phase = ApprovalState.phase(ca, now);
+            if (phase == ApprovalPhase.PENDING && auto != null) {
+                return autoApprove(ca, auto, identity, now); // e.g. the window has opened since it was requested
+            }
             switch (phase) {
                 case APPROVED -> {
                     consume(ca, now);
@@ -137,10 +144,57 @@ public class ApprovalsResource {
             }
         }
         ChangeApproval created = client.resource(newRequest(identity, req, policy, now)).create();
+        if (auto != null) {
+            return autoApprove(created, auto, identity, now);
+        }
         LOG.infof("approval requested: %s/%s by %s for rule %s of policy %s", ns, created.getMetadata().getName(),
                 identity, req.rule(), req.policy());
         return new ApprovalAnswer(ns, created.getMetadata().getName(), ApprovalPhase.PENDING.yamlName(), false, null,
                 "approval requested");
+    }
+
+    /** The first automatic approval rule of the policy that approves this request now, or null. */
+    private static AutoApproveRule autoRule(DatabaseAccessPolicy policy, ApprovalRequest req, Instant now) {
+        ApprovalSettings settings = policy.getSpec().getApprovals();
+        if (settings == null) {
+            return null;
+        }
+        ChangeShape shape;
+        try {
+            shape = req.shape() == null ? null : ChangeShape.parse(req.shape());
+        } catch (IllegalArgumentException e) {
+            shape = null;
+        }
+        for (AutoApproveRule r : settings.getAutoApprove()) {
+            if (r.approves(req.rule(), shape, req.estimatedRows(), now)) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Records the automatic approval on the request and takes this use, in one status write (status: approved by
+     * the rule, so the record says who decided).
+     */
+    private ApprovalAnswer autoApprove(ChangeApproval ca, AutoApproveRule rule, String identity, Instant now) {
+        int left = ApprovalState.usesLeft(ca) - 1;
+        ChangeApprovalStatus status = ca.getStatus() == null ? new ChangeApprovalStatus() : ca.getStatus();
+        status.setAutoApproved(true);
+        status.setAutoApprovalRule(rule.getName());
+        status.setDecidedBy("auto:" + rule.getName());
+        status.setDecidedAt(now.toString());
+        status.setUsesLeft(left);
+        status.setPhase(left > 0 ? ApprovalPhase.APPROVED : ApprovalPhase.USED);
+        ca.setStatus(status);
+        ChangeApproval approved = client.resource(ca).lockResourceVersion(ca.getMetadata().getResourceVersion())
+                .updateStatus();
+        Events.record(client, approved, "Normal", "AutoApproved", "approved automatically by rule " + rule.getName()
+                + " of policy " + approved.getSpec().getPolicy() + " for " + identity);
+        LOG.infof("statement of %s auto-approved by rule %s: %s/%s", identity, rule.getName(),
+                approved.getMetadata().getNamespace(), approved.getMetadata().getName());
+        return new ApprovalAnswer(approved.getMetadata().getNamespace(), approved.getMetadata().getName(),
+                ApprovalPhase.APPROVED.yamlName(), true, "auto:" + rule.getName(), "approved automatically");
     }
 
     /** Takes one use; the status update carries the resourceVersion read, so a concurrent use fails with 409. */

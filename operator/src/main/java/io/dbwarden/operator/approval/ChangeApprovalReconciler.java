@@ -41,15 +41,23 @@ public class ChangeApprovalReconciler implements Reconciler<ChangeApproval> {
     }
 
     @Override
-    public UpdateControl<ChangeApproval> reconcile(ChangeApproval ca, Context<ChangeApproval> context) {
+    public UpdateControl<ChangeApproval> reconcile(ChangeApproval cached, Context<ChangeApproval> context) {
+        // the approvals endpoint changes status (uses) outside this controller: decide on the latest version, so a
+        // stale cache never turns a used approval back into an approved one
+        ChangeApproval ca = client.resources(ChangeApproval.class).inNamespace(cached.getMetadata().getNamespace())
+                .withName(cached.getMetadata().getName()).get();
+        if (ca == null) {
+            return UpdateControl.noUpdate();
+        }
         Instant now = Instant.now();
         ApprovalPhase phase = ApprovalState.phase(ca, now);
         ChangeApprovalStatus old = ca.getStatus();
         ApprovalPhase previous = old == null ? null : old.getPhase();
         ChangeApprovalStatus next = new ChangeApprovalStatus();
         next.setPhase(phase);
-        next.setDecidedBy(ApprovalState.annotation(ca, ApprovalState.DECIDED_BY));
-        next.setDecidedAt(ApprovalState.annotation(ca, ApprovalState.DECIDED_AT));
+        boolean auto = old != null && Boolean.TRUE.equals(old.getAutoApproved());
+        next.setDecidedBy(auto ? old.getDecidedBy() : ApprovalState.annotation(ca, ApprovalState.DECIDED_BY));
+        next.setDecidedAt(auto ? old.getDecidedAt() : ApprovalState.annotation(ca, ApprovalState.DECIDED_AT));
         next.setAutoApproved(old == null ? null : old.getAutoApproved());
         next.setAutoApprovalRule(old == null ? null : old.getAutoApprovalRule());
         next.setUsesLeft(ApprovalState.usesLeft(ca));

@@ -256,7 +256,7 @@ class ChangeApprovalFlowTest {
             String[] holdName = new String[1];
             await().atMost(15, TimeUnit.SECONDS).until(() -> {
                 holdName[0] = client.resources(ChangeApproval.class).inNamespace("shop").list().getItems().stream()
-                        .filter(x -> x.getSpec().getStatement().startsWith("create index")).map(x -> x.getMetadata()
+                        .filter(x -> x.getSpec().getStatement().startsWith("create index approved_t_id")).map(x -> x.getMetadata()
                                 .getName()).findFirst().orElse(null);
                 return holdName[0] != null;
             });
@@ -274,6 +274,79 @@ class ChangeApprovalFlowTest {
                         .contains("shop/checkout").contains("nightly report"))
                 .anySatisfy(b -> assertThat(JSON.readTree(b).get("text").asText())
                         .contains("approved by alice@example.com")));
+    }
+
+    @Test
+    void automaticApprovalRulesRecordAndRunLowRiskChanges() throws Exception {
+        Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");
+        SidecarProcess.acceptToken(mockServer);
+        client.resource(PolicyLoader.parse("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: guarded-ddl
+                  namespace: shop
+                spec:
+                  subjects:
+                    - serviceAccount: checkout
+                  defaultAction: allow
+                  allowUnparsedStatements: true
+                  rules:
+                    - name: ddl-needs-approval
+                      match:
+                        statements: [CREATE, ALTER]
+                      action: requireApproval
+                    - name: updates-need-approval
+                      match:
+                        statements: [UPDATE]
+                      action: requireApproval
+                  approvals:
+                    approvers:
+                      - user: alice@example.com
+                    autoApprove:
+                      - name: online-indexes
+                        changes: [createIndexConcurrently]
+                      - name: small-updates
+                        rules: [updates-need-approval]
+                        maxEstimatedRows: 100
+                """, "test").get(0)).createOr(r -> r.update());
+        try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start();
+             SidecarProcess sidecar = SidecarProcess.start(operatorUrl.getPort(), pg.getPort());
+             Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + sidecar.port
+                     + "/postgres?sslmode=disable&user=app"); Statement s = c.createStatement()) {
+            try (Connection direct = pg.getPostgresDatabase().getConnection(); Statement d = direct.createStatement()) {
+                d.execute("CREATE TABLE small AS SELECT g AS id, 0 AS v FROM generate_series(1, 10) g");
+                d.execute("CREATE TABLE big AS SELECT g AS id, 0 AS v FROM generate_series(1, 10000) g");
+                d.execute("ANALYZE small");
+                d.execute("ANALYZE big");
+            }
+            // a low-risk change runs at once, and the approval is on record
+            s.execute("CREATE INDEX CONCURRENTLY small_id ON small (id)");
+            await().atMost(15, TimeUnit.SECONDS).untilAsserted(() -> assertThat(
+                    client.resources(ChangeApproval.class).inNamespace("shop").list().getItems())
+                    .anySatisfy(ca -> {
+                        assertThat(ca.getSpec().getStatement()).startsWith("create index concurrently small_id");
+                        assertThat(ca.getStatus().getAutoApproved()).isTrue();
+                        assertThat(ca.getStatus().getAutoApprovalRule()).isEqualTo("online-indexes");
+                        assertThat(ca.getStatus().getDecidedBy()).isEqualTo("auto:online-indexes");
+                        assertThat(ca.getStatus().getPhase()).isEqualTo(ApprovalPhase.USED);
+                    }));
+            // the EXPLAIN estimate decides for updates
+            assertThat(s.executeUpdate("UPDATE small SET v = 1 WHERE id < 5")).isEqualTo(4);
+            SQLException big = (SQLException) org.assertj.core.api.Assertions.catchThrowable(() ->
+                    s.executeUpdate("UPDATE big SET v = 1"));
+            assertThat(big.getMessage()).contains("updates-need-approval").contains("is pending");
+            // other schema changes still need a person
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("CREATE TABLE nope (id int)")))
+                    .hasMessageContaining("is pending");
+            try (Connection direct = pg.getPostgresDatabase().getConnection(); Statement d = direct.createStatement();
+                 var rs = d.executeQuery("SELECT count(*) FILTER (WHERE v = 1) FROM big")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isZero();
+            }
+        }
+        assertThat(client.v1().events().inNamespace("shop").list().getItems())
+                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("AutoApproved"));
     }
 
     @Test

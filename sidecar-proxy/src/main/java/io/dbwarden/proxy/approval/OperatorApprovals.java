@@ -3,11 +3,13 @@ package io.dbwarden.proxy.approval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dbwarden.api.v1alpha1.ChangeShape;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.policy.CompiledPolicy;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.SqlToken;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,6 +29,9 @@ import java.util.HexFormat;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -47,12 +52,18 @@ public final class OperatorApprovals implements ApprovalService {
     private final Path tokenFile;
     private final Supplier<HttpClient> http;
     private final String pod;
+    private final Function<String, CompletionStage<List<List<String>>>> query;
 
-    public OperatorApprovals(URI operator, Path tokenFile, Supplier<HttpClient> http, String pod) {
+    /**
+     * @param query runs a query on the proxy's side connection (EXPLAIN estimates for automatic approval rules)
+     */
+    public OperatorApprovals(URI operator, Path tokenFile, Supplier<HttpClient> http, String pod,
+                             Function<String, CompletionStage<List<List<String>>>> query) {
         this.endpoint = operator.resolve("/sidecar/v1/approvals");
         this.tokenFile = tokenFile;
         this.http = http;
         this.pod = pod;
+        this.query = query;
     }
 
     @Override
@@ -65,7 +76,43 @@ public final class OperatorApprovals implements ApprovalService {
                 .put("statementHash", sha256(text)).put("fingerprint", context.statement().fingerprint())
                 .put("reason", reason(context.statement().source())).put("pod", pod);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(policy.approvalHoldSeconds());
-        return ask(body, held, deadline);
+        String rule = body.get("rule").asText();
+        // evidence for automatic approval rules; the operator decides and records the approval
+        ChangeShape shape = ChangeShapes.of(context.statement().tokens());
+        if (shape != null) {
+            body.put("shape", shape.yamlName());
+        }
+        boolean needsEstimate = policy.autoApprove().stream().anyMatch(r -> r.getMaxEstimatedRows() != null
+                && (r.getRules().isEmpty() || r.getRules().contains(rule)));
+        if (!needsEstimate || !explainable(context.statement().tokens())) {
+            return ask(body, held, deadline);
+        }
+        return query.apply("EXPLAIN (FORMAT JSON) " + text).handle((rows, failure) -> {
+            Long estimate = failure == null ? estimate(rows) : null;
+            if (estimate != null) {
+                body.put("estimatedRows", estimate);
+            }
+            return ask(body, held, deadline);
+        }).thenCompose(s -> s);
+    }
+
+    /** Only plain DML is estimated (EXPLAIN never runs it); anything else has no estimate. */
+    private static boolean explainable(List<SqlToken> tokens) {
+        return !tokens.isEmpty() && tokens.stream().noneMatch(t -> t.kind() == SqlToken.Kind.PARAM)
+                && Set.of("update", "delete", "insert", "merge", "select", "with").contains(tokens.get(0).text());
+    }
+
+    /** Rows the plan expects to touch: for a modification, what its input produces. */
+    static Long estimate(List<List<String>> rows) {
+        try {
+            JsonNode plan = JSON.readTree(rows.get(0).get(0)).path(0).path("Plan");
+            if ("ModifyTable".equals(plan.path("Node Type").asText()) && plan.path("Plans").size() > 0) {
+                plan = plan.path("Plans").path(0);
+            }
+            return plan.has("Plan Rows") ? plan.path("Plan Rows").asLong() : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     private CompletionStage<Verdict> ask(ObjectNode body, Verdict held, long deadline) {

@@ -253,7 +253,7 @@ public final class RunCommand implements Callable<Integer> {
                 operatorSource = new OperatorPolicySource(operator, tokenFile, operatorCaFile, bundleCache, reloader);
                 // statements held by requireApproval rules are turned into ChangeApprovals by the operator
                 policyFilter.approvals(new OperatorApprovals(operator, tokenFile, operatorSource::client,
-                        System.getenv("POD_NAME")));
+                        System.getenv("POD_NAME"), catalogConnection::query));
             }
         }
         OperatorPolicySource source = operatorSource;

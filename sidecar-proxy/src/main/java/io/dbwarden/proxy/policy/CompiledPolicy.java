@@ -12,7 +12,8 @@ import java.util.List;
 /** A validated DatabaseAccessPolicy in the form the proxy evaluates. */
 public record CompiledPolicy(String name, String namespace, List<IdentityGlob> subjects, PolicyMode mode,
                              Action defaultAction, String defaultSchema, boolean readOnly,
-                             boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds) {
+                             boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds,
+                             List<io.dbwarden.api.v1alpha1.AutoApproveRule> autoApprove) {
 
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
@@ -23,7 +24,8 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                 Boolean.TRUE.equals(spec.getAllowUnparsedStatements()),
                 spec.getRules().stream().map(CompiledRule::of).toList(),
                 spec.getApprovals() == null || spec.getApprovals().getHoldSeconds() == null ? 0
-                        : spec.getApprovals().getHoldSeconds());
+                        : spec.getApprovals().getHoldSeconds(),
+                spec.getApprovals() == null ? List.of() : List.copyOf(spec.getApprovals().getAutoApprove()));
     }
 
     public boolean appliesTo(String identity) {
