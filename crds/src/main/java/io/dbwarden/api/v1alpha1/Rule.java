@@ -23,6 +23,20 @@ public class Rule {
     @JsonPropertyDescription("Message shown to the client when the rule blocks a statement: say what to do instead.")
     private String message;
 
+    @io.fabric8.generator.annotation.Min(1)
+    @JsonPropertyDescription("Blast-radius limit for UPDATE and DELETE this rule allows: the proxy runs the statement "
+            + "in a savepoint (or its own transaction in autocommit) and rolls it back with an error when it affects "
+            + "more rows. Only with action allow or audit, and match.statements limited to UPDATE and DELETE.")
+    private Long maxAffectedRows;
+
+    public Long getMaxAffectedRows() {
+        return maxAffectedRows;
+    }
+
+    public void setMaxAffectedRows(Long maxAffectedRows) {
+        this.maxAffectedRows = maxAffectedRows;
+    }
+
     public String getName() {
         return name;
     }

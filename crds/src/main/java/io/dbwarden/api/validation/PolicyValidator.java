@@ -232,6 +232,22 @@ public final class PolicyValidator {
             if (r.getAction() == null) {
                 errors.add(path + ".action: required (allow, deny, requireApproval or audit)");
             }
+            if (r.getMaxAffectedRows() != null) {
+                if (r.getMaxAffectedRows() < 1) {
+                    errors.add(path + ".maxAffectedRows: must be at least 1");
+                }
+                if (r.getAction() != null && r.getAction() != io.dbwarden.api.v1alpha1.Action.ALLOW
+                        && r.getAction() != io.dbwarden.api.v1alpha1.Action.AUDIT) {
+                    errors.add(path + ".maxAffectedRows: only rules that allow statements (allow, audit) can limit "
+                            + "them");
+                }
+                var kinds = r.getMatch().getStatements();
+                if (kinds.isEmpty() || !java.util.Set.of(io.dbwarden.api.v1alpha1.StatementKind.UPDATE,
+                        io.dbwarden.api.v1alpha1.StatementKind.DELETE).containsAll(kinds)) {
+                    errors.add(path + ".maxAffectedRows: set match.statements to UPDATE and/or DELETE (the statements "
+                            + "whose affected rows are limited)");
+                }
+            }
             List<String> tables = r.getMatch().getTables();
             for (int t = 0; t < tables.size(); t++) {
                 try {

@@ -13,12 +13,20 @@ import java.util.concurrent.CompletionStage;
  * @param rule     name of the rule that decided, null for a policy default or when none did
  * @param reason   short explanation for the audit log (never contains statement literals)
  * @param error    what the client is told when the statement is blocked; null when it is forwarded
+ * @param maxRows  blast-radius limit: the statement is rolled back with an error if it affects more rows (0: none)
  */
-public record Verdict(Decision decision, String policy, String rule, String reason, PgError error) {
+public record Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows) {
     private static final Verdict ALLOW = new Verdict(Decision.ALLOW, null, null, null, null);
     private static final CompletableFuture<Verdict> ALLOW_NOW = CompletableFuture.completedFuture(ALLOW);
 
+    public Verdict(Decision decision, String policy, String rule, String reason, PgError error) {
+        this(decision, policy, rule, reason, error, 0);
+    }
+
     public Verdict {
+        if (maxRows < 0 || (maxRows > 0 && !decision.forwards())) {
+            throw new IllegalArgumentException("only a forwarding verdict can carry a row limit");
+        }
         if (decision.forwards() != (error == null)) {
             throw new IllegalArgumentException("a blocking verdict needs an error, a forwarding one must not have one");
         }

@@ -194,7 +194,11 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             throw desync("completion without an outstanding statement");
         }
         Execution e = head.current();
-        if (e != null) {
+        long limited = head.maxRows > 0 && e != null && !suspended ? rows(tag) : -1;
+        if (limited > head.maxRows) {
+            relay.record(e.failed("54000", "rolled back: " + limited + " rows exceed the limit of " + head.maxRows
+                    + " set by " + head.limitedBy));
+        } else if (e != null) {
             relay.record(e.completed(tag));
         }
         if (head.kind == ResponseTracker.Kind.EXECUTE) {
@@ -208,7 +212,27 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         } else {
             throw desync("completion while expecting " + head.kind);
         }
-        forwardUnlessSwallowed(frame, head);
+        if (limited > head.maxRows || head.swallowCompletion) {
+            frame.release(); // above the limit the client gets the proxy's error instead
+        } else {
+            forwardUnlessSwallowed(frame, head);
+        }
+        if (limited >= 0) {
+            relay.limitedStatementCompleted(head, limited);
+        }
+    }
+
+    /** Rows a command tag reports (its last number), or 0 when it reports none. */
+    private static long rows(String tag) {
+        if (tag == null) {
+            return 0;
+        }
+        int space = tag.lastIndexOf(' ');
+        try {
+            return Long.parseLong(tag.substring(space + 1));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
     }
 
     private void consume(ByteBuf frame, ResponseTracker.Kind expected) {
@@ -244,6 +268,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             List<ResponseTracker.Expected> dropped = tracker.failExtendedBatch();
             boolean first = true;
             for (ResponseTracker.Expected d : dropped) {
+                if (d != head && d.maxRows > 0 && d.guard != null) {
+                    relay.limitedStatementFailed(d); // an earlier message failed: the limited one never ran
+                }
                 if (d.kind == ResponseTracker.Kind.EXECUTE && d.execution != null) {
                     relay.record(first ? d.execution.failed(sqlState, message)
                             : d.execution.skipped("not executed: an earlier message of the same batch failed"));
@@ -257,6 +284,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         } else {
             relay.writeToClient(frame);
         }
+        if (head.maxRows > 0 && head.guard != null) {
+            relay.limitedStatementFailed(head);
+        }
     }
 
     private void onReadyForQuery(ByteBuf frame) {
@@ -265,12 +295,21 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             frame.release();
             throw desync("ReadyForQuery while expecting " + (head == null ? "nothing" : head.kind));
         }
+        if (head.kind == ResponseTracker.Kind.SYNC && relay.rollbackBeforeReady()) {
+            frame.release(); // the client gets the ReadyForQuery after the proxy's rollback instead
+            return;
+        }
         tracker.transactionStatus(PgMessages.readyForQueryStatus(frame));
+        relay.readyForQuery(tracker.transactionStatus());
         if (tracker.transactionStatus() == 'I' && !portalDescriptions.isEmpty()) {
             portalDescriptions.values().forEach(d -> d.description().release()); // portals end with the transaction
             portalDescriptions.clear();
         }
-        forwardUnlessSwallowed(frame, head);
+        if (head.swallowReady) {
+            frame.release();
+        } else {
+            forwardUnlessSwallowed(frame, head);
+        }
     }
 
     private void forwardUnlessSwallowed(ByteBuf frame, ResponseTracker.Expected head) {

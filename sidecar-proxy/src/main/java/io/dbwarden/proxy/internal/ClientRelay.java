@@ -68,6 +68,14 @@ final class ClientRelay {
 
     private final ArrayDeque<ByteBuf> held = new ArrayDeque<>();
     private boolean awaitingVerdict;
+    /** A row-limited statement is running: the client's next messages wait until the proxy has ended its guard. */
+    private boolean awaitingCap;
+    /** Extended protocol: a guarded statement failed; the client's Sync must end the proxy's transaction too. */
+    private boolean rollbackAfterSync;
+    /** Transaction status as of the messages forwarded so far (the last ReadyForQuery plus transaction control since). */
+    private char batchStatus = 'I';
+    private int guardSeq;
+    static final String SAVEPOINT = "dbwarden_blast_radius";
     private boolean upstreamNeedsFlush;
     private boolean clientNeedsFlush;
     private boolean terminating;
@@ -98,7 +106,7 @@ final class ClientRelay {
     // ------------------------------------------------------------------ client -> upstream
 
     void onClientFrame(ByteBuf frame) {
-        if (awaitingVerdict || !held.isEmpty()) {
+        if (awaitingVerdict || awaitingCap || !held.isEmpty()) {
             held.add(frame);
             return;
         }
@@ -177,6 +185,52 @@ final class ClientRelay {
 
     private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
         int blocked = firstBlocked(verdicts);
+        int limited = firstLimited(verdicts);
+        if (blocked < 0 && limited >= 0 && batchStatus != 'E'
+                && (contexts.size() == 1 || (contexts.size() == 2 && limited == 1
+                && contexts.get(0).statement().normalized().matches("(begin|start transaction)\\b.*")))) {
+            if (contexts.size() == 2) {
+                // "BEGIN; <limited statement>" (how drivers open a transaction): the same, as two queries
+                StatementContext b = contexts.get(0);
+                Execution begin = new Execution(b, verdicts[0], runtime.chain().resultHandlers(b), null);
+                begin.start();
+                ResponseTracker.Expected qb = ResponseTracker.query(List.of(begin), null);
+                qb.swallowReady = true;
+                forward(PgMessages.query(upstream.alloc(), b.statement().text(), charset), qb);
+                batchStatus = 'T';
+            }
+            StatementContext c = contexts.get(limited);
+            Execution e = new Execution(c, verdicts[limited], runtime.chain().resultHandlers(c), null);
+            ResponseTracker.Guard guard = contexts.size() == 2 ? openSavepoint() : openGuard(false);
+            ResponseTracker.Expected q = ResponseTracker.query(List.of(e), null);
+            q.maxRows = verdicts[limited].maxRows();
+            q.guard = guard;
+            q.limitedBy = limitedBy(verdicts[limited]);
+            awaitingCap = true;
+            updateClientAutoRead();
+            if (contexts.size() == 1) {
+                e.start();
+                forward(frame, q);
+            } else {
+                frame.release();
+                forward(PgMessages.query(upstream.alloc(), c.statement().text(), charset), q);
+            }
+            return;
+        }
+        if (blocked < 0 && limited >= 0 && batchStatus != 'E') {
+            frame.release();
+            Verdict v = verdicts[limited];
+            for (int i = 0; i < contexts.size(); i++) {
+                Execution e = new Execution(contexts.get(i), v, List.of(), null);
+                record(i == limited ? e.failed("0A000", "row-limited statement not sent on its own")
+                        : e.skipped("not executed: statement " + (limited + 1) + " of the same query has a row limit"));
+            }
+            blockSimple(PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: " + limitedBy(v) + " limits the rows "
+                    + "this statement may change; send it as a query of its own", null,
+                    "Send the row-limited statement alone (not with other statements in one query string), and wait "
+                            + "for the previous result before sending it."));
+            return;
+        }
         if (blocked < 0) {
             List<Execution> executions = new ArrayList<>(contexts.size());
             for (int i = 0; i < contexts.size(); i++) {
@@ -187,6 +241,9 @@ final class ClientRelay {
                 executions.get(0).start();
             }
             forward(frame, ResponseTracker.query(executions, null));
+            for (StatementContext c : contexts) {
+                trackTransactionControl(c.statement().normalized());
+            }
             return;
         }
         frame.release();
@@ -275,7 +332,162 @@ final class ClientRelay {
                 : new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
                 b.statementGeneration(), b.generation());
         e.start();
+        if (verdict.maxRows() > 0 && batchStatus != 'E' && !tracker.serverDiscardingUntilSync()) {
+            ResponseTracker.Guard guard = openGuard(true);
+            ResponseTracker.Expected x = ResponseTracker.execute(e);
+            x.maxRows = verdict.maxRows();
+            x.guard = guard;
+            x.limitedBy = limitedBy(verdict);
+            awaitingCap = true;
+            updateClientAutoRead();
+            forward(frame, x);
+            // the server buffers extended-protocol answers until Sync or Flush; the client's Sync waits for the guard
+            forward(PgMessages.flush(upstream.alloc()), null);
+            return;
+        }
         forward(frame, ResponseTracker.execute(e));
+        trackTransactionControl(statement.normalized());
+    }
+
+    // ------------------------------------------------------------------ blast-radius guard
+
+    private static int firstLimited(Verdict[] verdicts) {
+        for (int i = 0; i < verdicts.length; i++) {
+            if (verdicts[i] != null && verdicts[i].maxRows() > 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static String limitedBy(Verdict v) {
+        return v.rule() == null ? "policy \"" + v.policy() + "\""
+                : "rule \"" + v.rule() + "\" of policy \"" + v.policy() + "\"";
+    }
+
+    /** Follows BEGIN/COMMIT/ROLLBACK the client sends in an unsynced extended batch. */
+    private void trackTransactionControl(String normalized) {
+        if (normalized.startsWith("begin") || normalized.startsWith("start transaction")) {
+            batchStatus = 'T';
+        } else if (normalized.startsWith("commit") || normalized.startsWith("end")
+                || normalized.startsWith("abort") || normalized.startsWith("prepare transaction")
+                || (normalized.startsWith("rollback") && !normalized.startsWith("rollback to"))) {
+            batchStatus = 'I';
+        }
+    }
+
+    /** The server reported its transaction status with nothing else outstanding: the ground truth again. */
+    void readyForQuery(char status) {
+        if (tracker.idle()) {
+            batchStatus = status;
+        }
+    }
+
+    /** Wraps the next statement: a savepoint inside a transaction, else a transaction of its own. */
+    private ResponseTracker.Guard openGuard(boolean extended) {
+        // batchStatus, not the last ReadyForQuery: clients pipeline BEGIN ahead of the statement
+        ResponseTracker.Guard guard = batchStatus == 'T' ? ResponseTracker.Guard.SAVEPOINT
+                : ResponseTracker.Guard.TRANSACTION;
+        inject(guard == ResponseTracker.Guard.SAVEPOINT ? "SAVEPOINT " + SAVEPOINT : "BEGIN", extended);
+        if (guard == ResponseTracker.Guard.TRANSACTION) {
+            batchStatus = 'T';
+        }
+        return guard;
+    }
+
+    /** Inside the transaction the client has just opened: a savepoint. */
+    private ResponseTracker.Guard openSavepoint() {
+        inject("SAVEPOINT " + SAVEPOINT, false);
+        return ResponseTracker.Guard.SAVEPOINT;
+    }
+
+    /** Runs a statement of the proxy's own, whose answers the client never sees. */
+    private void inject(String sql, boolean extended) {
+        if (!extended) {
+            forward(PgMessages.query(upstream.alloc(), sql, charset), ResponseTracker.injectedQuery());
+            return;
+        }
+        String name = "dbwarden_guard_" + (++guardSeq);
+        forward(PgMessages.parseNamed(upstream.alloc(), name, sql, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.PARSE, null));
+        forward(PgMessages.bindNamed(upstream.alloc(), name, name, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.BIND, null));
+        forward(PgMessages.executeNamed(upstream.alloc(), name, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, null));
+        forward(PgMessages.close(upstream.alloc(), 'P', name, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.CLOSE, null));
+        forward(PgMessages.close(upstream.alloc(), 'S', name, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.CLOSE, null));
+    }
+
+    /**
+     * The row-limited statement completed with {@code rows}: keep its effect (release the savepoint, commit its
+     * transaction) or, above the limit, roll it back and fail it like a server error would, in stream order.
+     */
+    void limitedStatementCompleted(ResponseTracker.Expected head, long rows) {
+        boolean extended = head.kind == ResponseTracker.Kind.EXECUTE;
+        boolean savepoint = head.guard == ResponseTracker.Guard.SAVEPOINT;
+        if (!extended) {
+            head.swallowReady = true; // the client gets the ReadyForQuery of the proxy's last statement instead
+        }
+        if (rows <= head.maxRows) {
+            String end = savepoint ? "RELEASE SAVEPOINT " + SAVEPOINT : "COMMIT";
+            if (extended) {
+                inject(end, true);
+            } else {
+                forward(PgMessages.query(upstream.alloc(), end, charset),
+                        ResponseTracker.injectedQueryAnsweringClient());
+            }
+        } else {
+            PgError error = PgError.error("54000", "dbwarden: this statement would change " + rows + " rows, more than "
+                    + "the " + head.maxRows + " that " + head.limitedBy + " allows; it was rolled back", null,
+                    "Narrow the WHERE clause, or change the rows in batches of at most " + head.maxRows + ".");
+            inject(savepoint ? "ROLLBACK TO SAVEPOINT " + SAVEPOINT : "ROLLBACK", extended);
+            if (extended) {
+                forward(PgMessages.parse(upstream.alloc(), ABORT_PROBE_SQL, charset),
+                        ResponseTracker.injected(ResponseTracker.Kind.PARSE, error));
+                forward(PgMessages.bindUnnamed(upstream.alloc()),
+                        ResponseTracker.injected(ResponseTracker.Kind.BIND, error));
+                forward(PgMessages.executeUnnamed(upstream.alloc()),
+                        ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, error));
+            } else {
+                forward(PgMessages.query(upstream.alloc(), ABORT_PROBE_SQL, charset),
+                        ResponseTracker.query(List.of(), error));
+            }
+        }
+        if (!savepoint) {
+            batchStatus = 'I'; // committed or rolled back: the proxy's transaction is over
+        }
+        endGuard();
+    }
+
+    /** The row-limited statement failed on its own: the server aborted; end the proxy's transaction as well. */
+    void limitedStatementFailed(ResponseTracker.Expected head) {
+        if (head.guard == ResponseTracker.Guard.TRANSACTION) {
+            if (head.kind == ResponseTracker.Kind.EXECUTE) {
+                rollbackAfterSync = true; // the server ignores everything until the client's Sync
+            } else {
+                head.swallowReady = true;
+                forward(PgMessages.query(upstream.alloc(), "ROLLBACK", charset),
+                        ResponseTracker.injectedQueryAnsweringClient());
+            }
+        }
+        endGuard();
+    }
+
+    /** At the ReadyForQuery after a failed guarded statement: true once, when the proxy must roll back first. */
+    boolean rollbackBeforeReady() {
+        if (!rollbackAfterSync) {
+            return false;
+        }
+        rollbackAfterSync = false;
+        forward(PgMessages.query(upstream.alloc(), "ROLLBACK", charset), ResponseTracker.injectedQueryAnsweringClient());
+        return true;
+    }
+
+    private void endGuard() {
+        awaitingCap = false;
+        upstream.eventLoop().execute(this::drainHeld);
     }
 
     /** Statement executed through a portal whose Parse the proxy did not see (SQL-level PREPARE). */
@@ -323,8 +535,10 @@ final class ClientRelay {
                 } else {
                     then.accept(verdicts);
                 }
-                if (!awaitingVerdict) {
+                if (!awaitingVerdict && !awaitingCap) {
                     drainHeld();
+                } else {
+                    flush(); // what was forwarded (e.g. a guarded statement) must reach the server now
                 }
             }));
             return;
@@ -340,7 +554,7 @@ final class ClientRelay {
     }
 
     private void drainHeld() {
-        while (!awaitingVerdict && !held.isEmpty()) {
+        while (!awaitingVerdict && !awaitingCap && !held.isEmpty()) {
             process(held.poll());
         }
         flush();
@@ -421,7 +635,7 @@ final class ClientRelay {
     }
 
     void updateClientAutoRead() {
-        boolean read = !awaitingVerdict && upstream.isWritable();
+        boolean read = !awaitingVerdict && !awaitingCap && upstream.isWritable();
         if (client.channel().config().isAutoRead() != read) {
             client.channel().config().setAutoRead(read);
         }

@@ -17,6 +17,9 @@ import java.util.List;
 final class ResponseTracker {
     enum Kind { PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, QUERY }
 
+    /** How a row-limited statement is wrapped: its own transaction (autocommit) or a savepoint (in a transaction). */
+    enum Guard { TRANSACTION, SAVEPOINT }
+
     static final class Expected {
         final Kind kind;
         /** Do not forward this entry's responses to the client. */
@@ -32,6 +35,14 @@ final class ResponseTracker {
         final String name;
         final int generation;
         int index;
+        /** Blast radius: the row limit of the statement of this entry (0: none) and how it is wrapped. */
+        long maxRows;
+        Guard guard;
+        /** Who set the limit, for the error: rule "r" of policy "p". */
+        String limitedBy;
+        /** Swallow only this entry's CommandComplete / only its ReadyForQuery (guard statements, capped queries). */
+        boolean swallowCompletion;
+        boolean swallowReady;
 
         private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
                          List<Execution> statements, char describeKind, String name, int generation) {
@@ -67,6 +78,19 @@ final class ResponseTracker {
 
     static Expected injected(Kind kind, PgError replacement) {
         return new Expected(kind, true, replacement, null, null, '\0', null, 0);
+    }
+
+    /** A proxy-injected simple Query whose answers (all of them) the client never sees. */
+    static Expected injectedQuery() {
+        return new Expected(Kind.QUERY, true, null, null, List.of(), '\0', null, 0);
+    }
+
+    /** A proxy-injected simple Query whose CommandComplete is swallowed but whose ReadyForQuery (and errors) reach the
+     * client in place of the one it swallowed before. */
+    static Expected injectedQueryAnsweringClient() {
+        Expected e = new Expected(Kind.QUERY, false, null, null, List.of(), '\0', null, 0);
+        e.swallowCompletion = true;
+        return e;
     }
 
     static Expected describe(char describeKind, String name, int generation) {

@@ -20,7 +20,7 @@ import java.util.Set;
  * all of them must match for allow rules, any of them for restricting rules.
  */
 record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables, List<NameGlob> functions,
-                    boolean withoutWhere, boolean copyProgram, Action action, String message) {
+                    boolean withoutWhere, boolean copyProgram, Action action, String message, long maxAffectedRows) {
 
     static CompiledRule of(Rule r) {
         Set<StatementKind> kinds = r.getMatch().getStatements().isEmpty() ? Set.of()
@@ -29,7 +29,8 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
                 r.getMatch().getTables().stream().map(NameGlob::parse).toList(),
                 r.getMatch().getFunctions().stream().map(NameGlob::parse).toList(),
                 Boolean.TRUE.equals(r.getMatch().getWithoutWhere()),
-                Boolean.TRUE.equals(r.getMatch().getCopyProgram()), r.getAction(), r.getMessage());
+                Boolean.TRUE.equals(r.getMatch().getCopyProgram()), r.getAction(), r.getMessage(),
+                r.getMaxAffectedRows() == null ? 0 : r.getMaxAffectedRows());
     }
 
     boolean permits() {

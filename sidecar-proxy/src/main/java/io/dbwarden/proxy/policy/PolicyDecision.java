@@ -21,8 +21,10 @@ final class PolicyDecision {
                 : "rule \"" + rule.name() + "\" of policy \"" + policy.name() + "\"";
         String userMessage = rule != null && rule.message() != null ? rule.message() : null;
         Verdict verdict = switch (action) {
-            case ALLOW -> Verdict.allow(policy.name(), ruleName);
-            case AUDIT -> new Verdict(Decision.AUDIT, policy.name(), ruleName, "flagged by " + by, null);
+            case ALLOW -> rule == null || rule.maxAffectedRows() == 0 ? Verdict.allow(policy.name(), ruleName)
+                    : new Verdict(Decision.ALLOW, policy.name(), ruleName, null, null, rule.maxAffectedRows());
+            case AUDIT -> new Verdict(Decision.AUDIT, policy.name(), ruleName, "flagged by " + by, null,
+                    rule == null ? 0 : rule.maxAffectedRows());
             case DENY -> Verdict.deny(policy.name(), ruleName, what + " denied by " + by,
                     PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                             "dbwarden: " + what + " denied by " + by + (userMessage == null ? "" : ": " + userMessage),

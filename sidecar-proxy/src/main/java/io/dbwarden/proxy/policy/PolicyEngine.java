@@ -58,11 +58,18 @@ public final class PolicyEngine {
                             + "DatabaseAccessPolicy; until then every statement is denied."));
         }
         Verdict result = null;
+        long limit = 0;
         for (CompiledPolicy p : applicable) {
             Verdict v = decide(p, analysis);
+            if (v.maxRows() > 0) {
+                limit = limit == 0 ? v.maxRows() : Math.min(limit, v.maxRows()); // every policy's limit holds
+            }
             if (result == null || rank(v) > rank(result)) {
                 result = v;
             }
+        }
+        if (result.forwards() && limit > 0 && result.maxRows() != limit) {
+            result = new Verdict(result.decision(), result.policy(), result.rule(), result.reason(), null, limit);
         }
         return result;
     }

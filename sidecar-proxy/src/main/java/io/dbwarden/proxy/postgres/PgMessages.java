@@ -270,6 +270,47 @@ public final class PgMessages {
         return end(buf);
     }
 
+    /** Parse of a named statement without parameter types. */
+    public static ByteBuf parseNamed(ByteBufAllocator alloc, String statement, String sql, Charset charset) {
+        ByteBuf buf = begin(alloc, 'P', statement.length() + sql.length() + 4);
+        writeCString(buf, statement, charset);
+        writeCString(buf, sql, charset);
+        buf.writeShort(0);
+        return end(buf);
+    }
+
+    /** Bind of a named portal to a named statement, no parameters, text results. */
+    public static ByteBuf bindNamed(ByteBufAllocator alloc, String portal, String statement, Charset charset) {
+        ByteBuf buf = begin(alloc, 'B', portal.length() + statement.length() + 8);
+        writeCString(buf, portal, charset);
+        writeCString(buf, statement, charset);
+        buf.writeShort(0);
+        buf.writeShort(0);
+        buf.writeShort(0);
+        return end(buf);
+    }
+
+    /** Execute of a named portal, all rows. */
+    public static ByteBuf executeNamed(ByteBufAllocator alloc, String portal, Charset charset) {
+        ByteBuf buf = begin(alloc, 'E', portal.length() + 5);
+        writeCString(buf, portal, charset);
+        buf.writeInt(0);
+        return end(buf);
+    }
+
+    /** Close of a statement ('S') or portal ('P'). */
+    public static ByteBuf close(ByteBufAllocator alloc, char kind, String name, Charset charset) {
+        ByteBuf buf = begin(alloc, 'C', name.length() + 2);
+        buf.writeByte(kind);
+        writeCString(buf, name, charset);
+        return end(buf);
+    }
+
+    /** Flush: asks the server to send what it has buffered (no answer of its own). */
+    public static ByteBuf flush(ByteBufAllocator alloc) {
+        return end(begin(alloc, 'H', 0));
+    }
+
     public static ByteBuf sync(ByteBufAllocator alloc) {
         return end(begin(alloc, 'S', 0));
     }

@@ -1,0 +1,197 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Blast-radius limits through the proxy against real PostgreSQL, for the simple and the extended protocol, in
+ * autocommit and inside transactions: within the limit the change stays; above it nothing changes, the client gets
+ * SQLSTATE 54000, and the session is exactly where a server error would have left it.
+ */
+@ExtendWith(LeakDetection.class)
+class BlastRadiusTest {
+    @TempDir
+    Path dir;
+
+    private RunCommand.Running proxy;
+    private Path audit;
+
+    @BeforeEach
+    void start() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS br_items");
+            s.execute("CREATE TABLE br_items (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)");
+            s.execute("INSERT INTO br_items SELECT g, 0 FROM generate_series(1, 10) g");
+        }
+        Path policy = dir.resolve("policy.yaml");
+        Files.writeString(policy, """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: bounded
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: test/app
+                  defaultAction: allow
+                  allowUnparsedStatements: true
+                  rules:
+                    - name: at-most-three
+                      match:
+                        statements: [UPDATE, DELETE]
+                        tables: ["public.br_items"]
+                      action: allow
+                      maxAffectedRows: 3
+                """);
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD);
+        audit = dir.resolve("audit.jsonl");
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
+                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "none");
+        proxy = cmd.start();
+    }
+
+    @AfterEach
+    void stop() {
+        proxy.close();
+    }
+
+    private Connection connect(String mode) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
+                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app&socketTimeout=10&preferQueryMode=" + mode);
+    }
+
+    private static int changed() throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM br_items WHERE v <> 0")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static int remaining() throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM br_items")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    /** True when no session of the test database sits in an open transaction (the proxy left none behind). */
+    private static boolean autocommitted(Statement s) throws SQLException {
+        s.executeQuery("SELECT 1").close(); // the session is usable
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement d = c.createStatement();
+             ResultSet rs = d.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     + "AND state LIKE 'idle in transaction%'")) {
+            rs.next();
+            return rs.getInt(1) == 0;
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simple", "extended"})
+    void autocommitKeepsSmallChangesAndRollsBackLargeOnes(String mode) throws Exception {
+        try (Connection c = connect(mode); Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("UPDATE br_items SET v = 1 WHERE id <= 3")).isEqualTo(3);
+            assertThat(changed()).isEqualTo(3); // committed: visible to another session
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE br_items SET v = 2"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> {
+                        assertThat(e.getSQLState()).isEqualTo("54000");
+                        assertThat(e.getMessage()).contains("would change 10 rows").contains("the 3 that rule "
+                                + "\"at-most-three\" of policy \"bounded\" allows").contains("rolled back");
+                    });
+            assertThatThrownBy(() -> s.executeUpdate("DELETE FROM br_items WHERE id > 2"))
+                    .hasMessageContaining("would change 8 rows");
+            assertThat(changed()).isEqualTo(3);
+            assertThat(remaining()).isEqualTo(10);
+            // the session is usable and not left inside the proxy's transaction
+            assertThat(autocommitted(s)).isTrue();
+            assertThat(s.executeUpdate("DELETE FROM br_items WHERE id = 10")).isEqualTo(1);
+            assertThat(remaining()).isEqualTo(9);
+            assertThat(autocommitted(s)).isTrue();
+        }
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(audit))
+                .anySatisfy(l -> assertThat(l).contains("\"errorCode\":\"54000\"").contains("\"rule\":\"at-most-three\"")));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simple", "extended"})
+    void insideATransactionAnOversizedChangeFailsTheTransactionLikeAServerError(String mode) throws Exception {
+        try (Connection c = connect(mode); Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            assertThat(s.executeUpdate("UPDATE br_items SET v = 1 WHERE id = 1")).isEqualTo(1);
+            assertThat(s.executeUpdate("UPDATE br_items SET v = 1 WHERE id IN (2, 3)")).isEqualTo(2);
+            c.commit();
+            assertThat(changed()).isEqualTo(3);
+
+            assertThat(s.executeUpdate("UPDATE br_items SET v = 5 WHERE id = 4")).isEqualTo(1);
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE br_items SET v = 9 WHERE id > 4"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("54000"));
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("25P02")); // in failed transaction, as on any error
+            c.rollback();
+            assertThat(changed()).isEqualTo(3); // the whole failed transaction rolled back
+            assertThat(s.executeUpdate("DELETE FROM br_items WHERE id = 9")).isEqualTo(1);
+            c.commit();
+            assertThat(remaining()).isEqualTo(9);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simple", "extended"})
+    void aLimitedStatementThatFailsByItselfLeavesTheSessionClean(String mode) throws Exception {
+        try (Connection c = connect(mode); Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.executeUpdate("UPDATE br_items SET v = 1 / (id - id) WHERE id = 1"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("22012"));
+            assertThat(autocommitted(s)).isTrue();
+            assertThat(s.executeUpdate("UPDATE br_items SET v = 1 WHERE id = 1")).isEqualTo(1);
+            assertThat(changed()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aLimitedStatementMustBeSentOnItsOwn() throws Exception {
+        try (Connection c = connect("simple"); Statement s = c.createStatement()) {
+            assertThatThrownBy(() -> s.execute("SELECT 1; DELETE FROM br_items WHERE id = 1"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> {
+                        assertThat(e.getSQLState()).isEqualTo("0A000");
+                        assertThat(e.getMessage()).contains("send it as a query of its own");
+                    });
+            assertThat(remaining()).isEqualTo(10);
+            assertThat(autocommitted(s)).isTrue();
+        }
+    }
+
+    @Test
+    void unlimitedStatementsAreNotWrapped() throws Exception {
+        try (Connection c = connect("extended"); Statement s = c.createStatement()) {
+            s.execute("CREATE TEMP TABLE scratch AS SELECT g FROM generate_series(1, 50) g");
+            assertThat(s.executeUpdate("DELETE FROM scratch")).isEqualTo(50); // no rule limits this table
+        }
+    }
+}
