@@ -183,10 +183,18 @@ class HelmChartTest {
     @Test
     void rbacIsLeastPrivilege() {
         List<HasMetadata> objects = objects(render());
-        ClusterRole cr = one(objects, ClusterRole.class);
+        ClusterRole cr = objects.stream().filter(o -> o instanceof ClusterRole c
+                && c.getMetadata().getName().equals("dbwarden-operator")).map(ClusterRole.class::cast).findFirst()
+                .orElseThrow();
+        ClusterRole approver = objects.stream().filter(o -> o instanceof ClusterRole c
+                && c.getMetadata().getName().equals("dbwarden-approver")).map(ClusterRole.class::cast).findFirst()
+                .orElseThrow();
+        // approvers decide (update the object) but can never write status, which holds phase and uses
+        assertThat(approver.getRules()).noneSatisfy(r -> assertThat(r.getResources()).anyMatch(x -> x.endsWith("/status")));
         Role role = one(objects, Role.class);
         List<PolicyRule> rules = new ArrayList<>(cr.getRules());
         rules.addAll(role.getRules());
+        rules.addAll(approver.getRules());
         for (PolicyRule r : rules) {
             assertThat(r.getVerbs()).doesNotContain("*", "delete", "deletecollection", "escalate", "bind", "impersonate");
             assertThat(r.getResources()).doesNotContain("*");
@@ -203,7 +211,9 @@ class HelmChartTest {
             assertThat(r.getResourceNames()).containsExactly("dbwarden-operator");
         });
         // with cert-manager the operator does not touch webhook configurations at all
-        ClusterRole external = one(objects(render("tls.mode", "cert-manager")), ClusterRole.class);
+        ClusterRole external = objects(render("tls.mode", "cert-manager")).stream().filter(o -> o instanceof ClusterRole c
+                && c.getMetadata().getName().equals("dbwarden-operator")).map(ClusterRole.class::cast).findFirst()
+                .orElseThrow();
         assertThat(external.getRules()).noneSatisfy(r -> assertThat(r.getResources())
                 .contains("mutatingwebhookconfigurations"));
     }
