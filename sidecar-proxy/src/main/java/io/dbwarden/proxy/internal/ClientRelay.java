@@ -208,8 +208,8 @@ final class ClientRelay {
             q.limitedBy = limitedBy(verdicts[limited]);
             awaitingCap = true;
             updateClientAutoRead();
+            e.start();
             if (contexts.size() == 1) {
-                e.start();
                 forward(frame, q);
             } else {
                 frame.release();
