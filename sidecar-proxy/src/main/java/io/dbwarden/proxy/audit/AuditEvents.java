@@ -13,8 +13,15 @@ public final class AuditEvents {
     }
 
     public static String toJson(ExecutionRecord r) {
+        StringBuilder sb = new StringBuilder(640);
+        write(r, sb);
+        return sb.toString();
+    }
+
+    /** The event's JSON object into {@code sb} (cleared first). */
+    static void write(ExecutionRecord r, StringBuilder sb) {
         SessionInfo s = r.session();
-        Json j = new Json()
+        Json j = new Json(sb)
                 .field("time", Timestamps.iso(r.startedAtMillis()))
                 .field("event", "statement")
                 .field("identity", s.identity())
@@ -40,6 +47,6 @@ public final class AuditEvents {
         if (!r.resultSummary().isEmpty()) {
             j.field("masked", r.resultSummary());
         }
-        return j.end();
+        j.close();
     }
 }

@@ -157,23 +157,37 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
 
     private void run() {
         List<String> batch = new ArrayList<>();
+        StringBuilder line = new StringBuilder(1024);
+        char[] chars = new char[1024];
         try {
             while (true) {
                 boolean last = stopping;
                 ExecutionRecord record;
                 long firstSeq = chain.lastSeq() + 1;
                 long bytes = 0;
+                int n = 0;
                 while ((record = queue.poll()) != null) {
                     queued.decrementAndGet();
-                    String line = chain.seal(AuditEvents.toJson(record));
-                    out.write(line);
-                    out.write('\n');
-                    batch.add(line);
-                    bytes += line.length() + 1;
+                    AuditEvents.write(record, line);
+                    chain.seal(line);
+                    line.append('\n');
+                    int len = line.length();
+                    if (chars.length < len) {
+                        chars = new char[Math.max(len, chars.length * 2)];
+                    }
+                    line.getChars(0, len, chars, 0);
+                    out.write(chars, 0, len); // no String per event on the way to the file
+                    if (spool != null) {
+                        batch.add(new String(chars, 0, len - 1));
+                    }
+                    bytes += len;
+                    n++;
+                }
+                if (n > 0) {
+                    out.flush();
+                    written.addAndGet(n);
                 }
                 if (!batch.isEmpty()) {
-                    out.flush();
-                    written.addAndGet(batch.size());
                     if (spool != null) {
                         if (spool.hasRoom(bytes)) {
                             spool.append(batch, firstSeq);

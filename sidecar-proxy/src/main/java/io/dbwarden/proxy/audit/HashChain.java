@@ -59,15 +59,60 @@ public final class HashChain {
 
     /** Chains one event (a JSON object text) and returns its line (without the newline). Not thread-safe. */
     public String seal(String eventJson) {
-        if (eventJson.isEmpty() || eventJson.charAt(eventJson.length() - 1) != '}') {
+        StringBuilder sb = new StringBuilder(eventJson.length() + 180).append(eventJson);
+        seal(sb);
+        return sb.toString();
+    }
+
+    private byte[] ascii = new byte[1024];
+    private final byte[] digest = new byte[32];
+    private static final char[] HEX_DIGITS = "0123456789abcdef".toCharArray();
+
+    /**
+     * Chains the event JSON object in {@code sb} in place: the closing brace becomes the chain fields and the hash.
+     * Allocation-free for ASCII events (the usual case: literal-free statements). Not thread-safe.
+     */
+    public void seal(StringBuilder sb) {
+        int len = sb.length();
+        if (len == 0 || sb.charAt(len - 1) != '}') {
             throw new IllegalArgumentException("not a JSON object");
         }
         seq++;
-        String body = eventJson.substring(0, eventJson.length() - 1) + (eventJson.length() > 2 ? "," : "")
-                + "\"seq\":" + seq + ",\"prev\":\"" + prev + "\"";
-        String hash = HEX.formatHex(sha256.digest(body.getBytes(StandardCharsets.UTF_8)));
-        prev = hash;
-        return body + ",\"hash\":\"" + hash + "\"}";
+        sb.setLength(len - 1);
+        if (len > 2) {
+            sb.append(',');
+        }
+        sb.append("\"seq\":").append(seq).append(",\"prev\":\"").append(prev).append('"');
+        int n = sb.length();
+        boolean plain = true;
+        if (ascii.length < n) {
+            ascii = new byte[Math.max(n, ascii.length * 2)];
+        }
+        for (int i = 0; i < n; i++) {
+            char c = sb.charAt(i);
+            if (c >= 0x80) {
+                plain = false;
+                break;
+            }
+            ascii[i] = (byte) c;
+        }
+        if (plain) {
+            sha256.update(ascii, 0, n);
+        } else {
+            sha256.update(sb.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        try {
+            sha256.digest(digest, 0, 32);
+        } catch (java.security.DigestException e) {
+            throw new IllegalStateException(e);
+        }
+        sb.append(",\"hash\":\"");
+        int hashStart = sb.length();
+        for (byte b : digest) {
+            sb.append(HEX_DIGITS[(b >> 4) & 0xf]).append(HEX_DIGITS[b & 0xf]);
+        }
+        prev = sb.substring(hashStart, hashStart + 64);
+        sb.append("\"}");
     }
 
     /** The outcome of checking a sequence of lines. */

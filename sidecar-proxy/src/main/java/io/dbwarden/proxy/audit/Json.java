@@ -2,10 +2,17 @@ package io.dbwarden.proxy.audit;
 
 /** Minimal JSON object writer for flat audit events (no reflection: fast and native-image friendly). */
 final class Json {
-    private final StringBuilder sb = new StringBuilder(640);
+    private final StringBuilder sb;
     private boolean first = true;
 
     Json() {
+        this(new StringBuilder(640));
+    }
+
+    /** Writes into {@code into} (cleared first), so a caller can reuse one builder. */
+    Json(StringBuilder into) {
+        this.sb = into;
+        sb.setLength(0);
         sb.append('{');
     }
 
@@ -107,5 +114,10 @@ final class Json {
     String end() {
         sb.append('}');
         return sb.toString();
+    }
+
+    /** Closes the object in the builder without making a String. */
+    void close() {
+        sb.append('}');
     }
 }
