@@ -36,13 +36,25 @@ public final class SqlText {
                     int end = part.get(part.size() - 1).end();
                     int sourceStart = first == 0 ? 0 : tokens.get(first - 1).end();
                     int sourceEnd = i == tokens.size() ? sql.length() : tokens.get(i).start();
-                    statements.add(new Statement(sql.substring(start, end), shift(part, start),
-                            sql.substring(sourceStart, sourceEnd).strip()));
+                    String text = sql.substring(start, end);
+                    // comments around a statement are rare: only then does its source differ from its text
+                    String source = blank(sql, sourceStart, start) && blank(sql, end, sourceEnd) ? text
+                            : sql.substring(sourceStart, sourceEnd).strip();
+                    statements.add(new Statement(text, shift(part, start), source));
                 }
                 first = i + 1;
             }
         }
         return statements;
+    }
+
+    private static boolean blank(String s, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (!Character.isWhitespace(s.charAt(i))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static List<SqlToken> shift(List<SqlToken> tokens, int offset) {
