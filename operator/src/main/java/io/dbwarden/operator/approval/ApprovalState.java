@@ -13,6 +13,8 @@ public final class ApprovalState {
     /** Set by the admission webhook from the request's authenticated user; nobody else can write them. */
     public static final String DECIDED_BY = "dbwarden.io/decided-by";
     public static final String DECIDED_AT = "dbwarden.io/decided-at";
+    /** Set by the operator when it creates a request that an automatic rule approves at once (status follows). */
+    public static final String AUTO_APPROVAL = "dbwarden.io/auto-approval";
     public static final String REQUESTER_LABEL = "dbwarden.io/requester";
     public static final String STATEMENT_LABEL = "dbwarden.io/statement";
 

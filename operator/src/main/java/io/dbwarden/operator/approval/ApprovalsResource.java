@@ -143,7 +143,11 @@ public class ApprovalsResource {
                 }
             }
         }
-        ChangeApproval created = client.resource(newRequest(identity, req, policy, now)).create();
+        ChangeApproval request = newRequest(identity, req, policy, now);
+        if (auto != null) {
+            request.getMetadata().getAnnotations().put(ApprovalState.AUTO_APPROVAL, auto.getName());
+        }
+        ChangeApproval created = client.resource(request).create();
         if (auto != null) {
             return autoApprove(created, auto, identity, now);
         }
@@ -216,7 +220,8 @@ public class ApprovalsResource {
         ca.setMetadata(new ObjectMetaBuilder().withGenerateName(prefix(sa)).withNamespace(req.policyNamespace())
                 .addToLabels(ApprovalState.REQUESTER_LABEL, Hashes.sha256Hex(identity, 20))
                 .addToLabels(ApprovalState.STATEMENT_LABEL, req.statementHash().substring(0, 40))
-                .addToLabels("app.kubernetes.io/managed-by", "dbwarden-operator").build());
+                .addToLabels("app.kubernetes.io/managed-by", "dbwarden-operator")
+                .withAnnotations(new java.util.HashMap<>()).build());
         ChangeApprovalSpec spec = new ChangeApprovalSpec();
         Requester requester = new Requester();
         requester.setIdentity(identity);

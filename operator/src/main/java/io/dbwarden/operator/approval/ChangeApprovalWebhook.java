@@ -110,7 +110,9 @@ public class ChangeApprovalWebhook {
         boolean stampsChanged = !Objects.equals(ApprovalState.annotation(old, ApprovalState.DECIDED_BY),
                 ApprovalState.annotation(now, ApprovalState.DECIDED_BY))
                 || !Objects.equals(ApprovalState.annotation(old, ApprovalState.DECIDED_AT),
-                ApprovalState.annotation(now, ApprovalState.DECIDED_AT));
+                ApprovalState.annotation(now, ApprovalState.DECIDED_AT))
+                || !Objects.equals(ApprovalState.annotation(old, ApprovalState.AUTO_APPROVAL),
+                ApprovalState.annotation(now, ApprovalState.AUTO_APPROVAL));
         if (o.getDecision() != null) {
             if (!sameRequest(o, n) || n.getDecision() != o.getDecision() || !Objects.equals(o.getComment(),
                     n.getComment()) || stampsChanged) {
@@ -126,7 +128,8 @@ public class ChangeApprovalWebhook {
         }
         if (n.getDecision() == null) {
             if (stampsChanged) {
-                return deny(req, 403, "the dbwarden.io/decided-* annotations are written by dbwarden only");
+                return deny(req, 403, "the dbwarden.io/decided-* and auto-approval annotations are written by "
+                        + "dbwarden only");
             }
             return allow(req, null);
         }
