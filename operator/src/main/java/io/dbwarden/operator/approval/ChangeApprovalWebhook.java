@@ -7,13 +7,11 @@ import io.dbwarden.api.v1alpha1.Approver;
 import io.dbwarden.api.v1alpha1.ChangeApproval;
 import io.dbwarden.api.v1alpha1.ChangeApprovalSpec;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.operator.Admission;
 import io.dbwarden.operator.PolicyBundles;
-import io.fabric8.kubernetes.api.model.StatusBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionRequest;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponse;
-import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponseBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
-import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReviewBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.ws.rs.Consumes;
@@ -30,6 +28,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+
+import static io.dbwarden.operator.Admission.allow;
+import static io.dbwarden.operator.Admission.deny;
 
 /**
  * Admission for ChangeApprovals, so that approving is plain kubectl and still trustworthy:
@@ -71,8 +72,7 @@ public class ChangeApprovalWebhook {
             LOG.errorf("ChangeApproval admission failed: %s", e.toString());
             response = deny(req, 500, "dbwarden could not check this ChangeApproval: " + e.getMessage());
         }
-        return new AdmissionReviewBuilder().withApiVersion("admission.k8s.io/v1").withKind("AdmissionReview")
-                .withResponse(response).build();
+        return Admission.review(response);
     }
 
     private AdmissionResponse decide(AdmissionRequest req) {
@@ -181,18 +181,5 @@ public class ChangeApprovalWebhook {
         add.put("op", "add").put("path", "/metadata/annotations");
         add.set("value", JSON.valueToTree(annotations));
         return Base64.getEncoder().encodeToString(patch.toString().getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static AdmissionResponse allow(AdmissionRequest req, String patch) {
-        AdmissionResponseBuilder b = new AdmissionResponseBuilder().withUid(req.getUid()).withAllowed(true);
-        if (patch != null) {
-            b.withPatchType("JSONPatch").withPatch(patch);
-        }
-        return b.build();
-    }
-
-    private static AdmissionResponse deny(AdmissionRequest req, int code, String message) {
-        return new AdmissionResponseBuilder().withUid(req.getUid()).withAllowed(false)
-                .withStatus(new StatusBuilder().withCode(code).withMessage(message).build()).build();
     }
 }

@@ -1,13 +1,11 @@
 package io.dbwarden.operator.injection;
 
+import io.dbwarden.operator.Admission;
 import io.dbwarden.operator.tls.OperatorCertificates;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.StatusBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponse;
-import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponseBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
-import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.smallrye.common.annotation.Blocking;
@@ -64,30 +62,25 @@ public class PodMutatingWebhook {
             InjectionDecision decision = InjectionDecision.of(pod, namespace == null ? "" : namespace, nsLabels,
                     operatorNamespace);
             if (!decision.inject()) {
-                response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(true).build();
+                response = Admission.allow(request, null);
             } else {
                 SidecarInjector.Result result = SidecarInjector.inject(pod, config);
                 if (result.refusal() != null) {
                     LOG.infof("refusing pod in %s: %s", namespace, result.refusal());
-                    response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(false)
-                            .withStatus(new StatusBuilder().withCode(400).withMessage(result.refusal()).build()).build();
+                    response = Admission.deny(request, 400, result.refusal());
                 } else {
                     if (!Boolean.TRUE.equals(request.getDryRun())) {
                         // the sidecar mounts the operator's CA from its own namespace
                         certificates.publishCa(namespace);
                     }
-                    response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(true)
-                            .withPatchType("JSONPatch").withPatch(Base64.getEncoder().encodeToString(
-                                    result.patch().toString().getBytes(StandardCharsets.UTF_8))).build();
+                    response = Admission.allow(request, Base64.getEncoder().encodeToString(
+                            result.patch().toString().getBytes(StandardCharsets.UTF_8)));
                 }
             }
         } catch (RuntimeException e) {
             LOG.errorf("pod admission failed: %s", e.toString());
-            response = new AdmissionResponseBuilder().withUid(request.getUid()).withAllowed(false)
-                    .withStatus(new StatusBuilder().withCode(500)
-                            .withMessage("dbwarden injection failed: " + e.getMessage()).build()).build();
+            response = Admission.deny(request, 500, "dbwarden injection failed: " + e.getMessage());
         }
-        return new AdmissionReviewBuilder().withApiVersion("admission.k8s.io/v1").withKind("AdmissionReview")
-                .withResponse(response).build();
+        return Admission.review(response);
     }
 }

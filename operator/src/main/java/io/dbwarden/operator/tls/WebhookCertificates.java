@@ -2,13 +2,13 @@ package io.dbwarden.operator.tls;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
-import io.fabric8.kubernetes.api.model.admissionregistration.v1.MutatingWebhookConfiguration;
-import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.WebhookClientConfig;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.Resource;
 import org.jboss.logging.Logger;
 
 import java.io.IOException;
@@ -215,50 +215,37 @@ public final class WebhookCertificates {
         byte[] encoded = Base64.getEncoder().encode(caBundle.getBytes(StandardCharsets.US_ASCII));
         String value = new String(encoded, StandardCharsets.US_ASCII);
         for (String name : settings.mutatingWebhooks()) {
-            var resource = client.admissionRegistration().v1().mutatingWebhookConfigurations().withName(name);
-            MutatingWebhookConfiguration cfg = resource.get();
-            if (cfg == null) {
-                LOG.warnf("MutatingWebhookConfiguration %s not found; pods cannot be injected until it exists", name);
-                continue;
-            }
-            if (cfg.getWebhooks().stream().anyMatch(w -> needsBundle(w.getClientConfig(), value))) {
-                resource.edit(c -> {
-                    c.getWebhooks().forEach(w -> setBundle(w.getClientConfig(), value));
-                    return c;
-                });
-                LOG.infof("caBundle of MutatingWebhookConfiguration %s updated", name);
-            }
+            patchBundle("MutatingWebhookConfiguration " + name,
+                    client.admissionRegistration().v1().mutatingWebhookConfigurations().withName(name),
+                    c -> c.getWebhooks().stream().map(w -> w.getClientConfig()).toList(), value);
         }
         for (String name : settings.validatingWebhooks()) {
-            var resource = client.admissionRegistration().v1().validatingWebhookConfigurations().withName(name);
-            ValidatingWebhookConfiguration cfg = resource.get();
-            if (cfg == null) {
-                LOG.warnf("ValidatingWebhookConfiguration %s not found", name);
-                continue;
-            }
-            if (cfg.getWebhooks().stream().anyMatch(w -> needsBundle(w.getClientConfig(), value))) {
-                resource.edit(c -> {
-                    c.getWebhooks().forEach(w -> setBundle(w.getClientConfig(), value));
-                    return c;
-                });
-                LOG.infof("caBundle of ValidatingWebhookConfiguration %s updated", name);
-            }
+            patchBundle("ValidatingWebhookConfiguration " + name,
+                    client.admissionRegistration().v1().validatingWebhookConfigurations().withName(name),
+                    c -> c.getWebhooks().stream().map(w -> w.getClientConfig()).toList(), value);
+        }
+    }
+
+    /** Sets caBundle on the client configs of one webhook configuration that point at our service, if any differ. */
+    private <T extends HasMetadata> void patchBundle(String what, Resource<T> resource,
+                                                     Function<T, List<WebhookClientConfig>> configs, String value) {
+        T cfg = resource.get();
+        if (cfg == null) {
+            LOG.warnf("%s not found; its webhooks cannot be called until it exists", what);
+            return;
+        }
+        if (configs.apply(cfg).stream().anyMatch(cc -> ours(cc) && !value.equals(cc.getCaBundle()))) {
+            resource.edit(c -> {
+                configs.apply(c).stream().filter(this::ours).forEach(cc -> cc.setCaBundle(value));
+                return c;
+            });
+            LOG.infof("caBundle of %s updated", what);
         }
     }
 
     private boolean ours(WebhookClientConfig cc) {
         return cc != null && cc.getService() != null && settings.serviceName().equals(cc.getService().getName())
                 && settings.namespace().equals(cc.getService().getNamespace());
-    }
-
-    private boolean needsBundle(WebhookClientConfig cc, String value) {
-        return ours(cc) && !value.equals(cc.getCaBundle());
-    }
-
-    private void setBundle(WebhookClientConfig cc, String value) {
-        if (ours(cc)) {
-            cc.setCaBundle(value);
-        }
     }
 
     /** Creates or refreshes the CA ConfigMap that sidecars in {@code namespace} mount. */

@@ -76,6 +76,18 @@ class ChangeApprovalFlowTest {
     URL webhook;
 
     private void policy(int holdSeconds) throws Exception {
+        applyPolicy("""
+                  approvals:
+                    approvers:
+                      - user: alice@example.com
+                      - group: dba
+                    expiresAfter: PT10M
+                    holdSeconds: %d
+                """.formatted(holdSeconds));
+    }
+
+    /** Policy guarded-ddl for shop/checkout: DDL needs approval, then {@code more} (further rules, approvals). */
+    private void applyPolicy(String more) throws Exception {
         DatabaseAccessPolicy p = PolicyLoader.parse("""
                 apiVersion: dbwarden.io/v1alpha1
                 kind: DatabaseAccessPolicy
@@ -92,13 +104,7 @@ class ChangeApprovalFlowTest {
                       match:
                         statements: [CREATE, ALTER]
                       action: requireApproval
-                  approvals:
-                    approvers:
-                      - user: alice@example.com
-                      - group: dba
-                    expiresAfter: PT10M
-                    holdSeconds: %d
-                """.formatted(holdSeconds), "test").get(0);
+                """ + more, "test").get(0);
         client.resource(p).createOr(r -> r.update());
     }
 
@@ -280,22 +286,7 @@ class ChangeApprovalFlowTest {
     void automaticApprovalRulesRecordAndRunLowRiskChanges() throws Exception {
         Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");
         SidecarProcess.acceptToken(mockServer);
-        client.resource(PolicyLoader.parse("""
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: guarded-ddl
-                  namespace: shop
-                spec:
-                  subjects:
-                    - serviceAccount: checkout
-                  defaultAction: allow
-                  allowUnparsedStatements: true
-                  rules:
-                    - name: ddl-needs-approval
-                      match:
-                        statements: [CREATE, ALTER]
-                      action: requireApproval
+        applyPolicy("""
                     - name: updates-need-approval
                       match:
                         statements: [UPDATE]
@@ -309,7 +300,7 @@ class ChangeApprovalFlowTest {
                       - name: small-updates
                         rules: [updates-need-approval]
                         maxEstimatedRows: 100
-                """, "test").get(0)).createOr(r -> r.update());
+                """);
         try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start();
              SidecarProcess sidecar = SidecarProcess.start(operatorUrl.getPort(), pg.getPort());
              Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + sidecar.port

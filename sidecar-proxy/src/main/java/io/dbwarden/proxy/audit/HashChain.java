@@ -29,10 +29,14 @@ public final class HashChain {
     public HashChain(long lastSeq, String lastHash) {
         this.seq = lastSeq;
         this.prev = lastHash;
+        this.sha256 = newSha256();
+    }
+
+    private static MessageDigest newSha256() {
         try {
-            this.sha256 = MessageDigest.getInstance("SHA-256");
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+            throw new IllegalStateException("SHA-256 is a required JDK algorithm", e);
         }
     }
 
@@ -127,12 +131,7 @@ public final class HashChain {
      * genesis hash; such restarts are reported in {@link Verification#chainStarts()}, not as problems.
      */
     public static Verification verify(Iterable<String> lines) {
-        MessageDigest sha;
-        try {
-            sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        MessageDigest sha = newSha256();
         List<String> problems = new ArrayList<>();
         List<Long> starts = new ArrayList<>();
         long lineNo = 0;

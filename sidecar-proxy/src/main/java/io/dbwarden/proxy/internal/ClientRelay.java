@@ -267,7 +267,23 @@ final class ClientRelay {
             clientNeedsFlush = true;
             return;
         }
-        forward(PgMessages.query(upstream.alloc(), ABORT_PROBE_SQL, charset), ResponseTracker.query(List.of(), error));
+        injectProbe(error, false);
+    }
+
+    /**
+     * Sends the failing probe whose error the client sees as {@code error}, at this point of the stream: a Query, or
+     * Parse/Bind/Execute of the unnamed statement in the extended protocol (the server then discards until Sync).
+     */
+    private void injectProbe(PgError error, boolean extended) {
+        if (!extended) {
+            forward(PgMessages.query(upstream.alloc(), ABORT_PROBE_SQL, charset), ResponseTracker.query(List.of(), error));
+            return;
+        }
+        forward(PgMessages.parse(upstream.alloc(), ABORT_PROBE_SQL, charset),
+                ResponseTracker.injected(ResponseTracker.Kind.PARSE, error));
+        forward(PgMessages.bindUnnamed(upstream.alloc()), ResponseTracker.injected(ResponseTracker.Kind.BIND, error));
+        forward(PgMessages.executeUnnamed(upstream.alloc()),
+                ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, error));
     }
 
     private void onParse(ByteBuf frame) {
@@ -304,11 +320,7 @@ final class ClientRelay {
         if (tracker.serverDiscardingUntilSync()) {
             return; // an earlier message of this batch failed; the server already reported and will roll back
         }
-        forward(PgMessages.parse(upstream.alloc(), ABORT_PROBE_SQL, charset),
-                ResponseTracker.injected(ResponseTracker.Kind.PARSE, error));
-        forward(PgMessages.bindUnnamed(upstream.alloc()), ResponseTracker.injected(ResponseTracker.Kind.BIND, error));
-        forward(PgMessages.executeUnnamed(upstream.alloc()),
-                ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, error));
+        injectProbe(error, true);
     }
 
     private void onBind(ByteBuf frame) {
@@ -435,25 +447,14 @@ final class ClientRelay {
             if (extended) {
                 inject(end, true);
             } else {
-                forward(PgMessages.query(upstream.alloc(), end, charset),
-                        ResponseTracker.injectedQueryAnsweringClient());
+                injectAnsweringClient(end);
             }
         } else {
             PgError error = PgError.error("54000", "dbwarden: this statement would change " + rows + " rows, more than "
                     + "the " + head.maxRows + " that " + head.limitedBy + " allows; it was rolled back", null,
                     "Narrow the WHERE clause, or change the rows in batches of at most " + head.maxRows + ".");
             inject(savepoint ? "ROLLBACK TO SAVEPOINT " + SAVEPOINT : "ROLLBACK", extended);
-            if (extended) {
-                forward(PgMessages.parse(upstream.alloc(), ABORT_PROBE_SQL, charset),
-                        ResponseTracker.injected(ResponseTracker.Kind.PARSE, error));
-                forward(PgMessages.bindUnnamed(upstream.alloc()),
-                        ResponseTracker.injected(ResponseTracker.Kind.BIND, error));
-                forward(PgMessages.executeUnnamed(upstream.alloc()),
-                        ResponseTracker.injected(ResponseTracker.Kind.EXECUTE, error));
-            } else {
-                forward(PgMessages.query(upstream.alloc(), ABORT_PROBE_SQL, charset),
-                        ResponseTracker.query(List.of(), error));
-            }
+            injectProbe(error, extended);
         }
         if (!savepoint) {
             batchStatus = 'I'; // committed or rolled back: the proxy's transaction is over
@@ -468,8 +469,7 @@ final class ClientRelay {
                 rollbackAfterSync = true; // the server ignores everything until the client's Sync
             } else {
                 head.swallowReady = true;
-                forward(PgMessages.query(upstream.alloc(), "ROLLBACK", charset),
-                        ResponseTracker.injectedQueryAnsweringClient());
+                injectAnsweringClient("ROLLBACK");
             }
         }
         endGuard();
@@ -481,8 +481,13 @@ final class ClientRelay {
             return false;
         }
         rollbackAfterSync = false;
-        forward(PgMessages.query(upstream.alloc(), "ROLLBACK", charset), ResponseTracker.injectedQueryAnsweringClient());
+        injectAnsweringClient("ROLLBACK");
         return true;
+    }
+
+    /** A statement of the proxy's own whose ReadyForQuery (and errors) the client gets in place of a swallowed one. */
+    private void injectAnsweringClient(String sql) {
+        forward(PgMessages.query(upstream.alloc(), sql, charset), ResponseTracker.injectedQueryAnsweringClient());
     }
 
     private void endGuard() {
