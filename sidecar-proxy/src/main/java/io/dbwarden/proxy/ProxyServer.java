@@ -36,6 +36,11 @@ public final class ProxyServer implements AutoCloseable {
         return bootstrap.address();
     }
 
+    /** The socket transport in use: io_uring, epoll or nio (see {@code -Ddbwarden.transport}). */
+    public String transport() {
+        return bootstrap.transport();
+    }
+
     public int port() {
         return address().getPort();
     }

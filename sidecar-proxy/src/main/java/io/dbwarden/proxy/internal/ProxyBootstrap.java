@@ -9,18 +9,10 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,8 +29,11 @@ public final class ProxyBootstrap {
     private final EventLoopGroup workers;
     private final Channel serverChannel;
     private final ChannelGroup clients;
+    private final String transport;
 
-    private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, Channel serverChannel, ChannelGroup clients) {
+    private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, Channel serverChannel, ChannelGroup clients,
+                           String transport) {
+        this.transport = transport;
         this.boss = boss;
         this.workers = workers;
         this.serverChannel = serverChannel;
@@ -47,23 +42,19 @@ public final class ProxyBootstrap {
 
     public static ProxyBootstrap start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
                                        java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
-        boolean epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dbwarden.transport"));
-        EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1,
-                epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
+        Transport transport = Transport.configured();
+        EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
         // one event loop per core by default: client and upstream channels of a session share one loop
         int threads = Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
-        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads,
-                epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
-        Class<? extends ServerChannel> serverType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
-        Class<? extends Channel> clientType = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
+        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
         try {
             ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics,
-                    TlsContexts.forClients(config), TlsContexts.forUpstream(config), clientType,
+                    TlsContexts.forClients(config), TlsContexts.forUpstream(config), transport.socketChannel(),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)
-                    .channel(serverType)
+                    .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
@@ -77,13 +68,18 @@ public final class ProxyBootstrap {
                     });
             Channel server = b.bind(config.listen().host(), config.listen().port()).syncUninterruptibly().channel();
             LOG.info("dbwarden proxy listening: address={} upstream={} transport={} identity={}",
-                    server.localAddress(), config.upstream(), epoll ? "epoll" : "nio", config.identity());
-            return new ProxyBootstrap(boss, workers, server, clients);
+                    server.localAddress(), config.upstream(), transport.name(), config.identity());
+            return new ProxyBootstrap(boss, workers, server, clients, transport.name());
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /** The socket transport in use: io_uring, epoll or nio. */
+    public String transport() {
+        return transport;
     }
 
     public InetSocketAddress address() {

@@ -1,0 +1,118 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RunningProxy;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.uring.IoUring;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyManager;
+
+import java.io.ByteArrayOutputStream;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The relay over each socket transport the proxy can run on (io_uring where the kernel allows it, epoll, NIO): the
+ * same real-client traffic (simple and extended protocol, a batch, COPY both ways, a large result, a cancel) must
+ * behave identically, since which one a pod gets depends on its kernel and seccomp profile.
+ */
+@ExtendWith(LeakDetection.class)
+class TransportTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"io_uring", "epoll", "nio"})
+    void realClientTrafficOverTransport(String transport) throws Exception {
+        assumeTrue(!transport.equals("io_uring") || IoUring.isAvailable(), "io_uring not available on this kernel");
+        assumeTrue(!transport.equals("epoll") || Epoll.isAvailable(), "epoll not available");
+        String before = System.getProperty("dbwarden.transport");
+        System.setProperty("dbwarden.transport", transport);
+        RunningProxy proxy;
+        try {
+            proxy = RunningProxy.start();
+        } finally {
+            if (before == null) {
+                System.clearProperty("dbwarden.transport");
+            } else {
+                System.setProperty("dbwarden.transport", before);
+            }
+        }
+        try (proxy; Connection c = proxy.connect("prepareThreshold=1"); Statement s = c.createStatement()) {
+            assertThat(proxy.server.transport()).isEqualTo(transport);
+            String table = "transport_" + transport;
+            s.execute("DROP TABLE IF EXISTS " + table + "; CREATE TABLE " + table + " (id int PRIMARY KEY, label text)");
+
+            try (PreparedStatement insert = c.prepareStatement("INSERT INTO " + table + " VALUES (?, ?)")) {
+                for (int i = 1; i <= 500; i++) {
+                    insert.setInt(1, i);
+                    insert.setString(2, "row " + i);
+                    insert.addBatch();
+                }
+                assertThat(insert.executeBatch()).hasSize(500).containsOnly(1);
+            }
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            StringBuilder csv = new StringBuilder();
+            for (int i = 501; i <= 5_000; i++) {
+                csv.append(i).append(",copied ").append(i).append('\n');
+            }
+            assertThat(copy.copyIn("COPY " + table + " FROM STDIN WITH (FORMAT csv)",
+                    new StringReader(csv.toString()))).isEqualTo(4_500);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            assertThat(copy.copyOut("COPY (SELECT * FROM " + table + " WHERE id > 500 ORDER BY id) TO STDOUT "
+                    + "WITH (FORMAT csv)", out)).isEqualTo(4_500);
+            assertThat(out.toString(StandardCharsets.UTF_8)).isEqualTo(csv.toString());
+
+            try (PreparedStatement q = c.prepareStatement("SELECT label FROM " + table + " WHERE id = ?")) {
+                for (int id : List.of(7, 501, 5_000)) {
+                    q.setInt(1, id);
+                    try (ResultSet rs = q.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).isEqualTo((id <= 500 ? "row " : "copied ") + id);
+                    }
+                }
+            }
+            long sum = 0;
+            long rows = 0;
+            try (ResultSet rs = s.executeQuery("SELECT g, repeat('y', 200) FROM generate_series(1, 100000) g")) {
+                while (rs.next()) {
+                    sum += rs.getLong(1);
+                    rows++;
+                }
+            }
+            assertThat(rows).isEqualTo(100_000);
+            assertThat(sum).isEqualTo(100_000L * 100_001L / 2);
+
+            CompletableFuture<Void> cancel = CompletableFuture.runAsync(() -> {
+                try {
+                    Thread.sleep(300);
+                    s.cancel();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertThatThrownBy(() -> s.execute("SELECT pg_sleep(30)"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("57014"));
+            cancel.get(20, TimeUnit.SECONDS);
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getLong(1)).isEqualTo(5_000);
+            }
+            s.execute("DROP TABLE " + table);
+        }
+    }
+}
