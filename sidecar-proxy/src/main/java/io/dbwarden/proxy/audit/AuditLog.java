@@ -5,12 +5,9 @@ import io.dbwarden.proxy.filter.ExecutionRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedWriter;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -39,7 +36,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private final Queue<ExecutionRecord> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final int capacity;
-    private final Writer out;
+    private final OutputStream out;
     private final boolean closeOut;
     private final HashChain chain;
     private final AuditSpool spool;
@@ -58,7 +55,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private volatile boolean stopping;
     private volatile boolean shipperStopping;
 
-    private AuditLog(Writer out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool, AuditSink sink) {
+    private AuditLog(OutputStream out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool, AuditSink sink) {
         this.out = out;
         this.closeOut = closeOut;
         this.capacity = capacity;
@@ -98,7 +95,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      */
     public static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote) throws IOException {
         String last = null;
-        Writer w;
+        OutputStream w;
         boolean closeOut;
         if (file != null) {
             if (file.getParent() != null) {
@@ -110,11 +107,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                         file, cut);
             }
             last = AuditFiles.lastLine(file);
-            w = new BufferedWriter(new OutputStreamWriter(Files.newOutputStream(file, StandardOpenOption.CREATE,
-                    StandardOpenOption.APPEND, StandardOpenOption.WRITE), StandardCharsets.UTF_8), 1 << 16);
+            w = new BufferedOutputStream(Files.newOutputStream(file, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND, StandardOpenOption.WRITE), 1 << 16);
             closeOut = true;
         } else {
-            w = new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8), 1 << 16);
+            w = new BufferedOutputStream(stream, 1 << 16);
             closeOut = false;
         }
         AuditSpool spool = null;
@@ -157,8 +154,8 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
 
     private void run() {
         List<String> batch = new ArrayList<>();
-        StringBuilder line = new StringBuilder(1024);
-        char[] chars = new char[1024];
+        AuditEvents events = new AuditEvents();
+        AuditLine line = new AuditLine(1024);
         try {
             while (true) {
                 boolean last = stopping;
@@ -168,19 +165,14 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 int n = 0;
                 while ((record = queue.poll()) != null) {
                     queued.decrementAndGet();
-                    AuditEvents.write(record, line);
+                    events.write(record, line);
                     chain.seal(line);
-                    line.append('\n');
-                    int len = line.length();
-                    if (chars.length < len) {
-                        chars = new char[Math.max(len, chars.length * 2)];
-                    }
-                    line.getChars(0, len, chars, 0);
-                    out.write(chars, 0, len); // no String per event on the way to the file
                     if (spool != null) {
-                        batch.add(new String(chars, 0, len - 1));
+                        batch.add(line.toString());
                     }
-                    bytes += len;
+                    line.ascii('\n');
+                    line.writeTo(out); // the bytes that were hashed, no String per event on the way to the file
+                    bytes += line.length();
                     n++;
                 }
                 if (n > 0) {

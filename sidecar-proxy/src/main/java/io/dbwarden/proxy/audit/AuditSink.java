@@ -77,22 +77,21 @@ public interface AuditSink {
 
         /** An OTLP ExportLogsServiceRequest in its JSON encoding: one log record per event, the line as body. */
         static String otlp(List<String> lines) {
-            StringBuilder sb = new StringBuilder(256 + lines.size() * 600);
-            sb.append("{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+            AuditLine body = new AuditLine(256 + lines.size() * 700);
+            body.ascii("{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
                     + "{\"stringValue\":\"dbwarden-proxy\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"dbwarden.audit\"},"
                     + "\"logRecords\":[");
             for (int i = 0; i < lines.size(); i++) {
                 String line = lines.get(i);
                 if (i > 0) {
-                    sb.append(',');
+                    body.ascii(',');
                 }
-                sb.append("{\"timeUnixNano\":\"").append(nanos(line)).append("\",\"severityNumber\":9,")
-                        .append("\"severityText\":\"INFO\",\"body\":{\"stringValue\":");
-                Json.quote(sb, line);
-                sb.append("},\"attributes\":[{\"key\":\"dbwarden.audit.seq\",\"value\":{\"intValue\":\"")
-                        .append(seq(line)).append("\"}}]}");
+                body.ascii("{\"timeUnixNano\":\"").ascii(nanos(line)).ascii("\",\"severityNumber\":9,")
+                        .ascii("\"severityText\":\"INFO\",\"body\":{\"stringValue\":").string(line)
+                        .ascii("},\"attributes\":[{\"key\":\"dbwarden.audit.seq\",\"value\":{\"intValue\":\"")
+                        .ascii(seq(line)).ascii("\"}}]}");
             }
-            return sb.append("]}]}]}").toString();
+            return body.ascii("]}]}]}").toString();
         }
 
         private static String nanos(String line) {

@@ -22,13 +22,20 @@ public final class HashChain {
     private static final HexFormat HEX = HexFormat.of();
 
     private final MessageDigest sha256;
+    private final byte[] digest = new byte[32];
     private long seq;
-    private String prev;
+    /** The previous event's hash as the 64 ASCII hex digits that go into the next line. */
+    private final byte[] prev = new byte[64];
 
     /** Continues after an event with sequence number {@code lastSeq} and hash {@code lastHash}. */
     public HashChain(long lastSeq, String lastHash) {
+        if (lastHash.length() != 64) {
+            throw new IllegalArgumentException("a chain hash has 64 hex digits");
+        }
         this.seq = lastSeq;
-        this.prev = lastHash;
+        for (int i = 0; i < 64; i++) {
+            prev[i] = (byte) lastHash.charAt(i);
+        }
         this.sha256 = newSha256();
     }
 
@@ -58,65 +65,44 @@ public final class HashChain {
     }
 
     public String lastHash() {
-        return prev;
+        return new String(prev, StandardCharsets.US_ASCII);
     }
 
     /** Chains one event (a JSON object text) and returns its line (without the newline). Not thread-safe. */
     public String seal(String eventJson) {
-        StringBuilder sb = new StringBuilder(eventJson.length() + 180).append(eventJson);
-        seal(sb);
-        return sb.toString();
+        AuditLine line = new AuditLine(eventJson.length() + 200);
+        byte[] utf8 = eventJson.getBytes(StandardCharsets.UTF_8);
+        line.raw(utf8);
+        seal(line);
+        return line.toString();
     }
 
-    private byte[] ascii = new byte[1024];
-    private final byte[] digest = new byte[32];
-    private static final char[] HEX_DIGITS = "0123456789abcdef".toCharArray();
-
     /**
-     * Chains the event JSON object in {@code sb} in place: the closing brace becomes the chain fields and the hash.
-     * Allocation-free for ASCII events (the usual case: literal-free statements). Not thread-safe.
+     * Chains the UTF-8 JSON object in {@code line} in place: the closing brace becomes the chain fields and the
+     * hash, computed over the very bytes that are written. Not thread-safe.
      */
-    public void seal(StringBuilder sb) {
-        int len = sb.length();
-        if (len == 0 || sb.charAt(len - 1) != '}') {
+    void seal(AuditLine line) {
+        int len = line.length();
+        if (len == 0 || line.byteAt(len - 1) != '}') {
             throw new IllegalArgumentException("not a JSON object");
         }
         seq++;
-        sb.setLength(len - 1);
+        line.setLength(len - 1);
         if (len > 2) {
-            sb.append(',');
+            line.ascii(',');
         }
-        sb.append("\"seq\":").append(seq).append(",\"prev\":\"").append(prev).append('"');
-        int n = sb.length();
-        boolean plain = true;
-        if (ascii.length < n) {
-            ascii = new byte[Math.max(n, ascii.length * 2)];
-        }
-        for (int i = 0; i < n; i++) {
-            char c = sb.charAt(i);
-            if (c >= 0x80) {
-                plain = false;
-                break;
-            }
-            ascii[i] = (byte) c;
-        }
-        if (plain) {
-            sha256.update(ascii, 0, n);
-        } else {
-            sha256.update(sb.toString().getBytes(StandardCharsets.UTF_8));
-        }
+        line.ascii("\"seq\":").number(seq).ascii(",\"prev\":\"").raw(prev).ascii('"');
+        sha256.update(line.bytes(), 0, line.length());
         try {
             sha256.digest(digest, 0, 32);
         } catch (java.security.DigestException e) {
             throw new IllegalStateException(e);
         }
-        sb.append(",\"hash\":\"");
-        int hashStart = sb.length();
-        for (byte b : digest) {
-            sb.append(HEX_DIGITS[(b >> 4) & 0xf]).append(HEX_DIGITS[b & 0xf]);
-        }
-        prev = sb.substring(hashStart, hashStart + 64);
-        sb.append("\"}");
+        line.ascii(",\"hash\":\"");
+        int hashStart = line.length();
+        line.hex(digest);
+        System.arraycopy(line.bytes(), hashStart, prev, 0, 64);
+        line.ascii("\"}");
     }
 
     /** The outcome of checking a sequence of lines. */

@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.audit;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -9,29 +10,21 @@ final class Timestamps {
     private static final DateTimeFormatter SECONDS = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss")
             .withZone(ZoneOffset.UTC);
 
-    private record Cached(long epochSecond, String prefix) {
-    }
+    private long cachedSecond = Long.MIN_VALUE;
+    private byte[] cachedPrefix;
 
-    private static volatile Cached cached = new Cached(Long.MIN_VALUE, "");
-
-    private Timestamps() {
-    }
-
-    static String iso(long epochMillis) {
+    /** Appends {@code "2026-11-30T05:01:02.345Z"} (quoted) for {@code epochMillis}. Not thread-safe. */
+    void appendQuoted(long epochMillis, AuditLine line) {
         long second = Math.floorDiv(epochMillis, 1000);
-        Cached c = cached;
-        if (c.epochSecond() != second) {
-            c = new Cached(second, SECONDS.format(Instant.ofEpochSecond(second)));
-            cached = c;
+        if (second != cachedSecond) {
+            cachedPrefix = ('"' + SECONDS.format(Instant.ofEpochSecond(second)) + '.').getBytes(StandardCharsets.US_ASCII);
+            cachedSecond = second;
         }
         int millis = Math.floorMod(epochMillis, 1000);
-        StringBuilder sb = new StringBuilder(24).append(c.prefix()).append('.');
-        if (millis < 100) {
-            sb.append('0');
-        }
-        if (millis < 10) {
-            sb.append('0');
-        }
-        return sb.append(millis).append('Z').toString();
+        line.raw(cachedPrefix)
+                .ascii((char) ('0' + millis / 100))
+                .ascii((char) ('0' + millis / 10 % 10))
+                .ascii((char) ('0' + millis % 10))
+                .ascii("Z\"");
     }
 }

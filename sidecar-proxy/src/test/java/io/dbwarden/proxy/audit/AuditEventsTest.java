@@ -1,0 +1,152 @@
+package io.dbwarden.proxy.audit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.SqlText;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The audit event encoder writes bytes directly: they must be exactly the JSON a reader expects, and chain. */
+class AuditEventsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static ExecutionRecord record(SessionInfo s, String sql, Verdict v, long nanos, Map<String, Long> masked) {
+        StatementInfo st = StatementInfo.of(SqlText.split(sql, true).getFirst());
+        return new ExecutionRecord(s, st, Protocol.EXTENDED, v, 1_764_480_062_045L, nanos, v.forwards(), 3,
+                v.forwards() ? "SELECT 3" : null, v.forwards() ? null : "42501",
+                v.forwards() ? null : "blocked \"here\"\n", masked);
+    }
+
+    private static String encode(AuditEvents events, ExecutionRecord r) {
+        AuditLine line = new AuditLine(16);
+        events.write(r, line);
+        return line.toString();
+    }
+
+    @Test
+    void everyFieldInOrderWithEscapingAndUtf8() throws Exception {
+        SessionInfo s = new SessionInfo("team-ü/app\u2028", "app \"user\"", "appdb", "svc\\role", "psql\t1",
+                "10.0.0.7:5123", 42);
+        Map<String, Long> masked = new LinkedHashMap<>();
+        masked.put("email:partial", 2L);
+        masked.put("note:detector", 1L);
+        ExecutionRecord r = record(s, "SELECT \"naïve 😀\", 'x' FROM t WHERE id = 5",
+                Verdict.deny("p", "r", "no \"quotes\"", PgError.error("42501", "m", null, null)), 1_234_567, masked);
+        String line = encode(new AuditEvents(), r);
+        assertThat(line).doesNotContain("\n").doesNotContain("\u2028").contains("\\u2028");
+        JsonNode n = JSON.readTree(line.getBytes(StandardCharsets.UTF_8));
+        List<String> names = new ArrayList<>();
+        n.fieldNames().forEachRemaining(names::add);
+        assertThat(names).containsExactly("time", "event", "identity", "connection", "database", "user",
+                "clientUser", "application", "client", "protocol", "fingerprint", "statement", "decision", "policy",
+                "rule", "reason", "executed", "rows", "tag", "durationMs", "errorCode", "error", "masked");
+        assertThat(n.get("time").asText()).isEqualTo("2025-11-30T05:21:02.045Z");
+        assertThat(n.get("identity").asText()).isEqualTo("team-ü/app\u2028");
+        assertThat(n.get("connection").asLong()).isEqualTo(42);
+        assertThat(n.get("clientUser").asText()).isEqualTo("app \"user\"");
+        assertThat(n.get("user").asText()).isEqualTo("svc\\role");
+        assertThat(n.get("application").asText()).isEqualTo("psql\t1");
+        assertThat(n.get("protocol").asText()).isEqualTo("extended");
+        assertThat(n.get("statement").asText()).isEqualTo("select \"naïve 😀\", ? from t where id = ?");
+        assertThat(n.get("fingerprint").asText()).isEqualTo(r.statement().fingerprint());
+        assertThat(n.get("decision").asText()).isEqualTo("deny");
+        assertThat(n.get("reason").asText()).isEqualTo("no \"quotes\"");
+        assertThat(n.get("executed").asBoolean()).isFalse();
+        assertThat(n.get("tag").isNull()).isTrue();
+        assertThat(n.get("durationMs").asDouble()).isEqualTo(1.235);
+        assertThat(n.get("error").asText()).isEqualTo("blocked \"here\"\n");
+        assertThat(n.get("masked").get("email:partial").asLong()).isEqualTo(2);
+        assertThat(n.get("masked").get("note:detector").asLong()).isEqualTo(1);
+    }
+
+    @Test
+    void stringsOfAnyContentRoundTrip() throws Exception {
+        Random random = new Random(7);
+        char[] alphabet = {'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\b', '\u0000', '\u001f', '\u007f',
+                'é', 'ß', '\u20ac', '\u2028', '\u2029', '\uffff', '\ud83d', '\ude00'};
+        for (int i = 0; i < 2_000; i++) {
+            StringBuilder sb = new StringBuilder();
+            for (int k = random.nextInt(40); k > 0; k--) {
+                sb.append(alphabet[random.nextInt(alphabet.length)]);
+            }
+            String s = sb.toString();
+            AuditLine line = new AuditLine(4);
+            line.string(s);
+            String expected = new String(s.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
+            assertThat(JSON.readTree(line.copy(0)).asText()).as("round trip of %s", s).isEqualTo(expected);
+            for (byte b : line.copy(0)) {
+                assertThat(b & 0xff).as("no raw control character").isGreaterThanOrEqualTo(0x20);
+            }
+        }
+    }
+
+    @Test
+    void durationsPrintLikeDoubleToString() {
+        Random random = new Random(11);
+        long[] fixed = {0, 1, 499, 500, 999, 1_000, 1_500, 10_000, 100_000, 999_999, 1_000_000, 1_000_500,
+                123_456_789, 9_999_999_999_499L, 9_999_999_999_500L, 10_000_000_000_000L, 86_400_000_000_000L};
+        List<Long> values = new ArrayList<>();
+        for (long f : fixed) {
+            values.add(f);
+        }
+        for (int i = 0; i < 20_000; i++) {
+            values.add((long) Math.pow(10, random.nextDouble() * 14));
+        }
+        for (long nanos : values) {
+            AuditLine line = new AuditLine(8);
+            line.object();
+            line.millis("d", nanos).close();
+            assertThat(line.toString()).as("nanos %d", nanos)
+                    .isEqualTo("{\"d\":" + Math.round(nanos / 1000.0) / 1000.0 + "}");
+        }
+    }
+
+    @Test
+    void cachedSessionAndStatementFieldsEncodeExactlyLikeFreshOnes() {
+        AuditEvents warm = new AuditEvents();
+        SessionInfo a = new SessionInfo("ns/a", "app", "db", "role", "", "127.0.0.1:1", 1);
+        SessionInfo b = new SessionInfo("ns/b", "app", "db", "role", "", "127.0.0.1:2", 257); // same slot as a
+        Verdict allow = Verdict.allow("p", null);
+        List<ExecutionRecord> records = new ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            SessionInfo s = i % 3 == 0 ? a : b;
+            String sql = i % 2 == 0 ? "SELECT * FROM t WHERE id = " + i : "UPDATE t SET v = " + i + " WHERE id = 1";
+            records.add(record(s, sql, allow, i * 1_000L, Map.of()));
+        }
+        for (ExecutionRecord r : records) {
+            assertThat(encode(warm, r)).isEqualTo(encode(new AuditEvents(), r));
+        }
+    }
+
+    @Test
+    void sealedLinesVerifyIncludingNonAscii() {
+        AuditEvents events = new AuditEvents();
+        HashChain chain = HashChain.start();
+        List<String> lines = new ArrayList<>();
+        SessionInfo s = new SessionInfo("ns/ü", "app", "db", "role", "", "127.0.0.1:1", 9);
+        for (int i = 0; i < 5; i++) {
+            AuditLine line = new AuditLine(64);
+            events.write(record(s, "SELECT 'x' AS \"spalte ä\" FROM t", Verdict.allow(), i, Map.of()), line);
+            chain.seal(line);
+            lines.add(line.toString());
+        }
+        assertThat(HashChain.verify(lines).intact()).isTrue();
+        assertThat(HashChain.after(lines.getLast()).lastHash()).isEqualTo(chain.lastHash());
+        lines.set(2, lines.get(2).replace("spalte ä", "spalte a"));
+        assertThat(HashChain.verify(lines).problems()).singleElement().asString().contains("modified");
+    }
+}
