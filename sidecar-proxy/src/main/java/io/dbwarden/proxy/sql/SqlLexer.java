@@ -91,11 +91,17 @@ public final class SqlLexer {
             return token(SqlToken.Kind.SYMBOL, start);
         }
         if (isIdentStart(c)) {
+            int hash = asciiLower(c);
+            boolean ascii = c < 0x80;
             pos++;
-            while (pos < sql.length() && isIdentPart(sql.charAt(pos))) {
+            char d;
+            while (pos < sql.length() && isIdentPart(d = sql.charAt(pos))) {
+                hash = 31 * hash + asciiLower(d);
+                ascii &= d < 0x80;
                 pos++;
             }
-            return new SqlToken(SqlToken.Kind.WORD, start, pos, sql.substring(start, pos).toLowerCase(Locale.ROOT));
+            return new SqlToken(SqlToken.Kind.WORD, start, pos, ascii ? Words.lowerCase(sql, start, pos, hash)
+                    : sql.substring(start, pos).toLowerCase(Locale.ROOT));
         }
         if (isDigit(c) || (c == '.' && isDigit(peek(1)))) {
             scanNumber();
@@ -118,8 +124,64 @@ public final class SqlLexer {
 
     private SqlToken token(SqlToken.Kind kind, int start) {
         // literal texts are never looked at (normalization and classification ignore literal values): no copy
-        String text = kind == SqlToken.Kind.STRING || kind == SqlToken.Kind.NUMBER ? LITERAL : sql.substring(start, pos);
+        String text;
+        if (kind == SqlToken.Kind.STRING || kind == SqlToken.Kind.NUMBER) {
+            text = LITERAL;
+        } else if (pos - start == 1 && sql.charAt(start) < ONE_CHAR.length) {
+            text = ONE_CHAR[sql.charAt(start)];
+        } else {
+            text = sql.substring(start, pos);
+        }
         return new SqlToken(kind, start, pos, text);
+    }
+
+    /** Single-character tokens (punctuation, one-character operators) as shared strings. */
+    private static final String[] ONE_CHAR = new String[128];
+
+    static {
+        for (char c = 0; c < ONE_CHAR.length; c++) {
+            ONE_CHAR[c] = String.valueOf(c).intern();
+        }
+    }
+
+    private static int asciiLower(char c) {
+        return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+    }
+
+    /**
+     * Lower-cased ASCII words shared across statements: keywords and the application's identifiers repeat in every
+     * query, so the lexer hands out the same string instead of copying and lower-casing each occurrence. A
+     * direct-mapped table, read and written without locks: a racing writer can only replace an entry with another
+     * valid one (strings are immutable and safely published).
+     */
+    private static final class Words {
+        private static final int MAX_LENGTH = 64;
+        private static final String[] TABLE = new String[4096];
+
+        /** {@code sql[start, end)} lower-cased; {@code hash} is the lower-cased text's {@link String#hashCode()}. */
+        static String lowerCase(String sql, int start, int end, int hash) {
+            int length = end - start;
+            if (length > MAX_LENGTH) {
+                return sql.substring(start, end).toLowerCase(Locale.ROOT);
+            }
+            int slot = (hash ^ (hash >>> 16)) & (TABLE.length - 1);
+            String cached = TABLE[slot];
+            if (cached != null && cached.length() == length && sameLowerCase(cached, sql, start)) {
+                return cached;
+            }
+            String word = sql.substring(start, end).toLowerCase(Locale.ROOT);
+            TABLE[slot] = word;
+            return word;
+        }
+
+        private static boolean sameLowerCase(String lower, String sql, int start) {
+            for (int i = 0; i < lower.length(); i++) {
+                if (lower.charAt(i) != asciiLower(sql.charAt(start + i))) {
+                    return false;
+                }
+            }
+            return true;
+        }
     }
 
     private static final String LITERAL = "?";

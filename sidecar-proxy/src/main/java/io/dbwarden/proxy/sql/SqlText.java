@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -31,7 +32,9 @@ public final class SqlText {
         for (int i = 0; i <= tokens.size(); i++) {
             if (i == tokens.size() || tokens.get(i).kind() == SqlToken.Kind.SEMICOLON) {
                 if (i > first) {
-                    List<SqlToken> part = List.copyOf(tokens.subList(first, i));
+                    // the first statement's tokens keep their offsets: a read-only view, no copy (the usual case)
+                    List<SqlToken> part = first == 0 ? Collections.unmodifiableList(tokens.subList(0, i))
+                            : List.copyOf(tokens.subList(first, i));
                     int start = part.get(0).start();
                     int end = part.get(part.size() - 1).end();
                     int sourceStart = first == 0 ? 0 : tokens.get(first - 1).end();
@@ -75,6 +78,12 @@ public final class SqlText {
      */
     public static String normalize(String statementText, List<SqlToken> tokens) {
         StringBuilder sb = new StringBuilder(statementText.length());
+        normalize(statementText, tokens, sb);
+        return sb.toString();
+    }
+
+    /** {@link #normalize(String, List)} appended to {@code sb}, for callers that reuse a builder. */
+    public static void normalize(String statementText, List<SqlToken> tokens, StringBuilder sb) {
         int prevEnd = -1;
         for (SqlToken t : tokens) {
             if (prevEnd >= 0 && t.start() > prevEnd) {
@@ -88,7 +97,6 @@ public final class SqlText {
             }
             prevEnd = t.end();
         }
-        return sb.toString();
     }
 
     /** 16 hex digits of SHA-256 over the normalized text: equal for statements that differ only in literals. */

@@ -17,6 +17,23 @@ class SqlTextTest {
     }
 
     @Test
+    void wordsAreLowerCasedExactlyWhateverTheirCaseLengthOrAlphabet() {
+        java.util.Random random = new java.util.Random(3);
+        String letters = "abcXYZ_09$ÄéßİK";
+        for (int i = 0; i < 5_000; i++) {
+            StringBuilder word = new StringBuilder().append("aBcQÄ".charAt(random.nextInt(5)));
+            for (int k = random.nextInt(i % 10 == 0 ? 90 : 12); k > 0; k--) {
+                word.append(letters.charAt(random.nextInt(letters.length())));
+            }
+            String w = word.toString();
+            List<SqlToken> tokens = SqlLexer.tokenize("SELECT " + w + " FROM " + w.toUpperCase(java.util.Locale.ROOT), true);
+            assertThat(tokens.get(1).text()).as(w).isEqualTo(w.toLowerCase(java.util.Locale.ROOT));
+            assertThat(tokens.get(3).text()).as(w).isEqualTo(w.toUpperCase(java.util.Locale.ROOT)
+                    .toLowerCase(java.util.Locale.ROOT));
+        }
+    }
+
+    @Test
     void splitsOnlyAtTopLevelSemicolons() {
         assertThat(split("SELECT 1; SELECT 2")).containsExactly("SELECT 1", "SELECT 2");
         assertThat(split("SELECT ';'; SELECT \"a;b\" FROM t")).containsExactly("SELECT ';'", "SELECT \"a;b\" FROM t");
