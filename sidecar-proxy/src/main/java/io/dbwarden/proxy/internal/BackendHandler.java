@@ -47,14 +47,53 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         this.ctx = ctx;
     }
 
+    /** The frame being processed and where it lies in its batch: forwarded unchanged, it joins the relay's run. */
+    private ByteBuf currentFrame;
+    private ByteBuf currentBatch;
+    private int currentStart;
+    private int currentLength;
+
+    /** A batch of whole server messages (see {@link io.dbwarden.proxy.postgres.PgFrameDecoder}), in order. */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf frame = (ByteBuf) msg;
-        if (paused) {
-            held.add(frame);
-            return;
+        ByteBuf batch = (ByteBuf) msg;
+        try {
+            int end = batch.writerIndex();
+            for (int i = batch.readerIndex(); i < end; ) {
+                int length = io.dbwarden.proxy.postgres.PgFrameDecoder.frameLength(batch, i);
+                ByteBuf frame = batch.retainedSlice(i, length);
+                if (paused) {
+                    held.add(frame);
+                } else {
+                    currentFrame = frame;
+                    currentBatch = batch;
+                    currentStart = i;
+                    currentLength = length;
+                    process(frame);
+                }
+                i += length;
+            }
+        } finally {
+            currentFrame = null;
+            currentBatch = null;
+            relay.emitRun(); // before the batch goes: the run is a slice of it
+            batch.release();
         }
-        process(frame);
+    }
+
+    /**
+     * Sends a message on to the client. The frame being processed, unchanged, extends the run of forwarded bytes
+     * (one write for the run instead of one per message); anything else (a masked row, a held frame, a message
+     * of the proxy's own) is written as it is, after the run.
+     */
+    private void forward(ByteBuf frame) {
+        if (frame == currentFrame) {
+            currentFrame = null;
+            frame.release();
+            relay.forwardRun(currentBatch, currentStart, currentLength);
+        } else {
+            relay.writeToClient(frame);
+        }
     }
 
     private void process(ByteBuf frame) {
@@ -84,7 +123,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case PARAMETER_STATUS -> {
                 Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
                 if (relay.acceptParameter(p.getKey(), p.getValue())) {
-                    relay.writeToClient(frame);
+                    forward(frame);
                 } else {
                     frame.release();
                     ctx.close();
@@ -93,16 +132,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case COPY_OUT_RESPONSE -> {
                 Execution e = currentWithHandlers();
                 boolean pause = e != null && pauseFor(e.onCopyOut(frame));
-                relay.writeToClient(frame);
+                forward(frame);
                 if (pause) {
                     relay.flush();
                 }
             }
             case COPY_DATA -> {
                 Execution e = currentWithHandlers();
-                relay.writeToClient(e == null ? frame : e.onCopyData(frame));
+                forward(e == null ? frame : e.onCopyData(frame));
             }
-            default -> relay.writeToClient(frame);
+            default -> forward(frame);
         }
     }
 
@@ -116,7 +155,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         ResponseTracker.Expected head = tracker.head();
         Execution e = head == null ? null : head.current();
         if (e == null) {
-            relay.writeToClient(frame);
+            forward(frame);
             return;
         }
         if (!e.handlers.isEmpty() && !e.describedToHandlers && e.portal != null) {
@@ -126,7 +165,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        relay.writeToClient(e.onDataRow(frame));
+        forward(e.onDataRow(frame));
     }
 
     private void onRowDescription(ByteBuf frame) {
@@ -247,7 +286,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private void onError(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.head();
         if (head == null) {
-            relay.writeToClient(frame); // asynchronous error, e.g. FATAL on shutdown
+            forward(frame); // asynchronous error, e.g. FATAL on shutdown
             return;
         }
         Map<Character, String> fields = PgMessages.errorFields(frame);
@@ -282,7 +321,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             relay.writeToClient(PgMessages.errorResponse(frame.alloc(), replacement));
             frame.release();
         } else {
-            relay.writeToClient(frame);
+            forward(frame);
         }
         if (head.maxRows > 0 && head.guard != null) {
             relay.limitedStatementFailed(head);
@@ -316,7 +355,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (head != null && head.swallow) {
             frame.release();
         } else {
-            relay.writeToClient(frame);
+            forward(frame);
         }
     }
 

@@ -262,9 +262,8 @@ final class ClientRelay {
             return; // the server would ignore this message too; it owes no answer
         }
         if (tracker.idle() && tracker.transactionStatus() != 'T') {
-            client.write(PgMessages.errorResponse(client.alloc(), error));
-            client.write(PgMessages.readyForQuery(client.alloc(), tracker.transactionStatus()));
-            clientNeedsFlush = true;
+            writeToClient(PgMessages.errorResponse(client.alloc(), error));
+            writeToClient(PgMessages.readyForQuery(client.alloc(), tracker.transactionStatus()));
             return;
         }
         injectProbe(error, false);
@@ -588,8 +587,39 @@ final class ClientRelay {
     // ------------------------------------------------------------------ shared with BackendHandler
 
     void writeToClient(ByteBuf msg) {
+        emitRun();
         client.write(msg, client.voidPromise());
         clientNeedsFlush = true;
+    }
+
+    /** Server messages forwarded unchanged and not yet written: {@code [runStart, runEnd)} of {@code runBatch}. */
+    private ByteBuf runBatch;
+    private int runStart;
+    private int runEnd;
+
+    /**
+     * Forwards {@code length} bytes of the server's {@code batch} at {@code start} unchanged: adjacent ranges of one
+     * batch join into one write. The caller ends the run ({@link #emitRun}) before it releases the batch.
+     */
+    void forwardRun(ByteBuf batch, int start, int length) {
+        if (runBatch == batch && runEnd == start) {
+            runEnd += length;
+        } else {
+            emitRun();
+            runBatch = batch;
+            runStart = start;
+            runEnd = start + length;
+        }
+        clientNeedsFlush = true;
+    }
+
+    /** Writes the pending run of forwarded bytes, keeping stream order with whatever is written next. */
+    void emitRun() {
+        if (runBatch != null) {
+            ByteBuf batch = runBatch;
+            runBatch = null;
+            client.write(batch.retainedSlice(runStart, runEnd - runStart), client.voidPromise());
+        }
     }
 
     void record(ExecutionRecord record) {
@@ -597,6 +627,7 @@ final class ClientRelay {
     }
 
     void flush() {
+        emitRun();
         if (upstreamNeedsFlush) {
             upstreamNeedsFlush = false;
             upstream.flush();
@@ -617,6 +648,7 @@ final class ClientRelay {
             if (cs == null) {
                 LOG.warn("unsupported client_encoding, closing session: connection={} encoding={}",
                         session.connectionId(), value);
+                emitRun();
                 client.writeAndFlush(PgMessages.errorResponse(client.alloc(), PgError.fatal(
                         PgError.FEATURE_NOT_SUPPORTED, "dbwarden: client_encoding " + value
                                 + " is not supported by the proxy",

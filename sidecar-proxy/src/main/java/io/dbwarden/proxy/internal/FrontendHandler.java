@@ -248,7 +248,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
+        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength(), true));
         up.pipeline().addLast("backend", new BackendHandler(relay));
         up.closeFuture().addListener(cf -> onUpstreamClosed());
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),

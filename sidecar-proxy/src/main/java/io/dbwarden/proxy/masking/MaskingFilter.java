@@ -84,8 +84,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     @Override
     public void onExecution(ExecutionRecord record) {
-        if (!record.executed()) {
-            return;
+        if (!record.executed() || rules.isEmpty()) {
+            return; // without rules the catalog is not used; new rules invalidate it (update)
         }
         List<SqlToken> tokens = record.statement().tokens();
         if (!tokens.isEmpty() && tokens.get(0).kind() == SqlToken.Kind.WORD && DDL.contains(tokens.get(0).text())) {

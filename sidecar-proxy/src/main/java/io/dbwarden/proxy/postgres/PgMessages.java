@@ -46,6 +46,20 @@ public final class PgMessages {
         return frame.slice(frame.readerIndex() + 5, frame.readableBytes() - 5);
     }
 
+    /** Index of the NUL that ends the string starting at {@code from} within the frame. */
+    private static int cStringEnd(ByteBuf frame, int from) {
+        int end = frame.indexOf(from, frame.writerIndex(), (byte) 0);
+        if (end < 0) {
+            throw new PgProtocolException("08P01", "invalid string in message: missing terminator");
+        }
+        return end;
+    }
+
+    /** The string in {@code [from, end)}; the empty name (unnamed statement or portal) costs nothing. */
+    private static String string(ByteBuf frame, int from, int end, Charset charset) {
+        return from == end ? "" : frame.toString(from, end - from, charset);
+    }
+
     public static byte type(ByteBuf frame) {
         return frame.getByte(frame.readerIndex());
     }
@@ -54,7 +68,8 @@ public final class PgMessages {
 
     /** Query: the SQL text. */
     public static String queryText(ByteBuf frame, Charset charset) {
-        return readCString(payload(frame), charset);
+        int from = frame.readerIndex() + 5;
+        return string(frame, from, cStringEnd(frame, from), charset);
     }
 
     /** Parse: statement name, SQL text. */
@@ -62,10 +77,10 @@ public final class PgMessages {
     }
 
     public static Parse parse(ByteBuf frame, Charset charset) {
-        ByteBuf p = payload(frame);
-        String name = readCString(p, charset);
-        String sql = readCString(p, charset);
-        return new Parse(name, sql);
+        int from = frame.readerIndex() + 5;
+        int nameEnd = cStringEnd(frame, from);
+        int sqlEnd = cStringEnd(frame, nameEnd + 1);
+        return new Parse(string(frame, from, nameEnd, charset), string(frame, nameEnd + 1, sqlEnd, charset));
     }
 
     /** Bind: portal name, statement name (parameters are not decoded). */
@@ -73,15 +88,16 @@ public final class PgMessages {
     }
 
     public static Bind bind(ByteBuf frame, Charset charset) {
-        ByteBuf p = payload(frame);
-        String portal = readCString(p, charset);
-        String statement = readCString(p, charset);
-        return new Bind(portal, statement);
+        int from = frame.readerIndex() + 5;
+        int portalEnd = cStringEnd(frame, from);
+        int statementEnd = cStringEnd(frame, portalEnd + 1);
+        return new Bind(string(frame, from, portalEnd, charset), string(frame, portalEnd + 1, statementEnd, charset));
     }
 
     /** Execute: portal name. */
     public static String executePortal(ByteBuf frame, Charset charset) {
-        return readCString(payload(frame), charset);
+        int from = frame.readerIndex() + 5;
+        return string(frame, from, cStringEnd(frame, from), charset);
     }
 
     /** Close and Describe: kind ('S' statement or 'P' portal) and name. */
@@ -89,12 +105,12 @@ public final class PgMessages {
     }
 
     public static Target target(ByteBuf frame, Charset charset) {
-        ByteBuf p = payload(frame);
-        if (!p.isReadable()) {
+        int at = frame.readerIndex() + 5;
+        if (at >= frame.writerIndex()) {
             throw new PgProtocolException("08P01", "invalid message: missing target kind");
         }
-        char kind = (char) p.readByte();
-        return new Target(kind, readCString(p, charset));
+        char kind = (char) frame.getByte(at);
+        return new Target(kind, string(frame, at + 1, cStringEnd(frame, at + 1), charset));
     }
 
     // ------------------------------------------------------------------ backend decoding
@@ -116,7 +132,39 @@ public final class PgMessages {
 
     /** CommandComplete: the command tag, e.g. "SELECT 5". */
     public static String commandTag(ByteBuf frame) {
-        return readCString(payload(frame), StandardCharsets.UTF_8);
+        int from = frame.readerIndex() + 5;
+        int end = cStringEnd(frame, from);
+        int length = end - from;
+        if (length > 32) {
+            return string(frame, from, end, StandardCharsets.UTF_8);
+        }
+        // tags repeat ("SELECT 1", "UPDATE 1", "BEGIN"): the same string for the same bytes, without decoding
+        int hash = 0;
+        for (int i = from; i < end; i++) {
+            hash = 31 * hash + (frame.getByte(i) & 0xff);
+        }
+        int slot = (hash ^ (hash >>> 16)) & (TAGS.length - 1);
+        String cached = TAGS[slot];
+        if (cached != null && cached.length() == length && sameAscii(cached, frame, from)) {
+            return cached;
+        }
+        String tag = string(frame, from, end, StandardCharsets.UTF_8);
+        if (tag.length() == length) { // ASCII (tags are): cacheable by byte comparison
+            TAGS[slot] = tag;
+        }
+        return tag;
+    }
+
+    /** Recent command tags, direct-mapped; a racing write only replaces one valid entry with another. */
+    private static final String[] TAGS = new String[256];
+
+    private static boolean sameAscii(String s, ByteBuf frame, int from) {
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) != (frame.getByte(from + i) & 0xff)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Rows affected or returned according to a command tag, or -1 when the tag carries none. */

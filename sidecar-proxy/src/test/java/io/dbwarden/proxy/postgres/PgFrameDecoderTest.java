@@ -48,4 +48,45 @@ class PgFrameDecoderTest {
         assertThatThrownBy(() -> ch2.writeInbound(big)).isInstanceOf(DecoderException.class)
                 .hasMessageContaining("exceeds the proxy limit");
     }
+
+    @Test
+    void batchModeEmitsTheWholeMessagesOfEachReadBackToBack() {
+        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1 << 20, true));
+        ByteBuf q = PgMessages.query(Unpooled.buffer().alloc(), "SELECT 1", StandardCharsets.UTF_8);
+        ByteBuf s = PgMessages.sync(Unpooled.buffer().alloc());
+        ByteBuf f = PgMessages.flush(Unpooled.buffer().alloc());
+        int qLen = q.readableBytes();
+        int sLen = s.readableBytes();
+        ByteBuf all = Unpooled.wrappedBuffer(q, s, f);
+        // a read with the query and half of the sync: only the query comes out
+        ch.writeInbound(all.retainedSlice(0, qLen + 2));
+        ByteBuf first = ch.readInbound();
+        assertThat(first.readableBytes()).isEqualTo(qLen);
+        assertThat(PgFrameDecoder.frameLength(first, first.readerIndex())).isEqualTo(qLen);
+        assertThat((Object) ch.readInbound()).isNull();
+        // the rest: the sync and the flush together, in one buffer
+        ch.writeInbound(all.retainedSlice(qLen + 2, all.readableBytes() - qLen - 2));
+        ByteBuf rest = ch.readInbound();
+        assertThat(rest.readableBytes()).isEqualTo(sLen + 5);
+        assertThat((char) rest.getByte(rest.readerIndex())).isEqualTo('S');
+        assertThat(PgFrameDecoder.frameLength(rest, rest.readerIndex())).isEqualTo(sLen);
+        assertThat((char) rest.getByte(rest.readerIndex() + sLen)).isEqualTo('H');
+        first.release();
+        rest.release();
+        all.release();
+        assertThat(ch.finish()).isFalse();
+    }
+
+    @Test
+    void batchModeValidatesEveryHeader() {
+        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1024, true));
+        ByteBuf ok = PgMessages.sync(Unpooled.buffer().alloc());
+        ByteBuf bad = Unpooled.wrappedBuffer(ok, Unpooled.buffer().writeByte('D').writeInt(2));
+        assertThatThrownBy(() -> ch.writeInbound(bad)).isInstanceOf(DecoderException.class)
+                .hasMessageContaining("invalid message length 2 for message type 'D'");
+        EmbeddedChannel ch2 = new EmbeddedChannel(new PgFrameDecoder(1024, true));
+        ByteBuf big = Unpooled.buffer().writeByte('D').writeInt(4096);
+        assertThatThrownBy(() -> ch2.writeInbound(big)).isInstanceOf(DecoderException.class)
+                .hasMessageContaining("exceeds the proxy limit");
+    }
 }
