@@ -2,6 +2,7 @@ package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RunningProxy;
+import io.dbwarden.proxy.testing.TestFilters;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.uring.IoUring;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -43,7 +44,9 @@ class TransportTest {
         System.setProperty("dbwarden.transport", transport);
         RunningProxy proxy;
         try {
-            proxy = RunningProxy.start();
+            // one filter answers later, off the event loop: the session pauses and resumes around it
+            proxy = RunningProxy.start(List.of(TestFilters.denyMentioning("forbidden"),
+                    TestFilters.denyMentioningAsync("slowlyrefused", 50)));
         } finally {
             if (before == null) {
                 System.clearProperty("dbwarden.transport");
@@ -111,6 +114,21 @@ class TransportTest {
             try (ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getLong(1)).isEqualTo(5_000);
+            }
+            // blocked statements in both protocols, synchronously and after an asynchronous verdict: an error
+            // in stream order, and the session goes on
+            for (String blocked : List.of("SELECT 1 AS forbidden", "SELECT 1 AS slowlyrefused")) {
+                assertThatThrownBy(() -> s.execute(blocked)).isInstanceOf(SQLException.class)
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+                try (PreparedStatement p = c.prepareStatement(blocked + " WHERE ? > 0")) {
+                    p.setInt(1, 1);
+                    assertThatThrownBy(p::executeQuery).isInstanceOf(SQLException.class)
+                            .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+                }
+                try (ResultSet rs = s.executeQuery("SELECT 41 + 1")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getInt(1)).isEqualTo(42);
+                }
             }
             s.execute("DROP TABLE " + table);
         }
