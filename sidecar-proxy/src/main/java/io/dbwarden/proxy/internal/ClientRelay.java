@@ -105,6 +105,46 @@ final class ClientRelay {
 
     // ------------------------------------------------------------------ client -> upstream
 
+    /** The client frame being processed and where it lies in its batch: forwarded unchanged, it joins the run. */
+    private ByteBuf currentFrame;
+    private ByteBuf currentBatch;
+    private int currentStart;
+    private int currentLength;
+    /** Client messages forwarded unchanged and not yet written: {@code [upRunStart, upRunEnd)} of {@code upRunBatch}. */
+    private ByteBuf upRunBatch;
+    private int upRunStart;
+    private int upRunEnd;
+
+    /**
+     * A frame of {@code batch} (at {@code start}, {@code length} bytes) from the client. The caller ends the batch
+     * with {@link #endClientBatch()} before releasing it.
+     */
+    void onClientFrame(ByteBuf frame, ByteBuf batch, int start, int length) {
+        currentFrame = frame;
+        currentBatch = batch;
+        currentStart = start;
+        currentLength = length;
+        try {
+            onClientFrame(frame);
+        } finally {
+            currentFrame = null;
+            currentBatch = null;
+        }
+    }
+
+    /** Writes the run of client messages forwarded unchanged from the batch that ends now. */
+    void endClientBatch() {
+        emitUpstreamRun();
+    }
+
+    private void emitUpstreamRun() {
+        if (upRunBatch != null) {
+            ByteBuf batch = upRunBatch;
+            upRunBatch = null;
+            upstream.write(batch.retainedSlice(upRunStart, upRunEnd - upRunStart), upstream.voidPromise());
+        }
+    }
+
     void onClientFrame(ByteBuf frame) {
         if (awaitingVerdict || awaitingCap || !held.isEmpty()) {
             held.add(frame);
@@ -154,6 +194,7 @@ final class ClientRelay {
             }
             case TERMINATE -> {
                 terminating = true;
+                emitUpstreamRun();
                 upstream.writeAndFlush(frame);
                 client.channel().close();
             }
@@ -169,7 +210,22 @@ final class ClientRelay {
         if (expected != null) {
             tracker.expect(expected);
         }
-        upstream.write(frame, upstream.voidPromise());
+        if (frame == currentFrame) {
+            // unchanged client message: joins the run of adjacent ones, one write for a pipelined batch
+            currentFrame = null;
+            frame.release();
+            if (upRunBatch == currentBatch && upRunEnd == currentStart) {
+                upRunEnd += currentLength;
+            } else {
+                emitUpstreamRun();
+                upRunBatch = currentBatch;
+                upRunStart = currentStart;
+                upRunEnd = currentStart + currentLength;
+            }
+        } else {
+            emitUpstreamRun();
+            upstream.write(frame, upstream.voidPromise());
+        }
         upstreamNeedsFlush = true;
     }
 
@@ -627,6 +683,7 @@ final class ClientRelay {
     }
 
     void flush() {
+        emitUpstreamRun();
         emitRun();
         if (upstreamNeedsFlush) {
             upstreamNeedsFlush = false;

@@ -110,15 +110,29 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 || (isa.getAddress() != null && isa.getAddress().isLoopbackAddress());
     }
 
+    /** A batch of whole client messages (see {@link PgFrameDecoder}), each handled in the state it finds. */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf frame = (ByteBuf) msg;
-        switch (state) {
-            case ConnectionState.Relaying ignored -> relay.onClientFrame(frame);
-            case ConnectionState.AwaitingPassword ignored -> onPassword(frame);
-            case ConnectionState.ConnectingUpstream ignored -> heldDuringConnect.add(frame);
-            case ConnectionState.Closed ignored -> frame.release();
-            case null -> frame.release();
+        ByteBuf batch = (ByteBuf) msg;
+        try {
+            int end = batch.writerIndex();
+            for (int i = batch.readerIndex(); i < end; ) {
+                int length = PgFrameDecoder.frameLength(batch, i);
+                ByteBuf frame = batch.retainedSlice(i, length);
+                switch (state) {
+                    case ConnectionState.Relaying ignored -> relay.onClientFrame(frame, batch, i, length);
+                    case ConnectionState.AwaitingPassword ignored -> onPassword(frame);
+                    case ConnectionState.ConnectingUpstream ignored -> heldDuringConnect.add(frame);
+                    case ConnectionState.Closed ignored -> frame.release();
+                    case null -> frame.release();
+                }
+                i += length;
+            }
+        } finally {
+            if (relay != null) {
+                relay.endClientBatch(); // before the batch goes: the run is a slice of it
+            }
+            batch.release();
         }
     }
 
@@ -248,7 +262,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength(), true));
+        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
         up.pipeline().addLast("backend", new BackendHandler(relay));
         up.closeFuture().addListener(cf -> onUpstreamClosed());
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),

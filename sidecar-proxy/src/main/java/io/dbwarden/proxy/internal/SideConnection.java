@@ -137,44 +137,53 @@ public final class SideConnection implements AutoCloseable {
         private final List<List<String>> rows = new ArrayList<>();
         private String error;
 
+        /** A batch of whole server messages (see {@link PgFrameDecoder}), read in place. */
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ByteBuf frame = (ByteBuf) msg;
+            ByteBuf batch = (ByteBuf) msg;
             try {
-                switch (BackendMessageType.of(PgMessages.type(frame))) {
-                    case DATA_ROW -> {
-                        int[] offsets = DataRows.columnOffsets(frame);
-                        List<String> row = new ArrayList<>(offsets.length);
-                        for (int off : offsets) {
-                            int len = frame.getInt(off);
-                            row.add(len < 0 ? null : frame.toString(off + 4, len, StandardCharsets.UTF_8));
-                        }
-                        rows.add(row);
-                    }
-                    case ERROR_RESPONSE -> error = PgMessages.errorFields(frame).get('M');
-                    case READY_FOR_QUERY -> {
-                        Pending done = running;
-                        running = null;
-                        List<List<String>> result = List.copyOf(rows);
-                        String err = error;
-                        rows.clear();
-                        error = null;
-                        if (done != null) {
-                            if (err != null) {
-                                done.result().completeExceptionally(new IllegalStateException(
-                                        "catalog query failed: " + err));
-                            } else {
-                                done.result().complete(result);
-                            }
-                        }
-                        pump();
-                    }
-                    default -> {
-                        // RowDescription, CommandComplete, notices: nothing to collect
-                    }
+                for (int i = batch.readerIndex(); i < batch.writerIndex(); ) {
+                    int length = PgFrameDecoder.frameLength(batch, i);
+                    onMessage(batch.slice(i, length));
+                    i += length;
                 }
             } finally {
-                frame.release();
+                batch.release();
+            }
+        }
+
+        private void onMessage(ByteBuf frame) {
+            switch (BackendMessageType.of(PgMessages.type(frame))) {
+                case DATA_ROW -> {
+                    int[] offsets = DataRows.columnOffsets(frame);
+                    List<String> row = new ArrayList<>(offsets.length);
+                    for (int off : offsets) {
+                        int len = frame.getInt(off);
+                        row.add(len < 0 ? null : frame.toString(off + 4, len, StandardCharsets.UTF_8));
+                    }
+                    rows.add(row);
+                }
+                case ERROR_RESPONSE -> error = PgMessages.errorFields(frame).get('M');
+                case READY_FOR_QUERY -> {
+                    Pending done = running;
+                    running = null;
+                    List<List<String>> result = List.copyOf(rows);
+                    String err = error;
+                    rows.clear();
+                    error = null;
+                    if (done != null) {
+                        if (err != null) {
+                            done.result().completeExceptionally(new IllegalStateException(
+                                    "catalog query failed: " + err));
+                        } else {
+                            done.result().complete(result);
+                        }
+                    }
+                    pump();
+                }
+                default -> {
+                    // RowDescription, CommandComplete, notices: nothing to collect
+                }
             }
         }
 

@@ -7,23 +7,17 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
- * Frames typed protocol-3 messages ({@code byte type, int32 length, payload}) without decoding them.
- * Each emitted {@link ByteBuf} is one whole message, header included, so that it can be forwarded as is; in batch
- * mode it is every whole message available at once, back to back (the receiver walks them with
- * {@link #frameLength}), so that a run of messages forwarded unchanged can leave in one write.
+ * Frames typed protocol-3 messages ({@code byte type, int32 length, payload}) without decoding them. Each emitted
+ * {@link ByteBuf} holds every whole message available at once, back to back, headers included (the receiver walks
+ * them with {@link #frameLength}), so that a run of messages forwarded unchanged can leave in one write; a message
+ * split across reads is emitted once it is complete. Every header is validated before anything is emitted.
  * Framing only: decoding of the few message types the proxy looks into lives in {@link PgMessages}.
  */
 public final class PgFrameDecoder extends ByteToMessageDecoder {
     private final int maxMessageLength;
-    private final boolean batch;
 
     public PgFrameDecoder(int maxMessageLength) {
-        this(maxMessageLength, false);
-    }
-
-    public PgFrameDecoder(int maxMessageLength, boolean batch) {
         this.maxMessageLength = maxMessageLength;
-        this.batch = batch;
     }
 
     /** Length of the whole message (type byte included) starting at {@code index}, as validated by the decoder. */
@@ -33,21 +27,9 @@ public final class PgFrameDecoder extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        if (batch) {
-            int whole = wholeMessages(in);
-            if (whole > 0) {
-                out.add(in.readRetainedSlice(whole));
-            }
-            return;
-        }
-        while (in.readableBytes() >= 5) {
-            int start = in.readerIndex();
-            int length = in.getInt(start + 1);
-            check(in, start, length);
-            if (in.readableBytes() < length + 1) {
-                return;
-            }
-            out.add(in.readRetainedSlice(length + 1));
+        int whole = wholeMessages(in);
+        if (whole > 0) {
+            out.add(in.readRetainedSlice(whole));
         }
     }
 

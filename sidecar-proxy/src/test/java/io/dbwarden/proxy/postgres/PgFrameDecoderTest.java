@@ -50,8 +50,8 @@ class PgFrameDecoderTest {
     }
 
     @Test
-    void batchModeEmitsTheWholeMessagesOfEachReadBackToBack() {
-        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1 << 20, true));
+    void emitsTheWholeMessagesOfEachReadBackToBack() {
+        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1 << 20));
         ByteBuf q = PgMessages.query(Unpooled.buffer().alloc(), "SELECT 1", StandardCharsets.UTF_8);
         ByteBuf s = PgMessages.sync(Unpooled.buffer().alloc());
         ByteBuf f = PgMessages.flush(Unpooled.buffer().alloc());
@@ -78,13 +78,13 @@ class PgFrameDecoderTest {
     }
 
     @Test
-    void batchModeValidatesEveryHeader() {
-        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1024, true));
+    void validatesEveryHeaderOfABatch() {
+        EmbeddedChannel ch = new EmbeddedChannel(new PgFrameDecoder(1024));
         ByteBuf ok = PgMessages.sync(Unpooled.buffer().alloc());
         ByteBuf bad = Unpooled.wrappedBuffer(ok, Unpooled.buffer().writeByte('D').writeInt(2));
         assertThatThrownBy(() -> ch.writeInbound(bad)).isInstanceOf(DecoderException.class)
                 .hasMessageContaining("invalid message length 2 for message type 'D'");
-        EmbeddedChannel ch2 = new EmbeddedChannel(new PgFrameDecoder(1024, true));
+        EmbeddedChannel ch2 = new EmbeddedChannel(new PgFrameDecoder(1024));
         ByteBuf big = Unpooled.buffer().writeByte('D').writeInt(4096);
         assertThatThrownBy(() -> ch2.writeInbound(big)).isInstanceOf(DecoderException.class)
                 .hasMessageContaining("exceeds the proxy limit");
