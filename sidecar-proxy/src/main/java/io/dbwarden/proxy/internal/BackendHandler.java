@@ -76,7 +76,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         } finally {
             currentFrame = null;
             currentBatch = null;
-            relay.emitRun(); // before the batch goes: the run is a slice of it
+            relay.endServerBatch(); // before the batch goes: the run is a slice of it
             batch.release();
         }
     }
@@ -90,7 +90,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (frame == currentFrame) {
             currentFrame = null;
             frame.release();
-            relay.forwardRun(currentBatch, currentStart, currentLength);
+            relay.forwardUnchanged(currentBatch, currentStart, currentLength);
         } else {
             relay.writeToClient(frame);
         }

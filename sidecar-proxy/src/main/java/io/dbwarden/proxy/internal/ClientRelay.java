@@ -85,6 +85,8 @@ final class ClientRelay {
         this.client = client;
         this.upstream = upstream;
         this.session = session;
+        this.clientRun = new ForwardRun(client);
+        this.upstreamRun = new ForwardRun(upstream);
     }
 
     SessionInfo session() {
@@ -110,10 +112,8 @@ final class ClientRelay {
     private ByteBuf currentBatch;
     private int currentStart;
     private int currentLength;
-    /** Client messages forwarded unchanged and not yet written: {@code [upRunStart, upRunEnd)} of {@code upRunBatch}. */
-    private ByteBuf upRunBatch;
-    private int upRunStart;
-    private int upRunEnd;
+    /** Client messages forwarded unchanged, not yet written upstream. */
+    private final ForwardRun upstreamRun;
 
     /**
      * A frame of {@code batch} (at {@code start}, {@code length} bytes) from the client. The caller ends the batch
@@ -134,15 +134,7 @@ final class ClientRelay {
 
     /** Writes the run of client messages forwarded unchanged from the batch that ends now. */
     void endClientBatch() {
-        emitUpstreamRun();
-    }
-
-    private void emitUpstreamRun() {
-        if (upRunBatch != null) {
-            ByteBuf batch = upRunBatch;
-            upRunBatch = null;
-            upstream.write(batch.retainedSlice(upRunStart, upRunEnd - upRunStart), upstream.voidPromise());
-        }
+        upstreamRun.emit();
     }
 
     void onClientFrame(ByteBuf frame) {
@@ -194,7 +186,7 @@ final class ClientRelay {
             }
             case TERMINATE -> {
                 terminating = true;
-                emitUpstreamRun();
+                upstreamRun.emit();
                 upstream.writeAndFlush(frame);
                 client.channel().close();
             }
@@ -214,16 +206,9 @@ final class ClientRelay {
             // unchanged client message: joins the run of adjacent ones, one write for a pipelined batch
             currentFrame = null;
             frame.release();
-            if (upRunBatch == currentBatch && upRunEnd == currentStart) {
-                upRunEnd += currentLength;
-            } else {
-                emitUpstreamRun();
-                upRunBatch = currentBatch;
-                upRunStart = currentStart;
-                upRunEnd = currentStart + currentLength;
-            }
+            upstreamRun.add(currentBatch, currentStart, currentLength);
         } else {
-            emitUpstreamRun();
+            upstreamRun.emit();
             upstream.write(frame, upstream.voidPromise());
         }
         upstreamNeedsFlush = true;
@@ -643,39 +628,26 @@ final class ClientRelay {
     // ------------------------------------------------------------------ shared with BackendHandler
 
     void writeToClient(ByteBuf msg) {
-        emitRun();
+        clientRun.emit();
         client.write(msg, client.voidPromise());
         clientNeedsFlush = true;
     }
 
-    /** Server messages forwarded unchanged and not yet written: {@code [runStart, runEnd)} of {@code runBatch}. */
-    private ByteBuf runBatch;
-    private int runStart;
-    private int runEnd;
+    /** Server messages forwarded unchanged, not yet written to the client. */
+    private final ForwardRun clientRun;
 
     /**
      * Forwards {@code length} bytes of the server's {@code batch} at {@code start} unchanged: adjacent ranges of one
-     * batch join into one write. The caller ends the run ({@link #emitRun}) before it releases the batch.
+     * batch join into one write. The caller ends the batch ({@link #endServerBatch}) before it releases it.
      */
-    void forwardRun(ByteBuf batch, int start, int length) {
-        if (runBatch == batch && runEnd == start) {
-            runEnd += length;
-        } else {
-            emitRun();
-            runBatch = batch;
-            runStart = start;
-            runEnd = start + length;
-        }
+    void forwardUnchanged(ByteBuf batch, int start, int length) {
+        clientRun.add(batch, start, length);
         clientNeedsFlush = true;
     }
 
-    /** Writes the pending run of forwarded bytes, keeping stream order with whatever is written next. */
-    void emitRun() {
-        if (runBatch != null) {
-            ByteBuf batch = runBatch;
-            runBatch = null;
-            client.write(batch.retainedSlice(runStart, runEnd - runStart), client.voidPromise());
-        }
+    /** Writes the run of server messages forwarded unchanged from the batch that ends now. */
+    void endServerBatch() {
+        clientRun.emit();
     }
 
     void record(ExecutionRecord record) {
@@ -683,8 +655,8 @@ final class ClientRelay {
     }
 
     void flush() {
-        emitUpstreamRun();
-        emitRun();
+        upstreamRun.emit();
+        clientRun.emit();
         if (upstreamNeedsFlush) {
             upstreamNeedsFlush = false;
             upstream.flush();
@@ -705,7 +677,7 @@ final class ClientRelay {
             if (cs == null) {
                 LOG.warn("unsupported client_encoding, closing session: connection={} encoding={}",
                         session.connectionId(), value);
-                emitRun();
+                clientRun.emit();
                 client.writeAndFlush(PgMessages.errorResponse(client.alloc(), PgError.fatal(
                         PgError.FEATURE_NOT_SUPPORTED, "dbwarden: client_encoding " + value
                                 + " is not supported by the proxy",

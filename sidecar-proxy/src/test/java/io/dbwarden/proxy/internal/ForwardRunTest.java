@@ -1,0 +1,48 @@
+package io.dbwarden.proxy.internal;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class ForwardRunTest {
+
+    private static String read(EmbeddedChannel ch) {
+        ByteBuf b = ch.readOutbound();
+        if (b == null) {
+            return null;
+        }
+        try {
+            return b.toString(StandardCharsets.US_ASCII);
+        } finally {
+            b.release();
+        }
+    }
+
+    @Test
+    void adjacentRangesOfOneBatchLeaveInOneWriteAndGapsOrOtherBatchesSplitIt() {
+        EmbeddedChannel ch = new EmbeddedChannel();
+        ForwardRun run = new ForwardRun(ch);
+        ByteBuf batch = Unpooled.copiedBuffer("aaabbbcccddd", StandardCharsets.US_ASCII);
+        ByteBuf other = Unpooled.copiedBuffer("xyz", StandardCharsets.US_ASCII);
+        run.add(batch, 0, 3);
+        run.add(batch, 3, 3);
+        run.add(batch, 9, 3);   // a gap ("ccc" was not forwarded): the run so far is written first
+        run.add(other, 0, 3);   // another batch
+        run.emit();
+        run.emit();             // nothing pending: no write
+        batch.release();
+        other.release();
+        ch.flushOutbound();
+        assertThat(read(ch)).isEqualTo("aaabbb");
+        assertThat(read(ch)).isEqualTo("ddd");
+        assertThat(read(ch)).isEqualTo("xyz");
+        assertThat(read(ch)).isNull();
+        assertThat(batch.refCnt()).isZero(); // the written slices released their hold on the batch
+        assertThat(ch.finish()).isFalse();
+    }
+}
