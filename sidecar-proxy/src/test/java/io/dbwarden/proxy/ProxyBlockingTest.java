@@ -205,6 +205,46 @@ class ProxyBlockingTest {
         }
     }
 
+    /**
+     * A statement held in the proxy (its verdict, e.g. an approval, is still pending) is invisible to the server, so
+     * the client's cancel must cancel it in the proxy: 57014 at once, and it never runs, even when the verdict
+     * would have allowed it.
+     */
+    @org.junit.jupiter.api.Test
+    void cancelWhileAStatementAwaitsItsVerdictCancelsItInTheProxy() throws Exception {
+        try (RunningProxy slow = RunningProxy.start(List.of(TestFilters.denyMentioningAsync("forbidden", 3_000)));
+             Connection c = slow.connect(); Statement s = c.createStatement()) {
+            Thread canceller = new Thread(() -> {
+                try {
+                    Thread.sleep(500);
+                    s.cancel();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            canceller.start();
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> s.execute("INSERT INTO ledger VALUES (42)"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("57014"))
+                    .hasMessageContaining("canceling statement due to user request");
+            canceller.join();
+            // answered when the verdict came (3 s), not after a server round trip of the statement
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(10_000);
+            await().atMost(5, TimeUnit.SECONDS).until(() -> slow.records.stream()
+                    .anyMatch(r -> r.statement().normalized().startsWith("insert into ledger")));
+            assertThat(slow.records).filteredOn(r -> r.statement().normalized().startsWith("insert into ledger"))
+                    .singleElement().satisfies(r -> {
+                        assertThat(r.executed()).isFalse();
+                        assertThat(r.errorSqlState()).isEqualTo("57014");
+                    });
+            assertLedger(0);
+            // the session goes on, and a later statement is not affected by the earlier cancel
+            s.execute("INSERT INTO ledger VALUES (1)");
+            assertLedger(1);
+        }
+    }
+
     private static void assertRowsStillThere() throws SQLException {
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
              ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM forbidden")) {

@@ -25,15 +25,19 @@ public final class CancelRegistry {
     private final SecureRandom random = new SecureRandom();
     private final Map<Integer, Entry> byProxyPid = new ConcurrentHashMap<>();
 
-    record Entry(int proxySecret, HostPort upstream, int upstreamPid, int upstreamSecret) {
+    /** {@code session} is told of a valid cancel request (a statement the proxy still holds is cancelled there). */
+    record Entry(int proxySecret, HostPort upstream, int upstreamPid, int upstreamSecret, Runnable session) {
     }
 
-    /** Registers an upstream key and returns the proxy key {pid, secret} to give to the client. */
-    int[] register(HostPort upstream, int upstreamPid, int upstreamSecret) {
+    /**
+     * Registers an upstream key and returns the proxy key {pid, secret} to give to the client; {@code session} runs
+     * on each valid cancel request for it (it must not block).
+     */
+    int[] register(HostPort upstream, int upstreamPid, int upstreamSecret, Runnable session) {
         while (true) {
             int pid = random.nextInt(1, Integer.MAX_VALUE);
             int secret = random.nextInt();
-            if (byProxyPid.putIfAbsent(pid, new Entry(secret, upstream, upstreamPid, upstreamSecret)) == null) {
+            if (byProxyPid.putIfAbsent(pid, new Entry(secret, upstream, upstreamPid, upstreamSecret, session)) == null) {
                 return new int[]{pid, secret};
             }
         }
@@ -43,13 +47,17 @@ public final class CancelRegistry {
         byProxyPid.remove(proxyPid);
     }
 
-    /** Forwards a client's cancel request to the right backend if the key matches; never blocks. */
+    /**
+     * Forwards a client's cancel request to the right backend if the key matches, and tells the session (which
+     * cancels a statement still waiting for its verdict in the proxy, where the server cannot see it); never blocks.
+     */
     void cancel(int proxyPid, int proxySecret, EventLoop loop, Class<? extends Channel> channelType) {
         Entry e = byProxyPid.get(proxyPid);
         if (e == null || e.proxySecret() != proxySecret) {
             LOG.debug("cancel request with unknown key ignored");
             return;
         }
+        e.session().run();
         new Bootstrap().group(loop).channel(channelType)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000)
                 .handler(new ChannelInitializer<>() {

@@ -541,6 +541,22 @@ final class ClientRelay {
 
     // ------------------------------------------------------------------ filter evaluation
 
+    /** The client cancelled while a statement waited for its verdict: it is answered as cancelled, not run. */
+    private boolean cancelPending;
+
+    /** A valid CancelRequest for this session arrived (on the event loop). */
+    void cancelRequested() {
+        if (awaitingVerdict) {
+            cancelPending = true; // the server cannot cancel what it has not received
+        }
+    }
+
+    private static final class Cancelled {
+        static final Verdict VERDICT = Verdict.deny(null, null, "cancelled by the client while awaiting a decision",
+                PgError.error("57014", "canceling statement due to user request", null,
+                        "The statement was cancelled before it was sent to the database; it did not run."));
+    }
+
     private interface VerdictsConsumer {
         void accept(Verdict[] verdicts);
     }
@@ -570,7 +586,8 @@ final class ClientRelay {
                     frame.release();
                     return;
                 }
-                verdicts[index] = err != null || v == null ? FailClosed.VERDICT : v;
+                verdicts[index] = cancelPending ? Cancelled.VERDICT : err != null || v == null ? FailClosed.VERDICT : v;
+                cancelPending = false;
                 List<StatementContext> rest = contexts.subList(index + 1, contexts.size());
                 if (verdicts[index].forwards() && !rest.isEmpty()) {
                     evaluate(rest, restVerdicts -> {

@@ -265,8 +265,9 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
         up.pipeline().addLast("backend", new BackendHandler(relay));
         up.closeFuture().addListener(cf -> onUpstreamClosed());
+        ClientRelay cancellable = relay;
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),
-                result.backendSecret());
+                result.backendSecret(), () -> ctx.executor().execute(cancellable::cancelRequested));
         ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
         result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
         ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));
