@@ -85,14 +85,14 @@ public final class OperatorApprovals implements ApprovalService {
         boolean needsEstimate = policy.autoApprove().stream().anyMatch(r -> r.getMaxEstimatedRows() != null
                 && (r.getRules().isEmpty() || r.getRules().contains(rule)));
         if (!needsEstimate || !explainable(context.statement().tokens())) {
-            return ask(body, held, deadline);
+            return ask(body, held, deadline, context);
         }
         return query.apply("EXPLAIN (FORMAT JSON) " + text).handle((rows, failure) -> {
             Long estimate = failure == null ? estimate(rows) : null;
             if (estimate != null) {
                 body.put("estimatedRows", estimate);
             }
-            return ask(body, held, deadline);
+            return ask(body, held, deadline, context);
         }).thenCompose(s -> s);
     }
 
@@ -115,7 +115,7 @@ public final class OperatorApprovals implements ApprovalService {
         }
     }
 
-    private CompletionStage<Verdict> ask(ObjectNode body, Verdict held, long deadline) {
+    private CompletionStage<Verdict> ask(ObjectNode body, Verdict held, long deadline, StatementContext context) {
         HttpRequest req;
         try {
             req = HttpRequest.newBuilder(endpoint).timeout(Duration.ofSeconds(10))
@@ -148,9 +148,12 @@ public final class OperatorApprovals implements ApprovalService {
             }
             String phase = answer.path("phase").asText();
             if ("pending".equalsIgnoreCase(phase) && System.nanoTime() < deadline) {
-                // hold mode: ask again in a second, until decided or the hold time is over
-                return CompletableFuture.supplyAsync(() -> null,
-                        CompletableFuture.delayedExecutor(1, TimeUnit.SECONDS)).thenCompose(x -> ask(body, held, deadline));
+                // hold mode: ask again in a second, until decided, the hold time is over or the client cancels (an
+                // approval given after that must not be used up by a statement that will not run)
+                return CompletableFuture.supplyAsync(() -> null, CompletableFuture.delayedExecutor(1, TimeUnit.SECONDS))
+                        .thenCompose(x -> context.cancelled().getAsBoolean()
+                                ? CompletableFuture.completedFuture(cancelled(held, ref))
+                                : ask(body, held, deadline, context));
             }
             return CompletableFuture.completedFuture(refused(held, answer, ref, phase));
         }).thenCompose(s -> s);
@@ -173,6 +176,12 @@ public final class OperatorApprovals implements ApprovalService {
                         "An approver runs: kubectl -n " + ns + " patch changeapproval " + name
                                 + " --type merge -p '{\"spec\":{\"decision\":\"approved\"}}' ; then run the same "
                                 + "statement again (it runs once)."));
+    }
+
+    private static Verdict cancelled(Verdict held, String ref) {
+        return Verdict.deny(held.policy(), held.rule(), "cancelled by the client while awaiting changeapproval " + ref,
+                PgError.error("57014", "canceling statement due to user request", null,
+                        "The statement was cancelled while it waited for approval; it did not run."));
     }
 
     private static Verdict unavailable(Verdict held, String why) {

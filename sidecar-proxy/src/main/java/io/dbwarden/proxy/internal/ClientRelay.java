@@ -219,7 +219,7 @@ final class ClientRelay {
         List<StatementInfo> statements = runtime.statements().split(sql, standardConformingStrings);
         List<StatementContext> contexts = new ArrayList<>(statements.size());
         for (StatementInfo s : statements) {
-            contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus()));
+            contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus(), cancelToken()));
         }
         evaluate(contexts, verdicts -> applyQuery(frame, contexts, verdicts), frame);
     }
@@ -334,7 +334,7 @@ final class ClientRelay {
                         io.dbwarden.proxy.sql.SqlLexer.tokenize(parse.sql(), standardConformingStrings), parse.sql()));
         List<StatementContext> contexts = new ArrayList<>(Math.max(1, parts.size()));
         for (StatementInfo s : parts.isEmpty() ? List.of(whole) : parts) {
-            contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus()));
+            contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken()));
         }
         evaluate(contexts, verdicts -> {
             int blocked = firstBlocked(verdicts);
@@ -544,8 +544,18 @@ final class ClientRelay {
     /** The client cancelled while a statement waited for its verdict: it is answered as cancelled, not run. */
     private boolean cancelPending;
 
+    /** Bumped by every cancel request: statements created before it see themselves cancelled. */
+    private volatile int cancelGeneration;
+
+    /** Whether a cancel request arrived after this point, for a filter that waits (on any thread). */
+    private java.util.function.BooleanSupplier cancelToken() {
+        int generation = cancelGeneration;
+        return () -> cancelGeneration != generation;
+    }
+
     /** A valid CancelRequest for this session arrived (on the event loop). */
     void cancelRequested() {
+        cancelGeneration++; // only the event loop writes it
         if (awaitingVerdict) {
             cancelPending = true; // the server cannot cancel what it has not received
         }

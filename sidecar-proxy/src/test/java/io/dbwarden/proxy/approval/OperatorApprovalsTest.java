@@ -1,10 +1,32 @@
 package io.dbwarden.proxy.approval;
 
+import com.sun.net.httpserver.HttpServer;
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.policy.CompiledPolicy;
+import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.SqlText;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 class OperatorApprovalsTest {
     @Test
@@ -28,5 +50,53 @@ class OperatorApprovalsTest {
         assertThat(two.get(0).source()).isEqualTo("/* reason='first' */ CREATE TABLE a (id int)");
         assertThat(two.get(1).source()).isEqualTo("ALTER TABLE a ADD b int -- x");
         assertThat(OperatorApprovals.reason(two.get(0).source())).isEqualTo("first");
+    }
+
+    /**
+     * Hold mode polls the operator while the request is pending; once the client cancels the statement the proxy
+     * stops asking, so that an approval given later is not used up by a statement that will not run.
+     */
+    @Test
+    void aCancelledStatementStopsWaitingForItsApproval(@TempDir Path dir) throws Exception {
+        AtomicInteger asks = new AtomicInteger();
+        HttpServer operator = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        operator.createContext("/sidecar/v1/approvals", ex -> {
+            asks.incrementAndGet();
+            byte[] body = "{\"phase\":\"pending\",\"namespace\":\"agents\",\"name\":\"ca-1\",\"run\":false}"
+                    .getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().add("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, body.length);
+            ex.getResponseBody().write(body);
+            ex.close();
+        });
+        operator.start();
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            Path token = Files.writeString(dir.resolve("token"), "sa-token");
+            OperatorApprovals approvals = new OperatorApprovals(URI.create("http://127.0.0.1:"
+                    + operator.getAddress().getPort()), token, () -> http, "shop/agent-0",
+                    sql -> CompletableFuture.failedFuture(new IllegalStateException("no estimate needed")));
+            CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.load(Path.of("../examples/ai-agent/policy.yaml"))
+                    .getFirst()); // holds up to 60 s for a decision
+            AtomicBoolean cancelled = new AtomicBoolean();
+            StatementInfo statement = StatementInfo.of(SqlText.split("CREATE INDEX i ON t (c)", true).getFirst());
+            StatementContext context = new StatementContext(new SessionInfo("agents/sql-copilot", "app", "shop",
+                    "copilot", "", "127.0.0.1:5000", 1), statement, Protocol.SIMPLE, 'I', cancelled::get);
+            Verdict held = new Verdict(Decision.REQUIRE_APPROVAL, policy.name(), "ddl-needs-approval",
+                    "schema changes need approval", PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "held", null, null), 0);
+
+            CompletableFuture<Verdict> verdict = approvals.request(context, held, policy).toCompletableFuture();
+            await().atMost(10, TimeUnit.SECONDS).until(() -> asks.get() >= 2); // still pending, still asking
+            assertThat(verdict).isNotDone();
+            cancelled.set(true);
+            Verdict v = verdict.get(5, TimeUnit.SECONDS);
+            assertThat(v.forwards()).isFalse();
+            assertThat(v.error().sqlState()).isEqualTo("57014");
+            assertThat(v.reason()).contains("cancelled by the client").contains("agents/ca-1");
+            int asked = asks.get();
+            Thread.sleep(2_500);
+            assertThat(asks.get()).isEqualTo(asked);
+        } finally {
+            operator.stop(0);
+        }
     }
 }
