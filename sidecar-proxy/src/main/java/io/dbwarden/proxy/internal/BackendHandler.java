@@ -47,12 +47,6 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         this.ctx = ctx;
     }
 
-    /** The frame being processed and where it lies in its batch: forwarded unchanged, it joins the relay's run. */
-    private ByteBuf currentFrame;
-    private ByteBuf currentBatch;
-    private int currentStart;
-    private int currentLength;
-
     /** A batch of whole server messages (see {@link io.dbwarden.proxy.postgres.PgFrameDecoder}), in order. */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -65,34 +59,14 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 if (paused) {
                     held.add(frame);
                 } else {
-                    currentFrame = frame;
-                    currentBatch = batch;
-                    currentStart = i;
-                    currentLength = length;
+                    relay.serverFrame(frame, batch, i, length);
                     process(frame);
                 }
                 i += length;
             }
         } finally {
-            currentFrame = null;
-            currentBatch = null;
             relay.endServerBatch(); // before the batch goes: the run is a slice of it
             batch.release();
-        }
-    }
-
-    /**
-     * Sends a message on to the client. The frame being processed, unchanged, extends the run of forwarded bytes
-     * (one write for the run instead of one per message); anything else (a masked row, a held frame, a message
-     * of the proxy's own) is written as it is, after the run.
-     */
-    private void forward(ByteBuf frame) {
-        if (frame == currentFrame) {
-            currentFrame = null;
-            frame.release();
-            relay.forwardUnchanged(currentBatch, currentStart, currentLength);
-        } else {
-            relay.writeToClient(frame);
         }
     }
 
@@ -123,7 +97,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case PARAMETER_STATUS -> {
                 Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
                 if (relay.acceptParameter(p.getKey(), p.getValue())) {
-                    forward(frame);
+                    relay.forwardToClient(frame);
                 } else {
                     frame.release();
                     ctx.close();
@@ -132,16 +106,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case COPY_OUT_RESPONSE -> {
                 Execution e = currentWithHandlers();
                 boolean pause = e != null && pauseFor(e.onCopyOut(frame));
-                forward(frame);
+                relay.forwardToClient(frame);
                 if (pause) {
                     relay.flush();
                 }
             }
             case COPY_DATA -> {
                 Execution e = currentWithHandlers();
-                forward(e == null ? frame : e.onCopyData(frame));
+                relay.forwardToClient(e == null ? frame : e.onCopyData(frame));
             }
-            default -> forward(frame);
+            default -> relay.forwardToClient(frame);
         }
     }
 
@@ -155,7 +129,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         ResponseTracker.Expected head = tracker.head();
         Execution e = head == null ? null : head.current();
         if (e == null) {
-            forward(frame);
+            relay.forwardToClient(frame);
             return;
         }
         if (!e.handlers.isEmpty() && !e.describedToHandlers && e.portal != null) {
@@ -165,7 +139,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        forward(e.onDataRow(frame));
+        relay.forwardToClient(e.onDataRow(frame));
     }
 
     private void onRowDescription(ByteBuf frame) {
@@ -286,7 +260,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private void onError(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.head();
         if (head == null) {
-            forward(frame); // asynchronous error, e.g. FATAL on shutdown
+            relay.forwardToClient(frame); // asynchronous error, e.g. FATAL on shutdown
             return;
         }
         Map<Character, String> fields = PgMessages.errorFields(frame);
@@ -321,7 +295,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             relay.writeToClient(PgMessages.errorResponse(frame.alloc(), replacement));
             frame.release();
         } else {
-            forward(frame);
+            relay.forwardToClient(frame);
         }
         if (head.maxRows > 0 && head.guard != null) {
             relay.limitedStatementFailed(head);
@@ -355,7 +329,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (head != null && head.swallow) {
             frame.release();
         } else {
-            forward(frame);
+            relay.forwardToClient(frame);
         }
     }
 

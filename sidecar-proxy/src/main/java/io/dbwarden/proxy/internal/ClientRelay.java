@@ -107,11 +107,6 @@ final class ClientRelay {
 
     // ------------------------------------------------------------------ client -> upstream
 
-    /** The client frame being processed and where it lies in its batch: forwarded unchanged, it joins the run. */
-    private ByteBuf currentFrame;
-    private ByteBuf currentBatch;
-    private int currentStart;
-    private int currentLength;
     /** Client messages forwarded unchanged, not yet written upstream. */
     private final ForwardRun upstreamRun;
 
@@ -120,21 +115,17 @@ final class ClientRelay {
      * with {@link #endClientBatch()} before releasing it.
      */
     void onClientFrame(ByteBuf frame, ByteBuf batch, int start, int length) {
-        currentFrame = frame;
-        currentBatch = batch;
-        currentStart = start;
-        currentLength = length;
+        upstreamRun.current(frame, batch, start, length);
         try {
             onClientFrame(frame);
         } finally {
-            currentFrame = null;
-            currentBatch = null;
+            upstreamRun.noCurrent();
         }
     }
 
     /** Writes the run of client messages forwarded unchanged from the batch that ends now. */
     void endClientBatch() {
-        upstreamRun.emit();
+        upstreamRun.endBatch();
     }
 
     void onClientFrame(ByteBuf frame) {
@@ -202,12 +193,8 @@ final class ClientRelay {
         if (expected != null) {
             tracker.expect(expected);
         }
-        if (frame == currentFrame) {
-            // unchanged client message: joins the run of adjacent ones, one write for a pipelined batch
-            currentFrame = null;
-            frame.release();
-            upstreamRun.add(currentBatch, currentStart, currentLength);
-        } else {
+        // an unchanged client message joins the run of adjacent ones: one write for a pipelined batch
+        if (!upstreamRun.join(frame)) {
             upstreamRun.emit();
             upstream.write(frame, upstream.voidPromise());
         }
@@ -663,18 +650,26 @@ final class ClientRelay {
     /** Server messages forwarded unchanged, not yet written to the client. */
     private final ForwardRun clientRun;
 
+    /** {@code frame} is {@code [start, start + length)} of the server's {@code batch}, and is being processed now. */
+    void serverFrame(ByteBuf frame, ByteBuf batch, int start, int length) {
+        clientRun.current(frame, batch, start, length);
+    }
+
     /**
-     * Forwards {@code length} bytes of the server's {@code batch} at {@code start} unchanged: adjacent ranges of one
-     * batch join into one write. The caller ends the batch ({@link #endServerBatch}) before it releases it.
+     * Sends a server message on to the client: the frame being processed, unchanged, joins the run of adjacent ones
+     * (one write per read); anything else (a masked row, a held frame) is written after the run.
      */
-    void forwardUnchanged(ByteBuf batch, int start, int length) {
-        clientRun.add(batch, start, length);
-        clientNeedsFlush = true;
+    void forwardToClient(ByteBuf frame) {
+        if (clientRun.join(frame)) {
+            clientNeedsFlush = true;
+        } else {
+            writeToClient(frame);
+        }
     }
 
     /** Writes the run of server messages forwarded unchanged from the batch that ends now. */
     void endServerBatch() {
-        clientRun.emit();
+        clientRun.endBatch();
     }
 
     void record(ExecutionRecord record) {

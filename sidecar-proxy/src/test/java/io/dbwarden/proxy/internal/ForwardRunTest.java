@@ -45,4 +45,34 @@ class ForwardRunTest {
         assertThat(batch.refCnt()).isZero(); // the written slices released their hold on the batch
         assertThat(ch.finish()).isFalse();
     }
+
+    @Test
+    void theFrameBeingProcessedJoinsTheRunOnlyWhenForwardedUnchanged() {
+        EmbeddedChannel ch = new EmbeddedChannel();
+        ForwardRun run = new ForwardRun(ch);
+        ByteBuf batch = Unpooled.copiedBuffer("aaabbbccc", StandardCharsets.US_ASCII);
+        ByteBuf a = batch.retainedSlice(0, 3);
+        run.current(a, batch, 0, 3);
+        assertThat(run.join(a)).isTrue();               // released (checked at the end), its range joins the run
+        ByteBuf b = batch.retainedSlice(3, 3);
+        run.current(b, batch, 3, 3);
+        ByteBuf rewritten = Unpooled.copiedBuffer("BBB", StandardCharsets.US_ASCII);
+        assertThat(run.join(rewritten)).isFalse();      // not the frame being processed: the caller writes it
+        run.emit();
+        ch.write(rewritten);
+        b.release();
+        ByteBuf c = batch.retainedSlice(6, 3);
+        run.current(c, batch, 6, 3);
+        run.noCurrent();
+        assertThat(run.join(c)).isFalse();              // done with (e.g. held): never joins later
+        c.release();
+        run.endBatch();
+        batch.release();
+        ch.flushOutbound();
+        assertThat(read(ch)).isEqualTo("aaa");
+        assertThat(read(ch)).isEqualTo("BBB");
+        assertThat(read(ch)).isNull();
+        assertThat(batch.refCnt()).isZero();            // every slice, the joined one included, was released
+        assertThat(ch.finish()).isFalse();
+    }
 }
