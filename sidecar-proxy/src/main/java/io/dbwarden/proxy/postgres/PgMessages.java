@@ -23,13 +23,9 @@ public final class PgMessages {
     /** Reads a NUL-terminated string and advances past the terminator. */
     public static String readCString(ByteBuf buf, Charset charset) {
         int start = buf.readerIndex();
-        int end = buf.indexOf(start, buf.writerIndex(), (byte) 0);
-        if (end < 0) {
-            throw new PgProtocolException("08P01", "invalid string in message: missing terminator");
-        }
-        String s = buf.toString(start, end - start, charset);
+        int end = cStringEnd(buf, start);
         buf.readerIndex(end + 1);
-        return s;
+        return string(buf, start, end, charset);
     }
 
     private static void writeCString(ByteBuf buf, String s, Charset charset) {
@@ -60,6 +56,11 @@ public final class PgMessages {
         return from == end ? "" : frame.toString(from, end - from, charset);
     }
 
+    /** The NUL-terminated string starting at {@code from}. */
+    private static String cString(ByteBuf frame, int from, Charset charset) {
+        return string(frame, from, cStringEnd(frame, from), charset);
+    }
+
     public static byte type(ByteBuf frame) {
         return frame.getByte(frame.readerIndex());
     }
@@ -68,8 +69,7 @@ public final class PgMessages {
 
     /** Query: the SQL text. */
     public static String queryText(ByteBuf frame, Charset charset) {
-        int from = frame.readerIndex() + 5;
-        return string(frame, from, cStringEnd(frame, from), charset);
+        return cString(frame, frame.readerIndex() + 5, charset);
     }
 
     /** Parse: statement name, SQL text. */
@@ -96,8 +96,7 @@ public final class PgMessages {
 
     /** Execute: portal name. */
     public static String executePortal(ByteBuf frame, Charset charset) {
-        int from = frame.readerIndex() + 5;
-        return string(frame, from, cStringEnd(frame, from), charset);
+        return cString(frame, frame.readerIndex() + 5, charset);
     }
 
     /** Close and Describe: kind ('S' statement or 'P' portal) and name. */
@@ -110,7 +109,7 @@ public final class PgMessages {
             throw new PgProtocolException("08P01", "invalid message: missing target kind");
         }
         char kind = (char) frame.getByte(at);
-        return new Target(kind, string(frame, at + 1, cStringEnd(frame, at + 1), charset));
+        return new Target(kind, cString(frame, at + 1, charset));
     }
 
     // ------------------------------------------------------------------ backend decoding
