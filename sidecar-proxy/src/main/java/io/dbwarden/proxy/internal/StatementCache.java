@@ -2,9 +2,7 @@ package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.SqlText;
-import io.dbwarden.proxy.sql.SqlToken;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -36,7 +34,7 @@ public final class StatementCache {
     private final AtomicReferenceArray<Fingerprint> fingerprints;
     private final int mask;
     private final int maxCachedLength;
-    private static final ThreadLocal<StringBuilder> SCRATCH = ThreadLocal.withInitial(() -> new StringBuilder(256));
+    private static final ThreadLocal<SqlText.Scan> SCAN = ThreadLocal.withInitial(SqlText.Scan::new);
 
     /** @param slots table size, rounded up to a power of two */
     public StatementCache(int slots, int maxCachedLength) {
@@ -69,38 +67,58 @@ public final class StatementCache {
     }
 
     private List<StatementInfo> analyse(String sql, boolean scs) {
-        List<SqlText.Statement> parts = SqlText.split(sql, scs);
-        if (parts.size() == 1) {
-            SqlText.Statement s = parts.getFirst();
-            return List.of(info(s.text(), s.tokens(), s.source()));
+        // one lexer pass that splits and normalizes without token objects: the shapes are usually cached (the same
+        // statement with other literals), and then nothing else is computed; tokens are made only if a filter asks
+        SqlText.Scan scan = SCAN.get();
+        int n = scan.scan(sql, scs);
+        try {
+            if (n == 1) {
+                return List.of(info(sql, scs, scan, 0));
+            }
+            StatementInfo[] infos = new StatementInfo[n];
+            for (int i = 0; i < n; i++) {
+                infos[i] = info(sql, scs, scan, i);
+            }
+            return List.of(infos);
+        } finally {
+            if (scan.oversized()) {
+                SCAN.remove(); // do not keep a huge statement's buffers per thread
+            }
         }
-        List<StatementInfo> infos = new ArrayList<>(parts.size());
-        for (SqlText.Statement s : parts) {
-            infos.add(info(s.text(), s.tokens(), s.source()));
-        }
-        return List.copyOf(infos);
     }
 
-    private StatementInfo info(String text, List<SqlToken> tokens, String source) {
-        // normalized into a reused builder: the shape is usually cached, and then no string is made for it
-        StringBuilder normalized = SCRATCH.get();
-        normalized.setLength(0);
-        SqlText.normalize(text, tokens, normalized);
+    private StatementInfo info(String sql, boolean scs, SqlText.Scan scan, int i) {
+        int start = scan.start(i);
+        int end = scan.end(i);
+        String text = start == 0 && end == sql.length() ? sql : sql.substring(start, end);
+        CharSequence normalized = scan.normalized();
+        int from = scan.normalizedStart(i);
+        int to = scan.normalizedEnd(i);
         int hash = 0;
-        for (int i = 0; i < normalized.length(); i++) {
-            hash = 31 * hash + normalized.charAt(i); // String.hashCode of the normalized text
+        for (int k = from; k < to; k++) {
+            hash = 31 * hash + normalized.charAt(k); // String.hashCode of the normalized text
         }
         int slot = spread(hash) & mask;
         Fingerprint f = fingerprints.get(slot);
-        if (f == null || !f.normalized().contentEquals(normalized)) {
-            String n = normalized.toString();
+        if (f == null || !sameText(f.normalized(), normalized, from, to)) {
+            String n = normalized.subSequence(from, to).toString();
             f = new Fingerprint(n, SqlText.fingerprint(n));
             fingerprints.set(slot, f);
         }
-        if (normalized.capacity() > 64 * 1024) {
-            SCRATCH.remove(); // do not keep a huge statement's buffer per thread
+        return new StatementInfo(text, SqlText.lazyTokens(text, scs), f.normalized(), f.fingerprint(),
+                scan.source(sql, i, text));
+    }
+
+    private static boolean sameText(String s, CharSequence seq, int from, int to) {
+        if (s.length() != to - from) {
+            return false;
         }
-        return new StatementInfo(text, tokens, f.normalized(), f.fingerprint(), source);
+        for (int k = 0; k < s.length(); k++) {
+            if (s.charAt(k) != seq.charAt(from + k)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static int spread(int h) {

@@ -16,61 +16,113 @@ public final class SqlLexer {
     private final boolean standardConformingStrings;
     private int pos;
 
+    /** The current token: set by {@link #advance()}. */
+    private SqlToken.Kind kind;
+    private int start;
+    /** For WORD the lower-cased word, for QUOTED_IDENT the identifier; else null (made from the source on demand). */
+    private String word;
+
     private SqlLexer(String sql, boolean standardConformingStrings) {
         this.sql = sql;
         this.standardConformingStrings = standardConformingStrings;
+    }
+
+    /**
+     * A cursor over the tokens of {@code sql}: {@link #advance()} moves to the next token, whose kind and offsets
+     * are then read without a token object being made (statement shapes of texts seen before are found that way).
+     */
+    public static SqlLexer over(String sql, boolean standardConformingStrings) {
+        return new SqlLexer(sql, standardConformingStrings);
     }
 
     /** Tokenizes the whole text. Unterminated literals and comments extend to the end (as the server would reject). */
     public static List<SqlToken> tokenize(String sql, boolean standardConformingStrings) {
         SqlLexer lexer = new SqlLexer(sql, standardConformingStrings);
         List<SqlToken> tokens = new ArrayList<>();
-        SqlToken t;
-        while ((t = lexer.next()) != null) {
-            tokens.add(t);
+        while (lexer.advance()) {
+            tokens.add(lexer.token());
         }
         return tokens;
     }
 
-    private SqlToken next() {
+    public SqlToken.Kind kind() {
+        return kind;
+    }
+
+    /** Offset of the current token's first character. */
+    public int start() {
+        return start;
+    }
+
+    /** Offset after the current token's last character. */
+    public int end() {
+        return pos;
+    }
+
+    /** The current token as an object. */
+    public SqlToken token() {
+        return new SqlToken(kind, start, pos, text());
+    }
+
+    /** The current token's {@link SqlToken#text()}. */
+    public String text() {
+        return switch (kind) {
+            case WORD, QUOTED_IDENT -> word;
+            // literal texts are never looked at (normalization and classification ignore literal values): no copy
+            case STRING, NUMBER -> LITERAL;
+            default -> pos - start == 1 && sql.charAt(start) < ONE_CHAR.length ? ONE_CHAR[sql.charAt(start)]
+                    : sql.substring(start, pos);
+        };
+    }
+
+    /** Appends the current token's literal-free form (see {@link SqlText#normalize(String, List)}). */
+    public void appendNormalized(StringBuilder sb) {
+        SqlText.appendNormalized(sb, kind, word, sql, start, pos);
+    }
+
+    /** Moves to the next token; false at the end of the text. */
+    public boolean advance() {
         skipWhitespaceAndComments();
+        word = null;
         if (pos >= sql.length()) {
-            return null;
+            kind = null;
+            return false;
         }
-        int start = pos;
+        start = pos;
         char c = sql.charAt(pos);
         if (c == ';') {
             pos++;
-            return new SqlToken(SqlToken.Kind.SEMICOLON, start, pos, ";");
+            return is(SqlToken.Kind.SEMICOLON);
         }
         if (c == '\'') {
             scanQuoted('\'', !standardConformingStrings);
-            return token(SqlToken.Kind.STRING, start);
+            return is(SqlToken.Kind.STRING);
         }
         if (c == '"') {
-            String ident = scanQuotedIdentifier();
-            return new SqlToken(SqlToken.Kind.QUOTED_IDENT, start, pos, ident);
+            word = scanQuotedIdentifier();
+            return is(SqlToken.Kind.QUOTED_IDENT);
         }
         if ((c == 'e' || c == 'E') && peek(1) == '\'') {
             pos++;
             scanQuoted('\'', true);
-            return token(SqlToken.Kind.STRING, start);
+            return is(SqlToken.Kind.STRING);
         }
         if ((c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && peek(1) == '\'') {
             pos++;
             scanQuoted('\'', !standardConformingStrings);
-            return token(SqlToken.Kind.STRING, start);
+            return is(SqlToken.Kind.STRING);
         }
         if ((c == 'u' || c == 'U') && peek(1) == '&' && (peek(2) == '\'' || peek(2) == '"')) {
             pos += 2;
             if (sql.charAt(pos) == '\'') {
                 scanQuoted('\'', false);
                 skipUescape();
-                return token(SqlToken.Kind.STRING, start);
+                return is(SqlToken.Kind.STRING);
             }
             String ident = scanQuotedIdentifier();
             skipUescape();
-            return new SqlToken(SqlToken.Kind.QUOTED_IDENT, start, pos, decodeUnicodeEscapes(ident));
+            word = decodeUnicodeEscapes(ident);
+            return is(SqlToken.Kind.QUOTED_IDENT);
         }
         if (c == '$') {
             if (isDigit(peek(1))) {
@@ -78,17 +130,17 @@ public final class SqlLexer {
                 while (pos < sql.length() && isDigit(sql.charAt(pos))) {
                     pos++;
                 }
-                return token(SqlToken.Kind.PARAM, start);
+                return is(SqlToken.Kind.PARAM);
             }
             int tagEnd = dollarTagEnd(pos);
             if (tagEnd > 0) {
                 String tag = sql.substring(pos, tagEnd);
                 int close = sql.indexOf(tag, tagEnd);
                 pos = close < 0 ? sql.length() : close + tag.length();
-                return token(SqlToken.Kind.STRING, start);
+                return is(SqlToken.Kind.STRING);
             }
             pos++;
-            return token(SqlToken.Kind.SYMBOL, start);
+            return is(SqlToken.Kind.SYMBOL);
         }
         if (isIdentStart(c)) {
             int hash = asciiLower(c);
@@ -100,39 +152,31 @@ public final class SqlLexer {
                 ascii &= d < 0x80;
                 pos++;
             }
-            return new SqlToken(SqlToken.Kind.WORD, start, pos, ascii ? Words.lowerCase(sql, start, pos, hash)
-                    : sql.substring(start, pos).toLowerCase(Locale.ROOT));
+            word = ascii ? Words.lowerCase(sql, start, pos, hash) : sql.substring(start, pos).toLowerCase(Locale.ROOT);
+            return is(SqlToken.Kind.WORD);
         }
         if (isDigit(c) || (c == '.' && isDigit(peek(1)))) {
             scanNumber();
-            return token(SqlToken.Kind.NUMBER, start);
+            return is(SqlToken.Kind.NUMBER);
         }
         if (c == ':' && peek(1) == ':') {
             pos += 2;
-            return token(SqlToken.Kind.SYMBOL, start);
+            return is(SqlToken.Kind.SYMBOL);
         }
         if (isOperatorChar(c)) {
             pos++;
             while (pos < sql.length() && isOperatorChar(sql.charAt(pos)) && !startsComment(pos)) {
                 pos++;
             }
-            return token(SqlToken.Kind.SYMBOL, start);
+            return is(SqlToken.Kind.SYMBOL);
         }
         pos++;
-        return token(SqlToken.Kind.SYMBOL, start);
+        return is(SqlToken.Kind.SYMBOL);
     }
 
-    private SqlToken token(SqlToken.Kind kind, int start) {
-        // literal texts are never looked at (normalization and classification ignore literal values): no copy
-        String text;
-        if (kind == SqlToken.Kind.STRING || kind == SqlToken.Kind.NUMBER) {
-            text = LITERAL;
-        } else if (pos - start == 1 && sql.charAt(start) < ONE_CHAR.length) {
-            text = ONE_CHAR[sql.charAt(start)];
-        } else {
-            text = sql.substring(start, pos);
-        }
-        return new SqlToken(kind, start, pos, text);
+    private boolean is(SqlToken.Kind k) {
+        kind = k;
+        return true;
     }
 
     /** Single-character tokens (punctuation, one-character operators) as shared strings. */

@@ -3,10 +3,12 @@ package io.dbwarden.proxy.sql;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.AbstractList;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.RandomAccess;
 
 /** Statement splitting, literal-free normalization and fingerprints, all built on {@link SqlLexer}. */
 public final class SqlText {
@@ -89,13 +91,163 @@ public final class SqlText {
             if (prevEnd >= 0 && t.start() > prevEnd) {
                 sb.append(' ');
             }
-            switch (t.kind()) {
-                case STRING, NUMBER -> sb.append('?');
-                case WORD -> sb.append(t.text());
-                case QUOTED_IDENT -> sb.append('"').append(t.text().replace("\"", "\"\"")).append('"');
-                default -> sb.append(statementText, t.start(), t.end());
-            }
+            appendNormalized(sb, t.kind(), t.text(), statementText, t.start(), t.end());
             prevEnd = t.end();
+        }
+    }
+
+    /** One token's literal-free form; {@code word} is the token text of WORD and QUOTED_IDENT tokens. */
+    static void appendNormalized(StringBuilder sb, SqlToken.Kind kind, String word, String source, int start,
+                                 int end) {
+        switch (kind) {
+            case STRING, NUMBER -> sb.append('?');
+            case WORD -> sb.append(word);
+            case QUOTED_IDENT -> {
+                sb.append('"');
+                for (int i = 0; i < word.length(); i++) {
+                    char c = word.charAt(i);
+                    sb.append(c);
+                    if (c == '"') {
+                        sb.append('"');
+                    }
+                }
+                sb.append('"');
+            }
+            default -> sb.append(source, start, end);
+        }
+    }
+
+    /**
+     * The statements of a query string found in one pass over it without token objects: their offsets, and their
+     * literal-free texts written one after the other into a builder. Split and normalized exactly as
+     * {@link #split} and {@link #normalize(String, List)} do (both run the same lexer). Reusable: {@link #scan}
+     * starts over.
+     */
+    public static final class Scan {
+        private final StringBuilder normalized = new StringBuilder(256);
+        /** Per statement: start, end, sourceStart, sourceEnd, normalizedEnd. */
+        private int[] spans = new int[5 * 4];
+        private int count;
+
+        /** Splits and normalizes {@code sql}; returns the number of statements. */
+        public int scan(String sql, boolean standardConformingStrings) {
+            normalized.setLength(0);
+            count = 0;
+            SqlLexer lexer = SqlLexer.over(sql, standardConformingStrings);
+            int start = -1;
+            int end = -1;
+            int sourceStart = 0;
+            while (true) {
+                boolean more = lexer.advance();
+                if (!more || lexer.kind() == SqlToken.Kind.SEMICOLON) {
+                    if (start >= 0) {
+                        add(start, end, sourceStart, more ? lexer.start() : sql.length());
+                    }
+                    if (!more) {
+                        return count;
+                    }
+                    sourceStart = lexer.end();
+                    start = -1;
+                    continue;
+                }
+                if (start < 0) {
+                    start = lexer.start();
+                } else if (lexer.start() > end) {
+                    normalized.append(' ');
+                }
+                lexer.appendNormalized(normalized);
+                end = lexer.end();
+            }
+        }
+
+        private void add(int start, int end, int sourceStart, int sourceEnd) {
+            if (spans.length < 5 * (count + 1)) {
+                spans = java.util.Arrays.copyOf(spans, spans.length * 2);
+            }
+            int at = 5 * count++;
+            spans[at] = start;
+            spans[at + 1] = end;
+            spans[at + 2] = sourceStart;
+            spans[at + 3] = sourceEnd;
+            spans[at + 4] = normalized.length();
+        }
+
+        public int count() {
+            return count;
+        }
+
+        /** Offset of statement {@code i}'s first token in the query string. */
+        public int start(int i) {
+            return spans[5 * i];
+        }
+
+        /** Offset after statement {@code i}'s last token. */
+        public int end(int i) {
+            return spans[5 * i + 1];
+        }
+
+        /** Statement {@code i} with the comments around it, as {@link Statement#source()}. */
+        public String source(String sql, int i, String text) {
+            int from = spans[5 * i + 2];
+            int to = spans[5 * i + 3];
+            return blank(sql, from, start(i)) && blank(sql, end(i), to) ? text : sql.substring(from, to).strip();
+        }
+
+        /** The builder holding every statement's literal-free text, one after the other. */
+        public CharSequence normalized() {
+            return normalized;
+        }
+
+        public int normalizedStart(int i) {
+            return i == 0 ? 0 : spans[5 * i - 1];
+        }
+
+        public int normalizedEnd(int i) {
+            return spans[5 * i + 4];
+        }
+
+        /** Drops a very large buffer (a huge statement) rather than keeping it for the next scan. */
+        public boolean oversized() {
+            return normalized.capacity() > 64 * 1024 || spans.length > 4096;
+        }
+    }
+
+    /**
+     * The tokens of a statement's text, made on first use: most statements are decided from cached analyses of
+     * their shape, and only filters that look at the tokens (the classifier of a new shape, masking of COPY, change
+     * approval) pay for them. Thread-safe: racing first uses compute equal lists.
+     */
+    public static List<SqlToken> lazyTokens(String statementText, boolean standardConformingStrings) {
+        return new LazyTokens(statementText, standardConformingStrings);
+    }
+
+    private static final class LazyTokens extends AbstractList<SqlToken> implements RandomAccess {
+        private final String text;
+        private final boolean standardConformingStrings;
+        private volatile List<SqlToken> tokens;
+
+        LazyTokens(String text, boolean standardConformingStrings) {
+            this.text = text;
+            this.standardConformingStrings = standardConformingStrings;
+        }
+
+        private List<SqlToken> tokens() {
+            List<SqlToken> t = tokens;
+            if (t == null) {
+                t = Collections.unmodifiableList(SqlLexer.tokenize(text, standardConformingStrings));
+                tokens = t;
+            }
+            return t;
+        }
+
+        @Override
+        public SqlToken get(int index) {
+            return tokens().get(index);
+        }
+
+        @Override
+        public int size() {
+            return tokens().size();
         }
     }
 

@@ -4,6 +4,7 @@ import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.internal.StatementCache;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import org.junit.jupiter.api.AfterAll;
@@ -28,6 +29,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class BypassCorpusTest {
     static PolicyEngine engine;
     static StatementAnalyzer analyzer;
+    private static final StatementCache STATEMENTS = new StatementCache(1024, 64 * 1024);
 
     @BeforeAll
     static void load() throws Exception {
@@ -42,15 +44,21 @@ class BypassCorpusTest {
     }
 
     static Decision outcome(String sql) {
-        List<SqlText.Statement> parts = SqlText.split(sql, true);
-        Decision worst = Decision.ALLOW;
-        for (SqlText.Statement s : parts) {
-            Verdict v = engine.decide(analyzer.analyzeNow(StatementInfo.of(s)));
+        // twice: the proxy's statement cache (one-pass shapes, lazy tokens, then the cached text) and the token split
+        Decision viaCache = outcome(STATEMENTS.split(sql, true));
+        Decision viaTokens = outcome(SqlText.split(sql, true).stream().map(StatementInfo::of).toList());
+        assertThat(viaCache).as("the proxy's path and the token split decide alike").isEqualTo(viaTokens);
+        return viaCache;
+    }
+
+    private static Decision outcome(List<StatementInfo> statements) {
+        for (StatementInfo s : statements) {
+            Verdict v = engine.decide(analyzer.analyzeNow(s));
             if (!v.forwards()) {
                 return v.decision();
             }
         }
-        return worst;
+        return Decision.ALLOW;
     }
 
     static Stream<Arguments> bypassAttempts() {
