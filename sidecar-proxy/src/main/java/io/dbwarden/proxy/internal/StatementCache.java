@@ -4,7 +4,6 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.SqlText;
 
 import java.util.List;
-import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -26,11 +25,14 @@ public final class StatementCache {
 
     private final AtomicReferenceArray<Entry> byText;
     /**
-     * Hash of the last text that missed in each {@link #byText} slot: a text is cached on its second sighting, so
-     * the stream of one-off texts (the same statement with ever new literals) neither fills the table nor keeps
-     * garbage alive.
+     * Two hashes per {@link #byText} slot, side by side (one memory access for both): that of the cached text, so
+     * a lookup that misses (the usual case for texts with literals) does not load the entry and its strings, and
+     * that of the last text that missed there: a text is cached on its second sighting, so the stream of one-off
+     * texts (the same statement with ever new literals) neither fills the table nor keeps garbage alive. Read and
+     * written without synchronization: a stale hash only costs a comparison or a later caching, since the entry
+     * itself is always compared.
      */
-    private final AtomicIntegerArray lastMiss;
+    private final int[] hashes;
     private final AtomicReferenceArray<Fingerprint> fingerprints;
     private final int mask;
     private final int maxCachedLength;
@@ -40,7 +42,7 @@ public final class StatementCache {
     public StatementCache(int slots, int maxCachedLength) {
         int size = Integer.highestOneBit(Math.max(16, slots - 1)) << 1;
         this.byText = new AtomicReferenceArray<>(size);
-        this.lastMiss = new AtomicIntegerArray(size);
+        this.hashes = new int[2 * size];
         this.fingerprints = new AtomicReferenceArray<>(size);
         this.mask = size - 1;
         this.maxCachedLength = maxCachedLength;
@@ -53,15 +55,19 @@ public final class StatementCache {
         }
         int hash = sql.hashCode();
         int slot = spread(hash) & mask;
-        Entry e = byText.get(slot);
-        if (e != null && e.standardConformingStrings() == standardConformingStrings && e.sql().equals(sql)) {
-            return e.statements();
+        int at = slot << 1;
+        if (hashes[at] == hash) {
+            Entry e = byText.get(slot);
+            if (e != null && e.standardConformingStrings() == standardConformingStrings && e.sql().equals(sql)) {
+                return e.statements();
+            }
         }
         List<StatementInfo> result = analyse(sql, standardConformingStrings);
-        if (lastMiss.get(slot) == hash) {
+        if (hashes[at + 1] == hash) {
             byText.set(slot, new Entry(sql, standardConformingStrings, result));
+            hashes[at] = hash;
         } else {
-            lastMiss.set(slot, hash);
+            hashes[at + 1] = hash;
         }
         return result;
     }
@@ -91,7 +97,7 @@ public final class StatementCache {
         int start = scan.start(i);
         int end = scan.end(i);
         String text = start == 0 && end == sql.length() ? sql : sql.substring(start, end);
-        CharSequence normalized = scan.normalized();
+        StringBuilder normalized = scan.normalized();
         int from = scan.normalizedStart(i);
         int to = scan.normalizedEnd(i);
         int hash = 0;
@@ -109,9 +115,12 @@ public final class StatementCache {
                 scan.source(sql, i, text));
     }
 
-    private static boolean sameText(String s, CharSequence seq, int from, int to) {
+    private static boolean sameText(String s, StringBuilder seq, int from, int to) {
         if (s.length() != to - from) {
             return false;
+        }
+        if (from == 0 && to == seq.length()) {
+            return s.contentEquals(seq); // one statement: compares the arrays directly
         }
         for (int k = 0; k < s.length(); k++) {
             if (s.charAt(k) != seq.charAt(from + k)) {

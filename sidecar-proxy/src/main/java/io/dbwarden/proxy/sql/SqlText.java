@@ -194,7 +194,7 @@ public final class SqlText {
         }
 
         /** The builder holding every statement's literal-free text, one after the other. */
-        public CharSequence normalized() {
+        public StringBuilder normalized() {
             return normalized;
         }
 
