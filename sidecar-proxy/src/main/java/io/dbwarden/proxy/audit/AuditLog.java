@@ -32,6 +32,8 @@ import java.util.concurrent.locks.LockSupport;
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
     private static final long DRAIN_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    /** Events taken off the queue before its count is lowered (bounds how full the queue seems while draining). */
+    private static final int RELEASE_BATCH = 64;
 
     private final Queue<ExecutionRecord> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
@@ -163,8 +165,14 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 long firstSeq = chain.lastSeq() + 1;
                 long bytes = 0;
                 int n = 0;
+                int taken = 0;
                 while ((record = queue.poll()) != null) {
-                    queued.decrementAndGet();
+                    if (++taken == RELEASE_BATCH) {
+                        // the count the event loops increment is given back in steps, not per event: a cache line
+                        // written by both sides for every statement would cost the event loops a miss each time
+                        queued.addAndGet(-taken);
+                        taken = 0;
+                    }
                     events.write(record, line);
                     chain.seal(line);
                     if (spool != null) {
@@ -174,6 +182,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                     line.writeTo(out); // the bytes that were hashed, no String per event on the way to the file
                     bytes += line.length();
                     n++;
+                }
+                if (taken > 0) {
+                    queued.addAndGet(-taken);
                 }
                 if (n > 0) {
                     out.flush();
