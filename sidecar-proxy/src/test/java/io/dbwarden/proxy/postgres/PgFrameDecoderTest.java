@@ -47,6 +47,17 @@ class PgFrameDecoderTest {
         ByteBuf big = Unpooled.buffer().writeByte('Q').writeInt(4096);
         assertThatThrownBy(() -> ch2.writeInbound(big)).isInstanceOf(DecoderException.class)
                 .hasMessageContaining("exceeds the proxy limit");
+        // the proxy closes a connection whose framing failed: closing frees the bytes the decoder still holds
+        for (EmbeddedChannel c : new EmbeddedChannel[] {ch, ch2}) {
+            try {
+                c.finishAndReleaseAll();
+            } catch (DecoderException expected) {
+                // the last decode on close meets the same bad header; the buffers are released all the same
+            }
+            assertThat(c.isOpen()).isFalse();
+        }
+        assertThat(bad.refCnt()).isZero();
+        assertThat(big.refCnt()).isZero();
     }
 
     @Test
@@ -88,5 +99,16 @@ class PgFrameDecoderTest {
         ByteBuf big = Unpooled.buffer().writeByte('D').writeInt(4096);
         assertThatThrownBy(() -> ch2.writeInbound(big)).isInstanceOf(DecoderException.class)
                 .hasMessageContaining("exceeds the proxy limit");
+        // the proxy closes a connection whose framing failed: closing frees the bytes the decoder still holds
+        for (EmbeddedChannel c : new EmbeddedChannel[] {ch, ch2}) {
+            try {
+                c.finishAndReleaseAll();
+            } catch (DecoderException expected) {
+                // the last decode on close meets the same bad header; the buffers are released all the same
+            }
+            assertThat(c.isOpen()).isFalse();
+        }
+        assertThat(bad.refCnt()).isZero();
+        assertThat(big.refCnt()).isZero();
     }
 }
