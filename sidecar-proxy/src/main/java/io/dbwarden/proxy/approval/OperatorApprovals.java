@@ -87,13 +87,24 @@ public final class OperatorApprovals implements ApprovalService {
         if (!needsEstimate || !explainable(context.statement().tokens())) {
             return ask(body, held, deadline, context);
         }
-        return query.apply("EXPLAIN (FORMAT JSON) " + text).handle((rows, failure) -> {
+        return query.apply(explain(policy.defaultSchema(), text)).handle((rows, failure) -> {
             Long estimate = failure == null ? estimate(rows) : null;
             if (estimate != null) {
                 body.put("estimatedRows", estimate);
             }
             return ask(body, held, deadline, context);
         }).thenCompose(s -> s);
+    }
+
+    /**
+     * The estimate query for the proxy's side connection: the statement is planned with the search_path its session
+     * has (pinned to the policy's default schema), so unqualified table names mean the tables the statement itself
+     * would touch, not whatever the side connection's default path finds first; read-only and rolled back, so
+     * nothing the planner evaluates can change anything. {@code schema} is a validated plain name.
+     */
+    static String explain(String schema, String text) {
+        return "BEGIN READ ONLY; SET LOCAL search_path TO \"" + schema + "\"; EXPLAIN (FORMAT JSON) " + text
+                + "; ROLLBACK";
     }
 
     /** Only plain DML is estimated (EXPLAIN never runs it); anything else has no estimate. */

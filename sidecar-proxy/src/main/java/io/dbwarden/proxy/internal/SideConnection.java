@@ -144,7 +144,7 @@ public final class SideConnection implements AutoCloseable {
             try {
                 for (int i = batch.readerIndex(); i < batch.writerIndex(); ) {
                     int length = PgFrameDecoder.frameLength(batch, i);
-                    onMessage(batch.slice(i, length));
+                    onMessage(ctx, batch.slice(i, length));
                     i += length;
                 }
             } finally {
@@ -152,7 +152,7 @@ public final class SideConnection implements AutoCloseable {
             }
         }
 
-        private void onMessage(ByteBuf frame) {
+        private void onMessage(ChannelHandlerContext ctx, ByteBuf frame) {
             switch (BackendMessageType.of(PgMessages.type(frame))) {
                 case DATA_ROW -> {
                     int[] offsets = DataRows.columnOffsets(frame);
@@ -167,6 +167,9 @@ public final class SideConnection implements AutoCloseable {
                 case READY_FOR_QUERY -> {
                     Pending done = running;
                     running = null;
+                    // a query that opened a transaction and failed (or left it open) must not leave the shared
+                    // connection inside it: every later lookup would fail or run in that transaction
+                    boolean inTransaction = PgMessages.readyForQueryStatus(frame) != 'I';
                     List<List<String>> result = List.copyOf(rows);
                     String err = error;
                     rows.clear();
@@ -178,6 +181,11 @@ public final class SideConnection implements AutoCloseable {
                         } else {
                             done.result().complete(result);
                         }
+                    }
+                    if (inTransaction) {
+                        running = new Pending("ROLLBACK", new CompletableFuture<>());
+                        ctx.writeAndFlush(PgMessages.query(ctx.alloc(), running.sql(), StandardCharsets.UTF_8));
+                        return;
                     }
                     pump();
                 }
