@@ -14,7 +14,11 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import org.jboss.logging.Logger;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -61,7 +65,7 @@ public class PolicyReconciler implements Reconciler<DatabaseAccessPolicy> {
         List<IdentityGlob> subjects = Subjects.globs(policy.getSpec().getSubjects(),
                 policy.getMetadata().getNamespace());
         int count = 0;
-        for (Pod pod : client.pods().inAnyNamespace().list().getItems()) {
+        for (Pod pod : candidatePods(subjects)) {
             boolean sidecar = pod.getSpec() != null && (pod.getSpec().getContainers().stream()
                     .anyMatch(c -> SIDECAR_CONTAINER.equals(c.getName()))
                     || (pod.getSpec().getInitContainers() != null && pod.getSpec().getInitContainers().stream()
@@ -76,6 +80,35 @@ public class PolicyReconciler implements Reconciler<DatabaseAccessPolicy> {
             }
         }
         return count;
+    }
+
+    /**
+     * Pods that can match the subjects: those of the namespaces the subjects name, so that a policy for one team's
+     * namespace does not list every pod of the cluster once a minute; all pods only for a wildcard namespace.
+     */
+    private List<Pod> candidatePods(List<IdentityGlob> subjects) {
+        Optional<Set<String>> namespaces = namespaces(subjects);
+        if (namespaces.isEmpty()) {
+            return client.pods().inAnyNamespace().list().getItems();
+        }
+        List<Pod> pods = new ArrayList<>();
+        for (String ns : namespaces.get()) {
+            pods.addAll(client.pods().inNamespace(ns).list().getItems());
+        }
+        return pods;
+    }
+
+    /** The namespaces named by the subjects, or empty when one of them matches any namespace. */
+    static Optional<Set<String>> namespaces(List<IdentityGlob> subjects) {
+        Set<String> namespaces = new TreeSet<>();
+        for (IdentityGlob g : subjects) {
+            String namespace = g.toString().substring(0, g.toString().indexOf('/'));
+            if (namespace.contains("*")) {
+                return Optional.empty();
+            }
+            namespaces.add(namespace);
+        }
+        return Optional.of(namespaces);
     }
 
     private void event(DatabaseAccessPolicy policy, String type, String reason, String message) {

@@ -60,6 +60,11 @@ class PolicyReconcilerTest {
                 .withNamespace("shop").endMetadata().withNewSpec().withServiceAccountName("other")
                 .addNewContainer().withName(PolicyReconciler.SIDECAR_CONTAINER).withImage("dbwarden").endContainer()
                 .endSpec().build()).create();
+        // the same service-account name in another namespace is another identity: not bound, and not even listed
+        client.pods().inNamespace("billing").resource(new PodBuilder().withNewMetadata().withName("checkout-1")
+                .withNamespace("billing").endMetadata().withNewSpec().withServiceAccountName("checkout")
+                .addNewContainer().withName(PolicyReconciler.SIDECAR_CONTAINER).withImage("dbwarden").endContainer()
+                .endSpec().build()).create();
         client.resource(policy("good", "")).create();
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
             Condition c = ready("good");
