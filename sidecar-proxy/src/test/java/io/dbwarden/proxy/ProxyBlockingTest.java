@@ -245,6 +245,75 @@ class ProxyBlockingTest {
         }
     }
 
+    /** The query length from which the proxy splits texts on a worker (ClientRelay.OFFLOADED_SPLIT_LENGTH). */
+    private static final int OFFLOADED = 256 * 1024;
+
+    /** {@code INSERT INTO ledger VALUES (1), (2), ...}: long enough to be split off the event loop. */
+    private static String hugeInsert(int rows) {
+        StringBuilder sb = new StringBuilder("INSERT INTO ledger VALUES (1)");
+        for (int i = 2; i <= rows; i++) {
+            sb.append(", (").append(i).append(')');
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Query texts of hundreds of kilobytes are split on a worker while the session's reads pause; they are decided
+     * and executed exactly like short ones, in both protocols, and the session goes on with what it sent meanwhile.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"sync", "async"})
+    void hugeQueryTextsAreDecidedAndRunLikeShortOnes(String which) throws Exception {
+        String insert = hugeInsert(40_000);
+        assertThat(insert.length()).isGreaterThan(OFFLOADED);
+        RunningProxy proxy = proxy(which);
+        try (Connection c = proxy.connect("preferQueryMode=simple"); Statement s = c.createStatement()) {
+            assertThat(s.execute(insert + "; SELECT count(*) FROM ledger")).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(40_000);
+            assertThat(s.getMoreResults()).isTrue();
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(40_000);
+            }
+            // a blocked statement after a huge one stops the whole message, as for a short text
+            assertThatThrownBy(() -> s.execute(insert + "; DELETE FROM forbidden"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM ledger")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(40_000);
+            }
+        }
+        // extended protocol: Bind/Execute/Sync arrive with the Parse and wait for its split
+        try (Connection c = proxy.connect("prepareThreshold=1")) {
+            StringBuilder list = new StringBuilder("1");
+            for (int i = 2; i <= 60_000; i++) {
+                list.append(", ").append(i);
+            }
+            String in = "SELECT count(*) FROM ledger WHERE id = ? AND id IN (" + list + ")";
+            assertThat(in.length()).isGreaterThan(OFFLOADED);
+            try (PreparedStatement ps = c.prepareStatement(in)) {
+                ps.setInt(1, 7);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).isEqualTo(1);
+                }
+            }
+            String delete = in.replace("SELECT count(*) FROM ledger", "DELETE FROM forbidden");
+            try (PreparedStatement ps = c.prepareStatement(delete)) {
+                ps.setInt(1, 1);
+                assertThatThrownBy(ps::executeUpdate)
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"));
+            }
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).isTrue();
+            }
+        }
+        assertLedger(40_000);
+        assertRowsStillThere();
+        assertThat(proxy.records).anySatisfy(r -> assertThat(r.statement().normalized())
+                .startsWith("insert into ledger values (?), (?)").doesNotContain("40000"));
+    }
+
     private static void assertRowsStillThere() throws SQLException {
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
              ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM forbidden")) {

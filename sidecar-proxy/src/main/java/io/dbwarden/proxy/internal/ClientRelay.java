@@ -203,12 +203,65 @@ final class ClientRelay {
 
     private void onQuery(ByteBuf frame) {
         String sql = PgMessages.queryText(frame, charset);
-        List<StatementInfo> statements = runtime.statements().split(sql, standardConformingStrings);
-        List<StatementContext> contexts = new ArrayList<>(statements.size());
-        for (StatementInfo s : statements) {
-            contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus(), cancelToken()));
+        split(sql, frame, statements -> {
+            List<StatementContext> contexts = new ArrayList<>(statements == null ? 1 : statements.size());
+            for (StatementInfo s : statements == null ? List.of(UNSPLIT_STATEMENT) : statements) {
+                contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus(),
+                        cancelToken()));
+            }
+            Verdict early = statements == null ? FailClosed.VERDICT : takeCancel(contexts);
+            if (early != null) {
+                Verdict[] verdicts = new Verdict[contexts.size()];
+                verdicts[0] = early;
+                applyQuery(frame, contexts, verdicts);
+            } else {
+                evaluate(contexts, verdicts -> applyQuery(frame, contexts, verdicts), frame);
+            }
+        });
+    }
+
+    /** Query texts from this length on are split and normalized on a worker, not on the event loop. */
+    static final int OFFLOADED_SPLIT_LENGTH = 256 * 1024;
+
+    /**
+     * Splits a query text into its statements and continues on the event loop with them (null if the text could
+     * not be analysed, which fails closed). A very large text (a bulk INSERT of megabytes, say) is lexed on a
+     * worker: lexing is linear but takes milliseconds per megabyte, and the event loop serves other sessions
+     * meanwhile; this session's reads pause as they do while a statement awaits its verdict.
+     */
+    private void split(String sql, ByteBuf frame, java.util.function.Consumer<List<StatementInfo>> then) {
+        boolean scs = standardConformingStrings;
+        if (sql.length() < OFFLOADED_SPLIT_LENGTH) {
+            then.accept(runtime.statements().split(sql, scs));
+            return;
         }
-        evaluate(contexts, verdicts -> applyQuery(frame, contexts, verdicts), frame);
+        awaitingVerdict = true;
+        updateClientAutoRead();
+        CompletableFuture.supplyAsync(() -> runtime.statements().split(sql, scs))
+                .whenComplete((statements, err) -> client.executor().execute(() -> {
+                    awaitingVerdict = false;
+                    if (!client.channel().isActive()) {
+                        frame.release();
+                        return;
+                    }
+                    if (err != null) {
+                        LOG.warn("query text could not be analysed, blocked: connection={} length={} error={}",
+                                session.connectionId(), sql.length(), err.toString());
+                    }
+                    then.accept(err != null ? null : statements);
+                    if (!awaitingVerdict && !awaitingCap) {
+                        drainHeld();
+                    } else {
+                        flush();
+                    }
+                }));
+    }
+
+    /** A cancel that came while the text was being split: the first statement is answered as cancelled. */
+    private Verdict takeCancel(List<StatementContext> contexts) {
+        boolean cancelled = cancelPending;
+        cancelPending = false;
+        return cancelled && !contexts.isEmpty() ? Cancelled.VERDICT : null;
     }
 
     private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
@@ -315,15 +368,19 @@ final class ClientRelay {
 
     private void onParse(ByteBuf frame) {
         PgMessages.Parse parse = PgMessages.parse(frame, charset);
-        List<StatementInfo> parts = runtime.statements().split(parse.sql(), standardConformingStrings);
-        StatementInfo whole = parts.size() == 1 ? parts.get(0) : StatementInfo.of(
-                new io.dbwarden.proxy.sql.SqlText.Statement(parse.sql(),
-                        io.dbwarden.proxy.sql.SqlLexer.tokenize(parse.sql(), standardConformingStrings), parse.sql()));
-        List<StatementContext> contexts = new ArrayList<>(Math.max(1, parts.size()));
-        for (StatementInfo s : parts.isEmpty() ? List.of(whole) : parts) {
+        split(parse.sql(), frame, parts -> onParse(frame, parse, parts));
+    }
+
+    private void onParse(ByteBuf frame, PgMessages.Parse parse, List<StatementInfo> parts) {
+        StatementInfo whole = parts == null ? UNSPLIT_STATEMENT : parts.size() == 1 ? parts.get(0)
+                : StatementInfo.of(new io.dbwarden.proxy.sql.SqlText.Statement(parse.sql(),
+                        io.dbwarden.proxy.sql.SqlText.lazyTokens(parse.sql(), standardConformingStrings), parse.sql()));
+        List<StatementContext> contexts = new ArrayList<>(parts == null ? 1 : Math.max(1, parts.size()));
+        for (StatementInfo s : parts == null || parts.isEmpty() ? List.of(whole) : parts) {
             contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken()));
         }
-        evaluate(contexts, verdicts -> {
+        Verdict early = parts == null ? FailClosed.VERDICT : takeCancel(contexts);
+        VerdictsConsumer decide = verdicts -> {
             int blocked = firstBlocked(verdicts);
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
             if (blocked < 0) {
@@ -338,7 +395,14 @@ final class ClientRelay {
             StatementContext c = new StatementContext(session, whole, Protocol.EXTENDED, tracker.transactionStatus());
             record(new Execution(c, verdict, List.of(), null).blocked());
             blockExtended(verdict.error());
-        }, frame);
+        };
+        if (early != null) {
+            Verdict[] verdicts = new Verdict[contexts.size()];
+            verdicts[0] = early;
+            decide.accept(verdicts);
+        } else {
+            evaluate(contexts, decide, frame);
+        }
     }
 
     /** A blocked Parse: error now (in stream order), drop the client's messages until Sync. */
@@ -521,6 +585,10 @@ final class ClientRelay {
         awaitingCap = false;
         upstream.eventLoop().execute(this::drainHeld);
     }
+
+    /** A query text the proxy could not split (its analysis failed): recorded as such, and blocked. */
+    private static final StatementInfo UNSPLIT_STATEMENT = new StatementInfo("", List.of(),
+            "<query text that could not be analysed>", "0000000000000000", "");
 
     /** Statement executed through a portal whose Parse the proxy did not see (SQL-level PREPARE). */
     private static final StatementInfo UNKNOWN_STATEMENT = new StatementInfo("", List.of(),
