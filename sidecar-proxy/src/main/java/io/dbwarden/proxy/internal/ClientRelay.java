@@ -608,11 +608,20 @@ final class ClientRelay {
         return () -> cancelGeneration != generation;
     }
 
-    /** A valid CancelRequest for this session arrived (on the event loop). */
+    /**
+     * A valid CancelRequest for this session arrived (on the event loop); it has also gone to the server. As in
+     * PostgreSQL, a cancel stops the statement being worked on, not those queued behind it: while the server still
+     * owes this session answers, the server's cancel is the one that counts and a statement the proxy holds behind
+     * them (pipelined, awaiting its verdict) goes on; only when nothing is in the server does the cancel stop the
+     * statement the proxy holds, which the server has not seen.
+     */
     void cancelRequested() {
+        if (!tracker.idle()) {
+            return;
+        }
         cancelGeneration++; // only the event loop writes it
         if (awaitingVerdict) {
-            cancelPending = true; // the server cannot cancel what it has not received
+            cancelPending = true;
         }
     }
 

@@ -1,0 +1,124 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
+import io.dbwarden.proxy.testing.RunningProxy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A cancel stops what the server is working on, not the statements pipelined behind it, through the proxy as without
+ * it: with a statement running in the server and the next one (own Sync) still awaiting its verdict in the proxy,
+ * the running one is cancelled and the next one runs.
+ */
+@ExtendWith(LeakDetection.class)
+class PipelinedCancelTest {
+    /** Allows everything; statements naming "held" are decided only after a while, as an approval would be. */
+    private static final StatementFilter SLOW_FOR_HELD = ctx -> ctx.statement().normalized().contains("held")
+            ? CompletableFuture.supplyAsync(Verdict::allow, CompletableFuture.delayedExecutor(1500, TimeUnit.MILLISECONDS))
+            : Verdict.allowNow();
+
+    @Test
+    void aCancelStopsTheRunningStatementAndNotThePipelinedOneTheProxyHolds() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
+             Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(20_000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            out.write(RawPg.startup());
+            out.flush();
+            int[] key = new int[2];
+            assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
+
+            // pipelined, each with its own Sync: a long statement, then one the proxy holds for its verdict
+            extended(out, "SELECT pg_sleep(5)");
+            extended(out, "SELECT 'second' AS held");
+            out.flush();
+            Thread.sleep(700); // the first runs in the server, the second awaits its verdict in the proxy
+            try (Socket c = new Socket("127.0.0.1", proxy.port())) {
+                DataOutputStream co = new DataOutputStream(c.getOutputStream());
+                co.writeInt(16);
+                co.writeInt(80877102);
+                co.writeInt(key[0]);
+                co.writeInt(key[1]);
+                co.flush();
+            }
+            long start = System.nanoTime();
+            StringBuilder error = new StringBuilder();
+            // the first: cancelled by the server (57014) well before its 5 s
+            assertThat(read(in, 'Z', key, error)).isEqualTo("12TEZ");
+            assertThat(error.toString()).contains("57014");
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(4_000);
+            // the second: decided, sent and run once its verdict came
+            StringBuilder none = new StringBuilder();
+            StringBuilder rows = new StringBuilder();
+            assertThat(read(in, 'Z', key, none, rows)).isEqualTo("12TDCZ");
+            assertThat(none).isEmpty();
+            assertThat(rows.toString()).endsWith("second");
+        }
+    }
+
+    private static void extended(DataOutputStream out, String sql) throws Exception {
+        out.write(msg('P', "\0" + sql + "\0\0\0"));
+        out.write(msg('B', "\0\0\0\0\0\0\0\0"));
+        out.write(msg('D', "P\0"));
+        out.write(msg('E', "\0\0\0\0\0"));
+        out.write(msg('S', ""));
+    }
+
+    private static byte[] msg(char type, String body) throws Exception {
+        byte[] b = body.getBytes(StandardCharsets.ISO_8859_1);
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        DataOutputStream d = new DataOutputStream(bos);
+        d.writeByte(type);
+        d.writeInt(4 + b.length);
+        d.write(b);
+        return bos.toByteArray();
+    }
+
+    private static String read(DataInputStream in, char last, int[] key, StringBuilder errors) throws Exception {
+        return read(in, last, key, errors, new StringBuilder());
+    }
+
+    /** Message types up to {@code last} (start-up chatter and notices skipped); keeps the cancel key, errors, rows. */
+    private static String read(DataInputStream in, char last, int[] key, StringBuilder errors, StringBuilder rows)
+            throws Exception {
+        StringBuilder types = new StringBuilder();
+        while (true) {
+            char type = (char) in.readByte();
+            int len = in.readInt();
+            byte[] body = in.readNBytes(len - 4);
+            if (type == 'K') {
+                key[0] = ((body[0] & 0xff) << 24) | ((body[1] & 0xff) << 16) | ((body[2] & 0xff) << 8) | (body[3] & 0xff);
+                key[1] = ((body[4] & 0xff) << 24) | ((body[5] & 0xff) << 16) | ((body[6] & 0xff) << 8) | (body[7] & 0xff);
+                continue;
+            }
+            if (type == 'S' || type == 'R' || type == 'N') {
+                continue;
+            }
+            types.append(type);
+            if (type == 'E') {
+                errors.append(new String(body, StandardCharsets.UTF_8));
+            }
+            if (type == 'D') {
+                rows.append(new String(body, StandardCharsets.UTF_8));
+            }
+            if (type == last) {
+                return types.toString();
+            }
+        }
+    }
+}
