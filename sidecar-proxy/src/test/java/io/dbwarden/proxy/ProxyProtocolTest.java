@@ -284,4 +284,41 @@ class ProxyProtocolTest {
             }
         }
     }
+
+    /**
+     * Rows forwarded unchanged are still counted for their statement: per fetch of a cursor-style read (the server
+     * suspends the portal, so the count is what passed through) and for a plain query, in both protocols.
+     */
+    @Test
+    void rowsPassedThroughAreCountedPerExecution() throws Exception {
+        proxy.records.clear();
+        try (Connection c = proxy.connect()) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.setFetchSize(100);
+                int n = 0;
+                try (ResultSet rs = s.executeQuery("SELECT g AS fetched FROM generate_series(1, 250) g")) {
+                    while (rs.next()) {
+                        n++;
+                    }
+                }
+                assertThat(n).isEqualTo(250);
+            }
+            c.commit();
+        }
+        try (Connection c = proxy.connect("preferQueryMode=simple"); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT g AS plain FROM generate_series(1, 1000) g")) {
+            int n = 0;
+            while (rs.next()) {
+                n++;
+            }
+            assertThat(n).isEqualTo(1000);
+        }
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> {
+            assertThat(proxy.records).filteredOn(r -> r.statement().normalized().contains("as fetched"))
+                    .extracting(ExecutionRecord::rows).containsExactly(100L, 100L, 50L);
+            assertThat(proxy.records).filteredOn(r -> r.statement().normalized().contains("as plain"))
+                    .singleElement().satisfies(r -> assertThat(r.rows()).isEqualTo(1000));
+        });
+    }
 }

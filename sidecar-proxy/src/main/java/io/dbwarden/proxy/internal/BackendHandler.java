@@ -55,6 +55,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             int end = batch.writerIndex();
             for (int i = batch.readerIndex(); i < end; ) {
                 int length = io.dbwarden.proxy.postgres.PgFrameDecoder.frameLength(batch, i);
+                if (!paused && batch.getByte(i) == 'D' && rowPassesUnchanged()) {
+                    // a row no result handler looks at: counted, and forwarded as part of the batch without a
+                    // message object of its own (a large result is mostly rows)
+                    relay.forwardToClient(batch, i, length);
+                    i += length;
+                    continue;
+                }
                 ByteBuf frame = batch.retainedSlice(i, length);
                 if (paused) {
                     held.add(frame);
@@ -123,6 +130,20 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         ResponseTracker.Expected head = tracker.head();
         Execution e = head == null ? null : head.current();
         return e != null && !e.handlers.isEmpty() ? e : null;
+    }
+
+    /** Whether a DataRow arriving now goes on unchanged (counting it for its statement), as {@link #onDataRow}. */
+    private boolean rowPassesUnchanged() {
+        ResponseTracker.Expected head = tracker.head();
+        Execution e = head == null ? null : head.current();
+        if (e == null) {
+            return true;
+        }
+        if (!e.handlers.isEmpty()) {
+            return false;
+        }
+        e.onDataRow();
+        return true;
     }
 
     private void onDataRow(ByteBuf frame) {

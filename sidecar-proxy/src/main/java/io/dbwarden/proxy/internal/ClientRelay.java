@@ -744,6 +744,12 @@ final class ClientRelay {
         }
     }
 
+    /** Sends {@code [start, start + length)} of the server's read batch on unchanged (joins the run). */
+    void forwardToClient(ByteBuf batch, int start, int length) {
+        clientRun.add(batch, start, length);
+        clientNeedsFlush = true;
+    }
+
     /** Writes the run of server messages forwarded unchanged from the batch that ends now. */
     void endServerBatch() {
         clientRun.endBatch();
