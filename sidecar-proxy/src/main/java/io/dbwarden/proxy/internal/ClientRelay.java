@@ -237,7 +237,7 @@ final class ClientRelay {
         }
         awaitingVerdict = true;
         updateClientAutoRead();
-        CompletableFuture.supplyAsync(() -> runtime.statements().split(sql, scs))
+        runtime.statements().splitAsync(sql, scs)
                 .whenComplete((statements, err) -> client.executor().execute(() -> {
                     awaitingVerdict = false;
                     if (!client.channel().isActive()) {

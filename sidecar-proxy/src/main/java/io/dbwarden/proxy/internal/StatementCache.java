@@ -4,6 +4,12 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.SqlText;
 
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -70,6 +76,35 @@ public final class StatementCache {
             hashes[at + 1] = hash;
         }
         return result;
+    }
+
+    /**
+     * {@link #split} on a worker, for query texts too large to lex on an event loop. The workers (daemon threads,
+     * half the cores, a bounded queue) are the proxy's own, so a burst of huge texts neither delays other work on
+     * shared pools nor piles up without bound: when the queue is full the stage fails, and the proxy blocks the text.
+     */
+    public CompletableFuture<List<StatementInfo>> splitAsync(String sql, boolean standardConformingStrings) {
+        try {
+            return CompletableFuture.supplyAsync(() -> split(sql, standardConformingStrings), LARGE_TEXTS);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.failedFuture(new IllegalStateException(
+                    "too many large query texts are being analysed at once", e));
+        }
+    }
+
+    private static final ThreadPoolExecutor LARGE_TEXTS = largeTextWorkers();
+
+    private static ThreadPoolExecutor largeTextWorkers() {
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+        AtomicInteger n = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(256), r -> {
+                    Thread t = new Thread(r, "dbwarden-split-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
     }
 
     private List<StatementInfo> analyse(String sql, boolean scs) {

@@ -109,4 +109,29 @@ class StatementCacheTest {
         assertThat(seen).hasSize(4).allSatisfy(tokens -> assertThat(tokens).hasSize(8).isEqualTo(seen.getFirst()));
         assertThat(info.tokens().get(3).text()).isEqualTo("t");
     }
+
+    @Test
+    void largeTextsAreSplitOnTheProxysOwnBoundedWorkers() throws Exception {
+        StatementCache cache = new StatementCache(64, 1024);
+        String sql = "SELECT 1 FROM t WHERE a IN (" + "1, ".repeat(100_000) + "1); SELECT 'two'";
+        List<StatementInfo> async = cache.splitAsync(sql, true).get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(async).isEqualTo(cache.split(sql, true)).hasSize(2);
+        assertThat(async.get(1).normalized()).isEqualTo("select ?");
+        assertThat(Thread.getAllStackTraces().keySet()).anySatisfy(t -> assertThat(t.getName())
+                .startsWith("dbwarden-split-"));
+
+        // a burst beyond the queue is refused (the proxy then blocks those texts), not queued without bound
+        String medium = "SELECT 1 FROM t WHERE a IN (" + "1, ".repeat(10_000) + "1); SELECT 'two'";
+        List<java.util.concurrent.CompletableFuture<List<StatementInfo>>> burst = new java.util.ArrayList<>();
+        for (int i = 0; i < 1000; i++) {
+            burst.add(cache.splitAsync(medium, true));
+        }
+        java.util.concurrent.CompletableFuture.allOf(burst.stream().map(f -> f.handle((v, e) -> null))
+                .toArray(java.util.concurrent.CompletableFuture[]::new)).get(120, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(burst).anySatisfy(f -> assertThat(f).isCompletedExceptionally());
+        assertThat(burst).filteredOn(f -> !f.isCompletedExceptionally()).hasSizeGreaterThanOrEqualTo(256)
+                .allSatisfy(f -> assertThat(f.join()).hasSize(2));
+        assertThat(burst).filteredOn(java.util.concurrent.CompletableFuture::isCompletedExceptionally).first()
+                .satisfies(f -> assertThatThrownBy(f::join).hasMessageContaining("too many large query texts"));
+    }
 }
