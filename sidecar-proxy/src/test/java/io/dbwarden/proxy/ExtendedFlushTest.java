@@ -8,7 +8,6 @@ import io.dbwarden.proxy.testing.TestFilters;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.net.Socket;
@@ -35,31 +34,31 @@ class ExtendedFlushTest {
             assertThat(readUntil(in, 'Z')).endsWith("Z");
 
             // allowed statement, answered on Flush
-            out.write(msg('P', cstr("") + cstr("SELECT 41 + 1") + "\0\0"));
-            out.write(msg('B', cstr("") + cstr("") + "\0\0\0\0\0\0"));
-            out.write(msg('E', cstr("") + "\0\0\0\0"));
-            out.write(msg('H', ""));
+            out.write(RawPg.message('P', cstr("") + cstr("SELECT 41 + 1") + "\0\0"));
+            out.write(RawPg.message('B', cstr("") + cstr("") + "\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', cstr("") + "\0\0\0\0"));
+            out.write(RawPg.message('H', ""));
             out.flush();
             assertThat(readUntil(in, 'C')).isEqualTo("12DC");
 
             // blocked statement in the same batch: its error arrives on Flush, before any Sync
-            out.write(msg('P', cstr("") + cstr("DELETE FROM forbidden_things") + "\0\0"));
-            out.write(msg('B', cstr("") + cstr("") + "\0\0\0\0\0\0"));
-            out.write(msg('E', cstr("") + "\0\0\0\0"));
-            out.write(msg('H', ""));
+            out.write(RawPg.message('P', cstr("") + cstr("DELETE FROM forbidden_things") + "\0\0"));
+            out.write(RawPg.message('B', cstr("") + cstr("") + "\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', cstr("") + "\0\0\0\0"));
+            out.write(RawPg.message('H', ""));
             out.flush();
             StringBuilder error = new StringBuilder();
             assertThat(readUntil(in, 'E', error)).isEqualTo("E");
             assertThat(error.toString()).contains("no-forbidden");
 
             // messages after the error are discarded until Sync; Sync ends the batch
-            out.write(msg('P', cstr("") + cstr("SELECT 'discarded'") + "\0\0"));
-            out.write(msg('S', ""));
+            out.write(RawPg.message('P', cstr("") + cstr("SELECT 'discarded'") + "\0\0"));
+            out.write(RawPg.message('S', ""));
             out.flush();
             assertThat(readUntil(in, 'Z')).isEqualTo("Z");
 
             // and the session continues normally
-            out.write(msg('Q', cstr("SELECT 1")));
+            out.write(RawPg.message('Q', cstr("SELECT 1")));
             out.flush();
             assertThat(readUntil(in, 'Z')).isEqualTo("TDCZ");
         }
@@ -69,15 +68,6 @@ class ExtendedFlushTest {
         return s + "\0";
     }
 
-    private static byte[] msg(char type, String body) throws Exception {
-        byte[] b = body.getBytes(StandardCharsets.ISO_8859_1);
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        DataOutputStream d = new DataOutputStream(bos);
-        d.writeByte(type);
-        d.writeInt(4 + b.length);
-        d.write(b);
-        return bos.toByteArray();
-    }
 
     private static String readUntil(DataInputStream in, char last) throws Exception {
         return readUntil(in, last, new StringBuilder());

@@ -8,7 +8,6 @@ import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.net.Socket;
@@ -72,22 +71,13 @@ class PipelinedCancelTest {
     }
 
     private static void extended(DataOutputStream out, String sql) throws Exception {
-        out.write(msg('P', "\0" + sql + "\0\0\0"));
-        out.write(msg('B', "\0\0\0\0\0\0\0\0"));
-        out.write(msg('D', "P\0"));
-        out.write(msg('E', "\0\0\0\0\0"));
-        out.write(msg('S', ""));
+        out.write(RawPg.message('P', "\0" + sql + "\0\0\0"));
+        out.write(RawPg.message('B', "\0\0\0\0\0\0\0\0"));
+        out.write(RawPg.message('D', "P\0"));
+        out.write(RawPg.message('E', "\0\0\0\0\0"));
+        out.write(RawPg.message('S', ""));
     }
 
-    private static byte[] msg(char type, String body) throws Exception {
-        byte[] b = body.getBytes(StandardCharsets.ISO_8859_1);
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        DataOutputStream d = new DataOutputStream(bos);
-        d.writeByte(type);
-        d.writeInt(4 + b.length);
-        d.write(b);
-        return bos.toByteArray();
-    }
 
     private static String read(DataInputStream in, char last, int[] key, StringBuilder errors) throws Exception {
         return read(in, last, key, errors, new StringBuilder());

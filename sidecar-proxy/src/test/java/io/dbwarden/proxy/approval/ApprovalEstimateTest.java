@@ -22,10 +22,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetSocketAddress;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -71,23 +68,19 @@ class ApprovalEstimateTest {
     void theEstimateIsForTheTableInThePoliciesDefaultSchemaAndTheSideConnectionStaysUsable(@TempDir Path dir)
             throws Exception {
         List<JsonNode> asked = new CopyOnWriteArrayList<>();
-        HttpServer operator = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        operator.createContext("/sidecar/v1/approvals", ex -> {
-            asked.add(JSON.readTree(ex.getRequestBody()));
-            byte[] body = "{\"phase\":\"pending\",\"namespace\":\"shop\",\"name\":\"ca-1\",\"run\":false}"
-                    .getBytes(StandardCharsets.UTF_8);
-            ex.getResponseHeaders().add("Content-Type", "application/json");
-            ex.sendResponseHeaders(200, body.length);
-            ex.getResponseBody().write(body);
-            ex.close();
+        HttpServer operator = PendingOperator.start("shop", body -> {
+            try {
+                asked.add(JSON.readTree(body));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         });
-        operator.start();
         ProxyConfig config = ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", PG.port()))
                 .withUpstreamCredentials(EmbeddedPg.SCRAM_USER, EmbeddedPg.PASSWORD).withUpstreamDatabase(DB);
         try (HttpClient http = HttpClient.newHttpClient(); SideConnection side = new SideConnection(config)) {
             Path token = Files.writeString(dir.resolve("token"), "sa-token");
-            OperatorApprovals approvals = new OperatorApprovals(URI.create("http://127.0.0.1:"
-                    + operator.getAddress().getPort()), token, () -> http, "shop/checkout-0", side::query);
+            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
+                    "shop/checkout-0", side::query);
             CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.parse("""
                     apiVersion: dbwarden.io/v1alpha1
                     kind: DatabaseAccessPolicy

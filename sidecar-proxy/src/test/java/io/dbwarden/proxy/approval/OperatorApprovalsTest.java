@@ -14,10 +14,7 @@ import io.dbwarden.proxy.sql.SqlText;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetSocketAddress;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -59,21 +56,11 @@ class OperatorApprovalsTest {
     @Test
     void aCancelledStatementStopsWaitingForItsApproval(@TempDir Path dir) throws Exception {
         AtomicInteger asks = new AtomicInteger();
-        HttpServer operator = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        operator.createContext("/sidecar/v1/approvals", ex -> {
-            asks.incrementAndGet();
-            byte[] body = "{\"phase\":\"pending\",\"namespace\":\"agents\",\"name\":\"ca-1\",\"run\":false}"
-                    .getBytes(StandardCharsets.UTF_8);
-            ex.getResponseHeaders().add("Content-Type", "application/json");
-            ex.sendResponseHeaders(200, body.length);
-            ex.getResponseBody().write(body);
-            ex.close();
-        });
-        operator.start();
+        HttpServer operator = PendingOperator.start("agents", body -> asks.incrementAndGet());
         try (HttpClient http = HttpClient.newHttpClient()) {
             Path token = Files.writeString(dir.resolve("token"), "sa-token");
-            OperatorApprovals approvals = new OperatorApprovals(URI.create("http://127.0.0.1:"
-                    + operator.getAddress().getPort()), token, () -> http, "shop/agent-0",
+            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
+                    "shop/agent-0",
                     sql -> CompletableFuture.failedFuture(new IllegalStateException("no estimate needed")));
             CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.load(Path.of("../examples/ai-agent/policy.yaml"))
                     .getFirst()); // holds up to 60 s for a decision

@@ -8,6 +8,12 @@ public final class RawPg {
     private RawPg() {
     }
 
+    /** A typed message: type byte, length, {@code body} as ISO-8859-1 bytes (write \0 for terminators). */
+    public static byte[] message(char type, String body) {
+        byte[] b = body.getBytes(StandardCharsets.ISO_8859_1);
+        return ByteBuffer.allocate(5 + b.length).put((byte) type).putInt(4 + b.length).put(b).array();
+    }
+
     /** A protocol 3.0 StartupMessage for user "app" and the test database. */
     public static byte[] startup() {
         String params = "user\0app\0database\0" + EmbeddedPg.DATABASE + "\0\0";
