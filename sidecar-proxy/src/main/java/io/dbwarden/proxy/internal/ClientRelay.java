@@ -209,14 +209,7 @@ final class ClientRelay {
                 contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus(),
                         cancelToken()));
             }
-            Verdict early = statements == null ? FailClosed.VERDICT : takeCancel(contexts);
-            if (early != null) {
-                Verdict[] verdicts = new Verdict[contexts.size()];
-                verdicts[0] = early;
-                applyQuery(frame, contexts, verdicts);
-            } else {
-                evaluate(contexts, verdicts -> applyQuery(frame, contexts, verdicts), frame);
-            }
+            evaluateSplit(contexts, statements != null, verdicts -> applyQuery(frame, contexts, verdicts), frame);
         });
     }
 
@@ -257,11 +250,22 @@ final class ClientRelay {
                 }));
     }
 
-    /** A cancel that came while the text was being split: the first statement is answered as cancelled. */
-    private Verdict takeCancel(List<StatementContext> contexts) {
+    /**
+     * Evaluates the statements of a split text, unless they are decided already: a text that could not be analysed
+     * fails closed, and a cancel that came while it was being split answers the first statement as cancelled.
+     */
+    private void evaluateSplit(List<StatementContext> contexts, boolean analysed, VerdictsConsumer then,
+                               ByteBuf frame) {
         boolean cancelled = cancelPending;
         cancelPending = false;
-        return cancelled && !contexts.isEmpty() ? Cancelled.VERDICT : null;
+        Verdict early = !analysed ? FailClosed.VERDICT : cancelled && !contexts.isEmpty() ? Cancelled.VERDICT : null;
+        if (early == null) {
+            evaluate(contexts, then, frame);
+            return;
+        }
+        Verdict[] verdicts = new Verdict[contexts.size()];
+        verdicts[0] = early;
+        then.accept(verdicts);
     }
 
     private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
@@ -379,8 +383,7 @@ final class ClientRelay {
         for (StatementInfo s : parts == null || parts.isEmpty() ? List.of(whole) : parts) {
             contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken()));
         }
-        Verdict early = parts == null ? FailClosed.VERDICT : takeCancel(contexts);
-        VerdictsConsumer decide = verdicts -> {
+        evaluateSplit(contexts, parts != null, verdicts -> {
             int blocked = firstBlocked(verdicts);
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
             if (blocked < 0) {
@@ -395,14 +398,7 @@ final class ClientRelay {
             StatementContext c = new StatementContext(session, whole, Protocol.EXTENDED, tracker.transactionStatus());
             record(new Execution(c, verdict, List.of(), null).blocked());
             blockExtended(verdict.error());
-        };
-        if (early != null) {
-            Verdict[] verdicts = new Verdict[contexts.size()];
-            verdicts[0] = early;
-            decide.accept(verdicts);
-        } else {
-            evaluate(contexts, decide, frame);
-        }
+        }, frame);
     }
 
     /** A blocked Parse: error now (in stream order), drop the client's messages until Sync. */
