@@ -21,7 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * A cancel stops what the server is working on, not the statements pipelined behind it, through the proxy as without
  * it: with a statement running in the server and the next one (own Sync) still awaiting its verdict in the proxy,
- * the running one is cancelled and the next one runs.
+ * the running one is cancelled and the next one runs. When nothing runs in the server, the cancel stops the statement
+ * the proxy holds.
  */
 @ExtendWith(LeakDetection.class)
 class PipelinedCancelTest {
@@ -47,14 +48,7 @@ class PipelinedCancelTest {
             extended(out, "SELECT 'second' AS held");
             out.flush();
             Thread.sleep(700); // the first runs in the server, the second awaits its verdict in the proxy
-            try (Socket c = new Socket("127.0.0.1", proxy.port())) {
-                DataOutputStream co = new DataOutputStream(c.getOutputStream());
-                co.writeInt(16);
-                co.writeInt(80877102);
-                co.writeInt(key[0]);
-                co.writeInt(key[1]);
-                co.flush();
-            }
+            cancel(proxy, key);
             long start = System.nanoTime();
             StringBuilder error = new StringBuilder();
             // the first: cancelled by the server (57014) well before its 5 s
@@ -67,6 +61,57 @@ class PipelinedCancelTest {
             assertThat(read(in, 'Z', key, none, rows)).isEqualTo("12TDCZ");
             assertThat(none).isEmpty();
             assertThat(rows.toString()).endsWith("second");
+        }
+    }
+
+    @Test
+    void aCancelStopsTheHeldStatementWhenTheServerOnlyOwesAnswersToMessagesThatRunNothing() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
+             Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(20_000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            out.write(RawPg.startup());
+            out.flush();
+            int[] key = new int[2];
+            assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
+            out.write(RawPg.message('P', "old\0SELECT 1\0\0\0"));
+            out.write(RawPg.message('S', ""));
+            out.flush();
+            assertThat(read(in, 'Z', key, new StringBuilder())).isEqualTo("1Z");
+
+            // as a driver does it: the Close of a statement it dropped goes ahead of the next query, in its batch; the
+            // server answers the Close only at Sync, so the proxy owes the client that answer while it holds the query
+            out.write(RawPg.message('C', "Sold\0"));
+            extended(out, "SELECT 'second' AS held FROM pg_sleep(0)");
+            out.flush();
+            Thread.sleep(500);
+            cancel(proxy, key);
+            StringBuilder error = new StringBuilder();
+            StringBuilder rows = new StringBuilder();
+            assertThat(read(in, 'Z', key, error, rows)).isEqualTo("3EZ");
+            assertThat(error.toString()).contains("57014").contains("did not run");
+            assertThat(rows).isEmpty();
+
+            extended(out, "SELECT 'after' AS label");
+            out.flush();
+            StringBuilder none = new StringBuilder();
+            assertThat(read(in, 'Z', key, none, rows)).isEqualTo("12TDCZ");
+            assertThat(none).isEmpty();
+            assertThat(rows.toString()).endsWith("after");
+        }
+    }
+
+    private static void cancel(RunningProxy proxy, int[] key) throws Exception {
+        try (Socket c = new Socket("127.0.0.1", proxy.port())) {
+            DataOutputStream co = new DataOutputStream(c.getOutputStream());
+            co.writeInt(16);
+            co.writeInt(80877102);
+            co.writeInt(key[0]);
+            co.writeInt(key[1]);
+            co.flush();
+            // the proxy closes the connection once it has taken the request in
+            assertThat(c.getInputStream().read()).isEqualTo(-1);
         }
     }
 

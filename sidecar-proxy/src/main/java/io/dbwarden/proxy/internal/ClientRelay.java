@@ -606,13 +606,14 @@ final class ClientRelay {
 
     /**
      * A valid CancelRequest for this session arrived (on the event loop); it has also gone to the server. As in
-     * PostgreSQL, a cancel stops the statement being worked on, not those queued behind it: while the server still
-     * owes this session answers, the server's cancel is the one that counts and a statement the proxy holds behind
-     * them (pipelined, awaiting its verdict) goes on; only when nothing is in the server does the cancel stop the
-     * statement the proxy holds, which the server has not seen.
+     * PostgreSQL, a cancel stops the statement being worked on, not those queued behind it: while a statement of this
+     * session may be running in the server, the server's cancel is the one that counts and a statement the proxy holds
+     * behind it (pipelined, awaiting its verdict) goes on. Otherwise (nothing owed, or only answers to messages that
+     * run nothing, such as a Close whose CloseComplete the server keeps until Sync) the server is waiting for input and
+     * ignores the cancel, so the cancel stops the statement the proxy holds, which the server has not seen.
      */
     void cancelRequested() {
-        if (!tracker.idle()) {
+        if (tracker.statementMayBeRunning()) {
             return;
         }
         cancelGeneration++; // only the event loop writes it

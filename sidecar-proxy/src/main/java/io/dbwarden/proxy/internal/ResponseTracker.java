@@ -134,6 +134,20 @@ final class ResponseTracker {
         return queue.isEmpty();
     }
 
+    /**
+     * Whether a statement sent to the server may still be running there: an Execute or a simple Query is owed an
+     * answer. Other owed answers (Parse, Bind, Describe, Close, Sync) are to messages the server handles at once; it
+     * may merely hold those answers in its output buffer until the next Sync or Flush.
+     */
+    boolean statementMayBeRunning() {
+        for (Expected e : queue) {
+            if (e.kind == Kind.EXECUTE || e.kind == Kind.QUERY) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     boolean serverDiscardingUntilSync() {
         return serverDiscardingUntilSync;
     }
