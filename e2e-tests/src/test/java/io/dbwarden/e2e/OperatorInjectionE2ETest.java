@@ -17,11 +17,17 @@ import io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder;
 import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectRulesReview;
 import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectRulesReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
 import io.fabric8.zjsonpatch.JsonPatch;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import javax.net.ssl.SSLContext;
@@ -48,7 +54,10 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Queue;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -65,7 +74,6 @@ import static org.awaitility.Awaitility.await;
  * in front of embedded PostgreSQL initialised by the sample's own SQL, enforcing the sample policy. Also checks
  * that the operator rotates its serving certificate while running.
  */
-@EnableKubernetesMockClient(https = true, crud = true)
 class OperatorInjectionE2ETest {
     static final Path OPERATOR_JAR = Repo.path("operator/target/quarkus-app/quarkus-run.jar");
     static final Path PROXY_JAR = Repo.path("sidecar-proxy/target/dbwarden-proxy.jar");
@@ -74,6 +82,28 @@ class OperatorInjectionE2ETest {
 
     static KubernetesMockServer server;
     static KubernetesClient client;
+
+    /** A mock API server over HTTPS with CRUD storage and expectations (what {@code @EnableKubernetesMockClient} sets
+     * up), owned here so that its teardown cannot fail the test. */
+    @BeforeAll
+    static void startApiServer() {
+        // expectations go into the map, the dispatcher answers from it (and from its CRUD store otherwise)
+        Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
+        server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(), expectations,
+                new KubernetesMixedDispatcher(expectations), true);
+        server.init();
+        client = server.createClient();
+    }
+
+    @AfterAll
+    static void stopApiServer() {
+        client.close();
+        try {
+            server.destroy();
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // fabric8's mock web server can race its own Vert.x shutdown; nothing of the test depends on it
+        }
+    }
 
     @Test
     void chartOperatorWebhookAndInjectedSidecarWorkTogether() throws Exception {
