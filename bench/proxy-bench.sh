@@ -17,4 +17,26 @@ export PROXY_CMD="exec '$JAVA_HOME/bin/java' ${JAVA_OPTS:--XX:+UseParallelGC} -X
   -jar '$JAR' run --listen 127.0.0.1:\$PROXY_PORT --upstream \$BENCH_PG_HOST:\$BENCH_PG_PORT \
   --upstream-database \$BENCH_DB --upstream-user \$BENCH_USER --upstream-tls disable \
   --policy '$PWD/examples/policies/pass-through.yaml' --audit '$AUDIT' --admin-listen none"
-exec bash "$BENCH" "$@"
+# the raw rows also give the spread between rounds: per round and mode, dbwarden's tps over PgBouncer's (the same
+# as their ratios vs the round's direct run divided; 1.00 = the target)
+export RESULTS_CSV="${RESULTS_CSV:-$(mktemp /tmp/dbwarden-bench.XXXXXX.csv)}"
+status=0
+bash "$BENCH" "$@" || status=$?
+if [ -s "$RESULTS_CSV" ]; then
+  awk -F, 'NR > 1 { tps[$1 "," $2 "," $3] = $4; if (!($3 in seen)) { seen[$3] = 1; modes[++m] = $3 }; if ($1 > r) r = $1 }
+    END {
+      printf "\nper round, dbwarden tps / PgBouncer tps:\nround"
+      for (i = 1; i <= m; i++) printf "  %9s", modes[i]
+      printf "\n"
+      for (k = 1; k <= r; k++) {
+        printf "%5d", k
+        for (i = 1; i <= m; i++) {
+          b = tps[k ",pgbouncer," modes[i]]; w = tps[k ",dbwarden," modes[i]]
+          if (b > 0 && w > 0) { x = w / b; printf "  %9.3f", x; sum += x; n++ } else printf "  %9s", "-"
+        }
+        printf "\n"
+      }
+      if (n > 0) printf "mean over %d rounds: %.3f\n", n, sum / n
+    }' "$RESULTS_CSV"
+fi
+exit $status
