@@ -38,5 +38,6 @@ if [ -s "$RESULTS_CSV" ]; then
       }
       if (n > 0) printf "mean over %d rounds: %.3f\n", n, sum / n
     }' "$RESULTS_CSV"
+  echo "raw rows: $RESULTS_CSV"
 fi
 exit $status
