@@ -33,22 +33,17 @@ class PipelinedCancelTest {
 
     @Test
     void aCancelStopsTheRunningStatementAndNotThePipelinedOneTheProxyHolds() throws Exception {
-        try (RunningProxy proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
-             Socket s = new Socket("127.0.0.1", proxy.port())) {
-            s.setSoTimeout(20_000);
-            DataOutputStream out = new DataOutputStream(s.getOutputStream());
-            DataInputStream in = new DataInputStream(s.getInputStream());
-            out.write(RawPg.startup());
-            out.flush();
-            int[] key = new int[2];
-            assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
+        try (Session session = new Session()) {
+            DataOutputStream out = session.out;
+            DataInputStream in = session.in;
+            int[] key = session.key;
 
             // pipelined, each with its own Sync: a long statement, then one the proxy holds for its verdict
             extended(out, "SELECT pg_sleep(5)");
             extended(out, "SELECT 'second' AS held");
             out.flush();
             Thread.sleep(700); // the first runs in the server, the second awaits its verdict in the proxy
-            cancel(proxy, key);
+            session.cancel();
             long start = System.nanoTime();
             StringBuilder error = new StringBuilder();
             // the first: cancelled by the server (57014) well before its 5 s
@@ -66,15 +61,10 @@ class PipelinedCancelTest {
 
     @Test
     void aCancelStopsTheHeldStatementWhenTheServerOnlyOwesAnswersToMessagesThatRunNothing() throws Exception {
-        try (RunningProxy proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
-             Socket s = new Socket("127.0.0.1", proxy.port())) {
-            s.setSoTimeout(20_000);
-            DataOutputStream out = new DataOutputStream(s.getOutputStream());
-            DataInputStream in = new DataInputStream(s.getInputStream());
-            out.write(RawPg.startup());
-            out.flush();
-            int[] key = new int[2];
-            assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
+        try (Session session = new Session()) {
+            DataOutputStream out = session.out;
+            DataInputStream in = session.in;
+            int[] key = session.key;
             out.write(RawPg.message('P', "old\0SELECT 1\0\0\0"));
             out.write(RawPg.message('S', ""));
             out.flush();
@@ -86,7 +76,7 @@ class PipelinedCancelTest {
             extended(out, "SELECT 'second' AS held FROM pg_sleep(0)");
             out.flush();
             Thread.sleep(500);
-            cancel(proxy, key);
+            session.cancel();
             StringBuilder error = new StringBuilder();
             StringBuilder rows = new StringBuilder();
             assertThat(read(in, 'Z', key, error, rows)).isEqualTo("3EZ");
@@ -102,16 +92,51 @@ class PipelinedCancelTest {
         }
     }
 
-    private static void cancel(RunningProxy proxy, int[] key) throws Exception {
-        try (Socket c = new Socket("127.0.0.1", proxy.port())) {
-            DataOutputStream co = new DataOutputStream(c.getOutputStream());
-            co.writeInt(16);
-            co.writeInt(80877102);
-            co.writeInt(key[0]);
-            co.writeInt(key[1]);
-            co.flush();
-            // the proxy closes the connection once it has taken the request in
-            assertThat(c.getInputStream().read()).isEqualTo(-1);
+    /** A raw-protocol session through a proxy with {@link #SLOW_FOR_HELD}, past start-up, with its cancel key. */
+    private static final class Session implements AutoCloseable {
+        final RunningProxy proxy;
+        final Socket socket;
+        final DataOutputStream out;
+        final DataInputStream in;
+        final int[] key = new int[2];
+
+        Session() throws Exception {
+            proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
+            try {
+                socket = new Socket("127.0.0.1", proxy.port());
+                socket.setSoTimeout(20_000);
+                out = new DataOutputStream(socket.getOutputStream());
+                in = new DataInputStream(socket.getInputStream());
+                out.write(RawPg.startup());
+                out.flush();
+                assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
+            } catch (Exception | AssertionError e) {
+                proxy.close();
+                throw e;
+            }
+        }
+
+        /** Sends a CancelRequest with this session's key on a connection of its own. */
+        void cancel() throws Exception {
+            try (Socket c = new Socket("127.0.0.1", proxy.port())) {
+                DataOutputStream co = new DataOutputStream(c.getOutputStream());
+                co.writeInt(16);
+                co.writeInt(80877102);
+                co.writeInt(key[0]);
+                co.writeInt(key[1]);
+                co.flush();
+                // the proxy closes the connection once it has taken the request in
+                assertThat(c.getInputStream().read()).isEqualTo(-1);
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            try {
+                socket.close();
+            } finally {
+                proxy.close();
+            }
         }
     }
 
@@ -122,7 +147,6 @@ class PipelinedCancelTest {
         out.write(RawPg.message('E', "\0\0\0\0\0"));
         out.write(RawPg.message('S', ""));
     }
-
 
     private static String read(DataInputStream in, char last, int[] key, StringBuilder errors) throws Exception {
         return read(in, last, key, errors, new StringBuilder());
