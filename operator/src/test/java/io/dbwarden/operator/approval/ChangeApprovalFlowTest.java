@@ -270,11 +270,12 @@ class ChangeApprovalFlowTest {
             decide(holdName[0], "alice@example.com", List.of(), ApprovalDecision.APPROVED, null);
             waiting.get(20, TimeUnit.SECONDS);
         }
-        // Events and chat notifications for request and decision
-        assertThat(client.v1().events().inNamespace("shop").list().getItems())
+        // Events and chat notifications for request and decision (an Event follows its status update)
+        await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(
+                client.v1().events().inNamespace("shop").list().getItems())
                 .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("ApprovalRequested"))
                 .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("Approved"))
-                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("Denied"));
+                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("Denied")));
         await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(NotifySink.RECEIVED)
                 .anySatisfy(b -> assertThat(JSON.readTree(b).get("text").asText()).contains(":raised_hand:")
                         .contains("shop/checkout").contains("nightly report"))
@@ -336,8 +337,9 @@ class ChangeApprovalFlowTest {
                 assertThat(rs.getInt(1)).isZero();
             }
         }
-        assertThat(client.v1().events().inNamespace("shop").list().getItems())
-                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("AutoApproved"));
+        await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(
+                client.v1().events().inNamespace("shop").list().getItems())
+                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("AutoApproved")));
     }
 
     @Test
@@ -360,7 +362,13 @@ class ChangeApprovalFlowTest {
         client.resource(ca).create();
         await().atMost(15, TimeUnit.SECONDS).until(() -> get("short-lived").getStatus() != null
                 && get("short-lived").getStatus().getPhase() == ApprovalPhase.EXPIRED);
-        assertThat(client.v1().events().inNamespace("shop").list().getItems())
-                .anySatisfy(e -> assertThat(e.getReason()).isEqualTo("Expired"));
+        // the Event is recorded right after the status update that the wait above saw
+        await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(
+                client.v1().events().inNamespace("shop").list().getItems())
+                .anySatisfy(e -> {
+                    assertThat(e.getReason()).isEqualTo("Expired");
+                    assertThat(e.getType()).isEqualTo("Warning");
+                    assertThat(e.getInvolvedObject().getName()).isEqualTo("short-lived");
+                }));
     }
 }
