@@ -10,28 +10,32 @@ import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.jboss.logging.Logger;
 
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The policies each sidecar identity gets: every valid DatabaseAccessPolicy (any namespace) whose subjects name the
  * identity, as one YAML document stream the proxy loads with the same loader as a standalone file. Kept current by
- * an informer; waiters are released whenever any policy changes.
+ * an informer; long polls are released whenever any policy changes, without holding a thread while they wait.
  */
 @ApplicationScoped
 public class PolicyBundles {
-    private static final Logger LOG = Logger.getLogger(PolicyBundles.class);
+    private static final int MAX_CACHED_IDENTITIES = 10_000;
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
 
@@ -39,12 +43,22 @@ public class PolicyBundles {
     public record Bundle(String yaml, String etag, int policies) {
     }
 
+    /** The valid policies at one policy version, and the bundles computed from them so far. */
+    private record Snapshot(long version, List<DatabaseAccessPolicy> valid, Map<String, Bundle> byIdentity) {
+    }
+
     private final KubernetesClient client;
     private SharedIndexInformer<DatabaseAccessPolicy> informer;
-    private volatile CompletableFuture<Void> changed = new CompletableFuture<>();
+    /** Counts policy changes; a long poll waits for it to move past the version its bundle was computed at. */
+    private final AtomicLong version = new AtomicLong();
+    private final Set<CompletableFuture<Void>> waiters = ConcurrentHashMap.newKeySet();
+    private volatile Snapshot snapshot = new Snapshot(-1, List.of(), Map.of());
+    private volatile boolean closing;
 
-    public PolicyBundles(KubernetesClient client) {
+    public PolicyBundles(KubernetesClient client, MeterRegistry registry) {
         this.client = client;
+        Gauge.builder("dbwarden.sidecar.policy.polls.waiting", waiters, Set::size)
+                .description("sidecar policy long polls waiting for a change").register(registry);
     }
 
     void start(@Observes StartupEvent e) {
@@ -67,23 +81,85 @@ public class PolicyBundles {
     }
 
     void stop(@Observes ShutdownEvent e) {
+        // open long polls answer now (unchanged) instead of holding the shutdown up
+        closing = true;
+        signal();
         if (informer != null) {
             informer.close();
         }
     }
 
     private void signal() {
-        CompletableFuture<Void> previous = changed;
-        changed = new CompletableFuture<>();
-        previous.complete(null);
+        version.incrementAndGet();
+        for (CompletableFuture<Void> w : waiters) {
+            w.complete(null);
+        }
+    }
+
+    /** The current policy version: read it before {@link #forIdentity} and wait with {@link #changeAfter}. */
+    public long version() {
+        return version.get();
+    }
+
+    /** True once the operator shuts down: long polls end instead of waiting. */
+    public boolean closing() {
+        return closing;
+    }
+
+    /**
+     * Completes when the policies change after {@code seen} (at once if they already have) or when {@code max} has
+     * passed, whichever is first. Holds no thread while waiting; completion runs on the thread that signals (the
+     * informer's) or the JDK's delay scheduler, so callers move their work elsewhere.
+     */
+    public CompletableFuture<Void> changeAfter(long seen, Duration max) {
+        CompletableFuture<Void> w = new CompletableFuture<>();
+        waiters.add(w);
+        w.whenComplete((v, e) -> waiters.remove(w));
+        if (version.get() != seen || closing) {
+            w.complete(null); // changed between the caller's read and the registration
+        } else {
+            w.completeOnTimeout(null, max.toNanos(), TimeUnit.NANOSECONDS);
+        }
+        return w;
     }
 
     public Bundle forIdentity(String identity) {
-        List<DatabaseAccessPolicy> applicable = informer.getStore().list().stream()
+        Snapshot s = current();
+        Bundle cached = s.byIdentity().get(identity);
+        if (cached != null) {
+            return cached;
+        }
+        Bundle bundle = build(s.valid(), identity);
+        if (s.byIdentity().size() < MAX_CACHED_IDENTITIES) {
+            s.byIdentity().put(identity, bundle);
+        }
+        return bundle;
+    }
+
+    /**
+     * The valid policies, validated once per policy version rather than once per request. The version is read before
+     * the store: the informer updates its store before it signals, so a snapshot is never newer than its stamp and a
+     * stale stamp only costs one more validation.
+     */
+    private Snapshot current() {
+        long v = version.get();
+        Snapshot s = snapshot;
+        if (s.version() == v) {
+            return s;
+        }
+        List<DatabaseAccessPolicy> valid = informer.getStore().list().stream()
                 .filter(p -> p.getSpec() != null && PolicyValidator.validate(p).isEmpty())
-                .filter(p -> Subjects.matches(p.getSpec().getSubjects(), p.getMetadata().getNamespace(), identity))
                 .sorted(Comparator.comparing((DatabaseAccessPolicy p) -> p.getMetadata().getNamespace())
                         .thenComparing(p -> p.getMetadata().getName()))
+                .toList();
+        s = new Snapshot(v, valid, new ConcurrentHashMap<>());
+        snapshot = s;
+        return s;
+    }
+
+    private static Bundle build(List<DatabaseAccessPolicy> valid, String identity) {
+        List<DatabaseAccessPolicy> applicable = valid.stream()
+                .filter(p -> Subjects.matches(p.getSpec().getSubjects(), p.getMetadata().getNamespace(), identity))
                 .toList();
         StringBuilder yaml = new StringBuilder();
         for (DatabaseAccessPolicy p : applicable) {
@@ -104,17 +180,6 @@ public class PolicyBundles {
     /** A policy from the informer's cache, if it exists. */
     public Optional<DatabaseAccessPolicy> policy(String namespace, String name) {
         return Optional.ofNullable(informer.getStore().getByKey(namespace + "/" + name));
-    }
-
-    /** Waits until some policy changes or the time is up (long-poll). */
-    public void awaitChange(Duration max) throws InterruptedException {
-        try {
-            changed.get(max.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException e) {
-            LOG.tracef("no policy change within %s", max);
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     private static String etag(String s) {

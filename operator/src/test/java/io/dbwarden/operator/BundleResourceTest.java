@@ -16,7 +16,12 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static io.restassured.RestAssured.given;
@@ -30,6 +35,9 @@ import static org.awaitility.Awaitility.await;
 class BundleResourceTest {
     @io.quarkus.test.common.http.TestHTTPResource(value = "/sidecar/v1/bundle", tls = true)
     java.net.URL bundleUrl;
+
+    @io.quarkus.test.common.http.TestHTTPResource(value = "/metrics", management = true)
+    java.net.URL metrics;
 
     @KubernetesTestServer
     KubernetesServer mockServer;
@@ -138,5 +146,43 @@ class BundleResourceTest {
         assertThat(changed.statusCode()).isEqualTo(200);
         assertThat(changed.header("ETag")).isNotEqualTo(etag);
         assertThat(changed.body().asString()).contains("no-drop");
+    }
+
+    @Test
+    void waitingSidecarsHoldNoThreadsAndAllSeeTheNextChange() throws Exception {
+        apply("many-policy", "shop", "shop", "checkout", "");
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(get("token-checkout", null, null).body().asString()).contains("many-policy"));
+        String etag = get("token-checkout", null, null).header("ETag");
+        // more long polls than the worker pool has threads (max(200, 8 per core)): one fleet of sidecars
+        int sidecars = Math.max(200, 8 * Runtime.getRuntime().availableProcessors()) + 50;
+        ExecutorService clients = Executors.newFixedThreadPool(sidecars);
+        try {
+            List<Future<Response>> polls = new ArrayList<>();
+            for (int i = 0; i < sidecars; i++) {
+                polls.add(clients.submit(() -> get("token-checkout", etag, 50)));
+            }
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
+                    given().get(metrics).body().asString()).contains("dbwarden_sidecar_policy_polls_waiting " + sidecars));
+            // a new sidecar still gets its bundle at once (a blocked pool would make it wait for the polls' 50 s)
+            CompletableFuture<Response> fresh = CompletableFuture.supplyAsync(() -> get("token-copilot", null, null));
+            assertThat(fresh.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+
+            apply("many-policy", "shop", "shop", "checkout", """
+                        - name: no-truncate
+                          match:
+                            statements: [TRUNCATE]
+                          action: deny
+                    """);
+            for (Future<Response> poll : polls) {
+                Response r = poll.get(20, TimeUnit.SECONDS);
+                assertThat(r.statusCode()).isEqualTo(200);
+                assertThat(r.header("ETag")).isNotEqualTo(etag);
+                assertThat(r.body().asString()).contains("no-truncate");
+            }
+            assertThat(given().get(metrics).body().asString()).contains("dbwarden_sidecar_policy_polls_waiting 0");
+        } finally {
+            clients.shutdownNow();
+        }
     }
 }
