@@ -29,6 +29,8 @@ import java.time.Duration;
  */
 final class OperatorPolicySource implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(OperatorPolicySource.class);
+    /** A long poll answered unchanged sooner than this waits out the rest before the next one. */
+    static final long MIN_POLL_MILLIS = 1000;
 
     private final URI bundleUri;
     private final Path tokenFile;
@@ -100,6 +102,7 @@ final class OperatorPolicySource implements AutoCloseable {
         if (etag != null) {
             req.header("If-None-Match", etag);
         }
+        long sent = System.nanoTime();
         HttpResponse<String> resp = client().send(req.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         switch (resp.statusCode()) {
             case 200 -> {
@@ -114,7 +117,12 @@ final class OperatorPolicySource implements AutoCloseable {
                 }
             }
             case 304 -> {
-                // unchanged
+                // unchanged; an early 304 (an operator replica shutting down answers at once) must not become a
+                // busy loop against the next one
+                long early = MIN_POLL_MILLIS - Duration.ofNanos(System.nanoTime() - sent).toMillis();
+                if (early > 0) {
+                    Thread.sleep(early);
+                }
             }
             default -> throw new IOException("operator answered " + resp.statusCode() + ": "
                     + resp.body().lines().findFirst().orElse(""));

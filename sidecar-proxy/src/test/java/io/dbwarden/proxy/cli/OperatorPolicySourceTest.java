@@ -22,6 +22,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -161,6 +162,39 @@ class OperatorPolicySourceTest {
             assertThat(readyz(r)).isEqualTo(200);
             s.execute("CREATE TEMP TABLE t (id int)");
             assertThatThrownBy(() -> s.execute("TRUNCATE t")).hasMessageContaining("no-truncate");
+        }
+    }
+
+    @Test
+    void anOperatorThatAnswersUnchangedAtOnceIsNotPolledInABusyLoop() throws Exception {
+        AtomicInteger polls = new AtomicInteger();
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/sidecar/v1/bundle", ex -> {
+            byte[] b = ALLOW_ALL.getBytes(StandardCharsets.UTF_8);
+            if (ex.getRequestHeaders().getFirst("If-None-Match") != null) {
+                polls.incrementAndGet(); // like a replica shutting down: 304 without waiting
+                ex.sendResponseHeaders(304, -1);
+            } else {
+                ex.getResponseHeaders().add("ETag", FakeOperatorApi.etag(ALLOW_ALL));
+                ex.sendResponseHeaders(200, b.length);
+                ex.getResponseBody().write(b);
+            }
+            ex.close();
+        });
+        server.start();
+        try (RunCommand.Running r = start("http://127.0.0.1:" + server.getAddress().getPort(),
+                dir.resolve("early.yaml"))) {
+            await().atMost(10, TimeUnit.SECONDS).until(() -> readyz(r) == 200);
+            await().atMost(10, TimeUnit.SECONDS).until(() -> polls.get() >= 1);
+            int first = polls.get();
+            Thread.sleep(3000);
+            // at most one poll per OperatorPolicySource.MIN_POLL_MILLIS (a busy loop makes thousands), and it goes on
+            assertThat(polls.get() - first).isBetween(1, 4);
+            try (Connection c = connect(r); Statement s = c.createStatement()) {
+                s.execute("SELECT 1");
+            }
+        } finally {
+            server.stop(0);
         }
     }
 
