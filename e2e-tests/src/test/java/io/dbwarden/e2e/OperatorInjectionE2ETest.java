@@ -222,9 +222,10 @@ class OperatorInjectionE2ETest {
                 rs.next();
                 assertThat(rs.getInt(1)).isEqualTo(2);
             }
-            String audit = Files.readString(sidecarLog);
-            assertThat(audit).contains("\"identity\":\"shop/checkout\"").contains("\"rule\":\"no-mass-delete\"")
-                    .doesNotContain("ada@example.com").doesNotContain("change-me-app");
+            // the audit writer drains its queue every 10 ms: wait for the line rather than race it
+            await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readString(sidecarLog))
+                    .contains("\"identity\":\"shop/checkout\"").contains("\"rule\":\"no-mass-delete\""));
+            assertThat(Files.readString(sidecarLog)).doesNotContain("ada@example.com").doesNotContain("change-me-app");
 
             // the operator renews its short-lived certificate while running and serves the new one without a restart
             String firstSerial = served.getSerialNumber().toString(16);
