@@ -52,6 +52,8 @@ final class ClientRelay {
     private boolean standardConformingStrings = true;
 
     private final Map<String, Prepared> preparedStatements = new HashMap<>();
+    /** SQL-level cursors and prepared statements of the session (DECLARE/PREPARE), for FETCH and EXECUTE. */
+    private final SqlObjects sqlObjects = new SqlObjects(() -> standardConformingStrings);
     private final Map<String, Bound> portals = new HashMap<>();
     /**
      * Generation of each statement and portal name, bumped by every Parse / Bind: a RowDescription learnt from a
@@ -207,7 +209,8 @@ final class ClientRelay {
             List<StatementContext> contexts = new ArrayList<>(statements == null ? 1 : statements.size());
             for (StatementInfo s : statements == null ? List.of(UNSPLIT_STATEMENT) : statements) {
                 contexts.add(new StatementContext(session, s, Protocol.SIMPLE, tracker.transactionStatus(),
-                        cancelToken()));
+                        cancelToken(), sqlObjects.resolve(s)));
+                sqlObjects.sent(s); // in stream order: a FETCH later in the same text finds its DECLARE
             }
             evaluateSplit(contexts, statements != null, verdicts -> applyQuery(frame, contexts, verdicts), frame);
         });
@@ -381,7 +384,8 @@ final class ClientRelay {
                         io.dbwarden.proxy.sql.SqlText.lazyTokens(parse.sql(), standardConformingStrings), parse.sql()));
         List<StatementContext> contexts = new ArrayList<>(parts == null ? 1 : Math.max(1, parts.size()));
         for (StatementInfo s : parts == null || parts.isEmpty() ? List.of(whole) : parts) {
-            contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken()));
+            contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken(),
+                    sqlObjects.resolve(s)));
         }
         evaluateSplit(contexts, parts != null, verdicts -> {
             int blocked = firstBlocked(verdicts);
@@ -426,7 +430,9 @@ final class ClientRelay {
         Prepared p = b == null ? null : b.prepared();
         StatementInfo statement = p != null ? p.statement() : UNKNOWN_STATEMENT;
         Verdict verdict = p != null ? p.verdict() : Verdict.allow();
-        StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus());
+        StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus(),
+                () -> false, sqlObjects.resolve(statement));
+        sqlObjects.sent(statement);
         Execution e = b == null ? new Execution(c, verdict, runtime.chain().resultHandlers(c), portal)
                 : new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
                 b.statementGeneration(), b.generation());
@@ -479,6 +485,9 @@ final class ClientRelay {
     void readyForQuery(char status) {
         if (tracker.idle()) {
             batchStatus = status;
+            if (status == 'I') {
+                sqlObjects.transactionEnded();
+            }
         }
     }
 
@@ -753,6 +762,9 @@ final class ClientRelay {
     }
 
     void record(ExecutionRecord record) {
+        if (!record.executed() || record.errorSqlState() != null) {
+            sqlObjects.notRun(record.statement());
+        }
         runtime.chain().recordExecution(record);
     }
 

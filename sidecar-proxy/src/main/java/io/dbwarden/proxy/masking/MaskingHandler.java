@@ -91,9 +91,13 @@ final class MaskingHandler implements ResultHandler {
             if (f.tableOid() != 0) {
                 Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
+            } else if (readsUnknownNamedQuery()) {
+                // FETCH from a cursor / EXECUTE of a statement the proxy did not see defined: what the computed
+                // column is made of is unknown, so it is treated like a column the catalog cannot resolve
+                plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
-                    lineage = ExpressionLineage.of(context.statement().tokens());
+                    lineage = ExpressionLineage.of(context.runs().tokens());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
                 plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual) : PASS;
@@ -107,6 +111,12 @@ final class MaskingHandler implements ResultHandler {
         this.typeOids = types;
         this.plan = p;
         this.active = any;
+    }
+
+    /** The statement runs a named query (cursor, prepared statement) the session did not define through the proxy. */
+    private boolean readsUnknownNamedQuery() {
+        List<io.dbwarden.proxy.sql.SqlToken> t = context.runs().tokens();
+        return !t.isEmpty() && (t.get(0).isWord("fetch") || t.get(0).isWord("move") || t.get(0).isWord("execute"));
     }
 
     private Plan sourcePlan(Catalog.Relation rel, RowDescription.Field f, boolean textual) {

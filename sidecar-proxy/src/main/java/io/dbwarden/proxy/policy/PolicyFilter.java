@@ -53,6 +53,9 @@ public final class PolicyFilter implements StatementFilter {
         ApprovalService a = approvals;
         State s = state;
         CompletionStage<Verdict> v = evaluate(s, context);
+        if (context.runsNamedQuery()) {
+            return v.thenApply(PolicyFilter::noApprovalThroughNames);
+        }
         if (a == null) {
             return v;
         }
@@ -65,6 +68,21 @@ public final class PolicyFilter implements StatementFilter {
                 ? approve(a, s, context, verdict) : CompletableFuture.completedFuture(verdict));
     }
 
+    /**
+     * EXECUTE of a prepared statement that needs approval: an approval covers one exact statement text, and the text
+     * of "EXECUTE name(...)" says nothing about what it runs, so the statement must be sent as itself.
+     */
+    private static Verdict noApprovalThroughNames(Verdict v) {
+        if (v.decision() != Decision.REQUIRE_APPROVAL) {
+            return v;
+        }
+        return Verdict.deny(v.policy(), v.rule(), "approval required; not through a prepared statement",
+                io.dbwarden.proxy.postgres.PgError.error(io.dbwarden.proxy.postgres.PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: " + v.reason() + "; statements that need approval cannot run through "
+                                + "PREPARE/EXECUTE or a cursor", null,
+                        "Send the statement itself: it can then be approved and run once."));
+    }
+
     private static CompletionStage<Verdict> approve(ApprovalService a, State s, StatementContext context, Verdict held) {
         CompiledPolicy policy = s.engine().applicable().stream().filter(p -> p.name().equals(held.policy()))
                 .findFirst().orElse(null);
@@ -74,17 +92,18 @@ public final class PolicyFilter implements StatementFilter {
         return a.request(context, held, policy);
     }
 
+    /** Decides on what runs: for EXECUTE/FETCH of a known name, the query behind the name. */
     private CompletionStage<Verdict> evaluate(State s, StatementContext context) {
-        String key = context.statement().normalized();
+        String key = context.runs().normalized();
         CompletableFuture<Verdict> cached = s.verdicts().get(key);
         if (cached != null) {
             return cached;
         }
-        StatementAnalysis analysis = analyzer.cached(context.statement());
+        StatementAnalysis analysis = analyzer.cached(context.runs());
         if (analysis != null) {
             return decide(s, key, analysis);
         }
-        return analyzer.analyze(context.statement()).thenCompose(a -> decide(s, key, a));
+        return analyzer.analyze(context.runs()).thenCompose(a -> decide(s, key, a));
     }
 
     private CompletableFuture<Verdict> decide(State s, String key, StatementAnalysis analysis) {

@@ -115,7 +115,8 @@ public final class StatementAnalyzer implements AutoCloseable {
                 } else if (c.kinds().equals(Set.of(StatementKind.COPY)) && !tables.isEmpty()) {
                     complete = true; // COPY table ...: the table is the only object named
                 } else {
-                    Optional<List<QualifiedName>> parsed = parser.tables(statement.text());
+                    // a wrapper (DECLARE/PREPARE/COPY (q)) names the tables of the query it wraps
+                    Optional<List<QualifiedName>> parsed = parser.tables(c.parsedText(statement.text()));
                     if (parser.wasInterrupted()) {
                         return unclassified("analysis took longer than " + timeoutMillis + " ms");
                     }

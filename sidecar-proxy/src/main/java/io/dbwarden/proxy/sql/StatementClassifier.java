@@ -49,25 +49,41 @@ public final class StatementClassifier {
     private boolean changesSearchPath;
     private boolean changesReadOnly;
     private String problem;
+    /** Token range of the query a wrapping statement runs (DECLARE ... FOR q, PREPARE n AS q, COPY (q) TO). */
+    private int innerStart = -1;
+    private int innerEnd = -1;
+    /** FETCH/MOVE: the name after FROM/IN is a cursor, not a table. */
+    private boolean cursorRead;
 
     private StatementClassifier(List<SqlToken> tokens) {
         this.t = tokens;
     }
 
-    /** Result of token classification; tables found here are a lower bound (see {@link SqlParserTables}). */
+    /**
+     * Result of token classification; tables found here are a lower bound (see {@link SqlParserTables}).
+     * {@code innerFrom}/{@code innerTo} are the character offsets of the query a wrapping statement runs (DECLARE
+     * ... FOR q, PREPARE n AS q, COPY (q) TO), -1 when the statement is not such a wrapper.
+     */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean changesSearchPath,
-                         boolean changesReadOnly, String problem) {
+                         boolean changesReadOnly, String problem, int innerFrom, int innerTo) {
         public boolean classified() {
             return problem == null;
+        }
+
+        /** The text a SQL parser should read: the wrapped query of a wrapper, else the whole statement. */
+        public String parsedText(String statementText) {
+            return innerFrom < 0 ? statementText : statementText.substring(innerFrom, innerTo);
         }
     }
 
     public static Result classify(List<SqlToken> tokens) {
         StatementClassifier c = new StatementClassifier(tokens);
         c.run();
+        boolean inner = c.innerStart >= 0 && c.innerStart < c.innerEnd;
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
-                c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem);
+                c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem,
+                inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1);
     }
 
     private void run() {
@@ -140,7 +156,10 @@ public final class StatementClassifier {
             case "execute" -> kinds.add(StatementKind.EXECUTE);
             case "explain" -> classifyExplain(i, end);
             case "declare" -> classifyAfterWord(i, end, "for", "DECLARE without FOR");
-            case "fetch", "move" -> kinds.add(StatementKind.SELECT);
+            case "fetch", "move" -> {
+                kinds.add(StatementKind.SELECT);
+                cursorRead = i == 0;
+            }
             case "listen", "unlisten", "notify", "vacuum", "analyze", "analyse", "cluster", "reindex", "checkpoint",
                  "refresh", "lock", "load", "import", "comment", "security", "reassign" -> kinds.add(StatementKind.OTHER);
             default -> problem = "unknown statement keyword '" + first.text().toUpperCase() + "'";
@@ -202,6 +221,10 @@ public final class StatementClassifier {
         }
         if (i + 1 < end && t.get(i + 1).isSymbol("(")) {
             int close = matching(i + 1, end);
+            if (i == 0) {
+                innerStart = i + 2;
+                innerEnd = close;
+            }
             classifyAt(i + 2, close);
         } else if (i + 1 < end) {
             QualifiedName name = nameAt(i + 1, end);
@@ -244,6 +267,10 @@ public final class StatementClassifier {
             if (t.get(k).isSymbol("(")) {
                 k = matching(k, end);
             } else if (t.get(k).isWord(word)) {
+                if (i == 0) {
+                    innerStart = k + 1;
+                    innerEnd = end;
+                }
                 classifyAt(k + 1, end);
                 return;
             }
@@ -267,7 +294,7 @@ public final class StatementClassifier {
                 });
             }
             if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
-                    && i + 1 < t.size() && t.get(i + 1).isSymbol("(")) {
+                    && i + 1 < t.size() && t.get(i + 1).isSymbol("(") && !namesNotCalls(i)) {
                 recordFunctionCall(i);
             }
             if (tok.kind() == SqlToken.Kind.WORD && (tok.text().equals("delete") || tok.text().equals("update"))
@@ -275,7 +302,7 @@ public final class StatementClassifier {
                 checkWhere(i);
             }
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
-                    .contains(tok.text()) && i + 1 < t.size()) {
+                    .contains(tok.text()) && i + 1 < t.size() && !cursorRead) {
                 int n = i + 1;
                 if (t.get(n).isWord("only") || t.get(n).isWord("table")) {
                     n++;
@@ -287,6 +314,15 @@ public final class StatementClassifier {
                 }
             }
         }
+    }
+
+    /**
+     * A word before '(' that is not a function call: COPY (query), and the statement name of PREPARE name(types)
+     * and EXECUTE name(arguments).
+     */
+    private boolean namesNotCalls(int i) {
+        return (i == 0 && t.get(0).isWord("copy"))
+                || (i == 1 && (t.get(0).isWord("prepare") || t.get(0).isWord("execute")));
     }
 
     private boolean isStatementStartPosition(int i) {

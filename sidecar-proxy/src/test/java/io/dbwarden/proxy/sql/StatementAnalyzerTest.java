@@ -61,4 +61,37 @@ class StatementAnalyzerTest {
             assertThat(unknown.problem()).contains("FROBNICATE");
         }
     }
+
+    @Test
+    void wrappersAreAnalysedByTheQueryTheyWrap() {
+        StatementAnalysis.QualifiedName items = new StatementAnalysis.QualifiedName(null, "items");
+        StatementAnalysis.QualifiedName users = new StatementAnalysis.QualifiedName("app", "users");
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            StatementAnalysis declare = analyzer.analyzeNow(info("DECLARE \"c1\" NO SCROLL CURSOR WITH HOLD FOR "
+                    + "SELECT i.id FROM items i JOIN app.users u ON u.id = i.owner"));
+            assertThat(declare.kinds()).containsExactly(StatementKind.SELECT);
+            assertThat(declare.tables()).containsExactlyInAnyOrder(items, users);
+            assertThat(declare.tablesComplete()).isTrue();
+
+            StatementAnalysis prepare = analyzer.analyzeNow(info("PREPARE del(int, text) AS DELETE FROM items "
+                    + "WHERE id = $1 AND owner IN (SELECT id FROM app.users WHERE name = $2)"));
+            assertThat(prepare.kinds()).containsExactly(StatementKind.DELETE);
+            assertThat(prepare.tables()).containsExactlyInAnyOrder(items, users);
+            assertThat(prepare.tablesComplete()).isTrue();
+            assertThat(prepare.functions()).as("the statement name is not a call").isEmpty();
+
+            StatementAnalysis copy = analyzer.analyzeNow(info("COPY (SELECT id FROM items) TO STDOUT WITH (FORMAT csv)"));
+            assertThat(copy.kinds()).containsExactlyInAnyOrder(StatementKind.COPY, StatementKind.SELECT);
+            assertThat(copy.tables()).containsExactly(items);
+            assertThat(copy.tablesComplete()).isTrue();
+            assertThat(copy.functions()).isEmpty();
+
+            assertThat(analyzer.analyzeNow(info("EXECUTE del(1, 'x')")).functions()).isEmpty();
+            // on its own a FETCH reads a cursor, not a table: what it reads is unknown (the session resolves it)
+            StatementAnalysis fetch = analyzer.analyzeNow(info("FETCH FORWARD 10 FROM items"));
+            assertThat(fetch.kinds()).containsExactly(StatementKind.SELECT);
+            assertThat(fetch.tables()).isEmpty();
+            assertThat(fetch.tablesComplete()).isFalse();
+        }
+    }
 }

@@ -1,0 +1,178 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.SqlToken;
+import io.dbwarden.proxy.sql.StatementClassifier;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The SQL-level named queries of one session: cursors (DECLARE name CURSOR FOR query) and prepared statements
+ * (PREPARE name AS query) that went through this proxy. {@code FETCH}/{@code MOVE} and {@code EXECUTE} run those
+ * queries, so the policy and masking judge them by the query, not by the words "fetch 10 from c". A name the
+ * proxy has not seen (a refcursor opened by a function, a statement prepared by dynamic SQL in the server)
+ * resolves to nothing, and the statement is judged as it stands (fail closed).
+ *
+ * <p>A name is entered when its statement is sent (in stream order, so a FETCH pipelined behind its DECLARE finds
+ * it) and removed again when that statement did not succeed; CLOSE, DEALLOCATE and DISCARD remove names, and the end
+ * of a transaction closes the cursors not declared WITH HOLD, as in the server. Event-loop confined.
+ */
+final class SqlObjects {
+    /** Per session: enough for any real workload; beyond it names are forgotten (and then judged as unknown). */
+    static final int MAX_NAMES = 1000;
+
+    private record Cursor(StatementInfo query, boolean holdable, StatementInfo declaredBy) {
+    }
+
+    private record PreparedQuery(StatementInfo query, StatementInfo preparedBy) {
+    }
+
+    private final Map<String, Cursor> cursors = new HashMap<>();
+    private final Map<String, PreparedQuery> prepared = new HashMap<>();
+    /** The session's standard_conforming_strings, which decides how the wrapped query is lexed. */
+    private final java.util.function.BooleanSupplier standardConformingStrings;
+
+    SqlObjects(java.util.function.BooleanSupplier standardConformingStrings) {
+        this.standardConformingStrings = standardConformingStrings;
+    }
+
+    /** What the server runs for {@code s}: the named query for EXECUTE/FETCH/MOVE of a known name, else {@code s}. */
+    StatementInfo resolve(StatementInfo s) {
+        List<SqlToken> t = s.tokens();
+        if (t.isEmpty() || t.get(0).kind() != SqlToken.Kind.WORD) {
+            return s;
+        }
+        switch (t.get(0).text()) {
+            case "execute" -> {
+                PreparedQuery p = t.size() > 1 && isName(t.get(1)) ? prepared.get(t.get(1).text()) : null;
+                return p == null ? s : p.query();
+            }
+            case "fetch", "move" -> {
+                // FETCH [direction] [FROM | IN] cursor_name: the name is the last token
+                SqlToken last = t.get(t.size() - 1);
+                Cursor c = t.size() > 1 && isName(last) ? cursors.get(last.text()) : null;
+                return c == null ? s : c.query();
+            }
+            default -> {
+                return s;
+            }
+        }
+    }
+
+    /** {@code s} is on its way to the server (or blocked: then {@link #notRun} follows). */
+    void sent(StatementInfo s) {
+        List<SqlToken> t = s.tokens();
+        if (t.size() < 2 || t.get(0).kind() != SqlToken.Kind.WORD) {
+            return;
+        }
+        switch (t.get(0).text()) {
+            case "declare" -> {
+                StatementInfo query = inner(s);
+                if (isName(t.get(1))) {
+                    if (query == null) {
+                        cursors.remove(t.get(1).text());
+                    } else if (room(cursors, t.get(1).text())) {
+                        cursors.put(t.get(1).text(), new Cursor(query, holdable(t), s));
+                    }
+                }
+            }
+            case "prepare" -> {
+                if (t.get(1).isWord("transaction") || !isName(t.get(1))) {
+                    return;
+                }
+                StatementInfo query = inner(s);
+                if (query == null) {
+                    prepared.remove(t.get(1).text());
+                } else if (room(prepared, t.get(1).text())) {
+                    prepared.put(t.get(1).text(), new PreparedQuery(query, s));
+                }
+            }
+            case "close" -> {
+                if (t.get(1).isWord("all")) {
+                    cursors.clear();
+                } else if (isName(t.get(1))) {
+                    cursors.remove(t.get(1).text());
+                }
+            }
+            case "deallocate" -> {
+                SqlToken name = t.get(1).isWord("prepare") && t.size() > 2 ? t.get(2) : t.get(1);
+                if (name.isWord("all")) {
+                    prepared.clear();
+                } else if (isName(name)) {
+                    prepared.remove(name.text());
+                }
+            }
+            case "discard" -> {
+                if (t.get(1).isWord("all")) {
+                    cursors.clear();
+                    prepared.clear();
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    /**
+     * {@code s} was blocked, skipped or failed: a name it would have defined is not known after all. (If the name
+     * existed before, the server still has the old object; the proxy then judges it as unknown, the safe side.)
+     */
+    void notRun(StatementInfo s) {
+        List<SqlToken> t = s.tokens();
+        if (t.size() < 2 || !isName(t.get(1))) {
+            return;
+        }
+        String name = t.get(1).text();
+        if (t.get(0).isWord("declare")) {
+            Cursor c = cursors.get(name);
+            if (c != null && c.declaredBy() == s) {
+                cursors.remove(name);
+            }
+        } else if (t.get(0).isWord("prepare")) {
+            PreparedQuery p = prepared.get(name);
+            if (p != null && p.preparedBy() == s) {
+                prepared.remove(name);
+            }
+        }
+    }
+
+    /** The transaction ended (the server is idle): cursors not declared WITH HOLD are gone. */
+    void transactionEnded() {
+        if (!cursors.isEmpty()) {
+            cursors.values().removeIf(c -> !c.holdable());
+        }
+    }
+
+    private static boolean room(Map<String, ?> map, String name) {
+        return map.size() < MAX_NAMES || map.containsKey(name);
+    }
+
+    private static boolean isName(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+    }
+
+    /** DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH|WITHOUT} HOLD] FOR query */
+    private static boolean holdable(List<SqlToken> t) {
+        for (int i = 2; i + 1 < t.size() && !t.get(i).isWord("for"); i++) {
+            if (t.get(i).isWord("with") && t.get(i + 1).isWord("hold")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The query a DECLARE or PREPARE wraps, as a statement of its own; null when there is none. */
+    private StatementInfo inner(StatementInfo s) {
+        StatementClassifier.Result c = StatementClassifier.classify(s.tokens());
+        if (c.innerFrom() < 0) {
+            return null;
+        }
+        String text = c.parsedText(s.text());
+        return StatementInfo.of(new SqlText.Statement(text, SqlText.lazyTokens(text,
+                standardConformingStrings.getAsBoolean()),
+                text));
+    }
+}
