@@ -39,8 +39,36 @@ final class SqlObjects {
         this.standardConformingStrings = standardConformingStrings;
     }
 
+    /**
+     * Whether {@code s} may use or define a name, decided on its literal-free text (which starts with the lower-cased
+     * first keyword) so that the tokens of other statements, made lazily, are not made for this.
+     */
+    static boolean concerns(StatementInfo s) {
+        String n = s.normalized();
+        if (n.isEmpty()) {
+            return false;
+        }
+        return switch (n.charAt(0)) {
+            case 'e' -> word(n, "execute");
+            case 'f' -> word(n, "fetch");
+            case 'm' -> word(n, "move");
+            case 'd' -> word(n, "declare") || word(n, "deallocate") || word(n, "discard");
+            case 'p' -> word(n, "prepare");
+            case 'c' -> word(n, "close");
+            default -> false;
+        };
+    }
+
+    private static boolean word(String text, String w) {
+        return text.startsWith(w) && (text.length() == w.length() || !Character.isLetterOrDigit(text.charAt(w.length()))
+                && text.charAt(w.length()) != '_' && text.charAt(w.length()) != '$');
+    }
+
     /** What the server runs for {@code s}: the named query for EXECUTE/FETCH/MOVE of a known name, else {@code s}. */
     StatementInfo resolve(StatementInfo s) {
+        if (!concerns(s) || (cursors.isEmpty() && prepared.isEmpty())) {
+            return s;
+        }
         List<SqlToken> t = s.tokens();
         if (t.isEmpty() || t.get(0).kind() != SqlToken.Kind.WORD) {
             return s;
@@ -64,6 +92,9 @@ final class SqlObjects {
 
     /** {@code s} is on its way to the server (or blocked: then {@link #notRun} follows). */
     void sent(StatementInfo s) {
+        if (!concerns(s)) {
+            return;
+        }
         List<SqlToken> t = s.tokens();
         if (t.size() < 2 || t.get(0).kind() != SqlToken.Kind.WORD) {
             return;
@@ -121,6 +152,9 @@ final class SqlObjects {
      * existed before, the server still has the old object; the proxy then judges it as unknown, the safe side.)
      */
     void notRun(StatementInfo s) {
+        if (!concerns(s) || (cursors.isEmpty() && prepared.isEmpty())) {
+            return;
+        }
         List<SqlToken> t = s.tokens();
         if (t.size() < 2 || !isName(t.get(1))) {
             return;

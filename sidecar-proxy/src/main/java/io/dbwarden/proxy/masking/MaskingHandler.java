@@ -115,8 +115,8 @@ final class MaskingHandler implements ResultHandler {
 
     /** The statement runs a named query (cursor, prepared statement) the session did not define through the proxy. */
     private boolean readsUnknownNamedQuery() {
-        List<io.dbwarden.proxy.sql.SqlToken> t = context.runs().tokens();
-        return !t.isEmpty() && (t.get(0).isWord("fetch") || t.get(0).isWord("move") || t.get(0).isWord("execute"));
+        String n = context.runs().normalized(); // starts with the lower-cased first keyword
+        return n.startsWith("fetch") || n.startsWith("move") || n.startsWith("execute");
     }
 
     private Plan sourcePlan(Catalog.Relation rel, RowDescription.Field f, boolean textual) {
