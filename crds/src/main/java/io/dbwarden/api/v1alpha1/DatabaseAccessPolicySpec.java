@@ -38,6 +38,12 @@ public class DatabaseAccessPolicySpec {
             + "denied. Default: false (deny them).")
     private Boolean allowUnparsedStatements = Boolean.FALSE;
 
+    @JsonPropertyDescription("Database roles a session may switch to with SET ROLE (for applications that switch "
+            + "roles per request, PostgREST-style). Every other role change (SET ROLE, SET SESSION AUTHORIZATION) is "
+            + "denied: it changes the privileges every later statement runs with. Names compare as PostgreSQL resolves "
+            + "them: an unquoted name in SET ROLE is folded to lower case. Default: none.")
+    private List<String> allowedRoles = new ArrayList<>();
+
     @JsonPropertyDescription("Ordered rules; the first match decides.")
     private List<Rule> rules = new ArrayList<>();
 
@@ -101,6 +107,14 @@ public class DatabaseAccessPolicySpec {
 
     public void setAllowUnparsedStatements(Boolean allowUnparsedStatements) {
         this.allowUnparsedStatements = allowUnparsedStatements == null ? Boolean.FALSE : allowUnparsedStatements;
+    }
+
+    public List<String> getAllowedRoles() {
+        return allowedRoles;
+    }
+
+    public void setAllowedRoles(List<String> allowedRoles) {
+        this.allowedRoles = allowedRoles == null ? new ArrayList<>() : allowedRoles;
     }
 
     public ApprovalSettings getApprovals() {

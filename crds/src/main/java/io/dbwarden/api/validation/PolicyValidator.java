@@ -54,6 +54,12 @@ public final class PolicyValidator {
                 errors.add("spec.database.credentialsSecret.name: required");
             }
         }
+        for (int i = 0; i < spec.getAllowedRoles().size(); i++) {
+            String role = spec.getAllowedRoles().get(i);
+            if (role == null || role.isEmpty() || role.length() > 63 || role.indexOf('\0') >= 0) {
+                errors.add("spec.allowedRoles[" + i + "]: a role name of 1 to 63 characters is required");
+            }
+        }
         validateRules(spec.getRules(), errors);
         if (spec.getMasking() != null) {
             validateMasking(spec.getMasking(), errors);

@@ -13,7 +13,8 @@ import java.util.List;
 public record CompiledPolicy(String name, String namespace, List<IdentityGlob> subjects, PolicyMode mode,
                              Action defaultAction, String defaultSchema, boolean readOnly,
                              boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds,
-                             List<io.dbwarden.api.v1alpha1.AutoApproveRule> autoApprove) {
+                             List<io.dbwarden.api.v1alpha1.AutoApproveRule> autoApprove,
+                             java.util.Set<String> allowedRoles) {
 
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
@@ -25,7 +26,8 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                 spec.getRules().stream().map(CompiledRule::of).toList(),
                 spec.getApprovals() == null || spec.getApprovals().getHoldSeconds() == null ? 0
                         : spec.getApprovals().getHoldSeconds(),
-                spec.getApprovals() == null ? List.of() : List.copyOf(spec.getApprovals().getAutoApprove()));
+                spec.getApprovals() == null ? List.of() : List.copyOf(spec.getApprovals().getAutoApprove()),
+                java.util.Set.copyOf(spec.getAllowedRoles()));
     }
 
     public boolean appliesTo(String identity) {

@@ -99,6 +99,16 @@ public final class PolicyEngine {
                     "The proxy pins search_path to the policy's default schema (\"" + p.defaultSchema()
                             + "\") so that table rules mean what they say; qualify names with their schema instead.");
         }
+        String role = a.roleChange();
+        if (role != null && !role.isEmpty() && !p.allowedRoles().contains(role)) {
+            String allowed = p.allowedRoles().isEmpty() ? "none" : String.join(", ", new java.util.TreeSet<>(
+                    p.allowedRoles()));
+            return PolicyDecision.builtIn(p, "pinned-role", "changing the database role is not allowed"
+                    + (role.equals(StatementAnalysis.ANY_ROLE) ? "" : " (to \"" + role + "\")"),
+                    "The session runs as the role the proxy logs in with; SET ROLE and SET SESSION AUTHORIZATION "
+                            + "change the privileges of every later statement. Roles this policy allows with a plain "
+                            + "SET ROLE name (spec.allowedRoles): " + allowed + ".");
+        }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema())) {
                 return PolicyDecision.of(p, r, r.action(), a);

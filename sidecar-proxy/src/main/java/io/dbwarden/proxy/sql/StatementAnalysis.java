@@ -19,12 +19,17 @@ import java.util.Set;
  * @param copyProgram       COPY ... TO/FROM PROGRAM
  * @param changesSearchPath it changes (or may change) search_path
  * @param changesReadOnly   it changes (or may change) transaction read-only state towards read-write
+ * @param roleChange        the database role it switches the session to: null when none, "" back to the session's
+ *                          own role (RESET ROLE, SET ROLE NONE), else the folded role name, or {@link #ANY_ROLE} when
+ *                          the target cannot be named from the text (a string literal, SET SESSION AUTHORIZATION)
  * @param problem           why it is not classified (or other analysis trouble), null when none
  */
 public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
                                 boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
                                 boolean copyProgram, boolean changesSearchPath, boolean changesReadOnly,
-                                String problem) {
+                                String problem, String roleChange) {
+    /** A role change whose target is not known from the statement's literal-free text. */
+    public static final String ANY_ROLE = "\u0000any";
 
     /** A schema-qualified (schema may be null) SQL object name, folded like PostgreSQL folds identifiers. */
     public record QualifiedName(String schema, String name) {

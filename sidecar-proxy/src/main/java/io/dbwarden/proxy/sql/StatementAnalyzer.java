@@ -106,7 +106,8 @@ public final class StatementAnalyzer implements AutoCloseable {
             StatementClassifier.Result c = StatementClassifier.classify(statement.tokens());
             if (!c.classified()) {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
-                        c.withoutWhere(), c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), c.problem());
+                        c.withoutWhere(), c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), c.problem(),
+                        c.roleChange());
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
@@ -126,7 +127,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                     }
                 }
                 result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
-                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null);
+                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null, c.roleChange());
             }
         }
         remember(statement, result);
@@ -148,7 +149,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, problem);
+                false, false, problem, null);
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {

@@ -54,6 +54,8 @@ public final class StatementClassifier {
     private int innerEnd = -1;
     /** FETCH/MOVE: the name after FROM/IN is a cursor, not a table. */
     private boolean cursorRead;
+    /** See {@link StatementAnalysis#roleChange()}. */
+    private String roleChange;
 
     private StatementClassifier(List<SqlToken> tokens) {
         this.t = tokens;
@@ -66,7 +68,7 @@ public final class StatementClassifier {
      */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean changesSearchPath,
-                         boolean changesReadOnly, String problem, int innerFrom, int innerTo) {
+                         boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange) {
         public boolean classified() {
             return problem == null;
         }
@@ -83,7 +85,8 @@ public final class StatementClassifier {
         boolean inner = c.innerStart >= 0 && c.innerStart < c.innerEnd;
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem,
-                inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1);
+                inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
+                c.roleChange);
     }
 
     private void run() {
@@ -236,6 +239,7 @@ public final class StatementClassifier {
 
     private void classifySet(int i, int end) {
         kinds.add(StatementKind.SET);
+        classifyRole(i, end);
         if (hasWord(i, end, "search_path") || hasWord(i, end, "all")
                 || (t.get(i).isWord("reset") && i + 1 < end && t.get(i + 1).isWord("all"))) {
             changesSearchPath = true;
@@ -243,6 +247,45 @@ public final class StatementClassifier {
         if (hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
                 || hasWord(i, end, "transaction_read_only") || hasWord(i, end, "all")) {
             changesReadOnly = true;
+        }
+    }
+
+    /**
+     * SET [SESSION | LOCAL] ROLE name, SET role TO name (the generic form), SET SESSION AUTHORIZATION user,
+     * RESET ROLE, and their NONE / DEFAULT forms.
+     */
+    private void classifyRole(int i, int end) {
+        boolean reset = t.get(i).isWord("reset");
+        int j = i + 1;
+        if (!reset && j + 1 < end && (t.get(j).isWord("session") || t.get(j).isWord("local"))
+                && !t.get(j + 1).isWord("authorization")) {
+            j++;
+        }
+        if (j >= end) {
+            return;
+        }
+        boolean role = t.get(j).isWord("role");
+        boolean sessionAuthorization = t.get(j).isWord("session_authorization")
+                || (t.get(j).isWord("session") && j + 1 < end && t.get(j + 1).isWord("authorization"));
+        if (!role && !sessionAuthorization) {
+            return;
+        }
+        if (reset) {
+            roleChange = "";
+            return;
+        }
+        int v = j + (t.get(j).isWord("session") ? 2 : 1);
+        if (v < end && (t.get(v).isWord("to") || t.get(v).isSymbol("="))) {
+            v++;
+        }
+        boolean single = v + 1 == end;
+        SqlToken value = v < end ? t.get(v) : null;
+        if (single && (value.isWord("default") || (role && value.isWord("none")))) {
+            roleChange = "";
+        } else if (role && single && (value.kind() == SqlToken.Kind.WORD || value.kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            roleChange = value.text();
+        } else {
+            roleChange = StatementAnalysis.ANY_ROLE; // a literal, an expression, or the session user itself
         }
     }
 
