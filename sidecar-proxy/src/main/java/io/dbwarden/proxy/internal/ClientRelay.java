@@ -417,6 +417,23 @@ final class ClientRelay {
     private void onBind(ByteBuf frame) {
         PgMessages.Bind bind = PgMessages.bind(frame, charset);
         Prepared p = preparedStatements.get(bind.statementName());
+        if (p == null) {
+            // not prepared by a Parse the proxy judged: a SQL-level PREPARE, a Parse the proxy blocked (the server
+            // may still hold an older statement of that name), or a name closed or never made. What it would run
+            // is unknown here, so it does not run.
+            frame.release();
+            portals.remove(bind.portalName());
+            portalGenerations.put(bind.portalName(), ++nextGeneration);
+            Verdict unknown = Verdict.deny(null, "unknown-prepared-statement", "bind to a statement the proxy did "
+                    + "not see prepared", PgError.error("26000", "dbwarden: prepared statement \""
+                    + bind.statementName() + "\" was not prepared with Parse in this session, so the proxy cannot "
+                    + "tell what it runs", null, "Prepare it with Parse (driver-level prepared statements do); a "
+                    + "statement made with SQL PREPARE runs with EXECUTE."));
+            record(new Execution(new StatementContext(session, UNKNOWN_STATEMENT, Protocol.EXTENDED,
+                    tracker.transactionStatus()), unknown, List.of(), null).blocked());
+            blockExtended(unknown.error());
+            return;
+        }
         int generation = ++nextGeneration;
         portalGenerations.put(bind.portalName(), generation);
         portals.put(bind.portalName(), new Bound(p, bind.statementName(),
@@ -427,14 +444,26 @@ final class ClientRelay {
     private void onExecute(ByteBuf frame) {
         String portal = PgMessages.executePortal(frame, charset);
         Bound b = portals.get(portal);
-        Prepared p = b == null ? null : b.prepared();
-        StatementInfo statement = p != null ? p.statement() : UNKNOWN_STATEMENT;
-        Verdict verdict = p != null ? p.verdict() : Verdict.allow();
+        if (b == null) {
+            // a portal no Bind of this session made: a cursor made with SQL DECLARE (FETCH reads those, judged as
+            // the cursor's query), or none at all
+            frame.release();
+            Verdict unknown = Verdict.deny(null, "unknown-portal", "execute of a portal the proxy did not see bound",
+                    PgError.error("34000", "dbwarden: portal \"" + portal + "\" was not made by Bind in this "
+                            + "session, so the proxy cannot tell what it returns", null,
+                            "Read a cursor declared with SQL DECLARE with FETCH."));
+            record(new Execution(new StatementContext(session, UNKNOWN_STATEMENT, Protocol.EXTENDED,
+                    tracker.transactionStatus()), unknown, List.of(), portal).blocked());
+            blockExtended(unknown.error());
+            return;
+        }
+        Prepared p = b.prepared(); // a Bind of a statement the proxy did not judge never makes a portal
+        StatementInfo statement = p.statement();
+        Verdict verdict = p.verdict();
         StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus(),
                 () -> false, sqlObjects.resolve(statement));
         sqlObjects.sent(statement);
-        Execution e = b == null ? new Execution(c, verdict, runtime.chain().resultHandlers(c), portal)
-                : new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
+        Execution e = new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
                 b.statementGeneration(), b.generation());
         e.start();
         if (verdict.maxRows() > 0 && batchStatus != 'E' && !tracker.serverDiscardingUntilSync()) {
