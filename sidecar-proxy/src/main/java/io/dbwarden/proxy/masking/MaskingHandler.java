@@ -100,6 +100,12 @@ final class MaskingHandler implements ResultHandler {
                     lineage = ExpressionLineage.of(context.runs().tokens());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
+                if (rule == null) {
+                    // a computed column named like a masked column: typically a function returning rows of a masked
+                    // table (SELECT * FROM customers_of(...)), whose columns carry no table of origin
+                    rule = rules.columns().stream().filter(r -> r.matchesColumnName(f.name())).findFirst()
+                            .orElse(null);
+                }
                 plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual) : PASS;
             }
             if (plan == PASS && textual && !rules.detectors().isEmpty()) {

@@ -70,6 +70,7 @@ class MaskingIntegrationTest {
         dir = Files.createTempDirectory("masking-test");
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
             s.execute("DROP VIEW IF EXISTS m_contacts, m_contacts_outer");
+            s.execute("DROP FUNCTION IF EXISTS m_all()");
             s.execute("DROP TABLE IF EXISTS m_orders, m_customers, m_big");
             s.execute("CREATE TABLE m_customers (id int PRIMARY KEY, name text, email text, ssn text, "
                     + "birthdate date, notes text, profile jsonb)");
@@ -83,6 +84,8 @@ class MaskingIntegrationTest {
             s.execute("INSERT INTO m_orders VALUES (10, 1), (11, 3)");
             s.execute("CREATE VIEW m_contacts AS SELECT id, email AS contact, name FROM m_customers");
             s.execute("CREATE VIEW m_contacts_outer AS SELECT contact AS reach FROM m_contacts");
+            s.execute("CREATE OR REPLACE FUNCTION m_all() RETURNS SETOF m_customers AS $$ SELECT * FROM m_customers "
+                    + "$$ LANGUAGE sql");
             s.execute("CREATE OR REPLACE FUNCTION m_open(r refcursor) RETURNS refcursor AS $$ BEGIN OPEN r FOR "
                     + "SELECT lower(email) AS e, id, email FROM m_customers WHERE id = 1; RETURN r; END $$ "
                     + "LANGUAGE plpgsql");
@@ -465,5 +468,19 @@ class MaskingIntegrationTest {
             assertThat(fetched).anyMatch(m -> m.startsWith("D") && m.contains("a***@example.com"))
                     .noneMatch(m -> m.contains("ada@example.com"));
         }
+    }
+
+    @Test
+    void rowsOfMaskedTablesFromFunctionsAreMaskedByColumnName() throws Exception {
+        // a function's result columns carry no table of origin; named like a masked column, they are masked
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT * FROM m_all() WHERE id = 1")) {
+            rs.next();
+            assertThat(rs.getString("email")).isEqualTo("a***@example.com");
+            assertThat(rs.getString("ssn")).doesNotContain("123-45-6789");
+            assertThat(rs.getString("birthdate")).isNull(); // redact: NULL keeps the date column valid
+            assertThat(rs.getString("name")).isEqualTo("Ada");
+        }
+        assertThat(column(exempt, "", "SELECT email FROM m_all() WHERE id = 1")).containsExactly("ada@example.com");
     }
 }
