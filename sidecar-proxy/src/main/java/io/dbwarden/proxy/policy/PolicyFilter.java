@@ -53,7 +53,7 @@ public final class PolicyFilter implements StatementFilter {
         ApprovalService a = approvals;
         State s = state;
         CompletionStage<Verdict> v = evaluate(s, context);
-        if (context.runsNamedQuery()) {
+        if (context.runsNamedQuery() || definesNamedQuery(context.statement().normalized())) {
             return v.thenApply(PolicyFilter::noApprovalThroughNames);
         }
         if (a == null) {
@@ -68,9 +68,16 @@ public final class PolicyFilter implements StatementFilter {
                 ? approve(a, s, context, verdict) : CompletableFuture.completedFuture(verdict));
     }
 
+    /** DECLARE ... FOR q and PREPARE name AS q (not PREPARE TRANSACTION): they define q, they do not run it. */
+    private static boolean definesNamedQuery(String normalized) {
+        return normalized.startsWith("declare ")
+                || (normalized.startsWith("prepare ") && !normalized.startsWith("prepare transaction"));
+    }
+
     /**
-     * EXECUTE of a prepared statement that needs approval: an approval covers one exact statement text, and the text
-     * of "EXECUTE name(...)" says nothing about what it runs, so the statement must be sent as itself.
+     * A statement that needs approval, defined (DECLARE, PREPARE) or run (FETCH, EXECUTE) under a name: an approval
+     * covers one exact statement text that runs once, and neither defining a name nor "EXECUTE name(...)" is that,
+     * so the statement must be sent as itself.
      */
     private static Verdict noApprovalThroughNames(Verdict v) {
         if (v.decision() != Decision.REQUIRE_APPROVAL) {

@@ -70,6 +70,10 @@ class NamedQueriesTest {
                     tables: ["public.nq_items"]
                   action: allow
                   maxAffectedRows: 1
+                - name: updates-need-approval
+                  match:
+                    statements: [UPDATE]
+                  action: requireApproval
                 - name: housekeeping
                   match:
                     statements: [TRANSACTION, SET, SHOW]
@@ -201,6 +205,19 @@ class NamedQueriesTest {
             assertThatThrownBy(() -> s.executeUpdate("EXECUTE del(9)")).hasMessageContaining("deletes are frozen");
             assertThat(items()).isEqualTo(9);
             assertThat(ids(s, "SELECT count(*) FROM nq_items")).containsExactly(9); // the session goes on
+        }
+    }
+
+    @Test
+    void statementsThatNeedApprovalAreNotDefinedUnderANameForLater() throws Exception {
+        try (Connection c = connect("simple"); Statement s = c.createStatement()) {
+            // an approval covers one exact statement that runs once: PREPARE only defines it, EXECUTE says nothing
+            assertThatThrownBy(() -> s.execute("PREPARE up(int) AS UPDATE nq_items SET name = 'x' WHERE id = $1"))
+                    .hasMessageContaining("cannot run through PREPARE/EXECUTE or a cursor")
+                    .hasMessageContaining("Send the statement itself");
+            // sent as itself it goes the approval way (here, without an approval service: refused as needing one)
+            assertThatThrownBy(() -> s.execute("UPDATE nq_items SET name = 'x' WHERE id = 1"))
+                    .hasMessageContaining("updates-need-approval").hasMessageNotContaining("PREPARE/EXECUTE");
         }
     }
 
