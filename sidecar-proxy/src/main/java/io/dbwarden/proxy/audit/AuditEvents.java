@@ -36,6 +36,10 @@ final class AuditEvents {
         session(r.session(), line);
         line.field("protocol", r.protocol() == Protocol.SIMPLE ? "simple" : "extended");
         statement(r.statement(), line);
+        if (r.runs() != r.statement()) {
+            // EXECUTE / FETCH: the query the session defined under that name, which the decision was about
+            line.field("runs", r.runs().normalized());
+        }
         line.field("decision", r.verdict().decision().label())
                 .field("policy", r.verdict().policy())
                 .field("rule", r.verdict().rule())

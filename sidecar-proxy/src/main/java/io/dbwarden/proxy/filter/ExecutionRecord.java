@@ -15,9 +15,19 @@ package io.dbwarden.proxy.filter;
  * @param errorSqlState  SQLSTATE of the error the client received, null on success
  * @param errorMessage   message of that error with quoted values removed, null on success
  * @param resultSummary  counters from result filters (e.g. masked values per column and strategy), empty if none
+ * @param runs           what the server ran for it (see {@link StatementContext#runs()}); {@code statement} itself
+ *                       unless it was EXECUTE or FETCH/MOVE of a query the session defined under a name
  */
 public record ExecutionRecord(SessionInfo session, StatementInfo statement, Protocol protocol, Verdict verdict,
                               long startedAtMillis, long durationNanos, boolean executed, long rows,
                               String commandTag, String errorSqlState, String errorMessage,
-                              java.util.Map<String, Long> resultSummary) {
+                              java.util.Map<String, Long> resultSummary, StatementInfo runs) {
+
+    /** A statement that ran as sent. */
+    public ExecutionRecord(SessionInfo session, StatementInfo statement, Protocol protocol, Verdict verdict,
+                           long startedAtMillis, long durationNanos, boolean executed, long rows, String commandTag,
+                           String errorSqlState, String errorMessage, java.util.Map<String, Long> resultSummary) {
+        this(session, statement, protocol, verdict, startedAtMillis, durationNanos, executed, rows, commandTag,
+                errorSqlState, errorMessage, resultSummary, statement);
+    }
 }

@@ -142,6 +142,7 @@ final class Execution {
         }
         Protocol protocol = context.protocol();
         return new ExecutionRecord(context.session(), context.statement(), protocol, verdict, startMillis,
-                executed ? System.nanoTime() - startNanos : 0, executed, rows, tag, sqlState, message, summary());
+                executed ? System.nanoTime() - startNanos : 0, executed, rows, tag, sqlState, message, summary(),
+                context.runs());
     }
 }

@@ -183,6 +183,11 @@ class NamedQueriesTest {
             assertThatThrownBy(() -> s.executeUpdate("EXECUTE del(1)")).hasMessageContaining("denied");
             assertThat(items()).isEqualTo(9);
         }
+        // the audit event of an EXECUTE names the query it ran
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(dir.resolve("audit.jsonl")))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"execute one(?)\"")
+                        .contains("\"runs\":\"select id from nq_items where id = $1\"")
+                        .contains("\"rule\":\"reads\"")));
     }
 
     @Test
