@@ -12,8 +12,10 @@ import java.sql.Statement;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The one-command demo: an embedded PostgreSQL with a small shop database, and the proxy in front of it enforcing
- * examples/policies/app-guardrails.yaml. Prints how to connect with psql; runs until interrupted.
+ * The one-command demo: an embedded PostgreSQL with a small shop database, and two proxies in front of it: one for
+ * the checkout application (examples/policies/app-guardrails.yaml) and one for an AI agent
+ * (examples/policies/ai-agent-read-only.yaml: reads only, personal data masked). Prints how to connect with psql;
+ * runs until interrupted.
  */
 public final class Demo {
     private Demo() {
@@ -21,12 +23,17 @@ public final class Demo {
 
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(System.getenv().getOrDefault("DBWARDEN_DEMO_PORT", "6432"));
+        int agentPort = Integer.parseInt(System.getenv().getOrDefault("DBWARDEN_DEMO_AGENT_PORT", "6433"));
         Path policy = Path.of(System.getenv().getOrDefault("DBWARDEN_DEMO_POLICY", "examples/policies/app-guardrails.yaml"));
-        if (!Files.exists(policy)) {
-            throw new IllegalStateException("policy file not found: " + policy.toAbsolutePath()
-                    + " (run from the repository root, or set DBWARDEN_DEMO_POLICY)");
+        Path agentPolicy = Path.of("examples/policies/ai-agent-read-only.yaml");
+        for (Path p : new Path[] {policy, agentPolicy}) {
+            if (!Files.exists(p)) {
+                throw new IllegalStateException("policy file not found: " + p.toAbsolutePath()
+                        + " (run from the repository root, or set DBWARDEN_DEMO_POLICY)");
+            }
         }
         Path audit = Path.of("target", "demo-audit.jsonl").toAbsolutePath();
+        Path agentAudit = Path.of("target", "demo-agent-audit.jsonl").toAbsolutePath();
         EmbeddedPostgres pg = EmbeddedPostgres.builder().start();
         try (Connection c = DriverManager.getConnection(pg.getJdbcUrl("postgres", "postgres"));
              Statement s = c.createStatement()) {
@@ -47,8 +54,22 @@ public final class Demo {
                 "--identity", "standalone/demo", "--policy", policy.toString(), "--audit", audit.toString(),
                 "--admin-listen", "127.0.0.1:0");
         RunCommand.Running running = cmd.start();
+        // the agent policy hashes national ids: a demo key (a real deployment mounts its own secret)
+        Path maskingKey = Path.of("target", "demo-masking.key").toAbsolutePath();
+        if (!Files.exists(maskingKey)) {
+            byte[] key = new byte[32];
+            new java.security.SecureRandom().nextBytes(key);
+            Files.writeString(maskingKey, java.util.HexFormat.of().formatHex(key));
+        }
+        RunCommand agentCmd = new RunCommand();
+        new CommandLine(agentCmd).parseArgs("--masking-key-file", maskingKey.toString(),"--listen", "127.0.0.1:" + agentPort, "--upstream", "127.0.0.1:" + pg.getPort(),
+                "--upstream-database", "shop", "--upstream-user", "postgres", "--upstream-tls", "disable",
+                "--identity", "agents/sql-copilot", "--policy", agentPolicy.toString(), "--audit", agentAudit.toString(),
+                "--admin-listen", "none");
+        RunCommand.Running agent = agentCmd.start();
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            agent.close();
             running.close();
             try {
                 pg.close();
@@ -75,12 +96,17 @@ public final class Demo {
                   ALTER TABLE orders ADD COLUMN note text;      -- requires approval
                   SELECT pg_read_file('/etc/passwd');           -- denied: admin-only function
 
+                As the AI agent (%s: reads only, personal data masked; audit %s):
+                  psql "host=127.0.0.1 port=%d dbname=shop user=agent sslmode=disable"
+                  SELECT name, email FROM customers;            -- emails masked: a***@example.com
+                  UPDATE orders SET total = 0 WHERE id = 1;     -- denied: the agent only reads
+
                 Check a statement offline:
                   java -jar sidecar-proxy/target/dbwarden-proxy.jar check --policy %s --identity standalone/demo --sql "DROP TABLE orders"
 
                 Ctrl-C stops the demo.
                 """, running.server().port(), pg.getPort(), policy, audit, running.admin().port(),
-                running.server().port(), policy);
+                running.server().port(), agentPolicy, agentAudit, agent.server().port(), policy);
         done.await();
     }
 }
