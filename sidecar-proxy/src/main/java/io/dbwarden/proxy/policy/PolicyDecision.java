@@ -20,6 +20,11 @@ final class PolicyDecision {
         String by = rule == null ? "the default action of policy \"" + policy.name() + "\""
                 : "rule \"" + rule.name() + "\" of policy \"" + policy.name() + "\"";
         String userMessage = rule != null && rule.message() != null ? rule.message() : null;
+        String detail = a.classified() && !a.tablesComplete()
+                ? "The proxy could not list every table this statement uses (its SQL parser does not understand the "
+                + "statement, or it reads a cursor or prepared statement the proxy did not see defined), so rules "
+                + "that name tables treat it as possibly using any table: allow rules do not match it, deny rules do."
+                : null;
         Verdict verdict = switch (action) {
             case ALLOW -> rule == null || rule.maxAffectedRows() == 0 ? Verdict.allow(policy.name(), ruleName)
                     : new Verdict(Decision.ALLOW, policy.name(), ruleName, null, null, rule.maxAffectedRows());
@@ -28,7 +33,7 @@ final class PolicyDecision {
             case DENY -> Verdict.deny(policy.name(), ruleName, what + " denied by " + by,
                     PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                             "dbwarden: " + what + " denied by " + by + (userMessage == null ? "" : ": " + userMessage),
-                            null, rule == null
+                            detail, rule == null
                                     ? "No rule of policy \"" + policy.name() + "\" allows this statement. Ask its owners "
                                     + "to add a rule, or use a statement the policy allows."
                                     : "Ask the owners of policy \"" + policy.name() + "\" if you need an exception to "
@@ -38,7 +43,7 @@ final class PolicyDecision {
                     PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                             "dbwarden: " + what + " requires approval by " + by
                                     + (userMessage == null ? "" : ": " + userMessage),
-                            null, "An approver must approve a ChangeApproval for this exact statement before it "
+                            detail, "An approver must approve a ChangeApproval for this exact statement before it "
                                     + "can run; this proxy has no approval service configured, so it cannot run here."));
         };
         if (policy.mode() == io.dbwarden.api.v1alpha1.PolicyMode.AUDIT && !verdict.forwards()) {
@@ -70,6 +75,9 @@ final class PolicyDecision {
         }
         if (!a.tables().isEmpty() && a.tables().size() <= 3) {
             k += " on " + a.tables().stream().map(Object::toString).collect(Collectors.joining(", "));
+            if (!a.tablesComplete()) {
+                k += " (and possibly others)";
+            }
         }
         return k;
     }
