@@ -117,7 +117,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                     complete = true; // COPY table ...: the table is the only object named
                 } else {
                     // a wrapper (DECLARE/PREPARE/COPY (q)) names the tables of the query it wraps
-                    Optional<List<QualifiedName>> parsed = parser.tables(c.parsedText(statement.text()));
+                    Optional<List<QualifiedName>> parsed = parser.tables(forParser(statement, c));
                     if (parser.wasInterrupted()) {
                         return unclassified("analysis took longer than " + timeoutMillis + " ms");
                     }
@@ -132,6 +132,34 @@ public final class StatementAnalyzer implements AutoCloseable {
         }
         remember(statement, result);
         return result;
+    }
+
+    /**
+     * The text JSqlParser reads: the wrapped query of a wrapper, with {@code OPERATOR(schema.op)} written as a plain
+     * operator (JSqlParser does not know that syntax; which operator it is does not change the tables).
+     */
+    static String forParser(StatementInfo statement, StatementClassifier.Result c) {
+        String text = statement.text();
+        int from = c.innerFrom() < 0 ? 0 : c.innerFrom();
+        int to = c.innerFrom() < 0 ? text.length() : c.innerTo();
+        if (!statement.normalized().contains("operator")) {
+            return text.substring(from, to);
+        }
+        List<SqlToken> t = statement.tokens();
+        StringBuilder sb = new StringBuilder(to - from);
+        int copied = from;
+        for (int i = 0; i < t.size(); i++) {
+            if (t.get(i).start() < from || t.get(i).end() > to) {
+                continue;
+            }
+            int close = StatementClassifier.operatorSyntaxEnd(t, i);
+            if (close > 0) {
+                sb.append(text, copied, t.get(i).start()).append('=');
+                copied = t.get(close).end();
+                i = close;
+            }
+        }
+        return sb.append(text, copied, to).toString();
     }
 
     private static List<QualifiedName> copyTable(StatementClassifier.Result c) {

@@ -365,7 +365,29 @@ public final class StatementClassifier {
      */
     private boolean namesNotCalls(int i) {
         return (i == 0 && t.get(0).isWord("copy"))
-                || (i == 1 && (t.get(0).isWord("prepare") || t.get(0).isWord("execute")));
+                || (i == 1 && (t.get(0).isWord("prepare") || t.get(0).isWord("execute")))
+                || operatorSyntaxEnd(t, i) > 0;
+    }
+
+    /**
+     * {@code OPERATOR(op)} or {@code OPERATOR(schema.op)} at {@code i} (as psql's \d queries write operators): the
+     * index of its closing parenthesis, else -1. Only that exact shape counts, so nothing that could name a table
+     * hides in it.
+     */
+    public static int operatorSyntaxEnd(List<SqlToken> t, int i) {
+        if (!t.get(i).isWord("operator") || i + 2 >= t.size() || !t.get(i + 1).isSymbol("(")) {
+            return -1;
+        }
+        int k = i + 2;
+        if (k + 2 < t.size() && (t.get(k).kind() == SqlToken.Kind.WORD || t.get(k).kind() == SqlToken.Kind.QUOTED_IDENT)
+                && t.get(k + 1).isSymbol(".")) {
+            k += 2;
+        }
+        if (k + 1 < t.size() && t.get(k).kind() == SqlToken.Kind.SYMBOL && !t.get(k).isSymbol("(")
+                && !t.get(k).isSymbol(")") && t.get(k + 1).isSymbol(")")) {
+            return k + 1;
+        }
+        return -1;
     }
 
     private boolean isStatementStartPosition(int i) {

@@ -125,6 +125,8 @@ class BypassCorpusTest {
                 "TABLE secret.keys",
                 "VALUES ((SELECT max(v) FROM secret.keys))",
                 "SELECT * FROM pg_catalog.pg_authid",
+                "SELECT * FROM public.users WHERE id OPERATOR(pg_catalog.=) (SELECT max(v) FROM secret.keys)",
+                "SELECT * FROM secret.keys WHERE 1 OPERATOR(=) 1",
                 // search_path games
                 "SET search_path = secret",
                 "SET search_path TO secret, public; SELECT * FROM keys",
@@ -181,6 +183,7 @@ class BypassCorpusTest {
                 "SELECT u.id, count(*) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.id",
                 "WITH recent AS (SELECT * FROM orders WHERE created > now() - interval '1 day') SELECT * FROM recent",
                 "SELECT * FROM users WHERE id = $1",
+                "SELECT * FROM users WHERE name OPERATOR(pg_catalog.~) '^a' COLLATE pg_catalog.default",
                 "SELECT 1" + " ".repeat(100_000) + " FROM users"
         ).map(Arguments::of);
     }

@@ -94,4 +94,26 @@ class StatementAnalyzerTest {
             assertThat(fetch.tablesComplete()).isFalse();
         }
     }
+
+    @Test
+    void psqlDescribeQueriesWithOperatorSyntaxAreParsedCompletely() {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            // what psql sends for \d orders
+            StatementAnalysis d = analyzer.analyzeNow(info("SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
+                    + "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname "
+                    + "OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default AND "
+                    + "pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3"));
+            assertThat(d.tablesComplete()).isTrue();
+            assertThat(d.tables()).containsExactlyInAnyOrder(
+                    new StatementAnalysis.QualifiedName("pg_catalog", "pg_class"),
+                    new StatementAnalysis.QualifiedName("pg_catalog", "pg_namespace"));
+            assertThat(d.functions()).containsExactly(
+                    new StatementAnalysis.QualifiedName("pg_catalog", "pg_table_is_visible"));
+            assertThat(analyzer.analyzeNow(info("SELECT 1 WHERE 2 OPERATOR ( = ) 2")).tablesComplete()).isTrue();
+            // only the exact OPERATOR(op) shape is rewritten: a call with a query inside stays what it is
+            StatementAnalysis call = analyzer.analyzeNow(info("SELECT operator((SELECT max(v) FROM secret.keys))"));
+            assertThat(call.functions()).extracting(StatementAnalysis.QualifiedName::name).contains("operator");
+            assertThat(call.tables()).contains(new StatementAnalysis.QualifiedName("secret", "keys"));
+        }
+    }
 }
