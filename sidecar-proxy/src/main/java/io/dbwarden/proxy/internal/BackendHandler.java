@@ -100,6 +100,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             }
             case NO_DATA -> consume(frame, ResponseTracker.Kind.DESCRIBE);
             case ERROR_RESPONSE -> onError(frame);
+            case NOTICE_RESPONSE -> {
+                if (relay.runtime().chain().hasResultFilters()) {
+                    forwardScrubbed(frame, PgMessages.errorFields(frame), 'N');
+                } else {
+                    relay.forwardToClient(frame);
+                }
+            }
             case READY_FOR_QUERY -> onReadyForQuery(frame);
             case PARAMETER_STATUS -> {
                 Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
@@ -278,6 +285,21 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         forwardUnlessSwallowed(frame, head);
     }
 
+    /**
+     * While results are masked for this identity, errors and notices go to the client without the row values the
+     * server quotes in them; otherwise unchanged.
+     */
+    private void forwardScrubbed(ByteBuf frame, Map<Character, String> fields, char type) {
+        Map<Character, String> scrubbed = relay.runtime().chain().hasResultFilters()
+                && (type == 'N' || ErrorText.mayQuoteValues(fields.get('C'))) ? ErrorText.scrubbed(fields) : null;
+        if (scrubbed == null) {
+            relay.forwardToClient(frame);
+            return;
+        }
+        relay.writeToClient(PgMessages.fieldsResponse(frame.alloc(), type, scrubbed));
+        frame.release();
+    }
+
     private void onError(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.head();
         if (head == null) {
@@ -316,7 +338,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             relay.writeToClient(PgMessages.errorResponse(frame.alloc(), replacement));
             frame.release();
         } else {
-            relay.forwardToClient(frame);
+            forwardScrubbed(frame, fields, 'E');
         }
         if (head.maxRows > 0 && head.guard != null) {
             relay.limitedStatementFailed(head);

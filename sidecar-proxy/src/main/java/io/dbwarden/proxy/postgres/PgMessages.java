@@ -236,6 +236,14 @@ public final class PgMessages {
         return end(buf);
     }
 
+    /** An ErrorResponse ('E') or NoticeResponse ('N') with exactly these fields, in this order. */
+    public static ByteBuf fieldsResponse(ByteBufAllocator alloc, char type, Map<Character, String> fields) {
+        ByteBuf buf = begin(alloc, type, 128);
+        fields.forEach((code, value) -> field(buf, code, value));
+        buf.writeByte(0);
+        return end(buf);
+    }
+
     public static ByteBuf errorResponse(ByteBufAllocator alloc, PgError error) {
         return errorResponse(alloc, 'E', error);
     }

@@ -483,4 +483,29 @@ class MaskingIntegrationTest {
         }
         assertThat(column(exempt, "", "SELECT email FROM m_all() WHERE id = 1")).containsExactly("ada@example.com");
     }
+
+    @Test
+    void serverErrorsDoNotShowMaskedValues() throws Exception {
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            // a cast of a masked column fails with the value in the message
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.executeQuery(
+                    "SELECT email::int FROM m_customers WHERE id = 1")))
+                    .hasMessageContaining("invalid input syntax for type integer").hasMessageNotContaining("ada@");
+            // a unique violation names the key in its detail
+            SQLException dup = (SQLException) org.assertj.core.api.Assertions.catchThrowable(() -> s.executeUpdate(
+                    "INSERT INTO m_customers (id, name, email) VALUES (1, 'Eve', 'eve@example.com')"));
+            assertThat(dup.getSQLState()).isEqualTo("23505");
+            assertThat(((org.postgresql.util.PSQLException) dup).getServerErrorMessage().getDetail())
+                    .isEqualTo("Key (id)=(?) already exists.");
+            // errors about the statement itself stay as they are, so a client can fix its statement
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.executeQuery("SELECT emial FROM m_customers")))
+                    .hasMessageContaining("column \"emial\" does not exist");
+            assertThat(s.executeQuery("SELECT 1").next()).isTrue(); // the session goes on
+        }
+        // an exempt identity sees the server's own text
+        try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.executeQuery(
+                    "SELECT email::int FROM m_customers WHERE id = 1"))).hasMessageContaining("ada@example.com");
+        }
+    }
 }
