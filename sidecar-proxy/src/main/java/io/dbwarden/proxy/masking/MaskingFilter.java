@@ -54,8 +54,17 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      */
     @Override
     public CompletionStage<Verdict> onStatement(StatementContext context) {
-        if (rules.isEmpty() || !isCopyOut(context.statement().tokens())
-                || CopyFormat.parse(context.statement()) != null) {
+        if (rules.isEmpty()) {
+            return Verdict.allowNow();
+        }
+        if (readsColumnStatistics(context.statement())) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
+                    "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: column statistics (pg_stats, pg_statistic, pg_stats_ext) hold sample values "
+                                    + "of masked columns, and results are masked for this identity", null,
+                            "Query the tables themselves; their masked columns come out masked.")));
+        }
+        if (!isCopyOut(context.statement().tokens()) || CopyFormat.parse(context.statement()) != null) {
             return Verdict.allowNow();
         }
         return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy-out",
@@ -63,6 +72,24 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                         "dbwarden: this COPY ... TO cannot be masked (binary format, ENCODING or unusual options), "
                                 + "and results are masked for this identity",
                         null, "Use COPY ... TO STDOUT in text or CSV format (its rows are masked), or SELECT.")));
+    }
+
+    /** Catalog relations that keep sample values of columns (most common values, histogram bounds). */
+    private static final Set<String> STATISTICS = Set.of("pg_stats", "pg_statistic", "pg_stats_ext",
+            "pg_stats_ext_exprs", "pg_statistic_ext_data");
+
+    /** Whether the statement names a statistics relation anywhere (cheap text test first: this runs per statement). */
+    static boolean readsColumnStatistics(io.dbwarden.proxy.filter.StatementInfo statement) {
+        if (!statement.normalized().contains("pg_stat")) {
+            return false;
+        }
+        for (SqlToken t : statement.tokens()) {
+            if ((t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT)
+                    && STATISTICS.contains(t.text())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static boolean isCopyOut(List<SqlToken> tokens) {

@@ -508,4 +508,22 @@ class MaskingIntegrationTest {
                     "SELECT email::int FROM m_customers WHERE id = 1"))).hasMessageContaining("ada@example.com");
         }
     }
+
+    @Test
+    void columnStatisticsAreRefusedWhileResultsAreMasked() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("ANALYZE m_customers");
+        }
+        String stats = "SELECT histogram_bounds::text FROM pg_catalog.pg_stats WHERE tablename = 'm_customers' "
+                + "AND attname = 'email'";
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.executeQuery(stats)))
+                    .hasMessageContaining("column statistics");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.executeQuery(
+                    "SELECT * FROM \"pg_statistic\""))).hasMessageContaining("column statistics");
+            assertThat(s.executeQuery("SELECT count(*) FROM pg_stat_activity").next()).isTrue(); // not statistics of values
+        }
+        // what the refusal protects: the histogram holds the addresses themselves
+        assertThat(column(exempt, "", stats).get(0)).contains("ada@example.com");
+    }
 }
