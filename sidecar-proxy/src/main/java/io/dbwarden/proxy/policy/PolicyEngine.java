@@ -68,6 +68,17 @@ public final class PolicyEngine {
                 result = v;
             }
         }
+        if (result.forwards() && limit > 0 && analysis.rowsUncounted()) {
+            // the limit is enforced on the rows the command tag reports; these statements change rows it does not
+            String limiting = result.policy();
+            CompiledPolicy p = applicable.stream().filter(x -> x.name().equals(limiting)).findFirst()
+                    .orElse(applicable.get(0));
+            return PolicyDecision.builtIn(p, "uncounted-rows", "a row-limited " + String.join("/",
+                            analysis.kinds().stream().map(Enum::name).sorted().toList())
+                            + " inside EXPLAIN ANALYZE or WITH is not allowed",
+                    "A rule limits the rows this statement may change (maxAffectedRows), and the proxy counts them from "
+                            + "the statement's own result; run the UPDATE or DELETE as a statement of its own.");
+        }
         if (result.forwards() && limit > 0 && result.maxRows() != limit) {
             result = new Verdict(result.decision(), result.policy(), result.rule(), result.reason(), null, limit);
         }

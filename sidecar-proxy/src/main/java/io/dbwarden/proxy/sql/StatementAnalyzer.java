@@ -107,7 +107,7 @@ public final class StatementAnalyzer implements AutoCloseable {
             if (!c.classified()) {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
                         c.withoutWhere(), c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), c.problem(),
-                        c.roleChange());
+                        c.roleChange(), c.rowsUncounted());
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
@@ -127,7 +127,8 @@ public final class StatementAnalyzer implements AutoCloseable {
                     }
                 }
                 result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
-                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null, c.roleChange());
+                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null, c.roleChange(),
+                        c.rowsUncounted());
             }
         }
         remember(statement, result);
@@ -177,7 +178,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, problem, null);
+                false, false, problem, null, false);
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {

@@ -56,6 +56,8 @@ public final class StatementClassifier {
     private boolean cursorRead;
     /** See {@link StatementAnalysis#roleChange()}. */
     private String roleChange;
+    /** See {@link StatementAnalysis#rowsUncounted()}. */
+    private boolean rowsUncounted;
 
     private StatementClassifier(List<SqlToken> tokens) {
         this.t = tokens;
@@ -68,7 +70,8 @@ public final class StatementClassifier {
      */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean changesSearchPath,
-                         boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange) {
+                         boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange,
+                         boolean rowsUncounted) {
         public boolean classified() {
             return problem == null;
         }
@@ -86,7 +89,7 @@ public final class StatementClassifier {
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
-                c.roleChange);
+                c.roleChange, c.rowsUncounted);
     }
 
     private void run() {
@@ -302,6 +305,9 @@ public final class StatementClassifier {
             problem = "EXPLAIN without a statement";
             return;
         }
+        if (hasWord(i + 1, j, "analyze") || hasWord(i + 1, j, "analyse")) {
+            rowsUncounted = true; // EXPLAIN ANALYZE runs the statement; its tag says EXPLAIN, not the rows changed
+        }
         classifyAt(j, end);
     }
 
@@ -328,6 +334,7 @@ public final class StatementClassifier {
             SqlToken tok = t.get(i);
             if (tok.isSymbol("(") && i + 1 < t.size() && t.get(i + 1).kind() == SqlToken.Kind.WORD
                     && NESTED_WRITES.contains(t.get(i + 1).text())) {
+                rowsUncounted = true; // a write in WITH: the statement's command tag does not count its rows
                 // data-modifying statements can only stand in WITH bodies; anywhere after '(' counts
                 kinds.add(switch (t.get(i + 1).text()) {
                     case "insert" -> StatementKind.INSERT;

@@ -194,4 +194,24 @@ class BlastRadiusTest {
             assertThat(s.executeUpdate("DELETE FROM scratch")).isEqualTo(50); // no rule limits this table
         }
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simple", "extended"})
+    void rowsAStatementChangesWithoutCountingThemCannotEscapeTheLimit(String mode) throws Exception {
+        try (Connection c = connect(mode); Statement s = c.createStatement()) {
+            // EXPLAIN ANALYZE runs the delete but reports "EXPLAIN"; a write in WITH is not in the main statement's count
+            for (String sql : new String[] {"EXPLAIN ANALYZE DELETE FROM br_items",
+                    "EXPLAIN (ANALYZE, COSTS OFF) UPDATE br_items SET v = 1",
+                    "WITH d AS (DELETE FROM br_items RETURNING id) DELETE FROM br_items WHERE id = 1"}) {
+                assertThatThrownBy(() -> s.execute(sql)).as(sql).hasMessageContaining("row-limited")
+                        .hasMessageContaining("run the UPDATE or DELETE as a statement of its own");
+            }
+            assertThat(remaining()).isEqualTo(10);
+            assertThat(changed()).isZero();
+            // a plain EXPLAIN runs nothing and stays allowed
+            assertThat(s.execute("EXPLAIN DELETE FROM br_items")).isTrue();
+            assertThat(remaining()).isEqualTo(10);
+            assertThat(autocommitted(s)).isTrue();
+        }
+    }
 }
