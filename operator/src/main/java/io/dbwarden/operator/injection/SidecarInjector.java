@@ -58,6 +58,15 @@ public final class SidecarInjector {
             return new Result(null, "dbwarden injection requested but annotation " + CREDENTIALS
                     + " (Secret with keys username and password) is missing or malformed");
         }
+        if (pod.getSpec() != null && (Boolean.TRUE.equals(pod.getSpec().getShareProcessNamespace())
+                || Boolean.TRUE.equals(pod.getSpec().getHostPID()))) {
+            // the credentials live in the sidecar's files and memory: an application container that sees its process
+            // and runs as the same user (65532 is also distroless' "nonroot") could read them through /proc
+            return new Result(null, "dbwarden injection refused: " + (Boolean.TRUE.equals(pod.getSpec().getHostPID())
+                    ? "spec.hostPID" : "spec.shareProcessNamespace") + " lets the application's containers see the "
+                    + "sidecar's process and, as the same user, read the database credentials it holds; remove it "
+                    + "from the pod");
+        }
         String port = annotations.getOrDefault(PORT, "5432");
         if (!port.matches("[0-9]{2,5}")) {
             return new Result(null, "annotation " + PORT + " must be a port number");

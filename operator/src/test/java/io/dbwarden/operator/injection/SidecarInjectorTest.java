@@ -93,4 +93,18 @@ class SidecarInjectorTest {
         Pod noSecret = pod(Map.of(), Map.of(InjectionDecision.INJECT, "true", SidecarInjector.UPSTREAM, "db:5432"));
         assertThat(SidecarInjector.inject(noSecret, CONFIG).refusal()).contains(SidecarInjector.CREDENTIALS);
     }
+
+    @Test
+    void podsWhoseContainersCanSeeTheSidecarsProcessAreRefused() {
+        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+                SidecarInjector.CREDENTIALS, "shop-db");
+        Pod shared = pod(Map.of(), annotations);
+        shared.getSpec().setShareProcessNamespace(true);
+        assertThat(SidecarInjector.inject(shared, CONFIG).refusal()).contains("spec.shareProcessNamespace")
+                .contains("credentials");
+        Pod host = pod(Map.of(), annotations);
+        host.getSpec().setHostPID(true);
+        assertThat(SidecarInjector.inject(host, CONFIG).refusal()).contains("spec.hostPID");
+        assertThat(SidecarInjector.inject(pod(Map.of(), annotations), CONFIG).refusal()).isNull();
+    }
 }
