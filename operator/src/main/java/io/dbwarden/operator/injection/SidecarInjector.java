@@ -67,6 +67,12 @@ public final class SidecarInjector {
                     + "sidecar's process and, as the same user, read the database credentials it holds; remove it "
                     + "from the pod");
         }
+        String exposed = secretExposedToApplication(pod, secret);
+        if (exposed != null) {
+            return new Result(null, "dbwarden injection refused: the database credentials Secret " + secret
+                    + " is also given to the application (" + exposed + "); the proxy holds the credentials so that "
+                    + "the application never does: remove that reference from the pod");
+        }
         String port = annotations.getOrDefault(PORT, "5432");
         if (!port.matches("[0-9]{2,5}")) {
             return new Result(null, "annotation " + PORT + " must be a port number");
@@ -75,6 +81,45 @@ public final class SidecarInjector {
         Pod copy = JSON.convertValue(original, Pod.class);
         mutate(copy, config, upstream, annotations.get(DATABASE), secret, port);
         return new Result(JsonDiff.asJson(original, JSON.valueToTree(copy)), null);
+    }
+
+    /** Where the pod hands the credentials Secret to its own containers, or null. */
+    static String secretExposedToApplication(Pod pod, String secret) {
+        if (pod.getSpec() == null) {
+            return null;
+        }
+        for (var v : pod.getSpec().getVolumes() == null ? List.<io.fabric8.kubernetes.api.model.Volume>of()
+                : pod.getSpec().getVolumes()) {
+            if (v.getSecret() != null && secret.equals(v.getSecret().getSecretName())) {
+                return "volume " + v.getName();
+            }
+            if (v.getProjected() != null && v.getProjected().getSources() != null && v.getProjected().getSources()
+                    .stream().anyMatch(s -> s.getSecret() != null && secret.equals(s.getSecret().getName()))) {
+                return "projected volume " + v.getName();
+            }
+        }
+        List<io.fabric8.kubernetes.api.model.Container> containers = new ArrayList<>();
+        if (pod.getSpec().getContainers() != null) {
+            containers.addAll(pod.getSpec().getContainers());
+        }
+        if (pod.getSpec().getInitContainers() != null) {
+            containers.addAll(pod.getSpec().getInitContainers());
+        }
+        for (var c : containers) {
+            for (var e : c.getEnv() == null ? List.<io.fabric8.kubernetes.api.model.EnvVar>of() : c.getEnv()) {
+                if (e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null
+                        && secret.equals(e.getValueFrom().getSecretKeyRef().getName())) {
+                    return "environment variable " + e.getName() + " of container " + c.getName();
+                }
+            }
+            for (var f : c.getEnvFrom() == null ? List.<io.fabric8.kubernetes.api.model.EnvFromSource>of()
+                    : c.getEnvFrom()) {
+                if (f.getSecretRef() != null && secret.equals(f.getSecretRef().getName())) {
+                    return "envFrom of container " + c.getName();
+                }
+            }
+        }
+        return null;
     }
 
     private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port) {

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -106,5 +107,30 @@ class SidecarInjectorTest {
         host.getSpec().setHostPID(true);
         assertThat(SidecarInjector.inject(host, CONFIG).refusal()).contains("spec.hostPID");
         assertThat(SidecarInjector.inject(pod(Map.of(), annotations), CONFIG).refusal()).isNull();
+    }
+
+    @Test
+    void podsThatGiveTheCredentialsSecretToTheApplicationAreRefused() {
+        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+                SidecarInjector.CREDENTIALS, "shop-db");
+        Pod env = pod(Map.of(), annotations);
+        env.getSpec().getContainers().get(0).setEnv(List.of(new io.fabric8.kubernetes.api.model.EnvVarBuilder()
+                .withName("DB_PASSWORD").withNewValueFrom().withNewSecretKeyRef("password", "shop-db", false)
+                .endValueFrom().build()));
+        assertThat(SidecarInjector.inject(env, CONFIG).refusal()).contains("shop-db")
+                .contains("environment variable DB_PASSWORD of container app");
+        Pod volume = pod(Map.of(), annotations);
+        volume.getSpec().setVolumes(List.of(new io.fabric8.kubernetes.api.model.VolumeBuilder().withName("creds")
+                .withNewSecret().withSecretName("shop-db").endSecret().build()));
+        assertThat(SidecarInjector.inject(volume, CONFIG).refusal()).contains("volume creds");
+        Pod envFrom = pod(Map.of(), annotations);
+        envFrom.getSpec().getContainers().get(0).setEnvFrom(List.of(new io.fabric8.kubernetes.api.model
+                .EnvFromSourceBuilder().withNewSecretRef("shop-db", false).build()));
+        assertThat(SidecarInjector.inject(envFrom, CONFIG).refusal()).contains("envFrom of container app");
+        // other Secrets are the application's business
+        Pod other = pod(Map.of(), annotations);
+        other.getSpec().setVolumes(List.of(new io.fabric8.kubernetes.api.model.VolumeBuilder().withName("tls")
+                .withNewSecret().withSecretName("app-tls").endSecret().build()));
+        assertThat(SidecarInjector.inject(other, CONFIG).refusal()).isNull();
     }
 }
