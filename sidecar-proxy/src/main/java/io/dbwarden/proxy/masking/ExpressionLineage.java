@@ -151,6 +151,21 @@ final class ExpressionLineage {
         return i + 1 < t.size() && t.get(i + 1).isSymbol(".");
     }
 
+    /**
+     * The rule of some masked column whose values the statement's output list carries (each item of the main SELECT
+     * or RETURNING list; the whole statement when the list cannot be told apart), or null.
+     */
+    MaskingRules.ColumnRule anyOutputRule(MaskingRules rules) {
+        int n = items == null ? 1 : items.size();
+        for (int i = 0; i < n; i++) {
+            MaskingRules.ColumnRule r = ruleFor(i, items == null ? -1 : n, rules);
+            if (r != null) {
+                return r;
+            }
+        }
+        return null;
+    }
+
     /** The rule for computed output column {@code index} of {@code fieldCount}, or null when it names nothing masked. */
     MaskingRules.ColumnRule ruleFor(int index, int fieldCount, MaskingRules rules) {
         Set<String> names = items != null && items.size() == fieldCount ? items.get(index) : allNames;

@@ -64,6 +64,15 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                                     + "of masked columns, and results are masked for this identity", null,
                             "Query the tables themselves; their masked columns come out masked.")));
         }
+        MaskingRules.ColumnRule copied = copiesMaskedValues(context.statement(), rules);
+        if (copied != null) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
+                    "writes values of masked columns elsewhere", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: this statement would write values of masked columns (rule \"" + copied.name()
+                                    + "\") where they are no longer masked, and results are masked for this identity",
+                            null, "Select the values (they come out masked), or write them into the masked column "
+                                    + "itself; copies into other tables or columns need an identity without masking.")));
+        }
         if (!isCopyOut(context.statement().tokens()) || CopyFormat.parse(context.statement()) != null) {
             return Verdict.allowNow();
         }
@@ -72,6 +81,153 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                         "dbwarden: this COPY ... TO cannot be masked (binary format, ENCODING or unusual options), "
                                 + "and results are masked for this identity",
                         null, "Use COPY ... TO STDOUT in text or CSV format (its rows are masked), or SELECT.")));
+    }
+
+    /** A view stores no values: reading it masks what it shows from masked columns (materialized views do store). */
+    private static final java.util.regex.Pattern PLAIN_VIEW = java.util.regex.Pattern.compile(
+            "create (or replace )?((temp|temporary) )?(recursive )?view ");
+
+    /**
+     * INSERT ... SELECT / VALUES (subquery), CREATE TABLE ... AS, SELECT ... INTO, MERGE, and UPDATE ... SET
+     * other_column = f(masked column): the rule of a masked column whose values the statement would store where
+     * masking no longer applies, or null. Reads in WHERE, JOIN or subquery conditions are not copies; an UPDATE that
+     * sets a masked column from itself (SET email = lower(email)) keeps the value masked.
+     */
+    static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
+                                                      MaskingRules rules) {
+        String n = statement.normalized();
+        boolean candidate = n.startsWith("insert") || n.startsWith("update") || n.startsWith("merge")
+                || (n.startsWith("create") && n.contains(" as ") && !PLAIN_VIEW.matcher(n).lookingAt())
+                || n.startsWith("with") || (n.startsWith("select") && n.contains(" into "));
+        if (!candidate || rules.columns().isEmpty()) {
+            return null;
+        }
+        List<SqlToken> t = statement.tokens();
+        io.dbwarden.proxy.sql.StatementClassifier.Result c = io.dbwarden.proxy.sql.StatementClassifier.classify(t);
+        boolean writes = c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.INSERT)
+                || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
+                || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
+                || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.CREATE);
+        if (!writes || c.tables().stream().noneMatch(table -> rules.columns().stream().anyMatch(r -> r.matchesTable(
+                table.schema() != null ? table.schema() : rules.defaultSchema(), table.name())))) {
+            return null; // no table with masked columns is named at all
+        }
+        if (n.startsWith("update")) {
+            return updateCopies(t, c, rules);
+        }
+        if (n.startsWith("insert") && !hasWordAtDepthZero(t, "select")) {
+            // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
+            return hasSubquery(t) ? ExpressionLineage.of(t).anyOutputRule(rules) : null;
+        }
+        return ExpressionLineage.of(t).anyOutputRule(rules);
+    }
+
+    /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
+    private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
+                                                        io.dbwarden.proxy.sql.StatementClassifier.Result c,
+                                                        MaskingRules rules) {
+        int set = -1;
+        int depth = 0;
+        for (int i = 0; i < t.size(); i++) {
+            if (t.get(i).isSymbol("(")) {
+                depth++;
+            } else if (t.get(i).isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && t.get(i).isWord("set")) {
+                set = i + 1;
+                break;
+            }
+        }
+        if (set < 0 || c.tables().isEmpty()) {
+            return ExpressionLineage.of(t).anyOutputRule(rules);
+        }
+        io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
+        String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
+        List<List<SqlToken>> assignments = new java.util.ArrayList<>();
+        List<SqlToken> current = new java.util.ArrayList<>();
+        depth = 0;
+        for (int i = set; i < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("where") || tok.isWord("returning"))) {
+                break;
+            } else if (depth == 0 && tok.isSymbol(",")) {
+                assignments.add(current);
+                current = new java.util.ArrayList<>();
+                continue;
+            }
+            current.add(tok);
+        }
+        assignments.add(current);
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> sources = c.tables();
+        for (List<SqlToken> a : assignments) {
+            int eq = -1;
+            for (int i = 0; i < a.size(); i++) {
+                if (a.get(i).isSymbol("=")) {
+                    eq = i;
+                    break;
+                }
+            }
+            if (eq < 0) {
+                continue;
+            }
+            // (a, b) = (...) assigns several columns: judge by every name on the right
+            for (MaskingRules.ColumnRule rule : rules.columns()) {
+                boolean namesMasked = false;
+                for (int i = eq + 1; i < a.size() && !namesMasked; i++) {
+                    SqlToken tok = a.get(i);
+                    if (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT) {
+                        continue;
+                    }
+                    for (var table : sources) {
+                        String s = table.schema() != null ? table.schema() : rules.defaultSchema();
+                        if (rule.matches(s, table.name(), tok.text()) || tok.text().equals(table.name())) {
+                            namesMasked = rule.matchesTable(s, table.name());
+                            if (namesMasked) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if (!namesMasked) {
+                    continue;
+                }
+                boolean targetMaskedAlike = eq == 1 && (a.get(0).kind() == SqlToken.Kind.WORD
+                        || a.get(0).kind() == SqlToken.Kind.QUOTED_IDENT)
+                        && rule.matches(schema, target.name(), a.get(0).text());
+                if (!targetMaskedAlike) {
+                    return rule;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static boolean hasWordAtDepthZero(List<SqlToken> t, String word) {
+        int depth = 0;
+        for (SqlToken tok : t) {
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord(word)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean hasSubquery(List<SqlToken> t) {
+        for (int i = 0; i + 1 < t.size(); i++) {
+            if (t.get(i).isSymbol("(") && (t.get(i + 1).isWord("select") || t.get(i + 1).isWord("with")
+                    || t.get(i + 1).isWord("table") || t.get(i + 1).isWord("values"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Catalog relations that keep sample values of columns (most common values, histogram bounds). */

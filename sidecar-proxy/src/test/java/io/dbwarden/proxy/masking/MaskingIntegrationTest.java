@@ -69,7 +69,7 @@ class MaskingIntegrationTest {
     static void start() throws Exception {
         dir = Files.createTempDirectory("masking-test");
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP VIEW IF EXISTS m_contacts, m_contacts_outer");
+            s.execute("DROP VIEW IF EXISTS m_contacts_again, m_contacts, m_contacts_outer");
             s.execute("DROP FUNCTION IF EXISTS m_all()");
             s.execute("DROP TABLE IF EXISTS m_orders, m_customers, m_big");
             s.execute("CREATE TABLE m_customers (id int PRIMARY KEY, name text, email text, ssn text, "
@@ -525,5 +525,46 @@ class MaskingIntegrationTest {
         }
         // what the refusal protects: the histogram holds the addresses themselves
         assertThat(column(exempt, "", stats).get(0)).contains("ada@example.com");
+    }
+
+    @Test
+    void maskedValuesCannotBeCopiedWhereMaskingNoLongerApplies() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_copy, m_tickets");
+            s.execute("CREATE TABLE m_copy (v text)");
+            s.execute("CREATE TABLE m_tickets (id int, customer_id int, note text)");
+        }
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            for (String sql : List.of(
+                    "INSERT INTO m_copy SELECT email FROM m_customers",
+                    "INSERT INTO m_copy (v) SELECT lower(c.email) FROM m_customers c",
+                    "INSERT INTO m_copy VALUES ((SELECT email FROM m_customers WHERE id = 1))",
+                    "CREATE TABLE m_stolen AS SELECT * FROM m_customers",
+                    "SELECT email INTO m_stolen2 FROM m_customers",
+                    "WITH x AS (SELECT ssn FROM m_customers) INSERT INTO m_copy SELECT * FROM x",
+                    "UPDATE m_tickets t SET note = c.email FROM m_customers c WHERE c.id = t.customer_id",
+                    "UPDATE m_customers SET name = email WHERE id = 3")) {
+                assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
+                        .hasMessageContaining("would write values of masked columns");
+            }
+            // conditions on masked columns, literals and updates of a masked column from itself are not copies
+            s.execute("INSERT INTO m_tickets SELECT 1, id, 'call back' FROM m_customers WHERE email = 'ada@example.com'");
+            s.execute("INSERT INTO m_copy VALUES ('plain text')");
+            s.execute("UPDATE m_tickets SET note = 'done' WHERE customer_id IN (SELECT id FROM m_customers "
+                    + "WHERE email LIKE 'a%')");
+            s.execute("UPDATE m_customers SET email = lower(email) WHERE id = 3");
+            s.execute("CREATE OR REPLACE VIEW m_contacts_again AS SELECT email FROM m_customers");
+        }
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM m_copy WHERE v LIKE '%@%'")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isZero();
+        }
+        // what was written through the proxy reads back masked
+        assertThat(column(masked, "", "SELECT email FROM m_contacts_again ORDER BY 1 LIMIT 1").get(0)).contains("***");
+        // an exempt identity may copy
+        try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO m_copy SELECT email FROM m_customers WHERE id = 1");
+        }
     }
 }
