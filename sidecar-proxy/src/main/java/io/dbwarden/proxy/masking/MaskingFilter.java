@@ -57,14 +57,23 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (rules.isEmpty()) {
             return Verdict.allowNow();
         }
-        if (readsColumnStatistics(context.statement())) {
+        if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                             "dbwarden: column statistics (pg_stats, pg_statistic, pg_stats_ext) hold sample values "
                                     + "of masked columns, and results are masked for this identity", null,
                             "Query the tables themselves; their masked columns come out masked.")));
         }
-        MaskingRules.ColumnRule copied = copiesMaskedValues(context.statement(), rules);
+        if (runsUnseenPreparedStatement(context)) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-unknown-prepared",
+                    "prepared statement the proxy cannot see into", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: results are masked for this identity, and this EXECUTE runs a prepared "
+                                    + "statement the proxy did not see prepared (or inside another statement), so it "
+                                    + "cannot tell whether it copies masked values", null,
+                            "PREPARE the statement through the proxy and EXECUTE it on its own.")));
+        }
+        // what runs: for EXECUTE of a statement prepared through the proxy, the prepared statement
+        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules);
         if (copied != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "writes values of masked columns elsewhere", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -81,6 +90,27 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                         "dbwarden: this COPY ... TO cannot be masked (binary format, ENCODING or unusual options), "
                                 + "and results are masked for this identity",
                         null, "Use COPY ... TO STDOUT in text or CSV format (its rows are masked), or SELECT.")));
+    }
+
+    /**
+     * EXECUTE of a name the session did not prepare through the proxy, or an EXECUTE inside another statement
+     * (CREATE TABLE ... AS EXECUTE, EXPLAIN ANALYZE EXECUTE), whose effect the proxy cannot judge.
+     */
+    static boolean runsUnseenPreparedStatement(StatementContext context) {
+        String n = context.runs().normalized();
+        if (n.startsWith("execute ") || n.equals("execute")) {
+            return true; // unresolved: a resolved EXECUTE runs the prepared statement's own text
+        }
+        if (!n.contains("execute")) {
+            return false;
+        }
+        List<SqlToken> t = context.runs().tokens();
+        for (int i = 1; i < t.size(); i++) {
+            if (t.get(i).isWord("execute") && (t.get(i - 1).isWord("as") || t.get(0).isWord("explain"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A view stores no values: reading it masks what it shows from masked columns (materialized views do store). */

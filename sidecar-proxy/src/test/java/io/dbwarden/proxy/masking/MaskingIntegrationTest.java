@@ -547,6 +547,15 @@ class MaskingIntegrationTest {
                 assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
                         .hasMessageContaining("would write values of masked columns");
             }
+            // a prepared statement is judged by what it runs; one the proxy cannot see into does not run
+            s.execute("PREPARE cp AS INSERT INTO m_copy SELECT email FROM m_customers");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("EXECUTE cp")))
+                    .hasMessageContaining("would write values of masked columns");
+            s.execute("PREPARE rd AS SELECT email FROM m_customers");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("CREATE TABLE m_stolen3 AS "
+                    + "EXECUTE rd"))).hasMessageContaining("cannot tell whether it copies masked values");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("EXECUTE never_prepared")))
+                    .hasMessageContaining("cannot tell whether it copies masked values");
             // conditions on masked columns, literals and updates of a masked column from itself are not copies
             s.execute("INSERT INTO m_tickets SELECT 1, id, 'call back' FROM m_customers WHERE email = 'ada@example.com'");
             s.execute("INSERT INTO m_copy VALUES ('plain text')");
