@@ -129,8 +129,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         boolean candidate = n.startsWith("insert") || n.startsWith("update") || n.startsWith("merge")
                 || (n.startsWith("create") && n.contains(" as ") && !PLAIN_VIEW.matcher(n).lookingAt())
                 || n.startsWith("with") || (n.startsWith("select") && n.contains(" into "));
-        if (!candidate || rules.columns().isEmpty()) {
-            return null;
+        if (!candidate || rules.columns().isEmpty()
+                || (n.startsWith("insert") && !n.contains("select") && !n.contains("table"))) {
+            return null; // (an INSERT of literals only, however long, is not lexed again here)
         }
         List<SqlToken> t = statement.tokens();
         io.dbwarden.proxy.sql.StatementClassifier.Result c = io.dbwarden.proxy.sql.StatementClassifier.classify(t);
