@@ -81,6 +81,9 @@ public final class CheckCommand implements Callable<Integer> {
                             + a.problem()));
                     if (v.error() != null) {
                         out.println("    error: " + v.error().message());
+                        if (v.error().detail() != null) {
+                            out.println("    detail: " + v.error().detail());
+                        }
                         out.println("    hint: " + v.error().hint());
                     } else if (v.reason() != null) {
                         out.println("    " + v.reason());

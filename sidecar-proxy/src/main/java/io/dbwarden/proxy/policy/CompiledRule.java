@@ -66,6 +66,15 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
         return covers(tables, a.tables(), tableSchemas(defaultSchema));
     }
 
+    /**
+     * A restricting rule with table globs matched a statement whose table list is incomplete, and none of the
+     * tables the proxy did find is one the rule names: it applies because of what the statement might use.
+     */
+    boolean matchedOnlyForUnknownTables(StatementAnalysis a, String defaultSchema) {
+        return !permits() && !tables.isEmpty() && !a.tablesComplete()
+                && !covers(tables, a.tables(), tableSchemas(defaultSchema));
+    }
+
     private boolean matchesFunctions(List<QualifiedName> called) {
         return covers(functions, called, name -> FUNCTION_SCHEMAS);
     }

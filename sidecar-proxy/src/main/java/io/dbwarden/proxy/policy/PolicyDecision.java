@@ -20,6 +20,11 @@ final class PolicyDecision {
         String by = rule == null ? "the default action of policy \"" + policy.name() + "\""
                 : "rule \"" + rule.name() + "\" of policy \"" + policy.name() + "\"";
         String userMessage = rule != null && rule.message() != null ? rule.message() : null;
+        if (rule != null && rule.matchedOnlyForUnknownTables(a, policy.defaultSchema())) {
+            // the rule's own message speaks of its tables, which this statement may not use at all
+            userMessage = "the proxy could not list every table this statement uses, and the rule applies to tables "
+                    + "it might use";
+        }
         String detail = a.classified() && !a.tablesComplete()
                 ? "The proxy could not list every table this statement uses (its SQL parser does not understand the "
                 + "statement, or it reads a cursor or prepared statement the proxy did not see defined), so rules "

@@ -193,4 +193,17 @@ class BypassCorpusTest {
     void allowed(String sql) {
         assertThat(outcome(sql)).as(sql.length() > 200 ? sql.substring(0, 200) : sql).isEqualTo(Decision.ALLOW);
     }
+
+    @Test
+    void aDenyRuleThatMatchesOnlyBecauseTablesAreUnknownSaysSo() {
+        Verdict unknown = engine.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split("FETCH 10 FROM c", true)
+                .get(0))));
+        assertThat(unknown.decision()).isEqualTo(Decision.DENY);
+        assertThat(unknown.error().message()).contains("no-secrets").contains("tables it might use")
+                .doesNotContain("secret tables are off limits");
+        assertThat(unknown.error().detail()).contains("could not list every table");
+        Verdict named = engine.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split("SELECT * FROM secret.keys",
+                true).get(0))));
+        assertThat(named.error().message()).contains("secret tables are off limits");
+    }
 }
