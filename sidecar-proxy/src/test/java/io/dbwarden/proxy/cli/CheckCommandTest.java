@@ -49,6 +49,14 @@ class CheckCommandTest {
     }
 
     @Test
+    void aStatementWhoseTablesCannotAllBeListedIsExplained() {
+        Result r = check("shop/checkout", "FETCH 10 FROM some_cursor");
+        assertThat(r.code()).isEqualTo(CheckCommand.EXIT_DENIED);
+        assertThat(r.out()).contains("(incomplete)").contains("tables it might use")
+                .contains("detail: The proxy could not list every table this statement uses");
+    }
+
+    @Test
     void approvalExitsThree() {
         Result r = check("shop/checkout", "CREATE INDEX CONCURRENTLY orders_by_day ON orders (created_at)");
         assertThat(r.code()).isEqualTo(CheckCommand.EXIT_APPROVAL);
