@@ -405,6 +405,13 @@ final class ClientRelay {
         }, frame);
     }
 
+    /** A Bind or Execute of something no judged message of the session made: audited, then blocked like a Parse. */
+    private void refuseUnknown(String portal, Verdict refusal) {
+        record(new Execution(new StatementContext(session, UNKNOWN_STATEMENT, Protocol.EXTENDED,
+                tracker.transactionStatus()), refusal, List.of(), portal).blocked());
+        blockExtended(refusal.error());
+    }
+
     /** A blocked Parse: error now (in stream order), drop the client's messages until Sync. */
     private void blockExtended(PgError error) {
         discardingUntilSync = error;
@@ -424,14 +431,11 @@ final class ClientRelay {
             frame.release();
             portals.remove(bind.portalName());
             portalGenerations.put(bind.portalName(), ++nextGeneration);
-            Verdict unknown = Verdict.deny(null, "unknown-prepared-statement", "bind to a statement the proxy did "
+            refuseUnknown(null, Verdict.deny(null, "unknown-prepared-statement", "bind to a statement the proxy did "
                     + "not see prepared", PgError.error("26000", "dbwarden: prepared statement \""
                     + bind.statementName() + "\" was not prepared with Parse in this session, so the proxy cannot "
                     + "tell what it runs", null, "Prepare it with Parse (driver-level prepared statements do); a "
-                    + "statement made with SQL PREPARE runs with EXECUTE."));
-            record(new Execution(new StatementContext(session, UNKNOWN_STATEMENT, Protocol.EXTENDED,
-                    tracker.transactionStatus()), unknown, List.of(), null).blocked());
-            blockExtended(unknown.error());
+                    + "statement made with SQL PREPARE runs with EXECUTE.")));
             return;
         }
         int generation = ++nextGeneration;
@@ -448,13 +452,10 @@ final class ClientRelay {
             // a portal no Bind of this session made: a cursor made with SQL DECLARE (FETCH reads those, judged as
             // the cursor's query), or none at all
             frame.release();
-            Verdict unknown = Verdict.deny(null, "unknown-portal", "execute of a portal the proxy did not see bound",
-                    PgError.error("34000", "dbwarden: portal \"" + portal + "\" was not made by Bind in this "
-                            + "session, so the proxy cannot tell what it returns", null,
-                            "Read a cursor declared with SQL DECLARE with FETCH."));
-            record(new Execution(new StatementContext(session, UNKNOWN_STATEMENT, Protocol.EXTENDED,
-                    tracker.transactionStatus()), unknown, List.of(), portal).blocked());
-            blockExtended(unknown.error());
+            refuseUnknown(portal, Verdict.deny(null, "unknown-portal", "execute of a portal the proxy did not see "
+                    + "bound", PgError.error("34000", "dbwarden: portal \"" + portal + "\" was not made by Bind in "
+                    + "this session, so the proxy cannot tell what it returns", null,
+                    "Read a cursor declared with SQL DECLARE with FETCH.")));
             return;
         }
         Prepared p = b.prepared(); // a Bind of a statement the proxy did not judge never makes a portal

@@ -60,6 +60,11 @@ final class ExpressionLineage {
     }
 
     static ExpressionLineage of(List<SqlToken> tokens) {
+        return of(tokens, StatementClassifier.classify(tokens).tables());
+    }
+
+    /** As {@link #of(List)}, with the statement's tables when the caller has classified it already. */
+    static ExpressionLineage of(List<SqlToken> tokens, List<QualifiedName> tables) {
         Set<String> all = new HashSet<>();
         boolean setOperation = false;
         int depth = 0;
@@ -78,7 +83,6 @@ final class ExpressionLineage {
                 }
             }
         }
-        List<QualifiedName> tables = StatementClassifier.classify(tokens).tables();
         List<Set<String>> items = setOperation ? null : outputItems(tokens);
         return new ExpressionLineage(items, all, tables, aliases(tokens, tables));
     }

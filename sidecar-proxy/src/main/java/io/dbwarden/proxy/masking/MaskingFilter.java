@@ -9,6 +9,7 @@ import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.SqlToken;
+import io.dbwarden.proxy.sql.StatementClassifier;
 
 import java.util.List;
 import java.util.Set;
@@ -134,7 +135,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             return null; // (an INSERT of literals only, however long, is not lexed again here)
         }
         List<SqlToken> t = statement.tokens();
-        io.dbwarden.proxy.sql.StatementClassifier.Result c = io.dbwarden.proxy.sql.StatementClassifier.classify(t);
+        StatementClassifier.Result c = StatementClassifier.classify(t);
         boolean writes = c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.INSERT)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
@@ -146,16 +147,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (n.startsWith("update")) {
             return updateCopies(t, c, rules);
         }
-        if (n.startsWith("insert") && !hasWordAtDepthZero(t, "select")) {
+        if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
-            return hasSubquery(t) ? ExpressionLineage.of(t).anyOutputRule(rules) : null;
+            return hasSubquery(t) ? ExpressionLineage.of(t, c.tables()).anyOutputRule(rules) : null;
         }
-        return ExpressionLineage.of(t).anyOutputRule(rules);
+        return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
     }
 
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
-                                                        io.dbwarden.proxy.sql.StatementClassifier.Result c,
+                                                        StatementClassifier.Result c,
                                                         MaskingRules rules) {
         int set = -1;
         int depth = 0;
@@ -170,7 +171,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             }
         }
         if (set < 0 || c.tables().isEmpty()) {
-            return ExpressionLineage.of(t).anyOutputRule(rules);
+            return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
         }
         io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
         String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
@@ -237,20 +238,6 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return null;
     }
 
-    private static boolean hasWordAtDepthZero(List<SqlToken> t, String word) {
-        int depth = 0;
-        for (SqlToken tok : t) {
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && tok.isWord(word)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static boolean hasSubquery(List<SqlToken> t) {
         for (int i = 0; i + 1 < t.size(); i++) {
             if (t.get(i).isSymbol("(") && (t.get(i + 1).isWord("select") || t.get(i + 1).isWord("with")
@@ -280,20 +267,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     }
 
     static boolean isCopyOut(List<SqlToken> tokens) {
-        if (tokens.isEmpty() || !tokens.get(0).isWord("copy")) {
-            return false;
-        }
-        int depth = 0;
-        for (SqlToken t : tokens) {
-            if (t.isSymbol("(")) {
-                depth++;
-            } else if (t.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && t.isWord("to")) {
-                return true;
-            }
-        }
-        return false;
+        return !tokens.isEmpty() && tokens.get(0).isWord("copy")
+                && StatementClassifier.hasWordAtDepth(tokens, 0, tokens.size(), "to");
     }
 
     @Override

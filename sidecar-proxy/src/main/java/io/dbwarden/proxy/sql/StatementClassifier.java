@@ -526,6 +526,11 @@ public final class StatementClassifier {
     }
 
     private boolean hasWordAtDepth(int from, int end, String word) {
+        return hasWordAtDepth(t, from, end, word);
+    }
+
+    /** Whether {@code word} occurs in {@code t[from, end)} outside every parenthesis opened in that range. */
+    public static boolean hasWordAtDepth(List<SqlToken> t, int from, int end, String word) {
         int depth = 0;
         for (int k = from; k < end; k++) {
             SqlToken tok = t.get(k);
