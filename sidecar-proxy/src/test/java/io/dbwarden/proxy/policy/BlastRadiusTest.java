@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.policy;
 
 import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterEach;
@@ -10,7 +11,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,15 +65,8 @@ class BlastRadiusTest {
                       action: allow
                       maxAffectedRows: 3
                 """);
-        Path pw = dir.resolve("pw");
-        Files.writeString(pw, EmbeddedPg.PASSWORD);
         audit = dir.resolve("audit.jsonl");
-        RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
-                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "none");
-        proxy = cmd.start();
+        proxy = CliProxy.start(dir, policy, "test/app");
     }
 
     @AfterEach

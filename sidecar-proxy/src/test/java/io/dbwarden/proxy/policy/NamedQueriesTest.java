@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.policy;
 
 import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterEach;
@@ -11,7 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.postgresql.PGConnection;
-import picocli.CommandLine;
 
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -92,15 +92,7 @@ class NamedQueriesTest {
         }
         policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY.formatted(""));
-        Path pw = dir.resolve("pw");
-        Files.writeString(pw, EmbeddedPg.PASSWORD);
-        RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
-                "--policy", policy.toString(), "--policy-reload-seconds", "1",
-                "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "none");
-        proxy = cmd.start();
+        proxy = CliProxy.start(dir, policy, "test/app", "--policy-reload-seconds", "1");
     }
 
     @AfterEach

@@ -7,6 +7,7 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterAll;
@@ -16,7 +17,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -135,15 +135,7 @@ class RoleChangesTest {
         }
         Path policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY);
-        Path pw = dir.resolve("pw");
-        Files.writeString(pw, EmbeddedPg.PASSWORD);
-        RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
-                "--policy", policy.toString(), "--audit", dir.resolve("audit.jsonl").toString(),
-                "--admin-listen", "none");
-        try (RunCommand.Running proxy = cmd.start();
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
              Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
                      + EmbeddedPg.DATABASE + "?sslmode=disable&user=app");
              Statement s = c.createStatement()) {
