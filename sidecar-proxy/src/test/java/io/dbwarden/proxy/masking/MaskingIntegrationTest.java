@@ -1,13 +1,13 @@
 package io.dbwarden.proxy.masking;
 
 import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-import picocli.CommandLine;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -102,15 +102,8 @@ class MaskingIntegrationTest {
     }
 
     private static RunCommand.Running start(Path policy, Path key, String identity, Path auditFile) throws Exception {
-        Path pw = dir.resolve("pw");
-        Files.writeString(pw, EmbeddedPg.PASSWORD);
-        RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", identity,
-                "--policy", policy.toString(), "--audit", auditFile.toString(), "--admin-listen", "none",
-                "--masking-key-file", key.toString());
-        return cmd.start();
+        return CliProxy.start(dir, policy, identity, "--audit", auditFile.toString(), "--masking-key-file",
+                key.toString());
     }
 
     @AfterAll

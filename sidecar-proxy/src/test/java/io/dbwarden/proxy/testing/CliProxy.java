@@ -11,6 +11,7 @@ import java.util.List;
 /**
  * The proxy as {@code dbwarden-proxy run} starts it, in front of {@link EmbeddedPg} as the SCRAM role (password from
  * a file in {@code dir}), enforcing a policy file, auditing to {@code dir/audit.jsonl}, without the admin endpoint.
+ * {@code extraArgs} come last and may repeat one of these options to replace its value (for example {@code --audit}).
  */
 public final class CliProxy {
     private CliProxy() {
@@ -27,7 +28,7 @@ public final class CliProxy {
                 "--admin-listen", "none"));
         args.addAll(List.of(extraArgs));
         RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs(args.toArray(String[]::new));
+        new CommandLine(cmd).setOverwrittenOptionsAllowed(true).parseArgs(args.toArray(String[]::new));
         return cmd.start();
     }
 }
