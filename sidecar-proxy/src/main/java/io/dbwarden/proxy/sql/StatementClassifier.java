@@ -454,24 +454,173 @@ public final class StatementClassifier {
         withoutWhere = true;
     }
 
-    /** WHERE true, WHERE NOT false, WHERE literal = literal (any literals: cautious, not value-dependent). */
+    /**
+     * Whether the WHERE condition starting at {@code k} selects every row whatever the data: {@code true}, a constant
+     * ({@code 't'}, {@code $1}), {@code NOT false}, a comparison of constants ({@code 1 = 1}, {@code '1'::int <> 2};
+     * any constants and any comparison: the decision is cached by literal-free text, so it must not depend on the
+     * values), a column compared with itself ({@code id = id}), an OR with such a branch, an AND of only such
+     * conditions, each possibly in parentheses. Not data-dependent conditions such as {@code id IS NOT NULL}.
+     */
     private boolean isTautology(int k) {
+        int depth = 0;
         int end = k;
-        while (end < t.size() && !t.get(end).isWord("returning") && !t.get(end).isSymbol(")")) {
-            end++;
+        for (; end < t.size(); end++) {
+            SqlToken tok = t.get(end);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                if (--depth < 0) {
+                    break; // closes the CTE or subquery the UPDATE/DELETE is in
+                }
+            } else if (depth == 0 && (tok.isWord("returning") || tok.kind() == SqlToken.Kind.SEMICOLON)) {
+                break;
+            }
         }
-        List<SqlToken> cond = t.subList(k, end);
-        if (cond.size() == 1 && cond.get(0).isWord("true")) {
-            return true;
-        }
-        if (cond.size() == 2 && cond.get(0).isWord("not") && cond.get(1).isWord("false")) {
-            return true;
-        }
-        return cond.size() == 3 && isLiteral(cond.get(0)) && cond.get(1).isSymbol("=") && isLiteral(cond.get(2));
+        return alwaysTrue(k, end);
     }
 
-    private static boolean isLiteral(SqlToken tok) {
-        return tok.kind() == SqlToken.Kind.NUMBER || tok.kind() == SqlToken.Kind.STRING;
+    private boolean alwaysTrue(int from, int end) {
+        if (from >= end) {
+            return false;
+        }
+        List<int[]> disjuncts = splitAtDepthZero(from, end, "or");
+        if (disjuncts.size() > 1) {
+            for (int[] d : disjuncts) {
+                if (alwaysTrue(d[0], d[1])) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        List<int[]> conjuncts = splitAtDepthZero(from, end, "and");
+        if (conjuncts.size() > 1) {
+            for (int[] c : conjuncts) {
+                if (!alwaysTrue(c[0], c[1])) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (t.get(from).isSymbol("(") && matching(from, end) == end - 1) {
+            return alwaysTrue(from + 1, end - 1);
+        }
+        if (end - from == 1 && (t.get(from).isWord("false") || t.get(from).isWord("null"))) {
+            return false;
+        }
+        if (end - from == 2 && t.get(from).isWord("not") && t.get(from + 1).isWord("false")) {
+            return true;
+        }
+        if (isConstant(from, end)) {
+            return true;
+        }
+        int op = -1;
+        int depth = 0;
+        for (int i = from; i < end; i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.kind() == SqlToken.Kind.SYMBOL && COMPARISONS.contains(tok.text())) {
+                if (op >= 0) {
+                    return false;
+                }
+                op = i;
+            }
+        }
+        if (op <= from || op >= end - 1) {
+            return false;
+        }
+        if (isConstant(from, op) && isConstant(op + 1, end)) {
+            return true;
+        }
+        return SELF_COMPARISONS.contains(t.get(op).text()) && isColumnReference(from, op)
+                && sameTokens(from, op, op + 1, end);
+    }
+
+    private static final Set<String> COMPARISONS = Set.of("=", "<>", "!=", "<", ">", "<=", ">=");
+    private static final Set<String> SELF_COMPARISONS = Set.of("=", "<=", ">=");
+
+    /** Literals, parameters, {@code true}/{@code false}/{@code null}, signs, parentheses and casts to type names. */
+    private boolean isConstant(int from, int end) {
+        boolean value = false;
+        boolean typeName = false;
+        for (int i = from; i < end; i++) {
+            SqlToken tok = t.get(i);
+            switch (tok.kind()) {
+                case STRING, NUMBER, PARAM -> {
+                    value = true;
+                    typeName = false;
+                }
+                case WORD, QUOTED_IDENT -> {
+                    boolean keyword = tok.kind() == SqlToken.Kind.WORD && (tok.text().equals("true")
+                            || tok.text().equals("false") || tok.text().equals("null"));
+                    boolean afterCast = i > from && (t.get(i - 1).isSymbol("::") || typeName);
+                    if (!keyword && !afterCast) {
+                        return false;
+                    }
+                    value |= keyword;
+                    typeName = afterCast;
+                }
+                case SYMBOL -> {
+                    if (!(tok.isSymbol("(") || tok.isSymbol(")") || tok.isSymbol("-") || tok.isSymbol("+")
+                            || tok.isSymbol("::"))) {
+                        return false;
+                    }
+                    typeName = false;
+                }
+                default -> {
+                    return false;
+                }
+            }
+        }
+        return value;
+    }
+
+    /** A column name, possibly qualified: {@code id}, {@code o.id}, {@code "O"."Id"}. */
+    private boolean isColumnReference(int from, int end) {
+        for (int i = from; i < end; i++) {
+            SqlToken tok = t.get(i);
+            boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+            if ((i - from) % 2 == 0 ? !name : !tok.isSymbol(".")) {
+                return false;
+            }
+        }
+        return (end - from) % 2 == 1;
+    }
+
+    private boolean sameTokens(int a, int aEnd, int b, int bEnd) {
+        if (aEnd - a != bEnd - b) {
+            return false;
+        }
+        for (int i = 0; i < aEnd - a; i++) {
+            SqlToken x = t.get(a + i);
+            SqlToken y = t.get(b + i);
+            if (x.kind() != y.kind() || !x.text().equals(y.text())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The parts of {@code [from, end)} between the given word at parenthesis depth zero, as {start, end} pairs. */
+    private List<int[]> splitAtDepthZero(int from, int end, String word) {
+        List<int[]> parts = new ArrayList<>(2);
+        int depth = 0;
+        int partStart = from;
+        for (int i = from; i < end; i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord(word)) {
+                parts.add(new int[] {partStart, i});
+                partStart = i + 1;
+            }
+        }
+        parts.add(new int[] {partStart, end});
+        return parts;
     }
 
     // ------------------------------------------------------------------ helpers

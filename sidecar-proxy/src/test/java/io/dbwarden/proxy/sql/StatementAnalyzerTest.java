@@ -3,6 +3,8 @@ package io.dbwarden.proxy.sql;
 import io.dbwarden.api.v1alpha1.StatementKind;
 import io.dbwarden.proxy.filter.StatementInfo;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.concurrent.TimeUnit;
 
@@ -28,6 +30,71 @@ class StatementAnalyzerTest {
             // waited in the queue is not remembered as failed, so retrying it works)
             org.awaitility.Awaitility.await().atMost(5, TimeUnit.SECONDS).until(() -> analyzer
                     .analyze(info("SELECT * FROM orders")).toCompletableFuture().get(5, TimeUnit.SECONDS).classified());
+        }
+    }
+
+    /** Conditions that select every row whatever the data count as no WHERE (the no-mass-delete guard). */
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "DELETE FROM orders",
+            "DELETE FROM orders WHERE true",
+            "DELETE FROM orders WHERE TRUE",
+            "DELETE FROM orders WHERE NOT false",
+            "DELETE FROM orders WHERE 1 = 1",
+            "DELETE FROM orders WHERE 1=1",
+            "DELETE FROM orders WHERE (1 = 1)",
+            "DELETE FROM orders WHERE ((true))",
+            "DELETE FROM orders WHERE 'a' = 'a'",
+            "DELETE FROM orders WHERE 1 <> 2",
+            "DELETE FROM orders WHERE 2 > 1",
+            "DELETE FROM orders WHERE '1'::int = 1",
+            "DELETE FROM orders WHERE -1 < +1",
+            "DELETE FROM orders WHERE 't'",
+            "DELETE FROM orders WHERE 'true'::boolean",
+            "DELETE FROM orders WHERE $1",
+            "DELETE FROM orders WHERE $1 = $2",
+            "DELETE FROM orders WHERE id = id",
+            "DELETE FROM orders o WHERE o.id = o.id",
+            "DELETE FROM orders o WHERE \"o\".\"Id\" >= \"o\".\"Id\"",
+            "DELETE FROM orders WHERE false OR true",
+            "DELETE FROM orders WHERE id = 5 OR 1 = 1",
+            "DELETE FROM orders WHERE id = 5 OR (2 = 2 AND true)",
+            "DELETE FROM orders WHERE 1 = 1 AND true",
+            "DELETE FROM orders WHERE 1 = 1 RETURNING id",
+            "UPDATE orders SET state = 'x' WHERE 1 = 1",
+            "UPDATE orders SET state = 'x' WHERE state = state",
+            "WITH d AS (DELETE FROM orders WHERE true OR id = 1 RETURNING *) SELECT count(*) FROM d",
+    })
+    void alwaysTrueConditionsCountAsNoWhere(String sql) {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            assertThat(analyzer.analyzeNow(info(sql)).withoutWhere()).as(sql).isTrue();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "DELETE FROM orders WHERE id = 1",
+            "DELETE FROM orders WHERE id = $1",
+            "DELETE FROM orders WHERE false",
+            "DELETE FROM orders WHERE null",
+            "DELETE FROM orders WHERE id = 5 AND 1 = 1",
+            "DELETE FROM orders WHERE (id = 5) AND (true)",
+            "DELETE FROM orders WHERE id = 5 OR id = 6",
+            "DELETE FROM orders WHERE id BETWEEN 1 AND 2",
+            "DELETE FROM orders WHERE 1 BETWEEN id AND 2",
+            "DELETE FROM orders WHERE id IN (1, 2)",
+            "DELETE FROM orders WHERE id = (SELECT 1)",
+            "DELETE FROM orders WHERE id = other_id",
+            "DELETE FROM orders o WHERE o.id = p.id",
+            "DELETE FROM orders WHERE id + 1 = id + 1 AND id = 3",
+            "DELETE FROM orders WHERE CURRENT OF c",
+            "DELETE FROM orders WHERE state::text = 'x'",
+            "UPDATE orders SET state = 'x' WHERE id = 1 RETURNING 1 = 1",
+            "WITH d AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM d WHERE true",
+    })
+    void realConditionsAreWheres(String sql) {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            assertThat(analyzer.analyzeNow(info(sql)).withoutWhere()).as(sql).isFalse();
         }
     }
 
