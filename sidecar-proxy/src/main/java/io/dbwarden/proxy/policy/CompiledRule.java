@@ -81,6 +81,12 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
 
     private static final List<String> FUNCTION_SCHEMAS = List.of("pg_catalog", "public");
 
+    /** Whether one of this rule's function globs names {@code f} (under any schema it could resolve to). */
+    boolean namesFunction(QualifiedName f) {
+        List<String> schemas = f.schema() != null ? List.of(f.schema()) : FUNCTION_SCHEMAS;
+        return functions.stream().anyMatch(g -> schemas.stream().anyMatch(s -> g.matches(s, f.name())));
+    }
+
     /** Schemas an unqualified table name can resolve to: the (pinned) default schema, or pg_catalog for pg_* names. */
     private static java.util.function.Function<String, List<String>> tableSchemas(String defaultSchema) {
         return name -> name.startsWith("pg_") ? List.of(defaultSchema, "pg_catalog") : List.of(defaultSchema);

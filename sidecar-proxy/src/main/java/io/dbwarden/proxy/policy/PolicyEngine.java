@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.policy;
 
+import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
@@ -122,10 +123,42 @@ public final class PolicyEngine {
         }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema())) {
-                return PolicyDecision.of(p, r, r.action(), a);
+                Verdict guarded = serverFunctionGuard(p, r, r.action(), a);
+                return guarded != null ? guarded : PolicyDecision.of(p, r, r.action(), a);
             }
         }
-        return PolicyDecision.of(p, null, p.defaultAction(), a);
+        Verdict guarded = serverFunctionGuard(p, null, p.defaultAction(), a);
+        return guarded != null ? guarded : PolicyDecision.of(p, null, p.defaultAction(), a);
+    }
+
+    /**
+     * Built-in {@code server-functions}: a statement that would be forwarded (allow, audit) but calls a function that
+     * acts outside the data its tables hold (signals other sessions, reads server files, reads other sessions'
+     * queries, connects elsewhere, drives replication or backups) is denied, unless the rule that decided it names
+     * that function in {@code match.functions}. Table and statement rules say nothing about such calls, so an allow
+     * rule for {@code SELECT} on {@code public.*} must not let {@code SELECT pg_terminate_backend(g) FROM
+     * generate_series(1, 100000) g} end every session of the proxy's database role.
+     */
+    private static Verdict serverFunctionGuard(CompiledPolicy p, CompiledRule rule,
+                                               Action action, StatementAnalysis a) {
+        if (action != Action.ALLOW && action != Action.AUDIT) {
+            return null;
+        }
+        java.util.Set<String> unnamed = new java.util.TreeSet<>();
+        for (StatementAnalysis.QualifiedName f : a.functions()) {
+            if (ServerFunctions.isServerFunction(f.name()) && (rule == null || !rule.namesFunction(f))) {
+                unnamed.add(f.name());
+            }
+        }
+        if (unnamed.isEmpty()) {
+            return null;
+        }
+        String names = String.join(", ", unnamed);
+        return PolicyDecision.builtIn(p, "server-functions", "calling " + names + " is not allowed",
+                names + (unnamed.size() == 1 ? " acts" : " act") + " outside the rows of the tables a statement names "
+                        + "(other sessions, server files, replication, remote servers), so rules about statements and "
+                        + "tables do not cover it. To allow it, name it in the match.functions of the rule that "
+                        + "allows the statement.");
     }
 
     /** A short description of the decision for the CLI. */

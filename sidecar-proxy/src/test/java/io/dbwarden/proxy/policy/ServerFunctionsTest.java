@@ -1,0 +1,196 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.CliProxy;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Functions that act outside the rows of the tables a statement names (signal other sessions, read server files,
+ * watch other sessions' queries, connect elsewhere, drive replication) are not covered by rules about statements and
+ * tables: a forwarding decision that would let one through is the built-in {@code server-functions} denial, unless
+ * the deciding rule names the function.
+ */
+@ExtendWith(LeakDetection.class)
+class ServerFunctionsTest {
+    private static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: reader
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/app
+              defaultAction: deny
+              rules:
+                - name: cancel-own-queries
+                  match:
+                    statements: [SELECT]
+                    functions: [pg_cancel_backend, pg_backend_pid]
+                  action: allow
+                - name: audited-file-reads
+                  match:
+                    functions: [pg_stat_file]
+                  action: audit
+                - name: approved-promotion
+                  match:
+                    functions: [pg_promote]
+                  action: requireApproval
+                - name: reads
+                  match:
+                    statements: [SELECT]
+                    tables: ["public.*"]
+                  action: allow
+            ---
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: everything
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/ops
+              defaultAction: allow
+              allowUnparsedStatements: true
+            """;
+
+    static StatementAnalyzer analyzer;
+    static PolicyEngine reader;
+    static PolicyEngine everything;
+
+    @BeforeAll
+    static void load() throws Exception {
+        analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
+        reader = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
+        everything = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/ops");
+    }
+
+    @AfterAll
+    static void close() {
+        analyzer.close();
+    }
+
+    private static Verdict decide(PolicyEngine engine, String sql) {
+        StatementInfo s = StatementInfo.of(SqlText.split(sql, true).get(0));
+        return engine.decide(analyzer.analyzeNow(s));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "SELECT pg_terminate_backend(g) FROM generate_series(1, 100000) g",
+            "SELECT pg_catalog.pg_terminate_backend(42)",
+            "SELECT PG_READ_FILE('/etc/passwd')",
+            "SELECT pg_read_binary_file('global/pg_control')",
+            "SELECT * FROM pg_ls_dir('.')",
+            "SELECT * FROM pg_ls_waldir()",
+            "SELECT query FROM pg_stat_get_activity(NULL)",
+            "SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s",
+            "SELECT lo_import('/etc/passwd')",
+            "SELECT lo_export(1, '/tmp/x')",
+            "SELECT pg_reload_conf()",
+            "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)",
+            "SELECT pg_create_logical_replication_slot('s', 'test_decoding')",
+            "SELECT public.dblink_connect('host=elsewhere')",
+            "SELECT id FROM public.orders WHERE pg_terminate_backend(id)",
+    })
+    void tableAndStatementRulesDoNotCoverServerFunctions(String sql) {
+        for (PolicyEngine engine : new PolicyEngine[] {reader, everything}) {
+            Verdict v = decide(engine, sql);
+            assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
+            assertThat(v.rule()).as(sql).isEqualTo("server-functions");
+            assertThat(v.error().message()).contains("is not allowed").contains(engine == reader ? "reader" : "everything");
+            assertThat(v.error().hint()).contains("match.functions");
+        }
+    }
+
+    @Test
+    void aRuleThatNamesTheFunctionDecidesIt() {
+        Verdict cancel = decide(reader, "SELECT pg_cancel_backend(42)");
+        assertThat(cancel.decision()).isEqualTo(Decision.ALLOW);
+        assertThat(cancel.rule()).isEqualTo("cancel-own-queries");
+        Verdict stat = decide(reader, "SELECT pg_stat_file('postgresql.conf')");
+        assertThat(stat.decision()).isEqualTo(Decision.AUDIT);
+        assertThat(stat.rule()).isEqualTo("audited-file-reads");
+        // a human gate stays one: approval is not a forwarding decision the guard has to stop
+        Verdict promote = decide(reader, "SELECT pg_promote()");
+        assertThat(promote.decision()).isEqualTo(Decision.REQUIRE_APPROVAL);
+        assertThat(promote.rule()).isEqualTo("approved-promotion");
+        // naming one function does not cover another in the same statement
+        Verdict both = decide(reader, "SELECT pg_cancel_backend(42), pg_terminate_backend(42)");
+        assertThat(both.rule()).isEqualTo("server-functions");
+        assertThat(both.error().message()).contains("pg_terminate_backend");
+    }
+
+    @Test
+    void ordinaryFunctionsAndDenyRulesAreUnchanged() {
+        assertThat(decide(reader, "SELECT lower(email), now(), count(*) FROM public.orders GROUP BY 1, 2").decision())
+                .isEqualTo(Decision.ALLOW);
+        assertThat(decide(everything, "SELECT pg_backend_pid(), current_setting('application_name')").decision())
+                .isEqualTo(Decision.ALLOW);
+        Verdict denied = decide(reader, "DELETE FROM public.orders WHERE pg_terminate_backend(id)");
+        assertThat(denied.decision()).isEqualTo(Decision.DENY);
+        assertThat(denied.rule()).as("the policy's own denial is reported, not the guard").isNull();
+    }
+
+    @Test
+    void throughTheProxyAnotherSessionCannotBeTerminated(@TempDir Path dir) throws Exception {
+        Path policy = dir.resolve("policy.yaml");
+        Files.writeString(policy, POLICY);
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/ops");
+             Connection victim = connect(proxy); Connection agent = connect(proxy);
+             Statement v = victim.createStatement(); Statement a = agent.createStatement()) {
+            int pid = intOf(v, "SELECT pg_backend_pid()");
+            // the same database role on both sessions: PostgreSQL itself would let one end the other
+            assertThatThrownBy(() -> a.execute("SELECT pg_terminate_backend(" + pid + ")"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"))
+                    .hasMessageContaining("calling pg_terminate_backend is not allowed");
+            assertThatThrownBy(() -> a.execute("SELECT pg_terminate_backend(g) FROM generate_series(" + pid + ", "
+                    + pid + ") g")).hasMessageContaining("pg_terminate_backend");
+            assertThat(intOf(v, "SELECT 1")).as("the other session is alive").isEqualTo(1);
+            assertThat(intOf(a, "SELECT 2")).as("the refused session is usable").isEqualTo(2);
+            try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+                 Statement d = direct.createStatement()) {
+                assertThat(intOf(d, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid)).isEqualTo(1);
+            }
+        }
+        assertThat(Files.readString(dir.resolve("audit.jsonl")))
+                .contains("\"decision\":\"deny\"").contains("\"rule\":\"server-functions\"");
+    }
+
+    private static Connection connect(RunCommand.Running proxy) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
+                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app");
+    }
+
+    private static int intOf(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+}
