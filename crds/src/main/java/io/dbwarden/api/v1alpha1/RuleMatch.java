@@ -22,7 +22,9 @@ public class RuleMatch {
             + "names in SQL resolve to the policy's defaultSchema.")
     private List<String> tables = new ArrayList<>();
 
-    @JsonPropertyDescription("Function globs, schema.function or function (any schema), e.g. pg_terminate_backend, dblink*.")
+    @JsonPropertyDescription("Function globs, schema.function or function (any schema), e.g. pg_terminate_backend, dblink*. "
+            + "Server functions (pg_terminate_backend, pg_read_file, pg_stat_get_activity, dblink*, replication and "
+            + "backup control) are denied on statements rules would forward unless the deciding rule lists them here.")
     private List<String> functions = new ArrayList<>();
 
     @JsonPropertyDescription("Match only UPDATE or DELETE statements without a WHERE clause (or with an always-true one).")
