@@ -30,7 +30,8 @@ public class RuleMatch {
     @JsonPropertyDescription("Match only UPDATE or DELETE statements without a WHERE clause (or with an always-true one).")
     private Boolean withoutWhere;
 
-    @JsonPropertyDescription("Match only COPY ... TO/FROM PROGRAM (runs a shell command on the database server).")
+    @JsonPropertyDescription("Match only COPY ... TO/FROM PROGRAM (runs a shell command on the database server). "
+            + "Such a COPY is forwarded only when the rule that allows it sets this; COPY to or from server files never is.")
     private Boolean copyProgram;
 
     public List<StatementKind> getStatements() {

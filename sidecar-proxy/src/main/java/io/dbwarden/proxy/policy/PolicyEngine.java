@@ -123,26 +123,37 @@ public final class PolicyEngine {
         }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema())) {
-                Verdict guarded = serverFunctionGuard(p, r, r.action(), a);
+                Verdict guarded = serverSideGuard(p, r, r.action(), a);
                 return guarded != null ? guarded : PolicyDecision.of(p, r, r.action(), a);
             }
         }
-        Verdict guarded = serverFunctionGuard(p, null, p.defaultAction(), a);
+        Verdict guarded = serverSideGuard(p, null, p.defaultAction(), a);
         return guarded != null ? guarded : PolicyDecision.of(p, null, p.defaultAction(), a);
     }
 
     /**
-     * Built-in {@code server-functions}: a statement that would be forwarded (allow, audit) but calls a function that
+     * Built-in {@code server-side-copy}: COPY to or from a server file is never forwarded, COPY ... PROGRAM only when
+     * the deciding rule says {@code copyProgram: true}. Built-in {@code server-functions}: a statement that would be forwarded (allow, audit) but calls a function that
      * acts outside the data its tables hold (signals other sessions, reads server files, reads other sessions'
      * queries, connects elsewhere, drives replication or backups) is denied, unless the rule that decided it names
      * that function in {@code match.functions}. Table and statement rules say nothing about such calls, so an allow
      * rule for {@code SELECT} on {@code public.*} must not let {@code SELECT pg_terminate_backend(g) FROM
      * generate_series(1, 100000) g} end every session of the proxy's database role.
      */
-    private static Verdict serverFunctionGuard(CompiledPolicy p, CompiledRule rule,
-                                               Action action, StatementAnalysis a) {
+    private static Verdict serverSideGuard(CompiledPolicy p, CompiledRule rule, Action action, StatementAnalysis a) {
         if (action != Action.ALLOW && action != Action.AUDIT) {
             return null;
+        }
+        if (a.copyServerFile()) {
+            return PolicyDecision.builtIn(p, "server-side-copy", "COPY to or from a file on the database server is "
+                    + "not allowed", "COPY ... FROM 'file' and TO 'file' read and write the database server's files. "
+                    + "Send the data through the connection instead: COPY ... FROM STDIN / TO STDOUT (psql's \\copy, "
+                    + "pgjdbc's CopyManager).");
+        }
+        if (a.copyProgram() && (rule == null || !rule.copyProgram())) {
+            return PolicyDecision.builtIn(p, "server-side-copy", "COPY ... PROGRAM is not allowed",
+                    "COPY ... PROGRAM runs a shell command on the database server; a rule allowing COPY does not "
+                            + "cover it. Only a rule with match.copyProgram: true can allow it.");
         }
         java.util.Set<String> unnamed = new java.util.TreeSet<>();
         for (StatementAnalysis.QualifiedName f : a.functions()) {

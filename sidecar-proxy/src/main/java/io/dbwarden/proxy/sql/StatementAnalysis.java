@@ -17,6 +17,7 @@ import java.util.Set;
  * @param functions         functions it calls
  * @param withoutWhere      an UPDATE or DELETE in it has no WHERE clause, or an always-true one
  * @param copyProgram       COPY ... TO/FROM PROGRAM
+ * @param copyServerFile    COPY ... TO/FROM 'file' (a file on the database server)
  * @param changesSearchPath it changes (or may change) search_path
  * @param changesReadOnly   it changes (or may change) transaction read-only state towards read-write
  * @param roleChange        the database role it switches the session to: null when none, "" back to the session's
@@ -27,7 +28,8 @@ import java.util.Set;
  */
 public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
                                 boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
-                                boolean copyProgram, boolean changesSearchPath, boolean changesReadOnly,
+                                boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
+                                boolean changesReadOnly,
                                 String problem, String roleChange, boolean rowsUncounted) {
     /** A role change whose target is not known from the statement's literal-free text. */
     public static final String ANY_ROLE = "\u0000any";

@@ -106,7 +106,8 @@ public final class StatementAnalyzer implements AutoCloseable {
             StatementClassifier.Result c = StatementClassifier.classify(statement.tokens());
             if (!c.classified()) {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
-                        c.withoutWhere(), c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), c.problem(),
+                        c.withoutWhere(), c.copyProgram(), c.copyServerFile(), c.changesSearchPath(),
+                        c.changesReadOnly(), c.problem(),
                         c.roleChange(), c.rowsUncounted());
             } else {
                 List<QualifiedName> tables = c.tables();
@@ -127,7 +128,8 @@ public final class StatementAnalyzer implements AutoCloseable {
                     }
                 }
                 result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
-                        c.copyProgram(), c.changesSearchPath(), c.changesReadOnly(), null, c.roleChange(),
+                        c.copyProgram(), c.copyServerFile(), c.changesSearchPath(), c.changesReadOnly(), null,
+                        c.roleChange(),
                         c.rowsUncounted());
             }
         }
@@ -178,7 +180,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, problem, null, false);
+                false, false, false, problem, null, false);
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {

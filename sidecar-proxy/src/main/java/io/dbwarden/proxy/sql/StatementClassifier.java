@@ -46,6 +46,7 @@ public final class StatementClassifier {
     private final Set<QualifiedName> functions = new LinkedHashSet<>();
     private boolean withoutWhere;
     private boolean copyProgram;
+    private boolean copyServerFile;
     private boolean changesSearchPath;
     private boolean changesReadOnly;
     private String problem;
@@ -69,7 +70,7 @@ public final class StatementClassifier {
      * ... FOR q, PREPARE n AS q, COPY (q) TO), -1 when the statement is not such a wrapper.
      */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
-                         boolean withoutWhere, boolean copyProgram, boolean changesSearchPath,
+                         boolean withoutWhere, boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
                          boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange,
                          boolean rowsUncounted) {
         public boolean classified() {
@@ -87,7 +88,7 @@ public final class StatementClassifier {
         c.run();
         boolean inner = c.innerStart >= 0 && c.innerStart < c.innerEnd;
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
-                c.copyProgram, c.changesSearchPath, c.changesReadOnly, c.problem,
+                c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
                 c.roleChange, c.rowsUncounted);
     }
@@ -224,6 +225,18 @@ public final class StatementClassifier {
         kinds.add(StatementKind.COPY);
         if (hasWordAtDepth(i, end, "program")) {
             copyProgram = true;
+        }
+        int depth = 0;
+        for (int k = i + 1; k + 1 < end; k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("to"))
+                    && t.get(k + 1).kind() == SqlToken.Kind.STRING) {
+                copyServerFile = true; // COPY ... FROM/TO 'file': a file on the database server, not the client's
+            }
         }
         if (i + 1 < end && t.get(i + 1).isSymbol("(")) {
             int close = matching(i + 1, end);

@@ -30,13 +30,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Functions that act outside the rows of the tables a statement names (signal other sessions, read server files,
- * watch other sessions' queries, connect elsewhere, drive replication) are not covered by rules about statements and
- * tables: a forwarding decision that would let one through is the built-in {@code server-functions} denial, unless
- * the deciding rule names the function.
+ * What acts on the database server itself rather than on the rows of the tables a statement names is not covered by
+ * rules about statements and tables. Functions that signal or watch other sessions, read server files, connect
+ * elsewhere or drive replication: a forwarding decision that would let one through is the built-in
+ * {@code server-functions} denial, unless the deciding rule names the function. COPY to or from server files: never
+ * forwarded; COPY ... PROGRAM: only under a rule with {@code copyProgram: true} (built-in {@code server-side-copy}).
  */
 @ExtendWith(LeakDetection.class)
-class ServerFunctionsTest {
+class ServerSideGuardsTest {
     private static final String POLICY = """
             apiVersion: dbwarden.io/v1alpha1
             kind: DatabaseAccessPolicy
@@ -61,6 +62,11 @@ class ServerFunctionsTest {
                   match:
                     functions: [pg_promote]
                   action: requireApproval
+                - name: program-exports
+                  match:
+                    statements: [COPY, SELECT]
+                    copyProgram: true
+                  action: allow
                 - name: reads
                   match:
                     statements: [SELECT]
@@ -77,17 +83,35 @@ class ServerFunctionsTest {
                 - identity: test/ops
               defaultAction: allow
               allowUnparsedStatements: true
+            ---
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: loader
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/loader
+              defaultAction: deny
+              rules:
+                - name: bulk-load
+                  match:
+                    statements: [COPY, SELECT]
+                    tables: ["public.*"]
+                  action: allow
             """;
 
     static StatementAnalyzer analyzer;
     static PolicyEngine reader;
     static PolicyEngine everything;
+    static PolicyEngine loader;
 
     @BeforeAll
     static void load() throws Exception {
         analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
         reader = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
         everything = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/ops");
+        loader = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/loader");
     }
 
     @AfterAll
@@ -157,6 +181,45 @@ class ServerFunctionsTest {
         assertThat(denied.rule()).as("the policy's own denial is reported, not the guard").isNull();
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "COPY public.items FROM '/etc/passwd'",
+            "COPY items FROM E'/etc/passwd'",
+            "COPY items (id, name) FROM '/tmp/x.csv' WITH (FORMAT csv)",
+            "COPY items TO '/tmp/x.csv'",
+            "COPY (SELECT * FROM public.items) TO '/tmp/x.csv'",
+            "copy items from U&'/etc/passwd'",
+    })
+    void copyWithServerFilesIsNeverForwarded(String sql) {
+        for (PolicyEngine engine : new PolicyEngine[] {loader, everything, reader}) {
+            Verdict v = decide(engine, sql);
+            assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
+            if (engine != reader) { // the reader policy has no rule for COPY: its default denies first
+                assertThat(v.rule()).as(sql).isEqualTo("server-side-copy");
+                assertThat(v.error().hint()).contains("FROM STDIN");
+            }
+        }
+    }
+
+    @Test
+    void copyProgramNeedsARuleThatSaysSo() {
+        String program = "COPY (SELECT * FROM public.items) TO PROGRAM 'gzip > /tmp/items.gz'";
+        for (PolicyEngine engine : new PolicyEngine[] {loader, everything}) {
+            Verdict v = decide(engine, program);
+            assertThat(v.rule()).isEqualTo("server-side-copy");
+            assertThat(v.error().hint()).contains("copyProgram: true");
+        }
+        Verdict v = decide(reader, program);
+        assertThat(v.decision()).isEqualTo(Decision.ALLOW);
+        assertThat(v.rule()).isEqualTo("program-exports");
+        // the client's own data still flows: COPY FROM STDIN / TO STDOUT are what bulk loads use
+        assertThat(decide(loader, "COPY public.items FROM STDIN WITH (FORMAT csv, DELIMITER ',')").decision())
+                .isEqualTo(Decision.ALLOW);
+        assertThat(decide(loader, "COPY items TO STDOUT WITH CSV HEADER QUOTE '\"'").decision())
+                .isEqualTo(Decision.ALLOW);
+        assertThat(decide(loader, "COPY items FROM STDIN DELIMITER ','").decision()).isEqualTo(Decision.ALLOW);
+    }
+
     @Test
     void throughTheProxyAnotherSessionCannotBeTerminated(@TempDir Path dir) throws Exception {
         Path policy = dir.resolve("policy.yaml");
@@ -171,6 +234,12 @@ class ServerFunctionsTest {
                     .hasMessageContaining("calling pg_terminate_backend is not allowed");
             assertThatThrownBy(() -> a.execute("SELECT pg_terminate_backend(g) FROM generate_series(" + pid + ", "
                     + pid + ") g")).hasMessageContaining("pg_terminate_backend");
+            Path written = dir.resolve("written-by-the-server");
+            assertThatThrownBy(() -> a.execute("COPY (SELECT 1) TO '" + written + "'"))
+                    .hasMessageContaining("COPY to or from a file on the database server is not allowed");
+            assertThatThrownBy(() -> a.execute("COPY (SELECT 1) TO PROGRAM 'cat > " + written + "'"))
+                    .hasMessageContaining("COPY ... PROGRAM is not allowed");
+            assertThat(written).doesNotExist();
             assertThat(intOf(v, "SELECT 1")).as("the other session is alive").isEqualTo(1);
             assertThat(intOf(a, "SELECT 2")).as("the refused session is usable").isEqualTo(2);
             try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
