@@ -121,6 +121,13 @@ public final class PolicyEngine {
                             + "change the privileges of every later statement. Roles this policy allows with a plain "
                             + "SET ROLE name (spec.allowedRoles): " + allowed + ".");
         }
+        if (a.protectedSetting() != null) {
+            return PolicyDecision.builtIn(p, "pinned-settings", "changing " + a.protectedSetting() + " is not allowed",
+                    a.protectedSetting() + " switches off what the database server enforces or records (triggers and "
+                            + "foreign keys, its logs and audit extensions, checks of system catalogs, activity "
+                            + "tracking, code loading); it is not a session setting for applications. Configure it on "
+                            + "the server or for the role, outside the proxy.");
+        }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema())) {
                 Verdict guarded = serverSideGuard(p, r, r.action(), a);

@@ -24,13 +24,15 @@ import java.util.Set;
  *                          own role (RESET ROLE, SET ROLE NONE), else the folded role name, or {@link #ANY_ROLE} when
  *                          the target cannot be named from the text (a string literal, SET SESSION AUTHORIZATION)
  * @param rowsUncounted     it may change rows its command tag does not count: EXPLAIN ANALYZE, data-modifying WITH
+ * @param protectedSetting  the setting it changes when that setting switches off what the server enforces or records
+ *                          (session_replication_role, log_*, pgaudit.*, ...), folded; null otherwise
  * @param problem           why it is not classified (or other analysis trouble), null when none
  */
 public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
                                 boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
                                 boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
                                 boolean changesReadOnly,
-                                String problem, String roleChange, boolean rowsUncounted) {
+                                String problem, String roleChange, boolean rowsUncounted, String protectedSetting) {
     /** A role change whose target is not known from the statement's literal-free text. */
     public static final String ANY_ROLE = "\u0000any";
 

@@ -108,7 +108,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
                         c.withoutWhere(), c.copyProgram(), c.copyServerFile(), c.changesSearchPath(),
                         c.changesReadOnly(), c.problem(),
-                        c.roleChange(), c.rowsUncounted());
+                        c.roleChange(), c.rowsUncounted(), c.protectedSetting());
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
@@ -130,7 +130,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
                         c.copyProgram(), c.copyServerFile(), c.changesSearchPath(), c.changesReadOnly(), null,
                         c.roleChange(),
-                        c.rowsUncounted());
+                        c.rowsUncounted(), c.protectedSetting());
             }
         }
         remember(statement, result);
@@ -180,7 +180,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, false, problem, null, false);
+                false, false, false, problem, null, false, null);
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {

@@ -57,6 +57,8 @@ public final class StatementClassifier {
     private boolean cursorRead;
     /** See {@link StatementAnalysis#roleChange()}. */
     private String roleChange;
+    /** See {@link StatementAnalysis#protectedSetting()}. */
+    private String protectedSetting;
     /** See {@link StatementAnalysis#rowsUncounted()}. */
     private boolean rowsUncounted;
 
@@ -72,7 +74,7 @@ public final class StatementClassifier {
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
                          boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange,
-                         boolean rowsUncounted) {
+                         boolean rowsUncounted, String protectedSetting) {
         public boolean classified() {
             return problem == null;
         }
@@ -90,7 +92,7 @@ public final class StatementClassifier {
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
-                c.roleChange, c.rowsUncounted);
+                c.roleChange, c.rowsUncounted, c.protectedSetting);
     }
 
     private void run() {
@@ -256,15 +258,53 @@ public final class StatementClassifier {
     private void classifySet(int i, int end) {
         kinds.add(StatementKind.SET);
         classifyRole(i, end);
-        if (hasWord(i, end, "search_path") || hasWord(i, end, "all")
-                || (t.get(i).isWord("reset") && i + 1 < end && t.get(i + 1).isWord("all"))) {
+        // RESET ALL puts search_path and default_transaction_read_only back to their defaults; SET CONSTRAINTS ALL
+        // and a value spelled "all" (log_statement = all) change neither
+        boolean resetAll = t.get(i).isWord("reset") && i + 1 < end && t.get(i + 1).isWord("all");
+        if (hasWord(i, end, "search_path") || resetAll) {
             changesSearchPath = true;
         }
         if (hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
-                || hasWord(i, end, "transaction_read_only") || hasWord(i, end, "all")) {
+                || hasWord(i, end, "transaction_read_only") || resetAll) {
             changesReadOnly = true;
         }
+        String name = settingName(i, end);
+        if (name != null && isProtectedSetting(name)) {
+            protectedSetting = name;
+        }
     }
+
+    /** The parameter a SET [SESSION | LOCAL] name ... or RESET name statement changes, folded; null if none. */
+    private String settingName(int i, int end) {
+        int j = i + 1;
+        if (j + 1 < end && (t.get(j).isWord("session") || t.get(j).isWord("local"))) {
+            j++;
+        }
+        if (j >= end || !(t.get(j).kind() == SqlToken.Kind.WORD || t.get(j).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            return null;
+        }
+        StringBuilder name = new StringBuilder(t.get(j).text().toLowerCase(java.util.Locale.ROOT));
+        for (int k = j + 1; k + 1 < end && t.get(k).isSymbol("."); k += 2) {
+            name.append('.').append(t.get(k + 1).text().toLowerCase(java.util.Locale.ROOT));
+        }
+        return name.toString();
+    }
+
+    /**
+     * Settings that switch off what the server enforces or records rather than tune the session: triggers and
+     * foreign keys (session_replication_role), the server's own logs and audit extensions, checks of system catalogs
+     * and pages, large-object permissions, activity tracking, and code loading. Most need a superuser; the proxy's
+     * login role may be one.
+     */
+    static boolean isProtectedSetting(String name) {
+        return PROTECTED_SETTINGS.contains(name) || name.startsWith("log_") || name.startsWith("debug_")
+                || name.startsWith("trace_") || name.startsWith("pgaudit.");
+    }
+
+    private static final Set<String> PROTECTED_SETTINGS = Set.of("session_replication_role", "allow_system_table_mods",
+            "ignore_system_indexes", "zero_damaged_pages", "ignore_checksum_failure", "lo_compat_privileges",
+            "session_preload_libraries", "local_preload_libraries", "dynamic_library_path", "track_activities",
+            "track_counts", "track_functions");
 
     /**
      * SET [SESSION | LOCAL] ROLE name, SET role TO name (the generic form), SET SESSION AUTHORIZATION user,

@@ -220,6 +220,53 @@ class ServerSideGuardsTest {
         assertThat(decide(loader, "COPY items FROM STDIN DELIMITER ','").decision()).isEqualTo(Decision.ALLOW);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "SET session_replication_role = replica",
+            "SET SESSION session_replication_role TO 'replica'",
+            "SET LOCAL session_replication_role = replica",
+            "RESET session_replication_role",
+            "SET log_statement = 'none'",
+            "SET log_min_duration_statement = -1",
+            "SET \"Log_Statement\" = none",
+            "SET pgaudit.log = 'none'",
+            "SET allow_system_table_mods = on",
+            "SET zero_damaged_pages = on",
+            "SET lo_compat_privileges = on",
+            "SET track_activities = off",
+            "SET session_preload_libraries = 'evil'",
+    })
+    void settingsThatSwitchOffServerEnforcementOrRecordsArePinned(String sql) {
+        for (PolicyEngine engine : new PolicyEngine[] {everything, reader, loader}) {
+            Verdict v = decide(engine, sql);
+            assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
+            assertThat(v.rule()).as(sql).isEqualTo("pinned-settings");
+            assertThat(v.error().message()).contains("is not allowed");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "SET statement_timeout = 0",
+            "SET application_name = 'billing'",
+            "SET CONSTRAINTS ALL DEFERRED",
+            "SET TIME ZONE 'UTC'",
+            "SET client_min_messages = warning",
+            "RESET statement_timeout",
+            "SET lock_timeout TO '5s'",
+    })
+    void sessionSettingsStayRuleDecided(String sql) {
+        Verdict v = decide(everything, sql);
+        assertThat(v.decision()).as(sql).isEqualTo(Decision.ALLOW);
+        assertThat(v.rule()).as(sql).isNull();
+    }
+
+    @Test
+    void resetAllAndSearchPathStayPinned() {
+        assertThat(decide(everything, "RESET ALL").rule()).isEqualTo("pinned-search-path");
+        assertThat(decide(everything, "SET search_path = other").rule()).isEqualTo("pinned-search-path");
+    }
+
     @Test
     void throughTheProxyAnotherSessionCannotBeTerminated(@TempDir Path dir) throws Exception {
         Path policy = dir.resolve("policy.yaml");
@@ -240,6 +287,17 @@ class ServerSideGuardsTest {
             assertThatThrownBy(() -> a.execute("COPY (SELECT 1) TO PROGRAM 'cat > " + written + "'"))
                     .hasMessageContaining("COPY ... PROGRAM is not allowed");
             assertThat(written).doesNotExist();
+            // triggers and foreign keys stay on for this session
+            assertThatThrownBy(() -> a.execute("SET session_replication_role = replica"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"))
+                    .hasMessageContaining("changing session_replication_role is not allowed");
+            try (ResultSet rs = a.executeQuery("SHOW session_replication_role")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("origin");
+            }
+            a.execute("BEGIN");
+            a.execute("SET CONSTRAINTS ALL DEFERRED");
+            a.execute("COMMIT");
             assertThat(intOf(v, "SELECT 1")).as("the other session is alive").isEqualTo(1);
             assertThat(intOf(a, "SELECT 2")).as("the refused session is usable").isEqualTo(2);
             try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
