@@ -139,12 +139,16 @@ public final class PolicyEngine {
     }
 
     /**
-     * Built-in {@code server-side-copy}: COPY to or from a server file is never forwarded, COPY ... PROGRAM only when
-     * the deciding rule says {@code copyProgram: true}. Built-in {@code server-functions}: a statement that would be forwarded (allow, audit) but calls a function that
-     * acts outside the data its tables hold (signals other sessions, reads server files, reads other sessions'
-     * queries, connects elsewhere, drives replication or backups) is denied, unless the rule that decided it names
-     * that function in {@code match.functions}. Table and statement rules say nothing about such calls, so an allow
-     * rule for {@code SELECT} on {@code public.*} must not let {@code SELECT pg_terminate_backend(g) FROM
+     * Guards for statements a rule (or the default) would forward (allow, audit) but that act on the database server
+     * rather than on the rows of the tables they name; approval and deny decisions are left as they are.
+     * <p>
+     * {@code server-side-copy}: COPY to or from a server file is never forwarded, COPY ... PROGRAM only when the
+     * deciding rule says {@code copyProgram: true}.
+     * <p>
+     * {@code server-functions}: a call of a function that signals or watches other sessions, reads server files,
+     * connects elsewhere or drives replication or backups is denied unless the deciding rule names that function in
+     * {@code match.functions}. Table and statement rules say nothing about such calls, so an allow rule for
+     * {@code SELECT} on {@code public.*} must not let {@code SELECT pg_terminate_backend(g) FROM
      * generate_series(1, 100000) g} end every session of the proxy's database role.
      */
     private static Verdict serverSideGuard(CompiledPolicy p, CompiledRule rule, Action action, StatementAnalysis a) {

@@ -72,9 +72,9 @@ public final class StatementClassifier {
      * ... FOR q, PREPARE n AS q, COPY (q) TO), -1 when the statement is not such a wrapper.
      */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
-                         boolean withoutWhere, boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
-                         boolean changesReadOnly, String problem, int innerFrom, int innerTo, String roleChange,
-                         boolean rowsUncounted, String protectedSetting) {
+                         boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
+                         boolean changesSearchPath, boolean changesReadOnly, String problem, int innerFrom,
+                         int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting) {
         public boolean classified() {
             return problem == null;
         }

@@ -147,7 +147,8 @@ class ServerSideGuardsTest {
             Verdict v = decide(engine, sql);
             assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
             assertThat(v.rule()).as(sql).isEqualTo("server-functions");
-            assertThat(v.error().message()).contains("is not allowed").contains(engine == reader ? "reader" : "everything");
+            assertThat(v.error().message()).contains("is not allowed")
+                    .contains(engine == reader ? "reader" : "everything");
             assertThat(v.error().hint()).contains("match.functions");
         }
     }
