@@ -10,7 +10,15 @@ package io.dbwarden.proxy.filter;
  * @param applicationName application_name the client sent, empty when none
  * @param clientAddress   remote address of the client connection, as ip:port
  * @param connectionId    proxy-local connection number, for correlating audit events
+ * @param pinnedSettings  server settings the proxy started the upstream session with (search_path, read-only);
+ *                        null when not known (sessions made outside the proxy's front end, in tests)
  */
 public record SessionInfo(String identity, String clientUser, String database, String upstreamUser,
-                          String applicationName, String clientAddress, long connectionId) {
+                          String applicationName, String clientAddress, long connectionId,
+                          java.util.Map<String, String> pinnedSettings) {
+
+    public SessionInfo(String identity, String clientUser, String database, String upstreamUser,
+                       String applicationName, String clientAddress, long connectionId) {
+        this(identity, clientUser, database, upstreamUser, applicationName, clientAddress, connectionId, null);
+    }
 }

@@ -47,6 +47,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             "fallback_application_name");
 
     private final ProxyRuntime runtime;
+    /** The policy's session settings the upstream session was started with (see {@link SessionInfo}). */
+    private Map<String, String> pinnedSettings;
     private final StartupPacket.StartupMessage startup;
     private final boolean clientTls;
     private ConnectionState state;
@@ -217,6 +219,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             }
         });
         Map<String, String> settings = runtime.sessionSettings().get();
+        pinnedSettings = settings;
         if (!settings.isEmpty()) {
             StringBuilder options = new StringBuilder();
             settings.forEach((k, v) -> options.append(options.isEmpty() ? "" : " ").append("-c ")
@@ -254,7 +257,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         upstream = up;
         SessionInfo session = new SessionInfo(runtime.config().identity(), startup.parameters().get("user"),
                 params.get("database"), params.get("user"), startup.parameters().getOrDefault("application_name", ""),
-                addressText(ctx.channel().remoteAddress()), runtime.connectionIds().incrementAndGet());
+                addressText(ctx.channel().remoteAddress()), runtime.connectionIds().incrementAndGet(),
+                pinnedSettings);
         relay = new ClientRelay(runtime, ctx, up, session);
         for (Map.Entry<String, String> p : result.parameters().entrySet()) {
             if (!relay.acceptParameter(p.getKey(), p.getValue())) {

@@ -16,10 +16,12 @@ import java.util.List;
 public final class PolicyEngine {
     private final List<CompiledPolicy> applicable;
     private final String identity;
+    private final java.util.Map<String, String> sessionSettings;
 
     public PolicyEngine(List<CompiledPolicy> policies, String identity) {
         this.identity = identity;
         this.applicable = policies.stream().filter(p -> p.appliesTo(identity)).toList();
+        this.sessionSettings = computeSessionSettings();
     }
 
     public static PolicyEngine of(List<DatabaseAccessPolicy> policies, String identity) {
@@ -36,10 +38,15 @@ public final class PolicyEngine {
     }
 
     /**
-     * Server settings every session of this identity starts with: search_path pinned to the default schema
-     * (policy table rules resolve unqualified names there), and read-only transactions when a policy asks.
+     * Server settings every session of this identity starts with: search_path pinned to the default schema (policy
+     * table rules resolve unqualified names there), and read-only transactions when a policy asks. One unmodifiable
+     * map per engine, so a session's start settings compare with the current ones by identity first.
      */
     public java.util.Map<String, String> sessionSettings() {
+        return sessionSettings;
+    }
+
+    private java.util.Map<String, String> computeSessionSettings() {
         if (applicable.isEmpty()) {
             return java.util.Map.of();
         }
@@ -48,7 +55,7 @@ public final class PolicyEngine {
         if (readOnlySessions()) {
             settings.put("default_transaction_read_only", "on");
         }
-        return settings;
+        return java.util.Collections.unmodifiableMap(settings);
     }
 
     public Verdict decide(StatementAnalysis analysis) {

@@ -25,18 +25,22 @@ public final class PolicyFilter implements StatementFilter {
     private volatile ApprovalService approvals;
 
     /** Verdicts are kept as completed stages: a cache hit allocates nothing. */
-    private record State(PolicyEngine engine, Map<String, CompletableFuture<Verdict>> verdicts) {
+    private record State(PolicyEngine engine, Map<String, CompletableFuture<Verdict>> verdicts,
+                         Map<String, String> sessionSettings) {
+        State(PolicyEngine engine) {
+            this(engine, new ConcurrentHashMap<>(), engine.sessionSettings());
+        }
     }
 
     public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
         this.analyzer = analyzer;
         this.maxCachedVerdicts = maxCachedVerdicts;
-        this.state = new State(engine, new ConcurrentHashMap<>());
+        this.state = new State(engine);
     }
 
     /** Switches to a new policy set; sessions see it from their next statement. */
     public void update(PolicyEngine engine) {
-        this.state = new State(engine, new ConcurrentHashMap<>());
+        this.state = new State(engine);
     }
 
     public PolicyEngine engine() {
@@ -52,6 +56,10 @@ public final class PolicyFilter implements StatementFilter {
     public CompletionStage<Verdict> onStatement(StatementContext context) {
         ApprovalService a = approvals;
         State s = state;
+        Map<String, String> pinned = context.session().pinnedSettings();
+        if (pinned != null && !pinned.equals(s.sessionSettings())) {
+            return CompletableFuture.completedFuture(settingsChanged(pinned, s.sessionSettings()));
+        }
         CompletionStage<Verdict> v = evaluate(s, context);
         if (context.runsNamedQuery() || definesNamedQuery(context.statement().normalized())) {
             return v.thenApply(PolicyFilter::noApprovalThroughNames);
@@ -66,6 +74,23 @@ public final class PolicyFilter implements StatementFilter {
         }
         return f.thenCompose(verdict -> verdict.decision() == Decision.REQUIRE_APPROVAL
                 ? approve(a, s, context, verdict) : CompletableFuture.completedFuture(verdict));
+    }
+
+    /**
+     * The policy now starts sessions with other server settings (it became read-only, or its default schema moved)
+     * than this session has, and a SET in the session could be undone by RESET ALL: every statement is refused with
+     * admin_shutdown (57P01), which connection pools take as "discard this connection", until the client reconnects.
+     */
+    private static Verdict settingsChanged(Map<String, String> pinned, Map<String, String> now) {
+        String reason = "the policy changed the settings sessions start with (" + describe(pinned) + " -> "
+                + describe(now) + ")";
+        return Verdict.deny(null, "session-settings", reason, io.dbwarden.proxy.postgres.PgError.error("57P01",
+                "dbwarden: " + reason + "; this session must reconnect", null,
+                "Close this connection and open a new one: it starts with the policy's current settings."));
+    }
+
+    private static String describe(Map<String, String> settings) {
+        return settings.isEmpty() ? "none" : new java.util.TreeMap<>(settings).toString();
     }
 
     /** DECLARE ... FOR q and PREPARE name AS q (not PREPARE TRANSACTION): they define q, they do not run it. */

@@ -258,18 +258,21 @@ public final class StatementClassifier {
     private void classifySet(int i, int end) {
         kinds.add(StatementKind.SET);
         classifyRole(i, end);
-        // RESET ALL puts search_path and default_transaction_read_only back to their defaults; SET CONSTRAINTS ALL
-        // and a value spelled "all" (log_statement = all) change neither
-        boolean resetAll = t.get(i).isWord("reset") && i + 1 < end && t.get(i + 1).isWord("all");
-        if (hasWord(i, end, "search_path") || resetAll) {
+        // RESET, RESET ALL, DISCARD ALL and SET name TO DEFAULT go back to the session's start values, which for the
+        // pinned search_path and default_transaction_read_only are the proxy's (it sets them in the startup packet's
+        // options, and PostgreSQL makes those the reset values); SET CONSTRAINTS ALL and values spelled "all"
+        // (log_statement = all) change neither
+        boolean back = t.get(i).isWord("reset") || (end - i >= 3 && t.get(end - 1).isWord("default")
+                && (t.get(end - 2).isWord("to") || t.get(end - 2).isSymbol("=")));
+        if (hasWord(i, end, "search_path") && !back) {
             changesSearchPath = true;
         }
-        if (hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
-                || hasWord(i, end, "transaction_read_only") || resetAll) {
+        if ((hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
+                || hasWord(i, end, "transaction_read_only")) && !back) {
             changesReadOnly = true;
         }
         String name = settingName(i, end);
-        if (name != null && isProtectedSetting(name)) {
+        if (name != null && !back && isProtectedSetting(name)) {
             protectedSetting = name;
         }
     }

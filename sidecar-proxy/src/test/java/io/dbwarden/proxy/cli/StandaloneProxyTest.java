@@ -163,12 +163,46 @@ class StandaloneProxyTest {
             assertThatThrownBy(() -> s.executeQuery("SELECT sneaky_delete()"))
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
             assertThatThrownBy(() -> s.execute("BEGIN READ WRITE")).hasMessageContaining("read-write");
+            assertThatThrownBy(() -> s.execute("SET default_transaction_read_only = off"))
+                    .hasMessageContaining("read-write");
+            // going back to the session's start values keeps it read-only: the proxy set them at start-up
+            s.execute("RESET ALL");
+            s.execute("DISCARD ALL");
+            s.execute("RESET default_transaction_read_only");
+            assertThatThrownBy(() -> s.executeQuery("SELECT sneaky_delete()"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
             try (ResultSet rs = s.executeQuery("SELECT count(*) FROM guarded")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isEqualTo(5);
             }
         }
         assertThat(countRows()).isEqualTo(5);
+    }
+
+    @Test
+    void sessionsStartedUnderOtherSettingsMustReconnectWhenThePolicyBecomesReadOnly() throws Exception {
+        try (RunCommand.Running r = start("enforce", false, dir.resolve("ro.jsonl"));
+             Connection old = connect(r, ""); Statement s = old.createStatement()) {
+            assertThat(s.executeUpdate("DELETE FROM guarded WHERE id = 1")).isEqualTo(1);
+            // the policy turns read-only: the open session was started read-write, and a SET default_transaction_
+            // read_only in it could be undone by RESET ALL, so it is refused until it reconnects
+            Files.writeString(dir.resolve("policy-enforce.yaml"), ENFORCE.formatted("enforce", true));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> r.metrics().render()
+                    .contains("dbwarden_policy_reloads_total 1"));
+            assertThatThrownBy(() -> s.executeUpdate("DELETE FROM guarded WHERE id = 2"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("57P01"))
+                    .hasMessageContaining("must reconnect").hasMessageContaining("default_transaction_read_only");
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1")).hasMessageContaining("must reconnect");
+            try (Connection fresh = connect(r, ""); Statement f = fresh.createStatement()) {
+                assertThatThrownBy(() -> f.executeQuery("SELECT sneaky_delete()"))
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
+                try (ResultSet rs = f.executeQuery("SELECT count(*) FROM guarded")) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).isEqualTo(4);
+                }
+            }
+        }
+        assertThat(countRows()).isEqualTo(4);
     }
 
     @Test

@@ -226,7 +226,6 @@ class ServerSideGuardsTest {
             "SET session_replication_role = replica",
             "SET SESSION session_replication_role TO 'replica'",
             "SET LOCAL session_replication_role = replica",
-            "RESET session_replication_role",
             "SET log_statement = 'none'",
             "SET log_min_duration_statement = -1",
             "SET \"Log_Statement\" = none",
@@ -255,6 +254,12 @@ class ServerSideGuardsTest {
             "SET client_min_messages = warning",
             "RESET statement_timeout",
             "SET lock_timeout TO '5s'",
+            // back to the session's start values: the proxy's pinned values and the server's defaults
+            "RESET ALL",
+            "RESET search_path",
+            "SET search_path TO DEFAULT",
+            "RESET session_replication_role",
+            "SET log_statement = DEFAULT",
     })
     void sessionSettingsStayRuleDecided(String sql) {
         Verdict v = decide(everything, sql);
@@ -263,9 +268,12 @@ class ServerSideGuardsTest {
     }
 
     @Test
-    void resetAllAndSearchPathStayPinned() {
-        assertThat(decide(everything, "RESET ALL").rule()).isEqualTo("pinned-search-path");
+    void searchPathAndReadWriteChangesStayPinned() {
         assertThat(decide(everything, "SET search_path = other").rule()).isEqualTo("pinned-search-path");
+        assertThat(decide(everything, "SET LOCAL search_path TO other, public").rule()).isEqualTo("pinned-search-path");
+        assertThat(decide(everything, "SET search_path = 'default'").rule()).isEqualTo("pinned-search-path");
+        assertThat(decide(everything, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE").decision())
+                .isEqualTo(Decision.ALLOW); // not a readOnly policy: read-write is its business
     }
 
     @Test
@@ -299,6 +307,13 @@ class ServerSideGuardsTest {
             a.execute("BEGIN");
             a.execute("SET CONSTRAINTS ALL DEFERRED");
             a.execute("COMMIT");
+            // RESET ALL and DISCARD ALL (connection pools) return to the values the proxy pinned at start-up
+            a.execute("RESET ALL");
+            a.execute("DISCARD ALL");
+            try (ResultSet rs = a.executeQuery("SHOW search_path")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("public");
+            }
             assertThat(intOf(v, "SELECT 1")).as("the other session is alive").isEqualTo(1);
             assertThat(intOf(a, "SELECT 2")).as("the refused session is usable").isEqualTo(2);
             try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
