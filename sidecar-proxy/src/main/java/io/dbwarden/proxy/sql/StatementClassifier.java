@@ -260,15 +260,17 @@ public final class StatementClassifier {
         classifyRole(i, end);
         // RESET, RESET ALL, DISCARD ALL and SET name TO DEFAULT go back to the session's start values, which for the
         // pinned search_path and default_transaction_read_only are the proxy's (it sets them in the startup packet's
-        // options, and PostgreSQL makes those the reset values); SET CONSTRAINTS ALL and values spelled "all"
-        // (log_statement = all) change neither
+        // options, and PostgreSQL makes those the reset values; checked against a real server in
+        // StandaloneProxyTest); SET CONSTRAINTS ALL and values spelled "all" (log_statement = all) change neither
         boolean back = t.get(i).isWord("reset") || (end - i >= 3 && t.get(end - 1).isWord("default")
                 && (t.get(end - 2).isWord("to") || t.get(end - 2).isSymbol("=")));
         if (hasWord(i, end, "search_path") && !back) {
             changesSearchPath = true;
         }
-        if ((hasSequence(i, end, "read", "write") || hasWord(i, end, "default_transaction_read_only")
-                || hasWord(i, end, "transaction_read_only")) && !back) {
+        // transaction_read_only is not pinned at start-up: its reset value is read-write even in a read-only session
+        // (RESET transaction_read_only at the start of a transaction makes it read-write), so it counts either way
+        if (hasSequence(i, end, "read", "write") || hasWord(i, end, "transaction_read_only")
+                || (hasWord(i, end, "default_transaction_read_only") && !back)) {
             changesReadOnly = true;
         }
         String name = settingName(i, end);

@@ -171,6 +171,16 @@ class StandaloneProxyTest {
             s.execute("RESET default_transaction_read_only");
             assertThatThrownBy(() -> s.executeQuery("SELECT sneaky_delete()"))
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
+            // transaction_read_only's reset value is read-write even here: resetting it stays refused
+            s.execute("BEGIN");
+            assertThatThrownBy(() -> s.execute("RESET transaction_read_only")).hasMessageContaining("read-write");
+            s.execute("ROLLBACK");
+            s.execute("BEGIN");
+            assertThatThrownBy(() -> s.execute("SET transaction_read_only = DEFAULT"))
+                    .hasMessageContaining("read-write");
+            s.execute("ROLLBACK");
+            assertThatThrownBy(() -> s.executeQuery("SELECT sneaky_delete()"))
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("25006"));
             try (ResultSet rs = s.executeQuery("SELECT count(*) FROM guarded")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isEqualTo(5);
