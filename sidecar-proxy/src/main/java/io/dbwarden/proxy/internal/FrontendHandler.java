@@ -47,11 +47,11 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             "fallback_application_name");
 
     private final ProxyRuntime runtime;
-    /** The policy's session settings the upstream session was started with (see {@link SessionInfo}). */
-    private Map<String, String> pinnedSettings;
     private final StartupPacket.StartupMessage startup;
     private final boolean clientTls;
     private ConnectionState state;
+    /** The policy's session settings the upstream session was started with (see {@link SessionInfo}). */
+    private Map<String, String> pinnedSettings;
     private ChannelHandlerContext ctx;
     private Channel upstream;
     private ClientRelay relay;

@@ -235,9 +235,12 @@ public final class StatementClassifier {
                 depth++;
             } else if (tok.isSymbol(")")) {
                 depth--;
-            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("to"))
-                    && t.get(k + 1).kind() == SqlToken.Kind.STRING) {
-                copyServerFile = true; // COPY ... FROM/TO 'file': a file on the database server, not the client's
+            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("to"))) {
+                // the first FROM/TO after the table or (query) says where the data goes; a later one belongs to a
+                // WHERE clause (COPY t FROM STDIN WHERE a IS DISTINCT FROM 'x')
+                // COPY ... FROM/TO 'file': a file on the database server, not the client's
+                copyServerFile = t.get(k + 1).kind() == SqlToken.Kind.STRING;
+                break;
             }
         }
         if (i + 1 < end && t.get(i + 1).isSymbol("(")) {

@@ -219,6 +219,8 @@ class ServerSideGuardsTest {
         assertThat(decide(loader, "COPY items TO STDOUT WITH CSV HEADER QUOTE '\"'").decision())
                 .isEqualTo(Decision.ALLOW);
         assertThat(decide(loader, "COPY items FROM STDIN DELIMITER ','").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(decide(loader, "COPY items FROM STDIN WHERE name IS DISTINCT FROM 'x'").decision())
+                .isEqualTo(Decision.ALLOW);
     }
 
     @ParameterizedTest
