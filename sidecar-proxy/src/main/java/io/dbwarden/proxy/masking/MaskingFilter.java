@@ -158,42 +158,19 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
                                                         MaskingRules rules) {
-        int set = -1;
-        int depth = 0;
-        for (int i = 0; i < t.size(); i++) {
-            if (t.get(i).isSymbol("(")) {
-                depth++;
-            } else if (t.get(i).isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && t.get(i).isWord("set")) {
-                set = i + 1;
-                break;
-            }
-        }
-        if (set < 0 || c.tables().isEmpty()) {
+        int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
+        if (set == 0 || c.tables().isEmpty()) {
             return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
         }
         io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
         String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
+        int listEnd = StatementClassifier.indexAtDepth(t, set, t.size(),
+                tok -> tok.isWord("from") || tok.isWord("where") || tok.isWord("returning"));
         List<List<SqlToken>> assignments = new java.util.ArrayList<>();
-        List<SqlToken> current = new java.util.ArrayList<>();
-        depth = 0;
-        for (int i = set; i < t.size(); i++) {
-            SqlToken tok = t.get(i);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("where") || tok.isWord("returning"))) {
-                break;
-            } else if (depth == 0 && tok.isSymbol(",")) {
-                assignments.add(current);
-                current = new java.util.ArrayList<>();
-                continue;
-            }
-            current.add(tok);
+        for (int[] part : StatementClassifier.splitAtDepth(t, set, listEnd < 0 ? t.size() : listEnd,
+                tok -> tok.isSymbol(","))) {
+            assignments.add(t.subList(part[0], part[1]));
         }
-        assignments.add(current);
         List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> sources = c.tables();
         for (List<SqlToken> a : assignments) {
             int eq = -1;

@@ -8,6 +8,7 @@ import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Token-level classification of one statement: never fails, never depends on literal values, and understands the
@@ -228,21 +229,10 @@ public final class StatementClassifier {
         if (hasWordAtDepth(i, end, "program")) {
             copyProgram = true;
         }
-        int depth = 0;
-        for (int k = i + 1; k + 1 < end; k++) {
-            SqlToken tok = t.get(k);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && (tok.isWord("from") || tok.isWord("to"))) {
-                // the first FROM/TO after the table or (query) says where the data goes; a later one belongs to a
-                // WHERE clause (COPY t FROM STDIN WHERE a IS DISTINCT FROM 'x')
-                // COPY ... FROM/TO 'file': a file on the database server, not the client's
-                copyServerFile = t.get(k + 1).kind() == SqlToken.Kind.STRING;
-                break;
-            }
-        }
+        // the first FROM/TO after the table or (query) says where the data goes (a later one belongs to a WHERE
+        // clause: COPY t FROM STDIN WHERE a IS DISTINCT FROM 'x'); FROM/TO 'file' is a file on the database server
+        int direction = indexAtDepth(t, i + 1, end - 1, tok -> tok.isWord("from") || tok.isWord("to"));
+        copyServerFile = direction >= 0 && t.get(direction + 1).kind() == SqlToken.Kind.STRING;
         if (i + 1 < end && t.get(i + 1).isSymbol("(")) {
             int close = matching(i + 1, end);
             if (i == 0) {
@@ -544,7 +534,7 @@ public final class StatementClassifier {
         if (from >= end) {
             return false;
         }
-        List<int[]> disjuncts = splitAtDepthZero(from, end, "or");
+        List<int[]> disjuncts = splitAtDepth(t, from, end, tok -> tok.isWord("or"));
         if (disjuncts.size() > 1) {
             for (int[] d : disjuncts) {
                 if (alwaysTrue(d[0], d[1])) {
@@ -553,7 +543,7 @@ public final class StatementClassifier {
             }
             return false;
         }
-        List<int[]> conjuncts = splitAtDepthZero(from, end, "and");
+        List<int[]> conjuncts = splitAtDepth(t, from, end, tok -> tok.isWord("and"));
         if (conjuncts.size() > 1) {
             for (int[] c : conjuncts) {
                 if (!alwaysTrue(c[0], c[1])) {
@@ -574,23 +564,9 @@ public final class StatementClassifier {
         if (isConstant(from, end)) {
             return true;
         }
-        int op = -1;
-        int depth = 0;
-        for (int i = from; i < end; i++) {
-            SqlToken tok = t.get(i);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && tok.kind() == SqlToken.Kind.SYMBOL && COMPARISONS.contains(tok.text())) {
-                if (op >= 0) {
-                    return false;
-                }
-                op = i;
-            }
-        }
-        if (op <= from || op >= end - 1) {
-            return false;
+        int op = indexAtDepth(t, from, end, StatementClassifier::isComparison);
+        if (op <= from || op >= end - 1 || indexAtDepth(t, op + 1, end, StatementClassifier::isComparison) >= 0) {
+            return false; // no comparison, nothing on one side, or several comparisons
         }
         if (isConstant(from, op) && isConstant(op + 1, end)) {
             return true;
@@ -600,6 +576,10 @@ public final class StatementClassifier {
     }
 
     private static final Set<String> COMPARISONS = Set.of("=", "<>", "!=", "<", ">", "<=", ">=");
+
+    private static boolean isComparison(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.SYMBOL && COMPARISONS.contains(tok.text());
+    }
     private static final Set<String> SELF_COMPARISONS = Set.of("=", "<=", ">=");
 
     /** Literals, parameters, {@code true}/{@code false}/{@code null}, signs, parentheses and casts to type names. */
@@ -664,26 +644,6 @@ public final class StatementClassifier {
         return true;
     }
 
-    /** The parts of {@code [from, end)} between the given word at parenthesis depth zero, as {start, end} pairs. */
-    private List<int[]> splitAtDepthZero(int from, int end, String word) {
-        List<int[]> parts = new ArrayList<>(2);
-        int depth = 0;
-        int partStart = from;
-        for (int i = from; i < end; i++) {
-            SqlToken tok = t.get(i);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && tok.isWord(word)) {
-                parts.add(new int[] {partStart, i});
-                partStart = i + 1;
-            }
-        }
-        parts.add(new int[] {partStart, end});
-        return parts;
-    }
-
     // ------------------------------------------------------------------ helpers
 
     private QualifiedName nameAt(int i, int end) {
@@ -741,6 +701,14 @@ public final class StatementClassifier {
 
     /** Whether {@code word} occurs in {@code t[from, end)} outside every parenthesis opened in that range. */
     public static boolean hasWordAtDepth(List<SqlToken> t, int from, int end, String word) {
+        return indexAtDepth(t, from, end, tok -> tok.isWord(word)) >= 0;
+    }
+
+    /**
+     * The first token of {@code t[from, end)} outside every parenthesis opened in that range that passes
+     * {@code test} (parentheses themselves never do), or -1.
+     */
+    public static int indexAtDepth(List<SqlToken> t, int from, int end, Predicate<SqlToken> test) {
         int depth = 0;
         for (int k = from; k < end; k++) {
             SqlToken tok = t.get(k);
@@ -748,11 +716,25 @@ public final class StatementClassifier {
                 depth++;
             } else if (tok.isSymbol(")")) {
                 depth--;
-            } else if (depth == 0 && tok.isWord(word)) {
-                return true;
+            } else if (depth == 0 && test.test(tok)) {
+                return k;
             }
         }
-        return false;
+        return -1;
+    }
+
+    /**
+     * {@code t[from, end)} cut at the tokens outside every parenthesis that pass {@code separator}: the parts between
+     * them as {start, end} pairs (one part when there is no separator).
+     */
+    public static List<int[]> splitAtDepth(List<SqlToken> t, int from, int end, Predicate<SqlToken> separator) {
+        List<int[]> parts = new ArrayList<>(2);
+        int start = from;
+        for (int k; (k = indexAtDepth(t, start, end, separator)) >= 0; start = k + 1) {
+            parts.add(new int[] {start, k});
+        }
+        parts.add(new int[] {start, end});
+        return parts;
     }
 
     private boolean hasSequence(int from, int end, String a, String b) {

@@ -15,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -75,8 +74,7 @@ class BlastRadiusTest {
     }
 
     private Connection connect(String mode) throws SQLException {
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
-                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app&socketTimeout=10&preferQueryMode=" + mode);
+        return CliProxy.connect(proxy, "socketTimeout=10&preferQueryMode=" + mode);
     }
 
     private static int changed() throws SQLException {

@@ -17,7 +17,6 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -101,8 +100,7 @@ class NamedQueriesTest {
     }
 
     private Connection connect(String mode) throws SQLException {
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
-                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app&socketTimeout=10&preferQueryMode=" + mode);
+        return CliProxy.connect(proxy, "socketTimeout=10&preferQueryMode=" + mode);
     }
 
     private static List<Integer> ids(Statement s, String sql) throws SQLException {

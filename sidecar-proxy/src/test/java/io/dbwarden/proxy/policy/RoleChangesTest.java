@@ -3,10 +3,7 @@ package io.dbwarden.proxy.policy;
 import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.Decision;
-import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
-import io.dbwarden.proxy.sql.SqlText;
-import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -21,7 +18,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -58,23 +54,22 @@ class RoleChangesTest {
                   action: allow
             """;
 
-    static StatementAnalyzer analyzer;
+    static StatementDecider decider;
     static PolicyEngine engine;
 
     @BeforeAll
     static void load() throws Exception {
-        analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
+        decider = new StatementDecider();
         engine = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
     }
 
     @AfterAll
     static void close() {
-        analyzer.close();
+        decider.close();
     }
 
     private static Verdict decide(String sql) {
-        StatementInfo s = StatementInfo.of(SqlText.split(sql, true).get(0));
-        return engine.decide(analyzer.analyzeNow(s));
+        return decider.decide(engine, sql);
     }
 
     @ParameterizedTest
@@ -136,8 +131,7 @@ class RoleChangesTest {
         Path policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY);
         try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
-             Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
-                     + EmbeddedPg.DATABASE + "?sslmode=disable&user=app");
+             Connection c = CliProxy.connect(proxy, "");
              Statement s = c.createStatement()) {
             // the upstream user is a member of rc_admin, but the policy does not list it
             assertThatThrownBy(() -> s.execute("SET ROLE rc_admin")).isInstanceOfSatisfying(SQLException.class,

@@ -3,10 +3,7 @@ package io.dbwarden.proxy.policy;
 import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.Decision;
-import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
-import io.dbwarden.proxy.sql.SqlText;
-import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -21,7 +18,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -101,14 +97,14 @@ class ServerSideGuardsTest {
                   action: allow
             """;
 
-    static StatementAnalyzer analyzer;
+    static StatementDecider decider;
     static PolicyEngine reader;
     static PolicyEngine everything;
     static PolicyEngine loader;
 
     @BeforeAll
     static void load() throws Exception {
-        analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
+        decider = new StatementDecider();
         reader = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
         everything = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/ops");
         loader = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/loader");
@@ -116,12 +112,11 @@ class ServerSideGuardsTest {
 
     @AfterAll
     static void close() {
-        analyzer.close();
+        decider.close();
     }
 
     private static Verdict decide(PolicyEngine engine, String sql) {
-        StatementInfo s = StatementInfo.of(SqlText.split(sql, true).get(0));
-        return engine.decide(analyzer.analyzeNow(s));
+        return decider.decide(engine, sql);
     }
 
     @ParameterizedTest
@@ -283,7 +278,7 @@ class ServerSideGuardsTest {
         Path policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY);
         try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/ops");
-             Connection victim = connect(proxy); Connection agent = connect(proxy);
+             Connection victim = CliProxy.connect(proxy, ""); Connection agent = CliProxy.connect(proxy, "");
              Statement v = victim.createStatement(); Statement a = agent.createStatement()) {
             int pid = intOf(v, "SELECT pg_backend_pid()");
             // the same database role on both sessions: PostgreSQL itself would let one end the other
@@ -325,11 +320,6 @@ class ServerSideGuardsTest {
         }
         assertThat(Files.readString(dir.resolve("audit.jsonl")))
                 .contains("\"decision\":\"deny\"").contains("\"rule\":\"server-functions\"");
-    }
-
-    private static Connection connect(RunCommand.Running proxy) throws SQLException {
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
-                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app");
     }
 
     private static int intOf(Statement s, String sql) throws SQLException {

@@ -5,6 +5,9 @@ import picocli.CommandLine;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -30,5 +33,11 @@ public final class CliProxy {
         RunCommand cmd = new RunCommand();
         new CommandLine(cmd).setOverwrittenOptionsAllowed(true).parseArgs(args.toArray(String[]::new));
         return cmd.start();
+    }
+
+    /** A pgjdbc connection to the proxy as user "app" without TLS; {@code params} ("a=b&c=d") are added to the URL. */
+    public static Connection connect(RunCommand.Running proxy, String params) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + proxy.server().port() + "/"
+                + EmbeddedPg.DATABASE + "?sslmode=disable&user=app" + (params.isEmpty() ? "" : "&" + params));
     }
 }
