@@ -1,0 +1,95 @@
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
+
+/**
+ * The floor of a Netty io_uring proxy on the benchmark's path: one event-loop thread relaying bytes between each
+ * client and its own upstream connection, with no parsing, policy or audit. A measuring tool, not a product
+ * (docs/benchmarks.md, "Eighth session"); the upstream must trust the client (no authentication is done here):
+ * {@code java -cp sidecar-proxy/target/dbwarden-proxy.jar bench/RelayFloor.java LISTEN_PORT UPSTREAM_PORT}.
+ */
+public final class RelayFloor {
+    public static void main(String[] args) throws InterruptedException {
+        int listen = Integer.parseInt(args[0]);
+        int upstreamPort = Integer.parseInt(args[1]);
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
+        new ServerBootstrap().group(group).channel(IoUringServerSocketChannel.class)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel client) {
+                        client.pipeline().addLast(new ClientSide(upstreamPort));
+                    }
+                })
+                .bind("127.0.0.1", listen).sync().channel().closeFuture().sync();
+    }
+
+    private static final class ClientSide extends ChannelInboundHandlerAdapter {
+        private final int upstreamPort;
+        private Channel upstream;
+
+        ClientSide(int upstreamPort) {
+            this.upstreamPort = upstreamPort;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            Channel client = ctx.channel();
+            new Bootstrap().group(client.eventLoop()).channel(IoUringSocketChannel.class)
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext up, Object msg) {
+                            client.write(msg);
+                        }
+
+                        @Override
+                        public void channelReadComplete(ChannelHandlerContext up) {
+                            client.flush();
+                        }
+
+                        @Override
+                        public void channelInactive(ChannelHandlerContext up) {
+                            client.close();
+                        }
+                    })
+                    .connect("127.0.0.1", upstreamPort)
+                    .addListener((ChannelFutureListener) f -> {
+                        if (!f.isSuccess()) {
+                            client.close();
+                            return;
+                        }
+                        upstream = f.channel();
+                        client.config().setAutoRead(true);
+                    });
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            upstream.write(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            upstream.flush();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (upstream != null) {
+                upstream.close();
+            }
+        }
+    }
+}
