@@ -1,7 +1,6 @@
 package io.dbwarden.proxy.audit;
 
 import io.dbwarden.proxy.filter.ExecutionRecord;
-import io.dbwarden.proxy.filter.Protocol;
 import io.dbwarden.proxy.filter.SessionInfo;
 import io.dbwarden.proxy.filter.StatementInfo;
 
@@ -34,7 +33,11 @@ final class AuditEvents {
         timestamps.appendQuoted(r.startedAtMillis(), line);
         line.field("event", "statement");
         session(r.session(), line);
-        line.field("protocol", r.protocol() == Protocol.SIMPLE ? "simple" : "extended");
+        line.field("protocol", switch (r.protocol()) {
+            case SIMPLE -> "simple";
+            case EXTENDED -> "extended";
+            case FUNCTION_CALL -> "function-call";
+        });
         statement(r.statement(), line);
         if (r.runs() != r.statement()) {
             // EXECUTE / FETCH: the query the session defined under that name, which the decision was about

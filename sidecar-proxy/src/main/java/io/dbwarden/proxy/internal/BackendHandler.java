@@ -108,6 +108,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case READY_FOR_QUERY -> onReadyForQuery(frame);
+            case FUNCTION_CALL_RESPONSE -> onFunctionCallResponse(frame);
             case PARAMETER_STATUS -> {
                 Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
                 if (relay.acceptParameter(p.getKey(), p.getValue())) {
@@ -142,6 +143,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     /** Whether a DataRow arriving now goes on unchanged (counting it for its statement), as {@link #onDataRow}. */
     private boolean rowPassesUnchanged() {
         ResponseTracker.Expected head = tracker.head();
+        if (head != null && head.lookup != null) {
+            return false;
+        }
         Execution e = head == null ? null : head.current();
         if (e == null) {
             return true;
@@ -155,6 +159,14 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     private void onDataRow(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.head();
+        if (head != null && head.lookup != null) {
+            try {
+                head.lookup.row(frame);
+            } finally {
+                frame.release();
+            }
+            return;
+        }
         Execution e = head == null ? null : head.current();
         if (e == null) {
             relay.forwardToClient(frame);
@@ -307,10 +319,17 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         Map<Character, String> fields = PgMessages.errorFields(frame);
+        if (head.lookup != null) {
+            frame.release();
+            head.lookup.failed(fields);
+            return;
+        }
         PgError replacement = head.replacement;
         String sqlState = replacement != null ? replacement.sqlState() : fields.get('C');
         String message = replacement != null ? replacement.message() : ErrorText.withoutValues(fields.get('M'));
-        if (head.kind == ResponseTracker.Kind.QUERY) {
+        if (head.kind == ResponseTracker.Kind.FUNCTION_CALL) {
+            relay.record(head.execution.failed(sqlState, message));
+        } else if (head.kind == ResponseTracker.Kind.QUERY) {
             Execution e = head.current();
             if (e != null) {
                 relay.record(e.failed(sqlState, message));
@@ -347,7 +366,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     private void onReadyForQuery(ByteBuf frame) {
         ResponseTracker.Expected head = tracker.pop();
-        if (head == null || (head.kind != ResponseTracker.Kind.SYNC && head.kind != ResponseTracker.Kind.QUERY)) {
+        if (head == null || (head.kind != ResponseTracker.Kind.SYNC && head.kind != ResponseTracker.Kind.QUERY
+                && head.kind != ResponseTracker.Kind.FUNCTION_CALL)) {
             frame.release();
             throw desync("ReadyForQuery while expecting " + (head == null ? "nothing" : head.kind));
         }
@@ -366,6 +386,21 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         } else {
             forwardUnlessSwallowed(frame, head);
         }
+        if (head.lookup != null) {
+            head.lookup.done();
+        }
+    }
+
+    /** The result of a forwarded function call: one value, counted as the call's one row. */
+    private void onFunctionCallResponse(ByteBuf frame) {
+        ResponseTracker.Expected head = tracker.head();
+        if (head == null || head.kind != ResponseTracker.Kind.FUNCTION_CALL) {
+            frame.release();
+            throw desync("FunctionCallResponse while expecting " + (head == null ? "nothing" : head.kind));
+        }
+        head.execution.onDataRow();
+        relay.record(head.execution.completed(null));
+        relay.forwardToClient(frame);
     }
 
     private void forwardUnlessSwallowed(ByteBuf frame, ResponseTracker.Expected head) {

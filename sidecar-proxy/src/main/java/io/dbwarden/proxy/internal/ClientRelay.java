@@ -171,12 +171,7 @@ final class ClientRelay {
                 forward(frame, ResponseTracker.simple(ResponseTracker.Kind.SYNC));
             }
             case FLUSH, COPY_DATA, COPY_DONE, COPY_FAIL -> forward(frame, null);
-            case FUNCTION_CALL -> {
-                frame.release();
-                blockSimple(PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
-                        "dbwarden: the function-call protocol message is not allowed through the proxy",
-                        null, "Call the function with a SQL statement (SELECT f(...)) so that policy can check it."));
-            }
+            case FUNCTION_CALL -> onFunctionCall(frame);
             case TERMINATE -> {
                 terminating = true;
                 upstreamRun.emit();
@@ -189,6 +184,164 @@ final class ClientRelay {
                 throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "invalid frontend message type " + code);
             }
         }
+    }
+
+    // ------------------------------------------------------------------ function calls
+
+    /** Built-in functions (OIDs below FirstNormalObjectId) resolved in this session: their names do not change. */
+    private final Map<Integer, String[]> builtInFunctions = new HashMap<>();
+    private static final int FIRST_NORMAL_OBJECT_ID = 16384;
+
+    /**
+     * FunctionCall: the server would run the function with this OID. The proxy first asks the server (in this
+     * session, so the session's database and transaction see the same catalog) which function that is, then decides
+     * the call as {@code SELECT schema.function($1, ...)}, so that rules naming functions, the server-function
+     * guards and the audit apply as they do to SQL. The client's next messages wait meanwhile. An OID that names no
+     * function is refused without reaching the server (a function created under that OID in between cannot run).
+     */
+    private void onFunctionCall(ByteBuf frame) {
+        PgMessages.FunctionCall call;
+        try {
+            call = PgMessages.functionCall(frame);
+        } catch (PgProtocolException e) {
+            frame.release();
+            throw e;
+        }
+        if (tracker.serverDiscardingUntilSync()) {
+            frame.release(); // after an extended-protocol error the server ignores it until Sync, and owes nothing
+            return;
+        }
+        String[] name = builtInFunctions.get(call.functionOid());
+        if (name != null) {
+            decideFunctionCall(frame, call, name);
+            return;
+        }
+        awaitingVerdict = true;
+        updateClientAutoRead();
+        forward(PgMessages.query(upstream.alloc(), "SELECT n.nspname, p.proname FROM pg_catalog.pg_proc p"
+                + " JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = "
+                + Integer.toUnsignedString(call.functionOid()) + "::pg_catalog.oid", charset),
+                ResponseTracker.lookup(new FunctionLookup(frame, call)));
+    }
+
+    /** The answer to the injected catalog query of one function call; continues with the call at its end. */
+    private final class FunctionLookup implements ResponseTracker.Lookup {
+        private final ByteBuf frame;
+        private final PgMessages.FunctionCall call;
+        private String[] name;
+        private Map<Character, String> error;
+
+        FunctionLookup(ByteBuf frame, PgMessages.FunctionCall call) {
+            this.frame = frame;
+            this.call = call;
+        }
+
+        @Override
+        public void row(ByteBuf dataRow) {
+            int[] offsets = io.dbwarden.proxy.postgres.DataRows.columnOffsets(dataRow);
+            if (offsets.length == 2 && dataRow.getInt(offsets[0]) >= 0 && dataRow.getInt(offsets[1]) >= 0) {
+                name = new String[] {
+                        dataRow.toString(offsets[0] + 4, dataRow.getInt(offsets[0]), charset),
+                        dataRow.toString(offsets[1] + 4, dataRow.getInt(offsets[1]), charset)};
+            }
+        }
+
+        @Override
+        public void failed(Map<Character, String> errorFields) {
+            error = errorFields;
+        }
+
+        @Override
+        public void done() {
+            awaitingVerdict = false;
+            if (!client.channel().isActive()) {
+                frame.release();
+                return;
+            }
+            if (name != null && error == null) {
+                if (Integer.compareUnsigned(call.functionOid(), FIRST_NORMAL_OBJECT_ID) < 0
+                        && builtInFunctions.size() < 256) {
+                    builtInFunctions.put(call.functionOid(), name);
+                }
+                decideFunctionCall(frame, call, name);
+            } else {
+                refuseUnresolvedCall(frame, call, error);
+            }
+            if (!awaitingVerdict && !awaitingCap) {
+                drainHeld();
+            } else {
+                flush();
+            }
+        }
+    }
+
+    /**
+     * A function call whose OID the lookup did not resolve: no function of that OID (the server's own error, 42883),
+     * or the lookup failed in this session's state (an aborted transaction, a cancel), whose error the call would have
+     * met as well. Recorded and answered without reaching the server.
+     */
+    private void refuseUnresolvedCall(ByteBuf frame, PgMessages.FunctionCall call, Map<Character, String> error) {
+        frame.release();
+        String oid = Integer.toUnsignedString(call.functionOid());
+        PgError refusal = error == null
+                ? PgError.error("42883", "function with OID " + oid + " does not exist", null, null)
+                : PgError.error(error.getOrDefault('C', PgError.INSUFFICIENT_PRIVILEGE),
+                ErrorText.withoutValues(error.getOrDefault('M', "function lookup failed")), null,
+                "dbwarden could not resolve the function of this function call (OID " + oid + ").");
+        StatementInfo statement = new StatementInfo("", List.of(), "<function call of OID " + oid + ">",
+                "0000000000000000", "");
+        StatementContext c = new StatementContext(session, statement, Protocol.FUNCTION_CALL,
+                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(statement));
+        record(new Execution(c, Verdict.deny(null, null, "function of the call not resolved", refusal), List.of(),
+                null).blocked());
+        blockSimple(refusal);
+    }
+
+    private void decideFunctionCall(ByteBuf frame, PgMessages.FunctionCall call, String[] name) {
+        StringBuilder sql = new StringBuilder("SELECT ").append(identifier(name[0])).append('.')
+                .append(identifier(name[1])).append('(');
+        for (int i = 1; i <= call.arguments(); i++) {
+            sql.append(i > 1 ? ", $" : "$").append(i);
+        }
+        List<StatementInfo> parts = runtime.statements().split(sql.append(')').toString(), true);
+        boolean analysed = parts != null && parts.size() == 1;
+        StatementInfo s = analysed ? parts.get(0) : UNSPLIT_STATEMENT;
+        List<StatementContext> contexts = List.of(new StatementContext(session, s, Protocol.FUNCTION_CALL,
+                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(s)));
+        evaluateSplit(contexts, analysed, verdicts -> applyFunctionCall(frame, contexts.get(0), verdicts[0]), frame);
+    }
+
+    /** A name as SQL: bare when it reads the same unquoted, else double-quoted. */
+    static String identifier(String name) {
+        return name.matches("[a-z_][a-z0-9_]*") ? name : '"' + name.replace("\"", "\"\"") + '"';
+    }
+
+    private void applyFunctionCall(ByteBuf frame, StatementContext c, Verdict v) {
+        PgError refusal = null;
+        String reason = null;
+        List<io.dbwarden.proxy.filter.ResultHandler> handlers = v.forwards() ? runtime.chain().resultHandlers(c)
+                : List.of();
+        if (v.forwards() && v.maxRows() > 0) {
+            reason = "row limit on a function call";
+            refusal = PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: " + limitedBy(v) + " limits the rows "
+                    + "this call may change, and a function call does not report the rows it changed", null,
+                    "Call the function with a SQL statement (SELECT f(...)).");
+        } else if (!handlers.isEmpty()) {
+            reason = "function-call result cannot be masked";
+            refusal = PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: results are masked for this session, "
+                    + "and the result of a function call cannot be", null,
+                    "Call the function with a SQL statement (SELECT f(...)).");
+        }
+        Verdict verdict = refusal == null ? v : Verdict.deny(v.policy(), v.rule(), reason, refusal);
+        Execution e = new Execution(c, verdict, List.of(), null);
+        if (!verdict.forwards()) {
+            frame.release();
+            record(e.blocked());
+            blockSimple(verdict.error());
+            return;
+        }
+        e.start();
+        forward(frame, ResponseTracker.functionCall(e));
     }
 
     private void forward(ByteBuf frame, ResponseTracker.Expected expected) {

@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.postgres.PgError;
+import io.netty.buffer.ByteBuf;
 
 import java.util.ArrayDeque;
 import java.util.List;
@@ -15,7 +16,19 @@ import java.util.List;
  * until Sync, so those messages owe nothing.
  */
 final class ResponseTracker {
-    enum Kind { PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, QUERY }
+    enum Kind { PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, QUERY, FUNCTION_CALL }
+
+    /**
+     * Receives the answer to a lookup the proxy injected (a catalog query in the session): its rows, its error, and
+     * its end (the swallowed ReadyForQuery). Nothing of it reaches the client.
+     */
+    interface Lookup {
+        void row(ByteBuf dataRow);
+
+        void failed(java.util.Map<Character, String> errorFields);
+
+        void done();
+    }
 
     /** How a row-limited statement is wrapped: its own transaction (autocommit) or a savepoint (in a transaction). */
     enum Guard { TRANSACTION, SAVEPOINT }
@@ -26,7 +39,7 @@ final class ResponseTracker {
         final boolean swallow;
         /** Report this to the client instead of the server's error, when this entry fails. */
         final PgError replacement;
-        /** EXECUTE: the statement. */
+        /** EXECUTE and FUNCTION_CALL: the statement. */
         final Execution execution;
         /** QUERY: the statements of the message, in order. */
         final List<Execution> statements;
@@ -43,6 +56,8 @@ final class ResponseTracker {
         /** Swallow only this entry's CommandComplete / only its ReadyForQuery (guard statements, capped queries). */
         boolean swallowCompletion;
         boolean swallowReady;
+        /** An injected lookup query: who gets its answer. */
+        Lookup lookup;
 
         private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
                          List<Execution> statements, char describeKind, String name, int generation) {
@@ -58,7 +73,7 @@ final class ResponseTracker {
 
         /** The statement currently producing results, or null. */
         Execution current() {
-            if (kind == Kind.EXECUTE) {
+            if (kind == Kind.EXECUTE || kind == Kind.FUNCTION_CALL) {
                 return execution;
             }
             if (kind == Kind.QUERY && index < statements.size()) {
@@ -91,6 +106,18 @@ final class ResponseTracker {
         Expected e = new Expected(Kind.QUERY, false, null, null, List.of(), '\0', null, 0);
         e.swallowCompletion = true;
         return e;
+    }
+
+    /** A proxy-injected simple Query (a catalog lookup) whose answer goes to {@code lookup}, never to the client. */
+    static Expected lookup(Lookup lookup) {
+        Expected e = new Expected(Kind.QUERY, true, null, null, List.of(), '\0', null, 0);
+        e.lookup = lookup;
+        return e;
+    }
+
+    /** A forwarded FunctionCall: answered by FunctionCallResponse or ErrorResponse, then ReadyForQuery. */
+    static Expected functionCall(Execution execution) {
+        return new Expected(Kind.FUNCTION_CALL, false, null, execution, null, '\0', null, 0);
     }
 
     static Expected describe(char describeKind, String name, int generation) {
@@ -135,13 +162,13 @@ final class ResponseTracker {
     }
 
     /**
-     * Whether a statement sent to the server may still be running there: an Execute or a simple Query is owed an
-     * answer. Other owed answers (Parse, Bind, Describe, Close, Sync) are to messages the server handles at once; it
-     * may merely hold those answers in its output buffer until the next Sync or Flush.
+     * Whether a statement sent to the server may still be running there: an Execute, a simple Query or a function call
+     * is owed an answer. Other owed answers (Parse, Bind, Describe, Close, Sync) are to messages the server handles at
+     * once; it may merely hold those answers in its output buffer until the next Sync or Flush.
      */
     boolean statementMayBeRunning() {
         for (Expected e : queue) {
-            if (e.kind == Kind.EXECUTE || e.kind == Kind.QUERY) {
+            if (e.kind == Kind.EXECUTE || e.kind == Kind.QUERY || e.kind == Kind.FUNCTION_CALL) {
                 return true;
             }
         }

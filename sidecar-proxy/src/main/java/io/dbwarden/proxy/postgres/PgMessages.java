@@ -112,6 +112,47 @@ public final class PgMessages {
         return new Target(kind, cString(frame, at + 1, charset));
     }
 
+    /** FunctionCall ('F'): the function's OID and its number of arguments (argument values are not decoded). */
+    public record FunctionCall(int functionOid, int arguments) {
+    }
+
+    /** Checks the whole layout of a FunctionCall (the server would reject a malformed one as well). */
+    public static FunctionCall functionCall(ByteBuf frame) {
+        int end = frame.writerIndex();
+        int i = frame.readerIndex() + 5;
+        if (i + 6 > end) {
+            throw new PgProtocolException("08P01", "invalid function call message: too short");
+        }
+        int oid = frame.getInt(i);
+        int formats = frame.getShort(i + 4);
+        i += 6;
+        if (formats < 0 || i + 2L * formats + 2 > end) {
+            throw new PgProtocolException("08P01", "invalid function call message: bad argument format count");
+        }
+        i += 2 * formats;
+        int arguments = frame.getShort(i);
+        i += 2;
+        if (arguments < 0 || (formats > 1 && formats != arguments)) {
+            throw new PgProtocolException("08P01", "invalid function call message: bad argument count");
+        }
+        for (int a = 0; a < arguments; a++) {
+            if (i + 4 > end) {
+                throw new PgProtocolException("08P01", "invalid function call message: argument " + (a + 1) + " missing");
+            }
+            int length = frame.getInt(i);
+            i += 4;
+            if (length < -1 || (length > 0 && (long) i + length > end)) {
+                throw new PgProtocolException("08P01", "invalid function call message: bad length of argument "
+                        + (a + 1));
+            }
+            i += Math.max(length, 0);
+        }
+        if (i + 2 != end) {
+            throw new PgProtocolException("08P01", "invalid function call message: bad result format");
+        }
+        return new FunctionCall(oid, arguments);
+    }
+
     // ------------------------------------------------------------------ backend decoding
 
     /** ReadyForQuery: transaction status 'I', 'T' or 'E'. */
