@@ -4,6 +4,7 @@ import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -15,7 +16,10 @@ import org.postgresql.fastpath.FastpathArg;
 import org.postgresql.largeobject.LargeObject;
 import org.postgresql.largeobject.LargeObjectManager;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -295,6 +299,72 @@ class FunctionCallTest {
                 auditLines(dir.resolve("audit.jsonl"), "<function call of OID 999999999>"))
                 .singleElement().satisfies(l -> assertThat(l).contains("\"decision\":\"deny\"",
                         "\"errorCode\":\"42883\"", "\"executed\":false")));
+    }
+
+    @Test
+    void pipelinedCallsKeepTheirPlaceInTheStream() throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", app.server().port())) {
+            socket.setSoTimeout(10_000);
+            DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+            DataInputStream in = new DataInputStream(socket.getInputStream());
+            out.write(RawPg.startup());
+            out.flush();
+            assertThat(readUntilReady(in)).endsWith("Z");
+            // a call and a query sent together: the query waits for the call's lookup and verdict, answers in order
+            out.write(functionCall(addOneOid, 41));
+            out.write(RawPg.message('Q', "SELECT 7\0"));
+            out.flush();
+            assertThat(readUntilReady(in)).isEqualTo("VZ");
+            assertThat(readUntilReady(in)).isEqualTo("TDCZ");
+            // an extended-protocol batch whose Execute fails before the call: the server ignores the call until Sync
+            out.write(RawPg.message('P', "\0SELECT 1 / (random() * 0)::int\0\0\0")); // fails in Execute
+            out.write(RawPg.message('B', "\0\0\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', "\0\0\0\0\0"));
+            out.write(functionCall(addOneOid, 1));
+            out.write(RawPg.message('S', ""));
+            out.flush();
+            assertThat(readUntilReady(in)).isEqualTo("12EZ");
+            out.write(functionCall(addOneOid, 99));
+            out.flush();
+            assertThat(readUntilReady(in)).isEqualTo("VZ");
+        }
+        // a client that leaves while its call is being looked up: nothing is left behind (leak detection checks)
+        for (int i = 0; i < 20; i++) {
+            try (Socket socket = new Socket("127.0.0.1", app.server().port())) {
+                DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+                out.write(RawPg.startup());
+                out.flush();
+                assertThat(readUntilReady(new DataInputStream(socket.getInputStream()))).endsWith("Z");
+                out.write(functionCall(addOneOid + i % 2, 1)); // every other one an OID of another object, or none
+                out.flush();
+            }
+        }
+        try (Connection c = CliProxy.connect(app, "")) {
+            assertThat(call(c, addOneOid, 5)).isEqualTo(6);
+        }
+    }
+
+    /** FunctionCall of {@code oid} with one binary int4 argument and a binary result. */
+    private static byte[] functionCall(int oid, int argument) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 + 4 + 4 + 2 + 2 + 2 + 4 + 4 + 2);
+        b.put((byte) 'F').putInt(b.capacity() - 1).putInt(oid).putShort((short) 1).putShort((short) 1)
+                .putShort((short) 1).putInt(4).putInt(argument).putShort((short) 1);
+        return b.array();
+    }
+
+    /** Message types up to and including the next ReadyForQuery (start-up chatter and notices left out). */
+    private static String readUntilReady(DataInputStream in) throws IOException {
+        StringBuilder types = new StringBuilder();
+        while (true) {
+            char type = (char) in.readByte();
+            in.readNBytes(in.readInt() - 4);
+            if ("SKRN".indexOf(type) < 0) {
+                types.append(type);
+            }
+            if (type == 'Z') {
+                return types.toString();
+            }
+        }
     }
 
     @Test

@@ -343,6 +343,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             List<ResponseTracker.Expected> dropped = tracker.failExtendedBatch();
             boolean first = true;
             for (ResponseTracker.Expected d : dropped) {
+                if (d.lookup != null) {
+                    d.lookup.ignored();
+                }
                 if (d != head && d.maxRows > 0 && d.guard != null) {
                     relay.limitedStatementFailed(d); // an earlier message failed: the limited one never ran
                 }

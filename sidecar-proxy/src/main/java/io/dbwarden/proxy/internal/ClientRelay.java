@@ -191,6 +191,8 @@ final class ClientRelay {
     /** Built-in functions (OIDs below FirstNormalObjectId) resolved in this session: their names do not change. */
     private final Map<Integer, String[]> builtInFunctions = new HashMap<>();
     private static final int FIRST_NORMAL_OBJECT_ID = 16384;
+    /** The function call whose OID is being looked up (the client's next messages wait meanwhile). */
+    private FunctionLookup pendingCall;
 
     /**
      * FunctionCall: the server would run the function with this OID. The proxy first asks the server (in this
@@ -218,10 +220,11 @@ final class ClientRelay {
         }
         awaitingVerdict = true;
         updateClientAutoRead();
+        pendingCall = new FunctionLookup(frame, call);
         forward(PgMessages.query(upstream.alloc(), "SELECT n.nspname, p.proname FROM pg_catalog.pg_proc p"
                 + " JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = "
                 + Integer.toUnsignedString(call.functionOid()) + "::pg_catalog.oid", charset),
-                ResponseTracker.lookup(new FunctionLookup(frame, call)));
+                ResponseTracker.lookup(pendingCall));
     }
 
     /** The answer to the injected catalog query of one function call; continues with the call at its end. */
@@ -251,8 +254,20 @@ final class ClientRelay {
             error = errorFields;
         }
 
+        /** The call's frame, once: null when the session has let go of it (closed) or it was taken already. */
+        private ByteBuf take() {
+            if (pendingCall != this) {
+                return null;
+            }
+            pendingCall = null;
+            return frame;
+        }
+
         @Override
         public void done() {
+            if (take() == null) {
+                return;
+            }
             awaitingVerdict = false;
             if (!client.channel().isActive()) {
                 frame.release();
@@ -272,6 +287,25 @@ final class ClientRelay {
             } else {
                 flush();
             }
+        }
+
+        /**
+         * An earlier message of the client's extended-protocol batch failed: the server ignored the lookup, and ignores
+         * the call as well until the client's Sync, so the call is owed nothing. The client's held messages (that
+         * Sync) go on once the error has been passed on.
+         */
+        @Override
+        public void ignored() {
+            if (take() == null) {
+                return;
+            }
+            frame.release();
+            client.executor().execute(() -> {
+                awaitingVerdict = false;
+                if (client.channel().isActive() && !awaitingCap) {
+                    drainHeld();
+                }
+            });
         }
     }
 
@@ -1023,6 +1057,10 @@ final class ClientRelay {
     void release() {
         while (!held.isEmpty()) {
             held.poll().release();
+        }
+        if (pendingCall != null) {
+            pendingCall.frame.release();
+            pendingCall = null;
         }
     }
 }
