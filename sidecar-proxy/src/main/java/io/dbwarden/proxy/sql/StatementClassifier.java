@@ -459,7 +459,10 @@ public final class StatementClassifier {
 
     private void recordFunctionCall(int i) {
         SqlToken tok = t.get(i);
-        if (tok.kind() == SqlToken.Kind.WORD && NOT_FUNCTIONS.contains(tok.text())) {
+        // after "schema." any word names a function, keywords included (PostgreSQL accepts pg_catalog.left(...), and
+        // a function may be named "select": public.select(...) calls it)
+        boolean qualified = i >= 2 && t.get(i - 1).isSymbol(".");
+        if (tok.kind() == SqlToken.Kind.WORD && !qualified && NOT_FUNCTIONS.contains(tok.text())) {
             return;
         }
         int start = i;

@@ -185,4 +185,21 @@ class StatementAnalyzerTest {
             assertThat(call.tables()).contains(new StatementAnalysis.QualifiedName("secret", "keys"));
         }
     }
+
+    @Test
+    void qualifiedCallsOfFunctionsNamedLikeKeywordsAreCalls() {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            // PostgreSQL accepts any word after "schema.", so a function may be called "select" or "values"
+            assertThat(analyzer.analyzeNow(info("SELECT public.select(1)")).functions())
+                    .containsExactly(new StatementAnalysis.QualifiedName("public", "select"));
+            assertThat(analyzer.analyzeNow(info("SELECT x FROM t WHERE public.exists(x) AND pg_catalog.left(x, 2) = 'a'"))
+                    .functions()).containsExactlyInAnyOrder(new StatementAnalysis.QualifiedName("public", "exists"),
+                    new StatementAnalysis.QualifiedName("pg_catalog", "left"));
+            // unqualified, the same words are SQL syntax, and a table named after a keyword is not a call
+            assertThat(analyzer.analyzeNow(info("SELECT 1 WHERE EXISTS (SELECT 1) AND 2 IN (2)")).functions()).isEmpty();
+            StatementAnalysis insert = analyzer.analyzeNow(info("INSERT INTO public.values (a) VALUES (1)"));
+            assertThat(insert.functions()).isEmpty();
+            assertThat(insert.tables()).containsExactly(new StatementAnalysis.QualifiedName("public", "values"));
+        }
+    }
 }
