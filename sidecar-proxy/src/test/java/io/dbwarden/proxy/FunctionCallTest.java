@@ -316,7 +316,7 @@ class FunctionCallTest {
             out.flush();
             assertThat(readUntilReady(in)).isEqualTo("VZ");
             assertThat(readUntilReady(in)).isEqualTo("TDCZ");
-            // an extended-protocol batch whose Execute fails before the call: the server ignores the call until Sync
+            // a call inside an extended-protocol batch whose Execute fails first: the server's error ends the batch
             out.write(RawPg.message('P', "\0SELECT 1 / (random() * 0)::int\0\0\0")); // fails in Execute
             out.write(RawPg.message('B', "\0\0\0\0\0\0\0\0"));
             out.write(RawPg.message('E', "\0\0\0\0\0"));
@@ -327,7 +327,22 @@ class FunctionCallTest {
             out.write(functionCall(addOneOid, 99));
             out.flush();
             assertThat(readUntilReady(in)).isEqualTo("VZ");
+            // a call inside a batch that has not failed: refused, and the batch fails as with a blocked Parse
+            out.write(RawPg.message('P', "\0SELECT 1\0\0\0"));
+            out.write(RawPg.message('B', "\0\0\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', "\0\0\0\0\0"));
+            out.write(functionCall(addOneOid, 1));
+            out.write(RawPg.message('S', ""));
+            out.flush();
+            assertThat(readUntilReady(in)).isEqualTo("12DCEZ");
+            out.write(functionCall(addOneOid, 7));
+            out.flush();
+            assertThat(readUntilReady(in)).isEqualTo("VZ");
         }
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(
+                auditLines(dir.resolve("audit.jsonl"), "<function call of OID " + addOneOid + ">"))
+                .anySatisfy(l -> assertThat(l).contains("\"decision\":\"deny\"", "\"errorCode\":\"0A000\"",
+                        "inside an extended-protocol batch")));
         // a client that leaves while its call is being looked up: nothing is left behind (leak detection checks)
         for (int i = 0; i < 20; i++) {
             try (Socket socket = new Socket("127.0.0.1", app.server().port())) {

@@ -344,7 +344,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             boolean first = true;
             for (ResponseTracker.Expected d : dropped) {
                 if (d.lookup != null) {
-                    d.lookup.ignored();
+                    frame.release();
+                    throw desync("a catalog lookup of the proxy inside a failed extended-protocol batch");
                 }
                 if (d != head && d.maxRows > 0 && d.guard != null) {
                     relay.limitedStatementFailed(d); // an earlier message failed: the limited one never ran

@@ -65,6 +65,8 @@ final class ClientRelay {
 
     private record Bound(Prepared prepared, String statementName, int statementGeneration, int generation) {
     }
+    /** Parse, Bind, Describe, Execute or Close came since the last Sync: the server is inside an extended batch. */
+    private boolean extendedBatchOpen;
     /** Non-null after a blocked Parse: the proxy drops the client's messages until Sync, like the server would. */
     private PgError discardingUntilSync;
 
@@ -145,6 +147,11 @@ final class ClientRelay {
             frame.release();
             return;
         }
+        switch (type) { // until the next Sync the server is in an extended-protocol batch (an implicit transaction)
+            case PARSE, BIND, DESCRIBE, EXECUTE, CLOSE -> extendedBatchOpen = true;
+            default -> {
+            }
+        }
         switch (type) {
             case QUERY -> onQuery(frame);
             case PARSE -> onParse(frame);
@@ -168,6 +175,7 @@ final class ClientRelay {
             }
             case SYNC -> {
                 discardingUntilSync = null;
+                extendedBatchOpen = false;
                 forward(frame, ResponseTracker.simple(ResponseTracker.Kind.SYNC));
             }
             case FLUSH, COPY_DATA, COPY_DONE, COPY_FAIL -> forward(frame, null);
@@ -211,6 +219,19 @@ final class ClientRelay {
         }
         if (tracker.serverDiscardingUntilSync()) {
             frame.release(); // after an extended-protocol error the server ignores it until Sync, and owes nothing
+            return;
+        }
+        if (extendedBatchOpen) {
+            // the lookup would end the batch's implicit transaction before the call runs in it: refused like a
+            // blocked Parse (the batch fails and rolls back); no driver sends a call before its batch's Sync
+            frame.release();
+            String oid = Integer.toUnsignedString(call.functionOid());
+            PgError refusal = PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: a function call inside an "
+                    + "extended-protocol batch is not supported", null, "Send Sync before the function call.");
+            record(new Execution(new StatementContext(session, unresolvedCall(oid), Protocol.FUNCTION_CALL,
+                    tracker.transactionStatus()), Verdict.deny(null, null, "function call inside an extended-protocol "
+                    + "batch", refusal), List.of(), null).blocked());
+            blockExtended(refusal);
             return;
         }
         String[] name = builtInFunctions.get(call.functionOid());
@@ -288,25 +309,6 @@ final class ClientRelay {
                 flush();
             }
         }
-
-        /**
-         * An earlier message of the client's extended-protocol batch failed: the server ignored the lookup, and ignores
-         * the call as well until the client's Sync, so the call is owed nothing. The client's held messages (that
-         * Sync) go on once the error has been passed on.
-         */
-        @Override
-        public void ignored() {
-            if (take() == null) {
-                return;
-            }
-            frame.release();
-            client.executor().execute(() -> {
-                awaitingVerdict = false;
-                if (client.channel().isActive() && !awaitingCap) {
-                    drainHeld();
-                }
-            });
-        }
     }
 
     /**
@@ -322,13 +324,16 @@ final class ClientRelay {
                 : PgError.error(error.getOrDefault('C', PgError.INSUFFICIENT_PRIVILEGE),
                 ErrorText.withoutValues(error.getOrDefault('M', "function lookup failed")), null,
                 "dbwarden could not resolve the function of this function call (OID " + oid + ").");
-        StatementInfo statement = new StatementInfo("", List.of(), "<function call of OID " + oid + ">",
-                "0000000000000000", "");
-        StatementContext c = new StatementContext(session, statement, Protocol.FUNCTION_CALL,
-                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(statement));
+        StatementContext c = new StatementContext(session, unresolvedCall(oid), Protocol.FUNCTION_CALL,
+                tracker.transactionStatus());
         record(new Execution(c, Verdict.deny(null, null, "function of the call not resolved", refusal), List.of(),
                 null).blocked());
         blockSimple(refusal);
+    }
+
+    /** What the audit shows for a function call refused before its function was known. */
+    private static StatementInfo unresolvedCall(String oid) {
+        return new StatementInfo("", List.of(), "<function call of OID " + oid + ">", "0000000000000000", "");
     }
 
     private void decideFunctionCall(ByteBuf frame, PgMessages.FunctionCall call, String[] name) {

@@ -20,8 +20,8 @@ final class ResponseTracker {
 
     /**
      * Receives the answer to a lookup the proxy injected (a catalog query in the session): its rows, its error, and
-     * its end (the swallowed ReadyForQuery), or that the server ignored it (an earlier message of the extended-protocol
-     * batch failed). Nothing of it reaches the client.
+     * its end (the swallowed ReadyForQuery). Nothing of it reaches the client. Lookups are sent only outside
+     * extended-protocol batches, so an error of a batch never makes the server skip one.
      */
     interface Lookup {
         void row(ByteBuf dataRow);
@@ -29,8 +29,6 @@ final class ResponseTracker {
         void failed(java.util.Map<Character, String> errorFields);
 
         void done();
-
-        void ignored();
     }
 
     /** How a row-limited statement is wrapped: its own transaction (autocommit) or a savepoint (in a transaction). */
