@@ -143,7 +143,8 @@ final class ClientRelay {
     private void process(ByteBuf frame) {
         FrontendMessageType type = FrontendMessageType.of(PgMessages.type(frame));
         if (discardingUntilSync != null && type != FrontendMessageType.SYNC && type != FrontendMessageType.FLUSH
-                && type != FrontendMessageType.TERMINATE) {
+                && type != FrontendMessageType.TERMINATE && type != FrontendMessageType.UNKNOWN) {
+            // an unknown type is a protocol violation even here (the server, too, ends the session over it)
             frame.release();
             return;
         }
@@ -158,12 +159,12 @@ final class ClientRelay {
             case BIND -> onBind(frame);
             case EXECUTE -> onExecute(frame);
             case DESCRIBE -> {
-                PgMessages.Target t = PgMessages.target(frame, charset);
+                PgMessages.Target t = decode(frame, PgMessages::target);
                 Map<String, Integer> gens = t.kind() == 'S' ? statementGenerations : portalGenerations;
                 forward(frame, ResponseTracker.describe(t.kind(), t.name(), gens.getOrDefault(t.name(), -1)));
             }
             case CLOSE -> {
-                PgMessages.Target t = PgMessages.target(frame, charset);
+                PgMessages.Target t = decode(frame, PgMessages::target);
                 if (t.kind() == 'S') {
                     preparedStatements.remove(t.name());
                     statementGenerations.remove(t.name());
@@ -210,13 +211,7 @@ final class ClientRelay {
      * function is refused without reaching the server (a function created under that OID in between cannot run).
      */
     private void onFunctionCall(ByteBuf frame) {
-        PgMessages.FunctionCall call;
-        try {
-            call = PgMessages.functionCall(frame);
-        } catch (PgProtocolException e) {
-            frame.release();
-            throw e;
-        }
+        PgMessages.FunctionCall call = decode(frame, (f, cs) -> PgMessages.functionCall(f));
         if (tracker.serverDiscardingUntilSync()) {
             frame.release(); // after an extended-protocol error the server ignores it until Sync, and owes nothing
             return;
@@ -383,6 +378,16 @@ final class ClientRelay {
         forward(frame, ResponseTracker.functionCall(e));
     }
 
+    /** Decodes a client message; a malformed one is released here before the protocol error closes the session. */
+    private <T> T decode(ByteBuf frame, java.util.function.BiFunction<ByteBuf, Charset, T> decoder) {
+        try {
+            return decoder.apply(frame, charset);
+        } catch (PgProtocolException e) {
+            frame.release();
+            throw e;
+        }
+    }
+
     private void forward(ByteBuf frame, ResponseTracker.Expected expected) {
         if (expected != null) {
             tracker.expect(expected);
@@ -396,7 +401,7 @@ final class ClientRelay {
     }
 
     private void onQuery(ByteBuf frame) {
-        String sql = PgMessages.queryText(frame, charset);
+        String sql = decode(frame, PgMessages::queryText);
         split(sql, frame, statements -> {
             List<StatementContext> contexts = new ArrayList<>(statements == null ? 1 : statements.size());
             for (StatementInfo s : statements == null ? List.of(UNSPLIT_STATEMENT) : statements) {
@@ -426,7 +431,7 @@ final class ClientRelay {
         awaitingVerdict = true;
         updateClientAutoRead();
         runtime.statements().splitAsync(sql, scs)
-                .whenComplete((statements, err) -> client.executor().execute(() -> {
+                .whenComplete((statements, err) -> onEventLoop(() -> {
                     awaitingVerdict = false;
                     if (!client.channel().isActive()) {
                         frame.release();
@@ -566,7 +571,7 @@ final class ClientRelay {
     }
 
     private void onParse(ByteBuf frame) {
-        PgMessages.Parse parse = PgMessages.parse(frame, charset);
+        PgMessages.Parse parse = decode(frame, PgMessages::parse);
         split(parse.sql(), frame, parts -> onParse(frame, parse, parts));
     }
 
@@ -614,7 +619,7 @@ final class ClientRelay {
     }
 
     private void onBind(ByteBuf frame) {
-        PgMessages.Bind bind = PgMessages.bind(frame, charset);
+        PgMessages.Bind bind = decode(frame, PgMessages::bind);
         Prepared p = preparedStatements.get(bind.statementName());
         if (p == null) {
             // not prepared by a Parse the proxy judged: a SQL-level PREPARE, a Parse the proxy blocked (the server
@@ -638,7 +643,7 @@ final class ClientRelay {
     }
 
     private void onExecute(ByteBuf frame) {
-        String portal = PgMessages.executePortal(frame, charset);
+        String portal = decode(frame, PgMessages::executePortal);
         Bound b = portals.get(portal);
         if (b == null) {
             // a portal no Bind of this session made: a cursor made with SQL DECLARE (FETCH reads those, judged as
@@ -810,7 +815,7 @@ final class ClientRelay {
 
     private void endGuard() {
         awaitingCap = false;
-        upstream.eventLoop().execute(this::drainHeld);
+        onEventLoop(this::drainHeld);
     }
 
     /** A query text the proxy could not split (its analysis failed): recorded as such, and blocked. */
@@ -882,7 +887,7 @@ final class ClientRelay {
             awaitingVerdict = true;
             updateClientAutoRead();
             int index = i;
-            stage.whenComplete((v, err) -> client.executor().execute(() -> {
+            stage.whenComplete((v, err) -> onEventLoop(() -> {
                 awaitingVerdict = false;
                 if (!client.channel().isActive()) {
                     frame.release();
@@ -915,6 +920,21 @@ final class ClientRelay {
                 PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: statement blocked because a policy check failed",
                         null, "The proxy could not evaluate this statement; it was not executed. Retry, and contact "
                                 + "the platform team if this persists."));
+    }
+
+    /**
+     * Continues the session on its event loop after something completed elsewhere (a verdict, a split, a guard).
+     * What such a continuation throws (a malformed message among those held meanwhile) ends the session the way an
+     * error while reading does, instead of stopping the continuation and leaving the held messages unprocessed.
+     */
+    private void onEventLoop(Runnable continuation) {
+        client.executor().execute(() -> {
+            try {
+                continuation.run();
+            } catch (RuntimeException e) {
+                client.pipeline().fireExceptionCaught(e);
+            }
+        });
     }
 
     private void drainHeld() {
