@@ -62,6 +62,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     i += length;
                     continue;
                 }
+                if (!PgMessages.wellFormedBackend(batch, i, length)) {
+                    throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: malformed '"
+                            + (char) batch.getByte(i) + "' message from the database; closing the session to stay safe");
+                }
                 ByteBuf frame = batch.retainedSlice(i, length);
                 if (paused) {
                     held.add(frame);

@@ -155,6 +155,79 @@ public final class PgMessages {
 
     // ------------------------------------------------------------------ backend decoding
 
+    /**
+     * Whether a server message the proxy reads has the layout its type requires: every string terminated, every
+     * count and length within the message ({@code length} bytes at {@code start}, type byte included). The proxy
+     * parses these; a server (or something posing as one) that sends a malformed one ends the session instead of
+     * leaving the proxy half through it. Other types pass unchecked.
+     */
+    public static boolean wellFormedBackend(ByteBuf frame, int start, int length) {
+        int at = start + 5;
+        int end = start + length;
+        return switch (frame.getByte(start)) {
+            case 'Z' -> end - at == 1;
+            case 'C' -> end > at && frame.indexOf(at, end, (byte) 0) == end - 1;
+            case 'E', 'N' -> wellFormedFields(frame, at, end);
+            case 'S' -> {
+                int name = frame.indexOf(at, end, (byte) 0);
+                yield name >= 0 && frame.indexOf(name + 1, end, (byte) 0) == end - 1;
+            }
+            case 'T' -> wellFormedRowDescription(frame, at, end);
+            case 'D' -> wellFormedDataRow(frame, at, end);
+            case 'V' -> end - at >= 4 && (frame.getInt(at) == -1 ? end - at == 4 : frame.getInt(at) == end - at - 4);
+            case 'G', 'H', 'W' -> end - at >= 3 && frame.getShort(at + 1) >= 0 && end - at == 3 + 2 * frame.getShort(at + 1);
+            case '1', '2', '3', 'I', 'n', 's', 'c' -> end == at;
+            default -> true;
+        };
+    }
+
+    private static boolean wellFormedFields(ByteBuf frame, int at, int end) {
+        int i = at;
+        while (i < end && frame.getByte(i) != 0) {
+            int value = frame.indexOf(i + 1, end, (byte) 0);
+            if (value < 0) {
+                return false;
+            }
+            i = value + 1;
+        }
+        return i == end - 1;
+    }
+
+    private static boolean wellFormedRowDescription(ByteBuf frame, int at, int end) {
+        if (end - at < 2) {
+            return false;
+        }
+        int columns = frame.getShort(at);
+        int i = at + 2;
+        for (int c = 0; c < columns; c++) {
+            int name = frame.indexOf(i, end, (byte) 0);
+            if (name < 0 || name + 19 > end) {
+                return false;
+            }
+            i = name + 19; // table OID, column number, type OID, size, modifier, format
+        }
+        return columns >= 0 && i == end;
+    }
+
+    private static boolean wellFormedDataRow(ByteBuf frame, int at, int end) {
+        if (end - at < 2) {
+            return false;
+        }
+        int columns = frame.getShort(at);
+        long i = at + 2;
+        for (int c = 0; c < columns && i <= end - 4; c++) {
+            int length = frame.getInt((int) i);
+            if (length < -1) {
+                return false;
+            }
+            i += 4 + Math.max(length, 0);
+            if (c == columns - 1) {
+                return i == end;
+            }
+        }
+        return columns == 0 && i == end;
+    }
+
     /** ReadyForQuery: transaction status 'I', 'T' or 'E'. */
     public static char readyForQueryStatus(ByteBuf frame) {
         return (char) frame.getByte(frame.readerIndex() + 5);
