@@ -128,6 +128,103 @@ class ProtocolFuzzTest {
         assertThat(Files.readString(audit)).doesNotContain("'row ").doesNotContain("'unterminated");
     }
 
+    @Test
+    void randomStartUpPacketsEitherStartASessionOrCloseTheConnection() throws Exception {
+        long seed = Long.getLong("dbwarden.fuzz.seed", 20261130L);
+        int sessions = Integer.getInteger("dbwarden.fuzz.sessions", 250);
+        Path dir = Files.createTempDirectory("startup-fuzz");
+        Path policy = dir.resolve("policy.yaml");
+        Files.writeString(policy, POLICY);
+        Random random = new Random(seed);
+        int started = 0;
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/fuzz")) {
+            for (int i = 0; i < sessions; i++) {
+                byte[] packet = mutate(startupPacket(random), random);
+                ByteBuffer view = ByteBuffer.wrap(packet);
+                int declared = packet.length >= 4 ? view.getInt(0) : -1;
+                // a packet shorter than its length word: the proxy rightly waits for the rest
+                boolean incomplete = packet.length < 8 || (declared >= 8 && declared <= 10_000 && declared > packet.length);
+                // SSLRequest / GSSENCRequest: one byte answers it, then the proxy waits for the next packet
+                boolean oneByteAnswer = !incomplete && declared == 8
+                        && (view.getInt(4) == 80877103 || view.getInt(4) == 80877104);
+                try (Socket socket = new Socket("127.0.0.1", proxy.server().port())) {
+                    socket.setSoTimeout(15_000);
+                    OutputStream out = socket.getOutputStream();
+                    out.write(packet);
+                    out.flush();
+                    java.io.InputStream in = socket.getInputStream();
+                    ByteArrayOutputStream received = new ByteArrayOutputStream();
+                    try {
+                        if (oneByteAnswer) {
+                            received.write(in.read());
+                        } else if (!incomplete) {
+                            for (int b = in.read(); b >= 0; b = in.read()) {
+                                received.write(b);
+                                if (endsWithReady(received)) {
+                                    break;
+                                }
+                            }
+                            if (endsWithReady(received)) {
+                                started++;
+                            }
+                        }
+                        socket.shutdownOutput(); // nothing more comes: the session must end
+                        while (in.read() >= 0) {
+                            // drain until the proxy closes
+                        }
+                    } catch (SocketException reset) {
+                        // closed
+                    } catch (SocketTimeoutException e) {
+                        throw new AssertionError("seed " + seed + ", packet " + i + ": the proxy neither answered nor "
+                                + "closed the connection after " + java.util.HexFormat.of().formatHex(packet)
+                                + ", having sent " + java.util.HexFormat.of().formatHex(received.toByteArray()));
+                    }
+                }
+            }
+            try (Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).as("the proxy still serves new sessions").isTrue();
+            }
+        }
+        assertThat(started).as("well-formed start-ups among the packets").isPositive();
+    }
+
+    private static boolean endsWithReady(ByteArrayOutputStream received) {
+        byte[] b = received.toByteArray();
+        int n = b.length;
+        return n >= 6 && b[n - 6] == 'Z' && b[n - 5] == 0 && b[n - 4] == 0 && b[n - 3] == 0 && b[n - 2] == 5
+                && b[n - 1] == 'I';
+    }
+
+    /** A start-up packet: StartupMessage (mostly), SSLRequest, GSSENCRequest, CancelRequest or another code. */
+    private static byte[] startupPacket(Random r) {
+        ByteBuffer b = ByteBuffer.allocate(512);
+        b.putInt(0);
+        switch (r.nextInt(8)) {
+            case 0 -> b.putInt(80877103);
+            case 1 -> b.putInt(80877104);
+            case 2 -> b.putInt(80877102).putInt(r.nextInt()).putInt(r.nextInt());
+            case 3 -> b.putInt(r.nextInt());
+            default -> {
+                b.putInt(r.nextInt(4) == 0 ? 196608 + r.nextInt(4) : 196608);
+                String[] names = {"user", "database", "application_name", "options", "replication", "_pq_.x",
+                        "client_encoding", "search_path"};
+                int n = r.nextInt(5);
+                cstring(b, "user");
+                cstring(b, "app");
+                for (int k = 0; k < n; k++) {
+                    cstring(b, names[r.nextInt(names.length)]);
+                    cstring(b, r.nextBoolean() ? EmbeddedPg.DATABASE : "x" + r.nextInt(9));
+                }
+                b.put((byte) 0);
+            }
+        }
+        b.putInt(0, b.position());
+        byte[] packet = new byte[b.position()];
+        b.flip().get(packet);
+        return packet;
+    }
+
     private enum Outcome { ANSWERED, CLOSED }
 
     /**
