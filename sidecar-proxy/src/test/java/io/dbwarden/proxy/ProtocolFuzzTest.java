@@ -35,8 +35,9 @@ import static org.awaitility.Awaitility.await;
 /**
  * Mutated and random client messages after a valid start-up, session after session, against one proxy in front of
  * the real server. Whatever arrives, a session either answers a final query correctly or is closed (never hangs once
- * the client stops sending); nothing leaks; no write to the table gets past a policy that allows only SELECT; the
- * audit chain stays intact; and the proxy goes on serving new sessions. The seed is fixed (override with
+ * the client stops sending); nothing leaks; no write to the table gets past a policy that allows only SELECT; its
+ * masked column never reaches the client unmasked; the audit chain stays intact; and the proxy goes on serving new
+ * sessions. The seed is fixed (override with
  * {@code -Ddbwarden.fuzz.seed=N}, {@code -Ddbwarden.fuzz.sessions=N}) so a failure can be replayed.
  */
 @ExtendWith(LeakDetection.class)
@@ -60,6 +61,14 @@ class ProtocolFuzzTest {
                   match:
                     statements: [TRANSACTION, SET, SHOW]
                   action: allow
+              masking:
+                columns:
+                  - name: values
+                    columns: ["public.fuzz_guard.v"]
+                    strategy: partial
+                detectors:
+                  - type: creditCard
+                    strategy: partial
             """;
 
     private static final String[] SQL = {
@@ -69,6 +78,8 @@ class ProtocolFuzzTest {
             "SELECT $1::int", "SELECT pg_sleep(0.01)", "SET statement_timeout = 1000", "SELECT 'unterminated",
             "TRUNCATE fuzz_guard", "INSERT INTO fuzz_guard VALUES (99, 'x')", "SELECT lo_creat(-1)", ""};
     private static final char[] TYPES = {'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H', 'F', 'd', 'c', 'f'};
+    /** fuzz_guard.v holds "row N", masked for this identity: the whole value must never reach the client. */
+    private static final java.util.regex.Pattern UNMASKED = java.util.regex.Pattern.compile("row \\d");
 
     @Test
     void randomAndMutatedMessagesNeitherBreakTheProxyNorGetWritesThrough() throws Exception {
@@ -264,7 +275,11 @@ class ProtocolFuzzTest {
                 StringBuilder text = new StringBuilder();
                 // answers to the fuzz (errors included) come first; the last ReadyForQuery follows 'alive'
                 for (int rounds = 0; rounds < 20; rounds++) {
-                    if (!readUntilReady(in, text)) {
+                    boolean open = readUntilReady(in, text);
+                    if (UNMASKED.matcher(text).find()) {
+                        throw new AssertionError(what + ": a masked value reached the client after " + describe(bytes));
+                    }
+                    if (!open) {
                         return Outcome.CLOSED;
                     }
                     if (text.indexOf("alive") >= 0) {
