@@ -359,7 +359,7 @@ class ProtocolFuzzTest {
     private static byte[] message(Random r) {
         char type = r.nextInt(10) == 0 ? (char) r.nextInt(128) : TYPES[r.nextInt(TYPES.length)];
         ByteBuffer b = ByteBuffer.allocate(4096);
-        String sql = SQL[r.nextInt(SQL.length)];
+        String sql = r.nextBoolean() ? SQL[r.nextInt(SQL.length)] : disguisedWrite(r);
         switch (type) {
             case 'Q' -> cstring(b, sql);
             case 'P' -> {
@@ -414,6 +414,41 @@ class ProtocolFuzzTest {
         byte[] body = new byte[b.position()];
         b.flip().get(body);
         return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
+    }
+
+    /** Writes to fuzz_guard the server would run, in shapes a classifier might miss. */
+    private static final String[] WRITES = {
+            "DELETE FROM fuzz_guard WHERE id = 1", "UPDATE fuzz_guard SET v = 'x' WHERE id > 0",
+            "INSERT INTO fuzz_guard SELECT 100 + g, 'x' FROM generate_series(1, 3) g", "TRUNCATE fuzz_guard",
+            "WITH d AS (DELETE FROM fuzz_guard RETURNING id) SELECT count(*) FROM d",
+            "WITH u AS (UPDATE fuzz_guard SET v = 'x' RETURNING id) SELECT * FROM u",
+            "EXPLAIN ANALYZE DELETE FROM fuzz_guard", "PREPARE fz AS DELETE FROM fuzz_guard; EXECUTE fz",
+            "DO $$BEGIN DELETE FROM fuzz_guard; END$$", "DO $x$ BEGIN EXECUTE 'DELETE FROM fuzz_guard'; END $x$",
+            "MERGE INTO fuzz_guard t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            "BEGIN; DELETE FROM fuzz_guard; COMMIT", "SELECT 1; UPDATE fuzz_guard SET v = 'x' WHERE true",
+            "DELETE FROM public.fuzz_guard WHERE true", "DELETE FROM \"fuzz_guard\" WHERE id < 5",
+            "DELETE FROM U&\"fuzz\\005fguard\" WHERE id = 2", "ALTER TABLE fuzz_guard RENAME COLUMN v TO w",
+            "CREATE TABLE fuzz_other AS SELECT * FROM fuzz_guard", "DROP TABLE fuzz_guard",
+            "SELECT set_config('search_path', 'pg_temp', false)",
+            "CREATE FUNCTION fz() RETURNS void LANGUAGE sql AS 'DELETE FROM fuzz_guard'; SELECT fz()",
+            "COPY fuzz_guard (id, v) FROM PROGRAM 'echo 200,x' WITH (FORMAT csv)",
+            "SELECT * FROM fuzz_guard FOR UPDATE; DELETE FROM fuzz_guard WHERE id = 3",
+            "DECLARE c CURSOR FOR DELETE FROM fuzz_guard RETURNING id", "CALL fz()"};
+    private static final String[] SEPARATORS = {" ", "\n", "\t", "/**/", " /* c /* nested */ */ ", " --c\n", "  "};
+
+    /** One of {@link #WRITES} with random letter case and comments or whitespace between its words. */
+    private static String disguisedWrite(Random r) {
+        String[] words = WRITES[r.nextInt(WRITES.length)].split(" ");
+        StringBuilder sql = new StringBuilder(r.nextInt(4) == 0 ? "/* lead */ " : "");
+        for (int w = 0; w < words.length; w++) {
+            if (w > 0) {
+                sql.append(SEPARATORS[r.nextInt(SEPARATORS.length)]);
+            }
+            String word = words[w];
+            boolean literal = word.contains("'") || word.contains("\"") || word.contains("$");
+            sql.append(literal ? word : r.nextBoolean() ? word.toUpperCase(java.util.Locale.ROOT) : word);
+        }
+        return sql.toString();
     }
 
     /** Usually unchanged; else a flipped byte, a wrong length word, a cut, or junk appended. */
