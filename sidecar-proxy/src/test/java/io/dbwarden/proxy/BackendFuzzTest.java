@@ -169,6 +169,14 @@ class BackendFuzzTest {
             }
             hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(4242).putInt(r.nextInt()).array()));
             hello.writeBytes(message('Z', new byte[] {'I'}));
+            if (r.nextInt(4) == 0) { // an answer to nothing: no statement is outstanding yet
+                char type = "CZ12nsITDV".charAt(r.nextInt(10));
+                byte[] m;
+                do {
+                    m = randomMessage(r);
+                } while (m[0] != type && r.nextInt(8) > 0);
+                hello.writeBytes(m);
+            }
             out.write(r.nextInt(10) == 0 ? mutate(hello.toByteArray(), r) : hello.toByteArray());
             out.flush();
             served.incrementAndGet();

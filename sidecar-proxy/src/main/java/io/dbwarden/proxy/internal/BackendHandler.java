@@ -230,7 +230,14 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         }
         paused = true;
         relay.backendPaused(true);
-        ready.whenComplete((v, err) -> ctx.executor().execute(this::resume));
+        ready.whenComplete((v, err) -> ctx.executor().execute(() -> {
+            try {
+                resume();
+            } catch (RuntimeException e) {
+                // outside a read: ends the session as an error while reading would, instead of leaving it paused
+                ctx.pipeline().fireExceptionCaught(e);
+            }
+        }));
         return true;
     }
 
@@ -248,6 +255,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private void onCompletion(ByteBuf frame, String tag, boolean suspended) {
         ResponseTracker.Expected head = tracker.head();
         if (head == null) {
+            frame.release();
             throw desync("completion without an outstanding statement");
         }
         Execution e = head.current();
@@ -267,6 +275,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 next.start();
             }
         } else {
+            frame.release();
             throw desync("completion while expecting " + head.kind);
         }
         if (limited > head.maxRows || head.swallowCompletion) {
