@@ -249,10 +249,14 @@ class ProtocolFuzzTest {
             socket.setSoTimeout(15_000);
             OutputStream out = socket.getOutputStream();
             DataInputStream in = new DataInputStream(socket.getInputStream());
-            out.write(RawPg.startup());
-            out.flush();
-            if (!readUntilReady(in, null)) {
-                throw new AssertionError(what + ": start-up failed");
+            // half the sessions send their messages right behind the start-up, before the proxy is connected upstream
+            boolean pipelined = random.nextBoolean();
+            if (!pipelined) {
+                out.write(RawPg.startup());
+                out.flush();
+                if (!readUntilReady(in, null)) {
+                    throw new AssertionError(what + ": start-up failed");
+                }
             }
             ByteArrayOutputStream fuzz = new ByteArrayOutputStream();
             int n = 1 + random.nextInt(6);
@@ -265,6 +269,9 @@ class ProtocolFuzzTest {
             fuzz.writeBytes(RawPg.message('Q', "SELECT 'alive'\0"));
             byte[] bytes = fuzz.toByteArray();
             try {
+                if (pipelined) {
+                    out.write(RawPg.startup());
+                }
                 out.write(bytes);
                 out.flush();
                 if (!framedUpTo(bytes, trailer)) {

@@ -280,10 +280,16 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         state = new ConnectionState.Relaying();
         LOG.debug("session ready: connection={} identity={} database={} user={}", session.connectionId(),
                 session.identity(), session.database(), session.upstreamUser());
-        for (ByteBuf held : heldDuringConnect) {
-            relay.onClientFrame(held);
+        try {
+            while (!heldDuringConnect.isEmpty()) {
+                relay.onClientFrame(heldDuringConnect.remove(0)); // out of the list first: the relay owns it now
+            }
+        } catch (RuntimeException e) {
+            // a malformed message sent behind the start-up: this runs in a listener, not a read, so the session is
+            // ended here as a read error would end it (what is still held is released when the channel closes)
+            exceptionCaught(ctx, e);
+            return;
         }
-        heldDuringConnect.clear();
         relay.flush();
         relay.updateClientAutoRead();
     }
