@@ -32,7 +32,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * version the proxy does not know). Whatever it sends, the client gets well-formed messages and either a
  * ReadyForQuery or the end of the connection once the server goes quiet and hangs up; nothing leaks; the proxy goes on
  * serving new sessions. Results are masked for the identity, so rows go through the result handlers (and the masking
- * catalog's own connection meets the same fake server). Seed and session count: {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.sessions}.
+ * catalog's own connection meets the same fake server). Seed and session count: {@code -Ddbwarden.fuzz.seed},
+ * {@code -Ddbwarden.fuzz.sessions}.
  */
 @ExtendWith(LeakDetection.class)
 class BackendFuzzTest {

@@ -25,9 +25,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Under a policy that allows everything, the proxy is transparent: random well-formed sequences of simple and extended
  * protocol messages (named and unnamed statements and portals, row limits, errors inside and outside transactions,
- * COPY out, notices, notifications, cursors and SQL prepared statements, function calls, multi-statement queries,
- * pipelining) get the same answers through the proxy as straight from the server: the same message types in the
- * same order, the same rows, command tags, SQLSTATEs and transaction status.
+ * COPY in and out, notices, notifications, cursors and SQL prepared statements, function calls, multi-statement
+ * queries, pipelining) get the same answers through the proxy as straight from the server: the same message types
+ * in the same order, the same rows, command tags, SQLSTATEs and transaction status.
  * Seed and count: {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.sessions}.
  */
 @ExtendWith(LeakDetection.class)
@@ -47,9 +47,11 @@ class DifferentialProtocolTest {
     private static final String[] SQL = {
             "SELECT 1", "SELECT g, 'v' || g FROM generate_series(1, 3) g", "SELECT 1/0", "SELECT $1::int + 1",
             "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT s", "ROLLBACK TO SAVEPOINT s", "SELECT 'a'; SELECT 'b'",
-            "CREATE TEMP TABLE IF NOT EXISTS dt (x int)", "INSERT INTO dt VALUES (1), (2)", "SELECT x FROM dt ORDER BY x",
+            "CREATE TEMP TABLE IF NOT EXISTS dt (x int)", "INSERT INTO dt VALUES (1), (2)",
+            "SELECT x FROM dt ORDER BY x",
             "DELETE FROM dt WHERE x = 1", "DO $$BEGIN RAISE NOTICE 'hello'; END$$", "SHOW TimeZone",
-            "COPY (SELECT 1 AS one) TO STDOUT", "", "SELECT 'x' FROM nonexistent_table", "SELECT 1; SELECT 1/0; SELECT 2",
+            "COPY (SELECT 1 AS one) TO STDOUT", "", "SELECT 'x' FROM nonexistent_table",
+            "SELECT 1; SELECT 1/0; SELECT 2",
             "SET statement_timeout = 0", "SELECT pg_catalog.length($1)",
             "DECLARE c CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 5) g", "FETCH 2 FROM c", "CLOSE c",
             "PREPARE q AS SELECT 42", "EXECUTE q", "DEALLOCATE q", "LISTEN ch", "NOTIFY ch, 'payload'"};
@@ -95,7 +97,15 @@ class DifferentialProtocolTest {
                 batchOpen = false;
             }
             switch (kind) {
-                case 0, 1 -> out.writeBytes(message('Q', cstrings(hasParam ? sql.replace("$1", "7") : sql)));
+                case 0 -> out.writeBytes(message('Q', cstrings(hasParam ? sql.replace("$1", "7") : sql)));
+                case 1 -> {
+                    // COPY IN: rows, then done or fail (after a COPY that could not start, the server ignores them)
+                    out.writeBytes(message('Q', cstrings("COPY dt FROM STDIN")));
+                    out.writeBytes(message('d', (r.nextInt(50) + "\n" + r.nextInt(50) + "\n")
+                            .getBytes(StandardCharsets.US_ASCII)));
+                    out.writeBytes(r.nextInt(4) == 0 ? message('f', cstrings("client gave up"))
+                            : message('c', new byte[0]));
+                }
                 case 2, 3 -> {
                     // Parse + Bind + Describe portal + Execute (a driver's statement), sometimes with a row limit
                     String statement = r.nextBoolean() ? "" : "s" + r.nextInt(2);

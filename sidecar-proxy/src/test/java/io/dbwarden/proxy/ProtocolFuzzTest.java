@@ -126,8 +126,8 @@ class ProtocolFuzzTest {
             assertThat(contents(s)).as("no write got through the policy").isEqualTo(before);
             s.execute("DROP TABLE fuzz_guard");
             // SELECT lo_creat(...) is a SELECT the policy allows (and lo_creat by function call too): clean up
-            s.execute("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid::text::bigint > "
-                    + largeObjectsBefore);
+            s.execute("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata"
+                    + " WHERE oid::text::bigint > " + largeObjectsBefore);
         }
         Path audit = dir.resolve("audit.jsonl");
         await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> {
@@ -154,7 +154,8 @@ class ProtocolFuzzTest {
                 ByteBuffer view = ByteBuffer.wrap(packet);
                 int declared = packet.length >= 4 ? view.getInt(0) : -1;
                 // a packet shorter than its length word: the proxy rightly waits for the rest
-                boolean incomplete = packet.length < 8 || (declared >= 8 && declared <= 10_000 && declared > packet.length);
+                boolean incomplete = packet.length < 8
+                        || (declared >= 8 && declared <= 10_000 && declared > packet.length);
                 // SSLRequest / GSSENCRequest: one byte answers it, then the proxy waits for the next packet
                 boolean oneByteAnswer = !incomplete && declared == 8
                         && (view.getInt(4) == 80877103 || view.getInt(4) == 80877104);

@@ -63,8 +63,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     continue;
                 }
                 if (!PgMessages.wellFormedBackend(batch, i, length)) {
-                    throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: malformed '"
-                            + (char) batch.getByte(i) + "' message from the database; closing the session to stay safe");
+                    throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: malformed '" + (char)
+                            batch.getByte(i) + "' message from the database; closing the session to stay safe");
                 }
                 ByteBuf frame = batch.retainedSlice(i, length);
                 if (paused) {

@@ -137,7 +137,8 @@ public final class PgMessages {
         }
         for (int a = 0; a < arguments; a++) {
             if (i + 4 > end) {
-                throw new PgProtocolException("08P01", "invalid function call message: argument " + (a + 1) + " missing");
+                throw new PgProtocolException("08P01", "invalid function call message: argument " + (a + 1)
+                        + " missing");
             }
             int length = frame.getInt(i);
             i += 4;
@@ -175,7 +176,8 @@ public final class PgMessages {
             case 'T' -> wellFormedRowDescription(frame, at, end);
             case 'D' -> wellFormedDataRow(frame, at, end);
             case 'V' -> end - at >= 4 && (frame.getInt(at) == -1 ? end - at == 4 : frame.getInt(at) == end - at - 4);
-            case 'G', 'H', 'W' -> end - at >= 3 && frame.getShort(at + 1) >= 0 && end - at == 3 + 2 * frame.getShort(at + 1);
+            case 'G', 'H', 'W' -> end - at >= 3 && frame.getShort(at + 1) >= 0
+                    && end - at == 3 + 2 * frame.getShort(at + 1);
             case '1', '2', '3', 'I', 'n', 's', 'c' -> end == at;
             default -> true;
         };
