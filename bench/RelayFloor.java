@@ -35,11 +35,38 @@ public final class RelayFloor {
                 .bind("127.0.0.1", listen).sync().channel().closeFuture().sync();
     }
 
-    private static final class ClientSide extends ChannelInboundHandlerAdapter {
+    /** Writes what one side reads to the other side, flushes at the end of each read, closes it with this one. */
+    private static class Forward extends ChannelInboundHandlerAdapter {
+        Channel peer;
+
+        Forward(Channel peer) {
+            this.peer = peer;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            peer.write(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            peer.flush();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (peer != null) {
+                peer.close();
+            }
+        }
+    }
+
+    /** The client's side: connects its own upstream connection, then reads (auto-read is off until then). */
+    private static final class ClientSide extends Forward {
         private final int upstreamPort;
-        private Channel upstream;
 
         ClientSide(int upstreamPort) {
+            super(null);
             this.upstreamPort = upstreamPort;
         }
 
@@ -48,48 +75,16 @@ public final class RelayFloor {
             Channel client = ctx.channel();
             new Bootstrap().group(client.eventLoop()).channel(IoUringSocketChannel.class)
                     .option(ChannelOption.TCP_NODELAY, true)
-                    .handler(new ChannelInboundHandlerAdapter() {
-                        @Override
-                        public void channelRead(ChannelHandlerContext up, Object msg) {
-                            client.write(msg);
-                        }
-
-                        @Override
-                        public void channelReadComplete(ChannelHandlerContext up) {
-                            client.flush();
-                        }
-
-                        @Override
-                        public void channelInactive(ChannelHandlerContext up) {
-                            client.close();
-                        }
-                    })
+                    .handler(new Forward(client))
                     .connect("127.0.0.1", upstreamPort)
                     .addListener((ChannelFutureListener) f -> {
                         if (!f.isSuccess()) {
                             client.close();
                             return;
                         }
-                        upstream = f.channel();
+                        peer = f.channel();
                         client.config().setAutoRead(true);
                     });
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            upstream.write(msg);
-        }
-
-        @Override
-        public void channelReadComplete(ChannelHandlerContext ctx) {
-            upstream.flush();
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            if (upstream != null) {
-                upstream.close();
-            }
         }
     }
 }

@@ -25,6 +25,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.dbwarden.proxy.testing.RawPg.cstrings;
+import static io.dbwarden.proxy.testing.RawPg.message;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -119,7 +121,7 @@ class BackendFuzzTest {
                 return 0; // the fake server's start-up was refused: the proxy closed the session
             }
             for (int q = 0; q < 2; q++) {
-                out.write(RawPg.message('Q', "SELECT " + q + "\0"));
+                out.write(message('Q', "SELECT " + q + "\0"));
                 out.flush();
                 if (!readUntilReady(in, what)) {
                     return ready;
@@ -207,7 +209,7 @@ class BackendFuzzTest {
         switch (type) {
             case 'T' -> {
                 b.putShort((short) 1);
-                b.put(cstrings(new String[] {"col"})).putInt(0).putShort((short) 0).putInt(25).putShort((short) -1)
+                b.put(cstrings("col")).putInt(0).putShort((short) 0).putInt(25).putShort((short) -1)
                         .putInt(-1).putShort((short) 0);
             }
             case 'D' -> {
@@ -225,7 +227,7 @@ class BackendFuzzTest {
             case 'S' -> b.put(cstrings(new String[] {new String[] {"client_encoding", "TimeZone", "application_name",
                     "standard_conforming_strings", "search_path", "in_hot_standby"}[r.nextInt(6)],
                     new String[] {"UTF8", "SQL_ASCII", "off", "on", "x"}[r.nextInt(5)]}));
-            case 'A' -> b.putInt(r.nextInt()).put(cstrings(new String[] {"chan", "payload"}));
+            case 'A' -> b.putInt(r.nextInt()).put(cstrings("chan", "payload"));
             case 'V' -> b.putInt(4).putInt(r.nextInt());
             case 'G', 'H', 'W' -> b.put((byte) 0).putShort((short) 1).putShort((short) 0);
             case 'd' -> b.put("1\tcopied\n".getBytes(StandardCharsets.US_ASCII));
@@ -256,18 +258,5 @@ class BackendFuzzTest {
             }
         }
         return out;
-    }
-
-    private static byte[] message(char type, byte[] body) {
-        return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
-    }
-
-    private static byte[] cstrings(String[] parts) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        for (String p : parts) {
-            b.writeBytes(p.getBytes(StandardCharsets.UTF_8));
-            b.write(0);
-        }
-        return b.toByteArray();
     }
 }

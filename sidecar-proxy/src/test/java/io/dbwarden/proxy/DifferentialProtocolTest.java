@@ -4,6 +4,7 @@ import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -20,6 +21,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import static io.dbwarden.proxy.testing.RawPg.cstrings;
+import static io.dbwarden.proxy.testing.RawPg.describe;
+import static io.dbwarden.proxy.testing.RawPg.message;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -157,9 +161,7 @@ class DifferentialProtocolTest {
             socket.setSoTimeout(15_000);
             OutputStream out = socket.getOutputStream();
             DataInputStream in = new DataInputStream(socket.getInputStream());
-            byte[] params = cstrings("user", user, "database", EmbeddedPg.DATABASE, "");
-            out.write(ByteBuffer.allocate(8 + params.length).putInt(8 + params.length).putInt(196608).put(params)
-                    .array());
+            out.write(RawPg.startup(user));
             out.flush();
             while (read(in).charAt(0) != 'Z') {
                 // start-up: parameters and keys differ by design
@@ -248,33 +250,6 @@ class DifferentialProtocolTest {
             i = end + 1;
         }
         return "?";
-    }
-
-    private static String describe(byte[] script) {
-        StringBuilder d = new StringBuilder();
-        ByteBuffer b = ByteBuffer.wrap(script);
-        for (int i = 0; i + 5 <= script.length; ) {
-            int length = b.getInt(i + 1);
-            d.append("\n  ").append((char) script[i]).append(' ');
-            for (int k = i + 5; k < i + 1 + length; k++) {
-                d.append(script[k] >= 32 && script[k] < 127 ? (char) script[k] : '.');
-            }
-            i += 1 + length;
-        }
-        return d.toString();
-    }
-
-    private static byte[] message(char type, byte[] body) {
-        return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
-    }
-
-    private static byte[] cstrings(String... parts) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        for (String p : parts) {
-            b.writeBytes(p.getBytes(StandardCharsets.UTF_8));
-            b.write(0);
-        }
-        return b.toByteArray();
     }
 
     private static byte[] shorts(int v) {

@@ -285,7 +285,8 @@ class ProtocolFuzzTest {
                 for (int rounds = 0; rounds < 20; rounds++) {
                     boolean open = readUntilReady(in, text);
                     if (UNMASKED.matcher(text).find()) {
-                        throw new AssertionError(what + ": a masked value reached the client after " + describe(bytes));
+                        throw new AssertionError(what + ": a masked value reached the client after "
+                                + RawPg.describe(bytes));
                     }
                     if (!open) {
                         return Outcome.CLOSED;
@@ -295,33 +296,14 @@ class ProtocolFuzzTest {
                     }
                 }
                 throw new AssertionError(what + ": no answer to the final query after 20 ReadyForQuery, after "
-                        + describe(bytes));
+                        + RawPg.describe(bytes));
             } catch (SocketTimeoutException e) {
                 throw new AssertionError(what + ": the proxy neither answered nor closed the session after "
-                        + describe(bytes));
+                        + RawPg.describe(bytes));
             } catch (SocketException reset) {
                 return Outcome.CLOSED;
             }
         }
-    }
-
-    /** The messages sent, for a failure's message: type, length word and printable content of each. */
-    private static String describe(byte[] bytes) {
-        StringBuilder d = new StringBuilder();
-        ByteBuffer b = ByteBuffer.wrap(bytes);
-        for (int i = 0; i + 5 <= bytes.length; ) {
-            int length = b.getInt(i + 1);
-            int end = (int) Math.min(bytes.length, (long) i + 1 + Math.max(length, 4));
-            d.append("\n  ").append((char) bytes[i]).append(" len=").append(length).append(' ');
-            for (int k = i + 5; k < end; k++) {
-                d.append(bytes[k] >= 32 && bytes[k] < 127 ? (char) bytes[k] : '.');
-            }
-            if (length < 4 || length > 65_536) {
-                break;
-            }
-            i = end;
-        }
-        return d.toString();
     }
 
     /** Whether the messages' length words, all plausible, lead exactly to offset {@code at}. */
@@ -421,7 +403,7 @@ class ProtocolFuzzTest {
         }
         byte[] body = new byte[b.position()];
         b.flip().get(body);
-        return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
+        return RawPg.message(type, body);
     }
 
     /** Writes to fuzz_guard the server would run, in shapes a classifier might miss. */

@@ -148,11 +148,8 @@ final class ClientRelay {
             frame.release();
             return;
         }
-        switch (type) { // until the next Sync the server is in an extended-protocol batch (an implicit transaction)
-            case PARSE, BIND, DESCRIBE, EXECUTE, CLOSE -> extendedBatchOpen = true;
-            default -> {
-            }
-        }
+        // until the next Sync the server is in an extended-protocol batch (an implicit transaction)
+        extendedBatchOpen |= type.extendedQuery();
         switch (type) {
             case QUERY -> onQuery(frame);
             case PARSE -> onParse(frame);
@@ -220,12 +217,9 @@ final class ClientRelay {
             // the lookup would end the batch's implicit transaction before the call runs in it: refused like a
             // blocked Parse (the batch fails and rolls back); no driver sends a call before its batch's Sync
             frame.release();
-            String oid = Integer.toUnsignedString(call.functionOid());
             PgError refusal = PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: a function call inside an "
                     + "extended-protocol batch is not supported", null, "Send Sync before the function call.");
-            record(new Execution(new StatementContext(session, unresolvedCall(oid), Protocol.FUNCTION_CALL,
-                    tracker.transactionStatus()), Verdict.deny(null, null, "function call inside an extended-protocol "
-                    + "batch", refusal), List.of(), null).blocked());
+            recordUnresolvedCall(call, "function call inside an extended-protocol batch", refusal);
             blockExtended(refusal);
             return;
         }
@@ -319,16 +313,16 @@ final class ClientRelay {
                 : PgError.error(error.getOrDefault('C', PgError.INSUFFICIENT_PRIVILEGE),
                 ErrorText.withoutValues(error.getOrDefault('M', "function lookup failed")), null,
                 "dbwarden could not resolve the function of this function call (OID " + oid + ").");
-        StatementContext c = new StatementContext(session, unresolvedCall(oid), Protocol.FUNCTION_CALL,
-                tracker.transactionStatus());
-        record(new Execution(c, Verdict.deny(null, null, "function of the call not resolved", refusal), List.of(),
-                null).blocked());
+        recordUnresolvedCall(call, "function of the call not resolved", refusal);
         blockSimple(refusal);
     }
 
-    /** What the audit shows for a function call refused before its function was known. */
-    private static StatementInfo unresolvedCall(String oid) {
-        return new StatementInfo("", List.of(), "<function call of OID " + oid + ">", "0000000000000000", "");
+    /** Audits a function call refused before its function was known, as {@code <function call of OID n>}. */
+    private void recordUnresolvedCall(PgMessages.FunctionCall call, String reason, PgError refusal) {
+        StatementInfo statement = new StatementInfo("", List.of(), "<function call of OID "
+                + Integer.toUnsignedString(call.functionOid()) + ">", "0000000000000000", "");
+        record(new Execution(new StatementContext(session, statement, Protocol.FUNCTION_CALL,
+                tracker.transactionStatus()), Verdict.deny(null, null, reason, refusal), List.of(), null).blocked());
     }
 
     private void decideFunctionCall(ByteBuf frame, PgMessages.FunctionCall call, String[] name) {

@@ -43,6 +43,11 @@ public enum FrontendMessageType {
         return code;
     }
 
+    /** Parse, Bind, Describe, Execute, Close: messages of the extended query protocol, which a Sync ends. */
+    public boolean extendedQuery() {
+        return this == PARSE || this == BIND || this == DESCRIBE || this == EXECUTE || this == CLOSE;
+    }
+
     public static FrontendMessageType of(byte b) {
         if (b < 0) {
             return UNKNOWN;

@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.testing;
 
+import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
@@ -10,16 +11,54 @@ public final class RawPg {
 
     /** A typed message: type byte, length, {@code body} as ISO-8859-1 bytes (write \0 for terminators). */
     public static byte[] message(char type, String body) {
-        byte[] b = body.getBytes(StandardCharsets.ISO_8859_1);
-        return ByteBuffer.allocate(5 + b.length).put((byte) type).putInt(4 + b.length).put(b).array();
+        return message(type, body.getBytes(StandardCharsets.ISO_8859_1));
+    }
+
+    /** A typed message: type byte, length, {@code body}. */
+    public static byte[] message(char type, byte[] body) {
+        return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
+    }
+
+    /** Each part as UTF-8 with its NUL terminator, one after the other. */
+    public static byte[] cstrings(String... parts) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        for (String p : parts) {
+            b.writeBytes(p.getBytes(StandardCharsets.UTF_8));
+            b.write(0);
+        }
+        return b.toByteArray();
     }
 
     /** A protocol 3.0 StartupMessage for user "app" and the test database. */
     public static byte[] startup() {
-        String params = "user\0app\0database\0" + EmbeddedPg.DATABASE + "\0\0";
-        byte[] p = params.getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(8 + p.length);
-        b.putInt(8 + p.length).putInt(196608).put(p);
-        return b.array();
+        return startup("app");
+    }
+
+    /** A protocol 3.0 StartupMessage for {@code user} and the test database. */
+    public static byte[] startup(String user) {
+        byte[] p = cstrings("user", user, "database", EmbeddedPg.DATABASE, "");
+        return ByteBuffer.allocate(8 + p.length).putInt(8 + p.length).putInt(196608).put(p).array();
+    }
+
+    /**
+     * Typed messages one after the other, for a failure's message: type, length word and printable content of each
+     * (up to a length word that cannot be right).
+     */
+    public static String describe(byte[] messages) {
+        StringBuilder d = new StringBuilder();
+        ByteBuffer b = ByteBuffer.wrap(messages);
+        for (int i = 0; i + 5 <= messages.length; ) {
+            int length = b.getInt(i + 1);
+            int end = (int) Math.min(messages.length, (long) i + 1 + Math.max(length, 4));
+            d.append("\n  ").append((char) messages[i]).append(" len=").append(length).append(' ');
+            for (int k = i + 5; k < end; k++) {
+                d.append(messages[k] >= 32 && messages[k] < 127 ? (char) messages[k] : '.');
+            }
+            if (length < 4 || length > 65_536) {
+                break;
+            }
+            i = end;
+        }
+        return d.toString();
     }
 }
