@@ -29,6 +29,7 @@ import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
@@ -52,15 +53,20 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -106,7 +112,7 @@ class OperatorInjectionE2ETest {
     }
 
     @Test
-    void chartOperatorWebhookAndInjectedSidecarWorkTogether() throws Exception {
+    void chartOperatorWebhookAndInjectedSidecarWorkTogether(@TempDir Path work) throws Exception {
         assertThat(OPERATOR_JAR).as("build with mvn verify: the operator's quarkus-app comes from the package phase")
                 .exists();
         assertThat(PROXY_JAR).as("build with mvn verify: the proxy jar comes from the package phase").exists();
@@ -135,7 +141,7 @@ class OperatorInjectionE2ETest {
         }
         assertThat(checkout).isNotNull();
 
-        Path work = Files.createTempDirectory("dbwarden-e2e");
+        // the operator's TLS files (with its private key) and the logs; removed afterwards, the logs' tails are printed
         int httpsPort = Processes.freePort();
         Process operator = startOperator(work, httpsPort);
         Process sidecar = null;
@@ -229,8 +235,16 @@ class OperatorInjectionE2ETest {
 
             // the operator renews its short-lived certificate while running and serves the new one without a restart
             String firstSerial = served.getSerialNumber().toString(16);
-            await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofSeconds(1)).until(() ->
-                    !servedCertificate(trust, httpsPort).getSerialNumber().toString(16).equals(firstSerial));
+            // clients keep connecting while the certificate is swapped: not one handshake may be refused
+            try (Handshakes during = new Handshakes(trust, httpsPort, 4)) {
+                await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofSeconds(1)).until(() ->
+                        !servedCertificate(trust, httpsPort).getSerialNumber().toString(16).equals(firstSerial));
+                Thread.sleep(1000);
+                during.stop();
+                assertThat(during.failures).as("handshakes refused during the swap").isEmpty();
+                assertThat(during.serials).as("both certificates served").hasSizeGreaterThanOrEqualTo(2)
+                        .contains(firstSerial);
+            }
             Pod again = new PodBuilder(pod).editMetadata().withName("checkout-5f7d8c9b4-z9p1m").endMetadata().build();
             assertThat(admit(https, httpsPort, again).getSpec().getInitContainers()).isNotEmpty();
             assertThat(Files.readString(work.resolve("operator.log"))).contains("now in use");
@@ -324,6 +338,42 @@ class OperatorInjectionE2ETest {
         SSLContext ctx = SSLContext.getInstance("TLS");
         ctx.init(null, tmf.getTrustManagers(), null);
         return ctx;
+    }
+
+    /** Threads doing full TLS handshakes with the operator back to back, recording what they see. */
+    private static final class Handshakes implements AutoCloseable {
+        final List<String> failures = new CopyOnWriteArrayList<>();
+        final Set<String> serials = ConcurrentHashMap.newKeySet();
+        private final AtomicBoolean stop = new AtomicBoolean();
+        private final List<Thread> threads = new ArrayList<>();
+
+        Handshakes(SSLContext trust, int port, int n) {
+            for (int i = 0; i < n; i++) {
+                Thread t = new Thread(() -> {
+                    while (!stop.get()) {
+                        try {
+                            serials.add(servedCertificate(trust, port).getSerialNumber().toString(16));
+                        } catch (Exception e) {
+                            failures.add(Instant.now() + " " + e);
+                        }
+                    }
+                }, "handshakes-" + i);
+                t.start();
+                threads.add(t);
+            }
+        }
+
+        void stop() throws InterruptedException {
+            stop.set(true);
+            for (Thread t : threads) {
+                t.join(10_000);
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            stop();
+        }
     }
 
     /** The certificate the operator serves right now, verified against the CA bundle and the host name. */

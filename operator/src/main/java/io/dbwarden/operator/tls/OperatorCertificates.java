@@ -3,11 +3,10 @@ package io.dbwarden.operator.tls;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.quarkus.tls.CertificateUpdatedEvent;
-import io.quarkus.tls.TlsConfigurationRegistry;
+import io.smallrye.common.annotation.Identifier;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Event;
 import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.inject.Instance;
 import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
@@ -15,6 +14,7 @@ import org.jboss.logging.Logger;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Keeps the serving certificate fresh while the operator runs: checks the certificate Secret periodically, renews it
- * when due (self-signed mode), swaps it into the running HTTPS server without a restart, and keeps the webhook
+ * when due (self-signed mode), puts it in force in the running HTTPS server (through {@link ServingKeyStoreProvider},
+ * without rebuilding the server's SSL context, so no connection is refused during the swap), and keeps the webhook
  * caBundles and the published sidecar CA ConfigMaps in step. {@link OperatorMain} does the first issue before the
  * server starts. With {@code dbwarden.tls.managed=false} (tests, or TLS files provided by other means) it only
  * reads the CA bundle from {@code dbwarden.tls.dir}/ca.crt for publishing.
@@ -39,21 +40,19 @@ public class OperatorCertificates {
     private final Config config;
     private final boolean managed;
     private final Duration checkInterval;
-    private final TlsConfigurationRegistry registry;
-    private final Event<CertificateUpdatedEvent> updated;
+    private final Instance<ServingKeyStoreProvider> serving;
     private volatile WebhookCertificates certificates;
     private volatile String caBundle;
     private ScheduledExecutorService timer;
 
-    public OperatorCertificates(KubernetesClient client, Config config, TlsConfigurationRegistry registry,
-                                Event<CertificateUpdatedEvent> updated,
+    public OperatorCertificates(KubernetesClient client, Config config,
+                                @Identifier(TLS_CONFIGURATION) Instance<ServingKeyStoreProvider> serving,
                                 @ConfigProperty(name = "dbwarden.tls.managed", defaultValue = "true") boolean managed,
                                 @ConfigProperty(name = "dbwarden.tls.check-interval", defaultValue = "PT10M")
                                 Duration checkInterval) {
         this.client = client;
         this.config = config;
-        this.registry = registry;
-        this.updated = updated;
+        this.serving = serving;
         this.managed = managed;
         this.checkInterval = checkInterval;
     }
@@ -98,15 +97,19 @@ public class OperatorCertificates {
         }
         WebhookCertificates.State s = state.get();
         caBundle = s.caBundle();
-        if (s.filesChanged()) {
-            registry.get(TLS_CONFIGURATION).ifPresent(tls -> {
-                if (tls.reload()) {
-                    updated.fire(new CertificateUpdatedEvent(TLS_CONFIGURATION, tls));
+        if (serving.isResolvable()) {
+            // every check, not only when this one wrote the files: a pair that could not be used is retried
+            ServingKeyStoreProvider server = serving.get();
+            try {
+                if (server.reload()) {
                     LOG.infof("serving certificate %s now in use (valid until %s)", s.serial(), s.notAfter());
-                } else {
-                    LOG.errorf("reloading the serving certificate failed; still serving the previous one");
                 }
-            });
+            } catch (IllegalArgumentException e) {
+                X509Certificate inForce = server.keyManager().certificate();
+                LOG.errorf("the serving certificate in %s cannot be used (%s); still serving %s",
+                        certificates.settings().dir(), e.getMessage(),
+                        inForce == null ? "none" : inForce.getSerialNumber().toString(16));
+            }
         }
         if (certificates.settings().mode() == WebhookCertificates.Mode.SELF_SIGNED) {
             certificates.patchWebhooks(s.caBundle());
