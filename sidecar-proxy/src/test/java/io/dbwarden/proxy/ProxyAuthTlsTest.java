@@ -87,7 +87,7 @@ class ProxyAuthTlsTest {
     @Test
     void upstreamTlsVerifyFullAcceptsTheRightServer() throws Exception {
         var certs = EmbeddedPg.get().certs();
-        try (RunningProxy proxy = RunningProxy.start(c -> withUpstreamHost(c, "localhost")
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstream(new HostPort("localhost", c.upstream().port()))
                 .withUpstreamTls(UpstreamTlsMode.VERIFY_FULL, certs.caCert()), List.of(), List.of());
              Connection c = proxy.connect();
              ResultSet rs = c.createStatement().executeQuery("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")) {
@@ -116,7 +116,7 @@ class ProxyAuthTlsTest {
     @Test
     void upstreamTlsRejectsAnUntrustedCa() {
         var certs = EmbeddedPg.get().certs();
-        try (RunningProxy proxy = RunningProxy.start(c -> withUpstreamHost(c, "localhost")
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstream(new HostPort("localhost", c.upstream().port()))
                 .withUpstreamTls(UpstreamTlsMode.VERIFY_FULL, certs.otherCaCert()), List.of(), List.of())) {
             assertThatThrownBy(proxy::connect).hasMessageContaining("TLS handshake with the database");
         }
@@ -138,14 +138,6 @@ class ProxyAuthTlsTest {
             assertThatThrownBy(() -> DriverManager.getConnection(url(proxy, "sslmode=disable"), props(null)))
                     .hasMessageContaining("accepts only TLS connections");
         }
-    }
-
-    private static io.dbwarden.proxy.config.ProxyConfig withUpstreamHost(io.dbwarden.proxy.config.ProxyConfig c,
-                                                                          String host) {
-        return new io.dbwarden.proxy.config.ProxyConfig(c.listen(), new HostPort(host, c.upstream().port()),
-                c.upstreamDatabase(), c.upstreamUser(), c.upstreamPassword(), c.upstreamTls(), c.upstreamRootCert(),
-                c.clientTlsCert(), c.clientTlsKey(), c.clientTlsRequired(), c.clientAuth(), c.clientPassword(),
-                c.allowRemoteTrust(), c.identity(), c.maxMessageLength(), c.connectTimeout(), c.handshakeTimeout());
     }
 
     private static String url(RunningProxy proxy, String params) {

@@ -126,7 +126,8 @@ class ServingKeyManagerTest {
             assertThat(servedSerial(port, cert)).isEqualTo(cert.getSerialNumber());
         }
 
-        Files.writeString(dir.resolve("tls.key"), "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+        Files.writeString(dir.resolve("tls.key"),
+                "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
         X509Certificate inForce = keys.certificate();
         Files.writeString(dir.resolve("tls.crt"), own.certificatePem());
         assertThatThrownBy(() -> keys.load(dir)).isInstanceOf(IllegalArgumentException.class)

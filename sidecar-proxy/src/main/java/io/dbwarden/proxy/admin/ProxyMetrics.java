@@ -35,6 +35,7 @@ public final class ProxyMetrics implements ExecutionListener {
     private volatile LongSupplier auditSinkFailures = () -> 0;
     private volatile LongSupplier auditPendingBytes = () -> 0;
     private volatile BooleanSupplier auditHealthy = () -> true;
+    private volatile LongSupplier clientCertificateExpiry;
 
     public ProxyMetrics() {
         for (int i = 0; i < statementsByDecision.length; i++) {
@@ -72,6 +73,11 @@ public final class ProxyMetrics implements ExecutionListener {
 
     public void policyReloadFailed() {
         policyReloadFailures.increment();
+    }
+
+    /** When the certificate offered to clients expires (Unix seconds); the gauge is rendered once this is set. */
+    public void clientCertificateExpiry(LongSupplier notAfterSeconds) {
+        this.clientCertificateExpiry = notAfterSeconds;
     }
 
     public void auditCounters(LongSupplier written, LongSupplier dropped) {
@@ -156,6 +162,12 @@ public final class ProxyMetrics implements ExecutionListener {
                 auditPendingBytes.getAsLong());
         gauge(sb, "dbwarden_audit_healthy", "1 while audit events can be recorded, 0 otherwise.",
                 auditHealthy.getAsBoolean() ? 1 : 0);
+        LongSupplier expiry = clientCertificateExpiry;
+        if (expiry != null) {
+            gauge(sb, "dbwarden_client_tls_certificate_expiry_seconds",
+                    "When the certificate offered to clients expires (Unix time); renewed files are picked up "
+                            + "without a restart.", expiry.getAsLong());
+        }
         return sb.toString();
     }
 

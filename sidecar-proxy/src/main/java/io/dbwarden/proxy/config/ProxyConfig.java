@@ -60,6 +60,12 @@ public record ProxyConfig(HostPort listen, HostPort upstream, String upstreamDat
                 Duration.ofSeconds(10), Duration.ofSeconds(30));
     }
 
+    public ProxyConfig withUpstream(HostPort address) {
+        return new ProxyConfig(listen, address, upstreamDatabase, upstreamUser, upstreamPassword, upstreamTls,
+                upstreamRootCert, clientTlsCert, clientTlsKey, clientTlsRequired, clientAuth, clientPassword,
+                allowRemoteTrust, identity, maxMessageLength, connectTimeout, handshakeTimeout);
+    }
+
     public ProxyConfig withUpstreamCredentials(String user, String password) {
         return new ProxyConfig(listen, upstream, upstreamDatabase, user, password, upstreamTls, upstreamRootCert,
                 clientTlsCert, clientTlsKey, clientTlsRequired, clientAuth, clientPassword, allowRemoteTrust,

@@ -48,8 +48,9 @@ public final class ProxyBootstrap {
         int threads = Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
         try {
-            ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics,
-                    TlsContexts.forClients(config), TlsContexts.forUpstream(config), transport.socketChannel(),
+            TlsContexts tls = new TlsContexts(config);
+            ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics, tls,
+                    transport.socketChannel(),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
@@ -67,6 +68,20 @@ public final class ProxyBootstrap {
                         }
                     });
             Channel server = b.bind(config.listen().host(), config.listen().port()).syncUninterruptibly().channel();
+            if (tls.watchesFiles()) {
+                // rotated certificates (a renewed Secret, a new CA bundle) take effect without a restart
+                long seconds = Math.max(1, Long.getLong("dbwarden.tls.reload-seconds", 10));
+                boss.next().scheduleWithFixedDelay(() -> {
+                    try {
+                        tls.refresh();
+                    } catch (RuntimeException e) { // keep checking: an exception would end the schedule
+                        LOG.error("checking the TLS files failed: {}", e.toString());
+                    }
+                }, seconds, seconds, TimeUnit.SECONDS);
+            }
+            if (tls.clientCertificate() != null) {
+                metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
+            }
             LOG.info("dbwarden proxy listening: address={} upstream={} transport={} identity={}",
                     server.localAddress(), config.upstream(), transport.name(), config.identity());
             return new ProxyBootstrap(boss, workers, server, clients, transport.name());

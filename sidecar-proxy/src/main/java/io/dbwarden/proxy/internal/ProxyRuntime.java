@@ -15,7 +15,16 @@ import java.util.function.Supplier;
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
  */
 record ProxyRuntime(ProxyConfig config, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
-                    SslContext clientSslContext, SslContext upstreamSslContext,
+                    TlsContexts tls,
                     Class<? extends Channel> upstreamChannelType, StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings) {
+    /** Offered to clients asking for TLS (the certificate in force now); null without client TLS. */
+    SslContext clientSslContext() {
+        return tls.client();
+    }
+
+    /** Towards the database (the root certificates in force now); null with upstream TLS disabled. */
+    SslContext upstreamSslContext() {
+        return tls.upstream();
+    }
 }

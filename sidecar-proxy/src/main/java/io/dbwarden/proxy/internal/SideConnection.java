@@ -35,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class SideConnection implements AutoCloseable {
     private final ProxyConfig config;
-    private final SslContext sslContext;
+    private final TlsContexts tls;
     private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     private final ArrayDeque<Pending> queue = new ArrayDeque<>();
     private Channel channel;
@@ -47,7 +47,7 @@ public final class SideConnection implements AutoCloseable {
 
     public SideConnection(ProxyConfig config) {
         this.config = config;
-        this.sslContext = TlsContexts.forUpstream(config);
+        this.tls = new TlsContexts(config.withClientTls(null, null, false)); // only the upstream side
     }
 
     /** Runs one simple query; completes with its rows (text values, null for NULL) or fails. */
@@ -82,6 +82,8 @@ public final class SideConnection implements AutoCloseable {
             return;
         }
         connecting = true;
+        tls.refresh(); // the database's root certificates may have been rotated since the last connection
+        SslContext sslContext = tls.upstream();
         Map<String, String> params = new HashMap<>();
         params.put("user", config.upstreamUser() != null ? config.upstreamUser() : "postgres");
         params.put("database", config.upstreamDatabase() != null ? config.upstreamDatabase() : params.get("user"));

@@ -12,6 +12,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.ScheduledFuture;
 import org.slf4j.Logger;
@@ -74,7 +75,8 @@ final class StartupHandler extends ByteToMessageDecoder {
         if (tlsNegotiated) {
             throw new PgProtocolException(PgError.PROTOCOL_VIOLATION, "SSLRequest after TLS was established");
         }
-        if (runtime.clientSslContext() == null) {
+        SslContext tls = runtime.clientSslContext();
+        if (tls == null) {
             ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{'N'}));
             return;
         }
@@ -84,7 +86,7 @@ final class StartupHandler extends ByteToMessageDecoder {
         }
         tlsNegotiated = true;
         ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{'S'}));
-        SslHandler ssl = runtime.clientSslContext().newHandler(ctx.alloc());
+        SslHandler ssl = tls.newHandler(ctx.alloc());
         ctx.pipeline().addBefore(ctx.name(), "client-tls", ssl);
     }
 

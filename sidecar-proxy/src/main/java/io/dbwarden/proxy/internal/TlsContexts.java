@@ -5,25 +5,136 @@ import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import javax.net.ssl.SSLException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
 
-/** Builds the TLS contexts from configuration; fails at start-up, not at first connection. */
+/**
+ * The TLS contexts of one proxy instance: towards clients (certificate and key) and towards the database (the root
+ * certificates that verify it). Built at start-up, where a bad file fails the start; afterwards {@link #refresh()}
+ * rebuilds a context when its files changed (a rotated Kubernetes Secret or ConfigMap, a renewed certificate), so
+ * new connections use the new certificate without a restart and open ones keep theirs. A change that cannot be used
+ * (unreadable, half-written, a key that does not belong to the certificate) leaves the context in force and is
+ * retried at the next refresh.
+ */
 final class TlsContexts {
-    private TlsContexts() {
+    private static final Logger LOG = LoggerFactory.getLogger(TlsContexts.class);
+
+    private final ProxyConfig config;
+    private volatile SslContext client;
+    private volatile SslContext upstream;
+    private volatile X509Certificate clientCertificate;
+    private byte[] clientFiles;
+    private byte[] upstreamFiles;
+    private byte[] clientFailed;
+    private byte[] upstreamFailed;
+
+    TlsContexts(ProxyConfig config) {
+        this.config = config;
+        if (config.clientTlsCert() != null) {
+            clientFiles = digest(List.of(config.clientTlsCert(), config.clientTlsKey()));
+            buildClient();
+        }
+        upstreamFiles = upstreamRoots() == null ? null : digest(List.of(upstreamRoots()));
+        upstream = forUpstream(config);
     }
 
-    static SslContext forClients(ProxyConfig config) {
-        if (config.clientTlsCert() == null) {
-            return null;
+    /** Offered to clients that ask for TLS; null when client TLS is not configured. */
+    SslContext client() {
+        return client;
+    }
+
+    /** Towards the database; null with {@code --upstream-tls disable}. */
+    SslContext upstream() {
+        return upstream;
+    }
+
+    /** The certificate clients are offered now, or null. */
+    X509Certificate clientCertificate() {
+        return clientCertificate;
+    }
+
+    /** Whether any context comes from files that can change. */
+    boolean watchesFiles() {
+        return clientFiles != null || upstreamFiles != null;
+    }
+
+    /**
+     * Rebuilds the contexts whose files changed since they were built.
+     *
+     * @return whether a context was replaced
+     */
+    synchronized boolean refresh() {
+        boolean replaced = false;
+        if (clientFiles != null) {
+            byte[] now = digest(List.of(config.clientTlsCert(), config.clientTlsKey()));
+            if (now != null && !Arrays.equals(now, clientFiles) && !Arrays.equals(now, clientFailed)) {
+                try {
+                    X509Certificate before = clientCertificate;
+                    buildClient();
+                    clientFiles = now;
+                    replaced = true;
+                    LOG.info("client TLS certificate replaced: serial={} notAfter={} (was serial={})",
+                            clientCertificate.getSerialNumber().toString(16),
+                            clientCertificate.getNotAfter().toInstant(), before.getSerialNumber().toString(16));
+                } catch (IllegalArgumentException e) {
+                    clientFailed = now;
+                    LOG.error("changed client TLS certificate/key not used, the previous one stays in force: {}",
+                            e.getMessage());
+                }
+            }
         }
+        if (upstreamFiles != null) {
+            byte[] now = digest(List.of(upstreamRoots()));
+            if (now != null && !Arrays.equals(now, upstreamFiles) && !Arrays.equals(now, upstreamFailed)) {
+                try {
+                    upstream = forUpstream(config);
+                    upstreamFiles = now;
+                    replaced = true;
+                    LOG.info("upstream root certificates reloaded from {}", upstreamRoots());
+                } catch (IllegalArgumentException e) {
+                    upstreamFailed = now;
+                    LOG.error("changed upstream root certificates not used, the previous ones stay in force: {}",
+                            e.getMessage());
+                }
+            }
+        }
+        return replaced;
+    }
+
+    private Path upstreamRoots() {
+        return config.upstreamTls().verifiesChain() ? config.upstreamRootCert() : null;
+    }
+
+    private void buildClient() {
+        Path certFile = config.clientTlsCert();
+        Path keyFile = config.clientTlsKey();
         try {
-            return SslContextBuilder.forServer(config.clientTlsCert().toFile(), config.clientTlsKey().toFile())
+            List<X509Certificate> chain = PemFiles.certificates(certFile);
+            PrivateKey key = PemFiles.privateKey(keyFile);
+            PemFiles.requireMatching(chain.getFirst(), key);
+            if (chain.getFirst().getNotAfter().toInstant().isBefore(Instant.now())) {
+                LOG.warn("client TLS certificate {} expired at {}", certFile,
+                        chain.getFirst().getNotAfter().toInstant());
+            }
+            client = SslContextBuilder.forServer(key, chain.toArray(X509Certificate[]::new))
                     .protocols("TLSv1.3", "TLSv1.2")
                     .build();
+            clientCertificate = chain.getFirst();
         } catch (SSLException | IllegalArgumentException e) {
-            throw new IllegalArgumentException("cannot load client TLS certificate/key ("
-                    + config.clientTlsCert() + ", " + config.clientTlsKey() + "): " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot load client TLS certificate/key (" + certFile + ", " + keyFile
+                    + "): " + e.getMessage(), e);
         }
     }
 
@@ -48,6 +159,24 @@ final class TlsContexts {
         } catch (SSLException | IllegalArgumentException e) {
             throw new IllegalArgumentException("cannot set up upstream TLS (mode " + mode + ", root cert "
                     + config.upstreamRootCert() + "): " + e.getMessage(), e);
+        }
+    }
+
+    /** SHA-256 over the files' contents; null while one cannot be read (mid-rotation: try again later). */
+    private static byte[] digest(List<Path> files) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            for (Path f : files) {
+                byte[] content = Files.readAllBytes(f);
+                md.update(Integer.toString(content.length).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                md.update((byte) 0);
+                md.update(content);
+            }
+            return md.digest();
+        } catch (IOException e) {
+            return null;
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 }

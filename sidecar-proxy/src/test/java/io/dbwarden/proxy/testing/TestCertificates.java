@@ -48,6 +48,35 @@ public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Pat
         }
     }
 
+    /** A CA that issues server certificates on demand (certificate rotation tests). */
+    public record Authority(String name, KeyPair keys, String certificatePem) {
+        public static Authority create(String commonName) {
+            try {
+                KeyPair keys = keyPair();
+                return new Authority(commonName, keys, pem(certificate("CN=" + commonName, keys, "CN=" + commonName,
+                        keys, true, null)));
+            } catch (Exception e) {
+                throw new IllegalStateException("cannot create a test CA", e);
+            }
+        }
+
+        /** A new key pair and a certificate for DNS name {@code dnsName}; the key as PKCS#8 PEM. */
+        public Issued issue(String dnsName) {
+            try {
+                KeyPair server = keyPair();
+                X509CertificateHolder cert = certificate("CN=" + dnsName, server, "CN=" + name, keys, false,
+                        new GeneralNames(new GeneralName(GeneralName.dNSName, dnsName)));
+                return new Issued(pem(cert), pem(server.getPrivate()), server, cert.getSerialNumber());
+            } catch (Exception e) {
+                throw new IllegalStateException("cannot issue a test certificate", e);
+            }
+        }
+    }
+
+    /** An issued server certificate and its key. */
+    public record Issued(String certificatePem, String privateKeyPem, KeyPair keys, BigInteger serial) {
+    }
+
     private static KeyPair keyPair() throws Exception {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(256);
@@ -58,7 +87,7 @@ public record TestCertificates(Path caCert, Path serverCert, Path serverKey, Pat
                                                      KeyPair issuerKeys, boolean ca, GeneralNames san) throws Exception {
         Instant now = Instant.now();
         JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(new X500Name(issuer),
-                BigInteger.valueOf(now.toEpochMilli()).add(BigInteger.valueOf(System.nanoTime() & 0xffff)),
+                new BigInteger(63, new java.security.SecureRandom()).add(BigInteger.ONE),
                 Date.from(now.minus(1, ChronoUnit.HOURS)), Date.from(now.plus(2, ChronoUnit.DAYS)),
                 new X500Name(subject), subjectKeys.getPublic());
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(ca));
