@@ -1,6 +1,7 @@
 package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.internal.ProxyBootstrap;
@@ -28,6 +29,12 @@ public final class ProxyServer implements AutoCloseable {
      * starts with (read when the session opens, so a changed policy applies to new sessions).
      */
     public static ProxyServer start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
+                                    java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
+        return start(LiveConfig.fixed(config), chain, metrics, sessionSettings);
+    }
+
+    /** Like the above, with credentials that are re-read from their files while the proxy runs. */
+    public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
                                     java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
         return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings));
     }

@@ -12,6 +12,7 @@ import io.dbwarden.proxy.audit.AuditLog;
 import io.dbwarden.proxy.audit.AuditSink;
 import io.dbwarden.proxy.config.ClientAuthMode;
 import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.filter.ExecutionListener;
@@ -210,6 +211,8 @@ public final class RunCommand implements Callable<Integer> {
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
                 : PolicyLoader.parse(new String(policyContent, java.nio.charset.StandardCharsets.UTF_8), policy.toString());
         ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
+        // credentials from files are re-read while running (rotated Secrets apply to the next connection)
+        LiveConfig live = new LiveConfig(config, upstreamUserFile, upstreamPasswordFile, clientPasswordFile);
         ProxyMetrics metrics = new ProxyMetrics();
         if (auditSink != null && auditSpool == null) {
             throw new IllegalArgumentException("--audit-sink needs --audit-spool DIR (a persistent volume) so that "
@@ -241,7 +244,7 @@ public final class RunCommand implements Callable<Integer> {
             policyFilter = new PolicyFilter(engine, analyzer, 100_000);
             filters.add(policyFilter);
             // the catalog connection opens on first use, i.e. only once some policy masks results
-            catalogConnection = new SideConnection(config);
+            catalogConnection = new SideConnection(live);
             MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
                     new Catalog(catalogConnection::query, 60_000));
             resultFilters.add(maskingFilter);
@@ -261,7 +264,7 @@ public final class RunCommand implements Callable<Integer> {
         ProxyServer server;
         AdminServer admin = null;
         try {
-            server = ProxyServer.start(config, new FilterChain(filters, resultFilters, listeners), metrics,
+            server = ProxyServer.start(live, new FilterChain(filters, resultFilters, listeners), metrics,
                     () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings());
             try {
                 admin = "none".equals(adminListen) ? null
@@ -320,19 +323,14 @@ public final class RunCommand implements Callable<Integer> {
         String tls = upstreamTls != null ? upstreamTls
                 : target != null && target.getSslMode() != null ? target.getSslMode() : "prefer";
         String database = upstreamDatabase != null ? upstreamDatabase : target != null ? target.getName() : null;
-        String password = upstreamPasswordFile != null ? readSecret(upstreamPasswordFile)
+        String password = upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile)
                 : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
         ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
-        String clientPassword = clientPasswordFile != null ? readSecret(clientPasswordFile) : null;
-        String user = upstreamUserFile != null ? readSecret(upstreamUserFile) : upstreamUser;
+        String clientPassword = clientPasswordFile != null ? LiveConfig.readSecret(clientPasswordFile) : null;
+        String user = upstreamUserFile != null ? LiveConfig.readSecret(upstreamUserFile) : upstreamUser;
         return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
                 database, user, password, UpstreamTlsMode.parse(tls), upstreamRootCert, clientTlsCert,
                 clientTlsKey, clientTlsRequired, auth, clientPassword, allowRemoteTrust, identity, maxMessageBytes,
                 Duration.ofSeconds(10), Duration.ofSeconds(30));
-    }
-
-    private static String readSecret(Path file) throws IOException {
-        String s = Files.readString(file);
-        return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
     }
 }

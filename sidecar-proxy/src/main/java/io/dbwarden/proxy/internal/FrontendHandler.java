@@ -20,6 +20,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.DecoderException;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Promise;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -245,6 +246,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         if (!f.isSuccess()) {
             runtime.metrics().upstreamFailed();
             String sqlState = f.cause() instanceof UpstreamHandshake.HandshakeException h ? h.sqlState : "08006";
+            if (PgError.INVALID_PASSWORD.equals(sqlState) && runtime.configs().watchesFiles()) {
+                // the password may have been rotated: look at the files now rather than at the next check
+                GlobalEventExecutor.INSTANCE.execute(runtime.configs()::refresh);
+            }
             LOG.warn("upstream connection failed: identity={} upstream={} error={}", runtime.config().identity(),
                     runtime.config().upstream(), f.cause().getMessage());
             fatal(PgError.fatal(sqlState, "dbwarden: " + f.cause().getMessage(),

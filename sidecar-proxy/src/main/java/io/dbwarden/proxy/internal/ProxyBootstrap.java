@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.netty.bootstrap.ServerBootstrap;
@@ -40,8 +41,9 @@ public final class ProxyBootstrap {
         this.clients = clients;
     }
 
-    public static ProxyBootstrap start(ProxyConfig config, FilterChain chain, ProxyMetrics metrics,
+    public static ProxyBootstrap start(LiveConfig live, FilterChain chain, ProxyMetrics metrics,
                                        java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
+        ProxyConfig config = live.get();
         Transport transport = Transport.configured();
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
         // one event loop per core by default: client and upstream channels of a session share one loop
@@ -49,7 +51,7 @@ public final class ProxyBootstrap {
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
-            ProxyRuntime runtime = new ProxyRuntime(config, chain, new CancelRegistry(), metrics, tls,
+            ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls,
                     transport.socketChannel(),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
@@ -68,14 +70,15 @@ public final class ProxyBootstrap {
                         }
                     });
             Channel server = b.bind(config.listen().host(), config.listen().port()).syncUninterruptibly().channel();
-            if (tls.watchesFiles()) {
-                // rotated certificates (a renewed Secret, a new CA bundle) take effect without a restart
-                long seconds = Math.max(1, Long.getLong("dbwarden.tls.reload-seconds", 10));
+            if (tls.watchesFiles() || live.watchesFiles()) {
+                // rotated certificates and credentials (a renewed Secret, a new CA bundle) apply without a restart
+                long seconds = Math.max(1, Long.getLong("dbwarden.files.reload-seconds", 10));
                 boss.next().scheduleWithFixedDelay(() -> {
                     try {
                         tls.refresh();
+                        live.refresh();
                     } catch (RuntimeException e) { // keep checking: an exception would end the schedule
-                        LOG.error("checking the TLS files failed: {}", e.toString());
+                        LOG.error("checking the TLS and credential files failed: {}", e.toString());
                     }
                 }, seconds, seconds, TimeUnit.SECONDS);
             }

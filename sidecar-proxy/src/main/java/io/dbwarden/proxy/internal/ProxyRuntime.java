@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.admin.ProxyMetrics;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.netty.channel.Channel;
@@ -14,10 +15,15 @@ import java.util.function.Supplier;
  * What every connection of one proxy instance shares. {@code sessionSettings} are server settings every new
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
  */
-record ProxyRuntime(ProxyConfig config, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
+record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
                     TlsContexts tls,
                     Class<? extends Channel> upstreamChannelType, StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings) {
+    /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */
+    ProxyConfig config() {
+        return configs.get();
+    }
+
     /** Offered to clients asking for TLS (the certificate in force now); null without client TLS. */
     SslContext clientSslContext() {
         return tls.client();

@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.internal;
 
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.DataRows;
@@ -28,13 +29,14 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The proxy's own connection to the database, with the proxy's credentials, for catalog lookups (never client
  * traffic). One connection, queries serialized, reconnected on demand; every query has a timeout.
  */
 public final class SideConnection implements AutoCloseable {
-    private final ProxyConfig config;
+    private final Supplier<ProxyConfig> configs;
     private final TlsContexts tls;
     private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     private final ArrayDeque<Pending> queue = new ArrayDeque<>();
@@ -46,8 +48,13 @@ public final class SideConnection implements AutoCloseable {
     }
 
     public SideConnection(ProxyConfig config) {
-        this.config = config;
-        this.tls = new TlsContexts(config.withClientTls(null, null, false)); // only the upstream side
+        this(LiveConfig.fixed(config));
+    }
+
+    /** Connects with the configuration in force at each (re)connection: rotated credentials are picked up. */
+    public SideConnection(Supplier<ProxyConfig> configs) {
+        this.configs = configs;
+        this.tls = new TlsContexts(configs.get().withClientTls(null, null, false)); // only the upstream side
     }
 
     /** Runs one simple query; completes with its rows (text values, null for NULL) or fails. */
@@ -83,6 +90,7 @@ public final class SideConnection implements AutoCloseable {
         }
         connecting = true;
         tls.refresh(); // the database's root certificates may have been rotated since the last connection
+        ProxyConfig config = configs.get();
         SslContext sslContext = tls.upstream();
         Map<String, String> params = new HashMap<>();
         params.put("user", config.upstreamUser() != null ? config.upstreamUser() : "postgres");

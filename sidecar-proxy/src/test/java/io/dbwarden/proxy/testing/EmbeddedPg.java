@@ -19,6 +19,8 @@ public final class EmbeddedPg {
     public static final String SCRAM_USER = "app_scram";
     public static final String MD5_USER = "app_md5";
     public static final String CLEAR_USER = "app_clear";
+    /** A SCRAM role whose password tests may change (credential rotation). */
+    public static final String ROTATED_USER = "app_rotated";
     public static final String PASSWORD = "s3cr3t-Pa55";
     public static final String DATABASE = "appdb";
 
@@ -56,6 +58,7 @@ public final class EmbeddedPg {
                     "host all " + SCRAM_USER + " 127.0.0.1/32 scram-sha-256",
                     "host all " + MD5_USER + " 127.0.0.1/32 md5",
                     "host all " + CLEAR_USER + " 127.0.0.1/32 password",
+                    "host all " + ROTATED_USER + " 127.0.0.1/32 scram-sha-256",
                     "host all all 127.0.0.1/32 trust",
                     "host all all ::1/128 trust", ""));
             EmbeddedPostgres pg = EmbeddedPostgres.builder()
@@ -72,6 +75,7 @@ public final class EmbeddedPg {
                 s.execute("SET password_encryption = 'scram-sha-256'");
                 s.execute("CREATE ROLE " + SCRAM_USER + " LOGIN SUPERUSER PASSWORD '" + PASSWORD + "'");
                 s.execute("CREATE ROLE " + CLEAR_USER + " LOGIN SUPERUSER PASSWORD '" + PASSWORD + "'");
+                s.execute("CREATE ROLE " + ROTATED_USER + " LOGIN PASSWORD '" + PASSWORD + "'");
                 s.execute("SET password_encryption = 'md5'");
                 s.execute("CREATE ROLE " + MD5_USER + " LOGIN SUPERUSER PASSWORD '" + PASSWORD + "'");
             }

@@ -3,6 +3,7 @@ package io.dbwarden.proxy.testing;
 import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.admin.ProxyMetrics;
 import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.ExecutionRecord;
@@ -25,11 +26,12 @@ public final class RunningProxy implements AutoCloseable {
     public final ProxyMetrics metrics = new ProxyMetrics();
     public final List<ExecutionRecord> records = new CopyOnWriteArrayList<>();
 
-    private RunningProxy(ProxyConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters) {
+    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters) {
         List<ExecutionListener> listeners = new ArrayList<>();
         listeners.add(records::add);
         listeners.add(metrics);
-        server = ProxyServer.start(config, new FilterChain(statementFilters, resultFilters, listeners), metrics);
+        server = ProxyServer.start(config, new FilterChain(statementFilters, resultFilters, listeners), metrics,
+                java.util.Map::of);
     }
 
     /** Upstream SCRAM role with its password held by the proxy, database appdb. */
@@ -43,7 +45,12 @@ public final class RunningProxy implements AutoCloseable {
 
     public static RunningProxy start(UnaryOperator<ProxyConfig> customize, List<StatementFilter> statementFilters,
                                      List<ResultFilter> resultFilters) {
-        return new RunningProxy(customize.apply(defaultConfig()), statementFilters, resultFilters);
+        return new RunningProxy(LiveConfig.fixed(customize.apply(defaultConfig())), statementFilters, resultFilters);
+    }
+
+    /** A proxy whose credentials come from files it re-reads while running. */
+    public static RunningProxy startLive(java.util.function.Function<ProxyConfig, LiveConfig> live) {
+        return new RunningProxy(live.apply(defaultConfig()), List.of(), List.of());
     }
 
     public static RunningProxy start(List<StatementFilter> statementFilters) {

@@ -1,6 +1,7 @@
 package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -40,13 +41,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /**
- * Certificates rotated on disk (a renewed Kubernetes Secret, a database CA bundle with a new CA) take effect in a
- * running proxy for new connections, without a restart and without disturbing open ones; a rotation that cannot be
- * used leaves the previous certificate in force.
+ * Certificates and credentials rotated on disk (a renewed Kubernetes Secret, a database CA bundle with a new CA, a
+ * changed database password) take effect in a running proxy for new connections, without a restart and without
+ * disturbing open ones; a rotation that cannot be used leaves what is in force.
  */
 @ExtendWith(LeakDetection.class)
-class TlsRotationTest {
-    private static final String RELOAD_PROPERTY = "dbwarden.tls.reload-seconds";
+class SecretRotationTest {
+    private static final String RELOAD_PROPERTY = "dbwarden.files.reload-seconds";
 
     @BeforeAll
     static void checkEverySecond() {
@@ -129,6 +130,82 @@ class TlsRotationTest {
                 assertThat(c.isValid(2)).isTrue();
             }
         }
+    }
+
+    @Test
+    void aRotatedDatabasePasswordIsUsedForNewConnections(@TempDir Path dir) throws Exception {
+        Path passwordFile = Files.writeString(dir.resolve("password"), EmbeddedPg.PASSWORD + "\n");
+        try (RunningProxy proxy = RunningProxy.startLive(c -> new LiveConfig(
+                c.withUpstreamCredentials(EmbeddedPg.ROTATED_USER, EmbeddedPg.PASSWORD), null, passwordFile, null));
+             Connection before = proxy.connect()) {
+            assertThat(currentUser(before)).isEqualTo(EmbeddedPg.ROTATED_USER);
+            try {
+                setPassword("rotated-1");
+                assertThatThrownBy(proxy::connect).as("the database no longer takes the old password")
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("28P01"));
+                writeSecret(passwordFile, "rotated-1\n");
+                await().atMost(Duration.ofSeconds(15)).ignoreExceptions().untilAsserted(() -> {
+                    try (Connection c = proxy.connect()) {
+                        assertThat(currentUser(c)).isEqualTo(EmbeddedPg.ROTATED_USER);
+                    }
+                });
+                assertThat(currentUser(before)).as("a session from before the rotation keeps working")
+                        .isEqualTo(EmbeddedPg.ROTATED_USER);
+
+                // an emptied file (a Secret being recreated) is not taken for a password
+                Files.writeString(passwordFile, "");
+                Thread.sleep(2500);
+                try (Connection c = proxy.connect()) {
+                    assertThat(currentUser(c)).isEqualTo(EmbeddedPg.ROTATED_USER);
+                }
+            } finally {
+                setPassword(EmbeddedPg.PASSWORD);
+            }
+        }
+    }
+
+    @Test
+    void aRefusedPasswordMakesTheProxyLookAtTheFileRightAway(@TempDir Path dir) throws Exception {
+        Path passwordFile = Files.writeString(dir.resolve("password"), EmbeddedPg.PASSWORD);
+        System.setProperty(RELOAD_PROPERTY, "3600"); // the periodic check would not come in time
+        try (RunningProxy proxy = RunningProxy.startLive(c -> new LiveConfig(
+                c.withUpstreamCredentials(EmbeddedPg.ROTATED_USER, EmbeddedPg.PASSWORD), null, passwordFile, null))) {
+            try {
+                // the Secret is updated first, the database second, as rotation controllers do
+                writeSecret(passwordFile, "rotated-2");
+                setPassword("rotated-2");
+                assertThatThrownBy(proxy::connect).hasMessageContaining("password authentication failed");
+                await().atMost(Duration.ofSeconds(5)).ignoreExceptions().untilAsserted(() -> {
+                    try (Connection c = proxy.connect()) {
+                        assertThat(currentUser(c)).isEqualTo(EmbeddedPg.ROTATED_USER);
+                    }
+                });
+            } finally {
+                setPassword(EmbeddedPg.PASSWORD);
+            }
+        } finally {
+            System.setProperty(RELOAD_PROPERTY, "1");
+        }
+    }
+
+    private static void setPassword(String password) throws SQLException {
+        try (Connection admin = EmbeddedPg.get().direct("postgres"); var st = admin.createStatement()) {
+            st.execute("SET password_encryption = 'scram-sha-256'");
+            st.execute("ALTER ROLE " + EmbeddedPg.ROTATED_USER + " PASSWORD '" + password + "'");
+        }
+    }
+
+    private static String currentUser(Connection c) throws SQLException {
+        try (ResultSet rs = c.createStatement().executeQuery("SELECT current_user")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    /** Atomically, as the kubelet updates a Secret volume. */
+    private static void writeSecret(Path file, String content) throws Exception {
+        Path tmp = Files.writeString(file.resolveSibling("." + file.getFileName() + ".tmp"), content);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Replaces both files at once, the way the kubelet swaps a Secret volume's contents. */
