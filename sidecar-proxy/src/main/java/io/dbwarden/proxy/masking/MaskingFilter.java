@@ -83,6 +83,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             null, "Select the values (they come out masked), or write them into the masked column "
                                     + "itself; copies into other tables or columns need an identity without masking.")));
         }
+        MaskingRules.ColumnRule sent = sendsMaskedValues(context.runs(), rules);
+        if (sent != null) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
+                    "sends values of masked columns past masking", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: this statement passes values read from a table with masked columns (rule \""
+                                    + sent.name() + "\") to a function whose arguments leave the result path "
+                                    + "(notification payloads, large objects), and results are masked for this "
+                                    + "identity", null, "Select the values instead (they come out masked); "
+                                    + "literal and parameter arguments are fine.")));
+        }
         if (!isCopyOut(context.statement().tokens()) || CopyFormat.parse(context.statement()) != null) {
             return Verdict.allowNow();
         }
@@ -214,6 +224,110 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         return null;
     }
+
+    /**
+     * Functions whose arguments do not come back as results, where masking applies, but go elsewhere: NOTIFY
+     * payloads (delivered to every listener, this session included) and large-object contents (read back later
+     * as bytes no rule masks).
+     */
+    private static final Set<String> SINKS = Set.of("pg_notify", "lo_from_bytea", "lo_put");
+
+    /**
+     * A call of a {@link #SINKS sink function} with arguments that may carry values of masked columns, in a statement
+     * that reads a table with masked columns: the rule concerned, or null. Arguments count as carrying masked values
+     * when the statement names a masked column anywhere (so that aliases through subqueries and CTEs are covered:
+     * {@code pg_notify(c, v) FROM (SELECT ssn AS v ...)}), or when an argument is a whole row of such a table
+     * ({@code pg_notify('c', t::text)}). Literals, parameters and other columns are fine.
+     */
+    static MaskingRules.ColumnRule sendsMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
+                                                     MaskingRules rules) {
+        String n = statement.normalized();
+        if (rules.columns().isEmpty() || !(n.contains("pg_notify") || n.contains("lo_from_bytea")
+                || n.contains("lo_put"))) {
+            return null;
+        }
+        List<SqlToken> t = statement.tokens();
+        Set<String> arguments = new java.util.HashSet<>();
+        for (int i = 0; i + 1 < t.size(); i++) {
+            if (isSinkCall(t, i)) {
+                argumentNames(t, i + 1, arguments);
+            }
+        }
+        if (arguments.isEmpty()) {
+            return null;
+        }
+        StatementClassifier.Result c = StatementClassifier.classify(t);
+        for (var table : c.tables()) {
+            String schema = table.schema() != null ? table.schema() : rules.defaultSchema();
+            for (MaskingRules.ColumnRule rule : rules.columns()) {
+                if (!rule.matchesTable(schema, table.name())) {
+                    continue;
+                }
+                Set<String> rowNames = rowNames(t, table.name());
+                for (SqlToken tok : t) {
+                    boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+                    if (name && (rule.matchesColumnName(tok.text())
+                            || (arguments.contains(tok.text()) && rowNames.contains(tok.text())))) {
+                        return rule;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    private static boolean isSinkCall(List<SqlToken> t, int i) {
+        SqlToken tok = t.get(i);
+        return (tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+                && SINKS.contains(tok.text()) && t.get(i + 1).isSymbol("(");
+    }
+
+    /** Adds the names in the argument list opening at {@code open} that are not functions, types or constants. */
+    private static void argumentNames(List<SqlToken> t, int open, Set<String> out) {
+        int depth = 0;
+        for (int k = open; k < t.size(); k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                if (--depth == 0) {
+                    return;
+                }
+            } else if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+                    && !(k + 1 < t.size() && t.get(k + 1).isSymbol("(")) // a function
+                    && !(k > 0 && t.get(k - 1).isSymbol("::")) // a type
+                    && !LITERAL_WORDS.contains(tok.text())) {
+                out.add(tok.text());
+            }
+        }
+    }
+
+    /** The names a row of {@code table} goes by in the statement: the table's own name and its aliases. */
+    private static Set<String> rowNames(List<SqlToken> t, String table) {
+        Set<String> names = new java.util.HashSet<>();
+        names.add(table);
+        for (int i = 0; i + 1 < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            if (!((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+                    && tok.text().equals(table))) {
+                continue;
+            }
+            int a = t.get(i + 1).isWord("as") ? i + 2 : i + 1;
+            if (a < t.size() && (t.get(a).kind() == SqlToken.Kind.QUOTED_IDENT
+                    || (t.get(a).kind() == SqlToken.Kind.WORD && !NOT_ALIASES.contains(t.get(a).text())))) {
+                names.add(t.get(a).text());
+            }
+        }
+        return names;
+    }
+
+    /** Words that can follow a table name in FROM without being its alias. */
+    private static final Set<String> NOT_ALIASES = Set.of("where", "join", "inner", "left", "right", "full", "cross",
+            "natural", "on", "using", "group", "order", "having", "window", "limit", "offset", "fetch", "for",
+            "union", "except", "intersect", "returning", "set", "tablesample", "lateral", "values", "default",
+            "select", "do", "when", "then", "else", "end", "and", "or", "not", "is", "in", "as");
+
+    private static final Set<String> LITERAL_WORDS = Set.of("true", "false", "null", "default");
 
     private static boolean hasSubquery(List<SqlToken> t) {
         for (int i = 0; i + 1 < t.size(); i++) {

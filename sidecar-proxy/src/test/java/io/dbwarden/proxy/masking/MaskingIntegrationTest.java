@@ -7,6 +7,8 @@ import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.charset.StandardCharsets;
@@ -518,6 +520,34 @@ class MaskingIntegrationTest {
         }
         // what the refusal protects: the histogram holds the addresses themselves
         assertThat(column(exempt, "", stats).get(0)).contains("ada@example.com");
+    }
+
+    @Test
+    void maskedValuesCannotLeaveThroughNotificationsOrLargeObjects() throws Exception {
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            s.execute("LISTEN m_leak");
+            for (String sql : List.of(
+                    "SELECT pg_notify('m_leak', email) FROM m_customers",
+                    "SELECT pg_catalog.pg_notify('m_leak', c::text) FROM m_customers c",
+                    "SELECT pg_notify(ch, v) FROM (SELECT 'm_leak' AS ch, ssn AS v FROM m_customers) x",
+                    "SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM m_customers WHERE id = 1")) {
+                assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
+                        .hasMessageContaining("leave the result path");
+            }
+            // literal payloads and tables without masked columns are fine
+            s.execute("SELECT pg_notify('m_leak', 'done')");
+            s.execute("NOTIFY m_leak, 'plain'");
+            s.execute("SELECT pg_notify('m_leak', relname::text) FROM pg_class WHERE relname = 'm_customers'");
+            PGNotification[] got = c.unwrap(PGConnection.class).getNotifications(2000);
+            assertThat(got).extracting(PGNotification::getParameter).containsExactly("done", "plain", "m_customers");
+        }
+        // what the refusal protects: the payload is the stored value itself
+        try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
+            s.execute("LISTEN m_leak");
+            s.execute("SELECT pg_notify('m_leak', email) FROM m_customers WHERE id = 1");
+            assertThat(c.unwrap(PGConnection.class).getNotifications(2000))
+                    .extracting(PGNotification::getParameter).containsExactly("ada@example.com");
+        }
     }
 
     @Test
