@@ -19,8 +19,13 @@ public final class SqlLexer {
     /** The current token: set by {@link #advance()}. */
     private SqlToken.Kind kind;
     private int start;
-    /** For WORD the lower-cased word, for QUOTED_IDENT the identifier; else null (made from the source on demand). */
+    /**
+     * For WORD the lower-cased word, for QUOTED_IDENT the identifier, for the setting-name literal of set_config
+     * the folded name (see {@link #settingName()}); else null (made from the source on demand).
+     */
     private String word;
+    /** 1 right after the word set_config, 2 right after its opening parenthesis; else 0. */
+    private int setConfigState;
 
     private SqlLexer(String sql, boolean standardConformingStrings) {
         this.sql = sql;
@@ -68,8 +73,10 @@ public final class SqlLexer {
     public String text() {
         return switch (kind) {
             case WORD, QUOTED_IDENT -> word;
-            // literal texts are never looked at (normalization and classification ignore literal values): no copy
-            case STRING, NUMBER -> LITERAL;
+            // literal texts are never looked at (normalization and classification ignore literal values): no copy;
+            // except the name in set_config('name', ...), which says what the call changes
+            case STRING -> word != null ? word : LITERAL;
+            case NUMBER -> LITERAL;
             default -> pos - start == 1 && sql.charAt(start) < ONE_CHAR.length ? ONE_CHAR[sql.charAt(start)]
                     : sql.substring(start, pos);
         };
@@ -176,7 +183,40 @@ public final class SqlLexer {
 
     private boolean is(SqlToken.Kind k) {
         kind = k;
+        if (k == SqlToken.Kind.STRING && setConfigState == 2) {
+            word = settingName();
+        }
+        if (k == SqlToken.Kind.WORD) {
+            setConfigState = word.length() == 10 && word.equals("set_config") ? 1 : 0;
+        } else {
+            setConfigState = setConfigState == 1 && k == SqlToken.Kind.SYMBOL && pos - start == 1
+                    && sql.charAt(start) == '(' ? 2 : 0;
+        }
         return true;
+    }
+
+    /**
+     * The setting a set_config call names, when its first argument is a plain literal holding a parameter name
+     * ({@code 'app.tenant_id'}, {@code 'search_path'}): folded to lower case like the server does. Null for anything
+     * else (escapes, other characters, over 63 characters), which the classifier treats as any setting. Setting names
+     * are not data, so they stay in the literal-free text; without them every set_config would have to be judged as
+     * possibly changing search_path, and row-level-security setups that pass a tenant through a setting could not
+     * work through the proxy.
+     */
+    private String settingName() {
+        int from = start + 1;
+        int to = pos - 1;
+        if (sql.charAt(start) != '\'' || to <= from || to - from > 63 || sql.charAt(to) != '\'') {
+            return null;
+        }
+        for (int i = from; i < to; i++) {
+            char c = sql.charAt(i);
+            boolean letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+            if (!(letter || (i > from && ((c >= '0' && c <= '9') || c == '.')))) {
+                return null;
+            }
+        }
+        return sql.substring(from, to).toLowerCase(Locale.ROOT);
     }
 
     /** Single-character tokens (punctuation, one-character operators) as shared strings. */

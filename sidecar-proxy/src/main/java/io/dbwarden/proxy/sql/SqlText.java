@@ -100,7 +100,15 @@ public final class SqlText {
     static void appendNormalized(StringBuilder sb, SqlToken.Kind kind, String word, String source, int start,
                                  int end) {
         switch (kind) {
-            case STRING, NUMBER -> sb.append('?');
+            // a set_config setting name is the only literal text a token keeps (see SqlLexer.settingName)
+            case STRING -> {
+                if (word == null || word.equals("?")) {
+                    sb.append('?');
+                } else {
+                    sb.append('\'').append(word).append('\'');
+                }
+            }
+            case NUMBER -> sb.append('?');
             case WORD -> sb.append(word);
             case QUOTED_IDENT -> {
                 sb.append('"');

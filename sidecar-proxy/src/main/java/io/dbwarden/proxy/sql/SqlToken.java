@@ -7,7 +7,8 @@ package io.dbwarden.proxy.sql;
  * @param start offset of the first character in the source text
  * @param end   offset after the last character
  * @param text  for WORD the lower-cased word; for QUOTED_IDENT the identifier without quotes; for STRING and NUMBER
- *              "?" (literal values are deliberately not kept); else the source text
+ *              "?" (literal values are deliberately not kept), except the folded setting name of
+ *              {@code set_config('name', ...)}; else the source text
  */
 public record SqlToken(Kind kind, int start, int end, String text) {
     public enum Kind {

@@ -482,8 +482,26 @@ public final class StatementClassifier {
         }
         if (fn.name().equals("set_config")) {
             kinds.add(StatementKind.SET);
-            changesSearchPath = true;
-            changesReadOnly = true;
+            // the name counts only when the literal is the whole first argument ('search' || '_path' is not "search")
+            SqlToken first = i + 3 < t.size() && t.get(i + 1).isSymbol("(") && t.get(i + 3).isSymbol(",")
+                    ? t.get(i + 2) : null;
+            String setting = first != null && first.kind() == SqlToken.Kind.STRING && !first.text().equals("?")
+                    ? first.text() : null;
+            if (setting == null) { // a name the proxy cannot read: it may be any setting
+                changesSearchPath = true;
+                changesReadOnly = true;
+                roleChange = StatementAnalysis.ANY_ROLE;
+            } else {
+                changesSearchPath |= setting.equals("search_path");
+                changesReadOnly |= setting.equals("transaction_read_only")
+                        || setting.equals("default_transaction_read_only");
+                if (setting.equals("role") || setting.equals("session_authorization")) {
+                    roleChange = StatementAnalysis.ANY_ROLE; // the value is a literal the proxy does not keep
+                }
+                if (isProtectedSetting(setting)) {
+                    protectedSetting = setting;
+                }
+            }
         }
     }
 
