@@ -89,7 +89,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                     "sends values of masked columns past masking", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                             "dbwarden: this statement passes values read from a table with masked columns (rule \""
                                     + sent.name() + "\") to a function whose arguments leave the result path "
-                                    + "(notification payloads, large objects), and results are masked for this "
+                                    + "(notification payloads, large objects, settings), and results are masked "
+                                    + "for this "
                                     + "identity", null, "Select the values instead (they come out masked); "
                                     + "literal and parameter arguments are fine.")));
         }
@@ -227,10 +228,10 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     /**
      * Functions whose arguments do not come back as results, where masking applies, but go elsewhere: NOTIFY
-     * payloads (delivered to every listener, this session included) and large-object contents (read back later
-     * as bytes no rule masks).
+     * payloads (delivered to every listener, this session included), large-object contents (read back later as
+     * bytes no rule masks) and settings ({@code current_setting} reads them back as plain text).
      */
-    private static final Set<String> SINKS = Set.of("pg_notify", "lo_from_bytea", "lo_put");
+    private static final Set<String> SINKS = Set.of("pg_notify", "lo_from_bytea", "lo_put", "set_config");
 
     /**
      * A call of a {@link #SINKS sink function} with arguments that may carry values of masked columns, in a statement
@@ -243,7 +244,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                                                      MaskingRules rules) {
         String n = statement.normalized();
         if (rules.columns().isEmpty() || !(n.contains("pg_notify") || n.contains("lo_from_bytea")
-                || n.contains("lo_put"))) {
+                || n.contains("lo_put") || n.contains("set_config"))) {
             return null;
         }
         List<SqlToken> t = statement.tokens();

@@ -523,14 +523,15 @@ class MaskingIntegrationTest {
     }
 
     @Test
-    void maskedValuesCannotLeaveThroughNotificationsOrLargeObjects() throws Exception {
+    void maskedValuesCannotLeaveThroughNotificationsLargeObjectsOrSettings() throws Exception {
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
             s.execute("LISTEN m_leak");
             for (String sql : List.of(
                     "SELECT pg_notify('m_leak', email) FROM m_customers",
                     "SELECT pg_catalog.pg_notify('m_leak', c::text) FROM m_customers c",
                     "SELECT pg_notify(ch, v) FROM (SELECT 'm_leak' AS ch, ssn AS v FROM m_customers) x",
-                    "SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM m_customers WHERE id = 1")) {
+                    "SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM m_customers WHERE id = 1",
+                    "SELECT set_config('dbw.leak', email, false) FROM m_customers WHERE id = 1")) {
                 assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
                         .hasMessageContaining("leave the result path");
             }
@@ -540,6 +541,13 @@ class MaskingIntegrationTest {
             s.execute("SELECT pg_notify('m_leak', relname::text) FROM pg_class WHERE relname = 'm_customers'");
             PGNotification[] got = c.unwrap(PGConnection.class).getNotifications(2000);
             assertThat(got).extracting(PGNotification::getParameter).containsExactly("done", "plain", "m_customers");
+            s.execute("SELECT set_config('dbw.tenant', 'acme', false)"); // a literal value is fine
+            try (ResultSet rs = s.executeQuery("SELECT current_setting('dbw.leak', true), "
+                    + "current_setting('dbw.tenant')")) {
+                rs.next();
+                assertThat(rs.getString(1)).as("nothing was stored in the refused setting").isNull();
+                assertThat(rs.getString(2)).isEqualTo("acme");
+            }
         }
         // what the refusal protects: the payload is the stored value itself
         try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
