@@ -137,6 +137,10 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      */
     static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
                                                       MaskingRules rules) {
+        io.dbwarden.proxy.filter.StatementInfo explained = explainedAndRun(statement);
+        if (explained != null) {
+            statement = explained; // EXPLAIN ANALYZE runs the statement it explains
+        }
         String n = statement.normalized();
         boolean candidate = n.startsWith("insert") || n.startsWith("update") || n.startsWith("merge")
                 || (n.startsWith("create") && n.contains(" as ") && !PLAIN_VIEW.matcher(n).lookingAt())
@@ -163,6 +167,51 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             return hasSubquery(t) ? ExpressionLineage.of(t, c.tables()).anyOutputRule(rules) : null;
         }
         return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
+    }
+
+    /**
+     * The statement an {@code EXPLAIN ANALYZE} runs, or null for anything else. Fails closed: any ANALYZE option counts
+     * ({@code EXPLAIN (ANALYZE false) ...} is judged as if it ran).
+     */
+    static io.dbwarden.proxy.filter.StatementInfo explainedAndRun(io.dbwarden.proxy.filter.StatementInfo statement) {
+        List<SqlToken> t = statement.tokens();
+        if (t.isEmpty() || !t.get(0).isWord("explain")) {
+            return null;
+        }
+        boolean analyze = false;
+        int j = 1;
+        if (j < t.size() && t.get(j).isSymbol("(")) {
+            int depth = 0;
+            for (; j < t.size(); j++) {
+                SqlToken tok = t.get(j);
+                analyze |= tok.isWord("analyze") || tok.isWord("analyse");
+                if (tok.isSymbol("(")) {
+                    depth++;
+                } else if (tok.isSymbol(")") && --depth == 0) {
+                    j++;
+                    break;
+                }
+            }
+        }
+        for (; j < t.size() && (t.get(j).isWord("analyze") || t.get(j).isWord("analyse")
+                || t.get(j).isWord("verbose")); j++) {
+            analyze |= !t.get(j).isWord("verbose");
+        }
+        if (!analyze || j >= t.size()) {
+            return null;
+        }
+        String text = statement.text();
+        return io.dbwarden.proxy.filter.StatementInfo.of(new io.dbwarden.proxy.sql.SqlText.Statement(
+                text.substring(t.get(j).start()), shifted(t.subList(j, t.size()), t.get(j).start()),
+                text.substring(t.get(j).start())));
+    }
+
+    private static List<SqlToken> shifted(List<SqlToken> tokens, int offset) {
+        List<SqlToken> out = new java.util.ArrayList<>(tokens.size());
+        for (SqlToken tok : tokens) {
+            out.add(new SqlToken(tok.kind(), tok.start() - offset, tok.end() - offset, tok.text()));
+        }
+        return out;
     }
 
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */

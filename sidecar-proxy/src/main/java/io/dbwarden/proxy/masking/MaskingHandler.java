@@ -91,6 +91,11 @@ final class MaskingHandler implements ResultHandler {
             if (f.tableOid() != 0) {
                 Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
+            } else if (explains()) {
+                // a query plan names tables, columns and the statement's own constants, never stored values (ANALYZE
+                // adds counts and timings): masking it by the columns the explained query reads (EXPLAIN SELECT *
+                // over a table with a masked column) would only garble the plan; detectors still look at it
+                plan = PASS;
             } else if (readsUnknownNamedQuery()) {
                 // FETCH from a cursor / EXECUTE of a statement the proxy did not see defined: what the computed
                 // column is made of is unknown, so it is treated like a column the catalog cannot resolve
@@ -117,6 +122,11 @@ final class MaskingHandler implements ResultHandler {
         this.typeOids = types;
         this.plan = p;
         this.active = any;
+    }
+
+    /** EXPLAIN: the result is the plan of the statement, not its rows. */
+    private boolean explains() {
+        return context.runs().normalized().startsWith("explain");
     }
 
     /** The statement runs a named query (cursor, prepared statement) the session did not define through the proxy. */

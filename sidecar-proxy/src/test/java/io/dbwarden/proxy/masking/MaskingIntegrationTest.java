@@ -523,6 +523,18 @@ class MaskingIntegrationTest {
     }
 
     @Test
+    void queryPlansAreNotMaskedTheyHoldNoStoredValues() throws Exception {
+        List<String> plan = column(masked, "", "EXPLAIN SELECT * FROM m_customers");
+        assertThat(plan.get(0)).startsWith("Seq Scan on m_customers");
+        List<String> verbose = column(masked, "", "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) "
+                + "SELECT email, ssn FROM m_customers WHERE name <> 'x'");
+        assertThat(String.join("\n", verbose)).contains("Output: email, ssn").contains("Filter: (m_customers.name <> "
+                + "'x'::text)").doesNotContain("@example.com");
+        // the rows themselves stay masked
+        assertThat(column(masked, "", "SELECT email FROM m_customers WHERE id = 1").get(0)).contains("***");
+    }
+
+    @Test
     void maskedValuesCannotLeaveThroughNotificationsLargeObjectsOrSettings() throws Exception {
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
             s.execute("LISTEN m_leak");
@@ -574,7 +586,10 @@ class MaskingIntegrationTest {
                     "SELECT email INTO m_stolen2 FROM m_customers",
                     "WITH x AS (SELECT ssn FROM m_customers) INSERT INTO m_copy SELECT * FROM x",
                     "UPDATE m_tickets t SET note = c.email FROM m_customers c WHERE c.id = t.customer_id",
-                    "UPDATE m_customers SET name = email WHERE id = 3")) {
+                    "UPDATE m_customers SET name = email WHERE id = 3",
+                    "EXPLAIN ANALYZE INSERT INTO m_copy SELECT email FROM m_customers",
+                    "EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO m_copy SELECT email FROM m_customers",
+                    "EXPLAIN ANALYZE VERBOSE CREATE TABLE m_stolen4 AS SELECT ssn FROM m_customers")) {
                 assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
                         .hasMessageContaining("would write values of masked columns");
             }
@@ -593,6 +608,7 @@ class MaskingIntegrationTest {
             s.execute("UPDATE m_tickets SET note = 'done' WHERE customer_id IN (SELECT id FROM m_customers "
                     + "WHERE email LIKE 'a%')");
             s.execute("UPDATE m_customers SET email = lower(email) WHERE id = 3");
+            s.execute("EXPLAIN INSERT INTO m_copy SELECT email FROM m_customers"); // planned, not run
             s.execute("CREATE OR REPLACE VIEW m_contacts_again AS SELECT email FROM m_customers");
         }
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
