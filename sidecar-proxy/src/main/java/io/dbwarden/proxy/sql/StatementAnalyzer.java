@@ -127,7 +127,9 @@ public final class StatementAnalyzer implements AutoCloseable {
                         tables = union(parsed.get(), copyTable(c));
                     }
                 }
-                result = new StatementAnalysis(true, c.kinds(), tables, complete, c.functions(), c.withoutWhere(),
+                Set<StatementKind> kinds = complete && tables.isEmpty() && settingsQuery(statement, c)
+                        ? Set.of(StatementKind.SET) : c.kinds();
+                result = new StatementAnalysis(true, kinds, tables, complete, c.functions(), c.withoutWhere(),
                         c.copyProgram(), c.copyServerFile(), c.changesSearchPath(), c.changesReadOnly(), null,
                         c.roleChange(),
                         c.rowsUncounted(), c.protectedSetting());
@@ -135,6 +137,19 @@ public final class StatementAnalyzer implements AutoCloseable {
         }
         remember(statement, result);
         return result;
+    }
+
+    /**
+     * {@code SELECT set_config(...)} that reads no table: a settings change written as a query (how a setting is set
+     * from a bind parameter, e.g. a tenant id for row-level security), judged as SET alone so that the rule allowing
+     * SET statements covers it. Only once the parser has confirmed that no table is read.
+     */
+    private static boolean settingsQuery(StatementInfo statement, StatementClassifier.Result c) {
+        List<SqlToken> t = statement.tokens();
+        return c.kinds().size() == 2 && c.kinds().contains(StatementKind.SELECT)
+                && c.kinds().contains(StatementKind.SET) && !t.isEmpty() && t.get(0).isWord("select")
+                && c.functions().stream().anyMatch(f -> f.name().equals("set_config"))
+                && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "into");
     }
 
     /**

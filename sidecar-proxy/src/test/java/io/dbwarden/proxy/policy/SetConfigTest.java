@@ -117,6 +117,24 @@ class SetConfigTest {
         assertThat(v.error().message()).as(sql).contains(rule);
     }
 
+    /** With SET and SELECT allowed by different rules (the app example), a query that only sets counts as SET. */
+    @Test
+    void aQueryThatOnlySetsIsJudgedAsSet() throws Exception {
+        PolicyEngine app = PolicyEngine.of(PolicyLoader.load(Path.of("../examples/policies/app-guardrails.yaml")),
+                "standalone/demo");
+        Verdict set = app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(
+                "SELECT set_config('app.tenant', $1, true)", true).get(0))));
+        assertThat(set.decision()).isEqualTo(Decision.ALLOW);
+        assertThat(set.rule()).isEqualTo("session-housekeeping");
+        for (String reads : List.of("SELECT set_config('app.tenant', name, true) FROM public.customers",
+                "SELECT set_config('app.tenant', (SELECT name FROM public.customers LIMIT 1), true)")) {
+            assertThat(app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(reads, true).get(0))))
+                    .decision()).as("reads a table, so it is a SELECT as well: " + reads).isEqualTo(Decision.DENY);
+        }
+        assertThat(app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(
+                "SELECT set_config('search_path', 'x', true)", true).get(0)))).decision()).isEqualTo(Decision.DENY);
+    }
+
     @Test
     void theSettingNameStaysInTheLiteralFreeTextTheValueDoesNot() {
         String text = "SELECT set_config('App.Tenant', 'acme-secret', true)";
