@@ -9,12 +9,15 @@ public final class ColumnGlob {
     private final Pattern schema;
     private final Pattern table;
     private final Pattern column;
+    /** The schema part is spelled out (no * or ?). */
+    private final boolean literalSchema;
 
-    private ColumnGlob(String source, Pattern schema, Pattern table, Pattern column) {
+    private ColumnGlob(String source, Pattern schema, Pattern table, Pattern column, boolean literalSchema) {
         this.source = source;
         this.schema = schema;
         this.table = table;
         this.column = column;
+        this.literalSchema = literalSchema;
     }
 
     public static ColumnGlob parse(String glob) {
@@ -26,8 +29,10 @@ public final class ColumnGlob {
             throw new IllegalArgumentException("'" + glob + "' has " + parts.size()
                     + " dot-separated parts; a column glob is schema.table.column (use * for any part)");
         }
-        return new ColumnGlob(glob, NameGlob.part(glob, parts.get(0)), NameGlob.part(glob, parts.get(1)),
-                NameGlob.part(glob, parts.get(2)));
+        String schemaPart = parts.get(0);
+        return new ColumnGlob(glob, NameGlob.part(glob, schemaPart), NameGlob.part(glob, parts.get(1)),
+                NameGlob.part(glob, parts.get(2)), schemaPart.startsWith("\"")
+                        || (schemaPart.indexOf('*') < 0 && schemaPart.indexOf('?') < 0));
     }
 
     public boolean matches(String schemaName, String tableName, String columnName) {
@@ -38,6 +43,11 @@ public final class ColumnGlob {
     /** Whether some column of this table could match. */
     public boolean matchesTable(String schemaName, String tableName) {
         return table.matcher(tableName).matches() && schema.matcher(schemaName).matches();
+    }
+
+    /** Whether the glob names this schema itself rather than matching it through a wildcard ({@code *.*.ssn}). */
+    public boolean namesSchema(String schemaName) {
+        return literalSchema && schema.matcher(schemaName).matches();
     }
 
     /** Whether a column of this name could match, whatever its table (for expressions over unknown tables). */

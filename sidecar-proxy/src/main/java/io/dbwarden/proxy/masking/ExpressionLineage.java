@@ -180,9 +180,12 @@ final class ExpressionLineage {
                     continue;
                 }
                 for (String n : names) {
-                    if (rule.matches(schema, table.name(), n) || n.equals(table.name())
-                            || table.equals(aliases.get(n))) {
-                        return rule; // a masked column, or the whole row of a table with masked columns
+                    if (rule.matches(schema, table.name(), n)) {
+                        return rule; // a masked column
+                    }
+                    if ((n.equals(table.name()) || table.equals(aliases.get(n)))
+                            && rule.mayBeInRowOf(schema, table.name())) {
+                        return rule; // the whole row of a table with masked columns
                     }
                 }
             }

@@ -316,8 +316,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 Set<String> rowNames = rowNames(t, table.name());
                 for (SqlToken tok : t) {
                     boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
-                    if (name && (rule.matchesColumnName(tok.text())
-                            || (arguments.contains(tok.text()) && rowNames.contains(tok.text())))) {
+                    if (name && (rule.matchesColumnName(tok.text()) || (arguments.contains(tok.text())
+                            && rowNames.contains(tok.text()) && rule.mayBeInRowOf(schema, table.name())))) {
                         return rule;
                     }
                 }

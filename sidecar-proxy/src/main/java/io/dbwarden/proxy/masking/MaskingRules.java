@@ -28,6 +28,15 @@ public final class MaskingRules {
         boolean matchesColumnName(String column) {
             return globs.stream().anyMatch(g -> g.matchesColumnName(column));
         }
+
+        /**
+         * Whether a whole row of this table may carry a column of this rule. The system catalogs' columns are the
+         * server's own: a wildcard schema ({@code *.*.ssn}) does not reach them, only a glob naming the schema does.
+         */
+        boolean mayBeInRowOf(String schema, String table) {
+            boolean system = schema.equals("pg_catalog") || schema.equals("information_schema");
+            return globs.stream().anyMatch(g -> g.matchesTable(schema, table) && (!system || g.namesSchema(schema)));
+        }
     }
 
     record Detector(DetectorType type, Masker masker) {

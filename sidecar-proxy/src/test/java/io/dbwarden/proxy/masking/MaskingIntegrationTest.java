@@ -522,6 +522,28 @@ class MaskingIntegrationTest {
         assertThat(column(exempt, "", stats).get(0)).contains("ada@example.com");
     }
 
+    /**
+     * psql's {@code \d+} reads column defaults through an alias of pg_attrdef; the policy's {@code *.*.ssn} rule must
+     * not treat that catalog row as one that may hold an ssn column (user tables' rows still count).
+     */
+    @Test
+    void catalogRowsAreNotReachedByWildcardSchemaRules() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_defaults");
+            s.execute("CREATE TABLE m_defaults (id int, created timestamptz DEFAULT now())");
+        }
+        String defaults = "SELECT a.attname, (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true) "
+                + "FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef) "
+                + "FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'public.m_defaults'::regclass AND a.attnum = 2";
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery(defaults)) {
+            rs.next();
+            assertThat(rs.getString(2)).isEqualTo("now()");
+        }
+        assertThat(column(masked, "", "SELECT c::text FROM m_customers c WHERE id = 1").get(0))
+                .doesNotContain("ada@example.com");
+    }
+
     @Test
     void queryPlansAreNotMaskedTheyHoldNoStoredValues() throws Exception {
         List<String> plan = column(masked, "", "EXPLAIN SELECT * FROM m_customers");
