@@ -1,16 +1,26 @@
 package io.dbwarden.proxy.policy;
 
 import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.CliProxy;
+import io.dbwarden.proxy.testing.EmbeddedPg;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -96,6 +106,46 @@ class AgentExamplePoliciesTest {
         for (PolicyEngine engine : engines) {
             assertThat(decide(engine, sql)).as(sql).isNotEqualTo(Decision.ALLOW);
         }
+    }
+
+    /** A driver's metadata calls (pgjdbc's DatabaseMetaData) through the proxy enforcing the example policy. */
+    @Test
+    void aDriversMetadataCallsWorkThroughTheProxy(@TempDir Path dir) throws Exception {
+        try (Connection admin = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = admin.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS agent_orders, agent_customers");
+            s.execute("CREATE TABLE agent_customers (id int PRIMARY KEY, email text)");
+            s.execute("CREATE TABLE agent_orders (id int PRIMARY KEY, customer_id int REFERENCES agent_customers, "
+                    + "total numeric DEFAULT 0)");
+            s.execute("CREATE INDEX agent_orders_customer ON agent_orders (customer_id)");
+            s.execute("COMMENT ON TABLE agent_orders IS 'orders placed'");
+        }
+        Path key = java.nio.file.Files.writeString(dir.resolve("masking-key"), "agent-test-key");
+        try (RunCommand.Running proxy = CliProxy.start(dir, POLICIES.get(0).toAbsolutePath(), "agents/sql-copilot",
+                "--masking-key-file", key.toString());
+             Connection c = CliProxy.connect(proxy, "")) {
+            DatabaseMetaData md = c.getMetaData();
+            assertThat(names(md.getTables(null, "public", "agent_%", new String[] {"TABLE"}), "TABLE_NAME"))
+                    .containsExactly("agent_customers", "agent_orders");
+            assertThat(names(md.getColumns(null, "public", "agent_orders", "%"), "COLUMN_NAME"))
+                    .containsExactly("id", "customer_id", "total");
+            assertThat(names(md.getPrimaryKeys(null, "public", "agent_orders"), "COLUMN_NAME")).containsExactly("id");
+            assertThat(names(md.getImportedKeys(null, "public", "agent_orders"), "PKTABLE_NAME"))
+                    .containsExactly("agent_customers");
+            assertThat(names(md.getIndexInfo(null, "public", "agent_orders", false, false), "INDEX_NAME"))
+                    .contains("agent_orders_customer", "agent_orders_pkey");
+            assertThat(names(md.getTables(null, "public", "agent_orders", null), "REMARKS"))
+                    .containsExactly("orders placed");
+        }
+    }
+
+    private static List<String> names(ResultSet rs, String column) throws SQLException {
+        List<String> out = new java.util.ArrayList<>();
+        try (rs) {
+            while (rs.next()) {
+                out.add(rs.getString(column));
+            }
+        }
+        return out;
     }
 
     private static Decision decide(PolicyEngine engine, String sql) {
