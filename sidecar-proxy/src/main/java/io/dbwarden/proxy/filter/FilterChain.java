@@ -18,6 +18,17 @@ public final class FilterChain {
         this.executionListeners = List.copyOf(executionListeners);
     }
 
+    /** {@code text} (a server message field) as the active result filters would let it reach the client. */
+    public String maskMessage(String text) {
+        String out = text;
+        for (ResultFilter f : resultFilters) {
+            if (f.active()) {
+                out = f.maskMessage(out);
+            }
+        }
+        return out;
+    }
+
     /** Whether some result filter may take an interest in results right now. */
     public boolean hasResultFilters() {
         for (ResultFilter f : resultFilters) {

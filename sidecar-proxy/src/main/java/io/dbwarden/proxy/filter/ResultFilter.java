@@ -7,6 +7,14 @@ package io.dbwarden.proxy.filter;
 public interface ResultFilter {
     ResultHandler forStatement(StatementContext context);
 
+    /**
+     * A server message text (error or notice field) with what this filter would mask in a result value masked; the
+     * same instance when nothing changes.
+     */
+    default String maskMessage(String text) {
+        return text;
+    }
+
     /** False while the filter would decline every statement (lets the proxy skip bookkeeping it only needs for filters). */
     default boolean active() {
         return true;

@@ -1,5 +1,7 @@
 package io.dbwarden.proxy.internal;
 
+import io.dbwarden.proxy.filter.FilterChain;
+
 import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.postgres.PgMessages;
@@ -315,8 +317,15 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
      * server quotes in them; otherwise unchanged.
      */
     private void forwardScrubbed(ByteBuf frame, Map<Character, String> fields, char type) {
-        Map<Character, String> scrubbed = relay.runtime().chain().hasResultFilters()
+        FilterChain chain = relay.runtime().chain();
+        Map<Character, String> scrubbed = chain.hasResultFilters()
                 && (type == 'N' || ErrorText.mayQuoteValues(fields.get('C'))) ? ErrorText.scrubbed(fields) : null;
+        if (chain.hasResultFilters()) {
+            // values the server's own code wrote into the text unquoted (RAISE NOTICE '%', email): the detectors
+            Map<Character, String> detected = ErrorText.masked(scrubbed != null ? scrubbed : fields,
+                    chain::maskMessage);
+            scrubbed = detected != null ? detected : scrubbed;
+        }
         if (scrubbed == null) {
             relay.forwardToClient(frame);
             return;
@@ -340,6 +349,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         PgError replacement = head.replacement;
         String sqlState = replacement != null ? replacement.sqlState() : fields.get('C');
         String message = replacement != null ? replacement.message() : ErrorText.withoutValues(fields.get('M'));
+        if (replacement == null && relay.runtime().chain().hasResultFilters()) {
+            message = relay.runtime().chain().maskMessage(message); // the audit gets what the client gets
+        }
         if (head.kind == ResponseTracker.Kind.FUNCTION_CALL) {
             relay.record(head.execution.failed(sqlState, message));
         } else if (head.kind == ResponseTracker.Kind.QUERY) {

@@ -44,6 +44,25 @@ final class ErrorText {
         return out;
     }
 
+    /** The fields that can carry values, each passed through {@code mask}; null when nothing changed. */
+    static java.util.Map<Character, String> masked(java.util.Map<Character, String> fields,
+                                                   java.util.function.UnaryOperator<String> mask) {
+        java.util.Map<Character, String> out = null;
+        for (java.util.Map.Entry<Character, String> f : fields.entrySet()) {
+            if (VALUE_FIELDS.indexOf(f.getKey()) < 0 && f.getKey() != 'H') {
+                continue;
+            }
+            String s = mask.apply(f.getValue());
+            if (!s.equals(f.getValue())) {
+                if (out == null) {
+                    out = new java.util.LinkedHashMap<>(fields);
+                }
+                out.put(f.getKey(), s);
+            }
+        }
+        return out;
+    }
+
     /** "Key (email)=(a@b.c)" -> "Key (email)=(?)"; "Failing row contains (1, a@b.c)." -> "... contains (?)." */
     static String withoutValueLists(String text) {
         if (text == null || text.indexOf('(') < 0) {

@@ -42,6 +42,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return !rules.isEmpty();
     }
 
+    /**
+     * Server messages (errors, notices) can carry stored values the server-side code put there unquoted
+     * ({@code RAISE NOTICE '%', email}): the detectors mask what they recognise in them, as in result values.
+     */
+    @Override
+    public String maskMessage(String text) {
+        MaskingRules r = rules;
+        return text == null || r.detectors().isEmpty() ? text : r.detect(text, d -> { }, true);
+    }
+
     @Override
     public ResultHandler forStatement(StatementContext context) {
         MaskingRules r = rules;

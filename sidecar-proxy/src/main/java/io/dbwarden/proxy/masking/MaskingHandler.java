@@ -251,24 +251,7 @@ final class MaskingHandler implements ResultHandler {
 
     /** The value with every detected part masked (the same instance when nothing was found), or null for NULL. */
     private String applyDetectors(String value) {
-        String result = value;
-        for (MaskingRules.Detector d : rules.detectors()) {
-            List<int[]> spans = Detectors.find(d.type(), result);
-            if (spans.isEmpty()) {
-                continue;
-            }
-            count("detector " + d.type().yamlName() + ":" + d.masker().label());
-            if (d.masker().nulls()) {
-                return null;
-            }
-            StringBuilder sb = new StringBuilder(result);
-            for (int i = spans.size() - 1; i >= 0; i--) {
-                int[] s = spans.get(i);
-                sb.replace(s[0], s[1], d.masker().mask(result.substring(s[0], s[1])));
-            }
-            result = sb.toString();
-        }
-        return result;
+        return rules.detect(value, d -> count("detector " + d.type().yamlName() + ":" + d.masker().label()), false);
     }
 
     /** Text of a value; jsonb in binary format carries a version byte before the JSON text. */

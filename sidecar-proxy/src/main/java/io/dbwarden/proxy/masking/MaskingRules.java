@@ -98,6 +98,32 @@ public final class MaskingRules {
         return detectors;
     }
 
+    /**
+     * {@code value} with every part a detector finds masked by its strategy: the same instance when nothing was
+     * found; null when a detector with the null strategy found something and {@code nullsAsText} is false (a result
+     * value then becomes NULL); with {@code nullsAsText} (message texts) such parts become {@code ?}.
+     */
+    String detect(String value, java.util.function.Consumer<Detector> found, boolean nullsAsText) {
+        String result = value;
+        for (Detector d : detectors) {
+            List<int[]> spans = Detectors.find(d.type(), result);
+            if (spans.isEmpty()) {
+                continue;
+            }
+            found.accept(d);
+            if (d.masker().nulls() && !nullsAsText) {
+                return null;
+            }
+            StringBuilder sb = new StringBuilder(result);
+            for (int i = spans.size() - 1; i >= 0; i--) {
+                int[] s = spans.get(i);
+                sb.replace(s[0], s[1], d.masker().nulls() ? "?" : d.masker().mask(result.substring(s[0], s[1])));
+            }
+            result = sb.toString();
+        }
+        return result;
+    }
+
     String defaultSchema() {
         return defaultSchema;
     }

@@ -544,6 +544,32 @@ class MaskingIntegrationTest {
                 .doesNotContain("ada@example.com");
     }
 
+    /** Server-side code can put stored values into messages unquoted; the detectors still find what they know. */
+    @Test
+    void detectorsMaskWhatServerCodeRaisesUnquoted() throws Exception {
+        String raiseNotice = "DO $$ DECLARE n text; BEGIN SELECT notes INTO n FROM m_customers WHERE id = 1; "
+                + "RAISE NOTICE 'notes: %', n; END $$";
+        String raiseError = "DO $$ DECLARE n text; BEGIN SELECT notes INTO n FROM m_customers WHERE id = 1; "
+                + "RAISE EXCEPTION 'failed for %', n USING DETAIL = n, HINT = n; END $$";
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            s.execute(raiseNotice);
+            assertThat(s.getWarnings().getMessage())
+                    .isEqualTo("notes: card **** **** **** 4242 and token [redacted]");
+            org.postgresql.util.PSQLException e = (org.postgresql.util.PSQLException)
+                    org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(raiseError));
+            assertThat(e.getSQLState()).isEqualTo("P0001");
+            assertThat(e.getServerErrorMessage().getMessage()).doesNotContain("4242 4242").doesNotContain("eyJ")
+                    .contains("**** 4242");
+            assertThat(e.getServerErrorMessage().getDetail()).doesNotContain("4242 4242");
+            assertThat(e.getServerErrorMessage().getHint()).doesNotContain("4242 4242");
+        }
+        // what the detectors protect: the raw text
+        try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
+            s.execute(raiseNotice);
+            assertThat(s.getWarnings().getMessage()).contains("4242 4242 4242 4242");
+        }
+    }
+
     @Test
     void queryPlansAreNotMaskedTheyHoldNoStoredValues() throws Exception {
         List<String> plan = column(masked, "", "EXPLAIN SELECT * FROM m_customers");
