@@ -28,8 +28,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The example agent policies let an agent (psql, an MCP server, a driver's metadata calls) discover the schema it
  * queries, without opening the catalogs that hold data: other sessions' query texts, credentials, large objects.
- * The queries are the ones psql 15 sends for {@code \dt} and {@code \d customers}, and typical information_schema
- * lookups.
+ * The queries are the ones psql 15 sends for {@code \dt}, {@code \d customers} and {@code \du}, and typical
+ * information_schema lookups.
  */
 class AgentExamplePoliciesTest {
     private static final List<Path> POLICIES = List.of(Path.of("../examples/policies/ai-agent-read-only.yaml"),
@@ -84,6 +84,12 @@ class AgentExamplePoliciesTest {
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'",
             "SELECT * FROM information_schema.key_column_usage WHERE table_name = $1",
             "SELECT schemaname, tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'",
+            """
+            SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin,
+              r.rolconnlimit, r.rolvaliduntil,
+              ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid)
+                    WHERE m.member = r.oid) as memberof, r.rolreplication, r.rolbypassrls
+            FROM pg_catalog.pg_roles r WHERE r.rolname !~ '^pg_' ORDER BY 1""",
             "SELECT name, email FROM public.customers"})
     void schemaDiscoveryAndReadsAreAllowed(String sql) {
         for (PolicyEngine engine : engines) {
