@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.FilterChain;
+import io.dbwarden.proxy.masking.Detectors;
 
 import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
@@ -351,6 +352,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         String message = replacement != null ? replacement.message() : ErrorText.withoutValues(fields.get('M'));
         if (replacement == null && relay.runtime().chain().hasResultFilters()) {
             message = relay.runtime().chain().maskMessage(message); // the audit gets what the client gets
+        }
+        if (replacement == null && sqlState != null && sqlState.startsWith("P0")) {
+            // a RAISE message is whatever server-side code put into it: the audit keeps it without recognisable values
+            message = Detectors.withoutDetectedValues(message);
         }
         if (head.kind == ResponseTracker.Kind.FUNCTION_CALL) {
             relay.record(head.execution.failed(sqlState, message));

@@ -9,7 +9,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Finds sensitive values inside text. Each detector returns the [start, end) spans it is sure about. */
-final class Detectors {
+public final class Detectors {
     private static final Pattern EMAIL = Pattern.compile("[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}");
     private static final Pattern IBAN = Pattern.compile("\\b[A-Z]{2}\\d{2}(?: ?[A-Z0-9]){11,30}\\b");
     private static final Pattern PHONE = Pattern.compile("(?<![\\w+])(?:\\+\\d{1,3}[ .-]?)?(?:\\(\\d{1,4}\\)[ .-]?)?\\d{2,4}(?:[ .-]?\\d{2,4}){2,3}(?![\\w])");
@@ -25,6 +25,29 @@ final class Detectors {
     private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9+/_-]{24,}={0,2}");
 
     private Detectors() {
+    }
+
+    /**
+     * {@code text} with everything any detector recognises replaced by {@code ?}, whatever a policy configures: for
+     * texts recorded in the audit log that server-side code wrote (a RAISE message can carry any value). The same
+     * instance when nothing was found; null stays null.
+     */
+    public static String withoutDetectedValues(String text) {
+        if (text == null) {
+            return null;
+        }
+        String result = text;
+        for (DetectorType type : DetectorType.values()) {
+            List<int[]> spans = find(type, result);
+            if (!spans.isEmpty()) {
+                StringBuilder sb = new StringBuilder(result);
+                for (int i = spans.size() - 1; i >= 0; i--) {
+                    sb.replace(spans.get(i)[0], spans.get(i)[1], "?");
+                }
+                result = sb.toString();
+            }
+        }
+        return result;
     }
 
     /** Spans of {@code text} the detector flags, in order, not overlapping. */

@@ -567,7 +567,16 @@ class MaskingIntegrationTest {
         try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
             s.execute(raiseNotice);
             assertThat(s.getWarnings().getMessage()).contains("4242 4242 4242 4242");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(raiseError)))
+                    .hasMessageContaining("4242 4242 4242 4242");
         }
+        // the audit log never holds it, masked identity or not (a RAISE message is scrubbed of recognisable values)
+        Path opsAudit = dir.resolve("audit-ops.jsonl");
+        await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(opsAudit).contains("\"P0001\""));
+        assertThat(Files.readString(opsAudit)).doesNotContain("4242 4242").doesNotContain("eyJhbGci")
+                .contains("failed for card ? and token ?");
+        await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("\"P0001\""));
+        assertThat(Files.readString(audit)).doesNotContain("4242 4242").doesNotContain("eyJhbGci");
     }
 
     @Test
