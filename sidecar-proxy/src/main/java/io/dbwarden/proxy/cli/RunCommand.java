@@ -76,7 +76,8 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--client-tls-cert", description = "PEM certificate chain offered to clients (enables client TLS).")
     Path clientTlsCert;
 
-    @Option(names = "--client-tls-key", description = "PEM private key for --client-tls-cert (PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted).")
+    @Option(names = "--client-tls-key",
+            description = "PEM private key for --client-tls-cert (PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted).")
     Path clientTlsKey;
 
     @Option(names = "--client-tls-required", description = "Refuse clients that do not use TLS.")

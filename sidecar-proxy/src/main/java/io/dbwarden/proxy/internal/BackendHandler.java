@@ -2,7 +2,6 @@ package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.masking.Detectors;
-
 import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.postgres.PgMessages;
