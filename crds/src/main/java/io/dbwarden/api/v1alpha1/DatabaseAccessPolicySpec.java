@@ -44,6 +44,13 @@ public class DatabaseAccessPolicySpec {
             + "them: an unquoted name in SET ROLE is folded to lower case. Default: none.")
     private List<String> allowedRoles = new ArrayList<>();
 
+    @Pattern("^[0-9]+(ms|s|min|h)?$")
+    @JsonPropertyDescription("Longest a statement of these identities may run, e.g. 30s, 500ms, 5min (a number alone "
+            + "is milliseconds). The server enforces it (statement_timeout, set at session start; a statement running "
+            + "longer is cancelled with SQLSTATE 57014), and the session may not raise or clear it (SET "
+            + "statement_timeout is refused; RESET returns to it). Several policies: the shortest. Default: none.")
+    private String statementTimeout;
+
     @JsonPropertyDescription("Ordered rules; the first match decides.")
     private List<Rule> rules = new ArrayList<>();
 
@@ -52,6 +59,14 @@ public class DatabaseAccessPolicySpec {
 
     @JsonPropertyDescription("Approvers and limits for statements that requireApproval rules hold.")
     private ApprovalSettings approvals;
+
+    public String getStatementTimeout() {
+        return statementTimeout;
+    }
+
+    public void setStatementTimeout(String statementTimeout) {
+        this.statementTimeout = statementTimeout;
+    }
 
     public List<Subject> getSubjects() {
         return subjects;

@@ -24,6 +24,28 @@ public final class PolicyValidator {
     private PolicyValidator() {
     }
 
+    /**
+     * A statement timeout as PostgreSQL takes it (a number of milliseconds, or with ms, s, min or h), in
+     * milliseconds; at least 1 ms and at most PostgreSQL's limit (2147483647 ms, about 24.8 days).
+     */
+    public static long statementTimeoutMillis(String value) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,10})(ms|s|min|h)?").matcher(value);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + value + "' is not a duration such as 30s, 500ms or 5min");
+        }
+        long n = Long.parseLong(m.group(1));
+        long millis = switch (m.group(2) == null ? "ms" : m.group(2)) {
+            case "s" -> n * 1000;
+            case "min" -> n * 60_000;
+            case "h" -> n * 3_600_000;
+            default -> n;
+        };
+        if (millis < 1 || millis > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("'" + value + "' is outside 1 ms to 2147483647 ms");
+        }
+        return millis;
+    }
+
     public static List<String> validate(DatabaseAccessPolicy policy) {
         List<String> errors = new ArrayList<>();
         if (policy.getMetadata() == null || policy.getMetadata().getName() == null
@@ -38,6 +60,13 @@ public final class PolicyValidator {
         validateSubjects(spec.getSubjects(), errors);
         if (!SCHEMA.matcher(spec.getDefaultSchema()).matches()) {
             errors.add("spec.defaultSchema: '" + spec.getDefaultSchema() + "' is not an unquoted schema name");
+        }
+        if (spec.getStatementTimeout() != null) {
+            try {
+                statementTimeoutMillis(spec.getStatementTimeout());
+            } catch (IllegalArgumentException e) {
+                errors.add("spec.statementTimeout: " + e.getMessage());
+            }
         }
         if (spec.getDatabase() != null) {
             var db = spec.getDatabase();

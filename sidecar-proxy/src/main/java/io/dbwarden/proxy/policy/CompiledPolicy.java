@@ -14,7 +14,7 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                              Action defaultAction, String defaultSchema, boolean readOnly,
                              boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds,
                              List<io.dbwarden.api.v1alpha1.AutoApproveRule> autoApprove,
-                             java.util.Set<String> allowedRoles) {
+                             java.util.Set<String> allowedRoles, long statementTimeoutMillis) {
 
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
@@ -27,7 +27,9 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                 spec.getApprovals() == null || spec.getApprovals().getHoldSeconds() == null ? 0
                         : spec.getApprovals().getHoldSeconds(),
                 spec.getApprovals() == null ? List.of() : List.copyOf(spec.getApprovals().getAutoApprove()),
-                java.util.Set.copyOf(spec.getAllowedRoles()));
+                java.util.Set.copyOf(spec.getAllowedRoles()),
+                spec.getStatementTimeout() == null ? 0
+                        : io.dbwarden.api.validation.PolicyValidator.statementTimeoutMillis(spec.getStatementTimeout()));
     }
 
     public boolean appliesTo(String identity) {

@@ -32,6 +32,12 @@ public final class PolicyEngine {
         return applicable;
     }
 
+    /** The shortest statement timeout of the applicable policies, in milliseconds; 0 when none sets one. */
+    public long statementTimeoutMillis() {
+        return applicable.stream().mapToLong(CompiledPolicy::statementTimeoutMillis).filter(t -> t > 0).min()
+                .orElse(0);
+    }
+
     /** Whether sessions must run with default_transaction_read_only (some applicable policy says readOnly). */
     public boolean readOnlySessions() {
         return applicable.stream().anyMatch(CompiledPolicy::readOnly);
@@ -54,6 +60,10 @@ public final class PolicyEngine {
         settings.put("search_path", applicable.get(0).defaultSchema());
         if (readOnlySessions()) {
             settings.put("default_transaction_read_only", "on");
+        }
+        long timeout = statementTimeoutMillis();
+        if (timeout > 0) {
+            settings.put("statement_timeout", Long.toString(timeout)); // milliseconds
         }
         return java.util.Collections.unmodifiableMap(settings);
     }
@@ -127,6 +137,12 @@ public final class PolicyEngine {
                     "The session runs as the role the proxy logs in with; SET ROLE and SET SESSION AUTHORIZATION "
                             + "change the privileges of every later statement. Roles this policy allows with a plain "
                             + "SET ROLE name (spec.allowedRoles): " + allowed + ".");
+        }
+        if (p.statementTimeoutMillis() > 0 && ("statement_timeout".equals(a.changedSetting())
+                || StatementAnalysis.ANY_SETTING.equals(a.changedSetting()))) {
+            return PolicyDecision.builtIn(p, "pinned-statement-timeout", "changing statement_timeout is not allowed",
+                    "Policy " + p.name() + " limits every statement to " + p.statementTimeoutMillis() + " ms "
+                            + "(spec.statementTimeout); RESET statement_timeout returns to that limit.");
         }
         if (a.protectedSetting() != null) {
             return PolicyDecision.builtIn(p, "pinned-settings", "changing " + a.protectedSetting() + " is not allowed",

@@ -26,13 +26,20 @@ import java.util.Set;
  * @param rowsUncounted     it may change rows its command tag does not count: EXPLAIN ANALYZE, data-modifying WITH
  * @param protectedSetting  the setting it changes when that setting switches off what the server enforces or records
  *                          (session_replication_role, log_*, pgaudit.*, ...), folded; null otherwise
+ * @param changedSetting    the session setting it changes away from the session's start value (SET name,
+ *                          set_config('name', ...)), folded; {@link #ANY_SETTING} when the name cannot be read from
+ *                          the text; null when none (RESET and SET ... TO DEFAULT return to the start value)
  * @param problem           why it is not classified (or other analysis trouble), null when none
  */
 public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
                                 boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
                                 boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
                                 boolean changesReadOnly,
-                                String problem, String roleChange, boolean rowsUncounted, String protectedSetting) {
+                                String problem, String roleChange, boolean rowsUncounted, String protectedSetting,
+                                String changedSetting) {
+    /** A setting change whose setting is not known from the statement's literal-free text. */
+    public static final String ANY_SETTING = "*";
+
     /** A role change whose target is not known from the statement's literal-free text. */
     public static final String ANY_ROLE = "\u0000any";
 

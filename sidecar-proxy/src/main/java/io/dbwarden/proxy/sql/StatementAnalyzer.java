@@ -108,7 +108,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
                         c.withoutWhere(), c.copyProgram(), c.copyServerFile(), c.changesSearchPath(),
                         c.changesReadOnly(), c.problem(),
-                        c.roleChange(), c.rowsUncounted(), c.protectedSetting());
+                        c.roleChange(), c.rowsUncounted(), c.protectedSetting(), c.changedSetting());
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
@@ -132,7 +132,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(true, kinds, tables, complete, c.functions(), c.withoutWhere(),
                         c.copyProgram(), c.copyServerFile(), c.changesSearchPath(), c.changesReadOnly(), null,
                         c.roleChange(),
-                        c.rowsUncounted(), c.protectedSetting());
+                        c.rowsUncounted(), c.protectedSetting(), c.changedSetting());
             }
         }
         remember(statement, result);
@@ -195,7 +195,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, false, problem, null, false, null);
+                false, false, false, problem, null, false, null, null);
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {

@@ -60,6 +60,8 @@ public final class StatementClassifier {
     private String roleChange;
     /** See {@link StatementAnalysis#protectedSetting()}. */
     private String protectedSetting;
+    /** See {@link StatementAnalysis#changedSetting()}. */
+    private String changedSetting;
     /** See {@link StatementAnalysis#rowsUncounted()}. */
     private boolean rowsUncounted;
 
@@ -75,7 +77,8 @@ public final class StatementClassifier {
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
                          boolean changesSearchPath, boolean changesReadOnly, String problem, int innerFrom,
-                         int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting) {
+                         int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting,
+                         String changedSetting) {
         public boolean classified() {
             return problem == null;
         }
@@ -93,7 +96,7 @@ public final class StatementClassifier {
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
-                c.roleChange, c.rowsUncounted, c.protectedSetting);
+                c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting);
     }
 
     private void run() {
@@ -269,6 +272,9 @@ public final class StatementClassifier {
         String name = settingName(i, end);
         if (name != null && !back && isProtectedSetting(name)) {
             protectedSetting = name;
+        }
+        if (name != null && !back && !t.get(i).isWord("reset")) {
+            changedSetting = name;
         }
     }
 
@@ -487,6 +493,7 @@ public final class StatementClassifier {
                     ? t.get(i + 2) : null;
             String setting = first != null && first.kind() == SqlToken.Kind.STRING && !first.text().equals("?")
                     ? first.text() : null;
+            changedSetting = setting != null ? setting : StatementAnalysis.ANY_SETTING;
             if (setting == null) { // a name the proxy cannot read: it may be any setting
                 changesSearchPath = true;
                 changesReadOnly = true;
