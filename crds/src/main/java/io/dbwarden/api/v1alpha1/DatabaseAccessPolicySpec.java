@@ -51,6 +51,14 @@ public class DatabaseAccessPolicySpec {
             + "statement_timeout is refused; RESET returns to it). Several policies: the shortest. Default: none.")
     private String statementTimeout;
 
+    @Pattern("^[0-9]+(ms|s|min|h)?$")
+    @JsonPropertyDescription("Longest a session of these identities may stay idle inside an open transaction, e.g. 60s "
+            + "(a number alone is milliseconds): the server then ends the session (SQLSTATE 25P03) and releases its "
+            + "locks, so a client that opens a transaction and stops (an agent waiting on its model) cannot hold up "
+            + "others. Set at session start (idle_in_transaction_session_timeout); SET of it is refused, RESET "
+            + "returns to it. Several policies: the shortest. Default: none.")
+    private String idleInTransactionTimeout;
+
     @JsonPropertyDescription("Ordered rules; the first match decides.")
     private List<Rule> rules = new ArrayList<>();
 
@@ -59,6 +67,14 @@ public class DatabaseAccessPolicySpec {
 
     @JsonPropertyDescription("Approvers and limits for statements that requireApproval rules hold.")
     private ApprovalSettings approvals;
+
+    public String getIdleInTransactionTimeout() {
+        return idleInTransactionTimeout;
+    }
+
+    public void setIdleInTransactionTimeout(String idleInTransactionTimeout) {
+        this.idleInTransactionTimeout = idleInTransactionTimeout;
+    }
 
     public String getStatementTimeout() {
         return statementTimeout;

@@ -25,10 +25,10 @@ public final class PolicyValidator {
     }
 
     /**
-     * A statement timeout as PostgreSQL takes it (a number of milliseconds, or with ms, s, min or h), in
+     * A timeout as PostgreSQL takes it (a number of milliseconds, or with ms, s, min or h), in
      * milliseconds; at least 1 ms and at most PostgreSQL's limit (2147483647 ms, about 24.8 days).
      */
-    public static long statementTimeoutMillis(String value) {
+    public static long timeoutMillis(String value) {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,10})(ms|s|min|h)?").matcher(value);
         if (!m.matches()) {
             throw new IllegalArgumentException("'" + value + "' is not a duration such as 30s, 500ms or 5min");
@@ -63,9 +63,16 @@ public final class PolicyValidator {
         }
         if (spec.getStatementTimeout() != null) {
             try {
-                statementTimeoutMillis(spec.getStatementTimeout());
+                timeoutMillis(spec.getStatementTimeout());
             } catch (IllegalArgumentException e) {
                 errors.add("spec.statementTimeout: " + e.getMessage());
+            }
+        }
+        if (spec.getIdleInTransactionTimeout() != null) {
+            try {
+                timeoutMillis(spec.getIdleInTransactionTimeout());
+            } catch (IllegalArgumentException e) {
+                errors.add("spec.idleInTransactionTimeout: " + e.getMessage());
             }
         }
         if (spec.getDatabase() != null) {

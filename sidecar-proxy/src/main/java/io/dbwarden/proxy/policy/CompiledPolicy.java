@@ -14,7 +14,8 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                              Action defaultAction, String defaultSchema, boolean readOnly,
                              boolean allowUnparsedStatements, List<CompiledRule> rules, int approvalHoldSeconds,
                              List<io.dbwarden.api.v1alpha1.AutoApproveRule> autoApprove,
-                             java.util.Set<String> allowedRoles, long statementTimeoutMillis) {
+                             java.util.Set<String> allowedRoles, long statementTimeoutMillis,
+                             long idleInTransactionTimeoutMillis) {
 
     public static CompiledPolicy of(DatabaseAccessPolicy p) {
         DatabaseAccessPolicySpec spec = p.getSpec();
@@ -28,8 +29,11 @@ public record CompiledPolicy(String name, String namespace, List<IdentityGlob> s
                         : spec.getApprovals().getHoldSeconds(),
                 spec.getApprovals() == null ? List.of() : List.copyOf(spec.getApprovals().getAutoApprove()),
                 java.util.Set.copyOf(spec.getAllowedRoles()),
-                spec.getStatementTimeout() == null ? 0
-                        : io.dbwarden.api.validation.PolicyValidator.statementTimeoutMillis(spec.getStatementTimeout()));
+                millis(spec.getStatementTimeout()), millis(spec.getIdleInTransactionTimeout()));
+    }
+
+    private static long millis(String timeout) {
+        return timeout == null ? 0 : io.dbwarden.api.validation.PolicyValidator.timeoutMillis(timeout);
     }
 
     public boolean appliesTo(String identity) {

@@ -32,10 +32,9 @@ public final class PolicyEngine {
         return applicable;
     }
 
-    /** The shortest statement timeout of the applicable policies, in milliseconds; 0 when none sets one. */
-    public long statementTimeoutMillis() {
-        return applicable.stream().mapToLong(CompiledPolicy::statementTimeoutMillis).filter(t -> t > 0).min()
-                .orElse(0);
+    /** The shortest of a timeout the applicable policies set, in milliseconds; 0 when none sets it. */
+    private long shortest(java.util.function.ToLongFunction<CompiledPolicy> timeout) {
+        return applicable.stream().mapToLong(timeout).filter(t -> t > 0).min().orElse(0);
     }
 
     /** Whether sessions must run with default_transaction_read_only (some applicable policy says readOnly). */
@@ -61,11 +60,26 @@ public final class PolicyEngine {
         if (readOnlySessions()) {
             settings.put("default_transaction_read_only", "on");
         }
-        long timeout = statementTimeoutMillis();
+        long timeout = shortest(CompiledPolicy::statementTimeoutMillis);
         if (timeout > 0) {
             settings.put("statement_timeout", Long.toString(timeout)); // milliseconds
         }
+        long idle = shortest(CompiledPolicy::idleInTransactionTimeoutMillis);
+        if (idle > 0) {
+            settings.put("idle_in_transaction_session_timeout", Long.toString(idle));
+        }
         return java.util.Collections.unmodifiableMap(settings);
+    }
+
+    /** A refusal when {@code changed} may be {@code setting} and policy {@code p} sets that limit; else null. */
+    private static Verdict pinnedTimeout(CompiledPolicy p, String changed, String setting, long millis, String what,
+                                         String field) {
+        if (millis <= 0 || !(setting.equals(changed) || StatementAnalysis.ANY_SETTING.equals(changed))) {
+            return null;
+        }
+        return PolicyDecision.builtIn(p, "pinned-timeouts", "changing " + setting + " is not allowed",
+                "Policy " + p.name() + " limits " + what + " to " + millis + " ms (" + field + "); RESET " + setting
+                        + " returns to that limit.");
     }
 
     public Verdict decide(StatementAnalysis analysis) {
@@ -138,11 +152,15 @@ public final class PolicyEngine {
                             + "change the privileges of every later statement. Roles this policy allows with a plain "
                             + "SET ROLE name (spec.allowedRoles): " + allowed + ".");
         }
-        if (p.statementTimeoutMillis() > 0 && ("statement_timeout".equals(a.changedSetting())
-                || StatementAnalysis.ANY_SETTING.equals(a.changedSetting()))) {
-            return PolicyDecision.builtIn(p, "pinned-statement-timeout", "changing statement_timeout is not allowed",
-                    "Policy " + p.name() + " limits every statement to " + p.statementTimeoutMillis() + " ms "
-                            + "(spec.statementTimeout); RESET statement_timeout returns to that limit.");
+        Verdict timeout = pinnedTimeout(p, a.changedSetting(), "statement_timeout", p.statementTimeoutMillis(),
+                "every statement", "spec.statementTimeout");
+        if (timeout == null) {
+            timeout = pinnedTimeout(p, a.changedSetting(), "idle_in_transaction_session_timeout",
+                    p.idleInTransactionTimeoutMillis(), "idle time inside a transaction",
+                    "spec.idleInTransactionTimeout");
+        }
+        if (timeout != null) {
+            return timeout;
         }
         if (a.protectedSetting() != null) {
             return PolicyDecision.builtIn(p, "pinned-settings", "changing " + a.protectedSetting() + " is not allowed",

@@ -24,7 +24,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-/** spec.statementTimeout: the server cancels longer statements, and the session cannot lift the limit. */
+/**
+ * spec.statementTimeout and spec.idleInTransactionTimeout: the server cancels longer statements and ends sessions
+ * idling in a transaction, and the session cannot lift either limit.
+ */
 class StatementTimeoutTest {
     private static final String POLICY = """
             apiVersion: dbwarden.io/v1alpha1
@@ -36,12 +39,12 @@ class StatementTimeoutTest {
               subjects:
                 - identity: "agents/*"
               defaultAction: allow
-              statementTimeout: %s
+              %s
             """;
 
     @Test
     void theServerCancelsLongStatementsAndTheSessionCannotLiftTheLimit(@TempDir Path dir) throws Exception {
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("300ms"));
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("statementTimeout: 300ms"));
         try (RunCommand.Running proxy = CliProxy.start(dir, policy, "agents/copilot");
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
             assertThat(show(s)).isEqualTo("300ms");
@@ -66,11 +69,39 @@ class StatementTimeoutTest {
     }
 
     @Test
+    void aSessionIdlingInATransactionIsEndedAndItsLocksReleased(@TempDir Path dir) throws Exception {
+        try (Connection admin = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = admin.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS idle_locked");
+            s.execute("CREATE TABLE idle_locked (id int PRIMARY KEY, v int)");
+            s.execute("INSERT INTO idle_locked VALUES (1, 0)");
+        }
+        Path policy = Files.writeString(dir.resolve("policy.yaml"),
+                POLICY.formatted("idleInTransactionTimeout: 500ms"));
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "agents/copilot")) {
+            try (Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.execute("SET idle_in_transaction_session_timeout = 0"))
+                        .hasMessageContaining("changing idle_in_transaction_session_timeout is not allowed");
+                c.setAutoCommit(false);
+                s.execute("UPDATE idle_locked SET v = v + 1 WHERE id = 1"); // holds the row lock
+                Thread.sleep(1500); // the agent waits on its model
+                SQLException ended = catchThrowableOfType(SQLException.class, () -> s.execute("SELECT 1"));
+                assertThat(ended != null).as("the session was ended").isTrue();
+                assertThat(ended.getSQLState()).isIn("25P03", "08006", "08003");
+            }
+            // the lock is gone: another session updates the row at once
+            try (Connection admin = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+                 Statement s = admin.createStatement()) {
+                s.execute("SET lock_timeout = '2s'");
+                assertThat(s.executeUpdate("UPDATE idle_locked SET v = 10 WHERE id = 1")).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
     void withoutTheFieldTheSessionKeepsItsOwnTimeout(@TempDir Path dir) throws Exception {
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("5min"));
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("statementTimeout: 5min"));
         PolicyEngine limited = PolicyEngine.of(PolicyLoader.load(policy), "agents/copilot");
-        Path plain = Files.writeString(dir.resolve("plain.yaml"),
-                POLICY.formatted("1s").replace("  statementTimeout: 1s\n", ""));
+        Path plain = Files.writeString(dir.resolve("plain.yaml"), POLICY.formatted("readOnly: false"));
         PolicyEngine free = PolicyEngine.of(PolicyLoader.load(plain), "agents/copilot");
         assertThat(limited.sessionSettings()).containsEntry("statement_timeout", "300000");
         assertThat(free.sessionSettings()).doesNotContainKey("statement_timeout");
@@ -83,11 +114,11 @@ class StatementTimeoutTest {
 
     @Test
     void durationsAreCheckedWhenThePolicyIsLoaded() {
-        assertThat(PolicyValidator.statementTimeoutMillis("30s")).isEqualTo(30_000);
-        assertThat(PolicyValidator.statementTimeoutMillis("5min")).isEqualTo(300_000);
-        assertThat(PolicyValidator.statementTimeoutMillis("250")).isEqualTo(250);
+        assertThat(PolicyValidator.timeoutMillis("30s")).isEqualTo(30_000);
+        assertThat(PolicyValidator.timeoutMillis("5min")).isEqualTo(300_000);
+        assertThat(PolicyValidator.timeoutMillis("250")).isEqualTo(250);
         for (String bad : List.of("30 seconds", "0", "0s", "1.5s", "-1s", "2147483648", "600h", "")) {
-            assertThatThrownBy(() -> PolicyValidator.statementTimeoutMillis(bad)).as(bad)
+            assertThatThrownBy(() -> PolicyValidator.timeoutMillis(bad)).as(bad)
                     .isInstanceOf(IllegalArgumentException.class);
         }
     }
