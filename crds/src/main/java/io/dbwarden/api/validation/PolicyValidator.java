@@ -24,12 +24,15 @@ public final class PolicyValidator {
     private PolicyValidator() {
     }
 
+    private static final java.util.regex.Pattern TIMEOUT =
+            java.util.regex.Pattern.compile("([0-9]{1,10})(ms|s|min|h)?");
+
     /**
      * A timeout as PostgreSQL takes it (a number of milliseconds, or with ms, s, min or h), in
      * milliseconds; at least 1 ms and at most PostgreSQL's limit (2147483647 ms, about 24.8 days).
      */
     public static long timeoutMillis(String value) {
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,10})(ms|s|min|h)?").matcher(value);
+        java.util.regex.Matcher m = TIMEOUT.matcher(value);
         if (!m.matches()) {
             throw new IllegalArgumentException("'" + value + "' is not a duration such as 30s, 500ms or 5min");
         }
@@ -61,18 +64,15 @@ public final class PolicyValidator {
         if (!SCHEMA.matcher(spec.getDefaultSchema()).matches()) {
             errors.add("spec.defaultSchema: '" + spec.getDefaultSchema() + "' is not an unquoted schema name");
         }
-        if (spec.getStatementTimeout() != null) {
+        String[][] timeouts = {{"spec.statementTimeout", spec.getStatementTimeout()},
+                {"spec.idleInTransactionTimeout", spec.getIdleInTransactionTimeout()}};
+        for (String[] timeout : timeouts) {
             try {
-                timeoutMillis(spec.getStatementTimeout());
+                if (timeout[1] != null) {
+                    timeoutMillis(timeout[1]);
+                }
             } catch (IllegalArgumentException e) {
-                errors.add("spec.statementTimeout: " + e.getMessage());
-            }
-        }
-        if (spec.getIdleInTransactionTimeout() != null) {
-            try {
-                timeoutMillis(spec.getIdleInTransactionTimeout());
-            } catch (IllegalArgumentException e) {
-                errors.add("spec.idleInTransactionTimeout: " + e.getMessage());
+                errors.add(timeout[0] + ": " + e.getMessage());
             }
         }
         if (spec.getDatabase() != null) {

@@ -44,7 +44,8 @@ public final class PolicyEngine {
 
     /**
      * Server settings every session of this identity starts with: search_path pinned to the default schema (policy
-     * table rules resolve unqualified names there), and read-only transactions when a policy asks. One unmodifiable
+     * table rules resolve unqualified names there), read-only transactions when a policy asks, and the statement and
+     * idle-in-transaction timeouts policies set (the shortest). One unmodifiable
      * map per engine, so a session's start settings compare with the current ones by identity first.
      */
     public java.util.Map<String, String> sessionSettings() {
