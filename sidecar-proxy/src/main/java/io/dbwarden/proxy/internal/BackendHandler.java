@@ -318,14 +318,15 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
      */
     private void forwardScrubbed(ByteBuf frame, Map<Character, String> fields, char type) {
         FilterChain chain = relay.runtime().chain();
-        Map<Character, String> scrubbed = chain.hasResultFilters()
-                && (type == 'N' || ErrorText.mayQuoteValues(fields.get('C'))) ? ErrorText.scrubbed(fields) : null;
-        if (chain.hasResultFilters()) {
-            // values the server's own code wrote into the text unquoted (RAISE NOTICE '%', email): the detectors
-            Map<Character, String> detected = ErrorText.masked(scrubbed != null ? scrubbed : fields,
-                    chain::maskMessage);
-            scrubbed = detected != null ? detected : scrubbed;
+        if (!chain.hasResultFilters()) {
+            relay.forwardToClient(frame);
+            return;
         }
+        Map<Character, String> scrubbed = type == 'N' || ErrorText.mayQuoteValues(fields.get('C'))
+                ? ErrorText.scrubbed(fields) : null;
+        // values the server's own code wrote into the text unquoted (RAISE NOTICE '%', email): the detectors
+        Map<Character, String> detected = ErrorText.masked(scrubbed != null ? scrubbed : fields, chain::maskMessage);
+        scrubbed = detected != null ? detected : scrubbed;
         if (scrubbed == null) {
             relay.forwardToClient(frame);
             return;

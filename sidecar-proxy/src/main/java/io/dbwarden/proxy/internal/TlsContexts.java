@@ -35,19 +35,51 @@ final class TlsContexts {
     private volatile SslContext client;
     private volatile SslContext upstream;
     private volatile X509Certificate clientCertificate;
-    private byte[] clientFiles;
-    private byte[] upstreamFiles;
-    private byte[] clientFailed;
-    private byte[] upstreamFailed;
+    /** The files behind each context; null when the context comes from no file. */
+    private final Watched clientFiles;
+    private final Watched upstreamFiles;
 
     TlsContexts(ProxyConfig config) {
         this.config = config;
-        if (config.clientTlsCert() != null) {
-            clientFiles = digest(List.of(config.clientTlsCert(), config.clientTlsKey()));
+        clientFiles = config.clientTlsCert() == null ? null
+                : new Watched(List.of(config.clientTlsCert(), config.clientTlsKey()), "client TLS certificate/key");
+        if (clientFiles != null) {
             buildClient();
         }
-        upstreamFiles = upstreamRoots() == null ? null : digest(List.of(upstreamRoots()));
+        Path roots = config.upstreamTls().verifiesChain() ? config.upstreamRootCert() : null;
+        upstreamFiles = roots == null ? null : new Watched(List.of(roots), "upstream root certificates " + roots);
         upstream = forUpstream(config);
+    }
+
+    /** Files a context was built from: the digest of the version in force, and of the last one that was refused. */
+    private static final class Watched {
+        private final List<Path> files;
+        private final String what;
+        private byte[] inForce;
+        private byte[] refused;
+
+        Watched(List<Path> files, String what) {
+            this.files = files;
+            this.what = what;
+            this.inForce = digest(files);
+        }
+
+        /** Runs {@code rebuild} when the files changed to a version not refused before; true if it succeeded. */
+        boolean refresh(Runnable rebuild) {
+            byte[] now = digest(files);
+            if (now == null || Arrays.equals(now, inForce) || Arrays.equals(now, refused)) {
+                return false;
+            }
+            try {
+                rebuild.run();
+                inForce = now;
+                return true;
+            } catch (IllegalArgumentException e) {
+                refused = now;
+                LOG.error("changed {} not used, what was in force stays: {}", what, e.getMessage());
+                return false;
+            }
+        }
     }
 
     /** Offered to clients that ask for TLS; null when client TLS is not configured. */
@@ -78,43 +110,19 @@ final class TlsContexts {
     synchronized boolean refresh() {
         boolean replaced = false;
         if (clientFiles != null) {
-            byte[] now = digest(List.of(config.clientTlsCert(), config.clientTlsKey()));
-            if (now != null && !Arrays.equals(now, clientFiles) && !Arrays.equals(now, clientFailed)) {
-                try {
-                    X509Certificate before = clientCertificate;
-                    buildClient();
-                    clientFiles = now;
-                    replaced = true;
-                    LOG.info("client TLS certificate replaced: serial={} notAfter={} (was serial={})",
-                            clientCertificate.getSerialNumber().toString(16),
-                            clientCertificate.getNotAfter().toInstant(), before.getSerialNumber().toString(16));
-                } catch (IllegalArgumentException e) {
-                    clientFailed = now;
-                    LOG.error("changed client TLS certificate/key not used, the previous one stays in force: {}",
-                            e.getMessage());
-                }
-            }
+            replaced = clientFiles.refresh(() -> {
+                X509Certificate before = clientCertificate;
+                buildClient();
+                LOG.info("client TLS certificate replaced: serial={} notAfter={} (was serial={})",
+                        clientCertificate.getSerialNumber().toString(16),
+                        clientCertificate.getNotAfter().toInstant(), before.getSerialNumber().toString(16));
+            });
         }
-        if (upstreamFiles != null) {
-            byte[] now = digest(List.of(upstreamRoots()));
-            if (now != null && !Arrays.equals(now, upstreamFiles) && !Arrays.equals(now, upstreamFailed)) {
-                try {
-                    upstream = forUpstream(config);
-                    upstreamFiles = now;
-                    replaced = true;
-                    LOG.info("upstream root certificates reloaded from {}", upstreamRoots());
-                } catch (IllegalArgumentException e) {
-                    upstreamFailed = now;
-                    LOG.error("changed upstream root certificates not used, the previous ones stay in force: {}",
-                            e.getMessage());
-                }
-            }
+        if (upstreamFiles != null && upstreamFiles.refresh(() -> upstream = forUpstream(config))) {
+            LOG.info("upstream root certificates reloaded from {}", config.upstreamRootCert());
+            replaced = true;
         }
         return replaced;
-    }
-
-    private Path upstreamRoots() {
-        return config.upstreamTls().verifiesChain() ? config.upstreamRootCert() : null;
     }
 
     private void buildClient() {

@@ -38,16 +38,22 @@ public final class Detectors {
         }
         String result = text;
         for (DetectorType type : DetectorType.values()) {
-            List<int[]> spans = find(type, result);
-            if (!spans.isEmpty()) {
-                StringBuilder sb = new StringBuilder(result);
-                for (int i = spans.size() - 1; i >= 0; i--) {
-                    sb.replace(spans.get(i)[0], spans.get(i)[1], "?");
-                }
-                result = sb.toString();
-            }
+            result = replaced(result, find(type, result), found -> "?");
         }
         return result;
+    }
+
+    /** {@code text} with each span replaced by {@code with} of its content; the same instance when there is none. */
+    static String replaced(String text, List<int[]> spans, java.util.function.UnaryOperator<String> with) {
+        if (spans.isEmpty()) {
+            return text;
+        }
+        StringBuilder sb = new StringBuilder(text);
+        for (int i = spans.size() - 1; i >= 0; i--) {
+            int[] s = spans.get(i);
+            sb.replace(s[0], s[1], with.apply(text.substring(s[0], s[1])));
+        }
+        return sb.toString();
     }
 
     /** Spans of {@code text} the detector flags, in order, not overlapping. */

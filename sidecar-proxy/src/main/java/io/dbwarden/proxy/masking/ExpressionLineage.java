@@ -37,7 +37,8 @@ final class ExpressionLineage {
             "cross", "natural", "on", "using", "where", "group", "order", "limit", "offset", "union", "intersect",
             "except", "for", "window", "having", "returning", "set", "values", "lateral", "tablesample", "fetch");
 
-    private static java.util.Map<String, QualifiedName> aliases(List<SqlToken> t, List<QualifiedName> tables) {
+    /** The aliases the statement gives its tables ({@code FROM customers c}, {@code customers AS c}). */
+    static java.util.Map<String, QualifiedName> aliases(List<SqlToken> t, List<QualifiedName> tables) {
         java.util.Map<String, QualifiedName> aliases = new java.util.HashMap<>();
         for (int i = 0; i + 1 < t.size(); i++) {
             SqlToken tok = t.get(i);

@@ -212,16 +212,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         String text = statement.text();
         return io.dbwarden.proxy.filter.StatementInfo.of(new io.dbwarden.proxy.sql.SqlText.Statement(
-                text.substring(t.get(j).start()), shifted(t.subList(j, t.size()), t.get(j).start()),
+                text.substring(t.get(j).start()),
+                io.dbwarden.proxy.sql.SqlText.shift(t.subList(j, t.size()), t.get(j).start()),
                 text.substring(t.get(j).start())));
-    }
-
-    private static List<SqlToken> shifted(List<SqlToken> tokens, int offset) {
-        List<SqlToken> out = new java.util.ArrayList<>(tokens.size());
-        for (SqlToken tok : tokens) {
-            out.add(new SqlToken(tok.kind(), tok.start() - offset, tok.end() - offset, tok.text()));
-        }
-        return out;
     }
 
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
@@ -317,17 +310,21 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             return null;
         }
         StatementClassifier.Result c = StatementClassifier.classify(t);
+        java.util.Map<String, io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> aliases =
+                ExpressionLineage.aliases(t, c.tables());
         for (var table : c.tables()) {
             String schema = table.schema() != null ? table.schema() : rules.defaultSchema();
             for (MaskingRules.ColumnRule rule : rules.columns()) {
                 if (!rule.matchesTable(schema, table.name())) {
                     continue;
                 }
-                Set<String> rowNames = rowNames(t, table.name());
                 for (SqlToken tok : t) {
                     boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
-                    if (name && (rule.matchesColumnName(tok.text()) || (arguments.contains(tok.text())
-                            && rowNames.contains(tok.text()) && rule.mayBeInRowOf(schema, table.name())))) {
+                    // a whole row of the table: its name or an alias of it passed as an argument
+                    boolean row = arguments.contains(tok.text())
+                            && (tok.text().equals(table.name()) || table.equals(aliases.get(tok.text())));
+                    if (name && (rule.matchesColumnName(tok.text()) || (row && rule.mayBeInRowOf(schema,
+                            table.name())))) {
                         return rule;
                     }
                 }
@@ -361,31 +358,6 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             }
         }
     }
-
-    /** The names a row of {@code table} goes by in the statement: the table's own name and its aliases. */
-    private static Set<String> rowNames(List<SqlToken> t, String table) {
-        Set<String> names = new java.util.HashSet<>();
-        names.add(table);
-        for (int i = 0; i + 1 < t.size(); i++) {
-            SqlToken tok = t.get(i);
-            if (!((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
-                    && tok.text().equals(table))) {
-                continue;
-            }
-            int a = t.get(i + 1).isWord("as") ? i + 2 : i + 1;
-            if (a < t.size() && (t.get(a).kind() == SqlToken.Kind.QUOTED_IDENT
-                    || (t.get(a).kind() == SqlToken.Kind.WORD && !NOT_ALIASES.contains(t.get(a).text())))) {
-                names.add(t.get(a).text());
-            }
-        }
-        return names;
-    }
-
-    /** Words that can follow a table name in FROM without being its alias. */
-    private static final Set<String> NOT_ALIASES = Set.of("where", "join", "inner", "left", "right", "full", "cross",
-            "natural", "on", "using", "group", "order", "having", "window", "limit", "offset", "fetch", "for",
-            "union", "except", "intersect", "returning", "set", "tablesample", "lateral", "values", "default",
-            "select", "do", "when", "then", "else", "end", "and", "or", "not", "is", "in", "as");
 
     private static final Set<String> LITERAL_WORDS = Set.of("true", "false", "null", "default");
 

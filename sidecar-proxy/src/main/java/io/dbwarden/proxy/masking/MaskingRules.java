@@ -114,12 +114,7 @@ public final class MaskingRules {
             if (d.masker().nulls() && !nullsAsText) {
                 return null;
             }
-            StringBuilder sb = new StringBuilder(result);
-            for (int i = spans.size() - 1; i >= 0; i--) {
-                int[] s = spans.get(i);
-                sb.replace(s[0], s[1], d.masker().nulls() ? "?" : d.masker().mask(result.substring(s[0], s[1])));
-            }
-            result = sb.toString();
+            result = Detectors.replaced(result, spans, d.masker().nulls() ? hit -> "?" : d.masker()::mask);
         }
         return result;
     }

@@ -62,7 +62,8 @@ public final class SqlText {
         return true;
     }
 
-    private static List<SqlToken> shift(List<SqlToken> tokens, int offset) {
+    /** {@code tokens} with offsets counted from {@code offset} of their text (for a part of a statement). */
+    public static List<SqlToken> shift(List<SqlToken> tokens, int offset) {
         if (offset == 0) {
             return tokens;
         }

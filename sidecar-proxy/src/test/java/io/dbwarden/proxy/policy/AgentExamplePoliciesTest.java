@@ -3,8 +3,6 @@ package io.dbwarden.proxy.policy;
 import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.Decision;
-import io.dbwarden.proxy.filter.StatementInfo;
-import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
@@ -155,13 +153,6 @@ class AgentExamplePoliciesTest {
     }
 
     private static Decision decide(PolicyEngine engine, String sql) {
-        Decision outcome = Decision.ALLOW;
-        for (SqlText.Statement s : SqlText.split(sql, true)) {
-            Decision d = engine.decide(analyzer.analyzeNow(StatementInfo.of(s))).decision();
-            if (d != Decision.ALLOW) {
-                outcome = d;
-            }
-        }
-        return outcome;
+        return QueryDecisions.decide(engine, analyzer, sql).decision();
     }
 }

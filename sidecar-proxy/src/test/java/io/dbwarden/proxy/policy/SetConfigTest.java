@@ -122,17 +122,16 @@ class SetConfigTest {
     void aQueryThatOnlySetsIsJudgedAsSet() throws Exception {
         PolicyEngine app = PolicyEngine.of(PolicyLoader.load(Path.of("../examples/policies/app-guardrails.yaml")),
                 "standalone/demo");
-        Verdict set = app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(
-                "SELECT set_config('app.tenant', $1, true)", true).get(0))));
+        Verdict set = QueryDecisions.decide(app, analyzer, "SELECT set_config('app.tenant', $1, true)");
         assertThat(set.decision()).isEqualTo(Decision.ALLOW);
         assertThat(set.rule()).isEqualTo("session-housekeeping");
         for (String reads : List.of("SELECT set_config('app.tenant', name, true) FROM public.customers",
                 "SELECT set_config('app.tenant', (SELECT name FROM public.customers LIMIT 1), true)")) {
-            assertThat(app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(reads, true).get(0))))
-                    .decision()).as("reads a table, so it is a SELECT as well: " + reads).isEqualTo(Decision.DENY);
+            assertThat(QueryDecisions.decide(app, analyzer, reads).decision())
+                    .as("reads a table, so it is a SELECT as well: " + reads).isEqualTo(Decision.DENY);
         }
-        assertThat(app.decide(analyzer.analyzeNow(StatementInfo.of(SqlText.split(
-                "SELECT set_config('search_path', 'x', true)", true).get(0)))).decision()).isEqualTo(Decision.DENY);
+        assertThat(QueryDecisions.decide(app, analyzer, "SELECT set_config('search_path', 'x', true)").decision())
+                .isEqualTo(Decision.DENY);
     }
 
     @Test
@@ -192,21 +191,6 @@ class SetConfigTest {
     }
 
     private static Verdict decide(String sql) {
-        // the proxy's path (statement cache) and the token split must agree
-        Verdict viaCache = decideAll(STATEMENTS.split(sql, true));
-        Verdict viaTokens = decideAll(SqlText.split(sql, true).stream().map(StatementInfo::of).toList());
-        assertThat(viaCache.decision()).as(sql).isEqualTo(viaTokens.decision());
-        return viaCache;
-    }
-
-    private static Verdict decideAll(List<StatementInfo> statements) {
-        Verdict last = null;
-        for (StatementInfo s : statements) {
-            last = engine.decide(analyzer.analyzeNow(s));
-            if (!last.forwards()) {
-                return last;
-            }
-        }
-        return last;
+        return QueryDecisions.decide(engine, analyzer, sql);
     }
 }
