@@ -13,24 +13,43 @@ import java.util.Set;
  * Which masking rule a computed result column (no source table, e.g. lower(email), email || '', a subquery)
  * falls under, decided conservatively from the statement's tokens: an output expression that names a masked column,
  * or a whole row of a table with masked columns, is masked with that column's rule. When the output list cannot be
- * lined up with the result columns (SELECT *, UNION, ...), every computed column is judged by the whole statement.
+ * lined up with the result columns (SELECT *, UNION, ...), every computed column is judged by the whole statement,
+ * and so is an output expression naming a whole row of a subquery, function or WITH query
+ * ({@code SELECT t FROM (SELECT email AS contact FROM customers) t}): such a row may carry anything the statement
+ * reads.
  */
 final class ExpressionLineage {
     private static final Set<String> LIST_END = Set.of("from", "into", "where", "group", "having", "order", "limit",
             "offset", "fetch", "for", "window", "union", "intersect", "except", "on");
+    /** Words that end a FROM list at its own parenthesis depth (JOIN ... ON/USING lists start again at JOIN). */
+    private static final Set<String> FROM_END = Set.of("where", "group", "having", "order", "limit", "offset",
+            "fetch", "for", "window", "union", "intersect", "except", "on", "returning", "select", "set",
+            "values", "into");
+    /** Functions whose result is the JSON object of a row, or an array of such objects: keys are column names. */
+    private static final Set<String> ROW_TO_JSON = Set.of("row_to_json", "to_json", "to_jsonb", "json_agg",
+            "jsonb_agg");
 
-    private final List<Set<String>> items;
+    /** The names an output item uses, and its token range [from, to). */
+    private record Item(Set<String> names, int from, int to) {
+    }
+
+    private final List<SqlToken> tokens;
+    private final List<Item> items;
     private final Set<String> allNames;
     private final List<QualifiedName> tables;
     /** alias -> table, for whole-row references through an alias (to_json(c)). */
     private final java.util.Map<String, QualifiedName> aliases;
+    /** Names of rows that are not tables: aliases of subqueries and functions in FROM, WITH query names. */
+    private final Set<String> derived;
 
-    private ExpressionLineage(List<Set<String>> items, Set<String> allNames, List<QualifiedName> tables,
-                              java.util.Map<String, QualifiedName> aliases) {
+    private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
+                              java.util.Map<String, QualifiedName> aliases, Set<String> derived) {
+        this.tokens = tokens;
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
         this.aliases = aliases;
+        this.derived = derived;
     }
 
     private static final Set<String> NOT_ALIASES = Set.of("join", "left", "right", "inner", "outer", "full",
@@ -84,12 +103,62 @@ final class ExpressionLineage {
                 }
             }
         }
-        List<Set<String>> items = setOperation ? null : outputItems(tokens);
-        return new ExpressionLineage(items, all, tables, aliases(tokens, tables));
+        List<Item> items = setOperation ? null : outputItems(tokens);
+        return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens));
+    }
+
+    /**
+     * The names of rows that are not rows of a table: the alias of a parenthesized FROM item (a subquery, a function
+     * call, VALUES: {@code (SELECT ...) AS t}, {@code generate_series(1, 3) g}) and the name of a WITH query
+     * ({@code t AS (...)}, {@code t(a, b) AS MATERIALIZED (...)}).
+     */
+    static Set<String> derivedNames(List<SqlToken> t) {
+        Set<String> names = new HashSet<>();
+        java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
+        java.util.BitSet inFrom = new java.util.BitSet();
+        for (int i = 0; i < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            int depth = opened.size();
+            if (tok.isSymbol("(")) {
+                opened.push(i);
+                inFrom.clear(depth + 1);
+            } else if (tok.isSymbol(")")) {
+                if (opened.isEmpty()) {
+                    continue;
+                }
+                int open = opened.pop();
+                int after = i + 1 < t.size() && t.get(i + 1).isWord("as") ? i + 2 : i + 1;
+                if (inFrom.get(depth - 1) && after < t.size() && aliasName(t.get(after))) {
+                    names.add(t.get(after).text());
+                }
+                if (i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2) && open > 0
+                        && aliasName(t.get(open - 1))) {
+                    names.add(t.get(open - 1).text()); // WITH t(a, b) AS (...)
+                }
+            } else if (tok.isWord("from") || tok.isWord("join")) {
+                inFrom.set(depth);
+            } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
+                inFrom.clear(depth);
+            } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
+                names.add(tok.text()); // WITH t AS (...)
+            }
+        }
+        return names;
+    }
+
+    private static boolean aliasName(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.QUOTED_IDENT || (tok.kind() == SqlToken.Kind.WORD
+                && !NOT_ALIASES.contains(tok.text()) && !LIST_END.contains(tok.text()));
+    }
+
+    /** Whether a WITH query's body starts at {@code i}: {@code (}, {@code [NOT] MATERIALIZED (}. */
+    private static boolean withBody(List<SqlToken> t, int i) {
+        return t.get(i).isSymbol("(") || t.get(i).isWord("materialized")
+                || (t.get(i).isWord("not") && i + 1 < t.size() && t.get(i + 1).isWord("materialized"));
     }
 
     /** Names used by each output item of the main SELECT (or RETURNING) list; null when they cannot be lined up. */
-    private static List<Set<String>> outputItems(List<SqlToken> t) {
+    private static List<Item> outputItems(List<SqlToken> t) {
         int start = -1;
         int depth = 0;
         for (int i = 0; i < t.size(); i++) {
@@ -123,8 +192,10 @@ final class ExpressionLineage {
                 } while (start < t.size() && d > 0);
             }
         }
-        List<Set<String>> items = new ArrayList<>();
+        List<Item> items = new ArrayList<>();
         Set<String> current = new HashSet<>();
+        int itemStart = start;
+        int end = t.size();
         depth = 0;
         boolean star = false;
         for (int i = start; i < t.size(); i++) {
@@ -134,10 +205,13 @@ final class ExpressionLineage {
             } else if (tok.isSymbol(")")) {
                 depth--;
             } else if (depth == 0 && tok.isSymbol(",")) {
-                items.add(current);
+                items.add(new Item(current, itemStart, i));
                 current = new HashSet<>();
+                itemStart = i + 1;
                 continue;
-            } else if (depth == 0 && tok.kind() == SqlToken.Kind.WORD && LIST_END.contains(tok.text())) {
+            } else if (depth == 0 && (tok.kind() == SqlToken.Kind.SEMICOLON
+                    || (tok.kind() == SqlToken.Kind.WORD && LIST_END.contains(tok.text())))) {
+                end = i;
                 break;
             }
             if (depth == 0 && tok.isSymbol("*")) {
@@ -147,13 +221,16 @@ final class ExpressionLineage {
                 current.add(tok.text());
             }
         }
-        items.add(current);
+        items.add(new Item(current, itemStart, end));
         return star ? null : items;
     }
 
-    /** A name followed by '.' qualifies the next name (c.email): it is not a whole-row reference itself. */
+    /**
+     * A name followed by '.' qualifies the next name (c.email): it is not a whole-row reference itself, unless what
+     * follows is '*' ({@code to_jsonb(c.*)} is the whole row of c).
+     */
     private static boolean qualifier(List<SqlToken> t, int i) {
-        return i + 1 < t.size() && t.get(i + 1).isSymbol(".");
+        return i + 1 < t.size() && t.get(i + 1).isSymbol(".") && !(i + 2 < t.size() && t.get(i + 2).isSymbol("*"));
     }
 
     /**
@@ -173,7 +250,10 @@ final class ExpressionLineage {
 
     /** The rule for computed output column {@code index} of {@code fieldCount}, or null when it names nothing masked. */
     MaskingRules.ColumnRule ruleFor(int index, int fieldCount, MaskingRules rules) {
-        Set<String> names = items != null && items.size() == fieldCount ? items.get(index) : allNames;
+        Set<String> names = items != null && items.size() == fieldCount ? items.get(index).names() : allNames;
+        if (!java.util.Collections.disjoint(names, derived)) {
+            names = allNames; // the whole row of a subquery or WITH query: it may carry anything the statement reads
+        }
         for (MaskingRules.ColumnRule rule : rules.columns()) {
             for (QualifiedName table : tables) {
                 String schema = table.schema() != null ? table.schema() : rules.defaultSchema();
@@ -195,5 +275,78 @@ final class ExpressionLineage {
             }
         }
         return null;
+    }
+
+    /**
+     * The table whose rows output column {@code index} is, as JSON objects keyed by the table's column names: the item
+     * is exactly {@code row_to_json(c)}, {@code to_json(c)}, {@code to_jsonb(c)}, {@code json_agg(c)} or
+     * {@code jsonb_agg(c)} of a table or its alias {@code c} (optionally {@code c.*}, a pretty-print flag, a cast to
+     * json, jsonb or text and a label); null for anything else, whose JSON may hold masked values under any key.
+     */
+    QualifiedName rowAsJson(int index, int fieldCount) {
+        if (items == null || items.size() != fieldCount) {
+            return null;
+        }
+        Item item = items.get(index);
+        int i = item.from();
+        int to = item.to();
+        if (i + 3 >= to || tokens.get(i).kind() != SqlToken.Kind.WORD || !ROW_TO_JSON.contains(tokens.get(i).text())
+                || !tokens.get(i + 1).isSymbol("(")) {
+            return null;
+        }
+        SqlToken row = tokens.get(i + 2);
+        if (row.kind() != SqlToken.Kind.WORD && row.kind() != SqlToken.Kind.QUOTED_IDENT) {
+            return null;
+        }
+        i += 3;
+        if (i + 1 < to && tokens.get(i).isSymbol(".") && tokens.get(i + 1).isSymbol("*")) {
+            i += 2;
+        }
+        if (i + 1 < to && tokens.get(i).isSymbol(",")
+                && (tokens.get(i + 1).isWord("true") || tokens.get(i + 1).isWord("false"))) {
+            i += 2; // row_to_json(c, true)
+        }
+        if (i + 1 < to && tokens.get(i).isWord("order") && tokens.get(i + 1).isWord("by")) {
+            i = closing(i + 2, to); // json_agg(c ORDER BY c.id): the order of the elements, not their content
+        }
+        if (i >= to || !tokens.get(i).isSymbol(")")) {
+            return null;
+        }
+        i++;
+        if (i + 1 < to && tokens.get(i).isWord("filter") && tokens.get(i + 1).isSymbol("(")) {
+            i = closing(i + 2, to) + 1; // json_agg(c) FILTER (WHERE ...): which rows, not what they hold
+        }
+        if (i + 1 < to && tokens.get(i).isSymbol("::") && (tokens.get(i + 1).isWord("json")
+                || tokens.get(i + 1).isWord("jsonb") || tokens.get(i + 1).isWord("text"))) {
+            i += 2;
+        }
+        if (i < to && tokens.get(i).isWord("as")) {
+            i++;
+        }
+        if (i < to && (tokens.get(i).kind() == SqlToken.Kind.WORD
+                || tokens.get(i).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+            i++;
+        }
+        if (i != to || derived.contains(row.text())) {
+            return null;
+        }
+        QualifiedName table = aliases.get(row.text());
+        if (table != null) {
+            return table;
+        }
+        return tables.stream().filter(tb -> tb.name().equals(row.text())).findFirst().orElse(null);
+    }
+
+    /** The index of the ')' closing the parenthesis open before {@code from}, or {@code to} when there is none. */
+    private int closing(int from, int to) {
+        int depth = 0;
+        for (int i = from; i < to; i++) {
+            if (tokens.get(i).isSymbol("(")) {
+                depth++;
+            } else if (tokens.get(i).isSymbol(")") && depth-- == 0) {
+                return i;
+            }
+        }
+        return to;
     }
 }

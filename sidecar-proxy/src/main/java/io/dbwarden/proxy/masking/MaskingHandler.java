@@ -4,6 +4,8 @@ import io.dbwarden.proxy.filter.ResultHandler;
 import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.postgres.DataRows;
 import io.dbwarden.proxy.postgres.RowDescription;
+import io.dbwarden.proxy.sql.SqlToken;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.netty.buffer.ByteBuf;
 
 import java.nio.charset.StandardCharsets;
@@ -23,13 +25,22 @@ import java.util.concurrent.CompletionStage;
 final class MaskingHandler implements ResultHandler {
     /** text, varchar, bpchar, name, json, jsonb, xml, unknown */
     private static final Set<Integer> TEXT_TYPES = Set.of(25, 1043, 1042, 19, 114, 3802, 142, 705);
+    private static final int JSON = 114;
     private static final int JSONB = 3802;
 
     private sealed interface Plan {
         record Pass() implements Plan {
         }
 
-        record Rule(MaskingRules.ColumnRule rule, String column, boolean textual) implements Plan {
+        /**
+         * @param rowAsJson the table when the column is its rows as JSON objects keyed by column name
+         *                  ({@link ExpressionLineage#rowAsJson}): then only the masked columns' members are masked
+         */
+        record Rule(MaskingRules.ColumnRule rule, String column, boolean textual, QualifiedName rowAsJson)
+                implements Plan {
+            Rule(MaskingRules.ColumnRule rule, String column, boolean textual) {
+                this(rule, column, textual, null);
+            }
         }
 
         record Detect() implements Plan {
@@ -105,13 +116,14 @@ final class MaskingHandler implements ResultHandler {
                     lineage = ExpressionLineage.of(context.runs().tokens());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
+                QualifiedName rowAsJson = rule != null ? lineage.rowAsJson(i, fields.size()) : null;
                 if (rule == null) {
                     // a computed column named like a masked column: typically a function returning rows of a masked
                     // table (SELECT * FROM customers_of(...)), whose columns carry no table of origin
                     rule = rules.columns().stream().filter(r -> r.matchesColumnName(f.name())).findFirst()
                             .orElse(null);
                 }
-                plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual) : PASS;
+                plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson) : PASS;
             }
             if (plan == PASS && textual && !rules.detectors().isEmpty()) {
                 plan = DETECT;
@@ -190,8 +202,9 @@ final class MaskingHandler implements ResultHandler {
             }
             byte[] r = switch (p) {
                 case Plan.Rule rule -> maskWhole(row, offsets[c] + 4, len, c, rule.textual(), rule.rule().masker(),
-                        "column " + rule.column() + " " + rule.rule().name() + ":" + rule.rule().masker().label());
-                case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null,
+                        rule.rowAsJson(), "column " + rule.column() + " " + rule.rule().name() + ":"
+                                + rule.rule().masker().label());
+                case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null, null,
                         "unresolved column " + c + ":redact");
                 case Plan.Detect ignored -> detect(row, offsets[c] + 4, len, c);
                 default -> null;
@@ -229,15 +242,52 @@ final class MaskingHandler implements ResultHandler {
         return out;
     }
 
-    private byte[] maskWhole(ByteBuf row, int at, int len, int column, boolean textual, Masker masker, String label) {
+    private byte[] maskWhole(ByteBuf row, int at, int len, int column, boolean textual, Masker masker,
+                             QualifiedName rowAsJson, String label) {
         if (!textual || (masker != null && masker.nulls())) {
             count(textual ? label : "nullified (type " + typeOids[column] + ") " + label);
             return DataRows.NULL;
         }
         String value = text(row, at, len, column);
-        String masked = masker == null ? Masker.REDACTED : masker.mask(value);
         count(label);
-        return encode(masked, row, at, len, column);
+        if (rowAsJson != null) {
+            // keys are the table's column names: mask the members of its masked columns, each by its own rule
+            String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
+            return encode(JsonMasking.members(value, key -> {
+                MaskingRules.ColumnRule r = rules.ruleInRowOf(schema, rowAsJson.name(), key);
+                return r == null ? null : r.masker();
+            }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
+        }
+        if (json(column)) {
+            return encode(JsonMasking.everything(value, masker, this::spelledOut), row, at, len, column, true);
+        }
+        return encode(masker == null ? Masker.REDACTED : masker.mask(value), row, at, len, column, false);
+    }
+
+    private boolean json(int column) {
+        return typeOids[column] == JSON || typeOids[column] == JSONB;
+    }
+
+    private Set<String> spelledOut;
+
+    /**
+     * Whether a JSON key is spelled out in the statement (a name or a plain string literal in it, as in
+     * {@code json_build_object('total', ...)}): such a key is the statement's, not data, and stays readable.
+     */
+    private boolean spelledOut(String key) {
+        if (spelledOut == null) {
+            Set<String> words = new HashSet<>();
+            String text = context.runs().text();
+            for (SqlToken t : context.runs().tokens()) {
+                if (t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT) {
+                    words.add(t.text());
+                } else if (t.kind() == SqlToken.Kind.STRING && text.charAt(t.start()) == '\'') {
+                    words.add(text.substring(t.start() + 1, t.end() - 1).replace("''", "'"));
+                }
+            }
+            spelledOut = words;
+        }
+        return spelledOut.contains(key);
     }
 
     private byte[] detect(ByteBuf row, int at, int len, int column) {
@@ -246,7 +296,7 @@ final class MaskingHandler implements ResultHandler {
         if (result == null) {
             return DataRows.NULL;
         }
-        return result == value ? null : encode(result, row, at, len, column);
+        return result == value ? null : encode(result, row, at, len, column, false);
     }
 
     /** The value with every detected part masked (the same instance when nothing was found), or null for NULL. */
@@ -262,7 +312,8 @@ final class MaskingHandler implements ResultHandler {
         return row.toString(at, len, StandardCharsets.UTF_8);
     }
 
-    private byte[] encode(String masked, ByteBuf row, int at, int len, int column) {
+    /** @param json whether {@code masked} is a JSON document already (else text that replaced the value) */
+    private byte[] encode(String masked, ByteBuf row, int at, int len, int column, boolean json) {
         byte[] b = masked.getBytes(StandardCharsets.UTF_8);
         if (typeOids[column] == JSONB && len > 0 && row.getByte(at) == 1) {
             byte[] withVersion = new byte[b.length + 1];
@@ -270,7 +321,7 @@ final class MaskingHandler implements ResultHandler {
             System.arraycopy(b, 0, withVersion, 1, b.length);
             return withVersion;
         }
-        if (typeOids[column] == 114 || typeOids[column] == JSONB) {
+        if (!json && json(column)) {
             // a whole json value replaced by text must still be json: quote it
             if (!masked.startsWith("{") && !masked.startsWith("[") && !masked.startsWith("\"")) {
                 return ("\"" + masked.replace("\\", "\\\\").replace("\"", "\\\"") + "\"")

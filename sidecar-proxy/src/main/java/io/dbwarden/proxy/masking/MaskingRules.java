@@ -123,6 +123,16 @@ public final class MaskingRules {
         return defaultSchema;
     }
 
+    /** The rule for a column of a whole row of this table (see {@link ColumnRule#mayBeInRowOf}), or null. */
+    ColumnRule ruleInRowOf(String schema, String table, String column) {
+        for (ColumnRule r : columns) {
+            if (r.matches(schema, table, column) && r.mayBeInRowOf(schema, table)) {
+                return r;
+            }
+        }
+        return null;
+    }
+
     ColumnRule ruleFor(String schema, String table, String column) {
         for (ColumnRule r : columns) {
             if (r.matches(schema, table, column)) {

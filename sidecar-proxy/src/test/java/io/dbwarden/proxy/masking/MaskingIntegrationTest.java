@@ -466,6 +466,83 @@ class MaskingIntegrationTest {
     }
 
     @Test
+    void wholeRowsOfSubqueriesAndWithQueriesAreMasked() throws Exception {
+        // a row of a subquery or WITH query is not a table's row: it may carry a masked column under another name
+        assertThat(column(masked, "", "SELECT t FROM (SELECT email AS contact FROM m_customers WHERE id = 1) t"))
+                .containsExactly((String) null); // a record cannot hold a masked text: NULL
+        assertThat(column(masked, "", "SELECT t::text FROM (SELECT email AS contact FROM m_customers WHERE id = 1) t")
+                .get(0)).doesNotContain("ada@");
+        assertThat(column(masked, "", "WITH t AS (SELECT email FROM m_customers WHERE id = 1) SELECT t FROM t"))
+                .containsExactly((String) null);
+        assertThat(column(masked, "", "WITH t(x) AS MATERIALIZED (SELECT email FROM m_customers WHERE id = 1) "
+                + "SELECT t::text FROM t").get(0)).doesNotContain("ada@");
+        assertThat(column(masked, "", "SELECT s::text FROM (SELECT c AS y FROM m_customers c WHERE id = 1) s").get(0))
+                .doesNotContain("ada@");
+        assertThat(column(masked, "", "SELECT o.id, t::text FROM m_orders o JOIN LATERAL (SELECT email FROM "
+                + "m_customers c WHERE c.id = o.customer_id) t ON true ORDER BY o.id")).noneMatch(v -> v.contains("@"));
+        // named columns of a subquery keep their origin: masked by their own rule, others as they are
+        assertThat(column(masked, "",
+                "SELECT t.contact FROM (SELECT email AS contact FROM m_customers WHERE id = 1) t"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT count(*) total FROM m_customers")).containsExactly("3");
+        assertThat(column(exempt, "", "SELECT t::text FROM (SELECT email FROM m_customers WHERE id = 1) t"))
+                .containsExactly("(ada@example.com)");
+    }
+
+    @Test
+    void jsonOfMaskedRowsStaysValidJsonWithOnlyTheMaskedMembersMasked() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (String sql : List.of("SELECT row_to_json(c) FROM m_customers c WHERE id = 1",
+                "SELECT to_jsonb(c.*) AS doc FROM m_customers c WHERE id = 1",
+                "SELECT to_json(m_customers)::text FROM m_customers WHERE id = 1")) {
+            com.fasterxml.jackson.databind.JsonNode row = json.readTree(column(masked, "", sql).get(0));
+            assertThat(row.get("id").asInt()).as(sql).isEqualTo(1);
+            assertThat(row.get("name").asText()).as(sql).isEqualTo("Ada");
+            assertThat(row.get("email").asText()).as(sql).isEqualTo("a***@example.com");
+            assertThat(row.get("ssn").asText()).as(sql).startsWith("h:");
+            assertThat(row.get("birthdate").asText()).as(sql).isEqualTo("[redacted]");
+            assertThat(row.get("notes").asText()).as(sql + ": detectors as for the column itself")
+                    .isEqualTo("card **** **** **** 4242 and token [redacted]");
+            assertThat(row.get("profile").get("email").asText()).as(sql).isEqualTo("a***@example.com");
+        }
+        com.fasterxml.jackson.databind.JsonNode all = json.readTree(column(masked, "",
+                "SELECT json_agg(c ORDER BY c.id) FROM m_customers c").get(0));
+        assertThat(all).hasSize(3);
+        assertThat(all.get(1).get("email").isNull()).isTrue();
+        assertThat(all.get(2).get("email").asText()).isEqualTo("c***@example.org");
+        assertThat(all.get(2).get("notes").asText()).isEqualTo("order 12345");
+        assertThat(column(exempt, "", "SELECT row_to_json(c)->>'email' FROM m_customers c WHERE id = 1"))
+                .containsExactly("ada@example.com");
+    }
+
+    @Test
+    void otherJsonCarryingMaskedValuesIsMaskedThroughoutAndStaysValid() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        // keys the statement spells out stay; every value may be the masked column's, so each is masked
+        com.fasterxml.jackson.databind.JsonNode built = json.readTree(column(masked, "",
+                "SELECT json_build_object('contact', email, 'id', id) FROM m_customers WHERE id = 1").get(0));
+        assertThat(built.get("contact").asText()).isEqualTo("a***@example.com");
+        assertThat(built.get("id").asText()).isEqualTo("*");
+        // keys made of data are masked too
+        String keyed = column(masked, "", "SELECT json_object_agg(email, id) FROM m_customers WHERE email IS NOT NULL")
+                .get(0);
+        assertThat(json.readTree(keyed).fieldNames()).toIterable()
+                .containsExactlyInAnyOrder("a***@example.com", "c***@example.org");
+        // a row of a subquery: keys may be renamed columns, nothing is known of them
+        String derived = column(masked, "", "SELECT json_agg(t) FROM (SELECT email AS contact, name FROM m_customers "
+                + "WHERE id = 1) t").get(0);
+        assertThat(json.readTree(derived).get(0).get("contact").asText()).isEqualTo("a***@example.com");
+        assertThat(derived).doesNotContain("ada@", "Ada");
+        // a redacting rule yields a JSON string, not the bare marker
+        assertThat(json.readTree(column(masked, "", "SELECT to_jsonb(birthdate) FROM m_customers WHERE id = 1")
+                .get(0)).asText()).isEqualTo("[redacted]");
+        assertThat(json.readTree(column(masked, "", "SELECT to_json(c)->'email' FROM m_customers c WHERE id = 1")
+                .get(0)).asText()).isEqualTo("a***@example.com");
+        assertThat(json.readTree(column(masked, "", "SELECT json_build_object('k', to_jsonb(c)->'email') "
+                + "FROM m_customers c WHERE id = 1").get(0)).get("k").asText()).isEqualTo("a***@example.com");
+    }
+
+    @Test
     void rowsOfMaskedTablesFromFunctionsAreMaskedByColumnName() throws Exception {
         // a function's result columns carry no table of origin; named like a masked column, they are masked
         try (Connection c = connect(masked, ""); Statement s = c.createStatement();

@@ -1,0 +1,64 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.api.v1alpha1.MaskStrategy;
+import io.dbwarden.api.v1alpha1.MaskingAction;
+import org.junit.jupiter.api.Test;
+
+import java.util.Set;
+import java.util.function.UnaryOperator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class JsonMaskingTest {
+    private static Masker masker(MaskStrategy s) {
+        MaskingAction a = new MaskingAction();
+        a.setStrategy(s);
+        return Masker.of(a, null, "k".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private static final Masker PARTIAL = masker(MaskStrategy.PARTIAL);
+    private static final Masker NULLS = masker(MaskStrategy.NULL);
+
+    @Test
+    void membersMasksOnlyTheNamedMembersAndKeepsEverythingElseAsWritten() {
+        String row = "{\"id\": 12345678901234567890123, \"price\": 1.50e3, \"ok\": true, "
+                + "\"email\": \"ada@example.com\", "
+                + "\"tags\": [\"a\", null], \"secret\": {\"k\": [1, \"x\"]}, \"gone\": {\"deep\": \"v\"}}";
+        String out = JsonMasking.members(row, key -> switch (key) {
+            case "email", "secret" -> PARTIAL;
+            case "gone" -> NULLS;
+            default -> null;
+        }, UnaryOperator.identity(), Set.of()::contains);
+        assertThat(out).isEqualTo("{\"id\":12345678901234567890123,\"price\":1.50e3,\"ok\":true,"
+                + "\"email\":\"a***@example.com\",\"tags\":[\"a\",null],\"secret\":{\"*\":[\"*\",\"*\"]},"
+                + "\"gone\":null}");
+    }
+
+    @Test
+    void membersRedactsValuesThatBelongToNoColumnAndPassesKeptStringsThroughTheDetectors() {
+        assertThat(JsonMasking.members("\"ada@example.com\"", key -> null, UnaryOperator.identity(), k -> false))
+                .isEqualTo("\"[redacted]\"");
+        assertThat(JsonMasking.members("[1, {\"a\": \"card 4242\"}]", key -> null, v -> v.replace("4242", "****"),
+                k -> false)).isEqualTo("[\"[redacted]\",{\"a\":\"card ****\"}]");
+        assertThat(JsonMasking.members("{\"a\": \"x\"}", key -> null, v -> null, k -> false))
+                .isEqualTo("{\"a\":null}");
+    }
+
+    @Test
+    void everythingMasksValuesAndTheKeysTheStatementDoesNotSpellOut() {
+        assertThat(JsonMasking.everything("{\"contact\": \"ada@example.com\", \"bob@example.org\": 7, \"n\": null}",
+                PARTIAL, Set.of("contact")::contains))
+                .isEqualTo("{\"contact\":\"a***@example.com\",\"b***@example.org\":\"*\",\"*\":null}");
+        assertThat(JsonMasking.everything("[true, \"x\"]", null, k -> true))
+                .isEqualTo("[\"[redacted]\",\"[redacted]\"]");
+        // a number becomes the masker's form of its text
+        assertThat(JsonMasking.everything("42", PARTIAL, k -> true)).isEqualTo("\"4*\"");
+    }
+
+    @Test
+    void unreadableJsonBecomesARedactedString() {
+        assertThat(JsonMasking.everything("{\"a\": ", PARTIAL, k -> true)).isEqualTo("\"[redacted]\"");
+        assertThat(JsonMasking.members("{\"a\" 1}", key -> null, UnaryOperator.identity(), k -> true))
+                .isEqualTo("\"[redacted]\"");
+    }
+}
