@@ -41,15 +41,20 @@ final class ExpressionLineage {
     private final java.util.Map<String, QualifiedName> aliases;
     /** Names of rows that are not tables: aliases of subqueries and functions in FROM, WITH query names. */
     private final Set<String> derived;
+    /** For each of {@link #derived}, the token range [from, to) of what makes its rows (subquery, arguments). */
+    private final java.util.Map<String, int[]> derivedFrom;
+    /** The derived rows that may carry masked values, with a rule for them; made on first use (per statement). */
+    private java.util.Map<String, MaskingRules.ColumnRule> tainted;
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
-                              java.util.Map<String, QualifiedName> aliases, Set<String> derived) {
+                              java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived) {
         this.tokens = tokens;
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
         this.aliases = aliases;
-        this.derived = derived;
+        this.derived = derived.keySet();
+        this.derivedFrom = derived;
     }
 
     private static final Set<String> NOT_ALIASES = Set.of("join", "left", "right", "inner", "outer", "full",
@@ -88,16 +93,13 @@ final class ExpressionLineage {
         Set<String> all = new HashSet<>();
         boolean setOperation = false;
         int depth = 0;
-        for (int i = 0; i < tokens.size(); i++) {
-            SqlToken t = tokens.get(i);
+        names(tokens, 0, tokens.size(), all);
+        for (SqlToken t : tokens) {
             if (t.isSymbol("(")) {
                 depth++;
             } else if (t.isSymbol(")")) {
                 depth--;
-            } else if (t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT) {
-                if (!qualifier(tokens, i)) {
-                    all.add(t.text());
-                }
+            } else if (t.kind() == SqlToken.Kind.WORD) {
                 if (depth == 0 && (t.isWord("union") || t.isWord("intersect") || t.isWord("except"))) {
                     setOperation = true;
                 }
@@ -107,13 +109,23 @@ final class ExpressionLineage {
         return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens));
     }
 
+    /** Adds the names tokens [from, to) use, qualifiers of a column ({@code c} of {@code c.email}) left out. */
+    private static void names(List<SqlToken> t, int from, int to, Set<String> into) {
+        for (int i = from; i < to; i++) {
+            SqlToken tok = t.get(i);
+            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)) {
+                into.add(tok.text());
+            }
+        }
+    }
+
     /**
      * The names of rows that are not rows of a table: the alias of a parenthesized FROM item (a subquery, a function
      * call, VALUES: {@code (SELECT ...) AS t}, {@code generate_series(1, 3) g}) and the name of a WITH query
-     * ({@code t AS (...)}, {@code t(a, b) AS MATERIALIZED (...)}).
+     * ({@code t AS (...)}, {@code t(a, b) AS MATERIALIZED (...)}), each with the token range inside its parentheses.
      */
-    static Set<String> derivedNames(List<SqlToken> t) {
-        Set<String> names = new HashSet<>();
+    static java.util.Map<String, int[]> derivedNames(List<SqlToken> t) {
+        java.util.Map<String, int[]> names = new java.util.HashMap<>();
         java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
         java.util.BitSet inFrom = new java.util.BitSet();
         for (int i = 0; i < t.size(); i++) {
@@ -129,18 +141,18 @@ final class ExpressionLineage {
                 int open = opened.pop();
                 int after = i + 1 < t.size() && t.get(i + 1).isWord("as") ? i + 2 : i + 1;
                 if (inFrom.get(depth - 1) && after < t.size() && aliasName(t.get(after))) {
-                    names.add(t.get(after).text());
+                    names.put(t.get(after).text(), new int[] {open + 1, i});
                 }
                 if (i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2) && open > 0
                         && aliasName(t.get(open - 1))) {
-                    names.add(t.get(open - 1).text()); // WITH t(a, b) AS (...)
+                    names.put(t.get(open - 1).text(), body(t, i + 2)); // WITH t(a, b) AS (...)
                 }
             } else if (tok.isWord("from") || tok.isWord("join")) {
                 inFrom.set(depth);
             } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
                 inFrom.clear(depth);
             } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
-                names.add(tok.text()); // WITH t AS (...)
+                names.put(tok.text(), body(t, i + 2)); // WITH t AS (...)
             }
         }
         return names;
@@ -149,6 +161,22 @@ final class ExpressionLineage {
     private static boolean aliasName(SqlToken tok) {
         return tok.kind() == SqlToken.Kind.QUOTED_IDENT || (tok.kind() == SqlToken.Kind.WORD
                 && !NOT_ALIASES.contains(tok.text()) && !LIST_END.contains(tok.text()));
+    }
+
+    /** The token range inside the parentheses of a WITH query's body starting at {@code i} ({@link #withBody}). */
+    private static int[] body(List<SqlToken> t, int i) {
+        while (i < t.size() && !t.get(i).isSymbol("(")) {
+            i++;
+        }
+        int depth = 0;
+        for (int k = i; k < t.size(); k++) {
+            if (t.get(k).isSymbol("(")) {
+                depth++;
+            } else if (t.get(k).isSymbol(")") && --depth == 0) {
+                return new int[] {i + 1, k};
+            }
+        }
+        return new int[] {Math.min(i + 1, t.size()), t.size()};
     }
 
     /** Whether a WITH query's body starts at {@code i}: {@code (}, {@code [NOT] MATERIALIZED (}. */
@@ -248,12 +276,183 @@ final class ExpressionLineage {
         return null;
     }
 
-    /** The rule for computed output column {@code index} of {@code fieldCount}, or null when it names nothing masked. */
+    /** The rule for computed output column {@code index} of {@code fieldCount}; null when it reads nothing masked. */
     MaskingRules.ColumnRule ruleFor(int index, int fieldCount, MaskingRules rules) {
-        Set<String> names = items != null && items.size() == fieldCount ? items.get(index).names() : allNames;
+        boolean lined = items != null && items.size() == fieldCount;
+        Set<String> names = lined ? items.get(index).names() : allNames;
         if (!java.util.Collections.disjoint(names, derived)) {
             names = allNames; // the whole row of a subquery or WITH query: it may carry anything the statement reads
         }
+        MaskingRules.ColumnRule rule = ruleForNames(names, rules);
+        if (rule != null || !lined || derived.isEmpty()) {
+            return rule;
+        }
+        return taintedReference(items.get(index), rules);
+    }
+
+    /**
+     * The rule of a derived row (subquery, WITH query, function in FROM) whose columns may carry masked values and
+     * that the output item may read: through its alias ({@code q.e}), or through a column name that is not
+     * qualified, which may be one of its columns ({@code SELECT z FROM (VALUES ((SELECT email ...))) v(z)}, a UNION
+     * in a subquery: the server names no table of origin for such columns). Calls and keywords are not columns.
+     */
+    private MaskingRules.ColumnRule taintedReference(Item item, MaskingRules rules) {
+        java.util.Map<String, MaskingRules.ColumnRule> t = tainted(rules);
+        if (t.isEmpty()) {
+            return null;
+        }
+        Refs refs = refs(item.from(), item.to(), true);
+        for (String q : refs.qualifiers()) {
+            if (t.containsKey(q)) {
+                return t.get(q); // q.e
+            }
+        }
+        if (!refs.columns()) {
+            return null;
+        }
+        for (java.util.Map.Entry<String, MaskingRules.ColumnRule> e : t.entrySet()) {
+            if (topLevel(derivedFrom.get(e.getKey())[0] - 1)) {
+                return e.getValue(); // a row the main query reads; one inside a condition's subquery is not output
+            }
+        }
+        return null;
+    }
+
+    /** Whether token {@code at} is outside every parenthesis. */
+    private boolean topLevel(int at) {
+        int depth = 0;
+        for (int i = 0; i < at; i++) {
+            if (tokens.get(i).isSymbol("(")) {
+                depth++;
+            } else if (tokens.get(i).isSymbol(")")) {
+                depth--;
+            }
+        }
+        return depth == 0;
+    }
+
+    /**
+     * The derived rows whose columns may carry masked values, each with a rule for them: what makes the row outputs
+     * (its select lists and VALUES, or a function's arguments) names a masked column or a whole row of a table with
+     * masked columns, or reads a derived row that may (by alias, or by a column name when that row is inside it).
+     * What only filters or orders (WHERE, JOIN ... ON, ORDER BY) carries nothing out.
+     */
+    private java.util.Map<String, MaskingRules.ColumnRule> tainted(MaskingRules rules) {
+        if (tainted != null) {
+            return tainted;
+        }
+        java.util.Map<String, MaskingRules.ColumnRule> found = new java.util.HashMap<>();
+        java.util.Map<String, Refs> outputs = new java.util.HashMap<>();
+        derivedFrom.forEach((name, range) -> outputs.put(name, refs(range[0], range[1], false)));
+        boolean changed = true;
+        while (changed) {
+            changed = false;
+            for (java.util.Map.Entry<String, int[]> d : derivedFrom.entrySet()) {
+                if (found.containsKey(d.getKey())) {
+                    continue;
+                }
+                Refs out = outputs.get(d.getKey());
+                MaskingRules.ColumnRule r = ruleForNames(out.names(), rules);
+                for (String n : out.qualifiersAndNames()) {
+                    if (r == null && found.containsKey(n)) {
+                        r = found.get(n);
+                    }
+                }
+                if (r == null && out.columns()) {
+                    int[] range = d.getValue();
+                    for (java.util.Map.Entry<String, MaskingRules.ColumnRule> f : found.entrySet()) {
+                        int[] inner = derivedFrom.get(f.getKey());
+                        if (inner[0] >= range[0] && inner[1] <= range[1]) {
+                            r = f.getValue();
+                            break;
+                        }
+                    }
+                }
+                if (r != null) {
+                    found.put(d.getKey(), r);
+                    changed = true;
+                }
+            }
+        }
+        tainted = found;
+        return found;
+    }
+
+    /**
+     * What tokens [from, to) output: their names (qualifiers left out), the qualifiers they use, and whether some name
+     * may be a column (not a call, keyword, type after {@code ::}, qualified column name or, for an output item, its
+     * label). With {@code item} false the range makes a derived row: only its select lists and VALUES count, unless
+     * it holds neither (a function's arguments), then all of it.
+     */
+    private Refs refs(int from, int to, boolean item) {
+        Set<String> names = new HashSet<>();
+        Set<String> qualifiers = new HashSet<>();
+        boolean columns = false;
+        boolean query = !item && from < to && (tokens.get(from).isWord("select") || tokens.get(from).isWord("values")
+                || tokens.get(from).isWord("with") || tokens.get(from).isSymbol("("));
+        boolean collecting = !query;
+        java.util.BitSet outer = new java.util.BitSet(); // collecting, per enclosing parenthesis
+        int depth = 0;
+        for (int i = from; i < to; i++) {
+            SqlToken tok = tokens.get(i);
+            if (tok.isSymbol("(")) {
+                outer.set(depth++, collecting);
+            } else if (tok.isSymbol(")")) {
+                collecting = depth > 0 ? outer.get(--depth) : collecting;
+            } else if (query && tok.kind() == SqlToken.Kind.WORD) {
+                if (tok.isWord("select") || tok.isWord("values")) {
+                    collecting = true; // a select list, also of a subquery in it or in a condition
+                } else if (LIST_END.contains(tok.text())) {
+                    collecting = false;
+                }
+            }
+            if (!collecting || (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT)) {
+                continue;
+            }
+            if (qualifier(tokens, i)) {
+                qualifiers.add(tok.text());
+                continue;
+            }
+            names.add(tok.text());
+            boolean column = !(i + 1 < to && tokens.get(i + 1).isSymbol("("))
+                    && !(i > from && (tokens.get(i - 1).isSymbol(".") || tokens.get(i - 1).isSymbol("::")))
+                    && !(tok.kind() == SqlToken.Kind.WORD && NOT_COLUMNS.contains(tok.text()))
+                    && !(item && label(from, to, i));
+            columns |= column;
+        }
+        return new Refs(names, qualifiers, columns);
+    }
+
+    private record Refs(Set<String> names, Set<String> qualifiers, boolean columns) {
+        Set<String> qualifiersAndNames() {
+            Set<String> all = new HashSet<>(names);
+            all.addAll(qualifiers);
+            return all;
+        }
+    }
+
+    /** The output name of an item ({@code count(*) AS n}, {@code count(*) n}): its last word, after AS or a value. */
+    private boolean label(int from, int to, int i) {
+        if (i != to - 1 || i == from) {
+            return false;
+        }
+        SqlToken before = tokens.get(i - 1);
+        return before.isWord("as") || before.isSymbol(")") || before.kind() == SqlToken.Kind.STRING
+                || before.kind() == SqlToken.Kind.NUMBER || before.kind() == SqlToken.Kind.WORD
+                || before.kind() == SqlToken.Kind.QUOTED_IDENT;
+    }
+
+    /** Words of an expression that are not column names. */
+    private static final Set<String> NOT_COLUMNS = Set.of("as", "and", "or", "not", "is", "null", "true", "false",
+            "case", "when", "then", "else", "end", "distinct", "all", "any", "some", "in", "between", "like", "ilike",
+            "similar", "to", "escape", "exists", "over", "partition", "by", "order", "asc", "desc", "nulls", "first",
+            "last", "filter", "where", "within", "group", "interval", "current_date", "current_time",
+            "current_timestamp", "localtime", "localtimestamp", "current_user", "session_user", "user", "at", "time",
+            "zone", "collate", "array", "row", "isnull", "notnull", "rows", "range", "unbounded", "preceding",
+            "following", "current", "default", "select", "from", "limit");
+
+    /** The rule of a masked column {@code names} mention, or of a table with masked columns they name whole. */
+    private MaskingRules.ColumnRule ruleForNames(Set<String> names, MaskingRules rules) {
         for (MaskingRules.ColumnRule rule : rules.columns()) {
             for (QualifiedName table : tables) {
                 String schema = table.schema() != null ? table.schema() : rules.defaultSchema();

@@ -480,6 +480,36 @@ class MaskingIntegrationTest {
                 .doesNotContain("ada@");
         assertThat(column(masked, "", "SELECT o.id, t::text FROM m_orders o JOIN LATERAL (SELECT email FROM "
                 + "m_customers c WHERE c.id = o.customer_id) t ON true ORDER BY o.id")).noneMatch(v -> v.contains("@"));
+        // columns of a subquery the server names no origin for (a renamed row, VALUES, a UNION): masked when what
+        // makes the subquery reads masked values
+        assertThat(column(masked, "", "SELECT y::text FROM (SELECT c AS y FROM m_customers c WHERE id = 1) s").get(0))
+                .doesNotContain("ada@", "Ada");
+        assertThat(column(masked, "", "SELECT x::text FROM (SELECT (SELECT c FROM m_customers c WHERE id = 1) AS x) s")
+                .get(0)).doesNotContain("ada@", "Ada");
+        assertThat(column(masked, "", "SELECT z FROM (VALUES ((SELECT email FROM m_customers WHERE id = 1))) v(z)"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT q.e FROM (SELECT email AS e FROM m_customers WHERE id = 1 UNION ALL "
+                + "SELECT 'x') q")).containsExactly("a***@example.com", "*");
+        assertThat(column(masked, "", "WITH t AS (SELECT lower(email) AS m FROM m_customers WHERE id = 1) "
+                + "SELECT upper(m) FROM t")).noneMatch(v -> v.contains("ADA@"));
+        assertThat(column(masked, "", "SELECT q.y FROM (SELECT x || '' AS y FROM (SELECT email AS x FROM m_customers "
+                + "WHERE id = 1) i) q")).containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT q.e FROM ((SELECT email AS e FROM m_customers WHERE id = 1) UNION "
+                + "(SELECT 'x')) q")).containsExactlyInAnyOrder("*", "a***@example.com");
+        assertThat(column(masked, "", "SELECT w.a FROM (WITH z AS (SELECT email || '' AS a FROM m_customers WHERE "
+                + "id = 1) SELECT a FROM z) w")).containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT u || '' FROM unnest(ARRAY[(SELECT email FROM m_customers WHERE id = 1)]) "
+                + "u")).containsExactly("a***@example.com");
+        // what a subquery only filters on, or a subquery inside a condition, is not output
+        assertThat(column(masked, "", "SELECT q.n + 1 FROM (SELECT id AS n FROM m_customers WHERE email LIKE 'a%' "
+                + "UNION SELECT 0) q ORDER BY 1")).containsExactly("1", "2");
+        assertThat(column(masked, "", "SELECT upper(name) FROM m_customers WHERE id IN (SELECT id FROM (SELECT id, "
+                + "email FROM m_customers) t) ORDER BY id")).containsExactly("ADA", "BOB", "CY");
+        // counting rows of such a subquery reads no value
+        assertThat(column(masked, "", "SELECT count(*) AS n FROM (SELECT email FROM m_customers UNION ALL "
+                + "SELECT 'x') q")).containsExactly("4");
+        assertThat(column(masked, "", "SELECT q.n FROM (SELECT id AS n FROM m_customers UNION ALL SELECT 0) q "
+                + "ORDER BY 1")).containsExactly("0", "1", "2", "3");
         // named columns of a subquery keep their origin: masked by their own rule, others as they are
         assertThat(column(masked, "",
                 "SELECT t.contact FROM (SELECT email AS contact FROM m_customers WHERE id = 1) t"))
