@@ -138,6 +138,13 @@ public final class PolicyEngine {
                     + "not allowed", "Policy sessions are read-only (spec.readOnly); run writes through an identity "
                     + "whose policy allows them.");
         }
+        String lock = p.readOnly() ? advisoryLock(a) : null;
+        if (lock != null) {
+            return PolicyDecision.builtIn(p, "read-only", "taking advisory locks (" + lock + ") is not allowed in a "
+                    + "read-only session", "Advisory locks coordinate writers (migrations, job queues): a read-only "
+                    + "session that holds one can stall them for as long as it stays connected. Policy " + p.name()
+                    + " makes sessions read-only (spec.readOnly).");
+        }
         if (a.changesSearchPath()) {
             return PolicyDecision.builtIn(p, "pinned-search-path", "changing search_path is not allowed",
                     "The proxy pins search_path to the policy's default schema (\"" + p.defaultSchema()
@@ -178,6 +185,21 @@ public final class PolicyEngine {
         }
         Verdict guarded = serverSideGuard(p, null, p.defaultAction(), a);
         return guarded != null ? guarded : PolicyDecision.of(p, null, p.defaultAction(), a);
+    }
+
+    /**
+     * The advisory-lock function the statement calls ({@code pg_advisory_lock}, {@code pg_try_advisory_xact_lock},
+     * ...; in any schema, like the server functions), or null; releasing them ({@code pg_advisory_unlock*}) is fine.
+     */
+    private static String advisoryLock(StatementAnalysis a) {
+        for (StatementAnalysis.QualifiedName f : a.functions()) {
+            String n = f.name();
+            if ((n.startsWith("pg_advisory_") || n.startsWith("pg_try_advisory_"))
+                    && !n.startsWith("pg_advisory_unlock")) {
+                return n;
+            }
+        }
+        return null;
     }
 
     /**

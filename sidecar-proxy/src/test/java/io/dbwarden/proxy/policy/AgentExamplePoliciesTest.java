@@ -105,6 +105,7 @@ class AgentExamplePoliciesTest {
             "SELECT * FROM pg_catalog.pg_statistic",
             "SELECT c.relname FROM pg_catalog.pg_class c, pg_catalog.pg_stat_activity a",
             "SELECT * FROM public.api_keys",
+            "SELECT pg_try_advisory_lock(1)",
             "DELETE FROM public.customers WHERE id = 1"})
     void catalogsHoldingDataAndWritesAreNot(String sql) {
         for (PolicyEngine engine : engines) {

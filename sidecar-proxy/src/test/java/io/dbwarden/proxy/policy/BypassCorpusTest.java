@@ -138,6 +138,12 @@ class BypassCorpusTest {
                 "SET TRANSACTION READ WRITE",
                 "SET default_transaction_read_only = off",
                 "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+                // locks that stall writers for as long as the session stays
+                "SELECT pg_advisory_lock(42)",
+                "SELECT pg_try_advisory_lock(1, 2)",
+                "SELECT pg_catalog.pg_advisory_lock_shared(7)",
+                "SELECT pg_advisory_xact_lock(1) FROM users",
+                "SELECT \"pg_try_advisory_xact_lock_shared\"(3)",
                 // not SQL at all
                 "FROBNICATE users",
                 "$$ DELETE FROM users $$"
@@ -166,6 +172,7 @@ class BypassCorpusTest {
                 "/* /* */ DELETE FROM users */ SELECT 1",
                 "BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION READ ONLY",
                 "SHOW search_path",
+                "SELECT pg_advisory_unlock_all()",
                 "SELECT u.id, count(*) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.id",
                 "WITH recent AS (SELECT * FROM orders WHERE created > now() - interval '1 day') SELECT * FROM recent",
                 "SELECT * FROM users WHERE id = $1",

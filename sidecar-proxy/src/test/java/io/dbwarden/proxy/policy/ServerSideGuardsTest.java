@@ -271,6 +271,8 @@ class ServerSideGuardsTest {
         assertThat(decide(everything, "SET search_path = 'default'").rule()).isEqualTo("pinned-search-path");
         assertThat(decide(everything, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE").decision())
                 .isEqualTo(Decision.ALLOW); // not a readOnly policy: read-write is its business
+        assertThat(decide(everything, "SELECT pg_advisory_lock(1)").decision())
+                .isEqualTo(Decision.ALLOW); // writers coordinate with advisory locks; only read-only sessions may not
     }
 
     @Test
