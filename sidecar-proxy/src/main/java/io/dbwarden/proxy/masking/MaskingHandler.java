@@ -26,6 +26,7 @@ final class MaskingHandler implements ResultHandler {
     /** text, varchar, bpchar, name, json, jsonb, xml, unknown */
     private static final Set<Integer> TEXT_TYPES = Set.of(25, 1043, 1042, 19, 114, 3802, 142, 705);
     private static final int JSON = 114;
+    private static final int XML = 142;
     private static final int JSONB = 3802;
 
     private sealed interface Plan {
@@ -260,6 +261,10 @@ final class MaskingHandler implements ResultHandler {
         }
         if (json(column)) {
             return encode(JsonMasking.everything(value, masker, this::spelledOut), row, at, len, column, true);
+        }
+        if (typeOids[column] == XML && masker != null) {
+            String xml = XmlMasking.masked(value, masker); // markup kept, values masked
+            return encode(xml != null ? xml : Masker.REDACTED, row, at, len, column, false);
         }
         return encode(masker == null ? Masker.REDACTED : masker.mask(value), row, at, len, column, false);
     }

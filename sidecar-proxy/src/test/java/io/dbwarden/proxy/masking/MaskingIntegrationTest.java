@@ -466,6 +466,15 @@ class MaskingIntegrationTest {
     }
 
     @Test
+    void xmlStaysWellFormedWithItsValuesMasked() throws Exception {
+        String xml = column(masked, "", "SELECT xmlelement(name e, xmlattributes(email AS a), email, "
+                + "xmlelement(name n, name)) FROM m_customers WHERE id = 1").get(0);
+        assertThat(xml).isEqualTo("<e a=\"a***@example.com\">a***@example.com<n>A**</n></e>");
+        assertThat(column(masked, "", "SELECT xmlforest(email, id) FROM m_customers WHERE id = 1"))
+                .containsExactly("<email>a***@example.com</email><id>*</id>");
+    }
+
+    @Test
     void wholeRowsOfSubqueriesAndWithQueriesAreMasked() throws Exception {
         // a row of a subquery or WITH query is not a table's row: it may carry a masked column under another name
         assertThat(column(masked, "", "SELECT t FROM (SELECT email AS contact FROM m_customers WHERE id = 1) t"))
