@@ -209,7 +209,8 @@ class MaskingIntegrationTest {
             java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
             out.write(io.dbwarden.proxy.testing.RawPg.startup());
             readUntil(in, 'Z');
-            byte[] sql = "SELECT email, birthdate, id FROM m_customers WHERE id = 1\0".getBytes(StandardCharsets.UTF_8);
+            byte[] sql = "SELECT email, birthdate, id, to_jsonb(c) FROM m_customers c WHERE id = 1\0"
+                    .getBytes(StandardCharsets.UTF_8);
             out.writeByte('P');
             out.writeInt(4 + 1 + sql.length + 2);
             out.writeByte(0);
@@ -258,6 +259,10 @@ class MaskingIntegrationTest {
             assertThat(new String(row.get(0), StandardCharsets.UTF_8)).isEqualTo("a***@example.com");
             assertThat(row.get(1)).as("binary date cannot be masked in place: NULL").isNull();
             assertThat(java.nio.ByteBuffer.wrap(row.get(2)).getInt()).isEqualTo(1); // untouched binary int4
+            byte[] jsonb = row.get(3);
+            assertThat(jsonb[0]).as("binary jsonb keeps its version byte").isEqualTo((byte) 1);
+            assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(new String(jsonb, 1, jsonb.length - 1,
+                    StandardCharsets.UTF_8)).get("email").asText()).isEqualTo("a***@example.com");
         }
     }
 
