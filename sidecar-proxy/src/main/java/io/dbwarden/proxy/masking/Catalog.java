@@ -34,6 +34,11 @@ public final class Catalog {
     private final Function<String, CompletionStage<List<List<String>>>> query;
     private final long ttlNanos;
     private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
+    /** Type OID to the relation whose rows it is (also for arrays of them), 0 for any other type; load time. */
+    private final Map<Integer, long[]> rowTypes = new ConcurrentHashMap<>();
+
+    /** The first OID of objects made after initdb: types below it are built in, none is a row of a user table. */
+    static final int FIRST_USER_OID = 16384;
 
     public Catalog(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
         this.query = query;
@@ -57,6 +62,61 @@ public final class Catalog {
             return null;
         }
         return load(missing, 0);
+    }
+
+    /**
+     * The relation whose rows values of this type are (a table's row type, or an array of them), when it is loaded:
+     * null for other types and for types not looked up with {@link #ensureRowTypes}.
+     */
+    public Relation rowsOfType(int typeOid) {
+        long[] entry = rowTypes.get(typeOid);
+        if (entry == null || entry[0] == 0 || System.nanoTime() - entry[1] >= ttlNanos) {
+            return null;
+        }
+        return get((int) entry[0]);
+    }
+
+    /** Whether the type was looked up (and has not expired): then {@link #rowsOfType} is the answer. */
+    public boolean rowTypeKnown(int typeOid) {
+        long[] entry = rowTypes.get(typeOid);
+        return entry != null && System.nanoTime() - entry[1] < ttlNanos
+                && (entry[0] == 0 || get((int) entry[0]) != null);
+    }
+
+    /**
+     * Completes when every user-defined type among {@code typeOids} is known to be a row type of a relation (which is
+     * then loaded too) or not (null stage: nothing to look up).
+     */
+    public CompletionStage<Void> ensureRowTypes(Set<Integer> typeOids) {
+        Set<Integer> missing = new HashSet<>();
+        for (int oid : typeOids) {
+            if (oid >= FIRST_USER_OID && !rowTypeKnown(oid)) {
+                missing.add(oid);
+            }
+        }
+        if (missing.isEmpty()) {
+            return null;
+        }
+        String list = missing.stream().map(String::valueOf).collect(Collectors.joining(","));
+        return query.apply("SELECT t.oid, COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0) FROM pg_catalog.pg_type t"
+                        + " LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0"
+                        + " WHERE t.oid IN (" + list + ")")
+                .thenCompose(rows -> {
+                    long now = System.nanoTime();
+                    Set<Integer> relations = new HashSet<>();
+                    for (int oid : missing) {
+                        rowTypes.put(oid, new long[] {0, now}); // unknown to the server: no relation's rows
+                    }
+                    for (List<String> row : rows) {
+                        int rel = Integer.parseInt(row.get(1));
+                        rowTypes.put(Integer.parseInt(row.get(0)), new long[] {rel, now});
+                        if (rel != 0) {
+                            relations.add(rel);
+                        }
+                    }
+                    CompletionStage<Void> loading = ensure(relations);
+                    return loading != null ? loading : CompletableFuture.completedFuture(null);
+                });
     }
 
     /**
@@ -86,6 +146,7 @@ public final class Catalog {
 
     public void invalidate() {
         byOid.clear();
+        rowTypes.clear();
     }
 
     private CompletionStage<Void> load(Set<Integer> oids, int depth) {

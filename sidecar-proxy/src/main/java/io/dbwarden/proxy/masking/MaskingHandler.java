@@ -73,12 +73,19 @@ final class MaskingHandler implements ResultHandler {
     public CompletionStage<Void> onRowDescription(ByteBuf frame) {
         RowDescription d = RowDescription.decode(frame);
         Set<Integer> oids = new HashSet<>();
+        Set<Integer> userTypes = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
             if (f.tableOid() != 0) {
                 oids.add(f.tableOid());
+            } else if (f.typeOid() >= Catalog.FIRST_USER_OID) {
+                userTypes.add(f.typeOid()); // may be a table's row type: SELECT f FROM f() f, f() returning rows
             }
         }
-        CompletionStage<Void> loading = catalog.ensure(oids);
+        CompletionStage<Void> tables = catalog.ensure(oids);
+        CompletionStage<Void> types = userTypes.isEmpty() ? null : catalog.ensureRowTypes(userTypes);
+        CompletionStage<Void> loading = tables == null ? types : types == null ? tables
+                : java.util.concurrent.CompletableFuture.allOf(tables.toCompletableFuture(),
+                types.toCompletableFuture());
         if (loading == null) {
             plan(d, false);
             return null;
@@ -103,6 +110,8 @@ final class MaskingHandler implements ResultHandler {
             if (f.tableOid() != 0) {
                 Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
+            } else if (f.typeOid() >= Catalog.FIRST_USER_OID && rowTypePlan(f, textual, catalogFailed) != null) {
+                plan = rowTypePlan(f, textual, catalogFailed);
             } else if (explains()) {
                 // a query plan names tables, columns and the statement's own constants, never stored values (ANALYZE
                 // adds counts and timings): masking it by the columns the explained query reads (EXPLAIN SELECT *
@@ -135,6 +144,29 @@ final class MaskingHandler implements ResultHandler {
         this.typeOids = types;
         this.plan = p;
         this.active = any;
+    }
+
+    /**
+     * For a computed column of a user-defined type: when the type is the row type of a table with masked columns
+     * (rows a function returns, a whole row under another name), its rule; when the type could not be looked up,
+     * unresolved (fail closed); else null (an enum, a domain, an extension's type: decided as any computed column).
+     */
+    private Plan rowTypePlan(RowDescription.Field f, boolean textual, boolean catalogFailed) {
+        if (catalogFailed || !catalog.rowTypeKnown(f.typeOid())) {
+            return new Plan.Unresolved(textual);
+        }
+        Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
+        if (rel == null) {
+            return null;
+        }
+        for (MaskingRules.ColumnRule r : rules.columns()) {
+            // a table's row holds its own columns; a view's may be computed from masked ones under other names
+            if (r.mayBeInRowOf(rel.schema(), rel.name()) && (rel.isView()
+                    || rel.columns().values().stream().anyMatch(c -> r.matches(rel.schema(), rel.name(), c)))) {
+                return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+            }
+        }
+        return null;
     }
 
     /** EXPLAIN: the result is the plan of the statement, not its rows. */
