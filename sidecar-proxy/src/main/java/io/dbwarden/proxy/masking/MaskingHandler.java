@@ -107,11 +107,13 @@ final class MaskingHandler implements ResultHandler {
             types[i] = f.typeOid();
             boolean textual = TEXT_TYPES.contains(f.typeOid());
             Plan plan;
+            Plan byType = f.tableOid() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID
+                    ? rowTypePlan(f, textual, catalogFailed) : null;
             if (f.tableOid() != 0) {
                 Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
-            } else if (f.typeOid() >= Catalog.FIRST_USER_OID && rowTypePlan(f, textual, catalogFailed) != null) {
-                plan = rowTypePlan(f, textual, catalogFailed);
+            } else if (byType != null) {
+                plan = byType;
             } else if (explains()) {
                 // a query plan names tables, columns and the statement's own constants, never stored values (ANALYZE
                 // adds counts and timings): masking it by the columns the explained query reads (EXPLAIN SELECT *
@@ -277,7 +279,7 @@ final class MaskingHandler implements ResultHandler {
 
     private byte[] maskWhole(ByteBuf row, int at, int len, int column, boolean textual, Masker masker,
                              QualifiedName rowAsJson, String label) {
-        if (!textual || (masker != null && masker.nulls())) {
+        if (!textual || (masker != null && masker.nulls() && rowAsJson == null)) {
             count(textual ? label : "nullified (type " + typeOids[column] + ") " + label);
             return DataRows.NULL;
         }
