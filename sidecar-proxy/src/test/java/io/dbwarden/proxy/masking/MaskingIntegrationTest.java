@@ -560,6 +560,40 @@ class MaskingIntegrationTest {
     }
 
     @Test
+    void aNullingRuleNullsOnlyItsMemberOfARowAsJson(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: nulls
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: "*/*"
+                  defaultAction: allow
+                  masking:
+                    columns:
+                      - name: gone
+                        columns: ["public.m_customers.ssn"]
+                        strategy: "null"
+                      - name: emails
+                        columns: ["public.m_customers.email"]
+                        strategy: partial
+                """);
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT row_to_json(c), ssn FROM m_customers c WHERE id = 1")) {
+            rs.next();
+            com.fasterxml.jackson.databind.JsonNode row = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(rs.getString(1));
+            assertThat(row.get("ssn").isNull()).isTrue();
+            assertThat(row.get("email").asText()).isEqualTo("a***@example.com");
+            assertThat(row.get("name").asText()).isEqualTo("Ada");
+            assertThat(rs.getString(2)).isNull();
+        }
+    }
+
+    @Test
     void otherJsonCarryingMaskedValuesIsMaskedThroughoutAndStaysValid() throws Exception {
         com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
         // keys the statement spells out stay; every value may be the masked column's, so each is masked
