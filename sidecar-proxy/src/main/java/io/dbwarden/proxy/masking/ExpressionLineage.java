@@ -140,8 +140,12 @@ final class ExpressionLineage {
                 }
                 int open = opened.pop();
                 int after = i + 1 < t.size() && t.get(i + 1).isWord("as") ? i + 2 : i + 1;
-                if (inFrom.get(depth - 1) && after < t.size() && aliasName(t.get(after))) {
-                    names.put(t.get(after).text(), new int[] {open + 1, i});
+                if (inFrom.get(depth - 1)) {
+                    // without an alias a function's row goes by the function's name; a subquery's (PostgreSQL 16)
+                    // by none: an unqualified column may still be one of its columns
+                    String name = after < t.size() && aliasName(t.get(after)) ? t.get(after).text()
+                            : open > 0 && aliasName(t.get(open - 1)) ? t.get(open - 1).text() : "(" + open;
+                    names.putIfAbsent(name, new int[] {open + 1, i}); // not the column list of AS u(v)
                 }
                 if (i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2) && open > 0
                         && aliasName(t.get(open - 1))) {

@@ -514,6 +514,15 @@ class MaskingIntegrationTest {
                 + "id = 1) SELECT a FROM z) w")).containsExactly("a***@example.com");
         assertThat(column(masked, "", "SELECT u || '' FROM unnest(ARRAY[(SELECT email FROM m_customers WHERE id = 1)]) "
                 + "u")).containsExactly("a***@example.com");
+        // a function in FROM without an alias goes by its name; a column list after the alias is not the row's source
+        assertThat(column(masked, "", "SELECT value FROM m_customers c, json_each_text(row_to_json(c)) WHERE id = 1"))
+                .noneMatch(v -> v != null && (v.contains("ada@") || v.contains("Ada") || v.contains("6789")));
+        assertThat(column(masked, "", "SELECT unnest FROM unnest(ARRAY(SELECT email FROM m_customers WHERE id = 1))"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT v FROM m_customers c CROSS JOIN LATERAL (VALUES (c.email)) AS t(v) "
+                + "WHERE id = 1")).containsExactly("a***@example.com");
+        assertThat(column(masked, "", "SELECT u.v FROM unnest(ARRAY(SELECT email FROM m_customers WHERE id = 1)) "
+                + "AS u(v)")).containsExactly("a***@example.com");
         // what a subquery only filters on, or a subquery inside a condition, is not output
         assertThat(column(masked, "", "SELECT q.n + 1 FROM (SELECT id AS n FROM m_customers WHERE email LIKE 'a%' "
                 + "UNION SELECT 0) q ORDER BY 1")).containsExactly("1", "2");
