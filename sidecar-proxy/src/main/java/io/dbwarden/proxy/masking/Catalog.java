@@ -1,5 +1,7 @@
 package io.dbwarden.proxy.masking;
 
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -37,6 +39,13 @@ public final class Catalog {
     /** Type OID to the relation whose rows it is (also for arrays of them), 0 for any other type; load time. */
     private final Map<Integer, long[]> rowTypes = new ConcurrentHashMap<>();
 
+    /** Every table's ancestors (partitions' parents, inheritance parents: nearest first), by "schema\0name". */
+    private record Inheritance(Map<String, List<QualifiedName>> ancestors, long loadedAtNanos) {
+    }
+
+    private volatile Inheritance inheritance;
+    private volatile CompletionStage<Void> inheritanceLoading;
+
     /** The first OID of objects made after initdb: types below it are built in, none is a row of a user table. */
     static final int FIRST_USER_OID = 16384;
 
@@ -62,6 +71,60 @@ public final class Catalog {
             return null;
         }
         return load(missing, 0);
+    }
+
+    /**
+     * The tables {@code schema.table} is a partition or inheritance child of, nearest first (empty for others and
+     * while the graph was never loaded): a masking rule for a table covers its partitions and children, whose rows
+     * are the same data under another name.
+     */
+    public List<QualifiedName> ancestors(String schema, String table) {
+        Inheritance i = inheritance;
+        return i == null ? List.of() : i.ancestors().getOrDefault(schema + "\0" + table, List.of());
+    }
+
+    /**
+     * Completes when the inheritance graph is loaded (null stage: it is). A graph past its time stays in use while a
+     * fresh one loads; after DDL through the proxy ({@link #invalidate}) the next caller waits for the new one.
+     */
+    public CompletionStage<Void> ensureInheritance() {
+        Inheritance i = inheritance;
+        if (i != null && System.nanoTime() - i.loadedAtNanos() < ttlNanos) {
+            return null;
+        }
+        CompletionStage<Void> loading = inheritanceLoading;
+        if (loading == null) {
+            loading = loadInheritance();
+            inheritanceLoading = loading;
+        }
+        return i != null ? null : loading;
+    }
+
+    private CompletionStage<Void> loadInheritance() {
+        return query.apply("WITH RECURSIVE anc(child, parent, depth) AS ("
+                        + " SELECT inhrelid, inhparent, 1 FROM pg_catalog.pg_inherits"
+                        + " UNION ALL SELECT a.child, i.inhparent, a.depth + 1 FROM anc a"
+                        + " JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.parent WHERE a.depth < 64)"
+                        + " SELECT cn.nspname, c.relname, pn.nspname, p.relname FROM anc a"
+                        + " JOIN pg_catalog.pg_class c ON c.oid = a.child"
+                        + " JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace"
+                        + " JOIN pg_catalog.pg_class p ON p.oid = a.parent"
+                        + " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
+                        + " WHERE c.relkind NOT IN ('i', 'I') ORDER BY a.child, a.depth")
+                .handle((rows, err) -> {
+                    inheritanceLoading = null;
+                    if (err != null) {
+                        throw new java.util.concurrent.CompletionException(err);
+                    }
+                    Map<String, List<QualifiedName>> ancestors = new HashMap<>();
+                    for (List<String> row : rows) {
+                        ancestors.computeIfAbsent(row.get(0) + "\0" + row.get(1), k -> new ArrayList<>())
+                                .add(new QualifiedName(row.get(2), row.get(3)));
+                    }
+                    ancestors.replaceAll((k, v) -> List.copyOf(v));
+                    inheritance = new Inheritance(Map.copyOf(ancestors), System.nanoTime());
+                    return null;
+                });
     }
 
     /**
@@ -147,23 +210,41 @@ public final class Catalog {
     public void invalidate() {
         byOid.clear();
         rowTypes.clear();
+        inheritance = null; // CREATE TABLE ... PARTITION OF, ATTACH PARTITION, INHERIT
     }
 
     private CompletionStage<Void> load(Set<Integer> oids, int depth) {
+        return load(oids, depth, false);
+    }
+
+    /** @param graphReloaded the inheritance graph was just reloaded for these relations: do not reload it again */
+    private CompletionStage<Void> load(Set<Integer> oids, int depth, boolean graphReloaded) {
         String list = oids.stream().map(String::valueOf).collect(Collectors.joining(","));
-        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid"
+        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid,"
+                        + " EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
                         + " AND NOT a.attisdropped WHERE c.oid IN (" + list + ")")
                 .thenCompose(rows -> {
                     Map<Integer, Relation> loaded = new HashMap<>();
                     long now = System.nanoTime();
+                    boolean unknownChild = false;
                     for (List<String> row : rows) {
                         int oid = Integer.parseInt(row.get(0));
                         Relation r = loaded.computeIfAbsent(oid, o -> new Relation(o, row.get(1), row.get(2),
                                 row.get(3).charAt(0), new HashMap<>(), new HashMap<>(), new LinkedHashSet<>(), now));
                         r.columns().put(Integer.parseInt(row.get(4)), row.get(5));
                         r.types().put(Integer.parseInt(row.get(4)), Integer.parseInt(row.get(6)));
+                        unknownChild |= "t".equals(row.get(7)) && ancestors(row.get(1), row.get(2)).isEmpty();
+                    }
+                    if (unknownChild && !graphReloaded) {
+                        // a partition or child made since the graph was loaded (outside the proxy): its parents'
+                        // rules must apply before its columns are judged
+                        inheritance = null;
+                        CompletionStage<Void> graph = ensureInheritance();
+                        if (graph != null) {
+                            return graph.thenCompose(v -> load(oids, depth, true));
+                        }
                     }
                     List<Integer> views = loaded.values().stream().filter(Relation::isView).map(Relation::oid).toList();
                     if (views.isEmpty() || depth > 4) {

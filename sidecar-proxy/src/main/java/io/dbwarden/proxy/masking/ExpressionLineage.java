@@ -39,6 +39,8 @@ final class ExpressionLineage {
     private final List<QualifiedName> tables;
     /** alias -> table, for whole-row references through an alias (to_json(c)). */
     private final java.util.Map<String, QualifiedName> aliases;
+    /** A table's ancestors (partitions' parents, inheritance parents), by schema and name; see Catalog#ancestors. */
+    private final java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry;
     /** Names of rows that are not tables: aliases of subqueries and functions in FROM, WITH query names. */
     private final Set<String> derived;
     /** For each of {@link #derived}, the token range [from, to) of what makes its rows (subquery, arguments). */
@@ -47,8 +49,10 @@ final class ExpressionLineage {
     private java.util.Map<String, MaskingRules.ColumnRule> tainted;
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
-                              java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived) {
+                              java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived,
+                              java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
         this.tokens = tokens;
+        this.ancestry = ancestry;
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
@@ -84,12 +88,32 @@ final class ExpressionLineage {
         return aliases;
     }
 
-    static ExpressionLineage of(List<SqlToken> tokens) {
-        return of(tokens, StatementClassifier.classify(tokens).tables());
+    /** No table is a partition or child of another (for callers without a catalog). */
+    static final java.util.function.BiFunction<String, String, List<QualifiedName>> NO_ANCESTRY = (s, t) -> List.of();
+
+    /**
+     * The table (its schema resolved) and then what it is a partition or inheritance child of: a rule for a parent
+     * covers the same columns in its partitions and children, whose rows are the same data under another name.
+     */
+    static List<QualifiedName> lineOf(QualifiedName table, String defaultSchema,
+                                      java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+        String schema = table.schema() != null ? table.schema() : defaultSchema;
+        List<QualifiedName> ancestors = ancestry.apply(schema, table.name());
+        List<QualifiedName> line = new ArrayList<>(1 + ancestors.size());
+        line.add(new QualifiedName(schema, table.name()));
+        line.addAll(ancestors);
+        return line;
     }
 
-    /** As {@link #of(List)}, with the statement's tables when the caller has classified it already. */
-    static ExpressionLineage of(List<SqlToken> tokens, List<QualifiedName> tables) {
+    /** @param ancestry what a table is a partition or child of (see {@link Catalog#ancestors}) */
+    static ExpressionLineage of(List<SqlToken> tokens,
+                                java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+        return of(tokens, StatementClassifier.classify(tokens).tables(), ancestry);
+    }
+
+    /** As {@link #of(List, java.util.function.BiFunction)}, with the tables of the already classified statement. */
+    static ExpressionLineage of(List<SqlToken> tokens, List<QualifiedName> tables,
+                                java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
         Set<String> all = new HashSet<>();
         boolean setOperation = false;
         int depth = 0;
@@ -106,7 +130,8 @@ final class ExpressionLineage {
             }
         }
         List<Item> items = setOperation ? null : outputItems(tokens);
-        return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens));
+        return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens),
+                ancestry);
     }
 
     /** Adds the names tokens [from, to) use, qualifiers of a column ({@code c} of {@code c.email}) left out. */
@@ -459,17 +484,18 @@ final class ExpressionLineage {
     private MaskingRules.ColumnRule ruleForNames(Set<String> names, MaskingRules rules) {
         for (MaskingRules.ColumnRule rule : rules.columns()) {
             for (QualifiedName table : tables) {
-                String schema = table.schema() != null ? table.schema() : rules.defaultSchema();
-                if (!rule.matchesTable(schema, table.name())) {
-                    continue;
-                }
-                for (String n : names) {
-                    if (rule.matches(schema, table.name(), n)) {
-                        return rule; // a masked column
+                for (QualifiedName as : lineOf(table, rules.defaultSchema(), ancestry)) {
+                    if (!rule.matchesTable(as.schema(), as.name())) {
+                        continue;
                     }
-                    if ((n.equals(table.name()) || table.equals(aliases.get(n)))
-                            && rule.mayBeInRowOf(schema, table.name())) {
-                        return rule; // the whole row of a table with masked columns
+                    for (String n : names) {
+                        if (rule.matches(as.schema(), as.name(), n)) {
+                            return rule; // a masked column
+                        }
+                        if ((n.equals(table.name()) || table.equals(aliases.get(n)))
+                                && rule.mayBeInRowOf(as.schema(), as.name())) {
+                            return rule; // the whole row of a table with masked columns
+                        }
                     }
                 }
             }

@@ -68,6 +68,20 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (rules.isEmpty()) {
             return Verdict.allowNow();
         }
+        CompletionStage<Void> inheritance = rules.columns().isEmpty() ? null : catalog.ensureInheritance();
+        if (inheritance == null) {
+            return decide(context);
+        }
+        // the copy checks need to know which tables are partitions or children of tables with masked columns
+        return inheritance.handle((v, err) -> err).thenCompose(err -> err == null ? decide(context)
+                : CompletableFuture.completedFuture(Verdict.deny(null, "masking-catalog",
+                        "table partitions could not be looked up", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                                "dbwarden: results are masked for this identity, and the proxy could not look up "
+                                        + "which tables are partitions of masked ones", null,
+                                "Retry; the proxy's catalog connection to the database is failing."))));
+    }
+
+    private CompletionStage<Verdict> decide(StatementContext context) {
         if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -84,7 +98,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             "PREPARE the statement through the proxy and EXECUTE it on its own.")));
         }
         // what runs: for EXECUTE of a statement prepared through the proxy, the prepared statement
-        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules);
+        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules, catalog::ancestors);
         if (copied != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "writes values of masked columns elsewhere", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -93,7 +107,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             null, "Select the values (they come out masked), or write them into the masked column "
                                     + "itself; copies into other tables or columns need an identity without masking.")));
         }
-        MaskingRules.ColumnRule sent = sendsMaskedValues(context.runs(), rules);
+        MaskingRules.ColumnRule sent = sendsMaskedValues(context.runs(), rules, catalog::ancestors);
         if (sent != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "sends values of masked columns past masking", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -135,6 +149,11 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return false;
     }
 
+    /** What a table is a partition or inheritance child of (see {@link Catalog#ancestors}). */
+    interface Ancestry extends java.util.function.BiFunction<String, String,
+            List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>> {
+    }
+
     /** A view stores no values: reading it masks what it shows from masked columns (materialized views do store). */
     private static final java.util.regex.Pattern PLAIN_VIEW = java.util.regex.Pattern.compile(
             "create (or replace )?((temp|temporary) )?(recursive )?view ");
@@ -146,7 +165,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * sets a masked column from itself (SET email = lower(email)) keeps the value masked.
      */
     static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                      MaskingRules rules) {
+                                                      MaskingRules rules, Ancestry ancestry) {
         io.dbwarden.proxy.filter.StatementInfo explained = explainedAndRun(statement);
         if (explained != null) {
             statement = explained; // EXPLAIN ANALYZE runs the statement it explains
@@ -165,18 +184,19 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.CREATE);
-        if (!writes || c.tables().stream().noneMatch(table -> rules.columns().stream().anyMatch(r -> r.matchesTable(
-                table.schema() != null ? table.schema() : rules.defaultSchema(), table.name())))) {
+        if (!writes || c.tables().stream().noneMatch(table -> ExpressionLineage.lineOf(table, rules.defaultSchema(),
+                ancestry).stream().anyMatch(as -> rules.columns().stream().anyMatch(r -> r.matchesTable(as.schema(),
+                as.name()))))) {
             return null; // no table with masked columns is named at all
         }
         if (n.startsWith("update")) {
-            return updateCopies(t, c, rules);
+            return updateCopies(t, c, rules, ancestry);
         }
         if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
-            return hasSubquery(t) ? ExpressionLineage.of(t, c.tables()).anyOutputRule(rules) : null;
+            return hasSubquery(t) ? ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules) : null;
         }
-        return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
+        return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
     }
 
     /**
@@ -220,10 +240,10 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
-                                                        MaskingRules rules) {
+                                                        MaskingRules rules, Ancestry ancestry) {
         int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
         if (set == 0 || c.tables().isEmpty()) {
-            return ExpressionLineage.of(t, c.tables()).anyOutputRule(rules);
+            return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
         }
         io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
         String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
@@ -255,11 +275,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                         continue;
                     }
                     for (var table : sources) {
-                        String s = table.schema() != null ? table.schema() : rules.defaultSchema();
-                        if (rule.matches(s, table.name(), tok.text()) || tok.text().equals(table.name())) {
-                            namesMasked = rule.matchesTable(s, table.name());
-                            if (namesMasked) {
-                                break;
+                        for (var as : ExpressionLineage.lineOf(table, rules.defaultSchema(), ancestry)) {
+                            if (rule.matches(as.schema(), as.name(), tok.text()) || tok.text().equals(table.name())) {
+                                namesMasked |= rule.matchesTable(as.schema(), as.name());
                             }
                         }
                     }
@@ -269,7 +287,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 }
                 boolean targetMaskedAlike = eq == 1 && (a.get(0).kind() == SqlToken.Kind.WORD
                         || a.get(0).kind() == SqlToken.Kind.QUOTED_IDENT)
-                        && rule.matches(schema, target.name(), a.get(0).text());
+                        && ExpressionLineage.lineOf(target, schema, ancestry).stream()
+                        .anyMatch(as -> rule.matches(as.schema(), as.name(), a.get(0).text()));
                 if (!targetMaskedAlike) {
                     return rule;
                 }
@@ -293,7 +312,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * ({@code pg_notify('c', t::text)}). Literals, parameters and other columns are fine.
      */
     static MaskingRules.ColumnRule sendsMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                     MaskingRules rules) {
+                                                     MaskingRules rules, Ancestry ancestry) {
         String n = statement.normalized();
         if (rules.columns().isEmpty() || !(n.contains("pg_notify") || n.contains("lo_from_bytea")
                 || n.contains("lo_put") || n.contains("set_config"))) {
@@ -313,19 +332,20 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         java.util.Map<String, io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> aliases =
                 ExpressionLineage.aliases(t, c.tables());
         for (var table : c.tables()) {
-            String schema = table.schema() != null ? table.schema() : rules.defaultSchema();
-            for (MaskingRules.ColumnRule rule : rules.columns()) {
-                if (!rule.matchesTable(schema, table.name())) {
-                    continue;
-                }
-                for (SqlToken tok : t) {
-                    boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
-                    // a whole row of the table: its name or an alias of it passed as an argument
-                    boolean row = arguments.contains(tok.text())
-                            && (tok.text().equals(table.name()) || table.equals(aliases.get(tok.text())));
-                    if (name && (rule.matchesColumnName(tok.text()) || (row && rule.mayBeInRowOf(schema,
-                            table.name())))) {
-                        return rule;
+            for (var as : ExpressionLineage.lineOf(table, rules.defaultSchema(), ancestry)) {
+                for (MaskingRules.ColumnRule rule : rules.columns()) {
+                    if (!rule.matchesTable(as.schema(), as.name())) {
+                        continue;
+                    }
+                    for (SqlToken tok : t) {
+                        boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+                        // a whole row of the table: its name or an alias of it passed as an argument
+                        boolean row = arguments.contains(tok.text())
+                                && (tok.text().equals(table.name()) || table.equals(aliases.get(tok.text())));
+                        if (name && (rule.matchesColumnName(tok.text()) || (row && rule.mayBeInRowOf(as.schema(),
+                                as.name())))) {
+                            return rule;
+                        }
                     }
                 }
             }

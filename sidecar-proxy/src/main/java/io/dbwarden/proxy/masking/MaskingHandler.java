@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -81,11 +82,8 @@ final class MaskingHandler implements ResultHandler {
                 userTypes.add(f.typeOid()); // may be a table's row type: SELECT f FROM f() f, f() returning rows
             }
         }
-        CompletionStage<Void> tables = catalog.ensure(oids);
-        CompletionStage<Void> types = userTypes.isEmpty() ? null : catalog.ensureRowTypes(userTypes);
-        CompletionStage<Void> loading = tables == null ? types : types == null ? tables
-                : java.util.concurrent.CompletableFuture.allOf(tables.toCompletableFuture(),
-                types.toCompletableFuture());
+        CompletionStage<Void> loading = all(catalog.ensure(oids), userTypes.isEmpty() ? null
+                : catalog.ensureRowTypes(userTypes), catalog.ensureInheritance());
         if (loading == null) {
             plan(d, false);
             return null;
@@ -125,7 +123,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
-                    lineage = ExpressionLineage.of(context.runs().tokens());
+                    lineage = ExpressionLineage.of(context.runs().tokens(), catalog::ancestors);
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
                 QualifiedName rowAsJson = rule != null ? lineage.rowAsJson(i, fields.size()) : null;
@@ -161,14 +159,25 @@ final class MaskingHandler implements ResultHandler {
         if (rel == null) {
             return null;
         }
+        List<QualifiedName> line = ExpressionLineage.lineOf(new QualifiedName(rel.schema(), rel.name()),
+                rules.defaultSchema(), catalog::ancestors);
         for (MaskingRules.ColumnRule r : rules.columns()) {
-            // a table's row holds its own columns; a view's may be computed from masked ones under other names
-            if (r.mayBeInRowOf(rel.schema(), rel.name()) && (rel.isView()
-                    || rel.columns().values().stream().anyMatch(c -> r.matches(rel.schema(), rel.name(), c)))) {
-                return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+            for (QualifiedName t : line) {
+                // a table's row holds its own columns; a view's may be computed from masked ones under other names
+                if (r.mayBeInRowOf(t.schema(), t.name()) && (rel.isView()
+                        || rel.columns().values().stream().anyMatch(c -> r.matches(t.schema(), t.name(), c)))) {
+                    return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+                }
             }
         }
         return null;
+    }
+
+    /** Completes when every given stage has (null stages are done already); null when all are null. */
+    private static CompletionStage<Void> all(CompletionStage<?>... stages) {
+        CompletableFuture<?>[] pending = java.util.Arrays.stream(stages).filter(java.util.Objects::nonNull)
+                .map(CompletionStage::toCompletableFuture).toArray(CompletableFuture[]::new);
+        return pending.length == 0 ? null : CompletableFuture.allOf(pending);
     }
 
     /** EXPLAIN: the result is the plan of the statement, not its rows. */
@@ -187,7 +196,8 @@ final class MaskingHandler implements ResultHandler {
         if (column == null) {
             return new Plan.Unresolved(textual);
         }
-        MaskingRules.ColumnRule direct = rules.ruleFor(rel.schema(), rel.name(), column);
+        MaskingRules.ColumnRule direct = rules.ruleFor(rel.schema(), rel.name(), column,
+                catalog.ancestors(rel.schema(), rel.name()));
         String label = rel.schema() + "." + rel.name() + "." + column;
         if (direct != null) {
             return new Plan.Rule(direct, label, textual);
@@ -198,7 +208,8 @@ final class MaskingHandler implements ResultHandler {
             MaskingRules.ColumnRule firstMasked = null;
             boolean sameNameAsSource = false;
             for (Catalog.Column src : sources) {
-                MaskingRules.ColumnRule r = rules.ruleFor(src.schema(), src.table(), src.name());
+                MaskingRules.ColumnRule r = rules.ruleFor(src.schema(), src.table(), src.name(),
+                        catalog.ancestors(src.schema(), src.table()));
                 if (src.name().equals(column)) {
                     sameNameAsSource = true;
                     if (r != null) {
@@ -289,7 +300,8 @@ final class MaskingHandler implements ResultHandler {
             // keys are the table's column names: mask the members of its masked columns, each by its own rule
             String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
             return encode(JsonMasking.members(value, key -> {
-                MaskingRules.ColumnRule r = rules.ruleInRowOf(schema, rowAsJson.name(), key);
+                MaskingRules.ColumnRule r = rules.ruleInRowOf(schema, rowAsJson.name(), key,
+                        catalog.ancestors(schema, rowAsJson.name()));
                 return r == null ? null : r.masker();
             }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
         }
@@ -386,8 +398,24 @@ final class MaskingHandler implements ResultHandler {
             return null;
         }
         copyHeaderPending = copy.header;
+        CompletionStage<Void> inheritance = catalog.ensureInheritance();
+        if (inheritance != null) {
+            // which tables are partitions of masked ones is needed for both kinds of COPY
+            return inheritance.handle((v, err) -> err).thenCompose(err -> {
+                if (err != null) {
+                    copyPlan = unresolved(columns);
+                    return CompletableFuture.completedFuture(null);
+                }
+                CompletionStage<Void> planned = planCopy(columns);
+                return planned != null ? planned : CompletableFuture.completedFuture(null);
+            });
+        }
+        return planCopy(columns);
+    }
+
+    private CompletionStage<Void> planCopy(int columns) {
         if (copy.table == null) {
-            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens);
+            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog::ancestors);
             Plan[] p = new Plan[columns];
             for (int i = 0; i < columns; i++) {
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
@@ -434,7 +462,8 @@ final class MaskingHandler implements ResultHandler {
                 p[i] = new Plan.Unresolved(false);
                 continue;
             }
-            MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column);
+            MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column,
+                    catalog.ancestors(rel.schema(), rel.name()));
             p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
                     : textual && !rules.detectors().isEmpty() ? DETECT : PASS;
         }

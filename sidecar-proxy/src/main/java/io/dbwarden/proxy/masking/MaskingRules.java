@@ -7,6 +7,7 @@ import io.dbwarden.api.v1alpha1.DetectorType;
 import io.dbwarden.api.v1alpha1.MaskingSpec;
 import io.dbwarden.api.validation.ColumnGlob;
 import io.dbwarden.api.validation.Subjects;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -123,14 +124,32 @@ public final class MaskingRules {
         return defaultSchema;
     }
 
-    /** The rule for a column of a whole row of this table (see {@link ColumnRule#mayBeInRowOf}), or null. */
-    ColumnRule ruleInRowOf(String schema, String table, String column) {
+    /**
+     * The rule for a column of a whole row of this table (see {@link ColumnRule#mayBeInRowOf}), or of a table it is a
+     * partition or child of ({@code ancestors}: the same column under the parent's rule), or null.
+     */
+    ColumnRule ruleInRowOf(String schema, String table, String column, List<QualifiedName> ancestors) {
         for (ColumnRule r : columns) {
             if (r.matches(schema, table, column) && r.mayBeInRowOf(schema, table)) {
                 return r;
             }
         }
+        for (QualifiedName a : ancestors) {
+            ColumnRule r = ruleInRowOf(a.schema(), a.name(), column, List.of());
+            if (r != null) {
+                return r;
+            }
+        }
         return null;
+    }
+
+    /** As {@link #ruleFor(String, String, String)}, with the rules of the table's ancestors ({@link #ruleInRowOf}). */
+    ColumnRule ruleFor(String schema, String table, String column, List<QualifiedName> ancestors) {
+        ColumnRule r = ruleFor(schema, table, column);
+        for (int i = 0; r == null && i < ancestors.size(); i++) {
+            r = ruleFor(ancestors.get(i).schema(), ancestors.get(i).name(), column);
+        }
+        return r;
     }
 
     ColumnRule ruleFor(String schema, String table, String column) {

@@ -26,6 +26,7 @@ import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /** Live masking through the real proxy and PostgreSQL, as a client sees it. */
@@ -566,6 +567,70 @@ class MaskingIntegrationTest {
         assertThat(all.get(2).get("notes").asText()).isEqualTo("order 12345");
         assertThat(column(exempt, "", "SELECT row_to_json(c)->>'email' FROM m_customers c WHERE id = 1"))
                 .containsExactly("ada@example.com");
+    }
+
+    @Test
+    void partitionsAndInheritanceChildrenAreMaskedByTheirParentsRules(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_parted, m_inh_child, m_inh, m_copy_target");
+            s.execute("CREATE TABLE m_parted (id int, secret text) PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE m_parted_low PARTITION OF m_parted FOR VALUES FROM (0) TO (100) "
+                    + "PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE m_parted_1 PARTITION OF m_parted_low FOR VALUES FROM (0) TO (50)");
+            s.execute("INSERT INTO m_parted VALUES (1, 'topsecret')");
+            s.execute("CREATE TABLE m_inh (id int, secret text)");
+            s.execute("CREATE TABLE m_inh_child (extra text) INHERITS (m_inh)");
+            s.execute("INSERT INTO m_inh_child VALUES (2, 'childsecret', 'x')");
+            s.execute("CREATE TABLE m_copy_target (v text)");
+        }
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: parts
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: "*/*"
+                  defaultAction: allow
+                  masking:
+                    columns:
+                      - name: secrets
+                        columns: ["public.m_parted.secret", "public.m_inh.secret"]
+                        strategy: redact
+                """);
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            for (String sql : List.of("SELECT secret FROM m_parted", "SELECT secret FROM m_parted_1",
+                    "SELECT secret FROM m_parted_low", "SELECT secret FROM m_inh_child", "SELECT lower(secret) "
+                            + "FROM m_parted_1", "SELECT p.secret || '' FROM m_inh_child p")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    assertThat(rs.next()).as(sql).isTrue();
+                    assertThat(rs.getString(1)).as(sql).isEqualTo("[redacted]");
+                }
+            }
+            try (ResultSet rs = s.executeQuery("SELECT row_to_json(p), extra FROM m_inh_child p")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("{\"id\":2,\"secret\":\"[redacted]\",\"extra\":\"x\"}");
+                assertThat(rs.getString(2)).isEqualTo("x");
+            }
+            java.io.StringWriter copied = new java.io.StringWriter();
+            c.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY m_parted_1 TO STDOUT", copied);
+            assertThat(copied.toString()).isEqualTo("1\t[redacted]\n");
+            assertThatThrownBy(() -> s.execute("INSERT INTO m_copy_target SELECT secret FROM m_parted_1"))
+                    .hasMessageContaining("would write values of masked columns");
+            // a partition made outside the proxy after the graph was loaded is recognised at once
+            try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+                 Statement d = direct.createStatement()) {
+                d.execute("CREATE TABLE m_parted_2 PARTITION OF m_parted_low FOR VALUES FROM (50) TO (100)");
+                d.execute("INSERT INTO m_parted VALUES (60, 'newsecret')");
+            }
+            try (ResultSet rs = s.executeQuery("SELECT secret FROM m_parted_2")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("[redacted]");
+            }
+        }
     }
 
     @Test
