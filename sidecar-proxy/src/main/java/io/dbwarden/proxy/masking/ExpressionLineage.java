@@ -40,7 +40,7 @@ final class ExpressionLineage {
     /** alias -> table, for whole-row references through an alias (to_json(c)). */
     private final java.util.Map<String, QualifiedName> aliases;
     /** A table's ancestors (partitions' parents, inheritance parents), by schema and name; see Catalog#ancestors. */
-    private final java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry;
+    private final Ancestry ancestry;
     /** Names of rows that are not tables: aliases of subqueries and functions in FROM, WITH query names. */
     private final Set<String> derived;
     /** For each of {@link #derived}, the token range [from, to) of what makes its rows (subquery, arguments). */
@@ -50,7 +50,7 @@ final class ExpressionLineage {
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
                               java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived,
-                              java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+                              Ancestry ancestry) {
         this.tokens = tokens;
         this.ancestry = ancestry;
         this.items = items;
@@ -88,15 +88,16 @@ final class ExpressionLineage {
         return aliases;
     }
 
-    /** No table is a partition or child of another (for callers without a catalog). */
-    static final java.util.function.BiFunction<String, String, List<QualifiedName>> NO_ANCESTRY = (s, t) -> List.of();
+    /** What a table (schema, name) is a partition or inheritance child of, nearest first (see Catalog#ancestors). */
+    interface Ancestry extends java.util.function.BiFunction<String, String, List<QualifiedName>> {
+    }
 
     /**
      * The table (its schema resolved) and then what it is a partition or inheritance child of: a rule for a parent
      * covers the same columns in its partitions and children, whose rows are the same data under another name.
      */
     static List<QualifiedName> lineOf(QualifiedName table, String defaultSchema,
-                                      java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+                                      Ancestry ancestry) {
         String schema = table.schema() != null ? table.schema() : defaultSchema;
         List<QualifiedName> ancestors = ancestry.apply(schema, table.name());
         List<QualifiedName> line = new ArrayList<>(1 + ancestors.size());
@@ -107,13 +108,13 @@ final class ExpressionLineage {
 
     /** @param ancestry what a table is a partition or child of (see {@link Catalog#ancestors}) */
     static ExpressionLineage of(List<SqlToken> tokens,
-                                java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+                                Ancestry ancestry) {
         return of(tokens, StatementClassifier.classify(tokens).tables(), ancestry);
     }
 
     /** As {@link #of(List, java.util.function.BiFunction)}, with the tables of the already classified statement. */
     static ExpressionLineage of(List<SqlToken> tokens, List<QualifiedName> tables,
-                                java.util.function.BiFunction<String, String, List<QualifiedName>> ancestry) {
+                                Ancestry ancestry) {
         Set<String> all = new HashSet<>();
         boolean setOperation = false;
         int depth = 0;

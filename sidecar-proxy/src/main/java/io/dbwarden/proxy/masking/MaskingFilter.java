@@ -149,11 +149,6 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return false;
     }
 
-    /** What a table is a partition or inheritance child of (see {@link Catalog#ancestors}). */
-    interface Ancestry extends java.util.function.BiFunction<String, String,
-            List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>> {
-    }
-
     /** A view stores no values: reading it masks what it shows from masked columns (materialized views do store). */
     private static final java.util.regex.Pattern PLAIN_VIEW = java.util.regex.Pattern.compile(
             "create (or replace )?((temp|temporary) )?(recursive )?view ");
@@ -165,7 +160,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * sets a masked column from itself (SET email = lower(email)) keeps the value masked.
      */
     static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                      MaskingRules rules, Ancestry ancestry) {
+                                                      MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
         io.dbwarden.proxy.filter.StatementInfo explained = explainedAndRun(statement);
         if (explained != null) {
             statement = explained; // EXPLAIN ANALYZE runs the statement it explains
@@ -240,7 +235,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
-                                                        MaskingRules rules, Ancestry ancestry) {
+                                                        MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
         int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
         if (set == 0 || c.tables().isEmpty()) {
             return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
@@ -312,7 +307,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * ({@code pg_notify('c', t::text)}). Literals, parameters and other columns are fine.
      */
     static MaskingRules.ColumnRule sendsMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                     MaskingRules rules, Ancestry ancestry) {
+                                                     MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
         String n = statement.normalized();
         if (rules.columns().isEmpty() || !(n.contains("pg_notify") || n.contains("lo_from_bytea")
                 || n.contains("lo_put") || n.contains("set_config"))) {
