@@ -215,6 +215,33 @@ final class ExpressionLineage {
                 || (t.get(i).isWord("not") && i + 1 < t.size() && t.get(i + 1).isWord("materialized"));
     }
 
+    /**
+     * The tokens that name what a FROM list reads at its own depth: table names, their schemas, aliases and column
+     * alias lists' names ({@code FROM orders o}, {@code JOIN public.orders AS o}). Reading a table is not passing its
+     * whole row anywhere: {@code (SELECT count(*) FROM orders o WHERE ...)} in a select list outputs no row of it.
+     */
+    static java.util.BitSet fromListNames(List<SqlToken> t) {
+        java.util.BitSet names = new java.util.BitSet();
+        java.util.BitSet inFrom = new java.util.BitSet();
+        int depth = 0;
+        for (int i = 0; i < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                inFrom.clear(++depth);
+            } else if (tok.isSymbol(")")) {
+                depth = Math.max(0, depth - 1);
+            } else if (tok.isWord("from") || tok.isWord("join")) {
+                inFrom.set(depth);
+            } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
+                inFrom.clear(depth);
+            } else if (inFrom.get(depth) && (tok.kind() == SqlToken.Kind.WORD
+                    || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !(i + 1 < t.size() && t.get(i + 1).isSymbol("("))) {
+                names.set(i);
+            }
+        }
+        return names;
+    }
+
     /** Names used by each output item of the main SELECT (or RETURNING) list; null when they cannot be lined up. */
     private static List<Item> outputItems(List<SqlToken> t) {
         int start = -1;
@@ -252,6 +279,7 @@ final class ExpressionLineage {
         }
         List<Item> items = new ArrayList<>();
         Set<String> current = new HashSet<>();
+        java.util.BitSet read = fromListNames(t);
         int itemStart = start;
         int end = t.size();
         depth = 0;
@@ -275,7 +303,8 @@ final class ExpressionLineage {
             if (depth == 0 && tok.isSymbol("*")) {
                 star = true;
             }
-            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)) {
+            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
+                    && !read.get(i)) {
                 current.add(tok.text());
             }
         }

@@ -529,6 +529,14 @@ class MaskingIntegrationTest {
                 + "UNION SELECT 0) q ORDER BY 1")).containsExactly("1", "2");
         assertThat(column(masked, "", "SELECT upper(name) FROM m_customers WHERE id IN (SELECT id FROM (SELECT id, "
                 + "email FROM m_customers) t) ORDER BY id")).containsExactly("ADA", "BOB", "CY");
+        // a subquery in the select list that reads another table passes no row of it (the policy's *.*.ssn rule could
+        // be in any table's row); one that selects a whole row does
+        assertThat(column(masked, "", "SELECT (SELECT count(*) FROM m_orders o WHERE o.customer_id = c.id) AS n "
+                + "FROM m_customers c WHERE id = 1")).containsExactly("1");
+        assertThat(column(masked, "", "SELECT EXISTS (SELECT 1 FROM m_orders JOIN m_customers x ON x.id = "
+                + "m_orders.customer_id WHERE x.id = c.id) FROM m_customers c WHERE id = 1")).containsExactly("t");
+        assertThat(column(masked, "", "SELECT (SELECT c FROM m_customers c WHERE id = 1)::text").get(0))
+                .doesNotContain("ada@", "Ada");
         // counting rows of such a subquery reads no value
         assertThat(column(masked, "", "SELECT count(*) AS n FROM (SELECT email FROM m_customers UNION ALL "
                 + "SELECT 'x') q")).containsExactly("4");
