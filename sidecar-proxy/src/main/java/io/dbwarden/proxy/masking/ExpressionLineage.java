@@ -277,9 +277,7 @@ final class ExpressionLineage {
                 } while (start < t.size() && d > 0);
             }
         }
-        List<Item> items = new ArrayList<>();
-        Set<String> current = new HashSet<>();
-        java.util.BitSet read = fromListNames(t);
+        List<int[]> ranges = new ArrayList<>();
         int itemStart = start;
         int end = t.size();
         depth = 0;
@@ -291,25 +289,35 @@ final class ExpressionLineage {
             } else if (tok.isSymbol(")")) {
                 depth--;
             } else if (depth == 0 && tok.isSymbol(",")) {
-                items.add(new Item(current, itemStart, i));
-                current = new HashSet<>();
+                ranges.add(new int[] {itemStart, i});
                 itemStart = i + 1;
-                continue;
             } else if (depth == 0 && (tok.kind() == SqlToken.Kind.SEMICOLON
                     || (tok.kind() == SqlToken.Kind.WORD && LIST_END.contains(tok.text())))) {
                 end = i;
                 break;
-            }
-            if (depth == 0 && tok.isSymbol("*")) {
-                star = true;
-            }
-            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
-                    && !read.get(i)) {
-                current.add(tok.text());
+            } else if (depth == 0 && tok.isSymbol("*") && (i == itemStart || t.get(i - 1).isSymbol("."))) {
+                star = true; // SELECT *, SELECT c.*: more columns than items (a * b is a product)
             }
         }
-        items.add(new Item(current, itemStart, end));
-        return star ? null : items;
+        ranges.add(new int[] {itemStart, end});
+        if (star) {
+            return null;
+        }
+        java.util.BitSet read = fromListNames(t);
+        List<Item> items = new ArrayList<>(ranges.size());
+        for (int[] r : ranges) {
+            Set<String> names = new HashSet<>();
+            for (int i = r[0]; i < r[1]; i++) {
+                SqlToken tok = t.get(i);
+                // an item's label (count(o.id) AS orders) names the result column, not a table's row
+                if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
+                        && !read.get(i) && !label(t, r[0], r[1], i)) {
+                    names.add(tok.text());
+                }
+            }
+            items.add(new Item(names, r[0], r[1]));
+        }
+        return items;
     }
 
     /**
@@ -476,7 +484,7 @@ final class ExpressionLineage {
             boolean column = !(i + 1 < to && tokens.get(i + 1).isSymbol("("))
                     && !(i > from && (tokens.get(i - 1).isSymbol(".") || tokens.get(i - 1).isSymbol("::")))
                     && !(tok.kind() == SqlToken.Kind.WORD && NOT_COLUMNS.contains(tok.text()))
-                    && !(item && label(from, to, i));
+                    && !(item && label(tokens, from, to, i));
             columns |= column;
         }
         return new Refs(names, qualifiers, columns);
@@ -491,14 +499,15 @@ final class ExpressionLineage {
     }
 
     /** The output name of an item ({@code count(*) AS n}, {@code count(*) n}): its last word, after AS or a value. */
-    private boolean label(int from, int to, int i) {
+    private static boolean label(List<SqlToken> tokens, int from, int to, int i) {
         if (i != to - 1 || i == from) {
             return false;
         }
         SqlToken before = tokens.get(i - 1);
+        // not after a keyword: NOT flag, x IS NULL, x AT TIME ZONE zone end in an operand, not a label
         return before.isWord("as") || before.isSymbol(")") || before.kind() == SqlToken.Kind.STRING
-                || before.kind() == SqlToken.Kind.NUMBER || before.kind() == SqlToken.Kind.WORD
-                || before.kind() == SqlToken.Kind.QUOTED_IDENT;
+                || before.kind() == SqlToken.Kind.NUMBER || before.kind() == SqlToken.Kind.QUOTED_IDENT
+                || (before.kind() == SqlToken.Kind.WORD && !NOT_COLUMNS.contains(before.text()));
     }
 
     /** Words of an expression that are not column names. */

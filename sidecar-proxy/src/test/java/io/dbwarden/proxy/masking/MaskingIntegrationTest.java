@@ -537,6 +537,12 @@ class MaskingIntegrationTest {
                 + "m_orders.customer_id WHERE x.id = c.id) FROM m_customers c WHERE id = 1")).containsExactly("t");
         assertThat(column(masked, "", "SELECT (SELECT c FROM m_customers c WHERE id = 1)::text").get(0))
                 .doesNotContain("ada@", "Ada");
+        // a product is no SELECT *, a label no whole row, whatever it is called; an operand after a keyword is no label
+        assertThat(column(masked, "", "SELECT o.id * 2 AS m_customers FROM m_orders o WHERE id = 10"))
+                .containsExactly("20");
+        assertThat(column(masked, "", "SELECT count(o.id) m_orders FROM m_orders o")).containsExactly("2");
+        assertThat(column(masked, "", "SELECT NOT email IS NULL FROM m_customers WHERE id = 1"))
+                .containsExactly((String) null);
         // counting rows of such a subquery reads no value
         assertThat(column(masked, "", "SELECT count(*) AS n FROM (SELECT email FROM m_customers UNION ALL "
                 + "SELECT 'x') q")).containsExactly("4");
