@@ -45,6 +45,8 @@ final class ExpressionLineage {
     private final Set<String> derived;
     /** For each of {@link #derived}, the token range [from, to) of what makes its rows (subquery, arguments). */
     private final java.util.Map<String, int[]> derivedFrom;
+    /** The tokens naming what FROM lists read ({@link #fromListNames}). */
+    private final java.util.BitSet fromNames;
     /** The derived rows that may carry masked values, with a rule for them; made on first use (per statement). */
     private java.util.Map<String, MaskingRules.ColumnRule> tainted;
 
@@ -53,6 +55,7 @@ final class ExpressionLineage {
                               Ancestry ancestry) {
         this.tokens = tokens;
         this.ancestry = ancestry;
+        this.fromNames = fromListNames(tokens);
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
@@ -347,8 +350,11 @@ final class ExpressionLineage {
     MaskingRules.ColumnRule ruleFor(int index, int fieldCount, MaskingRules rules) {
         boolean lined = items != null && items.size() == fieldCount;
         Set<String> names = lined ? items.get(index).names() : allNames;
-        if (!java.util.Collections.disjoint(names, derived)) {
-            names = allNames; // the whole row of a subquery or WITH query: it may carry anything the statement reads
+        for (String n : names) {
+            MaskingRules.ColumnRule r = derived.contains(n) ? tainted(rules).get(n) : null;
+            if (r != null) {
+                return r; // the whole row of a subquery or WITH query whose output carries masked values
+            }
         }
         MaskingRules.ColumnRule rule = ruleForNames(names, rules);
         if (rule != null || !lined || derived.isEmpty()) {
@@ -458,6 +464,7 @@ final class ExpressionLineage {
         boolean query = !item && from < to && (tokens.get(from).isWord("select") || tokens.get(from).isWord("values")
                 || tokens.get(from).isWord("with") || tokens.get(from).isSymbol("("));
         boolean collecting = !query;
+        boolean star = false;
         java.util.BitSet outer = new java.util.BitSet(); // collecting, per enclosing parenthesis
         int depth = 0;
         for (int i = from; i < to; i++) {
@@ -473,6 +480,11 @@ final class ExpressionLineage {
                     collecting = false;
                 }
             }
+            if (collecting && query && tok.isSymbol("*") && i > from && (tokens.get(i - 1).isSymbol(".")
+                    || tokens.get(i - 1).isWord("select") || tokens.get(i - 1).isSymbol(",")
+                    || tokens.get(i - 1).isWord("distinct") || tokens.get(i - 1).isWord("all"))) {
+                star = true; // SELECT * / t.*: the whole rows of what it reads
+            }
             if (!collecting || (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT)) {
                 continue;
             }
@@ -486,6 +498,12 @@ final class ExpressionLineage {
                     && !(tok.kind() == SqlToken.Kind.WORD && NOT_COLUMNS.contains(tok.text()))
                     && !(item && label(tokens, from, to, i));
             columns |= column;
+        }
+        if (star) {
+            // the tables (and aliases) it reads count as whole rows it outputs
+            for (int i = fromNames.nextSetBit(from); i >= 0 && i < to; i = fromNames.nextSetBit(i + 1)) {
+                names.add(tokens.get(i).text());
+            }
         }
         return new Refs(names, qualifiers, columns);
     }

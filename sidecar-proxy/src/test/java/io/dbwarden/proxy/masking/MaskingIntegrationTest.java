@@ -537,6 +537,12 @@ class MaskingIntegrationTest {
                 + "m_orders.customer_id WHERE x.id = c.id) FROM m_customers c WHERE id = 1")).containsExactly("t");
         assertThat(column(masked, "", "SELECT (SELECT c FROM m_customers c WHERE id = 1)::text").get(0))
                 .doesNotContain("ada@", "Ada");
+        // a subquery's whole row carries what its select list outputs: all of a masked table's row with *, nothing
+        // masked when it selects other columns (the *.*.ssn rule could be in any table's row)
+        assertThat(column(masked, "", "SELECT t::text FROM (SELECT * FROM m_customers WHERE id = 1) t").get(0))
+                .doesNotContain("ada@", "Ada");
+        assertThat(column(masked, "", "SELECT json_agg(t ORDER BY id) FROM (SELECT id, customer_id FROM m_orders) t"))
+                .containsExactly("[{\"id\":10,\"customer_id\":1}, \n {\"id\":11,\"customer_id\":3}]");
         // a product is no SELECT *, a label no whole row, whatever it is called; an operand after a keyword is no label
         assertThat(column(masked, "", "SELECT o.id * 2 AS m_customers FROM m_orders o WHERE id = 10"))
                 .containsExactly("20");
