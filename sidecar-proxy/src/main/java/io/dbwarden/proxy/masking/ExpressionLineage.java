@@ -47,6 +47,8 @@ final class ExpressionLineage {
     private final java.util.Map<String, int[]> derivedFrom;
     /** The tokens naming what FROM lists read ({@link #fromListNames}). */
     private final java.util.BitSet fromNames;
+    /** The tokens inside count(...) ({@link #countArguments}). */
+    private final java.util.BitSet counted;
     /** The derived rows that may carry masked values, with a rule for them; made on first use (per statement). */
     private java.util.Map<String, MaskingRules.ColumnRule> tainted;
 
@@ -56,6 +58,7 @@ final class ExpressionLineage {
         this.tokens = tokens;
         this.ancestry = ancestry;
         this.fromNames = fromListNames(tokens);
+        this.counted = countArguments(tokens);
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
@@ -245,6 +248,29 @@ final class ExpressionLineage {
         return names;
     }
 
+    /**
+     * The tokens inside the parentheses of {@code count(...)}: a count outputs how many rows or values there are,
+     * never one of them ({@code count(o.*)}, {@code count(email)} are no more than a condition on the values, which
+     * masking leaves to rules; see the README's known limits).
+     */
+    static java.util.BitSet countArguments(List<SqlToken> t) {
+        java.util.BitSet inside = new java.util.BitSet();
+        for (int i = 0; i + 1 < t.size(); i++) {
+            if (t.get(i).isWord("count") && t.get(i + 1).isSymbol("(") && !(i > 0 && t.get(i - 1).isSymbol("."))) {
+                int depth = 0;
+                for (int k = i + 1; k < t.size(); k++) {
+                    if (t.get(k).isSymbol("(")) {
+                        depth++;
+                    } else if (t.get(k).isSymbol(")") && --depth == 0) {
+                        inside.set(i + 2, k);
+                        break;
+                    }
+                }
+            }
+        }
+        return inside;
+    }
+
     /** Names used by each output item of the main SELECT (or RETURNING) list; null when they cannot be lined up. */
     private static List<Item> outputItems(List<SqlToken> t) {
         int start = -1;
@@ -307,6 +333,7 @@ final class ExpressionLineage {
             return null;
         }
         java.util.BitSet read = fromListNames(t);
+        java.util.BitSet counted = countArguments(t);
         List<Item> items = new ArrayList<>(ranges.size());
         for (int[] r : ranges) {
             Set<String> names = new HashSet<>();
@@ -314,7 +341,7 @@ final class ExpressionLineage {
                 SqlToken tok = t.get(i);
                 // an item's label (count(o.id) AS orders) names the result column, not a table's row
                 if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
-                        && !read.get(i) && !label(t, r[0], r[1], i)) {
+                        && !read.get(i) && !counted.get(i) && !label(t, r[0], r[1], i)) {
                     names.add(tok.text());
                 }
             }
@@ -485,7 +512,8 @@ final class ExpressionLineage {
                     || tokens.get(i - 1).isWord("distinct") || tokens.get(i - 1).isWord("all"))) {
                 star = true; // SELECT * / t.*: the whole rows of what it reads
             }
-            if (!collecting || (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT)) {
+            if (!collecting || counted.get(i)
+                    || (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT)) {
                 continue;
             }
             if (qualifier(tokens, i)) {

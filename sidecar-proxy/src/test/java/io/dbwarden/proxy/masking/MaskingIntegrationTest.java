@@ -543,6 +543,13 @@ class MaskingIntegrationTest {
                 .doesNotContain("ada@", "Ada");
         assertThat(column(masked, "", "SELECT json_agg(t ORDER BY id) FROM (SELECT id, customer_id FROM m_orders) t"))
                 .containsExactly("[{\"id\":10,\"customer_id\":1}, \n {\"id\":11,\"customer_id\":3}]");
+        // a count outputs no value it counts
+        assertThat(column(masked, "", "SELECT count(c.*) FROM m_customers c")).containsExactly("3");
+        assertThat(column(masked, "", "SELECT count(DISTINCT email) FROM m_customers")).containsExactly("2");
+        assertThat(column(masked, "", "SELECT count(z) FROM (VALUES ((SELECT email FROM m_customers WHERE id = 1))) "
+                + "v(z)")).containsExactly("1");
+        assertThat(column(masked, "", "SELECT count(email) || max(email) FROM m_customers").get(0))
+                .doesNotContain("cy@");
         // a product is no SELECT *, a label no whole row, whatever it is called; an operand after a keyword is no label
         assertThat(column(masked, "", "SELECT o.id * 2 AS m_customers FROM m_orders o WHERE id = 10"))
                 .containsExactly("20");
