@@ -70,10 +70,18 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         CompletionStage<Void> inheritance = rules.columns().isEmpty() ? null : catalog.ensureInheritance();
         if (inheritance == null) {
-            return decide(context);
+            return decide(context, catalog::ancestors);
         }
-        // the copy checks need to know which tables are partitions or children of tables with masked columns
-        return inheritance.handle((v, err) -> err).thenCompose(err -> err == null ? decide(context)
+        // the graph of partitions is not loaded yet: wait for it only when the copy checks ask about a table
+        boolean[] asked = {false};
+        CompletionStage<Verdict> without = decide(context, (schema, table) -> {
+            asked[0] = true;
+            return List.of();
+        });
+        if (!asked[0]) {
+            return without;
+        }
+        return inheritance.handle((v, err) -> err).thenCompose(err -> err == null ? decide(context, catalog::ancestors)
                 : CompletableFuture.completedFuture(Verdict.deny(null, "masking-catalog",
                         "table partitions could not be looked up", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                                 "dbwarden: results are masked for this identity, and the proxy could not look up "
@@ -81,7 +89,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                                 "Retry; the proxy's catalog connection to the database is failing."))));
     }
 
-    private CompletionStage<Verdict> decide(StatementContext context) {
+    /** The checks, synchronous: ancestry tells which tables are partitions or children of others. */
+    private CompletionStage<Verdict> decide(StatementContext context, ExpressionLineage.Ancestry ancestry) {
         if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -98,7 +107,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             "PREPARE the statement through the proxy and EXECUTE it on its own.")));
         }
         // what runs: for EXECUTE of a statement prepared through the proxy, the prepared statement
-        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules, catalog::ancestors);
+        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules, ancestry);
         if (copied != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "writes values of masked columns elsewhere", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -107,7 +116,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             null, "Select the values (they come out masked), or write them into the masked column "
                                     + "itself; copies into other tables or columns need an identity without masking.")));
         }
-        MaskingRules.ColumnRule sent = sendsMaskedValues(context.runs(), rules, catalog::ancestors);
+        MaskingRules.ColumnRule sent = sendsMaskedValues(context.runs(), rules, ancestry);
         if (sent != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "sends values of masked columns past masking", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
