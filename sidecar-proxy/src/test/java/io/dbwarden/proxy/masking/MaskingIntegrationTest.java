@@ -596,6 +596,24 @@ class MaskingIntegrationTest {
                 .containsExactly("ada@example.com");
     }
 
+    /** A proxy for "apps/reporting" whose policy allows everything and masks with these column rules (YAML list). */
+    private static RunCommand.Running startMasking(Path dir, String columnRules) throws Exception {
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: own-rules
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: "*/*"
+                  defaultAction: allow
+                  masking:
+                    columns:
+                """ + columnRules);
+        return CliProxy.start(dir, policy, "apps/reporting");
+    }
+
     @Test
     void partitionsAndInheritanceChildrenAreMaskedByTheirParentsRules(@org.junit.jupiter.api.io.TempDir Path tmp)
             throws Exception {
@@ -611,23 +629,11 @@ class MaskingIntegrationTest {
             s.execute("INSERT INTO m_inh_child VALUES (2, 'childsecret', 'x')");
             s.execute("CREATE TABLE m_copy_target (v text)");
         }
-        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: parts
-                  namespace: test
-                spec:
-                  subjects:
-                    - identity: "*/*"
-                  defaultAction: allow
-                  masking:
-                    columns:
+        try (RunCommand.Running proxy = startMasking(tmp, """
                       - name: secrets
                         columns: ["public.m_parted.secret", "public.m_inh.secret"]
                         strategy: redact
                 """);
-        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
             for (String sql : List.of("SELECT secret FROM m_parted", "SELECT secret FROM m_parted_1",
                     "SELECT secret FROM m_parted_low", "SELECT secret FROM m_inh_child", "SELECT lower(secret) "
@@ -662,18 +668,7 @@ class MaskingIntegrationTest {
 
     @Test
     void aNullingRuleNullsOnlyItsMemberOfARowAsJson(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
-        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: nulls
-                  namespace: test
-                spec:
-                  subjects:
-                    - identity: "*/*"
-                  defaultAction: allow
-                  masking:
-                    columns:
+        try (RunCommand.Running proxy = startMasking(tmp, """
                       - name: gone
                         columns: ["public.m_customers.ssn"]
                         strategy: "null"
@@ -681,7 +676,6 @@ class MaskingIntegrationTest {
                         columns: ["public.m_customers.email"]
                         strategy: partial
                 """);
-        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
              ResultSet rs = s.executeQuery("SELECT row_to_json(c), ssn FROM m_customers c WHERE id = 1")) {
             rs.next();
