@@ -49,6 +49,8 @@ final class ExpressionLineage {
     private final java.util.BitSet fromNames;
     /** The tokens inside count(...) ({@link #countArguments}). */
     private final java.util.BitSet counted;
+    /** Beyond this many derived rows in one statement they are judged together, by the whole statement. */
+    static final int MAX_DERIVED = 64;
     /** The derived rows that may carry masked values, with a rule for them; made on first use (per statement). */
     private java.util.Map<String, MaskingRules.ColumnRule> tainted;
 
@@ -255,17 +257,27 @@ final class ExpressionLineage {
      */
     static java.util.BitSet countArguments(List<SqlToken> t) {
         java.util.BitSet inside = new java.util.BitSet();
-        for (int i = 0; i + 1 < t.size(); i++) {
-            if (t.get(i).isWord("count") && t.get(i + 1).isSymbol("(") && !(i > 0 && t.get(i - 1).isSymbol("."))) {
-                int depth = 0;
-                for (int k = i + 1; k < t.size(); k++) {
-                    if (t.get(k).isSymbol("(")) {
-                        depth++;
-                    } else if (t.get(k).isSymbol(")") && --depth == 0) {
-                        inside.set(i + 2, k);
-                        break;
-                    }
+        java.util.ArrayDeque<Integer> counts = new java.util.ArrayDeque<>(); // depths of open count( parentheses
+        int depth = 0;
+        for (int i = 0; i < t.size(); i++) { // one pass: nested counts must not make it quadratic
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+                if (i > 0 && t.get(i - 1).isWord("count") && !(i > 1 && t.get(i - 2).isSymbol("."))) {
+                    counts.push(depth);
+                    continue;
                 }
+            } else if (tok.isSymbol(")")) {
+                if (!counts.isEmpty() && counts.peek() == depth) {
+                    counts.pop();
+                }
+                depth--;
+                if (counts.isEmpty()) {
+                    continue;
+                }
+            }
+            if (!counts.isEmpty()) {
+                inside.set(i);
             }
         }
         return inside;
@@ -418,18 +430,25 @@ final class ExpressionLineage {
         return null;
     }
 
-    /** Whether token {@code at} is outside every parenthesis. */
+    /** Whether token {@code at} (a parenthesis opening a derived row) is outside every other parenthesis. */
     private boolean topLevel(int at) {
-        int depth = 0;
-        for (int i = 0; i < at; i++) {
-            if (tokens.get(i).isSymbol("(")) {
-                depth++;
-            } else if (tokens.get(i).isSymbol(")")) {
-                depth--;
+        if (topLevelOpens == null) {
+            topLevelOpens = new java.util.BitSet();
+            int depth = 0;
+            for (int i = 0; i < tokens.size(); i++) {
+                if (tokens.get(i).isSymbol("(")) {
+                    if (depth++ == 0) {
+                        topLevelOpens.set(i);
+                    }
+                } else if (tokens.get(i).isSymbol(")")) {
+                    depth--;
+                }
             }
         }
-        return depth == 0;
+        return topLevelOpens.get(at);
     }
+
+    private java.util.BitSet topLevelOpens;
 
     /**
      * The derived rows whose columns may carry masked values, each with a rule for them: what makes the row outputs
@@ -442,6 +461,16 @@ final class ExpressionLineage {
             return tainted;
         }
         java.util.Map<String, MaskingRules.ColumnRule> found = new java.util.HashMap<>();
+        if (derivedFrom.size() > MAX_DERIVED) {
+            // more derived rows than any hand-written query has: no fixpoint over them (it grows with their square
+            // and runs on an event loop); each is taken to carry whatever the statement reads
+            MaskingRules.ColumnRule any = ruleForNames(allNames, rules);
+            if (any != null) {
+                derivedFrom.keySet().forEach(name -> found.put(name, any));
+            }
+            tainted = found;
+            return found;
+        }
         java.util.Map<String, Refs> outputs = new java.util.HashMap<>();
         derivedFrom.forEach((name, range) -> outputs.put(name, refs(range[0], range[1], false)));
         boolean changed = true;
