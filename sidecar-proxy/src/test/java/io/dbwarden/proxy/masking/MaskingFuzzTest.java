@@ -1,0 +1,143 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.CliProxy;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.UnaryOperator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Random queries that carry a masked column through expressions, subqueries, WITH queries, set operations, VALUES,
+ * LATERAL and functions in FROM, JSON and row constructors, run through the real proxy: no result value may contain
+ * the masked part of an address (the local part; the partial strategy keeps the domain). Queries the server rejects
+ * are skipped, but most must run, so the test says something. Seed and count: {@code -Ddbwarden.fuzz.seed},
+ * {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
+ */
+@ExtendWith(LeakDetection.class)
+class MaskingFuzzTest {
+    private static final String SECRET = "zqsecretlocal";
+
+    /** Expressions that keep (or may keep) the value they wrap. */
+    private static final List<UnaryOperator<String>> WRAPPERS = List.of(
+            e -> "lower(" + e + ")", e -> "upper(" + e + ")", e -> e + " || ''", e -> "concat(" + e + ", '-')",
+            e -> "coalesce(" + e + ", '')", e -> "format('%s', " + e + ")", e -> "substr(" + e + ", 1)",
+            e -> "replace(" + e + ", 'q', 'q')", e -> "(" + e + ")::text", e -> "trim(" + e + ")",
+            e -> "reverse(reverse(" + e + "))", e -> "left(" + e + ", 80)", e -> "(SELECT " + e + ")",
+            e -> "CASE WHEN true THEN " + e + " END", e -> "json_build_object('k', " + e + ")::text",
+            e -> "to_json(" + e + ")::text", e -> "jsonb_build_array(" + e + ")::text",
+            e -> "row(" + e + ", 1)::text", e -> "array_to_string(ARRAY[" + e + "], ',')",
+            e -> "regexp_replace(" + e + ", 'x', 'x')", e -> "split_part(" + e + ", '@', 1)",
+            e -> e + " COLLATE \"C\"", e -> "nullif(" + e + ", '')", e -> "greatest(" + e + ", '')");
+
+    /** A FROM clause and an expression for the masked value in it. */
+    private record Source(String from, String value) {
+    }
+
+    private static final List<Source> SOURCES = List.of(
+            new Source("f_people p", "p.email"),
+            new Source("f_people", "email"),
+            new Source("(SELECT email AS a1, id FROM f_people) s", "s.a1"),
+            new Source("(SELECT email AS a1, id FROM f_people) s", "a1"),
+            new Source("(SELECT lower(email) AS a1 FROM f_people) s", "s.a1"),
+            new Source("(SELECT email AS a1 FROM f_people UNION ALL SELECT 'x') s", "s.a1"),
+            new Source("(SELECT email AS a1 FROM f_people UNION SELECT 'x') s(b1)", "b1"),
+            new Source("(VALUES ((SELECT email FROM f_people LIMIT 1))) v(c1)", "c1"),
+            new Source("f_people p, LATERAL (SELECT p.email AS x1) l", "l.x1"),
+            new Source("f_people p CROSS JOIN LATERAL (VALUES (p.email)) AS w(x2)", "x2"),
+            new Source("unnest(ARRAY(SELECT email FROM f_people)) u(x3)", "u.x3"),
+            new Source("unnest(ARRAY(SELECT email FROM f_people))", "unnest"),
+            new Source("f_people p, json_each_text(row_to_json(p))", "value"),
+            new Source("(SELECT p AS r FROM f_people p) s", "(s.r).email"),
+            new Source("(SELECT p AS r FROM f_people p) s", "s.r::text"),
+            new Source("f_people p", "p::text"),
+            new Source("f_people p", "row_to_json(p)::text"),
+            new Source("(SELECT * FROM f_people) s", "s::text"),
+            new Source("(SELECT * FROM f_people) s", "to_jsonb(s)::text"),
+            new Source("(SELECT * FROM (SELECT email AS deep FROM f_people) i) s", "s.deep || ''"),
+            new Source("f_people p JOIN f_notes n ON n.person_id = p.id", "p.email || n.body"));
+
+    @Test
+    void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {
+        long seed = Long.getLong("dbwarden.fuzz.seed", 20261130L);
+        int queries = Integer.getInteger("dbwarden.fuzz.queries", 400);
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS f_notes, f_people");
+            s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text)");
+            s.execute("INSERT INTO f_people VALUES (1, 'Ann', '" + SECRET + "@example.com'), (2, 'Bo', NULL)");
+            s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
+            s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
+        }
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: fuzz
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: "*/*"
+                  defaultAction: allow
+                  masking:
+                    columns:
+                      - name: emails
+                        columns: ["public.f_people.email"]
+                        strategy: partial
+                """);
+        Random random = new Random(seed);
+        int ran = 0;
+        List<String> rejected = new ArrayList<>();
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "apps/fuzz");
+             Connection c = CliProxy.connect(proxy, "")) {
+            for (int q = 0; q < queries; q++) {
+                String sql = query(random);
+                try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+                    int columns = rs.getMetaData().getColumnCount();
+                    while (rs.next()) {
+                        for (int i = 1; i <= columns; i++) {
+                            String v = rs.getString(i);
+                            assertThat(v == null || !v.contains(SECRET)).as("seed %d query %d: %s -> %s", seed, q,
+                                    sql, v).isTrue();
+                        }
+                    }
+                    ran++;
+                } catch (SQLException e) {
+                    rejected.add(sql + " -> " + e.getMessage());
+                }
+            }
+        }
+        assertThat(ran).as("queries that ran (rejected: %s)", rejected.stream().limit(5).toList())
+                .isGreaterThan(queries * 3 / 4);
+    }
+
+    private static String query(Random random) {
+        Source source = SOURCES.get(random.nextInt(SOURCES.size()));
+        String value = source.value();
+        for (int n = random.nextInt(4); n > 0; n--) {
+            value = WRAPPERS.get(random.nextInt(WRAPPERS.size())).apply(value);
+        }
+        String select = switch (random.nextInt(6)) {
+            case 0 -> "SELECT " + value + " FROM " + source.from();
+            case 1 -> "SELECT " + value + " AS out1, 1 AS n FROM " + source.from();
+            case 2 -> "SELECT string_agg(" + value + ", ',') FROM " + source.from();
+            case 3 -> "WITH w AS (SELECT " + value + " AS o FROM " + source.from() + ") SELECT o FROM w";
+            case 4 -> "SELECT t.o FROM (SELECT " + value + " AS o FROM " + source.from() + ") t";
+            default -> "SELECT json_agg(t)::text FROM (SELECT " + value + " AS o FROM " + source.from() + ") t";
+        };
+        return select;
+    }
+}
