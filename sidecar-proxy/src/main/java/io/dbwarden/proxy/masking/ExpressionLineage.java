@@ -162,12 +162,14 @@ final class ExpressionLineage {
         java.util.Map<String, int[]> names = new java.util.HashMap<>();
         java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
         java.util.BitSet inFrom = new java.util.BitSet();
+        java.util.BitSet query = new java.util.BitSet();
         for (int i = 0; i < t.size(); i++) {
             SqlToken tok = t.get(i);
             int depth = opened.size();
             if (tok.isSymbol("(")) {
                 opened.push(i);
                 inFrom.clear(depth + 1);
+                query.clear(depth + 1);
             } else if (tok.isSymbol(")")) {
                 if (opened.isEmpty()) {
                     continue;
@@ -185,15 +187,33 @@ final class ExpressionLineage {
                         && aliasName(t.get(open - 1))) {
                     names.put(t.get(open - 1).text(), body(t, i + 2)); // WITH t(a, b) AS (...)
                 }
-            } else if (tok.isWord("from") || tok.isWord("join")) {
+            } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth))) {
                 inFrom.set(depth);
             } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
                 inFrom.clear(depth);
+                query.set(depth, query.get(depth) || QUERY_WORDS.contains(tok.text()));
+            } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
+                query.set(depth);
             } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
                 names.put(tok.text(), body(t, i + 2)); // WITH t AS (...)
             }
         }
         return names;
+    }
+
+    /** Words that begin a statement or query whose FROM (or USING) list may follow at the same depth. */
+    private static final Set<String> QUERY_WORDS = Set.of("select", "update", "delete", "values", "table");
+
+    /**
+     * Whether the word at {@code i} begins (or continues, for JOIN) a FROM list: FROM of a query at this depth, not
+     * the FROM of extract(year FROM d), trim(both FROM s), substring(s FROM 2) or IS DISTINCT FROM.
+     */
+    private static boolean startsFromList(List<SqlToken> t, int i, boolean queryHere, boolean inFromHere) {
+        SqlToken tok = t.get(i);
+        if (tok.isWord("join")) {
+            return inFromHere;
+        }
+        return tok.isWord("from") && queryHere && !(i > 0 && t.get(i - 1).isWord("distinct"));
     }
 
     private static boolean aliasName(SqlToken tok) {
@@ -231,17 +251,22 @@ final class ExpressionLineage {
     static java.util.BitSet fromListNames(List<SqlToken> t) {
         java.util.BitSet names = new java.util.BitSet();
         java.util.BitSet inFrom = new java.util.BitSet();
+        java.util.BitSet query = new java.util.BitSet();
         int depth = 0;
         for (int i = 0; i < t.size(); i++) {
             SqlToken tok = t.get(i);
             if (tok.isSymbol("(")) {
                 inFrom.clear(++depth);
+                query.clear(depth);
             } else if (tok.isSymbol(")")) {
                 depth = Math.max(0, depth - 1);
-            } else if (tok.isWord("from") || tok.isWord("join")) {
+            } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth))) {
                 inFrom.set(depth);
             } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
                 inFrom.clear(depth);
+                query.set(depth, query.get(depth) || QUERY_WORDS.contains(tok.text()));
+            } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
+                query.set(depth);
             } else if (inFrom.get(depth) && (tok.kind() == SqlToken.Kind.WORD
                     || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !(i + 1 < t.size() && t.get(i + 1).isSymbol("("))) {
                 names.set(i);
@@ -281,6 +306,21 @@ final class ExpressionLineage {
             }
         }
         return inside;
+    }
+
+    /**
+     * Whether the word at {@code i} ends a select list: FROM, WHERE, GROUP BY, ... but not the same words inside an
+     * expression of it: WITHIN GROUP (percentile_disc(0.5) WITHIN GROUP (ORDER BY email)), IS [NOT] DISTINCT FROM,
+     * DISTINCT ON.
+     */
+    static boolean endsList(List<SqlToken> t, int i) {
+        SqlToken tok = t.get(i);
+        if (tok.kind() != SqlToken.Kind.WORD || !LIST_END.contains(tok.text())) {
+            return false;
+        }
+        SqlToken before = i > 0 ? t.get(i - 1) : null;
+        return before == null || !((tok.isWord("group") && before.isWord("within"))
+                || ((tok.isWord("from") || tok.isWord("on")) && before.isWord("distinct")));
     }
 
     /** Names used by each output item of the main SELECT (or RETURNING) list; null when they cannot be lined up. */
@@ -332,8 +372,7 @@ final class ExpressionLineage {
             } else if (depth == 0 && tok.isSymbol(",")) {
                 ranges.add(new int[] {itemStart, i});
                 itemStart = i + 1;
-            } else if (depth == 0 && (tok.kind() == SqlToken.Kind.SEMICOLON
-                    || (tok.kind() == SqlToken.Kind.WORD && LIST_END.contains(tok.text())))) {
+            } else if (depth == 0 && (tok.kind() == SqlToken.Kind.SEMICOLON || endsList(t, i))) {
                 end = i;
                 break;
             } else if (depth == 0 && tok.isSymbol("*") && (i == itemStart || t.get(i - 1).isSymbol("."))) {
@@ -521,19 +560,29 @@ final class ExpressionLineage {
                 || tokens.get(from).isWord("with") || tokens.get(from).isSymbol("("));
         boolean collecting = !query;
         boolean star = false;
-        java.util.BitSet outer = new java.util.BitSet(); // collecting, per enclosing parenthesis
+        // per enclosing parenthesis: whether it was collecting, and whether its select list is the one at this depth
+        java.util.BitSet outer = new java.util.BitSet();
+        java.util.BitSet outerList = new java.util.BitSet();
+        boolean listHere = false; // a select list or VALUES began at this depth (its end words count only here)
         int depth = 0;
         for (int i = from; i < to; i++) {
             SqlToken tok = tokens.get(i);
             if (tok.isSymbol("(")) {
-                outer.set(depth++, collecting);
+                outer.set(depth, collecting);
+                outerList.set(depth++, listHere);
+                listHere = false; // (ORDER BY email) of WITHIN GROUP or OVER is part of the list it is in
             } else if (tok.isSymbol(")")) {
-                collecting = depth > 0 ? outer.get(--depth) : collecting;
+                if (depth > 0) {
+                    collecting = outer.get(--depth);
+                    listHere = outerList.get(depth);
+                }
             } else if (query && tok.kind() == SqlToken.Kind.WORD) {
                 if (tok.isWord("select") || tok.isWord("values")) {
                     collecting = true; // a select list, also of a subquery in it or in a condition
-                } else if (LIST_END.contains(tok.text())) {
+                    listHere = true;
+                } else if (listHere && endsList(tokens, i)) {
                     collecting = false;
+                    listHere = false;
                 }
             }
             if (collecting && query && tok.isSymbol("*") && i > from && (tokens.get(i - 1).isSymbol(".")

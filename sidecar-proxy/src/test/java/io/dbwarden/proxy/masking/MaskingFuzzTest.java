@@ -42,7 +42,17 @@ class MaskingFuzzTest {
             e -> "to_json(" + e + ")::text", e -> "jsonb_build_array(" + e + ")::text",
             e -> "row(" + e + ", 1)::text", e -> "array_to_string(ARRAY[" + e + "], ',')",
             e -> "regexp_replace(" + e + ", 'x', 'x')", e -> "split_part(" + e + ", '@', 1)",
-            e -> e + " COLLATE \"C\"", e -> "nullif(" + e + ", '')", e -> "greatest(" + e + ", '')");
+            e -> e + " COLLATE \"C\"", e -> "nullif(" + e + ", '')", e -> "greatest(" + e + ", '')",
+            e -> "quote_literal(" + e + ")", e -> "translate(" + e + ", 'q', 'q')", e -> "lpad(" + e + ", 40)",
+            e -> "concat_ws(',', " + e + ")", e -> "lag(" + e + ") OVER (ORDER BY 1)",
+            e -> "first_value(" + e + ") OVER ()", e -> "string_to_array(" + e + ", '@')::text",
+            e -> "encode(convert_to(" + e + ", 'UTF8'), 'escape')", e -> "xmlelement(name v, " + e + ")::text",
+            e -> "jsonb_path_query_first(jsonb_build_object('a', " + e + "), '$.a')::text",
+            e -> "(SELECT array_agg(" + e + "))::text", e -> "initcap(" + e + ")",
+            e -> "overlay(" + e + " placing 'q' from 2 for 1)", e -> "md5(" + e + ") || " + e,
+            e -> "(SELECT mode() WITHIN GROUP (ORDER BY " + e + "))",
+            e -> "CASE WHEN 1 IS DISTINCT FROM 2 THEN " + e + " END", e -> "trim(both ' ' from " + e + ")",
+            e -> "substring(" + e + " from 1)");
 
     /** A FROM clause and an expression for the masked value in it. */
     private record Source(String from, String value) {
@@ -69,7 +79,22 @@ class MaskingFuzzTest {
             new Source("(SELECT * FROM f_people) s", "s::text"),
             new Source("(SELECT * FROM f_people) s", "to_jsonb(s)::text"),
             new Source("(SELECT * FROM (SELECT email AS deep FROM f_people) i) s", "s.deep || ''"),
-            new Source("f_people p JOIN f_notes n ON n.person_id = p.id", "p.email || n.body"));
+            new Source("f_people p JOIN f_notes n ON n.person_id = p.id", "p.email || n.body"),
+            new Source("f_people p", "(p).email"),
+            new Source("f_people p", "row(p.*)::text"),
+            new Source("(SELECT DISTINCT ON (id) email AS d1 FROM f_people ORDER BY id) s", "s.d1"),
+            new Source("(SELECT email AS g1 FROM f_people GROUP BY email) s", "g1 || ''"),
+            new Source("(SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) AS m1 FROM f_people) s", "s.m1"),
+            new Source("(SELECT string_agg(email, ',') OVER () AS w1 FROM f_people) s", "s.w1"),
+            new Source("generate_series(1, 1) g, LATERAL (SELECT email AS x4 FROM f_people LIMIT 1) l", "x4"),
+            new Source("f_notes n, LATERAL (SELECT p.email AS x5 FROM f_people p WHERE p.id = n.person_id) l",
+                    "l.x5"),
+            new Source("(SELECT (SELECT email FROM f_people WHERE id = 1) AS sc) s", "sc"),
+            new Source("(SELECT jsonb_agg(p) AS j FROM f_people p) s", "s.j::text"),
+            new Source("jsonb_to_recordset((SELECT jsonb_agg(p) FROM f_people p)) AS r(email text, id int)",
+                    "r.email"),
+            new Source("json_populate_recordset(null::f_people, (SELECT json_agg(p) FROM f_people p)) r",
+                    "r.email || ''"));
 
     @Test
     void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {
@@ -130,7 +155,9 @@ class MaskingFuzzTest {
         for (int n = random.nextInt(4); n > 0; n--) {
             value = WRAPPERS.get(random.nextInt(WRAPPERS.size())).apply(value);
         }
-        String select = switch (random.nextInt(6)) {
+        String select = switch (random.nextInt(8)) {
+            case 6 -> "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY " + value + ") FROM " + source.from();
+            case 7 -> "SELECT 1 IS DISTINCT FROM 2, " + value + " FROM " + source.from();
             case 0 -> "SELECT " + value + " FROM " + source.from();
             case 1 -> "SELECT " + value + " AS out1, 1 AS n FROM " + source.from();
             case 2 -> "SELECT string_agg(" + value + ", ',') FROM " + source.from();

@@ -543,6 +543,16 @@ class MaskingIntegrationTest {
                 .doesNotContain("ada@", "Ada");
         assertThat(column(masked, "", "SELECT json_agg(t ORDER BY id) FROM (SELECT id, customer_id FROM m_orders) t"))
                 .containsExactly("[{\"id\":10,\"customer_id\":1}, \n {\"id\":11,\"customer_id\":3}]");
+        // FROM inside an expression is no FROM list: what follows it is read
+        assertThat(column(masked, "", "SELECT extract(year from birthdate) FROM m_customers WHERE id = 1"))
+                .containsExactly((String) null);
+        assertThat(column(masked, "", "SELECT trim(both ' ' from email) FROM m_customers WHERE id = 1"))
+                .containsExactly("a***@example.com");
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT 1 IS DISTINCT FROM 2, email || '' FROM m_customers WHERE id = 1")) {
+            rs.next();
+            assertThat(rs.getString(2)).isEqualTo("a***@example.com");
+        }
         // a count outputs no value it counts
         assertThat(column(masked, "", "SELECT count(c.*) FROM m_customers c")).containsExactly("3");
         assertThat(column(masked, "", "SELECT count(DISTINCT email) FROM m_customers")).containsExactly("2");
