@@ -61,7 +61,7 @@ final class Masker {
 
     private String partial(String value) {
         int at = value.indexOf('@');
-        if (at > 0 && value.indexOf('@', at + 1) < 0 && value.indexOf('.', at) > at) {
+        if (at > 0 && value.indexOf('@', at + 1) < 0 && value.indexOf('.', at) > at && address(value, at)) {
             // e-mail: keep the first characters of the local part and the whole domain
             String local = value.substring(0, at);
             int keep = Math.min(keepPrefix, Math.max(0, local.length() - 1));
@@ -93,6 +93,23 @@ final class Masker {
             seen++;
         }
         return sb.toString();
+    }
+
+    /**
+     * Whether the value is one e-mail address and nothing else: its domain keeps only letters, digits, dots and
+     * hyphens, its local part no separators. What else a value holds around an '@' ("{ann@x.org,bo" from a truncated
+     * list) would otherwise pass as "domain".
+     */
+    private static boolean address(String value, int at) {
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            boolean ok = i < at ? !Character.isWhitespace(c) && ",;:<>()[]{}\"'".indexOf(c) < 0
+                    : i == at || Character.isLetterOrDigit(c) || c == '.' || c == '-';
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** One initialised Mac per thread (event loops): provider lookup and key setup are not per value. */

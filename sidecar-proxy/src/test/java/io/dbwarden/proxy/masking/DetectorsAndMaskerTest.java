@@ -50,6 +50,11 @@ class DetectorsAndMaskerTest {
         byte[] key = "k".getBytes(StandardCharsets.UTF_8);
         assertThat(Masker.of(action(MaskStrategy.PARTIAL, null, null, null), null, key).mask("jane@example.com"))
                 .isEqualTo("j***@example.com");
+        Masker partial = Masker.of(action(MaskStrategy.PARTIAL, null, null, null), null, key);
+        assertThat(partial.mask("jane.doe+x@mail.example-corp.com")).isEqualTo("j***@mail.example-corp.com");
+        assertThat(partial.mask("{ann@example.com,bosecret")).as("not one address: nothing kept after the '@'")
+                .isEqualTo("{a**@*******.***,********");
+        assertThat(partial.mask("Tom <tom@example.com>")).isEqualTo("T** <***@*******.***>");
         assertThat(Masker.of(action(MaskStrategy.PARTIAL, null, null, null), DetectorType.CREDIT_CARD, key)
                 .mask("4242-4242-4242-4242")).isEqualTo("****-****-****-4242");
         assertThat(Masker.of(action(MaskStrategy.PARTIAL, 2, 2, null), null, key).mask("secretvalue"))
