@@ -211,6 +211,7 @@ public final class Catalog {
         byOid.clear();
         rowTypes.clear();
         inheritance = null; // CREATE TABLE ... PARTITION OF, ATTACH PARTITION, INHERIT
+        inheritanceLoading = null; // and not a load that started before them
     }
 
     private CompletionStage<Void> load(Set<Integer> oids, int depth) {
@@ -241,6 +242,7 @@ public final class Catalog {
                         // a partition or child made since the graph was loaded (outside the proxy): its parents'
                         // rules must apply before its columns are judged
                         inheritance = null;
+                        inheritanceLoading = null; // a load under way may have started before the child existed
                         CompletionStage<Void> graph = ensureInheritance();
                         if (graph != null) {
                             return graph.thenCompose(v -> load(oids, depth, true));
