@@ -161,22 +161,19 @@ final class ExpressionLineage {
     static java.util.Map<String, int[]> derivedNames(List<SqlToken> t) {
         java.util.Map<String, int[]> names = new java.util.HashMap<>();
         java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
-        java.util.BitSet inFrom = new java.util.BitSet();
-        java.util.BitSet query = new java.util.BitSet();
+        FromLists from = new FromLists();
         for (int i = 0; i < t.size(); i++) {
             SqlToken tok = t.get(i);
-            int depth = opened.size();
+            from.step(t, i);
             if (tok.isSymbol("(")) {
                 opened.push(i);
-                inFrom.clear(depth + 1);
-                query.clear(depth + 1);
             } else if (tok.isSymbol(")")) {
                 if (opened.isEmpty()) {
                     continue;
                 }
                 int open = opened.pop();
                 int after = i + 1 < t.size() && t.get(i + 1).isWord("as") ? i + 2 : i + 1;
-                if (inFrom.get(depth - 1)) {
+                if (from.open()) { // the parenthesis just closed is an item of a FROM list
                     // without an alias a function's row goes by the function's name; a subquery's (PostgreSQL 16)
                     // by none: an unqualified column may still be one of its columns
                     String name = after < t.size() && aliasName(t.get(after)) ? t.get(after).text()
@@ -187,6 +184,32 @@ final class ExpressionLineage {
                         && aliasName(t.get(open - 1))) {
                     names.put(t.get(open - 1).text(), body(t, i + 2)); // WITH t(a, b) AS (...)
                 }
+            } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
+                names.put(tok.text(), body(t, i + 2)); // WITH t AS (...)
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Where the FROM lists of a statement are, token by token: per parenthesis depth, whether a query began there
+     * and whether its FROM list is open (FROM of a query, not of extract(... FROM ...); JOIN continues it; WHERE,
+     * ON, GROUP, ... end it).
+     */
+    private static final class FromLists {
+        private final java.util.BitSet inFrom = new java.util.BitSet();
+        private final java.util.BitSet query = new java.util.BitSet();
+        private int depth;
+
+        /** Steps over token {@code i}; whether it is a name a FROM list reads (a table, schema or alias, no call). */
+        boolean step(List<SqlToken> t, int i) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+                inFrom.clear(depth);
+                query.clear(depth);
+            } else if (tok.isSymbol(")")) {
+                depth = Math.max(0, depth - 1);
             } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth))) {
                 inFrom.set(depth);
             } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
@@ -194,11 +217,17 @@ final class ExpressionLineage {
                 query.set(depth, query.get(depth) || QUERY_WORDS.contains(tok.text()));
             } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
                 query.set(depth);
-            } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
-                names.put(tok.text(), body(t, i + 2)); // WITH t AS (...)
+            } else {
+                boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+                return inFrom.get(depth) && name && !(i + 1 < t.size() && t.get(i + 1).isSymbol("("));
             }
+            return false;
         }
-        return names;
+
+        /** Whether a FROM list is open at the current depth. */
+        boolean open() {
+            return inFrom.get(depth);
+        }
     }
 
     /** Words that begin a statement or query whose FROM (or USING) list may follow at the same depth. */
@@ -250,25 +279,9 @@ final class ExpressionLineage {
      */
     static java.util.BitSet fromListNames(List<SqlToken> t) {
         java.util.BitSet names = new java.util.BitSet();
-        java.util.BitSet inFrom = new java.util.BitSet();
-        java.util.BitSet query = new java.util.BitSet();
-        int depth = 0;
+        FromLists from = new FromLists();
         for (int i = 0; i < t.size(); i++) {
-            SqlToken tok = t.get(i);
-            if (tok.isSymbol("(")) {
-                inFrom.clear(++depth);
-                query.clear(depth);
-            } else if (tok.isSymbol(")")) {
-                depth = Math.max(0, depth - 1);
-            } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth))) {
-                inFrom.set(depth);
-            } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
-                inFrom.clear(depth);
-                query.set(depth, query.get(depth) || QUERY_WORDS.contains(tok.text()));
-            } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
-                query.set(depth);
-            } else if (inFrom.get(depth) && (tok.kind() == SqlToken.Kind.WORD
-                    || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !(i + 1 < t.size() && t.get(i + 1).isSymbol("("))) {
+            if (from.step(t, i)) {
                 names.set(i);
             }
         }

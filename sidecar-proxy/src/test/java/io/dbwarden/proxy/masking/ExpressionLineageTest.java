@@ -4,7 +4,6 @@ import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.sql.SqlLexer;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -13,18 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** Lineage decisions that need no database: the shapes of statements alone. */
 class ExpressionLineageTest {
     private static MaskingRules rules(Path dir) throws Exception {
-        Path policy = Files.writeString(dir.resolve("p.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: lineage
-                  namespace: test
-                spec:
-                  subjects:
-                    - identity: "*/*"
-                  defaultAction: allow
-                  masking:
-                    columns:
+        Path policy = MaskingPolicies.write(dir, """
                       - name: emails
                         columns: ["public.customers.email"]
                         strategy: partial

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -107,18 +106,7 @@ class MaskingFuzzTest {
             s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
             s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
         }
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: fuzz
-                  namespace: test
-                spec:
-                  subjects:
-                    - identity: "*/*"
-                  defaultAction: allow
-                  masking:
-                    columns:
+        Path policy = MaskingPolicies.write(dir, """
                       - name: emails
                         columns: ["public.f_people.email"]
                         strategy: partial

@@ -608,20 +608,7 @@ class MaskingIntegrationTest {
 
     /** A proxy for "apps/reporting" whose policy allows everything and masks with these column rules (YAML list). */
     private static RunCommand.Running startMasking(Path dir, String columnRules) throws Exception {
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata:
-                  name: own-rules
-                  namespace: test
-                spec:
-                  subjects:
-                    - identity: "*/*"
-                  defaultAction: allow
-                  masking:
-                    columns:
-                """ + columnRules);
-        return CliProxy.start(dir, policy, "apps/reporting");
+        return CliProxy.start(dir, MaskingPolicies.write(dir, columnRules), "apps/reporting");
     }
 
     @Test
