@@ -24,7 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Random queries that carry a masked column through expressions, subqueries, WITH queries, set operations, VALUES,
  * LATERAL and functions in FROM, JSON and row constructors, run through the real proxy: no result value may contain
  * the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code or the
- * year of the redacted date (also through extract, to_char and date arithmetic). Queries the server rejects
+ * year of the redacted date (also through extract, to_char and date arithmetic) or the redacted number. Queries the server rejects
  * are skipped, but most must run, so the test says something. Seed and count: {@code -Ddbwarden.fuzz.seed},
  * {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
  */
@@ -34,11 +34,15 @@ class MaskingFuzzTest {
     /** A hashed code and a redacted date: their values, or the year, must not come out either. */
     private static final String CODE = "K9X7Q2W5Z";
     private static final String YEAR = "1901";
+    private static final String SALARY = "987654";
     /** The masked columns a query carries (the sources name "email"; the date goes as text, or as a year). */
-    private static final List<String> COLUMNS = List.of("email", "code", "born::text");
+    private static final List<String> COLUMNS = List.of("email", "code", "born::text", "salary::text");
     private static final List<UnaryOperator<String>> DATE_WRAPPERS = List.of(
             e -> "extract(year from (" + e + ")::date)::text", e -> "to_char((" + e + ")::date, 'YYYY')",
             e -> "date_part('year', (" + e + ")::date)::text", e -> "((" + e + ")::date + 1)::text");
+    private static final List<UnaryOperator<String>> NUMBER_WRAPPERS = List.of(
+            e -> "((" + e + ")::numeric * 1)::text", e -> "round((" + e + ")::numeric)::text",
+            e -> "abs((" + e + ")::numeric)::text", e -> "to_char((" + e + ")::numeric, '999999')");
 
     /** Expressions that keep (or may keep) the value they wrap. */
     private static final List<UnaryOperator<String>> WRAPPERS = List.of(
@@ -110,9 +114,10 @@ class MaskingFuzzTest {
         int queries = Integer.getInteger("dbwarden.fuzz.queries", 400);
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
             s.execute("DROP TABLE IF EXISTS f_notes, f_people");
-            s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text, code text, born date)");
+            s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text, code text, born date, "
+                    + "salary numeric)");
             s.execute("INSERT INTO f_people VALUES (1, 'Ann', '" + SECRET + "@example.com', '" + CODE
-                    + "', '" + YEAR + "-02-03'), (2, 'Bo', NULL, NULL, NULL)");
+                    + "', '" + YEAR + "-02-03', " + SALARY + "), (2, 'Bo', NULL, NULL, NULL, NULL)");
             s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
             s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
         }
@@ -125,6 +130,9 @@ class MaskingFuzzTest {
                         strategy: hash
                       - name: birthdays
                         columns: ["public.f_people.born"]
+                        strategy: redact
+                      - name: salaries
+                        columns: ["public.f_people.salary"]
                         strategy: redact
                 """);
         Random random = new Random(seed);
@@ -170,7 +178,7 @@ class MaskingFuzzTest {
     /** Whether a result holds a masked value (hash outputs, hex that may spell a year by chance, left out). */
     private static boolean leaks(String value) {
         String v = value.replaceAll("h:[0-9a-f]{24}", "");
-        return v.contains(SECRET) || v.contains(CODE) || v.contains(YEAR);
+        return v.contains(SECRET) || v.contains(CODE) || v.contains(YEAR) || v.contains(SALARY);
     }
 
     private static String query(Random random) {
@@ -180,6 +188,8 @@ class MaskingFuzzTest {
         String value = source.value();
         if (column.startsWith("born") && random.nextBoolean()) {
             value = DATE_WRAPPERS.get(random.nextInt(DATE_WRAPPERS.size())).apply(value);
+        } else if (column.startsWith("salary") && random.nextBoolean()) {
+            value = NUMBER_WRAPPERS.get(random.nextInt(NUMBER_WRAPPERS.size())).apply(value);
         }
         for (int n = random.nextInt(4); n > 0; n--) {
             value = WRAPPERS.get(random.nextInt(WRAPPERS.size())).apply(value);
