@@ -23,10 +23,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Random queries that carry a masked column through expressions, subqueries, WITH queries, set operations, VALUES,
  * LATERAL and functions in FROM, JSON and row constructors, run through the real proxy: no result value may contain
- * the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code or the
- * year of the redacted date (also through extract, to_char and date arithmetic) or the redacted number. Queries the server rejects
- * are skipped, but most must run, so the test says something. Seed and count: {@code -Ddbwarden.fuzz.seed},
- * {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
+ * the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code, the
+ * year of the redacted date (also through extract, to_char and date arithmetic) or the redacted number. Queries the
+ * server rejects are skipped, but most must run, so the test says something. Seed and count:
+ * {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
  */
 @ExtendWith(LeakDetection.class)
 class MaskingFuzzTest {
