@@ -41,9 +41,10 @@ final class ExpressionLineage {
     private final java.util.Map<String, QualifiedName> aliases;
     /** A table's ancestors (partitions' parents, inheritance parents), by schema and name; see Catalog#ancestors. */
     private final Ancestry ancestry;
-    /** Names of rows that are not tables: aliases of subqueries and functions in FROM, WITH query names. */
-    private final Set<String> derived;
-    /** For each of {@link #derived}, the token range [from, to) of what makes its rows (subquery, arguments). */
+    /**
+     * Rows that are not tables (aliases of subqueries and functions in FROM, WITH query names), each with the token
+     * range [from, to) of what makes its rows (subquery, arguments).
+     */
     private final java.util.Map<String, int[]> derivedFrom;
     /** The tokens naming what FROM lists read ({@link #fromListNames}). */
     private final java.util.BitSet fromNames;
@@ -56,16 +57,15 @@ final class ExpressionLineage {
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
                               java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived,
-                              Ancestry ancestry) {
+                              Ancestry ancestry, java.util.BitSet fromNames, java.util.BitSet counted) {
         this.tokens = tokens;
         this.ancestry = ancestry;
-        this.fromNames = fromListNames(tokens);
-        this.counted = countArguments(tokens);
+        this.fromNames = fromNames;
+        this.counted = counted;
         this.items = items;
         this.allNames = allNames;
         this.tables = tables;
         this.aliases = aliases;
-        this.derived = derived.keySet();
         this.derivedFrom = derived;
     }
 
@@ -138,9 +138,11 @@ final class ExpressionLineage {
                 }
             }
         }
-        List<Item> items = setOperation ? null : outputItems(tokens);
+        java.util.BitSet fromNames = fromListNames(tokens);
+        java.util.BitSet counted = countArguments(tokens);
+        List<Item> items = setOperation ? null : outputItems(tokens, fromNames, counted);
         return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens),
-                ancestry);
+                ancestry, fromNames, counted);
     }
 
     /** Adds the names tokens [from, to) use, qualifiers of a column ({@code c} of {@code c.email}) left out. */
@@ -336,8 +338,11 @@ final class ExpressionLineage {
                 || ((tok.isWord("from") || tok.isWord("on")) && before.isWord("distinct")));
     }
 
-    /** Names used by each output item of the main SELECT (or RETURNING) list; null when they cannot be lined up. */
-    private static List<Item> outputItems(List<SqlToken> t) {
+    /**
+     * Names used by each output item of the main SELECT (or RETURNING) list, without those that only name what a
+     * FROM list reads ({@code read}) or what is counted ({@code counted}); null when they cannot be lined up.
+     */
+    private static List<Item> outputItems(List<SqlToken> t, java.util.BitSet read, java.util.BitSet counted) {
         int start = -1;
         int depth = 0;
         for (int i = 0; i < t.size(); i++) {
@@ -396,8 +401,6 @@ final class ExpressionLineage {
         if (star) {
             return null;
         }
-        java.util.BitSet read = fromListNames(t);
-        java.util.BitSet counted = countArguments(t);
         List<Item> items = new ArrayList<>(ranges.size());
         for (int[] r : ranges) {
             Set<String> names = new HashSet<>();
@@ -442,13 +445,13 @@ final class ExpressionLineage {
         boolean lined = items != null && items.size() == fieldCount;
         Set<String> names = lined ? items.get(index).names() : allNames;
         for (String n : names) {
-            MaskingRules.ColumnRule r = derived.contains(n) ? tainted(rules).get(n) : null;
+            MaskingRules.ColumnRule r = derivedFrom.containsKey(n) ? tainted(rules).get(n) : null;
             if (r != null) {
                 return r; // the whole row of a subquery or WITH query whose output carries masked values
             }
         }
         MaskingRules.ColumnRule rule = ruleForNames(names, rules);
-        if (rule != null || !lined || derived.isEmpty()) {
+        if (rule != null || !lined || derivedFrom.isEmpty()) {
             return rule;
         }
         return taintedReference(items.get(index), rules);
@@ -732,7 +735,7 @@ final class ExpressionLineage {
                 || tokens.get(i).kind() == SqlToken.Kind.QUOTED_IDENT)) {
             i++;
         }
-        if (i != to || derived.contains(row.text())) {
+        if (i != to || derivedFrom.containsKey(row.text())) {
             return null;
         }
         QualifiedName table = aliases.get(row.text());
