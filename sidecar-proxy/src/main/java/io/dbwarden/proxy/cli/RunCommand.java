@@ -242,12 +242,14 @@ public final class RunCommand implements Callable<Integer> {
                         config.identity());
             }
             byte[] hashKey = maskingKeyFile == null ? null : Files.readAllBytes(maskingKeyFile);
-            policyFilter = new PolicyFilter(engine, analyzer, 100_000);
-            filters.add(policyFilter);
-            // the catalog connection opens on first use, i.e. only once some policy masks results
+            // the catalog connection opens on first use: once some policy masks results, or a statement is decided
+            // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
+            Catalog catalog = new Catalog(catalogConnection::query, 60_000);
+            policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog);
+            filters.add(policyFilter);
             MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
-                    new Catalog(catalogConnection::query, 60_000));
+                    catalog);
             resultFilters.add(maskingFilter);
             listeners.add(0, maskingFilter);
             filters.add(maskingFilter);

@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.masking;
 
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.SqlToken;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.dbwarden.proxy.sql.StatementClassifier;
@@ -96,10 +97,6 @@ final class ExpressionLineage {
         return aliases;
     }
 
-    /** What a table (schema, name) is a partition or inheritance child of, nearest first (see Catalog#ancestors). */
-    interface Ancestry extends java.util.function.BiFunction<String, String, List<QualifiedName>> {
-    }
-
     /**
      * The table (its schema resolved) and then what it is a partition or inheritance child of: a rule for a parent
      * covers the same columns in its partitions and children, whose rows are the same data under another name.
@@ -107,7 +104,7 @@ final class ExpressionLineage {
     static List<QualifiedName> lineOf(QualifiedName table, String defaultSchema,
                                       Ancestry ancestry) {
         String schema = table.schema() != null ? table.schema() : defaultSchema;
-        List<QualifiedName> ancestors = ancestry.apply(schema, table.name());
+        List<QualifiedName> ancestors = ancestry.ancestors(schema, table.name());
         List<QualifiedName> line = new ArrayList<>(1 + ancestors.size());
         line.add(new QualifiedName(schema, table.name()));
         line.addAll(ancestors);
@@ -120,7 +117,7 @@ final class ExpressionLineage {
         return of(tokens, StatementClassifier.classify(tokens).tables(), ancestry);
     }
 
-    /** As {@link #of(List, java.util.function.BiFunction)}, with the tables of the already classified statement. */
+    /** As {@link #of(List, Ancestry)}, with the tables of the already classified statement. */
     static ExpressionLineage of(List<SqlToken> tokens, List<QualifiedName> tables,
                                 Ancestry ancestry) {
         Set<String> all = new HashSet<>();

@@ -8,6 +8,7 @@ import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.SqlToken;
 import io.dbwarden.proxy.sql.StatementClassifier;
 
@@ -22,7 +23,8 @@ import java.util.concurrent.CompletionStage;
  * cache so that column names are looked up again.
  */
 public final class MaskingFilter implements ResultFilter, ExecutionListener, StatementFilter {
-    private static final Set<String> DDL = Set.of("create", "alter", "drop", "comment");
+    /** Statements that change definitions, as their literal-free text starts. */
+    private static final List<String> DDL = List.of("create ", "alter ", "drop ", "comment ");
 
     private final Catalog catalog;
     private volatile MaskingRules rules;
@@ -90,7 +92,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     }
 
     /** The checks, synchronous: ancestry tells which tables are partitions or children of others. */
-    private CompletionStage<Verdict> decide(StatementContext context, ExpressionLineage.Ancestry ancestry) {
+    private CompletionStage<Verdict> decide(StatementContext context, Ancestry ancestry) {
         if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -169,7 +171,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * sets a masked column from itself (SET email = lower(email)) keeps the value masked.
      */
     static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                      MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
+                                                      MaskingRules rules, Ancestry ancestry) {
         io.dbwarden.proxy.filter.StatementInfo explained = explainedAndRun(statement);
         if (explained != null) {
             statement = explained; // EXPLAIN ANALYZE runs the statement it explains
@@ -244,7 +246,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
-                                                        MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
+                                                        MaskingRules rules, Ancestry ancestry) {
         int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
         if (set == 0 || c.tables().isEmpty()) {
             return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
@@ -316,7 +318,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * ({@code pg_notify('c', t::text)}). Literals, parameters and other columns are fine.
      */
     static MaskingRules.ColumnRule sendsMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                     MaskingRules rules, ExpressionLineage.Ancestry ancestry) {
+                                                     MaskingRules rules, Ancestry ancestry) {
         String n = statement.normalized();
         if (rules.columns().isEmpty() || !(n.contains("pg_notify") || n.contains("lo_from_bytea")
                 || n.contains("lo_put") || n.contains("set_config"))) {
@@ -418,14 +420,21 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 && StatementClassifier.hasWordAtDepth(tokens, 0, tokens.size(), "to");
     }
 
+    /**
+     * DDL through the proxy drops what the catalog holds (columns, views, the graph of partitions, which policy
+     * decisions use too): statements after it see the new definitions.
+     */
     @Override
     public void onExecution(ExecutionRecord record) {
-        if (!record.executed() || rules.isEmpty()) {
-            return; // without rules the catalog is not used; new rules invalidate it (update)
+        if (!record.executed()) {
+            return;
         }
-        List<SqlToken> tokens = record.statement().tokens();
-        if (!tokens.isEmpty() && tokens.get(0).kind() == SqlToken.Kind.WORD && DDL.contains(tokens.get(0).text())) {
-            catalog.invalidate();
+        String normalized = record.statement().normalized();
+        for (String ddl : DDL) {
+            if (normalized.startsWith(ddl)) {
+                catalog.invalidate();
+                return;
+            }
         }
     }
 }

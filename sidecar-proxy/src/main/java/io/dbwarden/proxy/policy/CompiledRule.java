@@ -4,6 +4,7 @@ import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.api.v1alpha1.Rule;
 import io.dbwarden.api.v1alpha1.StatementKind;
 import io.dbwarden.api.validation.NameGlob;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
@@ -18,6 +19,10 @@ import java.util.Set;
  * table globs, and always satisfies a deny rule's. An unqualified name counts under every schema it could
  * resolve to (the policy's default schema, which the proxy pins as search_path, and pg_catalog for pg_* names):
  * all of them must match for allow rules, any of them for restricting rules.
+ * <p>
+ * A table also counts as each table it is a partition or inheritance child of ({@link Ancestry}): its rows are their
+ * rows under another name, so a restricting rule for {@code public.orders} applies to {@code public.orders_2024}
+ * too. Allow rules extend to partitions only: an inheritance child may add columns its parent does not have.
  */
 record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables, List<NameGlob> functions,
                     boolean withoutWhere, boolean copyProgram, Action action, String message, long maxAffectedRows) {
@@ -37,7 +42,7 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
         return action == Action.ALLOW;
     }
 
-    boolean matches(StatementAnalysis a, String defaultSchema) {
+    boolean matches(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
         if (withoutWhere && !a.withoutWhere()) {
             return false;
         }
@@ -50,33 +55,55 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
                 return false;
             }
         }
-        if (!tables.isEmpty() && !matchesTables(a, defaultSchema)) {
+        if (!tables.isEmpty() && !matchesTables(a, defaultSchema, ancestry)) {
             return false;
         }
         return functions.isEmpty() || matchesFunctions(a.functions());
     }
 
-    private boolean matchesTables(StatementAnalysis a, String defaultSchema) {
+    private boolean matchesTables(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
         if (permits() && !a.tablesComplete()) {
             return false;
         }
         if (!permits() && !a.tablesComplete()) {
             return true;
         }
-        return covers(tables, a.tables(), tableSchemas(defaultSchema));
+        return covers(tables, a.tables(), tableSchemas(defaultSchema), ancestry);
     }
 
     /**
      * A restricting rule with table globs matched a statement whose table list is incomplete, and none of the
      * tables the proxy did find is one the rule names: it applies because of what the statement might use.
      */
-    boolean matchedOnlyForUnknownTables(StatementAnalysis a, String defaultSchema) {
+    boolean matchedOnlyForUnknownTables(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
         return !permits() && !tables.isEmpty() && !a.tablesComplete()
-                && !covers(tables, a.tables(), tableSchemas(defaultSchema));
+                && !covers(tables, a.tables(), tableSchemas(defaultSchema), ancestry);
+    }
+
+    /**
+     * When this restricting rule names none of the statement's tables itself but one's ancestor: that table and the
+     * ancestor (for the error's detail), else null.
+     */
+    QualifiedName[] matchedThroughAncestor(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
+        if (permits() || tables.isEmpty() || !a.tablesComplete()
+                || covers(tables, a.tables(), tableSchemas(defaultSchema), Ancestry.NONE)) {
+            return null; // no table globs, or the names alone decide it
+        }
+        for (QualifiedName o : a.tables()) {
+            List<String> schemas = o.schema() != null ? List.of(o.schema()) : tableSchemas(defaultSchema).apply(o.name());
+            for (String schema : schemas) {
+                for (QualifiedName parent : ancestry.ancestors(schema, o.name())) {
+                    if (tables.stream().anyMatch(g -> g.matches(parent.schema(), parent.name()))) {
+                        return new QualifiedName[] {new QualifiedName(schema, o.name()), parent};
+                    }
+                }
+            }
+        }
+        return null;
     }
 
     private boolean matchesFunctions(List<QualifiedName> called) {
-        return covers(functions, called, name -> FUNCTION_SCHEMAS);
+        return covers(functions, called, name -> FUNCTION_SCHEMAS, Ancestry.NONE);
     }
 
     private static final List<String> FUNCTION_SCHEMAS = List.of("pg_catalog", "public");
@@ -93,17 +120,21 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
     }
 
     /**
-     * Permitting rules: every object, under every schema it could resolve to, matches a glob. Restricting rules:
-     * some object, under some schema it could resolve to, matches a glob.
+     * Permitting rules: every object, under every schema it could resolve to, matches a glob (itself, or for a
+     * partition, one of its ancestors). Restricting rules: some object, under some schema it could resolve to, or one
+     * of its ancestors there, matches a glob.
      */
     private boolean covers(List<NameGlob> globs, List<QualifiedName> objects,
-                           java.util.function.Function<String, List<String>> unqualifiedSchemas) {
+                           java.util.function.Function<String, List<String>> unqualifiedSchemas, Ancestry ancestry) {
         for (QualifiedName o : objects) {
             List<String> schemas = o.schema() != null ? List.of(o.schema()) : unqualifiedSchemas.apply(o.name());
             boolean all = true;
             boolean any = false;
             for (String schema : schemas) {
-                boolean m = globs.stream().anyMatch(g -> g.matches(schema, o.name()));
+                boolean m = globs.stream().anyMatch(g -> g.matches(schema, o.name()))
+                        || ((!permits() || ancestry.partition(schema, o.name()))
+                        && ancestry.ancestors(schema, o.name()).stream()
+                        .anyMatch(p -> globs.stream().anyMatch(g -> g.matches(p.schema(), p.name()))));
                 all &= m;
                 any |= m;
             }

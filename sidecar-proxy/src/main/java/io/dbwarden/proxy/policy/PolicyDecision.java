@@ -4,6 +4,7 @@ import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 
 import java.util.List;
@@ -14,13 +15,13 @@ final class PolicyDecision {
     private PolicyDecision() {
     }
 
-    static Verdict of(CompiledPolicy policy, CompiledRule rule, Action action, StatementAnalysis a) {
+    static Verdict of(CompiledPolicy policy, CompiledRule rule, Action action, StatementAnalysis a, Ancestry ancestry) {
         String ruleName = rule == null ? null : rule.name();
         String what = describe(a);
         String by = rule == null ? "the default action of policy \"" + policy.name() + "\""
                 : "rule \"" + rule.name() + "\" of policy \"" + policy.name() + "\"";
         String userMessage = rule != null && rule.message() != null ? rule.message() : null;
-        if (rule != null && rule.matchedOnlyForUnknownTables(a, policy.defaultSchema())) {
+        if (rule != null && rule.matchedOnlyForUnknownTables(a, policy.defaultSchema(), ancestry)) {
             // the rule's own message speaks of its tables, which this statement may not use at all
             userMessage = "the proxy could not list every table this statement uses, and the rule applies to tables "
                     + "it might use";
@@ -30,6 +31,13 @@ final class PolicyDecision {
                 + "statement, or it reads a cursor or prepared statement the proxy did not see defined), so rules "
                 + "that name tables treat it as possibly using any table: allow rules do not match it, deny rules do."
                 : null;
+        StatementAnalysis.QualifiedName[] inherited = rule == null ? null
+                : rule.matchedThroughAncestor(a, policy.defaultSchema(), ancestry);
+        if (inherited != null) {
+            detail = inherited[0] + " is a " + (ancestry.partition(inherited[0].schema(), inherited[0].name())
+                    ? "partition" : "child table") + " of " + inherited[1] + ", which the rule names: rules about a "
+                    + "table also cover its partitions and inheritance children.";
+        }
         Verdict verdict = switch (action) {
             case ALLOW -> rule == null || rule.maxAffectedRows() == 0 ? Verdict.allow(policy.name(), ruleName)
                     : new Verdict(Decision.ALLOW, policy.name(), ruleName, null, null, rule.maxAffectedRows());

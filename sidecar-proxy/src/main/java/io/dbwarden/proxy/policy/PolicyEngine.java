@@ -4,6 +4,7 @@ import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 
 import java.util.List;
@@ -17,11 +18,16 @@ public final class PolicyEngine {
     private final List<CompiledPolicy> applicable;
     private final String identity;
     private final java.util.Map<String, String> sessionSettings;
+    private final boolean tableRules;
+    private final boolean restrictingTableRules;
 
     public PolicyEngine(List<CompiledPolicy> policies, String identity) {
         this.identity = identity;
         this.applicable = policies.stream().filter(p -> p.appliesTo(identity)).toList();
         this.sessionSettings = computeSessionSettings();
+        this.tableRules = applicable.stream().flatMap(p -> p.rules().stream()).anyMatch(r -> !r.tables().isEmpty());
+        this.restrictingTableRules = applicable.stream().flatMap(p -> p.rules().stream())
+                .anyMatch(r -> !r.tables().isEmpty() && !r.permits());
     }
 
     public static PolicyEngine of(List<DatabaseAccessPolicy> policies, String identity) {
@@ -83,7 +89,50 @@ public final class PolicyEngine {
                         + " returns to that limit.");
     }
 
+    /** {@link #decide(StatementAnalysis, Ancestry)} by the names statements use alone (offline checks). */
     public Verdict decide(StatementAnalysis analysis) {
+        return decide(analysis, Ancestry.NONE);
+    }
+
+    /**
+     * Whether some rule of an applicable policy names tables: then decisions depend on which tables are partitions
+     * or inheritance children of which ({@link Ancestry}).
+     */
+    public boolean tableRules() {
+        return tableRules;
+    }
+
+    /**
+     * Whether some restricting rule (deny, requireApproval, audit) names tables: without the graph of partitions
+     * and children, a statement on a table could escape it (allow rules only ever match fewer statements without it).
+     */
+    public boolean restrictingTableRules() {
+        return restrictingTableRules;
+    }
+
+    /** Whether a table the statement names (under a schema it could resolve to) is one the graph did not know. */
+    public boolean namesUnknownTables(StatementAnalysis a, Ancestry ancestry) {
+        for (StatementAnalysis.QualifiedName t : a.tables()) {
+            if (t.schema() != null) {
+                if (!ancestry.knows(t.schema(), t.name())) {
+                    return true;
+                }
+                continue;
+            }
+            for (CompiledPolicy p : applicable) {
+                if (!ancestry.knows(p.defaultSchema(), t.name())) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Decides a statement. {@code ancestry} tells which tables are partitions or inheritance children of which: rules
+     * about a table also cover its partitions (and restricting rules its children).
+     */
+    public Verdict decide(StatementAnalysis analysis, Ancestry ancestry) {
         if (applicable.isEmpty()) {
             return Verdict.deny(null, null, "no policy applies to identity " + identity,
                     PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: no DatabaseAccessPolicy applies to "
@@ -93,7 +142,7 @@ public final class PolicyEngine {
         Verdict result = null;
         long limit = 0;
         for (CompiledPolicy p : applicable) {
-            Verdict v = decide(p, analysis);
+            Verdict v = decide(p, analysis, ancestry);
             if (v.maxRows() > 0) {
                 limit = limit == 0 ? v.maxRows() : Math.min(limit, v.maxRows()); // every policy's limit holds
             }
@@ -127,7 +176,7 @@ public final class PolicyEngine {
         };
     }
 
-    static Verdict decide(CompiledPolicy p, StatementAnalysis a) {
+    static Verdict decide(CompiledPolicy p, StatementAnalysis a, Ancestry ancestry) {
         if (!a.classified() && !p.allowUnparsedStatements()) {
             return PolicyDecision.builtIn(p, "unclassified-statement", "statement could not be classified ("
                     + a.problem() + ")", "The proxy only forwards statements it understands. Rewrite the statement, "
@@ -178,13 +227,13 @@ public final class PolicyEngine {
                             + "the server or for the role, outside the proxy.");
         }
         for (CompiledRule r : p.rules()) {
-            if (r.matches(a, p.defaultSchema())) {
+            if (r.matches(a, p.defaultSchema(), ancestry)) {
                 Verdict guarded = serverSideGuard(p, r, r.action(), a);
-                return guarded != null ? guarded : PolicyDecision.of(p, r, r.action(), a);
+                return guarded != null ? guarded : PolicyDecision.of(p, r, r.action(), a, ancestry);
             }
         }
         Verdict guarded = serverSideGuard(p, null, p.defaultAction(), a);
-        return guarded != null ? guarded : PolicyDecision.of(p, null, p.defaultAction(), a);
+        return guarded != null ? guarded : PolicyDecision.of(p, null, p.defaultAction(), a, ancestry);
     }
 
     /**

@@ -5,37 +5,77 @@ import io.dbwarden.proxy.approval.ApprovalService;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.sql.TableGraph;
 
 import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The policy as a statement filter. Verdicts are cached by literal-free statement text (bounded, dropped when the
  * policy changes), so a repeated statement costs one map lookup; a new statement is analysed off the event loop.
+ * <p>
+ * When rules name tables, decisions also depend on which tables are partitions or inheritance children of which
+ * ({@link TableGraph}, loaded on the proxy's catalog connection): cached verdicts belong to one version of that graph
+ * and are dropped when it changes. A statement naming a table the graph does not know (made since it was loaded)
+ * waits for a newer graph, and its verdict is not cached while the name stays unknown. When the graph cannot be
+ * loaded, statements on tables are refused if a restricting rule names tables (built-in {@code policy-catalog}),
+ * and else decided by their names alone.
  */
 public final class PolicyFilter implements StatementFilter {
     private final StatementAnalyzer analyzer;
     private final int maxCachedVerdicts;
+    private final TableGraph graph;
     private volatile State state;
     private volatile ApprovalService approvals;
 
-    /** Verdicts are kept as completed stages: a cache hit allocates nothing. */
-    private record State(PolicyEngine engine, Map<String, CompletableFuture<Verdict>> verdicts,
-                         Map<String, String> sessionSettings) {
+    /** At most one graph load per this interval for statements naming tables the graph does not know. */
+    static final long UNKNOWN_NAME_RELOAD_NANOS = 200_000_000L;
+
+    /** Verdicts decided with one version of the table graph (0: without it), as completed stages: a hit allocates
+     * nothing. */
+    private record Verdicts(long graphVersion, Map<String, CompletableFuture<Verdict>> byText) {
+    }
+
+    private record State(PolicyEngine engine, AtomicReference<Verdicts> verdicts, Map<String, String> sessionSettings) {
         State(PolicyEngine engine) {
-            this(engine, new ConcurrentHashMap<>(), engine.sessionSettings());
+            this(engine, new AtomicReference<>(new Verdicts(0, new ConcurrentHashMap<>())), engine.sessionSettings());
+        }
+
+        /** The verdicts of graph version {@code version}: null when a newer version's verdicts are cached already. */
+        Map<String, CompletableFuture<Verdict>> verdicts(long version) {
+            while (true) {
+                Verdicts v = verdicts.get();
+                if (v.graphVersion() == version) {
+                    return v.byText();
+                }
+                if (v.graphVersion() > version) {
+                    return null;
+                }
+                Verdicts next = new Verdicts(version, new ConcurrentHashMap<>());
+                if (verdicts.compareAndSet(v, next)) {
+                    return next.byText();
+                }
+            }
         }
     }
 
-    public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
+    /** @param graph partitions and inheritance children, for rules that name tables; null: names alone decide */
+    public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts, TableGraph graph) {
         this.analyzer = analyzer;
         this.maxCachedVerdicts = maxCachedVerdicts;
+        this.graph = graph;
         this.state = new State(engine);
+    }
+
+    public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
+        this(engine, analyzer, maxCachedVerdicts, null);
     }
 
     /** Switches to a new policy set; sessions see it from their next statement. */
@@ -127,20 +167,72 @@ public final class PolicyFilter implements StatementFilter {
     /** Decides on what runs: for EXECUTE/FETCH of a known name, the query behind the name. */
     private CompletionStage<Verdict> evaluate(State s, StatementContext context) {
         String key = context.runs().normalized();
-        CompletableFuture<Verdict> cached = s.verdicts().get(key);
+        TableGraph g = s.engine().tableRules() ? graph : null;
+        Map<String, CompletableFuture<Verdict>> cache = g == null ? s.verdicts(0)
+                : s.verdicts(g.graphVersion(g.inheritance()));
+        CompletableFuture<Verdict> cached = cache == null ? null : cache.get(key);
         if (cached != null) {
             return cached;
         }
         StatementAnalysis analysis = analyzer.cached(context.runs());
-        if (analysis != null) {
-            return decide(s, key, analysis);
+        if (g != null) {
+            long since = System.nanoTime();
+            return analysis != null ? decide(s, key, analysis, g, since)
+                    : analyzer.analyze(context.runs()).thenCompose(a -> decide(s, key, a, g, since));
         }
-        return analyzer.analyze(context.runs()).thenCompose(a -> decide(s, key, a));
+        if (analysis != null) {
+            return decide(s, key, analysis, Ancestry.NONE, 0);
+        }
+        return analyzer.analyze(context.runs()).thenCompose(a -> decide(s, key, a, Ancestry.NONE, 0));
     }
 
-    private CompletableFuture<Verdict> decide(State s, String key, StatementAnalysis analysis) {
-        CompletableFuture<Verdict> v = CompletableFuture.completedFuture(s.engine().decide(analysis));
-        Map<String, CompletableFuture<Verdict>> cache = s.verdicts();
+    /**
+     * Decides with the table graph: waits for it to be loaded, and for a newer one when the statement names a table
+     * the current one does not know ({@code since}: when the statement arrived).
+     */
+    private CompletionStage<Verdict> decide(State s, String key, StatementAnalysis analysis, TableGraph g, long since) {
+        if (analysis.tables().isEmpty()) { // nothing for the graph to say: valid for every version of it
+            return decide(s, key, analysis, Ancestry.NONE, g.graphVersion(g.inheritance()));
+        }
+        CompletionStage<Void> loading = g.ensureInheritance();
+        Ancestry current = g.inheritance();
+        if (loading == null && current != null && s.engine().namesUnknownTables(analysis, current)) {
+            loading = g.ensureInheritanceSince(since, UNKNOWN_NAME_RELOAD_NANOS);
+            if (loading == null) {
+                // loaded after the statement arrived, or moments ago for another unknown name: the name is no
+                // relation the catalog connection can see (a typo, the session's own temporary table); not cached
+                return CompletableFuture.completedFuture(s.engine().decide(analysis, current));
+            }
+        }
+        if (loading == null && current != null) {
+            return decide(s, key, analysis, current, g.graphVersion(current));
+        }
+        if (loading == null) {
+            loading = CompletableFuture.completedFuture(null); // dropped by DDL just now: ask again
+        }
+        return loading.handle((v, err) -> err).thenCompose(err -> err == null ? decide(s, key, analysis, g, since)
+                : CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis)));
+    }
+
+    /** The graph of partitions cannot be loaded: fail closed where a restricting rule names tables. */
+    private static Verdict withoutGraph(PolicyEngine engine, StatementAnalysis analysis) {
+        if (!engine.restrictingTableRules()) {
+            return engine.decide(analysis); // allow rules by names alone match no more statements than with it
+        }
+        return Verdict.deny(null, "policy-catalog", "table partitions could not be looked up",
+                io.dbwarden.proxy.postgres.PgError.error(io.dbwarden.proxy.postgres.PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: rules of the policy for this identity name tables, and the proxy could not look up "
+                                + "which tables are partitions or inheritance children of others", null,
+                        "Retry; the proxy's catalog connection to the database is failing."));
+    }
+
+    private CompletableFuture<Verdict> decide(State s, String key, StatementAnalysis analysis, Ancestry ancestry,
+                                              long graphVersion) {
+        CompletableFuture<Verdict> v = CompletableFuture.completedFuture(s.engine().decide(analysis, ancestry));
+        Map<String, CompletableFuture<Verdict>> cache = s.verdicts(graphVersion);
+        if (cache == null) {
+            return v; // decided with a graph older than the cached verdicts'
+        }
         if (cache.size() >= maxCachedVerdicts) {
             Iterator<String> it = cache.keySet().iterator();
             for (int i = 0; i < Math.max(1, maxCachedVerdicts / 10) && it.hasNext(); i++) {

@@ -1,0 +1,35 @@
+package io.dbwarden.proxy.sql;
+
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+
+import java.util.List;
+
+/**
+ * What tables are partitions or inheritance children of (the database's pg_inherits graph, as the proxy last loaded
+ * it): the rows of a partition or child are rows of its ancestors under another name, so rules about the ancestors
+ * concern them too. Schemas are resolved (no null schema).
+ */
+@FunctionalInterface
+public interface Ancestry {
+    /** The tables {@code schema.table} is a partition or inheritance child of, nearest first; empty for others. */
+    List<QualifiedName> ancestors(String schema, String table);
+
+    /**
+     * Whether {@code schema.table} is a partition (of a partitioned table): unlike an inheritance child, which may add
+     * columns of its own, a partition has exactly its parent's columns and holds a subset of its rows.
+     */
+    default boolean partition(String schema, String table) {
+        return false;
+    }
+
+    /**
+     * Whether the graph knew the relation when it was loaded: for a name it did not know (made since, or none at
+     * all) its empty ancestry says nothing.
+     */
+    default boolean knows(String schema, String table) {
+        return true;
+    }
+
+    /** No table has ancestors (offline decisions, and decisions that do not look at tables). */
+    Ancestry NONE = (schema, table) -> List.of();
+}

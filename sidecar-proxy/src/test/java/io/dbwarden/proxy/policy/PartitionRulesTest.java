@@ -1,0 +1,230 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.testing.CliProxy;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.postgresql.util.PSQLException;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Rules about a table cover its partitions and inheritance children, whose rows are the table's rows under another
+ * name: a deny rule for {@code public.pr_customers} also refuses {@code SELECT * FROM pr_customers_eu}. Restricting
+ * rules follow partitions and children, allow rules (and their row limits) partitions only. Partitions made outside
+ * the proxy count from the first statement that names them; DDL through the proxy applies to the next statement.
+ * Real proxy (as {@code dbwarden-proxy run} starts it), real PostgreSQL, pgjdbc.
+ */
+@ExtendWith(LeakDetection.class)
+class PartitionRulesTest {
+    private static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: agent
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/agent
+              defaultAction: allow
+              rules:
+                - name: no-customer-reads
+                  match:
+                    statements: [SELECT, COPY]
+                    tables: ["public.pr_customers", "public.pr_people"]
+                  action: deny
+                  message: customer rows are off limits
+                - name: bounded-order-deletes
+                  match:
+                    statements: [DELETE]
+                    tables: ["public.pr_orders"]
+                  action: allow
+                  maxAffectedRows: 1
+                - name: no-other-deletes
+                  match:
+                    statements: [DELETE]
+                  action: deny
+            ---
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: reader
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/reader
+              defaultAction: deny
+              rules:
+                - name: session
+                  match:
+                    statements: [SET, SHOW, TRANSACTION]
+                  action: allow
+                - name: read-orders-and-customers
+                  match:
+                    statements: [SELECT]
+                    tables: ["public.pr_orders", "public.pr_customers", "public.pr_people"]
+                  action: allow
+            """;
+
+    @TempDir
+    static Path dir;
+    static RunCommand.Running agent;
+    static RunCommand.Running reader;
+
+    @BeforeAll
+    static void start() throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late CASCADE");
+            s.execute("CREATE TABLE pr_customers (id int, region text, email text) PARTITION BY LIST (region)");
+            s.execute("CREATE TABLE pr_customers_eu PARTITION OF pr_customers FOR VALUES IN ('eu') "
+                    + "PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE pr_customers_eu_1 PARTITION OF pr_customers_eu FOR VALUES FROM (0) TO (1000)");
+            s.execute("CREATE TABLE pr_people (id int, email text)");
+            s.execute("CREATE TABLE pr_people_archive (note text) INHERITS (pr_people)");
+            s.execute("INSERT INTO pr_people_archive VALUES (2, 'cy@example.com', 'moved')");
+            s.execute("INSERT INTO pr_customers VALUES (1, 'eu', 'ann@example.com')");
+            s.execute("CREATE TABLE pr_orders (id int, total int) PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE pr_orders_low PARTITION OF pr_orders FOR VALUES FROM (0) TO (100)");
+            s.execute("INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
+            s.execute("CREATE TABLE pr_loose (id int, region text, email text)");
+        }
+        Path policy = dir.resolve("policy.yaml");
+        Files.writeString(policy, POLICY);
+        agent = CliProxy.start(dir, policy, "test/agent");
+        reader = CliProxy.start(dir, policy, "test/reader", "--audit", dir.resolve("reader.jsonl").toString());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (agent != null) {
+            agent.close();
+        }
+        if (reader != null) {
+            reader.close();
+        }
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late CASCADE");
+        }
+    }
+
+    private static String denial(Connection c, String sql) {
+        try (Statement s = c.createStatement()) {
+            s.execute(sql);
+        } catch (SQLException e) {
+            assertThat(e.getSQLState()).as(sql).isEqualTo("42501");
+            return e.getMessage();
+        }
+        throw new AssertionError("not refused: " + sql);
+    }
+
+    private static int count(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            int n = 0;
+            while (rs.next()) {
+                n++;
+            }
+            return n;
+        }
+    }
+
+    @Test
+    void aDenyRuleCoversPartitionsAtEveryLevelUnderTheirOwnNames() throws Exception {
+        try (Connection c = CliProxy.connect(agent, "")) {
+            assertThat(denial(c, "SELECT email FROM pr_customers")).contains("no-customer-reads");
+            String partition = denial(c, "SELECT email FROM public.pr_customers_eu");
+            assertThat(partition).contains("no-customer-reads").contains("customer rows are off limits")
+                    .contains("public.pr_customers_eu is a partition of public.pr_customers, which the rule names");
+            assertThat(denial(c, "SELECT * FROM pr_customers_eu_1 WHERE id = 1")).contains("no-customer-reads");
+            assertThat(denial(c, "SELECT o.id FROM pr_orders o JOIN pr_customers_eu_1 c ON c.id = o.id"))
+                    .contains("no-customer-reads");
+            assertThat(denial(c, "COPY pr_customers_eu_1 TO STDOUT")).contains("no-customer-reads");
+            // the session stays usable, and other tables are not affected
+            assertThat(count(c, "SELECT id FROM pr_orders_low")).isEqualTo(5);
+            assertThat(count(c, "SELECT id FROM pr_loose")).isZero();
+        }
+    }
+
+    @Test
+    void aDenyRuleCoversInheritanceChildren() throws Exception {
+        try (Connection c = CliProxy.connect(agent, "")) {
+            assertThat(denial(c, "SELECT note FROM pr_people_archive")).contains("no-customer-reads")
+                    .contains("public.pr_people_archive is a child table of public.pr_people");
+            // made through the proxy: the next statement knows it
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE pr_people_2025 () INHERITS (pr_people)");
+            }
+            assertThat(denial(c, "SELECT * FROM pr_people_2025")).contains("no-customer-reads");
+        }
+    }
+
+    @Test
+    void aPartitionMadeOutsideTheProxyIsCoveredFromItsFirstStatement() throws Exception {
+        try (Connection c = CliProxy.connect(agent, "");
+             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+             Statement ds = direct.createStatement()) {
+            assertThat(count(c, "SELECT id FROM pr_orders")).isEqualTo(5); // the graph is loaded
+            ds.execute("CREATE TABLE pr_late PARTITION OF pr_customers FOR VALUES IN ('us')");
+            ds.execute("INSERT INTO pr_customers VALUES (7, 'us', 'bob@example.com')");
+            assertThat(denial(c, "SELECT email FROM pr_late")).contains("no-customer-reads")
+                    .contains("public.pr_late is a partition of public.pr_customers");
+            // and a name that is no table at all is the server's to refuse
+            assertThatThrownBy(() -> count(c, "SELECT * FROM pr_nowhere")).isInstanceOf(PSQLException.class)
+                    .extracting(e -> ((PSQLException) e).getSQLState()).isEqualTo("42P01");
+        }
+    }
+
+    @Test
+    void attachingThroughTheProxyAppliesToTheNextStatement() throws Exception {
+        try (Connection c = CliProxy.connect(agent, "")) {
+            assertThat(count(c, "SELECT email FROM pr_loose")).isZero(); // cached verdict: allowed
+            try (Statement s = c.createStatement()) {
+                s.execute("ALTER TABLE pr_customers ATTACH PARTITION pr_loose FOR VALUES IN ('apac')");
+            }
+            assertThat(denial(c, "SELECT email FROM pr_loose")).contains("no-customer-reads");
+            try (Statement s = c.createStatement()) {
+                s.execute("ALTER TABLE pr_customers DETACH PARTITION pr_loose");
+            }
+            assertThat(count(c, "SELECT email FROM pr_loose")).isZero();
+        }
+    }
+
+    @Test
+    void rowLimitsOfAnAllowRuleHoldForItsPartitions() throws Exception {
+        try (Connection c = CliProxy.connect(agent, ""); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO pr_orders VALUES (50, 1), (51, 1)");
+            assertThatThrownBy(() -> s.execute("DELETE FROM pr_orders_low WHERE id >= 50"))
+                    .isInstanceOf(PSQLException.class).hasMessageContaining("bounded-order-deletes")
+                    .extracting(e -> ((PSQLException) e).getSQLState()).isEqualTo("54000");
+            assertThat(count(c, "SELECT id FROM pr_orders_low WHERE id >= 50")).isEqualTo(2);
+            assertThat(s.executeUpdate("DELETE FROM pr_orders_low WHERE id = 51")).isEqualTo(1);
+            assertThat(s.executeUpdate("DELETE FROM pr_orders_low WHERE id = 50")).isEqualTo(1);
+            // deletes elsewhere: the catch-all rule
+            assertThat(denial(c, "DELETE FROM pr_loose WHERE id = 1")).contains("no-other-deletes");
+        }
+    }
+
+    @Test
+    void allowRulesExtendToPartitionsButNotToInheritanceChildren() throws Exception {
+        try (Connection c = CliProxy.connect(reader, "")) {
+            assertThat(count(c, "SELECT id FROM pr_orders_low")).isGreaterThan(0);
+            assertThat(count(c, "SELECT email FROM pr_customers_eu_1")).isEqualTo(1);
+            assertThat(count(c, "SELECT email FROM pr_people")).isGreaterThan(0);
+            // a child may have columns of its own that the allowed table does not: the default (deny) decides
+            assertThat(denial(c, "SELECT note FROM pr_people_archive")).contains("default action of policy \"reader\"");
+            assertThat(denial(c, "SELECT id FROM pr_loose")).contains("default action");
+        }
+    }
+}

@@ -1,0 +1,218 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.masking.Catalog;
+import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * How the policy filter uses the graph of partitions (the real {@link Catalog}, its queries run on a JDBC connection
+ * to the embedded server): verdicts are cached per version of the graph, names the graph does not know reload it (at
+ * most once per interval), and a graph that cannot be loaded fails closed where restricting rules name tables.
+ */
+class PolicyTableGraphTest {
+    private static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: guarded
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/guarded
+              defaultAction: allow
+              rules:
+                - name: no-secrets
+                  match:
+                    tables: ["public.tg_secrets"]
+                  action: deny
+            ---
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: allow-only
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/allow-only
+              defaultAction: deny
+              rules:
+                - name: reads
+                  match:
+                    statements: [SELECT]
+                    tables: ["public.tg_secrets"]
+                  action: allow
+                - name: session
+                  match:
+                    statements: [SET]
+                  action: allow
+            """;
+
+    static StatementAnalyzer analyzer;
+    static Connection direct;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
+        direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+        try (Statement s = direct.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE");
+            s.execute("CREATE TABLE tg_secrets (id int, v text) PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE tg_secrets_1 PARTITION OF tg_secrets FOR VALUES FROM (0) TO (10)");
+            s.execute("CREATE TABLE tg_plain (id int, v text)");
+        }
+    }
+
+    @AfterAll
+    static void tearDown() throws Exception {
+        try (Statement s = direct.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE");
+        }
+        direct.close();
+        analyzer.close();
+    }
+
+    /** The catalog's queries, run on the test's own connection; counts the graph loads. */
+    private static Function<String, CompletionStage<List<List<String>>>> query(AtomicInteger graphLoads) {
+        return sql -> {
+            if (sql.contains("pg_inherits")) {
+                graphLoads.incrementAndGet();
+            }
+            synchronized (direct) {
+                try (Statement s = direct.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+                    List<List<String>> rows = new ArrayList<>();
+                    int n = rs.getMetaData().getColumnCount();
+                    while (rs.next()) {
+                        List<String> row = new ArrayList<>(n);
+                        for (int i = 1; i <= n; i++) {
+                            row.add(rs.getString(i));
+                        }
+                        rows.add(row);
+                    }
+                    return CompletableFuture.completedFuture(rows);
+                } catch (SQLException e) {
+                    return CompletableFuture.failedFuture(e);
+                }
+            }
+        };
+    }
+
+    private static PolicyFilter filter(String identity, Catalog catalog) throws Exception {
+        return new PolicyFilter(PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), identity), analyzer, 1000,
+                catalog);
+    }
+
+    private static CompletableFuture<Verdict> evaluate(PolicyFilter f, String sql) {
+        StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
+        return f.onStatement(new StatementContext(new SessionInfo("test/x", "app", EmbeddedPg.DATABASE, "t", "",
+                "127.0.0.1:5000", 1), statement, Protocol.SIMPLE, 'I')).toCompletableFuture();
+    }
+
+    private static Verdict verdict(PolicyFilter f, String sql) throws Exception {
+        return evaluate(f, sql).get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void verdictsAreCachedPerVersionOfTheGraph() throws Exception {
+        AtomicInteger loads = new AtomicInteger();
+        Catalog catalog = new Catalog(query(loads), 60_000);
+        PolicyFilter f = filter("test/guarded", catalog);
+        assertThat(verdict(f, "SELECT v FROM tg_secrets_1").rule()).isEqualTo("no-secrets");
+        assertThat(verdict(f, "SELECT v FROM tg_plain").decision()).isEqualTo(Decision.ALLOW);
+        CompletableFuture<Verdict> plain = evaluate(f, "SELECT v FROM tg_plain");
+        assertThat(evaluate(f, "SELECT v FROM tg_plain")).as("cached").isSameAs(plain);
+        assertThat(loads).hasValue(1);
+
+        // DDL through the proxy drops the graph; a reload that finds the same edges keeps the verdicts
+        catalog.invalidate();
+        assertThat(verdict(f, "SELECT v FROM tg_secrets WHERE id = 1").rule()).isEqualTo("no-secrets");
+        assertThat(loads).hasValue(2);
+        assertThat(evaluate(f, "SELECT v FROM tg_plain")).isSameAs(plain);
+
+        // other edges: verdicts decided with the old graph are dropped
+        try (Statement s = direct.createStatement()) {
+            s.execute("ALTER TABLE tg_secrets ATTACH PARTITION tg_plain FOR VALUES FROM (10) TO (20)");
+        }
+        try {
+            catalog.invalidate();
+            Verdict attached = verdict(f, "SELECT v FROM tg_plain");
+            assertThat(attached.rule()).isEqualTo("no-secrets");
+            assertThat(attached.error().detail()).contains("public.tg_plain is a partition of public.tg_secrets");
+        } finally {
+            try (Statement s = direct.createStatement()) {
+                s.execute("ALTER TABLE tg_secrets DETACH PARTITION tg_plain");
+            }
+        }
+    }
+
+    @Test
+    void namesTheGraphDoesNotKnowReloadItAtMostOncePerInterval() throws Exception {
+        AtomicInteger loads = new AtomicInteger();
+        Catalog catalog = new Catalog(query(loads), 60_000);
+        PolicyFilter f = filter("test/guarded", catalog);
+        assertThat(verdict(f, "SELECT v FROM tg_plain").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(loads).hasValue(1);
+        Thread.sleep(PolicyFilter.UNKNOWN_NAME_RELOAD_NANOS / 1_000_000 + 50);
+        // no such table: one reload, then the name is the server's to refuse; the verdict is not cached
+        assertThat(verdict(f, "SELECT * FROM tg_nowhere").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(loads).hasValue(2);
+        CompletableFuture<Verdict> again = evaluate(f, "SELECT * FROM tg_nowhere");
+        assertThat(again.get().decision()).isEqualTo(Decision.ALLOW);
+        assertThat(evaluate(f, "SELECT * FROM tg_nowhere")).isNotSameAs(again);
+        assertThat(loads).as("within the interval the graph is not reloaded again").hasValue(2);
+        // statements without tables never wait for the graph
+        assertThat(verdict(f, "SET application_name = 'x'").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(loads).hasValue(2);
+    }
+
+    @Test
+    void aGraphThatCannotBeLoadedFailsClosedWhereRestrictingRulesNameTables() throws Exception {
+        Catalog failing = new Catalog(sql -> CompletableFuture.failedFuture(new SQLException("connection refused")),
+                60_000);
+        PolicyFilter guarded = filter("test/guarded", failing);
+        Verdict v = verdict(guarded, "SELECT v FROM tg_plain");
+        assertThat(v.decision()).isEqualTo(Decision.DENY);
+        assertThat(v.rule()).isEqualTo("policy-catalog");
+        assertThat(v.error().message()).contains("could not look up which tables are partitions");
+        assertThat(verdict(guarded, "SET application_name = 'x'").decision()).isEqualTo(Decision.ALLOW);
+
+        // allow rules alone: the names decide (an allow rule never matches more without the graph)
+        PolicyFilter allowOnly = filter("test/allow-only", failing);
+        assertThat(verdict(allowOnly, "SELECT v FROM public.tg_secrets").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(verdict(allowOnly, "SELECT v FROM tg_secrets_1").decision()).isEqualTo(Decision.DENY);
+        assertThat(verdict(allowOnly, "SELECT v FROM tg_secrets_1").rule()).isNull();
+    }
+
+    @Test
+    void allowRulesCoverPartitionsOnceTheGraphIsLoaded() throws Exception {
+        PolicyFilter f = filter("test/allow-only", new Catalog(query(new AtomicInteger()), 60_000));
+        Verdict v = verdict(f, "SELECT v FROM tg_secrets_1");
+        assertThat(v.decision()).isEqualTo(Decision.ALLOW);
+        assertThat(v.rule()).isEqualTo("reads");
+        assertThat(verdict(f, "SELECT v FROM tg_plain").decision()).isEqualTo(Decision.DENY);
+    }
+}
