@@ -43,8 +43,8 @@ public final class Catalog implements TableGraph {
 
     /**
      * The pg_inherits graph as loaded: every partition's and inheritance child's ancestors (nearest first) and which
-     * of them are partitions, by "schema\0name", and the names of all relations (but those of system schemas), so
-     * that a name made since the load is told from one without ancestors.
+     * of them are partitions, by "schema\0name", and the names of all relations (information_schema's views aside),
+     * so that a name made since the load is told from one without ancestors.
      */
     private record Inheritance(Map<String, List<QualifiedName>> byChild, Set<String> partitions, Set<String> known,
                                long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
@@ -60,7 +60,7 @@ public final class Catalog implements TableGraph {
 
         @Override
         public boolean knows(String schema, String table) {
-            return "pg_catalog".equals(schema) || "information_schema".equals(schema) || schema.startsWith("pg_toast")
+            return "information_schema".equals(schema) || schema.startsWith("pg_toast")
                     || known.contains(schema + "\0" + table);
         }
 
@@ -226,7 +226,7 @@ public final class Catalog implements TableGraph {
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-                        + " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                        + " AND n.nspname <> 'information_schema'"
                         + " ORDER BY 1, 7, 8")
                 .thenApply(rows -> {
                     Map<String, List<QualifiedName>> ancestors = new HashMap<>();

@@ -2,6 +2,7 @@ package io.dbwarden.proxy.policy;
 
 import io.dbwarden.api.v1alpha1.Action;
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.PolicyMode;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.Ancestry;
@@ -19,15 +20,16 @@ public final class PolicyEngine {
     private final String identity;
     private final java.util.Map<String, String> sessionSettings;
     private final boolean tableRules;
-    private final boolean restrictingTableRules;
+    private final boolean blockingTableRules;
 
     public PolicyEngine(List<CompiledPolicy> policies, String identity) {
         this.identity = identity;
         this.applicable = policies.stream().filter(p -> p.appliesTo(identity)).toList();
         this.sessionSettings = computeSessionSettings();
         this.tableRules = applicable.stream().flatMap(p -> p.rules().stream()).anyMatch(r -> !r.tables().isEmpty());
-        this.restrictingTableRules = applicable.stream().flatMap(p -> p.rules().stream())
-                .anyMatch(r -> !r.tables().isEmpty() && !r.permits());
+        this.blockingTableRules = applicable.stream().filter(p -> p.mode() != PolicyMode.AUDIT)
+                .flatMap(p -> p.rules().stream()).anyMatch(r -> !r.tables().isEmpty()
+                        && (r.action() == Action.DENY || r.action() == Action.REQUIRE_APPROVAL));
     }
 
     public static PolicyEngine of(List<DatabaseAccessPolicy> policies, String identity) {
@@ -103,11 +105,12 @@ public final class PolicyEngine {
     }
 
     /**
-     * Whether some restricting rule (deny, requireApproval, audit) names tables: without the graph of partitions
-     * and children, a statement on a table could escape it (allow rules only ever match fewer statements without it).
+     * Whether some rule that blocks (deny, requireApproval) of an enforcing policy names tables: without the graph
+     * of partitions and children, a statement on a table could escape it (allow rules only ever match fewer
+     * statements without it; audit rules and audit-mode policies only flag).
      */
-    public boolean restrictingTableRules() {
-        return restrictingTableRules;
+    public boolean blockingTableRules() {
+        return blockingTableRules;
     }
 
     /** Whether a table the statement names (under a schema it could resolve to) is one the graph did not know. */
@@ -118,6 +121,9 @@ public final class PolicyEngine {
                     return true;
                 }
                 continue;
+            }
+            if (t.name().startsWith("pg_") && ancestry.knows("pg_catalog", t.name())) {
+                continue; // the server looks in pg_catalog first
             }
             for (CompiledPolicy p : applicable) {
                 if (!ancestry.knows(p.defaultSchema(), t.name())) {

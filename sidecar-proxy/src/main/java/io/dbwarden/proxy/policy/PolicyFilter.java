@@ -25,8 +25,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * ({@link TableGraph}, loaded on the proxy's catalog connection): cached verdicts belong to one version of that graph
  * and are dropped when it changes. A statement naming a table the graph does not know (made since it was loaded)
  * waits for a newer graph, and its verdict is not cached while the name stays unknown. When the graph cannot be
- * loaded, statements on tables are refused if a restricting rule names tables (built-in {@code policy-catalog}),
- * and else decided by their names alone.
+ * loaded, statements on tables are refused if a deny or requireApproval rule of an enforcing policy names tables
+ * (built-in {@code policy-catalog}), and else decided by their names alone.
  */
 public final class PolicyFilter implements StatementFilter {
     private final StatementAnalyzer analyzer;
@@ -168,6 +168,9 @@ public final class PolicyFilter implements StatementFilter {
     private CompletionStage<Verdict> evaluate(State s, StatementContext context) {
         String key = context.runs().normalized();
         TableGraph g = s.engine().tableRules() ? graph : null;
+        if (g != null) {
+            g.ensureInheritance(); // a graph past its time is reloaded (in the background) also while verdicts hit
+        }
         Map<String, CompletableFuture<Verdict>> cache = g == null ? s.verdicts(0)
                 : s.verdicts(g.graphVersion(g.inheritance()));
         CompletableFuture<Verdict> cached = cache == null ? null : cache.get(key);
@@ -214,9 +217,9 @@ public final class PolicyFilter implements StatementFilter {
                 : CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis)));
     }
 
-    /** The graph of partitions cannot be loaded: fail closed where a restricting rule names tables. */
+    /** The graph of partitions cannot be loaded: fail closed where a blocking rule names tables. */
     private static Verdict withoutGraph(PolicyEngine engine, StatementAnalysis analysis) {
-        if (!engine.restrictingTableRules()) {
+        if (!engine.blockingTableRules()) {
             return engine.decide(analysis); // allow rules by names alone match no more statements than with it
         }
         return Verdict.deny(null, "policy-catalog", "table partitions could not be looked up",

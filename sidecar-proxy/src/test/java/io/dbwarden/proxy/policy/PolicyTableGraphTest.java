@@ -70,6 +70,22 @@ class PolicyTableGraphTest {
                   match:
                     statements: [SET]
                   action: allow
+            ---
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: trial
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/trial
+              mode: audit
+              defaultAction: allow
+              rules:
+                - name: no-secrets
+                  match:
+                    tables: ["public.tg_secrets"]
+                  action: deny
             """;
 
     static StatementAnalyzer analyzer;
@@ -175,6 +191,12 @@ class PolicyTableGraphTest {
         Catalog catalog = new Catalog(query(loads), 60_000);
         PolicyFilter f = filter("test/guarded", catalog);
         assertThat(verdict(f, "SELECT v FROM tg_plain").decision()).isEqualTo(Decision.ALLOW);
+        Thread.sleep(PolicyFilter.UNKNOWN_NAME_RELOAD_NANOS / 1_000_000 + 50);
+        // system catalogs and views, qualified or not, are known relations
+        assertThat(verdict(f, "SELECT relname FROM pg_class JOIN pg_catalog.pg_namespace n ON true").decision())
+                .isEqualTo(Decision.ALLOW);
+        assertThat(verdict(f, "SELECT * FROM pg_stat_activity, information_schema.tables").decision())
+                .isEqualTo(Decision.ALLOW);
         assertThat(loads).hasValue(1);
         Thread.sleep(PolicyFilter.UNKNOWN_NAME_RELOAD_NANOS / 1_000_000 + 50);
         // no such table: one reload, then the name is the server's to refuse; the verdict is not cached
@@ -205,6 +227,11 @@ class PolicyTableGraphTest {
         assertThat(verdict(allowOnly, "SELECT v FROM public.tg_secrets").decision()).isEqualTo(Decision.ALLOW);
         assertThat(verdict(allowOnly, "SELECT v FROM tg_secrets_1").decision()).isEqualTo(Decision.DENY);
         assertThat(verdict(allowOnly, "SELECT v FROM tg_secrets_1").rule()).isNull();
+
+        // a policy in audit mode blocks nothing, so it does not block for want of the graph either
+        PolicyFilter trial = filter("test/trial", failing);
+        assertThat(verdict(trial, "SELECT v FROM tg_plain").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(verdict(trial, "SELECT v FROM tg_secrets").decision()).isEqualTo(Decision.AUDIT);
     }
 
     @Test
