@@ -246,7 +246,7 @@ public final class RunCommand implements Callable<Integer> {
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
             Catalog catalog = new Catalog(catalogConnection::query, 60_000);
-            policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog);
+            policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog.graph());
             filters.add(policyFilter);
             MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
                     catalog);

@@ -1,7 +1,6 @@
 package io.dbwarden.proxy.masking;
 
 import io.dbwarden.proxy.sql.Ancestry;
-import io.dbwarden.proxy.sql.TableGraph;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.ArrayList;
@@ -22,7 +21,7 @@ import java.util.stream.Collectors;
  * looked up on the proxy's side connection and cached. Entries expire after a while and are dropped when a DDL
  * statement runs through the proxy, so renamed or re-created columns are picked up.
  */
-public final class Catalog implements TableGraph {
+public final class Catalog {
     /** A column of a base table. */
     public record Column(String schema, String table, String name) {
     }
@@ -41,46 +40,7 @@ public final class Catalog implements TableGraph {
     /** Type OID to the relation whose rows it is (also for arrays of them), 0 for any other type; load time. */
     private final Map<Integer, long[]> rowTypes = new ConcurrentHashMap<>();
 
-    /**
-     * The pg_inherits graph as loaded: every partition's and inheritance child's ancestors (nearest first) and which
-     * of them are partitions, by "schema\0name", and the names of all relations (information_schema's views aside),
-     * so that a name made since the load is told from one without ancestors.
-     */
-    private record Inheritance(Map<String, List<QualifiedName>> byChild, Set<String> partitions, Set<String> known,
-                               long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
-        @Override
-        public List<QualifiedName> ancestors(String schema, String table) {
-            return byChild.getOrDefault(schema + "\0" + table, List.of());
-        }
-
-        @Override
-        public boolean partition(String schema, String table) {
-            return partitions.contains(schema + "\0" + table);
-        }
-
-        @Override
-        public boolean knows(String schema, String table) {
-            return "information_schema".equals(schema) || schema.startsWith("pg_toast")
-                    || known.contains(schema + "\0" + table);
-        }
-
-        boolean sameGraph(Inheritance other) {
-            return other != null && byChild.equals(other.byChild) && partitions.equals(other.partitions);
-        }
-    }
-
-    /** A load of the graph under way, and when it started. */
-    private record Loading(CompletionStage<Void> stage, long startedAtNanos) {
-    }
-
-    private volatile Inheritance inheritance;
-    private volatile Loading inheritanceLoading;
-    /** The last graph loaded (kept across {@link #invalidate}): a reload with the same content keeps its version. */
-    private Inheritance lastLoaded;
-    /** When a statement naming a relation the graph did not know last had the graph reloaded. */
-    private long lastUnknownNameLoadNanos = System.nanoTime() - Long.MAX_VALUE / 2;
-    /** When the graph was last dropped: loads that started before then are not installed. */
-    private long invalidatedAtNanos = System.nanoTime();
+    private final RelationGraph graph;
 
     /** The first OID of objects made after initdb: types below it are built in, none is a row of a user table. */
     static final int FIRST_USER_OID = 16384;
@@ -88,6 +48,7 @@ public final class Catalog implements TableGraph {
     public Catalog(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
         this.query = query;
         this.ttlNanos = ttlMillis * 1_000_000L;
+        this.graph = new RelationGraph(query, ttlMillis);
     }
 
     public Relation get(int oid) {
@@ -115,154 +76,18 @@ public final class Catalog implements TableGraph {
      * are the same data under another name.
      */
     public List<QualifiedName> ancestors(String schema, String table) {
-        Inheritance i = inheritance;
-        return i == null ? List.of() : i.ancestors(schema, table);
+        Ancestry g = graph.current();
+        return g == null ? List.of() : g.ancestors(schema, table);
     }
 
-    /**
-     * The graph of partitions and inheritance children as last loaded, or null before the first load (and after
-     * {@link #invalidate} until the next). Its {@link #graphVersion} changes whenever a load finds other edges.
-     */
-    @Override
-    public Ancestry inheritance() {
-        return inheritance;
+    /** The graph of partitions, inheritance children and views this catalog keeps (policy decisions use it too). */
+    public RelationGraph graph() {
+        return graph;
     }
 
-    @Override
-    public long graphVersion(Ancestry graph) {
-        return graph instanceof Inheritance i ? i.version() : 0;
-    }
-
-    /**
-     * Completes when the inheritance graph is loaded (null stage: it is). A graph past its time stays in use while a
-     * fresh one loads; after DDL through the proxy ({@link #invalidate}) the next caller waits for the new one.
-     */
-    @Override
+    /** Completes when the graph is loaded (null stage: it is); see {@link RelationGraph#ensureLoaded}. */
     public CompletionStage<Void> ensureInheritance() {
-        Inheritance i = inheritance;
-        if (i != null && System.nanoTime() - i.loadedAtNanos() < ttlNanos) {
-            return null;
-        }
-        CompletionStage<Void> loading = startLoading(false, 0);
-        return i != null ? null : loading;
-    }
-
-    /**
-     * Completes when a graph is loaded whose load started at {@code sinceNanos} or later (null stage: the current
-     * graph is one), for names the current graph does not know: relations made after it was loaded are in the next.
-     * Such loads start at most once per {@code minIntervalNanos} (null stage in between): names that are no relation
-     * the catalog connection can see (typos, the asking session's temporary tables) must not reload the graph for
-     * every statement.
-     */
-    @Override
-    public CompletionStage<Void> ensureInheritanceSince(long sinceNanos, long minIntervalNanos) {
-        Inheritance i = inheritance;
-        if (i != null && i.startedAtNanos() - sinceNanos >= 0) {
-            return null;
-        }
-        synchronized (this) {
-            Loading loading = inheritanceLoading;
-            if (loading != null && loading.startedAtNanos() - sinceNanos >= 0) {
-                return loading.stage();
-            }
-            if (i != null && sinceNanos - lastUnknownNameLoadNanos < minIntervalNanos) {
-                return null;
-            }
-            lastUnknownNameLoadNanos = sinceNanos;
-            return startLoading(true, sinceNanos);
-        }
-    }
-
-    /**
-     * The load under way (when {@code recent}, only one that started at {@code notBeforeNanos} or later), else a new
-     * one. A load whose graph is not installed (DDL ran meanwhile) is followed by another, so a waiter never goes on
-     * without a graph.
-     */
-    private synchronized CompletionStage<Void> startLoading(boolean recent, long notBeforeNanos) {
-        Loading loading = inheritanceLoading;
-        if (loading != null && (!recent || loading.startedAtNanos() - notBeforeNanos >= 0)) {
-            return loading.stage();
-        }
-        long started = System.nanoTime();
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        Loading next = new Loading(done, started);
-        inheritanceLoading = next;
-        loadInheritance(started).whenComplete((installed, err) -> {
-            synchronized (this) {
-                if (inheritanceLoading == next) {
-                    inheritanceLoading = null;
-                }
-            }
-            if (err != null) {
-                done.completeExceptionally(err);
-            } else if (!installed && inheritance == null) {
-                startLoading(true, started).whenComplete((v, again) -> {
-                    if (again != null) {
-                        done.completeExceptionally(again);
-                    } else {
-                        done.complete(null);
-                    }
-                });
-            } else {
-                done.complete(null);
-            }
-        });
-        return done;
-    }
-
-    /** Loads the graph; completes with whether it was installed. */
-    private CompletionStage<Boolean> loadInheritance(long started) {
-        return query.apply("WITH RECURSIVE anc(child, parent, depth) AS ("
-                        + " SELECT inhrelid, inhparent, 1 FROM pg_catalog.pg_inherits"
-                        + " UNION ALL SELECT a.child, i.inhparent, a.depth + 1 FROM anc a"
-                        + " JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.parent WHERE a.depth < 64)"
-                        + " SELECT 'a', cn.nspname, c.relname, pn.nspname, p.relname, c.relispartition::text,"
-                        + " a.child::pg_catalog.int8, a.depth FROM anc a"
-                        + " JOIN pg_catalog.pg_class c ON c.oid = a.child"
-                        + " JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace"
-                        + " JOIN pg_catalog.pg_class p ON p.oid = a.parent"
-                        + " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
-                        + " WHERE c.relkind NOT IN ('i', 'I')"
-                        + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
-                        + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                        + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-                        + " AND n.nspname <> 'information_schema'"
-                        + " ORDER BY 1, 7, 8")
-                .thenApply(rows -> {
-                    Map<String, List<QualifiedName>> ancestors = new HashMap<>();
-                    Set<String> partitions = new HashSet<>();
-                    Set<String> known = new HashSet<>();
-                    for (List<String> row : rows) {
-                        String key = row.get(1) + "\0" + row.get(2);
-                        if ("r".equals(row.get(0))) {
-                            known.add(key);
-                            continue;
-                        }
-                        ancestors.computeIfAbsent(key, k -> new ArrayList<>())
-                                .add(new QualifiedName(row.get(3), row.get(4)));
-                        if ("true".equals(row.get(5))) {
-                            partitions.add(key);
-                        }
-                    }
-                    ancestors.replaceAll((k, v) -> List.copyOf(v));
-                    return installInheritance(Map.copyOf(ancestors), Set.copyOf(partitions), Set.copyOf(known),
-                            started);
-                });
-    }
-
-    private synchronized boolean installInheritance(Map<String, List<QualifiedName>> ancestors, Set<String> partitions,
-                                                 Set<String> known, long started) {
-        Inheritance current = inheritance;
-        if ((current != null && current.startedAtNanos() - started > 0) || invalidatedAtNanos - started > 0) {
-            return false; // a later load finished first, or DDL ran after this one started
-        }
-        Inheritance last = lastLoaded;
-        Inheritance loaded = new Inheritance(ancestors, partitions, known, started, System.nanoTime(), 0);
-        long version = last == null ? 1 : loaded.sameGraph(last) ? last.version() : last.version() + 1;
-        loaded = new Inheritance(ancestors, partitions, known, started, loaded.loadedAtNanos(), version);
-        lastLoaded = loaded;
-        inheritance = loaded;
-        return true;
+        return graph.ensureLoaded();
     }
 
     /**
@@ -348,11 +173,7 @@ public final class Catalog implements TableGraph {
     public void invalidate() {
         byOid.clear();
         rowTypes.clear();
-        synchronized (this) {
-            inheritance = null; // CREATE TABLE ... PARTITION OF, ATTACH PARTITION, INHERIT
-            inheritanceLoading = null; // and not a load that started before them
-            invalidatedAtNanos = System.nanoTime();
-        }
+        graph.invalidate(); // CREATE TABLE ... PARTITION OF, ATTACH PARTITION, INHERIT, CREATE VIEW
     }
 
     private CompletionStage<Void> load(Set<Integer> oids, int depth) {
@@ -382,14 +203,10 @@ public final class Catalog implements TableGraph {
                     if (unknownChild && !graphReloaded) {
                         // a partition or child made since the graph was loaded (outside the proxy): its parents'
                         // rules must apply before its columns are judged
-                        synchronized (this) {
-                            inheritance = null;
-                            inheritanceLoading = null; // a load under way may have started before the child existed
-                            invalidatedAtNanos = System.nanoTime();
-                        }
-                        CompletionStage<Void> graph = ensureInheritance();
-                        if (graph != null) {
-                            return graph.thenCompose(v -> load(oids, depth, true));
+                        graph.invalidate(); // a load under way may have started before the child existed
+                        CompletionStage<Void> reloaded = graph.ensureLoaded();
+                        if (reloaded != null) {
+                            return reloaded.thenCompose(v -> load(oids, depth, true));
                         }
                     }
                     List<Integer> views = loaded.values().stream().filter(Relation::isView).map(Relation::oid).toList();

@@ -20,9 +20,11 @@ import java.util.Set;
  * resolve to (the policy's default schema, which the proxy pins as search_path, and pg_catalog for pg_* names):
  * all of them must match for allow rules, any of them for restricting rules.
  * <p>
- * A table also counts as each table it is a partition or inheritance child of ({@link Ancestry}): its rows are their
- * rows under another name, so a restricting rule for {@code public.orders} applies to {@code public.orders_2024}
- * too. Allow rules extend to partitions only: an inheritance child may add columns its parent does not have.
+ * A table also counts as each table it is a partition or inheritance child of, and a user view as each relation it
+ * reads ({@link Ancestry}): their rows are those relations' rows under another name, so a restricting rule for
+ * {@code public.orders} applies to {@code public.orders_2024} and to a view over it too. Allow rules extend to
+ * partitions only: an inheritance child may add columns its parent does not have, and a view is its own interface
+ * (a policy that allows a view must not thereby allow what the view reads, nor the other way round).
  */
 record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables, List<NameGlob> functions,
                     boolean withoutWhere, boolean copyProgram, Action action, String message, long maxAffectedRows) {
@@ -80,11 +82,19 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
                 && !covers(tables, a.tables(), tableSchemas(defaultSchema), ancestry);
     }
 
+    /** How a relation shows rows of one a rule names: {@code table} is {@code how} {@code named}. */
+    record Via(QualifiedName table, String how, QualifiedName named) {
+        @Override
+        public String toString() {
+            return table + " is " + how + " " + named;
+        }
+    }
+
     /**
-     * When this restricting rule names none of the statement's tables itself but one's ancestor: that table and the
-     * ancestor (for the error's detail), else null.
+     * When this restricting rule names none of the statement's tables itself but a relation one of them shows the
+     * rows of (for the error's detail), else null.
      */
-    QualifiedName[] matchedThroughAncestor(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
+    Via matchedThrough(StatementAnalysis a, String defaultSchema, Ancestry ancestry) {
         if (permits() || tables.isEmpty() || !a.tablesComplete()
                 || covers(tables, a.tables(), tableSchemas(defaultSchema), Ancestry.NONE)) {
             return null; // no table globs, or the names alone decide it
@@ -92,14 +102,48 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
         for (QualifiedName o : a.tables()) {
             List<String> schemas = o.schema() != null ? List.of(o.schema()) : tableSchemas(defaultSchema).apply(o.name());
             for (String schema : schemas) {
-                for (QualifiedName parent : ancestry.ancestors(schema, o.name())) {
-                    if (tables.stream().anyMatch(g -> g.matches(parent.schema(), parent.name()))) {
-                        return new QualifiedName[] {new QualifiedName(schema, o.name()), parent};
-                    }
+                Via via = via(tables, schema, o.name(), ancestry);
+                if (via != null) {
+                    return via;
                 }
             }
         }
         return null;
+    }
+
+    /**
+     * The first relation a glob names whose rows {@code schema.name} shows: a table it is a partition or child of,
+     * a relation it reads as a view, or a table such a relation is a partition or child of; null when none.
+     */
+    private static Via via(List<NameGlob> globs, String schema, String name, Ancestry ancestry) {
+        QualifiedName table = new QualifiedName(schema, name);
+        String kind = ancestry.partition(schema, name) ? "a partition of" : "a child table of";
+        for (QualifiedName parent : ancestry.ancestors(schema, name)) {
+            if (named(globs, parent)) {
+                return new Via(table, kind, parent);
+            }
+        }
+        for (QualifiedName source : ancestry.viewSources(schema, name)) {
+            if (named(globs, source)) {
+                return new Via(table, "a view reading", source);
+            }
+            String sourceKind = ancestry.partition(source.schema(), source.name()) ? "a partition of" : "a child table of";
+            for (QualifiedName parent : ancestry.ancestors(source.schema(), source.name())) {
+                if (named(globs, parent)) {
+                    return new Via(table, "a view reading " + source + ", " + sourceKind, parent);
+                }
+            }
+        }
+        return null;
+    }
+
+    private static boolean named(List<NameGlob> globs, QualifiedName relation) {
+        for (NameGlob g : globs) {
+            if (g.matches(relation.schema(), relation.name())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private boolean matchesFunctions(List<QualifiedName> called) {
@@ -121,8 +165,8 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
 
     /**
      * Permitting rules: every object, under every schema it could resolve to, matches a glob (itself, or for a
-     * partition, one of its ancestors). Restricting rules: some object, under some schema it could resolve to, or one
-     * of its ancestors there, matches a glob.
+     * partition, one of its ancestors). Restricting rules: some object, under some schema it could resolve to, or a
+     * relation whose rows it shows there ({@link #via}), matches a glob.
      */
     private boolean covers(List<NameGlob> globs, List<QualifiedName> objects,
                            java.util.function.Function<String, List<String>> unqualifiedSchemas, Ancestry ancestry) {
@@ -131,10 +175,10 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
             boolean all = true;
             boolean any = false;
             for (String schema : schemas) {
-                boolean m = globs.stream().anyMatch(g -> g.matches(schema, o.name()))
-                        || ((!permits() || ancestry.partition(schema, o.name()))
-                        && ancestry.ancestors(schema, o.name()).stream()
-                        .anyMatch(p -> globs.stream().anyMatch(g -> g.matches(p.schema(), p.name()))));
+                boolean m = named(globs, new QualifiedName(schema, o.name())) || (permits()
+                        ? ancestry.partition(schema, o.name())
+                        && ancestry.ancestors(schema, o.name()).stream().anyMatch(p -> named(globs, p))
+                        : via(globs, schema, o.name(), ancestry) != null);
                 all &= m;
                 any |= m;
             }

@@ -31,12 +31,10 @@ final class PolicyDecision {
                 + "statement, or it reads a cursor or prepared statement the proxy did not see defined), so rules "
                 + "that name tables treat it as possibly using any table: allow rules do not match it, deny rules do."
                 : null;
-        StatementAnalysis.QualifiedName[] inherited = rule == null ? null
-                : rule.matchedThroughAncestor(a, policy.defaultSchema(), ancestry);
-        if (inherited != null) {
-            detail = inherited[0] + " is a " + (ancestry.partition(inherited[0].schema(), inherited[0].name())
-                    ? "partition" : "child table") + " of " + inherited[1] + ", which the rule names: rules about a "
-                    + "table also cover its partitions and inheritance children.";
+        CompiledRule.Via via = rule == null ? null : rule.matchedThrough(a, policy.defaultSchema(), ancestry);
+        if (via != null) {
+            detail = via + ", which the rule names: rules about a table also cover its partitions, inheritance "
+                    + "children and the views that read it.";
         }
         Verdict verdict = switch (action) {
             case ALLOW -> rule == null || rule.maxAffectedRows() == 0 ? Verdict.allow(policy.name(), ruleName)

@@ -169,10 +169,10 @@ public final class PolicyFilter implements StatementFilter {
         String key = context.runs().normalized();
         TableGraph g = s.engine().tableRules() ? graph : null;
         if (g != null) {
-            g.ensureInheritance(); // a graph past its time is reloaded (in the background) also while verdicts hit
+            g.ensureLoaded(); // a graph past its time is reloaded (in the background) also while verdicts hit
         }
         Map<String, CompletableFuture<Verdict>> cache = g == null ? s.verdicts(0)
-                : s.verdicts(g.graphVersion(g.inheritance()));
+                : s.verdicts(g.version(g.current()));
         CompletableFuture<Verdict> cached = cache == null ? null : cache.get(key);
         if (cached != null) {
             return cached;
@@ -195,12 +195,12 @@ public final class PolicyFilter implements StatementFilter {
      */
     private CompletionStage<Verdict> decide(State s, String key, StatementAnalysis analysis, TableGraph g, long since) {
         if (analysis.tables().isEmpty()) { // nothing for the graph to say: valid for every version of it
-            return decide(s, key, analysis, Ancestry.NONE, g.graphVersion(g.inheritance()));
+            return decide(s, key, analysis, Ancestry.NONE, g.version(g.current()));
         }
-        CompletionStage<Void> loading = g.ensureInheritance();
-        Ancestry current = g.inheritance();
+        CompletionStage<Void> loading = g.ensureLoaded();
+        Ancestry current = g.current();
         if (loading == null && current != null && s.engine().namesUnknownTables(analysis, current)) {
-            loading = g.ensureInheritanceSince(since, UNKNOWN_NAME_RELOAD_NANOS);
+            loading = g.ensureLoadedSince(since, UNKNOWN_NAME_RELOAD_NANOS);
             if (loading == null) {
                 // loaded after the statement arrived, or moments ago for another unknown name: the name is no
                 // relation the catalog connection can see (a typo, the session's own temporary table); not cached
@@ -208,7 +208,7 @@ public final class PolicyFilter implements StatementFilter {
             }
         }
         if (loading == null && current != null) {
-            return decide(s, key, analysis, current, g.graphVersion(current));
+            return decide(s, key, analysis, current, g.version(current));
         }
         if (loading == null) {
             loading = CompletableFuture.completedFuture(null); // dropped by DDL just now: ask again

@@ -6,8 +6,8 @@ import java.util.List;
 
 /**
  * What tables are partitions or inheritance children of (the database's pg_inherits graph, as the proxy last loaded
- * it): the rows of a partition or child are rows of its ancestors under another name, so rules about the ancestors
- * concern them too. Schemas are resolved (no null schema).
+ * it), and what views read: the rows of a partition or child are rows of its ancestors under another name, so rules
+ * about the ancestors concern them too. Schemas are resolved (no null schema).
  */
 @FunctionalInterface
 public interface Ancestry {
@@ -20,6 +20,14 @@ public interface Ancestry {
      */
     default boolean partition(String schema, String table) {
         return false;
+    }
+
+    /**
+     * The relations a user view (or materialized view) reads, through views over views; empty for other relations
+     * and for system views. Rows a view shows are rows of these.
+     */
+    default List<QualifiedName> viewSources(String schema, String view) {
+        return List.of();
     }
 
     /**

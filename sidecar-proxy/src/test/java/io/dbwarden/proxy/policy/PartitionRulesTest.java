@@ -22,11 +22,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Rules about a table cover its partitions and inheritance children, whose rows are the table's rows under another
- * name: a deny rule for {@code public.pr_customers} also refuses {@code SELECT * FROM pr_customers_eu}. Restricting
- * rules follow partitions and children, allow rules (and their row limits) partitions only. Partitions made outside
- * the proxy count from the first statement that names them; DDL through the proxy applies to the next statement.
- * Real proxy (as {@code dbwarden-proxy run} starts it), real PostgreSQL, pgjdbc.
+ * Rules about a table cover its partitions, inheritance children and the user views that read it, whose rows are the
+ * table's rows under another name: a deny rule for {@code public.pr_customers} also refuses {@code SELECT * FROM
+ * pr_customers_eu} and a view over it. Restricting rules follow partitions, children and views, allow rules (and
+ * their row limits) partitions only. Relations made outside the proxy count from the first statement that names them;
+ * DDL through the proxy applies to the next statement. Real proxy (as {@code dbwarden-proxy run} starts it), real
+ * PostgreSQL, pgjdbc.
  */
 @ExtendWith(LeakDetection.class)
 class PartitionRulesTest {
@@ -41,6 +42,11 @@ class PartitionRulesTest {
                 - identity: test/agent
               defaultAction: allow
               rules:
+                - name: reviewed-view
+                  match:
+                    statements: [SELECT]
+                    tables: ["public.pr_customer_count"]
+                  action: allow
                 - name: no-customer-reads
                   match:
                     statements: [SELECT, COPY]
@@ -100,6 +106,12 @@ class PartitionRulesTest {
             s.execute("CREATE TABLE pr_orders_low PARTITION OF pr_orders FOR VALUES FROM (0) TO (100)");
             s.execute("INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
             s.execute("CREATE TABLE pr_loose (id int, region text, email text)");
+            s.execute("CREATE VIEW pr_customer_emails AS SELECT id, email FROM pr_customers");
+            s.execute("CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e JOIN pr_orders o USING (id)");
+            s.execute("CREATE VIEW pr_eu_ids AS SELECT id FROM pr_customers_eu_1");
+            s.execute("CREATE VIEW pr_headcount AS SELECT count(*) AS n FROM pr_people");
+            s.execute("CREATE VIEW pr_customer_count AS SELECT count(*) AS n FROM pr_customers");
+            s.execute("CREATE VIEW pr_order_totals AS SELECT id, total FROM pr_orders");
         }
         Path policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY);
@@ -171,6 +183,31 @@ class PartitionRulesTest {
     }
 
     @Test
+    void aDenyRuleCoversTheViewsThatReadItsTable() throws Exception {
+        try (Connection c = CliProxy.connect(agent, "")) {
+            assertThat(denial(c, "SELECT email FROM pr_customer_emails")).contains("no-customer-reads")
+                    .contains("public.pr_customer_emails is a view reading public.pr_customers, which the rule names");
+            assertThat(denial(c, "SELECT * FROM pr_contacts")).as("a view over a view")
+                    .contains("public.pr_contacts is a view reading public.pr_customers");
+            assertThat(denial(c, "SELECT * FROM public.pr_eu_ids")).contains("public.pr_eu_ids is a view reading "
+                    + "public.pr_customers_eu_1, a partition of public.pr_customers");
+            assertThat(denial(c, "SELECT n FROM pr_headcount")).as("no column read, the table still is")
+                    .contains("public.pr_headcount is a view reading public.pr_people");
+            // a view an earlier rule allows is its own interface; views over other tables are not affected
+            assertThat(count(c, "SELECT n FROM pr_customer_count")).isEqualTo(1);
+            assertThat(count(c, "SELECT * FROM pr_order_totals WHERE id < 3")).isEqualTo(2);
+            // made through the proxy: the next statement knows it
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE VIEW pr_new_view AS SELECT email FROM pr_customers_eu");
+            }
+            assertThat(denial(c, "SELECT * FROM pr_new_view")).contains("no-customer-reads");
+            try (Statement s = c.createStatement()) {
+                s.execute("DROP VIEW pr_new_view");
+            }
+        }
+    }
+
+    @Test
     void aPartitionMadeOutsideTheProxyIsCoveredFromItsFirstStatement() throws Exception {
         try (Connection c = CliProxy.connect(agent, "");
              Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
@@ -225,6 +262,8 @@ class PartitionRulesTest {
             // a child may have columns of its own that the allowed table does not: the default (deny) decides
             assertThat(denial(c, "SELECT note FROM pr_people_archive")).contains("default action of policy \"reader\"");
             assertThat(denial(c, "SELECT id FROM pr_loose")).contains("default action");
+            // nor does an allow rule reach the views that read its tables
+            assertThat(denial(c, "SELECT * FROM pr_order_totals")).contains("default action");
         }
     }
 }

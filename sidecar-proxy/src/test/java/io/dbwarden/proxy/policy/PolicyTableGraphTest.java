@@ -139,7 +139,7 @@ class PolicyTableGraphTest {
 
     private static PolicyFilter filter(String identity, Catalog catalog) throws Exception {
         return new PolicyFilter(PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), identity), analyzer, 1000,
-                catalog);
+                catalog.graph());
     }
 
     private static CompletableFuture<Verdict> evaluate(PolicyFilter f, String sql) {

@@ -1,0 +1,265 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+import io.dbwarden.proxy.sql.TableGraph;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+
+/**
+ * Which relations show the rows of which, loaded on the proxy's catalog connection and cached: partitions and
+ * inheritance children (pg_inherits) and the relations user views read (pg_rewrite dependencies). Masking rules
+ * follow partitions and children; policy rules follow them and views ({@link TableGraph}). A loaded graph is used
+ * until its time is up (while a fresh one loads), dropped by {@link #invalidate} after DDL through the proxy, and
+ * reloaded early for a statement that names a relation it does not know.
+ */
+public final class RelationGraph implements TableGraph {
+    /**
+     * The graph as loaded, by "schema\0name": every partition's and inheritance child's ancestors (nearest first),
+     * which of them are partitions, the relations each user view reads (through views over views), and the names of
+     * all relations (information_schema's views aside), so that a relation made since the load is told from one that
+     * has no ancestors.
+     */
+    private record Graph(Map<String, List<QualifiedName>> byChild, Set<String> partitions,
+                         Map<String, List<QualifiedName>> byView, Set<String> known, long startedAtNanos,
+                         long loadedAtNanos, long version) implements Ancestry {
+        @Override
+        public List<QualifiedName> ancestors(String schema, String table) {
+            return byChild.getOrDefault(schema + "\0" + table, List.of());
+        }
+
+        @Override
+        public boolean partition(String schema, String table) {
+            return partitions.contains(schema + "\0" + table);
+        }
+
+        @Override
+        public List<QualifiedName> viewSources(String schema, String view) {
+            return byView.getOrDefault(schema + "\0" + view, List.of());
+        }
+
+        @Override
+        public boolean knows(String schema, String table) {
+            return "information_schema".equals(schema) || schema.startsWith("pg_toast")
+                    || known.contains(schema + "\0" + table);
+        }
+
+        boolean sameEdges(Graph other) {
+            return other != null && byChild.equals(other.byChild) && partitions.equals(other.partitions)
+                    && byView.equals(other.byView);
+        }
+    }
+
+    /** A load under way, and when it started. */
+    private record Loading(CompletionStage<Void> stage, long startedAtNanos) {
+    }
+
+    private final Function<String, CompletionStage<List<List<String>>>> query;
+    private final long ttlNanos;
+    private volatile Graph graph;
+    private volatile Loading loading;
+    /** The last graph loaded (kept across {@link #invalidate}): a reload with the same edges keeps its version. */
+    private Graph lastLoaded;
+    /** When a statement naming a relation the graph did not know last had the graph reloaded. */
+    private long lastUnknownNameLoadNanos = System.nanoTime() - Long.MAX_VALUE / 2;
+    /** When the graph was last dropped: loads that started before then are not installed. */
+    private long invalidatedAtNanos = System.nanoTime();
+
+    RelationGraph(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
+        this.query = query;
+        this.ttlNanos = ttlMillis * 1_000_000L;
+    }
+
+    @Override
+    public Ancestry current() {
+        return graph;
+    }
+
+    @Override
+    public long version(Ancestry current) {
+        return current instanceof Graph g ? g.version() : 0;
+    }
+
+    /**
+     * Completes when the graph is loaded (null stage: it is). A graph past its time stays in use while a fresh one
+     * loads; after {@link #invalidate} the next caller waits for the new one.
+     */
+    @Override
+    public CompletionStage<Void> ensureLoaded() {
+        Graph g = graph;
+        if (g != null && System.nanoTime() - g.loadedAtNanos() < ttlNanos) {
+            return null;
+        }
+        CompletionStage<Void> started = startLoading(false, 0);
+        return g != null ? null : started;
+    }
+
+    /**
+     * Completes when a graph is loaded whose load started at {@code sinceNanos} or later (null stage: the current
+     * graph is one), for names the current graph does not know: relations made after it was loaded are in the next.
+     * Such loads start at most once per {@code minIntervalNanos} (null stage in between): names that are no relation
+     * the catalog connection can see (typos, the asking session's temporary tables) must not reload the graph for
+     * every statement.
+     */
+    @Override
+    public CompletionStage<Void> ensureLoadedSince(long sinceNanos, long minIntervalNanos) {
+        Graph g = graph;
+        if (g != null && g.startedAtNanos() - sinceNanos >= 0) {
+            return null;
+        }
+        synchronized (this) {
+            Loading l = loading;
+            if (l != null && l.startedAtNanos() - sinceNanos >= 0) {
+                return l.stage();
+            }
+            if (g != null && sinceNanos - lastUnknownNameLoadNanos < minIntervalNanos) {
+                return null;
+            }
+            lastUnknownNameLoadNanos = sinceNanos;
+            return startLoading(true, sinceNanos);
+        }
+    }
+
+    /** Drops the graph (DDL ran): the next caller waits for one loaded after this. */
+    public synchronized void invalidate() {
+        graph = null;
+        loading = null; // not a load that started before the DDL
+        invalidatedAtNanos = System.nanoTime();
+    }
+
+    /**
+     * The load under way (when {@code recent}, only one that started at {@code notBeforeNanos} or later), else a new
+     * one. A load whose graph is not installed (DDL ran meanwhile) is followed by another, so a waiter never goes on
+     * without a graph.
+     */
+    private synchronized CompletionStage<Void> startLoading(boolean recent, long notBeforeNanos) {
+        Loading l = loading;
+        if (l != null && (!recent || l.startedAtNanos() - notBeforeNanos >= 0)) {
+            return l.stage();
+        }
+        long started = System.nanoTime();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        Loading next = new Loading(done, started);
+        loading = next;
+        load(started).whenComplete((installed, err) -> {
+            synchronized (this) {
+                if (loading == next) {
+                    loading = null;
+                }
+            }
+            if (err != null) {
+                done.completeExceptionally(err);
+            } else if (!installed && graph == null) {
+                startLoading(true, started).whenComplete((v, again) -> {
+                    if (again != null) {
+                        done.completeExceptionally(again);
+                    } else {
+                        done.complete(null);
+                    }
+                });
+            } else {
+                done.complete(null);
+            }
+        });
+        return done;
+    }
+
+    /** Loads the graph; completes with whether it was installed. */
+    private CompletionStage<Boolean> load(long started) {
+        return query.apply("WITH RECURSIVE anc(child, parent, depth) AS ("
+                        + " SELECT inhrelid, inhparent, 1 FROM pg_catalog.pg_inherits"
+                        + " UNION ALL SELECT a.child, i.inhparent, a.depth + 1 FROM anc a"
+                        + " JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.parent WHERE a.depth < 64)"
+                        + " SELECT 'a', cn.nspname, c.relname, pn.nspname, p.relname, c.relispartition::text,"
+                        + " a.child::pg_catalog.int8, a.depth FROM anc a"
+                        + " JOIN pg_catalog.pg_class c ON c.oid = a.child"
+                        + " JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace"
+                        + " JOIN pg_catalog.pg_class p ON p.oid = a.parent"
+                        + " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
+                        + " WHERE c.relkind NOT IN ('i', 'I')"
+                        // what user views read (system views are the server's own interface, with its own checks)
+                        + " UNION ALL SELECT DISTINCT 'v', vn.nspname, v.relname, bn.nspname, b.relname, NULL, 0, 0"
+                        + " FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+                        + " JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace"
+                        + " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+                        + " AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+                        + " JOIN pg_catalog.pg_class b ON b.oid = d.refobjid"
+                        + " JOIN pg_catalog.pg_namespace bn ON bn.oid = b.relnamespace"
+                        + " WHERE v.relkind IN ('v', 'm') AND d.refobjid <> r.ev_class"
+                        + " AND b.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                        + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
+                        + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
+                        + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                        + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                        + " AND n.nspname <> 'information_schema'"
+                        + " ORDER BY 1, 7, 8")
+                .thenApply(rows -> {
+                    Map<String, List<QualifiedName>> ancestors = new HashMap<>();
+                    Set<String> partitions = new HashSet<>();
+                    Map<String, List<QualifiedName>> reads = new HashMap<>();
+                    Set<String> known = new HashSet<>();
+                    for (List<String> row : rows) {
+                        String key = row.get(1) + "\0" + row.get(2);
+                        switch (row.get(0)) {
+                            case "r" -> known.add(key);
+                            case "v" -> reads.computeIfAbsent(key, k -> new ArrayList<>())
+                                    .add(new QualifiedName(row.get(3), row.get(4)));
+                            default -> {
+                                ancestors.computeIfAbsent(key, k -> new ArrayList<>())
+                                        .add(new QualifiedName(row.get(3), row.get(4)));
+                                if ("true".equals(row.get(5))) {
+                                    partitions.add(key);
+                                }
+                            }
+                        }
+                    }
+                    ancestors.replaceAll((k, v) -> List.copyOf(v));
+                    return install(Map.copyOf(ancestors), Set.copyOf(partitions), closure(reads), Set.copyOf(known),
+                            started);
+                });
+    }
+
+    /** Every relation each view reads, through views over views (each name once, nearest first). */
+    private static Map<String, List<QualifiedName>> closure(Map<String, List<QualifiedName>> reads) {
+        Map<String, List<QualifiedName>> all = new HashMap<>();
+        for (String view : reads.keySet()) {
+            Set<QualifiedName> seen = new LinkedHashSet<>();
+            Deque<QualifiedName> todo = new ArrayDeque<>(reads.get(view));
+            while (!todo.isEmpty()) {
+                QualifiedName next = todo.poll();
+                if (seen.add(next)) {
+                    todo.addAll(reads.getOrDefault(next.schema() + "\0" + next.name(), List.of()));
+                }
+            }
+            all.put(view, List.copyOf(seen));
+        }
+        return Map.copyOf(all);
+    }
+
+    private synchronized boolean install(Map<String, List<QualifiedName>> ancestors, Set<String> partitions,
+                                         Map<String, List<QualifiedName>> views, Set<String> known, long started) {
+        Graph current = graph;
+        if ((current != null && current.startedAtNanos() - started > 0) || invalidatedAtNanos - started > 0) {
+            return false; // a later load finished first, or DDL ran after this one started
+        }
+        long now = System.nanoTime();
+        Graph loaded = new Graph(ancestors, partitions, views, known, started, now, 0);
+        Graph last = lastLoaded;
+        long version = last == null ? 1 : loaded.sameEdges(last) ? last.version() : last.version() + 1;
+        loaded = new Graph(ancestors, partitions, views, known, started, now, version);
+        lastLoaded = loaded;
+        graph = loaded;
+        return true;
+    }
+}
