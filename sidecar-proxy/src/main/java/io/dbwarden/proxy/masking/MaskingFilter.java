@@ -93,6 +93,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     /** The checks, synchronous: ancestry tells which tables are partitions or children of others. */
     private CompletionStage<Verdict> decide(StatementContext context, Ancestry ancestry) {
+        String code = rules.columns().isEmpty() ? null : definesCode(context.statement().normalized());
+        if (code != null) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-code",
+                    code + " while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: results are masked for this identity, and " + code + " runs queries the proxy "
+                                    + "cannot see into: it could return masked values under other names, raise them "
+                                    + "in messages or store them elsewhere", null,
+                            "Define server code through an identity without masking (a reviewed migration); "
+                                    + "calling functions that exist is fine.")));
+        }
         if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -413,6 +423,24 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             }
         }
         return false;
+    }
+
+    /** Statements that define code the server runs later or at once, as their literal-free text starts. */
+    private static final List<String[]> CODE = List.of(new String[] {"do ", "a DO block"},
+            new String[] {"create function ", "CREATE FUNCTION"},
+            new String[] {"create or replace function ", "CREATE FUNCTION"},
+            new String[] {"create procedure ", "CREATE PROCEDURE"},
+            new String[] {"create or replace procedure ", "CREATE PROCEDURE"},
+            new String[] {"create rule ", "CREATE RULE"}, new String[] {"create or replace rule ", "CREATE RULE"});
+
+    /** What server code the statement defines (a DO block, a function, procedure or rule), or null. */
+    static String definesCode(String normalized) {
+        for (String[] c : CODE) {
+            if (normalized.startsWith(c[0])) {
+                return c[1];
+            }
+        }
+        return null;
     }
 
     static boolean isCopyOut(List<SqlToken> tokens) {

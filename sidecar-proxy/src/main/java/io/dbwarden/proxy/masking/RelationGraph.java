@@ -75,6 +75,11 @@ public final class RelationGraph implements TableGraph {
     private long lastUnknownNameLoadNanos = System.nanoTime() - Long.MAX_VALUE / 2;
     /** When the graph was last dropped: loads that started before then are not installed. */
     private long invalidatedAtNanos = System.nanoTime();
+    /** The last failed load and when it ended: callers without a graph fail at once for a while after it. */
+    private volatile Throwable lastFailure;
+    private volatile long lastFailureNanos;
+    /** How long after a failed load callers without a graph get its failure instead of waiting for another. */
+    static final long FAILURE_BACKOFF_NANOS = 1_000_000_000L;
 
     RelationGraph(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
         this.query = query;
@@ -148,6 +153,10 @@ public final class RelationGraph implements TableGraph {
         if (l != null && (!recent || l.startedAtNanos() - notBeforeNanos >= 0)) {
             return l.stage();
         }
+        Throwable failed = lastFailure;
+        if (failed != null && System.nanoTime() - lastFailureNanos < FAILURE_BACKOFF_NANOS) {
+            return CompletableFuture.failedFuture(failed); // the catalog connection is failing: do not queue more
+        }
         long started = System.nanoTime();
         CompletableFuture<Void> done = new CompletableFuture<>();
         Loading next = new Loading(done, started);
@@ -159,6 +168,8 @@ public final class RelationGraph implements TableGraph {
                 }
             }
             if (err != null) {
+                lastFailureNanos = System.nanoTime();
+                lastFailure = err;
                 done.completeExceptionally(err);
             } else if (!installed && graph == null) {
                 startLoading(true, started).whenComplete((v, again) -> {
@@ -260,6 +271,7 @@ public final class RelationGraph implements TableGraph {
         loaded = new Graph(ancestors, partitions, views, known, started, now, version);
         lastLoaded = loaded;
         graph = loaded;
+        lastFailure = null;
         return true;
     }
 }

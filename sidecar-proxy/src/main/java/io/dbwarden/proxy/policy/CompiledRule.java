@@ -100,7 +100,8 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
             return null; // no table globs, or the names alone decide it
         }
         for (QualifiedName o : a.tables()) {
-            List<String> schemas = o.schema() != null ? List.of(o.schema()) : tableSchemas(defaultSchema).apply(o.name());
+            List<String> schemas = o.schema() != null ? List.of(o.schema())
+                    : tableSchemas(defaultSchema).apply(o.name());
             for (String schema : schemas) {
                 Via via = via(tables, schema, o.name(), ancestry);
                 if (via != null) {
@@ -127,7 +128,8 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
             if (named(globs, source)) {
                 return new Via(table, "a view reading", source);
             }
-            String sourceKind = ancestry.partition(source.schema(), source.name()) ? "a partition of" : "a child table of";
+            String sourceKind = ancestry.partition(source.schema(), source.name()) ? "a partition of"
+                    : "a child table of";
             for (QualifiedName parent : ancestry.ancestors(source.schema(), source.name())) {
                 if (named(globs, parent)) {
                     return new Via(table, "a view reading " + source + ", " + sourceKind, parent);

@@ -222,10 +222,10 @@ public final class PolicyFilter implements StatementFilter {
         if (!engine.blockingTableRules()) {
             return engine.decide(analysis); // allow rules by names alone match no more statements than with it
         }
-        return Verdict.deny(null, "policy-catalog", "table partitions could not be looked up",
+        return Verdict.deny(null, "policy-catalog", "partitions, inheritance children and views could not be looked up",
                 io.dbwarden.proxy.postgres.PgError.error(io.dbwarden.proxy.postgres.PgError.INSUFFICIENT_PRIVILEGE,
                         "dbwarden: rules of the policy for this identity name tables, and the proxy could not look up "
-                                + "which tables are partitions or inheritance children of others", null,
+                                + "which relations show their rows (partitions, inheritance children, views)", null,
                         "Retry; the proxy's catalog connection to the database is failing."));
     }
 

@@ -74,6 +74,7 @@ class MaskingIntegrationTest {
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
             s.execute("DROP VIEW IF EXISTS m_contacts_again, m_contacts, m_contacts_outer");
             s.execute("DROP FUNCTION IF EXISTS m_all()");
+            s.execute("DROP FUNCTION IF EXISTS m_raise_notice(), m_raise_error()");
             s.execute("DROP TABLE IF EXISTS m_orders, m_customers, m_big");
             s.execute("CREATE TABLE m_customers (id int PRIMARY KEY, name text, email text, ssn text, "
                     + "birthdate date, notes text, profile jsonb)");
@@ -92,6 +93,12 @@ class MaskingIntegrationTest {
             s.execute("CREATE OR REPLACE FUNCTION m_open(r refcursor) RETURNS refcursor AS $$ BEGIN OPEN r FOR "
                     + "SELECT lower(email) AS e, id, email FROM m_customers WHERE id = 1; RETURN r; END $$ "
                     + "LANGUAGE plpgsql");
+            s.execute("CREATE OR REPLACE FUNCTION m_raise_notice() RETURNS void AS $$ DECLARE n text; BEGIN "
+                    + "SELECT notes INTO n FROM m_customers WHERE id = 1; RAISE NOTICE 'notes: %', n; END $$ "
+                    + "LANGUAGE plpgsql");
+            s.execute("CREATE OR REPLACE FUNCTION m_raise_error() RETURNS void AS $$ DECLARE n text; BEGIN "
+                    + "SELECT notes INTO n FROM m_customers WHERE id = 1; "
+                    + "RAISE EXCEPTION 'failed for %', n USING DETAIL = n, HINT = n; END $$ LANGUAGE plpgsql");
             s.execute("CREATE TABLE m_big AS SELECT g AS id, 'user' || g || '@example.com' AS email "
                     + "FROM generate_series(1, 1000000) g");
         }
@@ -804,10 +811,8 @@ class MaskingIntegrationTest {
     /** Server-side code can put stored values into messages unquoted; the detectors still find what they know. */
     @Test
     void detectorsMaskWhatServerCodeRaisesUnquoted() throws Exception {
-        String raiseNotice = "DO $$ DECLARE n text; BEGIN SELECT notes INTO n FROM m_customers WHERE id = 1; "
-                + "RAISE NOTICE 'notes: %', n; END $$";
-        String raiseError = "DO $$ DECLARE n text; BEGIN SELECT notes INTO n FROM m_customers WHERE id = 1; "
-                + "RAISE EXCEPTION 'failed for %', n USING DETAIL = n, HINT = n; END $$";
+        String raiseNotice = "SELECT m_raise_notice()"; // functions a DBA made (masked identities cannot define any)
+        String raiseError = "SELECT m_raise_error()";
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
             s.execute(raiseNotice);
             assertThat(s.getWarnings().getMessage())
@@ -834,6 +839,42 @@ class MaskingIntegrationTest {
                 .contains("failed for card ? and token ?");
         await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("\"P0001\""));
         assertThat(Files.readString(audit)).doesNotContain("4242 4242").doesNotContain("eyJhbGci");
+    }
+
+    /**
+     * A DO block, function, procedure or rule runs queries the proxy cannot see into: defined by a masked identity, it
+     * could return masked values under other names ({@code RETURNS TABLE (mail text)}), raise them or store them.
+     */
+    @Test
+    void aMaskedIdentityCannotDefineServerCode() throws Exception {
+        List<String> code = List.of(
+                "DO $$ BEGIN RAISE NOTICE '%', (SELECT string_agg(ssn, ',') FROM m_customers); END $$",
+                "do language plpgsql 'BEGIN PERFORM 1; END'",
+                "CREATE FUNCTION m_leak() RETURNS TABLE (mail text) AS 'SELECT email FROM m_customers' LANGUAGE sql",
+                "CREATE OR REPLACE FUNCTION m_all() RETURNS SETOF m_customers AS $$ SELECT 1 $$ LANGUAGE sql",
+                "create or replace procedure m_p() language sql as $$ INSERT INTO m_orders SELECT id, id "
+                        + "FROM m_customers $$",
+                "CREATE RULE m_r AS ON INSERT TO m_orders DO ALSO SELECT email FROM m_customers");
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            for (String sql : code) {
+                org.postgresql.util.PSQLException e = (org.postgresql.util.PSQLException)
+                        org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql));
+                assertThat((Throwable) e).as(sql).isNotNull();
+                assertThat(e.getSQLState()).as(sql).isEqualTo("42501");
+                assertThat(e.getMessage()).as(sql).contains("runs queries the proxy cannot see into");
+            }
+            // the session goes on; functions that exist can be called (their results are masked as usual)
+            try (ResultSet rs = s.executeQuery("SELECT email FROM m_all() WHERE id = 1")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("a***@example.com");
+            }
+        }
+        // an identity without masking defines code as before
+        try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
+            s.execute("CREATE FUNCTION m_exempt_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'");
+            s.execute("DROP FUNCTION m_exempt_fn()");
+            s.execute("DO $$ BEGIN PERFORM 1; END $$");
+        }
     }
 
     @Test

@@ -107,7 +107,8 @@ class PartitionRulesTest {
             s.execute("INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
             s.execute("CREATE TABLE pr_loose (id int, region text, email text)");
             s.execute("CREATE VIEW pr_customer_emails AS SELECT id, email FROM pr_customers");
-            s.execute("CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e JOIN pr_orders o USING (id)");
+            s.execute("CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e "
+                    + "JOIN pr_orders o USING (id)");
             s.execute("CREATE VIEW pr_eu_ids AS SELECT id FROM pr_customers_eu_1");
             s.execute("CREATE VIEW pr_headcount AS SELECT count(*) AS n FROM pr_people");
             s.execute("CREATE VIEW pr_customer_count AS SELECT count(*) AS n FROM pr_customers");

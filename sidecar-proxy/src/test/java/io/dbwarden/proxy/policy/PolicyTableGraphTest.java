@@ -213,14 +213,19 @@ class PolicyTableGraphTest {
 
     @Test
     void aGraphThatCannotBeLoadedFailsClosedWhereRestrictingRulesNameTables() throws Exception {
-        Catalog failing = new Catalog(sql -> CompletableFuture.failedFuture(new SQLException("connection refused")),
-                60_000);
+        AtomicInteger attempts = new AtomicInteger();
+        Catalog failing = new Catalog(sql -> {
+            attempts.incrementAndGet();
+            return CompletableFuture.failedFuture(new SQLException("connection refused"));
+        }, 60_000);
         PolicyFilter guarded = filter("test/guarded", failing);
         Verdict v = verdict(guarded, "SELECT v FROM tg_plain");
         assertThat(v.decision()).isEqualTo(Decision.DENY);
         assertThat(v.rule()).isEqualTo("policy-catalog");
-        assertThat(v.error().message()).contains("could not look up which tables are partitions");
+        assertThat(v.error().message()).contains("could not look up which relations show their rows");
         assertThat(verdict(guarded, "SET application_name = 'x'").decision()).isEqualTo(Decision.ALLOW);
+        assertThat(verdict(guarded, "SELECT id FROM tg_plain").rule()).isEqualTo("policy-catalog");
+        assertThat(attempts).as("a failing catalog connection is not asked again at once").hasValue(1);
 
         // allow rules alone: the names decide (an allow rule never matches more without the graph)
         PolicyFilter allowOnly = filter("test/allow-only", failing);
