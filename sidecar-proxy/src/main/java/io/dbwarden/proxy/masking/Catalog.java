@@ -71,13 +71,30 @@ public final class Catalog {
     }
 
     /**
-     * The tables {@code schema.table} is a partition or inheritance child of, nearest first (empty for others and
-     * while the graph was never loaded): a masking rule for a table covers its partitions and children, whose rows
-     * are the same data under another name.
+     * The tables whose column rules also apply to the same columns of {@code schema.table}: those it is a partition or
+     * inheritance child of (nearest first; its rows are theirs under another name), then its own partitions and
+     * children (their rows are among its rows). Empty for other tables and while the graph was never loaded.
      */
-    public List<QualifiedName> ancestors(String schema, String table) {
+    public List<QualifiedName> lineage(String schema, String table) {
         Ancestry g = graph.current();
-        return g == null ? List.of() : g.ancestors(schema, table);
+        if (g == null) {
+            return List.of();
+        }
+        List<QualifiedName> up = g.ancestors(schema, table);
+        List<QualifiedName> down = g.descendants(schema, table);
+        if (down.isEmpty()) {
+            return up;
+        }
+        List<QualifiedName> all = new ArrayList<>(up.size() + down.size());
+        all.addAll(up);
+        all.addAll(down);
+        return all;
+    }
+
+    /** The graph as loaded, or {@link Ancestry#NONE} while it never was. */
+    public Ancestry ancestry() {
+        Ancestry g = graph.current();
+        return g == null ? Ancestry.NONE : g;
     }
 
     /** The graph of partitions, inheritance children and views this catalog keeps (policy decisions use it too). */
@@ -198,7 +215,7 @@ public final class Catalog {
                                 row.get(3).charAt(0), new HashMap<>(), new HashMap<>(), new LinkedHashSet<>(), now));
                         r.columns().put(Integer.parseInt(row.get(4)), row.get(5));
                         r.types().put(Integer.parseInt(row.get(4)), Integer.parseInt(row.get(6)));
-                        unknownChild |= "t".equals(row.get(7)) && ancestors(row.get(1), row.get(2)).isEmpty();
+                        unknownChild |= "t".equals(row.get(7)) && ancestry().ancestors(row.get(1), row.get(2)).isEmpty();
                     }
                     if (unknownChild && !graphReloaded) {
                         // a partition or child made since the graph was loaded (outside the proxy): its parents'

@@ -98,16 +98,19 @@ final class ExpressionLineage {
     }
 
     /**
-     * The table (its schema resolved) and then what it is a partition or inheritance child of: a rule for a parent
-     * covers the same columns in its partitions and children, whose rows are the same data under another name.
+     * The table (its schema resolved), then what it is a partition or inheritance child of, then its own partitions
+     * and children: a rule for a parent covers the same columns in its partitions and children, whose rows are the
+     * same data under another name, and a rule for a partition covers the parent's column, whose rows include its own.
      */
     static List<QualifiedName> lineOf(QualifiedName table, String defaultSchema,
                                       Ancestry ancestry) {
         String schema = table.schema() != null ? table.schema() : defaultSchema;
         List<QualifiedName> ancestors = ancestry.ancestors(schema, table.name());
-        List<QualifiedName> line = new ArrayList<>(1 + ancestors.size());
+        List<QualifiedName> descendants = ancestry.descendants(schema, table.name());
+        List<QualifiedName> line = new ArrayList<>(1 + ancestors.size() + descendants.size());
         line.add(new QualifiedName(schema, table.name()));
         line.addAll(ancestors);
+        line.addAll(descendants);
         return line;
     }
 

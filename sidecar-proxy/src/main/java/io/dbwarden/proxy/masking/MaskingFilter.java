@@ -72,7 +72,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         CompletionStage<Void> inheritance = rules.columns().isEmpty() ? null : catalog.ensureInheritance();
         if (inheritance == null) {
-            return decide(context, catalog::ancestors);
+            return decide(context, catalog.ancestry());
         }
         // the graph of partitions is not loaded yet: wait for it only when the copy checks ask about a table
         boolean[] asked = {false};
@@ -83,7 +83,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (!asked[0]) {
             return without;
         }
-        return inheritance.handle((v, err) -> err).thenCompose(err -> err == null ? decide(context, catalog::ancestors)
+        return inheritance.handle((v, err) -> err).thenCompose(err -> err == null ? decide(context, catalog.ancestry())
                 : CompletableFuture.completedFuture(Verdict.deny(null, "masking-catalog",
                         "table partitions could not be looked up", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
                                 "dbwarden: results are masked for this identity, and the proxy could not look up "

@@ -123,7 +123,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
-                    lineage = ExpressionLineage.of(context.runs().tokens(), catalog::ancestors);
+                    lineage = ExpressionLineage.of(context.runs().tokens(), catalog.ancestry());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
                 QualifiedName rowAsJson = rule != null ? lineage.rowAsJson(i, fields.size()) : null;
@@ -160,7 +160,7 @@ final class MaskingHandler implements ResultHandler {
             return null;
         }
         List<QualifiedName> line = ExpressionLineage.lineOf(new QualifiedName(rel.schema(), rel.name()),
-                rules.defaultSchema(), catalog::ancestors);
+                rules.defaultSchema(), catalog.ancestry());
         for (MaskingRules.ColumnRule r : rules.columns()) {
             for (QualifiedName t : line) {
                 // a table's row holds its own columns; a view's may be computed from masked ones under other names
@@ -197,7 +197,7 @@ final class MaskingHandler implements ResultHandler {
             return new Plan.Unresolved(textual);
         }
         MaskingRules.ColumnRule direct = rules.ruleFor(rel.schema(), rel.name(), column,
-                catalog.ancestors(rel.schema(), rel.name()));
+                catalog.lineage(rel.schema(), rel.name()));
         String label = rel.schema() + "." + rel.name() + "." + column;
         if (direct != null) {
             return new Plan.Rule(direct, label, textual);
@@ -209,7 +209,7 @@ final class MaskingHandler implements ResultHandler {
             boolean sameNameAsSource = false;
             for (Catalog.Column src : sources) {
                 MaskingRules.ColumnRule r = rules.ruleFor(src.schema(), src.table(), src.name(),
-                        catalog.ancestors(src.schema(), src.table()));
+                        catalog.lineage(src.schema(), src.table()));
                 if (src.name().equals(column)) {
                     sameNameAsSource = true;
                     if (r != null) {
@@ -301,7 +301,7 @@ final class MaskingHandler implements ResultHandler {
             String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
             return encode(JsonMasking.members(value, key -> {
                 MaskingRules.ColumnRule r = rules.ruleInRowOf(schema, rowAsJson.name(), key,
-                        catalog.ancestors(schema, rowAsJson.name()));
+                        catalog.lineage(schema, rowAsJson.name()));
                 return r == null ? null : r.masker();
             }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
         }
@@ -415,7 +415,7 @@ final class MaskingHandler implements ResultHandler {
 
     private CompletionStage<Void> planCopy(int columns) {
         if (copy.table == null) {
-            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog::ancestors);
+            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog.ancestry());
             Plan[] p = new Plan[columns];
             for (int i = 0; i < columns; i++) {
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
@@ -463,7 +463,7 @@ final class MaskingHandler implements ResultHandler {
                 continue;
             }
             MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column,
-                    catalog.ancestors(rel.schema(), rel.name()));
+                    catalog.lineage(rel.schema(), rel.name()));
             p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
                     : textual && !rules.detectors().isEmpty() ? DETECT : PASS;
         }

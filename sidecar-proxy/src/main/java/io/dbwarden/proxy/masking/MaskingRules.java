@@ -126,15 +126,16 @@ public final class MaskingRules {
 
     /**
      * The rule for a column of a whole row of this table (see {@link ColumnRule#mayBeInRowOf}), or of a table it is a
-     * partition or child of ({@code ancestors}: the same column under the parent's rule), or null.
+     * partition or child of, or of one of its own partitions or children ({@code lineage}, see Catalog#lineage: the
+     * same column under their rules), or null.
      */
-    ColumnRule ruleInRowOf(String schema, String table, String column, List<QualifiedName> ancestors) {
+    ColumnRule ruleInRowOf(String schema, String table, String column, List<QualifiedName> lineage) {
         for (ColumnRule r : columns) {
             if (r.matches(schema, table, column) && r.mayBeInRowOf(schema, table)) {
                 return r;
             }
         }
-        for (QualifiedName a : ancestors) {
+        for (QualifiedName a : lineage) {
             ColumnRule r = ruleInRowOf(a.schema(), a.name(), column, List.of());
             if (r != null) {
                 return r;
@@ -143,11 +144,11 @@ public final class MaskingRules {
         return null;
     }
 
-    /** As {@link #ruleFor(String, String, String)}, with the rules of the table's ancestors ({@link #ruleInRowOf}). */
-    ColumnRule ruleFor(String schema, String table, String column, List<QualifiedName> ancestors) {
+    /** As {@link #ruleFor(String, String, String)}, with the rules of the table's lineage ({@link #ruleInRowOf}). */
+    ColumnRule ruleFor(String schema, String table, String column, List<QualifiedName> lineage) {
         ColumnRule r = ruleFor(schema, table, column);
-        for (int i = 0; r == null && i < ancestors.size(); i++) {
-            r = ruleFor(ancestors.get(i).schema(), ancestors.get(i).name(), column);
+        for (int i = 0; r == null && i < lineage.size(); i++) {
+            r = ruleFor(lineage.get(i).schema(), lineage.get(i).name(), column);
         }
         return r;
     }

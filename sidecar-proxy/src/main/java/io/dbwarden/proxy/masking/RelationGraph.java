@@ -27,16 +27,21 @@ import java.util.function.Function;
 public final class RelationGraph implements TableGraph {
     /**
      * The graph as loaded, by "schema\0name": every partition's and inheritance child's ancestors (nearest first),
-     * which of them are partitions, the relations each user view reads (through views over views), and the names of
-     * all relations (information_schema's views aside), so that a relation made since the load is told from one that
-     * has no ancestors.
+     * every table's descendants, which tables are partitions, the relations each user view reads (through views over
+     * views), and the names of all relations (information_schema's views aside), so that a relation made since the
+     * load is told from one that has no ancestors.
      */
-    private record Graph(Map<String, List<QualifiedName>> byChild, Set<String> partitions,
-                         Map<String, List<QualifiedName>> byView, Set<String> known, long startedAtNanos,
-                         long loadedAtNanos, long version) implements Ancestry {
+    private record Graph(Map<String, List<QualifiedName>> byChild, Map<String, List<QualifiedName>> byParent,
+                         Set<String> partitions, Map<String, List<QualifiedName>> byView, Set<String> known,
+                         long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
         @Override
         public List<QualifiedName> ancestors(String schema, String table) {
             return byChild.getOrDefault(schema + "\0" + table, List.of());
+        }
+
+        @Override
+        public List<QualifiedName> descendants(String schema, String table) {
+            return byParent.getOrDefault(schema + "\0" + table, List.of());
         }
 
         @Override
@@ -258,6 +263,20 @@ public final class RelationGraph implements TableGraph {
         return Map.copyOf(all);
     }
 
+    /** Every table's partitions and children at every level, from each one's ancestors. */
+    private static Map<String, List<QualifiedName>> descendants(Map<String, List<QualifiedName>> ancestors) {
+        Map<String, List<QualifiedName>> below = new HashMap<>();
+        ancestors.forEach((child, line) -> {
+            int cut = child.indexOf('\0');
+            QualifiedName name = new QualifiedName(child.substring(0, cut), child.substring(cut + 1));
+            for (QualifiedName parent : line) {
+                below.computeIfAbsent(parent.schema() + "\0" + parent.name(), k -> new ArrayList<>()).add(name);
+            }
+        });
+        below.replaceAll((k, v) -> List.copyOf(v));
+        return Map.copyOf(below);
+    }
+
     private synchronized boolean install(Map<String, List<QualifiedName>> ancestors, Set<String> partitions,
                                          Map<String, List<QualifiedName>> views, Set<String> known, long started) {
         Graph current = graph;
@@ -265,10 +284,11 @@ public final class RelationGraph implements TableGraph {
             return false; // a later load finished first, or DDL ran after this one started
         }
         long now = System.nanoTime();
-        Graph loaded = new Graph(ancestors, partitions, views, known, started, now, 0);
+        Map<String, List<QualifiedName>> descendants = descendants(ancestors);
+        Graph loaded = new Graph(ancestors, descendants, partitions, views, known, started, now, 0);
         Graph last = lastLoaded;
         long version = last == null ? 1 : loaded.sameEdges(last) ? last.version() : last.version() + 1;
-        loaded = new Graph(ancestors, partitions, views, known, started, now, version);
+        loaded = new Graph(ancestors, descendants, partitions, views, known, started, now, version);
         lastLoaded = loaded;
         graph = loaded;
         lastFailure = null;

@@ -20,10 +20,12 @@ import java.util.Set;
  * resolve to (the policy's default schema, which the proxy pins as search_path, and pg_catalog for pg_* names):
  * all of them must match for allow rules, any of them for restricting rules.
  * <p>
- * A table also counts as each table it is a partition or inheritance child of, and a user view as each relation it
- * reads ({@link Ancestry}): their rows are those relations' rows under another name, so a restricting rule for
- * {@code public.orders} applies to {@code public.orders_2024} and to a view over it too. Allow rules extend to
- * partitions only: an inheritance child may add columns its parent does not have, and a view is its own interface
+ * For restricting rules a table also counts as each table it shares rows with ({@link Ancestry}): what it is a
+ * partition or inheritance child of (its rows are theirs), its own partitions and children (their rows are among its
+ * rows) and, for a user view, what it reads. So a deny rule for {@code public.orders} applies to
+ * {@code public.orders_2024} and to a view over either, and one for {@code public.orders_2024} to
+ * {@code public.orders}. Allow rules extend to partitions only, from parent to partition: an inheritance child may
+ * add columns its parent does not have, a parent holds other partitions' rows too, and a view is its own interface
  * (a policy that allows a view must not thereby allow what the view reads, nor the other way round).
  */
 record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables, List<NameGlob> functions,
@@ -82,7 +84,7 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
                 && !covers(tables, a.tables(), tableSchemas(defaultSchema), ancestry);
     }
 
-    /** How a relation shows rows of one a rule names: {@code table} is {@code how} {@code named}. */
+    /** How a relation shares rows with one a rule names: {@code table} is {@code how} {@code named}. */
     record Via(QualifiedName table, String how, QualifiedName named) {
         @Override
         public String toString() {
@@ -113,27 +115,39 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
     }
 
     /**
-     * The first relation a glob names whose rows {@code schema.name} shows: a table it is a partition or child of,
-     * a relation it reads as a view, or a table such a relation is a partition or child of; null when none.
+     * The first relation a glob names that shares rows with {@code schema.name}: a table it is a partition or child
+     * of (its rows are theirs), one of its own partitions or children (their rows are among its rows), a relation it
+     * reads as a view, or a table such a relation is a partition, child or parent of; null when none.
      */
     private static Via via(List<NameGlob> globs, String schema, String name, Ancestry ancestry) {
         QualifiedName table = new QualifiedName(schema, name);
-        String kind = ancestry.partition(schema, name) ? "a partition of" : "a child table of";
-        for (QualifiedName parent : ancestry.ancestors(schema, name)) {
-            if (named(globs, parent)) {
-                return new Via(table, kind, parent);
-            }
+        Via related = related(globs, table, ancestry);
+        if (related != null) {
+            return related;
         }
         for (QualifiedName source : ancestry.viewSources(schema, name)) {
             if (named(globs, source)) {
                 return new Via(table, "a view reading", source);
             }
-            String sourceKind = ancestry.partition(source.schema(), source.name()) ? "a partition of"
-                    : "a child table of";
-            for (QualifiedName parent : ancestry.ancestors(source.schema(), source.name())) {
-                if (named(globs, parent)) {
-                    return new Via(table, "a view reading " + source + ", " + sourceKind, parent);
-                }
+            Via inner = related(globs, source, ancestry);
+            if (inner != null) {
+                return new Via(table, "a view reading " + source + ", " + inner.how(), inner.named());
+            }
+        }
+        return null;
+    }
+
+    /** The first ancestor or descendant of {@code t} a glob names, or null. */
+    private static Via related(List<NameGlob> globs, QualifiedName t, Ancestry ancestry) {
+        for (QualifiedName parent : ancestry.ancestors(t.schema(), t.name())) {
+            if (named(globs, parent)) {
+                return new Via(t, ancestry.partition(t.schema(), t.name()) ? "a partition of" : "a child table of",
+                        parent);
+            }
+        }
+        for (QualifiedName child : ancestry.descendants(t.schema(), t.name())) {
+            if (named(globs, child)) {
+                return new Via(t, "the parent of", child);
             }
         }
         return null;

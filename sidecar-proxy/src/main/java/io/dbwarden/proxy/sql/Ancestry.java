@@ -15,6 +15,14 @@ public interface Ancestry {
     List<QualifiedName> ancestors(String schema, String table);
 
     /**
+     * The partitions and inheritance children of {@code schema.table} at every level (its rows include theirs);
+     * empty for others.
+     */
+    default List<QualifiedName> descendants(String schema, String table) {
+        return List.of();
+    }
+
+    /**
      * Whether {@code schema.table} is a partition (of a partitioned table): unlike an inheritance child, which may add
      * columns of its own, a partition has exactly its parent's columns and holds a subset of its rows.
      */

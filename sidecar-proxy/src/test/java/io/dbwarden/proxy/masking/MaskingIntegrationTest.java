@@ -670,6 +670,52 @@ class MaskingIntegrationTest {
         }
     }
 
+    /** A rule for one partition masks the parent's column: the parent's rows include the partition's. */
+    @Test
+    void aRuleForAPartitionMasksTheColumnWhereverItsRowsShowUp(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_zone");
+            s.execute("CREATE TABLE m_zone (id int, region text, email text) PARTITION BY LIST (region)");
+            s.execute("CREATE TABLE m_zone_eu PARTITION OF m_zone FOR VALUES IN ('eu')");
+            s.execute("CREATE TABLE m_zone_us PARTITION OF m_zone FOR VALUES IN ('us')");
+            s.execute("INSERT INTO m_zone VALUES (1, 'eu', 'eve@example.eu'), (2, 'us', 'sam@example.com')");
+        }
+        try (RunCommand.Running proxy = startMasking(tmp, """
+                      - name: eu-residency
+                        columns: ["public.m_zone_eu.email"]
+                        strategy: redact
+                """);
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            for (String sql : List.of("SELECT email FROM m_zone ORDER BY id", "SELECT lower(email) FROM m_zone "
+                    + "ORDER BY id", "SELECT z.email FROM public.m_zone z ORDER BY id")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    rs.next();
+                    assertThat(rs.getString(1)).as(sql).isEqualTo("[redacted]");
+                    rs.next();
+                    assertThat(rs.getString(1)).as(sql + ": which partition a row came from is not known")
+                            .isEqualTo("[redacted]");
+                }
+            }
+            try (ResultSet rs = s.executeQuery("SELECT row_to_json(z) FROM m_zone z WHERE id = 1")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("{\"id\":1,\"region\":\"eu\",\"email\":\"[redacted]\"}");
+            }
+            java.io.StringWriter copied = new java.io.StringWriter();
+            c.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY (SELECT email FROM m_zone) TO STDOUT", copied);
+            assertThat(copied.toString()).doesNotContain("eve@example.eu");
+            // the other partition read by its own name holds no rows of the masked one
+            try (ResultSet rs = s.executeQuery("SELECT email FROM m_zone_us")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("sam@example.com");
+            }
+        } finally {
+            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS m_zone");
+            }
+        }
+    }
+
     @Test
     void aNullingRuleNullsOnlyItsMemberOfARowAsJson(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         try (RunCommand.Running proxy = startMasking(tmp, """

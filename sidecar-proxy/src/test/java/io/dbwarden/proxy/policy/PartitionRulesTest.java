@@ -53,6 +53,11 @@ class PartitionRulesTest {
                     tables: ["public.pr_customers", "public.pr_people"]
                   action: deny
                   message: customer rows are off limits
+                - name: frozen-partition
+                  match:
+                    statements: [UPDATE, DELETE, TRUNCATE]
+                    tables: ["public.pr_events_2024"]
+                  action: deny
                 - name: bounded-order-deletes
                   match:
                     statements: [DELETE]
@@ -93,7 +98,7 @@ class PartitionRulesTest {
     @BeforeAll
     static void start() throws Exception {
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late CASCADE");
+            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events CASCADE");
             s.execute("CREATE TABLE pr_customers (id int, region text, email text) PARTITION BY LIST (region)");
             s.execute("CREATE TABLE pr_customers_eu PARTITION OF pr_customers FOR VALUES IN ('eu') "
                     + "PARTITION BY RANGE (id)");
@@ -106,6 +111,10 @@ class PartitionRulesTest {
             s.execute("CREATE TABLE pr_orders_low PARTITION OF pr_orders FOR VALUES FROM (0) TO (100)");
             s.execute("INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
             s.execute("CREATE TABLE pr_loose (id int, region text, email text)");
+            s.execute("CREATE TABLE pr_events (id int, year int, v text) PARTITION BY LIST (year)");
+            s.execute("CREATE TABLE pr_events_2024 PARTITION OF pr_events FOR VALUES IN (2024)");
+            s.execute("CREATE TABLE pr_events_2025 PARTITION OF pr_events FOR VALUES IN (2025)");
+            s.execute("INSERT INTO pr_events VALUES (1, 2024, 'old'), (2, 2025, 'new')");
             s.execute("CREATE VIEW pr_customer_emails AS SELECT id, email FROM pr_customers");
             s.execute("CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e "
                     + "JOIN pr_orders o USING (id)");
@@ -129,7 +138,7 @@ class PartitionRulesTest {
             reader.close();
         }
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late CASCADE");
+            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events CASCADE");
         }
     }
 
@@ -167,6 +176,19 @@ class PartitionRulesTest {
             // the session stays usable, and other tables are not affected
             assertThat(count(c, "SELECT id FROM pr_orders_low")).isEqualTo(5);
             assertThat(count(c, "SELECT id FROM pr_loose")).isZero();
+        }
+    }
+
+    @Test
+    void aDenyRuleForAPartitionCoversItsParentWhoseRowsIncludeIt() throws Exception {
+        try (Connection c = CliProxy.connect(agent, ""); Statement s = c.createStatement()) {
+            assertThat(denial(c, "UPDATE pr_events SET v = 'changed' WHERE id = 1")).contains("frozen-partition")
+                    .contains("public.pr_events is the parent of public.pr_events_2024, which the rule names");
+            assertThat(denial(c, "TRUNCATE pr_events")).contains("frozen-partition");
+            assertThat(denial(c, "UPDATE pr_events_2024 SET v = 'changed'")).contains("frozen-partition");
+            // the other partition is not frozen, and reading the parent is not what the rule is about
+            assertThat(s.executeUpdate("UPDATE pr_events_2025 SET v = 'newer' WHERE id = 2")).isEqualTo(1);
+            assertThat(count(c, "SELECT * FROM pr_events")).isEqualTo(2);
         }
     }
 
