@@ -24,7 +24,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Random queries that carry a masked column through expressions, subqueries, WITH queries, set operations, VALUES,
  * LATERAL and functions in FROM, JSON and row constructors, run through the real proxy: no result value may contain
  * the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code, the
- * year of the redacted date (also through extract, to_char and date arithmetic) or the redacted number. Queries the
+ * year of the redacted date (also through extract, to_char and date arithmetic), the redacted number, the nulled
+ * token, the pin replaced by a fixed value, or a card number in a column no rule covers (the credit-card detector's
+ * work: every wrapper keeps the number whole, so it must be found wherever it ends up). Queries the
  * server rejects are skipped, but most must run, so the test says something. Seed and count:
  * {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
  */
@@ -35,8 +37,14 @@ class MaskingFuzzTest {
     private static final String CODE = "K9X7Q2W5Z";
     private static final String YEAR = "1901";
     private static final String SALARY = "987654";
+    /** A nulled and a fixed-value column. */
+    private static final String TOKEN = "zqtokenvalue";
+    private static final String PIN = "31415926";
     /** The masked columns a query carries (the sources name "email"; the date goes as text, or as a year). */
-    private static final List<String> COLUMNS = List.of("email", "code", "born::text", "salary::text");
+    private static final List<String> COLUMNS = List.of("email", "code", "born::text", "salary::text", "token",
+            "pin", "memo");
+    /** A card number in a column no rule covers: the credit-card detector must find it in every shape. */
+    private static final String CARD = "4111 1111 1111 1111";
     private static final List<UnaryOperator<String>> DATE_WRAPPERS = List.of(
             e -> "extract(year from (" + e + ")::date)::text", e -> "to_char((" + e + ")::date, 'YYYY')",
             e -> "date_part('year', (" + e + ")::date)::text", e -> "((" + e + ")::date + 1)::text");
@@ -115,9 +123,10 @@ class MaskingFuzzTest {
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
             s.execute("DROP TABLE IF EXISTS f_notes, f_people");
             s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text, code text, born date, "
-                    + "salary numeric)");
+                    + "salary numeric, token text, pin text, memo text)");
             s.execute("INSERT INTO f_people VALUES (1, 'Ann', '" + SECRET + "@example.com', '" + CODE
-                    + "', '" + YEAR + "-02-03', " + SALARY + "), (2, 'Bo', NULL, NULL, NULL, NULL)");
+                    + "', '" + YEAR + "-02-03', " + SALARY + ", '" + TOKEN + "', '" + PIN + "', 'paid with card "
+                    + CARD + " today'), (2, 'Bo', NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
             s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
             s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
         }
@@ -134,6 +143,16 @@ class MaskingFuzzTest {
                       - name: salaries
                         columns: ["public.f_people.salary"]
                         strategy: redact
+                      - name: tokens
+                        columns: ["public.f_people.token"]
+                        strategy: "null"
+                      - name: pins
+                        columns: ["public.f_people.pin"]
+                        strategy: fixed
+                        value: "0000"
+                    detectors:
+                      - type: creditCard
+                        strategy: partial
                 """);
         Random random = new Random(seed);
         int ran = 0;
@@ -178,7 +197,8 @@ class MaskingFuzzTest {
     /** Whether a result holds a masked value (hash outputs, hex that may spell a year by chance, left out). */
     private static boolean leaks(String value) {
         String v = value.replaceAll("h:[0-9a-f]{24}", "");
-        return v.contains(SECRET) || v.contains(CODE) || v.contains(YEAR) || v.contains(SALARY);
+        return v.contains(SECRET) || v.contains(CODE) || v.contains(YEAR) || v.contains(SALARY) || v.contains(TOKEN)
+                || v.contains(PIN) || v.contains(CARD);
     }
 
     private static String query(Random random) {
