@@ -121,6 +121,10 @@ final class MaskingHandler implements ResultHandler {
                 // FETCH from a cursor / EXECUTE of a statement the proxy did not see defined: what the computed
                 // column is made of is unknown, so it is treated like a column the catalog cannot resolve
                 plan = new Plan.Unresolved(textual);
+            } else if (catalogFailed) {
+                // which tables are partitions or children of masked ones is unknown: lower(secret) FROM a partition
+                // would pass under its own name, so computed columns go like columns the catalog cannot resolve
+                plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
                     lineage = ExpressionLineage.of(context.runs().tokens(), catalog.ancestry());

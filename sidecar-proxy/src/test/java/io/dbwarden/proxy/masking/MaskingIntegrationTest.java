@@ -716,6 +716,47 @@ class MaskingIntegrationTest {
         }
     }
 
+    /**
+     * When the catalog connection fails, the proxy cannot tell partitions of masked tables from other tables: columns
+     * it cannot resolve, computed ones included, are masked whole rather than passed.
+     */
+    @Test
+    void aFailingCatalogConnectionMasksWhatItCannotResolve(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_lost");
+            s.execute("CREATE TABLE m_lost (id int, secret text) PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE m_lost_1 PARTITION OF m_lost FOR VALUES FROM (0) TO (10)");
+            s.execute("INSERT INTO m_lost VALUES (1, 'lostsecret')");
+        }
+        try (RunCommand.Running proxy = startMasking(tmp, """
+                      - name: secrets
+                        columns: ["public.m_lost.secret"]
+                        strategy: redact
+                """);
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
+             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement d = direct.createStatement()) {
+            // the session is up; the catalog connection opens with the first masked result, and now cannot log in
+            d.execute("SET password_encryption = 'scram-sha-256'");
+            d.execute("ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'");
+            for (String sql : List.of("SELECT lower(secret) FROM m_lost_1", "SELECT secret || '' FROM m_lost_1",
+                    "SELECT secret FROM m_lost_1", "SELECT id, secret FROM m_lost")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    assertThat(rs.next()).as(sql).isTrue();
+                    for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
+                        assertThat(rs.getString(i)).as(sql).doesNotContain("lostsecret");
+                    }
+                }
+            }
+        } finally {
+            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+                s.execute("SET password_encryption = 'scram-sha-256'");
+                s.execute("ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'");
+                s.execute("DROP TABLE IF EXISTS m_lost");
+            }
+        }
+    }
+
     @Test
     void aNullingRuleNullsOnlyItsMemberOfARowAsJson(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         try (RunCommand.Running proxy = startMasking(tmp, """
