@@ -103,6 +103,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             "Define server code through an identity without masking (a reviewed migration); "
                                     + "calling functions that exist is fine.")));
         }
+        String uncovers = rules.columns().isEmpty() || !context.statement().normalized().startsWith("alter ") ? null
+                : MaskingDdl.uncovers(context.statement().tokens(), rules, ancestry);
+        if (uncovers != null) {
+            return CompletableFuture.completedFuture(Verdict.deny(null, "masking-ddl",
+                    "DDL that takes columns out of masking rules", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
+                            "dbwarden: this statement " + uncovers + ", and results are masked for this identity: "
+                                    + "the values would be read unmasked under the new name", null,
+                            "Change masked tables through an identity without masking (a reviewed migration), "
+                                    + "together with the policy's masking rules.")));
+        }
         if (readsColumnStatistics(context.statement()) || readsColumnStatistics(context.runs())) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-statistics",
                     "column statistics while results are masked", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,

@@ -757,6 +757,51 @@ class MaskingIntegrationTest {
         }
     }
 
+    /** Rules name tables and columns: DDL that would move values out from under those names is refused. */
+    @Test
+    void aMaskedIdentityCannotRenameMaskedColumnsOutOfTheirRules(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE");
+            s.execute("CREATE TABLE m_ddl (id int, secret text, note text)");
+            s.execute("INSERT INTO m_ddl VALUES (1, 'ddlsecret', 'n')");
+            s.execute("CREATE TABLE m_ddl_child (extra text) INHERITS (m_ddl)");
+            s.execute("CREATE TABLE m_ddl_parted (id int, secret text) PARTITION BY RANGE (id)");
+            s.execute("CREATE TABLE m_ddl_p1 PARTITION OF m_ddl_parted FOR VALUES FROM (0) TO (10)");
+        }
+        try (RunCommand.Running proxy = startMasking(tmp, """
+                      - name: secrets
+                        columns: ["public.m_ddl.secret", "public.m_ddl_parted.secret"]
+                        strategy: redact
+                """);
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            for (String sql : List.of("ALTER TABLE m_ddl RENAME COLUMN secret TO plain",
+                    "alter table if exists only public.m_ddl rename secret to \"Plain\"",
+                    "ALTER TABLE public.m_ddl RENAME TO m_free", "ALTER TABLE m_ddl SET SCHEMA pg_temp",
+                    "ALTER TABLE m_ddl_parted DETACH PARTITION m_ddl_p1",
+                    "ALTER TABLE m_ddl_child NO INHERIT m_ddl")) {
+                org.postgresql.util.PSQLException e = (org.postgresql.util.PSQLException)
+                        org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql));
+                assertThat((Throwable) e).as(sql).isNotNull();
+                assertThat(e.getSQLState()).as(sql).isEqualTo("42501");
+                assertThat(e.getMessage()).as(sql).contains("the values would be read unmasked under the new name");
+            }
+            // other changes pass, renames that stay covered too
+            s.execute("ALTER TABLE m_ddl RENAME COLUMN note TO remark");
+            s.execute("ALTER TABLE m_ddl ADD COLUMN extra2 int");
+            s.execute("ALTER TABLE m_ddl_p1 RENAME TO m_ddl_part1"); // still a partition: the parent's rule holds
+            try (ResultSet rs = s.executeQuery("SELECT secret, remark FROM m_ddl WHERE id = 1")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("[redacted]");
+                assertThat(rs.getString(2)).isEqualTo("n");
+            }
+        } finally {
+            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE");
+            }
+        }
+    }
+
     @Test
     void aNullingRuleNullsOnlyItsMemberOfARowAsJson(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         try (RunCommand.Running proxy = startMasking(tmp, """
