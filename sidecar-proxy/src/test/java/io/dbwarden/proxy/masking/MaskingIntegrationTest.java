@@ -674,13 +674,11 @@ class MaskingIntegrationTest {
     @Test
     void aRuleForAPartitionMasksTheColumnWhereverItsRowsShowUp(@org.junit.jupiter.api.io.TempDir Path tmp)
             throws Exception {
-        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS m_zone");
-            s.execute("CREATE TABLE m_zone (id int, region text, email text) PARTITION BY LIST (region)");
-            s.execute("CREATE TABLE m_zone_eu PARTITION OF m_zone FOR VALUES IN ('eu')");
-            s.execute("CREATE TABLE m_zone_us PARTITION OF m_zone FOR VALUES IN ('us')");
-            s.execute("INSERT INTO m_zone VALUES (1, 'eu', 'eve@example.eu'), (2, 'us', 'sam@example.com')");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_zone",
+                "CREATE TABLE m_zone (id int, region text, email text) PARTITION BY LIST (region)",
+                "CREATE TABLE m_zone_eu PARTITION OF m_zone FOR VALUES IN ('eu')",
+                "CREATE TABLE m_zone_us PARTITION OF m_zone FOR VALUES IN ('us')",
+                "INSERT INTO m_zone VALUES (1, 'eu', 'eve@example.eu'), (2, 'us', 'sam@example.com')");
         try (RunCommand.Running proxy = startMasking(tmp, """
                       - name: eu-residency
                         columns: ["public.m_zone_eu.email"]
@@ -710,9 +708,7 @@ class MaskingIntegrationTest {
                 assertThat(rs.getString(1)).isEqualTo("sam@example.com");
             }
         } finally {
-            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-                s.execute("DROP TABLE IF EXISTS m_zone");
-            }
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_zone");
         }
     }
 
@@ -723,22 +719,19 @@ class MaskingIntegrationTest {
     @Test
     void aFailingCatalogConnectionMasksWhatItCannotResolve(@org.junit.jupiter.api.io.TempDir Path tmp)
             throws Exception {
-        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS m_lost");
-            s.execute("CREATE TABLE m_lost (id int, secret text) PARTITION BY RANGE (id)");
-            s.execute("CREATE TABLE m_lost_1 PARTITION OF m_lost FOR VALUES FROM (0) TO (10)");
-            s.execute("INSERT INTO m_lost VALUES (1, 'lostsecret')");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_lost",
+                "CREATE TABLE m_lost (id int, secret text) PARTITION BY RANGE (id)",
+                "CREATE TABLE m_lost_1 PARTITION OF m_lost FOR VALUES FROM (0) TO (10)",
+                "INSERT INTO m_lost VALUES (1, 'lostsecret')");
         try (RunCommand.Running proxy = startMasking(tmp, """
                       - name: secrets
                         columns: ["public.m_lost.secret"]
                         strategy: redact
                 """);
-             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
-             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement d = direct.createStatement()) {
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
             // the session is up; the catalog connection opens with the first masked result, and now cannot log in
-            d.execute("SET password_encryption = 'scram-sha-256'");
-            d.execute("ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'");
+            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
+                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'");
             for (String sql : List.of("SELECT lower(secret) FROM m_lost_1", "SELECT secret || '' FROM m_lost_1",
                     "SELECT secret FROM m_lost_1", "SELECT id, secret FROM m_lost")) {
                 try (ResultSet rs = s.executeQuery(sql)) {
@@ -749,11 +742,9 @@ class MaskingIntegrationTest {
                 }
             }
         } finally {
-            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-                s.execute("SET password_encryption = 'scram-sha-256'");
-                s.execute("ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'");
-                s.execute("DROP TABLE IF EXISTS m_lost");
-            }
+            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
+                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
+                    "DROP TABLE IF EXISTS m_lost");
         }
     }
 
@@ -761,14 +752,11 @@ class MaskingIntegrationTest {
     @Test
     void aMaskedIdentityCannotRenameMaskedColumnsOutOfTheirRules(@org.junit.jupiter.api.io.TempDir Path tmp)
             throws Exception {
-        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE");
-            s.execute("CREATE TABLE m_ddl (id int, secret text, note text)");
-            s.execute("INSERT INTO m_ddl VALUES (1, 'ddlsecret', 'n')");
-            s.execute("CREATE TABLE m_ddl_child (extra text) INHERITS (m_ddl)");
-            s.execute("CREATE TABLE m_ddl_parted (id int, secret text) PARTITION BY RANGE (id)");
-            s.execute("CREATE TABLE m_ddl_p1 PARTITION OF m_ddl_parted FOR VALUES FROM (0) TO (10)");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE",
+                "CREATE TABLE m_ddl (id int, secret text, note text)", "INSERT INTO m_ddl VALUES (1, 'ddlsecret', 'n')",
+                "CREATE TABLE m_ddl_child (extra text) INHERITS (m_ddl)",
+                "CREATE TABLE m_ddl_parted (id int, secret text) PARTITION BY RANGE (id)",
+                "CREATE TABLE m_ddl_p1 PARTITION OF m_ddl_parted FOR VALUES FROM (0) TO (10)");
         try (RunCommand.Running proxy = startMasking(tmp, """
                       - name: secrets
                         columns: ["public.m_ddl.secret", "public.m_ddl_parted.secret"]
@@ -796,9 +784,7 @@ class MaskingIntegrationTest {
                 assertThat(rs.getString(2)).isEqualTo("n");
             }
         } finally {
-            try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-                s.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE");
-            }
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_ddl, m_ddl_parted CASCADE");
         }
     }
 

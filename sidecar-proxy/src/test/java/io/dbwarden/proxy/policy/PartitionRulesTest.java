@@ -97,32 +97,29 @@ class PartitionRulesTest {
 
     @BeforeAll
     static void start() throws Exception {
-        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events CASCADE");
-            s.execute("CREATE TABLE pr_customers (id int, region text, email text) PARTITION BY LIST (region)");
-            s.execute("CREATE TABLE pr_customers_eu PARTITION OF pr_customers FOR VALUES IN ('eu') "
-                    + "PARTITION BY RANGE (id)");
-            s.execute("CREATE TABLE pr_customers_eu_1 PARTITION OF pr_customers_eu FOR VALUES FROM (0) TO (1000)");
-            s.execute("CREATE TABLE pr_people (id int, email text)");
-            s.execute("CREATE TABLE pr_people_archive (note text) INHERITS (pr_people)");
-            s.execute("INSERT INTO pr_people_archive VALUES (2, 'cy@example.com', 'moved')");
-            s.execute("INSERT INTO pr_customers VALUES (1, 'eu', 'ann@example.com')");
-            s.execute("CREATE TABLE pr_orders (id int, total int) PARTITION BY RANGE (id)");
-            s.execute("CREATE TABLE pr_orders_low PARTITION OF pr_orders FOR VALUES FROM (0) TO (100)");
-            s.execute("INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g");
-            s.execute("CREATE TABLE pr_loose (id int, region text, email text)");
-            s.execute("CREATE TABLE pr_events (id int, year int, v text) PARTITION BY LIST (year)");
-            s.execute("CREATE TABLE pr_events_2024 PARTITION OF pr_events FOR VALUES IN (2024)");
-            s.execute("CREATE TABLE pr_events_2025 PARTITION OF pr_events FOR VALUES IN (2025)");
-            s.execute("INSERT INTO pr_events VALUES (1, 2024, 'old'), (2, 2025, 'new')");
-            s.execute("CREATE VIEW pr_customer_emails AS SELECT id, email FROM pr_customers");
-            s.execute("CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e "
-                    + "JOIN pr_orders o USING (id)");
-            s.execute("CREATE VIEW pr_eu_ids AS SELECT id FROM pr_customers_eu_1");
-            s.execute("CREATE VIEW pr_headcount AS SELECT count(*) AS n FROM pr_people");
-            s.execute("CREATE VIEW pr_customer_count AS SELECT count(*) AS n FROM pr_customers");
-            s.execute("CREATE VIEW pr_order_totals AS SELECT id, total FROM pr_orders");
-        }
+        EmbeddedPg.execute(
+                "DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events CASCADE",
+                "CREATE TABLE pr_customers (id int, region text, email text) PARTITION BY LIST (region)",
+                "CREATE TABLE pr_customers_eu PARTITION OF pr_customers FOR VALUES IN ('eu') PARTITION BY RANGE (id)",
+                "CREATE TABLE pr_customers_eu_1 PARTITION OF pr_customers_eu FOR VALUES FROM (0) TO (1000)",
+                "CREATE TABLE pr_people (id int, email text)",
+                "CREATE TABLE pr_people_archive (note text) INHERITS (pr_people)",
+                "INSERT INTO pr_people_archive VALUES (2, 'cy@example.com', 'moved')",
+                "INSERT INTO pr_customers VALUES (1, 'eu', 'ann@example.com')",
+                "CREATE TABLE pr_orders (id int, total int) PARTITION BY RANGE (id)",
+                "CREATE TABLE pr_orders_low PARTITION OF pr_orders FOR VALUES FROM (0) TO (100)",
+                "INSERT INTO pr_orders SELECT g, g * 10 FROM generate_series(1, 5) g",
+                "CREATE TABLE pr_loose (id int, region text, email text)",
+                "CREATE TABLE pr_events (id int, year int, v text) PARTITION BY LIST (year)",
+                "CREATE TABLE pr_events_2024 PARTITION OF pr_events FOR VALUES IN (2024)",
+                "CREATE TABLE pr_events_2025 PARTITION OF pr_events FOR VALUES IN (2025)",
+                "INSERT INTO pr_events VALUES (1, 2024, 'old'), (2, 2025, 'new')",
+                "CREATE VIEW pr_customer_emails AS SELECT id, email FROM pr_customers",
+                "CREATE VIEW pr_contacts AS SELECT e.email FROM pr_customer_emails e JOIN pr_orders o USING (id)",
+                "CREATE VIEW pr_eu_ids AS SELECT id FROM pr_customers_eu_1",
+                "CREATE VIEW pr_headcount AS SELECT count(*) AS n FROM pr_people",
+                "CREATE VIEW pr_customer_count AS SELECT count(*) AS n FROM pr_customers",
+                "CREATE VIEW pr_order_totals AS SELECT id, total FROM pr_orders");
         Path policy = dir.resolve("policy.yaml");
         Files.writeString(policy, POLICY);
         agent = CliProxy.start(dir, policy, "test/agent");
@@ -137,9 +134,8 @@ class PartitionRulesTest {
         if (reader != null) {
             reader.close();
         }
-        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events CASCADE");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS pr_customers, pr_people, pr_orders, pr_loose, pr_late, pr_events "
+                + "CASCADE");
     }
 
     private static String denial(Connection c, String sql) {
@@ -232,12 +228,10 @@ class PartitionRulesTest {
 
     @Test
     void aPartitionMadeOutsideTheProxyIsCoveredFromItsFirstStatement() throws Exception {
-        try (Connection c = CliProxy.connect(agent, "");
-             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
-             Statement ds = direct.createStatement()) {
+        try (Connection c = CliProxy.connect(agent, "")) {
             assertThat(count(c, "SELECT id FROM pr_orders")).isEqualTo(5); // the graph is loaded
-            ds.execute("CREATE TABLE pr_late PARTITION OF pr_customers FOR VALUES IN ('us')");
-            ds.execute("INSERT INTO pr_customers VALUES (7, 'us', 'bob@example.com')");
+            EmbeddedPg.execute("CREATE TABLE pr_late PARTITION OF pr_customers FOR VALUES IN ('us')",
+                    "INSERT INTO pr_customers VALUES (7, 'us', 'bob@example.com')");
             assertThat(denial(c, "SELECT email FROM pr_late")).contains("no-customer-reads")
                     .contains("public.pr_late is a partition of public.pr_customers");
             // and a name that is no table at all is the server's to refuse

@@ -95,19 +95,15 @@ class PolicyTableGraphTest {
     static void setUp() throws Exception {
         analyzer = new StatementAnalyzer(1000, 1 << 20, 5_000, 1);
         direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
-        try (Statement s = direct.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE");
-            s.execute("CREATE TABLE tg_secrets (id int, v text) PARTITION BY RANGE (id)");
-            s.execute("CREATE TABLE tg_secrets_1 PARTITION OF tg_secrets FOR VALUES FROM (0) TO (10)");
-            s.execute("CREATE TABLE tg_plain (id int, v text)");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE",
+                "CREATE TABLE tg_secrets (id int, v text) PARTITION BY RANGE (id)",
+                "CREATE TABLE tg_secrets_1 PARTITION OF tg_secrets FOR VALUES FROM (0) TO (10)",
+                "CREATE TABLE tg_plain (id int, v text)");
     }
 
     @AfterAll
     static void tearDown() throws Exception {
-        try (Statement s = direct.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE");
-        }
+        EmbeddedPg.execute("DROP TABLE IF EXISTS tg_secrets, tg_plain CASCADE");
         direct.close();
         analyzer.close();
     }
@@ -170,18 +166,14 @@ class PolicyTableGraphTest {
         assertThat(evaluate(f, "SELECT v FROM tg_plain")).isSameAs(plain);
 
         // other edges: verdicts decided with the old graph are dropped
-        try (Statement s = direct.createStatement()) {
-            s.execute("ALTER TABLE tg_secrets ATTACH PARTITION tg_plain FOR VALUES FROM (10) TO (20)");
-        }
+        EmbeddedPg.execute("ALTER TABLE tg_secrets ATTACH PARTITION tg_plain FOR VALUES FROM (10) TO (20)");
         try {
             catalog.invalidate();
             Verdict attached = verdict(f, "SELECT v FROM tg_plain");
             assertThat(attached.rule()).isEqualTo("no-secrets");
             assertThat(attached.error().detail()).contains("public.tg_plain is a partition of public.tg_secrets");
         } finally {
-            try (Statement s = direct.createStatement()) {
-                s.execute("ALTER TABLE tg_secrets DETACH PARTITION tg_plain");
-            }
+            EmbeddedPg.execute("ALTER TABLE tg_secrets DETACH PARTITION tg_plain");
         }
     }
 

@@ -100,4 +100,13 @@ public final class EmbeddedPg {
         return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port() + "/" + database
                 + "?user=postgres&sslmode=disable");
     }
+
+    /** Runs statements in order on a direct connection to the test database (setup and clean-up, no proxy). */
+    public static void execute(String... statements) throws SQLException {
+        try (Connection c = get().direct(DATABASE); java.sql.Statement s = c.createStatement()) {
+            for (String sql : statements) {
+                s.execute(sql);
+            }
+        }
+    }
 }
