@@ -9,6 +9,7 @@ import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.Relocation;
 import io.dbwarden.proxy.sql.SqlToken;
 import io.dbwarden.proxy.sql.StatementClassifier;
 
@@ -104,7 +105,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                                     + "calling functions that exist is fine.")));
         }
         String uncovers = rules.columns().isEmpty() || !context.statement().normalized().startsWith("alter ") ? null
-                : MaskingDdl.uncovers(context.statement().tokens(), rules, ancestry);
+                : MaskingDdl.uncovers(Relocation.of(context.statement().tokens()), rules, ancestry);
         if (uncovers != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-ddl",
                     "DDL that takes columns out of masking rules", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,

@@ -5,6 +5,7 @@ import io.dbwarden.api.v1alpha1.Rule;
 import io.dbwarden.api.v1alpha1.StatementKind;
 import io.dbwarden.api.validation.NameGlob;
 import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.Relocation;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
@@ -151,6 +152,39 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
             }
         }
         return null;
+    }
+
+    /**
+     * For a restricting rule with table globs: why {@code relocation} takes rows out from under this rule (it names
+     * the table, but not its new name; or it covers the table only as a partition or child of the parent it
+     * leaves), or null. Names resolve in {@code defaultSchema}.
+     */
+    String uncoveredBy(Relocation relocation, String defaultSchema, Ancestry ancestry) {
+        if (permits() || tables.isEmpty() || relocation.kind() == Relocation.Kind.RENAME_COLUMN) {
+            return null;
+        }
+        QualifiedName table = resolve(relocation.table(), defaultSchema);
+        QualifiedName other = resolve(relocation.other(), defaultSchema);
+        if (relocation.kind() == Relocation.Kind.RENAME || relocation.kind() == Relocation.Kind.SET_SCHEMA) {
+            // partitions, children and views keep their relations under the new name
+            return named(tables, table) && !named(tables, other)
+                    && via(tables, table.schema(), table.name(), ancestry) == null
+                    ? table + " would be " + (relocation.kind() == Relocation.Kind.RENAME ? "renamed" : "moved")
+                    + " to " + other + ", a name this rule does not cover" : null;
+        }
+        if (named(tables, table)) {
+            return null;
+        }
+        List<QualifiedName> above = new java.util.ArrayList<>();
+        above.add(other);
+        above.addAll(ancestry.ancestors(other.schema(), other.name()));
+        return above.stream().anyMatch(a -> named(tables, a)) ? table + " would no longer be a "
+                + (relocation.kind() == Relocation.Kind.DETACH_PARTITION ? "partition" : "child table") + " of "
+                + other + ", through which this rule covers it" : null;
+    }
+
+    private static QualifiedName resolve(QualifiedName name, String defaultSchema) {
+        return name.schema() != null ? name : new QualifiedName(defaultSchema, name.name());
     }
 
     private static boolean named(List<NameGlob> globs, QualifiedName relation) {

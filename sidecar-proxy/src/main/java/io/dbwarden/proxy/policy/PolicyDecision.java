@@ -16,6 +16,12 @@ final class PolicyDecision {
     }
 
     static Verdict of(CompiledPolicy policy, CompiledRule rule, Action action, StatementAnalysis a, Ancestry ancestry) {
+        return of(policy, rule, action, a, ancestry, null);
+    }
+
+    /** @param why the error's detail when the rule applies for a reason other than matching (null: the usual) */
+    static Verdict of(CompiledPolicy policy, CompiledRule rule, Action action, StatementAnalysis a, Ancestry ancestry,
+                      String why) {
         String ruleName = rule == null ? null : rule.name();
         String what = describe(a);
         String by = rule == null ? "the default action of policy \"" + policy.name() + "\""
@@ -35,6 +41,9 @@ final class PolicyDecision {
         if (via != null) {
             detail = via + ", which the rule names: rules about a table also cover its partitions, inheritance "
                     + "children and the views that read it.";
+        }
+        if (why != null) {
+            detail = why;
         }
         Verdict verdict = switch (action) {
             case ALLOW -> rule == null || rule.maxAffectedRows() == 0 ? Verdict.allow(policy.name(), ruleName)

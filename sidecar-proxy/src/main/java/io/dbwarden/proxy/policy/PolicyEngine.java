@@ -6,6 +6,7 @@ import io.dbwarden.api.v1alpha1.PolicyMode;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.Relocation;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 
 import java.util.List;
@@ -231,6 +232,16 @@ public final class PolicyEngine {
                             + "foreign keys, its logs and audit extensions, checks of system catalogs, activity "
                             + "tracking, code loading); it is not a session setting for applications. Configure it on "
                             + "the server or for the role, outside the proxy.");
+        }
+        for (Relocation moved : a.relocations()) {
+            for (CompiledRule r : p.rules()) {
+                String uncovered = r.uncoveredBy(moved, p.defaultSchema(), ancestry);
+                if (uncovered != null) {
+                    // renaming a table a deny rule names would let every later statement past the rule
+                    return PolicyDecision.of(p, r, r.action(), a, ancestry, uncovered + ": rules name tables, so "
+                            + "renaming, moving or detaching one is decided by the rules that would lose it.");
+                }
+            }
         }
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema(), ancestry)) {

@@ -30,13 +30,15 @@ import java.util.Set;
  *                          set_config('name', ...)), folded; {@link #ANY_SETTING} when the name cannot be read from
  *                          the text; null when none (RESET and SET ... TO DEFAULT return to the start value)
  * @param problem           why it is not classified (or other analysis trouble), null when none
+ * @param relocations       tables it renames, moves to another schema or takes out of a parent (ALTER ... RENAME TO,
+ *                          SET SCHEMA, DETACH PARTITION, NO INHERIT) and columns it renames; empty for most
  */
 public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, List<QualifiedName> tables,
                                 boolean tablesComplete, List<QualifiedName> functions, boolean withoutWhere,
                                 boolean copyProgram, boolean copyServerFile, boolean changesSearchPath,
                                 boolean changesReadOnly,
                                 String problem, String roleChange, boolean rowsUncounted, String protectedSetting,
-                                String changedSetting) {
+                                String changedSetting, List<Relocation> relocations) {
     /** A setting change whose setting is not known from the statement's literal-free text. */
     public static final String ANY_SETTING = "*";
 

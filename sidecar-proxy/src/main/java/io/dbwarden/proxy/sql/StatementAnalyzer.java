@@ -108,7 +108,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(false, Set.of(StatementKind.OTHER), c.tables(), false, c.functions(),
                         c.withoutWhere(), c.copyProgram(), c.copyServerFile(), c.changesSearchPath(),
                         c.changesReadOnly(), c.problem(),
-                        c.roleChange(), c.rowsUncounted(), c.protectedSetting(), c.changedSetting());
+                        c.roleChange(), c.rowsUncounted(), c.protectedSetting(), c.changedSetting(), List.of());
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
@@ -132,7 +132,8 @@ public final class StatementAnalyzer implements AutoCloseable {
                 result = new StatementAnalysis(true, kinds, tables, complete, c.functions(), c.withoutWhere(),
                         c.copyProgram(), c.copyServerFile(), c.changesSearchPath(), c.changesReadOnly(), null,
                         c.roleChange(),
-                        c.rowsUncounted(), c.protectedSetting(), c.changedSetting());
+                        c.rowsUncounted(), c.protectedSetting(), c.changedSetting(),
+                        kinds.contains(StatementKind.ALTER) ? Relocation.of(statement.tokens()) : List.of());
             }
         }
         remember(statement, result);
@@ -195,7 +196,7 @@ public final class StatementAnalyzer implements AutoCloseable {
 
     private static StatementAnalysis unclassified(String problem) {
         return new StatementAnalysis(false, Set.of(StatementKind.OTHER), List.of(), false, List.of(), false, false,
-                false, false, false, problem, null, false, null, null);
+                false, false, false, problem, null, false, null, null, List.of());
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {
