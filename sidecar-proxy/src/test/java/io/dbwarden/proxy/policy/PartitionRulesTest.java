@@ -273,7 +273,7 @@ class PartitionRulesTest {
             // detaching it would take it out of the rule again: not for this identity (see below), but outside
             assertThat(denial(c, "ALTER TABLE pr_customers DETACH PARTITION pr_loose")).contains("no-customer-reads");
             EmbeddedPg.execute("ALTER TABLE pr_customers DETACH PARTITION pr_loose");
-            // known to the proxy after its graph's next load: at the latest after a minute, at once after DDL through it
+            // known to the proxy after its graph's next load: within a minute, at once after DDL through it
             try (Statement s = c.createStatement()) {
                 s.execute("COMMENT ON TABLE pr_loose IS 'detached'");
             }
