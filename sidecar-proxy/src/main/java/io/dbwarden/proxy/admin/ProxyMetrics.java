@@ -34,6 +34,7 @@ public final class ProxyMetrics implements ExecutionListener {
     private volatile LongSupplier auditDelivered = () -> 0;
     private volatile LongSupplier auditSinkFailures = () -> 0;
     private volatile LongSupplier auditPendingBytes = () -> 0;
+    private volatile LongSupplier catalogFailures = () -> 0;
     private volatile BooleanSupplier auditHealthy = () -> true;
     private volatile LongSupplier clientCertificateExpiry;
 
@@ -83,6 +84,11 @@ public final class ProxyMetrics implements ExecutionListener {
     public void auditCounters(LongSupplier written, LongSupplier dropped) {
         this.auditWritten = written;
         this.auditDropped = dropped;
+    }
+
+    /** Failed connections and queries of the proxy's catalog connection. */
+    public void catalogFailures(LongSupplier failures) {
+        this.catalogFailures = failures;
     }
 
     /** Remote-sink delivery figures and audit health (for fail-closed alerts). */
@@ -162,6 +168,9 @@ public final class ProxyMetrics implements ExecutionListener {
                 auditPendingBytes.getAsLong());
         gauge(sb, "dbwarden_audit_healthy", "1 while audit events can be recorded, 0 otherwise.",
                 auditHealthy.getAsBoolean() ? 1 : 0);
+        counter(sb, "dbwarden_catalog_failures_total", "Failed connections and lookups of the proxy's catalog "
+                + "connection; meanwhile masked results are masked whole and statements that need the catalog "
+                + "(masking checks, table rules over partitions and views) are refused.", catalogFailures.getAsLong());
         LongSupplier expiry = clientCertificateExpiry;
         if (expiry != null) {
             gauge(sb, "dbwarden_client_tls_certificate_expiry_seconds",

@@ -245,6 +245,7 @@ public final class RunCommand implements Callable<Integer> {
             // the catalog connection opens on first use: once some policy masks results, or a statement is decided
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
+            metrics.catalogFailures(catalogConnection::failures);
             Catalog catalog = new Catalog(catalogConnection::query, 60_000);
             policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog.graph());
             filters.add(policyFilter);

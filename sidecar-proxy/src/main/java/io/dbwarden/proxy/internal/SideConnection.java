@@ -19,6 +19,8 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.Promise;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -29,6 +31,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
@@ -43,6 +46,11 @@ public final class SideConnection implements AutoCloseable {
     private Channel channel;
     private boolean connecting;
     private Pending running;
+    private final LongAdder failures = new LongAdder();
+    /** When a failure was last logged: at most one warning per {@link #LOG_INTERVAL_NANOS}. */
+    private long loggedAtNanos = System.nanoTime() - LOG_INTERVAL_NANOS;
+    private static final long LOG_INTERVAL_NANOS = 10_000_000_000L;
+    private static final Logger LOG = LoggerFactory.getLogger(SideConnection.class);
 
     private record Pending(String sql, CompletableFuture<List<List<String>>> result) {
     }
@@ -110,6 +118,7 @@ public final class SideConnection implements AutoCloseable {
                 pump();
             } else {
                 Throwable cause = f.cause();
+                failed("cannot connect: " + cause.getMessage());
                 while (!queue.isEmpty()) {
                     queue.poll().result().completeExceptionally(cause);
                 }
@@ -131,6 +140,22 @@ public final class SideConnection implements AutoCloseable {
                         ready.tryFailure(f.cause());
                     }
                 });
+    }
+
+    /** Failed connections and lookups so far (a metric). */
+    public long failures() {
+        return failures.sum();
+    }
+
+    /** Counts a failure and warns, at most once per interval (on the connection's event loop). */
+    private void failed(String what) {
+        failures.increment();
+        long now = System.nanoTime();
+        if (now - loggedAtNanos >= LOG_INTERVAL_NANOS) {
+            loggedAtNanos = now;
+            LOG.warn("catalog connection: {}; until it works, masked results are masked whole and statements that "
+                    + "need the catalog are refused", what);
+        }
     }
 
     private void failRunning(Throwable t) {
@@ -186,6 +211,7 @@ public final class SideConnection implements AutoCloseable {
                     error = null;
                     if (done != null) {
                         if (err != null) {
+                            failed("a lookup failed: " + err);
                             done.result().completeExceptionally(new IllegalStateException(
                                     "catalog query failed: " + err));
                         } else {
