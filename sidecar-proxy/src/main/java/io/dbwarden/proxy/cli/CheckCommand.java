@@ -66,6 +66,10 @@ public final class CheckCommand implements Callable<Integer> {
         PolicyEngine engine = PolicyEngine.of(policies, identity);
         if (engine.applicable().isEmpty()) {
             out.println("note: no policy in " + policy + " applies to identity " + identity);
+        } else if (engine.tableRules()) {
+            out.println("note: tables are judged by their names here; the proxy also applies rules about a table to "
+                    + "its partitions, inheritance children and the views that read it, which it looks up in the "
+                    + "database");
         }
         int exit = 0;
         try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
