@@ -6,6 +6,7 @@ import io.dbwarden.proxy.sql.TableGraph;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -76,8 +77,6 @@ public final class RelationGraph implements TableGraph {
     private volatile Loading loading;
     /** The last graph loaded (kept across {@link #invalidate}): a reload with the same edges keeps its version. */
     private Graph lastLoaded;
-    /** When a statement naming a relation the graph did not know last had the graph reloaded. */
-    private long lastUnknownNameLoadNanos = System.nanoTime() - Long.MAX_VALUE / 2;
     /** When the graph was last dropped: loads that started before then are not installed. */
     private long invalidatedAtNanos = System.nanoTime();
     /** The last failed load and when it ended: callers without a graph fail at once for a while after it. */
@@ -117,28 +116,32 @@ public final class RelationGraph implements TableGraph {
 
     /**
      * Completes when a graph is loaded whose load started at {@code sinceNanos} or later (null stage: the current
-     * graph is one), for names the current graph does not know: relations made after it was loaded are in the next.
-     * Such loads start at most once per {@code minIntervalNanos} (null stage in between): names that are no relation
-     * the catalog connection can see (typos, the asking session's temporary tables) must not reload the graph for
-     * every statement.
+     * graph is one): relations made after the current graph was loaded are in the next.
      */
     @Override
-    public CompletionStage<Void> ensureLoadedSince(long sinceNanos, long minIntervalNanos) {
+    public CompletionStage<Void> ensureLoadedSince(long sinceNanos) {
         Graph g = graph;
         if (g != null && g.startedAtNanos() - sinceNanos >= 0) {
             return null;
         }
-        synchronized (this) {
-            Loading l = loading;
-            if (l != null && l.startedAtNanos() - sinceNanos >= 0) {
-                return l.stage();
+        return startLoading(true, sinceNanos);
+    }
+
+    @Override
+    public CompletionStage<Boolean> anyExists(Collection<QualifiedName> names) {
+        StringBuilder sql = new StringBuilder("SELECT false");
+        for (QualifiedName n : names) {
+            if (n.schema().indexOf('\\') >= 0 || n.name().indexOf('\\') >= 0) {
+                return CompletableFuture.completedFuture(true); // not spliced into SQL: taken as existing
             }
-            if (g != null && sinceNanos - lastUnknownNameLoadNanos < minIntervalNanos) {
-                return null;
-            }
-            lastUnknownNameLoadNanos = sinceNanos;
-            return startLoading(true, sinceNanos);
+            sql.append(" OR pg_catalog.to_regclass(pg_catalog.format('%I.%I', ").append(literal(n.schema()))
+                    .append(", ").append(literal(n.name())).append(")) IS NOT NULL");
         }
+        return query.apply(sql.toString()).thenApply(rows -> !rows.isEmpty() && "t".equals(rows.get(0).get(0)));
+    }
+
+    private static String literal(String s) {
+        return "'" + s.replace("'", "''") + "'";
     }
 
     /** Drops the graph (DDL ran): the next caller waits for one loaded after this. */
@@ -217,7 +220,7 @@ public final class RelationGraph implements TableGraph {
                         + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                        + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                        + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
                         + " AND n.nspname <> 'information_schema'"
                         + " ORDER BY 1, 7, 8")
                 .thenApply(rows -> {

@@ -114,12 +114,13 @@ public final class PolicyEngine {
         return blockingTableRules;
     }
 
-    /** Whether a table the statement names (under a schema it could resolve to) is one the graph did not know. */
-    public boolean namesUnknownTables(StatementAnalysis a, Ancestry ancestry) {
+    /** The tables the statement names (under each schema they could resolve to) that the graph did not know. */
+    public List<StatementAnalysis.QualifiedName> unknownTables(StatementAnalysis a, Ancestry ancestry) {
+        List<StatementAnalysis.QualifiedName> unknown = new java.util.ArrayList<>();
         for (StatementAnalysis.QualifiedName t : a.tables()) {
             if (t.schema() != null) {
                 if (!ancestry.knows(t.schema(), t.name())) {
-                    return true;
+                    unknown.add(t);
                 }
                 continue;
             }
@@ -127,12 +128,14 @@ public final class PolicyEngine {
                 continue; // the server looks in pg_catalog first
             }
             for (CompiledPolicy p : applicable) {
-                if (!ancestry.knows(p.defaultSchema(), t.name())) {
-                    return true;
+                StatementAnalysis.QualifiedName resolved = new StatementAnalysis.QualifiedName(p.defaultSchema(),
+                        t.name());
+                if (!ancestry.knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
+                    unknown.add(resolved);
                 }
             }
         }
-        return false;
+        return unknown;
     }
 
     /**

@@ -7,10 +7,12 @@ import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.sql.TableGraph;
 
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -23,8 +25,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>
  * When rules name tables, decisions also depend on which tables are partitions or inheritance children of which
  * ({@link TableGraph}, loaded on the proxy's catalog connection): cached verdicts belong to one version of that graph
- * and are dropped when it changes. A statement naming a table the graph does not know (made since it was loaded)
- * waits for a newer graph, and its verdict is not cached while the name stays unknown. When the graph cannot be
+ * and are dropped when it changes. A statement naming a relation the graph does not know is looked up: one made
+ * since the graph was loaded waits for a newer graph; verdicts are not cached while a name stays unknown. When the graph cannot be
  * loaded, statements on tables are refused if a deny or requireApproval rule of an enforcing policy names tables
  * (built-in {@code policy-catalog}), and else decided by their names alone.
  */
@@ -34,9 +36,6 @@ public final class PolicyFilter implements StatementFilter {
     private final TableGraph graph;
     private volatile State state;
     private volatile ApprovalService approvals;
-
-    /** At most one graph load per this interval for statements naming tables the graph does not know. */
-    static final long UNKNOWN_NAME_RELOAD_NANOS = 200_000_000L;
 
     /** Verdicts decided with one version of the table graph (0: without it), as completed stages: a hit allocates
      * nothing. */
@@ -190,8 +189,10 @@ public final class PolicyFilter implements StatementFilter {
     }
 
     /**
-     * Decides with the table graph: waits for it to be loaded, and for a newer one when the statement names a table
-     * the current one does not know ({@code since}: when the statement arrived).
+     * Decides with the table graph: waits for it to be loaded and, when the statement names a relation the graph does
+     * not know that exists (made since the graph was loaded), for a graph loaded after the statement arrived
+     * ({@code since}). Names of no relation the catalog connection can see (typos, the session's temporary tables)
+     * cost one lookup each time; their verdicts are not cached.
      */
     private CompletionStage<Verdict> decide(State s, String key, StatementAnalysis analysis, TableGraph g, long since) {
         if (analysis.tables().isEmpty()) { // nothing for the graph to say: valid for every version of it
@@ -199,16 +200,23 @@ public final class PolicyFilter implements StatementFilter {
         }
         CompletionStage<Void> loading = g.ensureLoaded();
         Ancestry current = g.current();
-        if (loading == null && current != null && s.engine().namesUnknownTables(analysis, current)) {
-            loading = g.ensureLoadedSince(since, UNKNOWN_NAME_RELOAD_NANOS);
-            if (loading == null) {
-                // loaded after the statement arrived, or moments ago for another unknown name: the name is no
-                // relation the catalog connection can see (a typo, the session's own temporary table); not cached
-                return CompletableFuture.completedFuture(s.engine().decide(analysis, current));
-            }
-        }
         if (loading == null && current != null) {
-            return decide(s, key, analysis, current, g.version(current));
+            List<QualifiedName> unknown = s.engine().unknownTables(analysis, current);
+            if (unknown.isEmpty()) {
+                return decide(s, key, analysis, current, g.version(current));
+            }
+            return g.anyExists(unknown).handle((exists, err) -> err != null ? null : exists).thenCompose(exists -> {
+                if (exists == null) {
+                    return CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis));
+                }
+                CompletionStage<Void> newer = exists ? g.ensureLoadedSince(since) : null;
+                if (newer == null) { // not cached: the name may become a relation (a partition, a view) any time
+                    return CompletableFuture.completedFuture(s.engine().decide(analysis, current));
+                }
+                return newer.handle((v, err) -> err).thenCompose(err -> err == null
+                        ? decide(s, key, analysis, g, since)
+                        : CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis)));
+            });
         }
         if (loading == null) {
             loading = CompletableFuture.completedFuture(null); // dropped by DDL just now: ask again

@@ -24,15 +24,22 @@ public final class SqlText {
     }
 
     /**
-     * Splits a simple-query string at top-level semicolons, as the server does. Empty statements (only
-     * whitespace, comments or semicolons) are dropped, like the server drops them.
+     * Splits a simple-query string at top-level semicolons, as the server does: a semicolon inside parentheses
+     * separates the actions of {@code CREATE RULE ... DO (a; b)}, not statements (an unbalanced ')' does not hide
+     * later semicolons; an unclosed '(' makes the rest one statement, which the server rejects as a whole). Empty
+     * statements (only whitespace, comments or semicolons) are dropped, like the server drops them.
      */
     public static List<Statement> split(String sql, boolean standardConformingStrings) {
         List<SqlToken> tokens = SqlLexer.tokenize(sql, standardConformingStrings);
         List<Statement> statements = new ArrayList<>(1);
         int first = 0;
+        int depth = 0;
         for (int i = 0; i <= tokens.size(); i++) {
-            if (i == tokens.size() || tokens.get(i).kind() == SqlToken.Kind.SEMICOLON) {
+            if (i < tokens.size() && tokens.get(i).kind() == SqlToken.Kind.SYMBOL) {
+                depth += tokens.get(i).isSymbol("(") ? 1 : tokens.get(i).isSymbol(")") ? -1 : 0;
+            }
+            if (i == tokens.size() || (tokens.get(i).kind() == SqlToken.Kind.SEMICOLON && depth <= 0)) {
+                depth = 0;
                 if (i > first) {
                     // the first statement's tokens keep their offsets: a read-only view, no copy (the usual case)
                     List<SqlToken> part = first == 0 ? Collections.unmodifiableList(tokens.subList(0, i))
@@ -146,9 +153,15 @@ public final class SqlText {
             int start = -1;
             int end = -1;
             int sourceStart = 0;
+            int depth = 0; // as in split: semicolons inside parentheses do not end a statement
             while (true) {
                 boolean more = lexer.advance();
-                if (!more || lexer.kind() == SqlToken.Kind.SEMICOLON) {
+                if (more && lexer.kind() == SqlToken.Kind.SYMBOL) {
+                    char c = sql.charAt(lexer.start());
+                    depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+                }
+                if (!more || (lexer.kind() == SqlToken.Kind.SEMICOLON && depth <= 0)) {
+                    depth = 0;
                     if (start >= 0) {
                         add(start, end, sourceStart, more ? lexer.start() : sql.length());
                     }

@@ -141,7 +141,7 @@ public final class StatementClassifier {
             case "update" -> kinds.add(StatementKind.UPDATE);
             case "delete" -> kinds.add(StatementKind.DELETE);
             case "merge" -> kinds.add(StatementKind.MERGE);
-            case "create" -> kinds.add(StatementKind.CREATE);
+            case "create" -> classifyCreate(i, end);
             case "alter" -> kinds.add(StatementKind.ALTER);
             case "drop" -> kinds.add(StatementKind.DROP);
             case "truncate" -> kinds.add(StatementKind.TRUNCATE);
@@ -367,6 +367,67 @@ public final class StatementClassifier {
         }
         classifyAt(j, end);
     }
+
+    /**
+     * CREATE, plus the work of a query or rule actions it holds: {@code CREATE TABLE ... AS} and {@code CREATE
+     * MATERIALIZED VIEW ... AS} read their query's tables at once, {@code CREATE VIEW ... AS} shows them to every
+     * later reader, and {@code CREATE RULE ... DO ...} runs its actions on later statements; each has the kinds of
+     * what it holds (as {@code SELECT ... INTO} and PREPARE bodies do), so a rule denying SELECT on a table also
+     * covers copying or exposing it under another name.
+     */
+    private void classifyCreate(int i, int end) {
+        kinds.add(StatementKind.CREATE);
+        int j = i + 1;
+        if (j + 1 < end && t.get(j).isWord("or") && t.get(j + 1).isWord("replace")) {
+            j += 2;
+        }
+        while (j < end && t.get(j).kind() == SqlToken.Kind.WORD && CREATE_MODIFIERS.contains(t.get(j).text())) {
+            j++;
+        }
+        if (j >= end) {
+            return;
+        }
+        if (t.get(j).isWord("rule")) {
+            int doAt = indexAtDepth(t, j + 1, end - 1, tok -> tok.isWord("do"));
+            if (doAt < 0) {
+                return;
+            }
+            int k = doAt + 1;
+            if (k < end && (t.get(k).isWord("also") || t.get(k).isWord("instead"))) {
+                k++;
+            }
+            if (k < end && t.get(k).isSymbol("(")) {
+                int close = matching(k, end);
+                int from = k + 1;
+                for (int m = k + 1; m <= close; m++) {
+                    if (m == close || t.get(m).kind() == SqlToken.Kind.SEMICOLON) {
+                        if (m > from) {
+                            classifyAt(from, m);
+                        }
+                        from = m + 1;
+                    }
+                }
+            } else if (k < end && !t.get(k).isWord("nothing")) {
+                classifyAt(k, end);
+            }
+            return;
+        }
+        if (!t.get(j).isWord("table") && !t.get(j).isWord("view")) {
+            return;
+        }
+        int as = indexAtDepth(t, j + 1, end - 1, tok -> tok.isWord("as"));
+        if (as >= 0 && as + 1 < end && t.get(as + 1).kind() == SqlToken.Kind.WORD
+                && QUERY_STARTS.contains(t.get(as + 1).text())) {
+            classifyAt(as + 1, end);
+        }
+    }
+
+    /** Words between CREATE [OR REPLACE] and TABLE / VIEW / RULE. */
+    private static final Set<String> CREATE_MODIFIERS = Set.of("temp", "temporary", "unlogged", "global", "local",
+            "recursive", "materialized");
+
+    /** What may follow AS in CREATE TABLE / VIEW ... AS: a query, or EXECUTE of a prepared one. */
+    private static final Set<String> QUERY_STARTS = Set.of("select", "with", "values", "table", "execute");
 
     private void classifyAfterWord(int i, int end, String word, String missing) {
         for (int k = i + 1; k < end; k++) {

@@ -13,9 +13,13 @@ public interface TableGraph {
     /** Null when a graph is loaded (one past its time stays in use while a fresh one loads), else its load. */
     CompletionStage<Void> ensureLoaded();
 
+    /** Null when the current graph's load started at {@code sinceNanos} or later, else a load that does. */
+    CompletionStage<Void> ensureLoadedSince(long sinceNanos);
+
     /**
-     * For names the current graph does not know: null when its load started at {@code sinceNanos} or later, else a
-     * load that does; such loads start at most once per {@code minIntervalNanos} (null in between).
+     * Whether some of these relations (schemas resolved) exists now: names the graph does not know are mostly no
+     * relation at all (typos, the asking session's temporary tables, which the catalog connection cannot see), and
+     * this one cheap lookup tells them from relations made since the graph was loaded.
      */
-    CompletionStage<Void> ensureLoadedSince(long sinceNanos, long minIntervalNanos);
+    CompletionStage<Boolean> anyExists(java.util.Collection<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> names);
 }

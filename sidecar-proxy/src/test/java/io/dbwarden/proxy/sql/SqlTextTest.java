@@ -45,6 +45,26 @@ class SqlTextTest {
                 "DROP TABLE x");
     }
 
+    /** The server's grammar: the actions of CREATE RULE ... DO (a; b) are one statement with it. */
+    @Test
+    void semicolonsInsideParenthesesDoNotEndAStatement() {
+        String rule = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); DELETE FROM b)";
+        assertThat(split(rule + "; SELECT 1")).containsExactly(rule, "SELECT 1");
+        // an unbalanced ')' does not hide the statements after it; an unclosed '(' is one statement (a syntax
+        // error for the server, which then runs nothing of the query string)
+        assertThat(split("SELECT 1); DROP TABLE x")).containsExactly("SELECT 1)", "DROP TABLE x");
+        assertThat(split("SELECT (1; DROP TABLE x")).containsExactly("SELECT (1; DROP TABLE x");
+        // the one-pass scan the statement cache uses splits the same way
+        SqlText.Scan scan = new SqlText.Scan();
+        for (String sql : List.of(rule + "; SELECT 1", "SELECT 1); DROP TABLE x", "SELECT (1; DROP TABLE x",
+                "SELECT (1); SELECT ((2)); (SELECT 3)")) {
+            assertThat(scan.scan(sql, true)).as(sql).isEqualTo(split(sql).size());
+            for (int i = 0; i < scan.count(); i++) {
+                assertThat(sql.substring(scan.start(i), scan.end(i))).isEqualTo(split(sql).get(i));
+            }
+        }
+    }
+
     @Test
     void emptyStatementsAreDroppedLikeTheServerDoes() {
         assertThat(split(" ;; -- nothing\n ; /* */ ")).isEmpty();

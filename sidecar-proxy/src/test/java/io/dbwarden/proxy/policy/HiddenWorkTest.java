@@ -1,0 +1,133 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.CliProxy;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Statements that read or change tables later or under another name carry the kinds of what they hold: {@code CREATE
+ * TABLE ... AS} and materialized views copy their query's rows at once, a view shows them to every reader, a rule
+ * runs its actions on later statements. A policy that denies reading a table (and allows everything else) must
+ * refuse them all.
+ */
+@ExtendWith(LeakDetection.class)
+class HiddenWorkTest {
+    private static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata:
+              name: open-but-guarded
+              namespace: test
+            spec:
+              subjects:
+                - identity: test/app
+              defaultAction: allow
+              allowUnparsedStatements: true
+              rules:
+                - name: no-customer-reads
+                  match:
+                    statements: [SELECT]
+                    tables: ["public.customers"]
+                  action: deny
+                - name: no-order-deletes
+                  match:
+                    statements: [DELETE]
+                    tables: ["public.orders"]
+                  action: deny
+            """;
+
+    static PolicyEngine engine;
+    static StatementAnalyzer analyzer;
+
+    @BeforeAll
+    static void load() throws Exception {
+        engine = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
+        analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
+    }
+
+    @AfterAll
+    static void close() {
+        analyzer.close();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "CREATE TABLE stolen AS SELECT * FROM customers",
+            "CREATE TABLE IF NOT EXISTS stolen AS TABLE customers",
+            "create unlogged table stolen as select email from public.customers with no data",
+            "CREATE TEMP TABLE stolen AS WITH c AS (SELECT * FROM customers) SELECT * FROM c",
+            "CREATE MATERIALIZED VIEW m AS SELECT * FROM customers",
+            "CREATE OR REPLACE VIEW innocent AS SELECT * FROM customers",
+            "CREATE RECURSIVE VIEW r (n) AS VALUES ((SELECT count(*) FROM customers))",
+            "CREATE RULE leak AS ON INSERT TO audit_log DO ALSO SELECT * FROM customers",
+            "CREATE OR REPLACE RULE wipe AS ON INSERT TO audit_log DO INSTEAD (INSERT INTO x VALUES (1); "
+                    + "DELETE FROM orders)",
+    })
+    void holdingAReadOrAWriteIsThatReadOrWrite(String sql) {
+        Verdict v = QueryDecisions.decide(engine, analyzer, sql);
+        assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
+        assertThat(v.rule()).as(sql).isIn("no-customer-reads", "no-order-deletes");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "CREATE TABLE t (a int)",
+            "CREATE TABLE g (a int GENERATED ALWAYS AS (1) STORED)",
+            "CREATE VIEW v AS SELECT * FROM products",
+            "CREATE TABLE c2 AS SELECT * FROM orders",
+            "CREATE RULE quiet AS ON INSERT TO audit_log DO NOTHING",
+            "CREATE SEQUENCE s AS bigint",
+            "CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql",
+            "CREATE TYPE pair AS (a int, b int)",
+    })
+    void otherCreatesAreUnaffected(String sql) {
+        assertThat(QueryDecisions.decide(engine, analyzer, sql).decision()).as(sql).isEqualTo(Decision.ALLOW);
+    }
+
+    /** The server takes CREATE RULE ... DO (a; b) as one statement; so does the proxy, and the session goes on. */
+    @Test
+    void aRuleWithSeveralActionsIsOneStatement(@TempDir Path dir) throws Exception {
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY);
+        EmbeddedPg.execute("DROP TABLE IF EXISTS hw_in, hw_log", "CREATE TABLE hw_in (x int)",
+                "CREATE TABLE hw_log (x int)");
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
+             Connection c = CliProxy.connect(proxy, "preferQueryMode=simple"); Statement s = c.createStatement()) {
+            s.execute("CREATE RULE hw_copy AS ON INSERT TO hw_in DO ALSO (INSERT INTO hw_log VALUES (NEW.x); "
+                    + "INSERT INTO hw_log VALUES (NEW.x + 1))");
+            s.execute("INSERT INTO hw_in VALUES (5)");
+            try (ResultSet rs = s.executeQuery("SELECT sum(x) FROM hw_log")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(11);
+            }
+            Path audit = dir.resolve("audit.jsonl");
+            await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("sum(x)"));
+            assertThat(Files.readAllLines(audit).stream().filter(l -> l.contains("create rule hw_copy")))
+                    .hasSize(1).allSatisfy(l -> assertThat(l).contains("\"executed\":true")
+                            .contains("\"tag\":\"CREATE RULE\""));
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS hw_in, hw_log");
+        }
+    }
+}
