@@ -23,12 +23,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * The policy as a statement filter. Verdicts are cached by literal-free statement text (bounded, dropped when the
  * policy changes), so a repeated statement costs one map lookup; a new statement is analysed off the event loop.
  * <p>
- * When rules name tables, decisions also depend on which tables are partitions or inheritance children of which
- * ({@link TableGraph}, loaded on the proxy's catalog connection): cached verdicts belong to one version of that graph
- * and are dropped when it changes. A statement naming a relation the graph does not know is looked up: one made
- * since the graph was loaded waits for a newer graph; verdicts are not cached while a name stays unknown. When the graph cannot be
- * loaded, statements on tables are refused if a deny or requireApproval rule of an enforcing policy names tables
- * (built-in {@code policy-catalog}), and else decided by their names alone.
+ * When rules name tables, decisions also depend on which relations show the rows of which (partitions, inheritance
+ * children, views: {@link TableGraph}, loaded on the proxy's catalog connection): cached verdicts belong to one
+ * version of that graph and are dropped when it changes. A relation the graph does not know is looked up: one made
+ * since the graph was loaded waits for a newer graph; verdicts are not cached while a name stays unknown. When the
+ * graph cannot be loaded, statements on tables are refused if a deny or requireApproval rule of an enforcing policy
+ * names tables (built-in {@code policy-catalog}), and else decided by their names alone.
  */
 public final class PolicyFilter implements StatementFilter {
     private final StatementAnalyzer analyzer;

@@ -1,5 +1,8 @@
 package io.dbwarden.proxy.sql;
 
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+
+import java.util.Collection;
 import java.util.concurrent.CompletionStage;
 
 /** Which relations show the rows of which (partitions, inheritance children, views), as the proxy loads it. */
@@ -21,5 +24,5 @@ public interface TableGraph {
      * relation at all (typos, the asking session's temporary tables, which the catalog connection cannot see), and
      * this one cheap lookup tells them from relations made since the graph was loaded.
      */
-    CompletionStage<Boolean> anyExists(java.util.Collection<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> names);
+    CompletionStage<Boolean> anyExists(Collection<QualifiedName> names);
 }
