@@ -10,6 +10,7 @@ import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.Relocation;
+import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.SqlToken;
 import io.dbwarden.proxy.sql.StatementClassifier;
 
@@ -166,7 +167,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      */
     static boolean runsUnseenPreparedStatement(StatementContext context) {
         String n = context.runs().normalized();
-        if (n.startsWith("execute ") || n.equals("execute")) {
+        if (SqlText.startsWithWord(n, "execute")) {
             return true; // unresolved: a resolved EXECUTE runs the prepared statement's own text
         }
         if (!n.contains("execute")) {
@@ -436,8 +437,11 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return false;
     }
 
-    /** Statements that define code the server runs later or at once, as their literal-free text starts. */
-    private static final List<String[]> CODE = List.of(new String[] {"do ", "a DO block"},
+    /**
+     * Statements that define code the server runs later or at once, as their literal-free text starts (words are
+     * separated by one space there; DO may be followed by its string without one: {@code DO'BEGIN ... END'}).
+     */
+    private static final List<String[]> CODE = List.of(new String[] {"do", "a DO block"},
             new String[] {"create function ", "CREATE FUNCTION"},
             new String[] {"create or replace function ", "CREATE FUNCTION"},
             new String[] {"create procedure ", "CREATE PROCEDURE"},
@@ -447,7 +451,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     /** What server code the statement defines (a DO block, a function, procedure or rule), or null. */
     static String definesCode(String normalized) {
         for (String[] c : CODE) {
-            if (normalized.startsWith(c[0])) {
+            if (SqlText.startsWithWord(normalized, c[0].strip())) {
                 return c[1];
             }
         }

@@ -8,6 +8,7 @@ import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
+import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.sql.TableGraph;
 
@@ -134,8 +135,8 @@ public final class PolicyFilter implements StatementFilter {
 
     /** DECLARE ... FOR q and PREPARE name AS q (not PREPARE TRANSACTION): they define q, they do not run it. */
     private static boolean definesNamedQuery(String normalized) {
-        return normalized.startsWith("declare ")
-                || (normalized.startsWith("prepare ") && !normalized.startsWith("prepare transaction"));
+        return SqlText.startsWithWord(normalized, "declare") || (SqlText.startsWithWord(normalized, "prepare")
+                && !normalized.startsWith("prepare transaction"));
     }
 
     /**

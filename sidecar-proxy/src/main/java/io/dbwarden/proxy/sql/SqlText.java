@@ -273,6 +273,22 @@ public final class SqlText {
         }
     }
 
+    /**
+     * Whether a literal-free text starts with {@code word} as a whole word: {@code "do?"} (from {@code DO'...'}) and
+     * {@code "prepare\"p\" as"} start with a word although no space follows it, {@code "dock"} does not start with
+     * "do".
+     */
+    public static boolean startsWithWord(String normalized, String word) {
+        if (!normalized.startsWith(word)) {
+            return false;
+        }
+        if (normalized.length() == word.length()) {
+            return true;
+        }
+        char c = normalized.charAt(word.length());
+        return !Character.isLetterOrDigit(c) && c != '_' && c != '$';
+    }
+
     /** 16 hex digits of SHA-256 over the normalized text: equal for statements that differ only in literals. */
     public static String fingerprint(String normalized) {
         try {

@@ -973,6 +973,7 @@ class MaskingIntegrationTest {
         List<String> code = List.of(
                 "DO $$ BEGIN RAISE NOTICE '%', (SELECT string_agg(ssn, ',') FROM m_customers); END $$",
                 "do language plpgsql 'BEGIN PERFORM 1; END'",
+                "DO'BEGIN RAISE NOTICE ''%'', (SELECT string_agg(ssn, '','') FROM m_customers); END'",
                 "CREATE FUNCTION m_leak() RETURNS TABLE (mail text) AS 'SELECT email FROM m_customers' LANGUAGE sql",
                 "CREATE OR REPLACE FUNCTION m_all() RETURNS SETOF m_customers AS $$ SELECT 1 $$ LANGUAGE sql",
                 "create or replace procedure m_p() language sql as $$ INSERT INTO m_orders SELECT id, id "
@@ -1079,6 +1080,8 @@ class MaskingIntegrationTest {
             assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("CREATE TABLE m_stolen3 AS "
                     + "EXECUTE rd"))).hasMessageContaining("cannot tell whether it copies masked values");
             assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("EXECUTE never_prepared")))
+                    .hasMessageContaining("cannot tell whether it copies masked values");
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("EXECUTE\"never_prepared\"")))
                     .hasMessageContaining("cannot tell whether it copies masked values");
             // conditions on masked columns, literals and updates of a masked column from itself are not copies
             s.execute("INSERT INTO m_tickets SELECT 1, id, 'call back' FROM m_customers WHERE email = 'ada@example.com'");

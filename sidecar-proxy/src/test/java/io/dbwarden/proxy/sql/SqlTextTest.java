@@ -66,6 +66,19 @@ class SqlTextTest {
     }
 
     @Test
+    void aTextStartsWithAWordWhateverFollowsIt() {
+        for (String sql : List.of("DO 'BEGIN END'", "DO'BEGIN END'", "do $$ begin end $$", "PREPARE\"p\"AS SELECT 1",
+                "EXECUTE\"p\"", "execute")) {
+            String word = sql.substring(0, sql.startsWith("EXECUTE") || sql.startsWith("execute") ? 7
+                    : sql.startsWith("PREPARE") ? 7 : 2).toLowerCase(java.util.Locale.ROOT);
+            assertThat(SqlText.startsWithWord(normalized(sql).get(0), word)).as(sql).isTrue();
+        }
+        assertThat(SqlText.startsWithWord("double_it", "do")).isFalse();
+        assertThat(SqlText.startsWithWord("do$x", "do")).isFalse();
+        assertThat(SqlText.startsWithWord("executed", "execute")).isFalse();
+    }
+
+    @Test
     void emptyStatementsAreDroppedLikeTheServerDoes() {
         assertThat(split(" ;; -- nothing\n ; /* */ ")).isEmpty();
         assertThat(split(";SELECT 1;;")).containsExactly("SELECT 1");
