@@ -200,8 +200,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         String n = statement.normalized();
         boolean candidate = n.startsWith("insert") || n.startsWith("update") || n.startsWith("merge")
-                || (n.startsWith("create") && n.contains(" as ") && !PLAIN_VIEW.matcher(n).lookingAt())
-                || n.startsWith("with") || (n.startsWith("select") && n.contains(" into "));
+                || (n.startsWith("create") && SqlText.containsWord(n, "as") && !PLAIN_VIEW.matcher(n).lookingAt())
+                || n.startsWith("with") || (n.startsWith("select") && SqlText.containsWord(n, "into"));
         if (!candidate || rules.columns().isEmpty()
                 || (n.startsWith("insert") && !n.contains("select") && !n.contains("table"))) {
             return null; // (an INSERT of literals only, however long, is not lexed again here)

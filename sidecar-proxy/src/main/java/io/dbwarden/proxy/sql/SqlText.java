@@ -279,14 +279,29 @@ public final class SqlText {
      * "do".
      */
     public static boolean startsWithWord(String normalized, String word) {
-        if (!normalized.startsWith(word)) {
+        return normalized.startsWith(word) && !identifierCharAt(normalized, word.length());
+    }
+
+    /**
+     * Whether {@code word} occurs in a literal-free text as a whole word, wherever it stands: {@code "as("} and
+     * {@code "into\"t\""} hold "as" and "into" although no space surrounds them. (A quoted identifier spelled like
+     * the word counts too: callers use this to pick statements worth a closer look.)
+     */
+    public static boolean containsWord(String normalized, String word) {
+        for (int at = normalized.indexOf(word); at >= 0; at = normalized.indexOf(word, at + 1)) {
+            if (!identifierCharAt(normalized, at - 1) && !identifierCharAt(normalized, at + word.length())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean identifierCharAt(String s, int at) {
+        if (at < 0 || at >= s.length()) {
             return false;
         }
-        if (normalized.length() == word.length()) {
-            return true;
-        }
-        char c = normalized.charAt(word.length());
-        return !Character.isLetterOrDigit(c) && c != '_' && c != '$';
+        char c = s.charAt(at);
+        return Character.isLetterOrDigit(c) || c == '_' || c == '$';
     }
 
     /** 16 hex digits of SHA-256 over the normalized text: equal for statements that differ only in literals. */

@@ -1068,7 +1068,11 @@ class MaskingIntegrationTest {
                     "UPDATE m_customers SET name = email WHERE id = 3",
                     "EXPLAIN ANALYZE INSERT INTO m_copy SELECT email FROM m_customers",
                     "EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO m_copy SELECT email FROM m_customers",
-                    "EXPLAIN ANALYZE VERBOSE CREATE TABLE m_stolen4 AS SELECT ssn FROM m_customers")) {
+                    "EXPLAIN ANALYZE VERBOSE CREATE TABLE m_stolen4 AS SELECT ssn FROM m_customers",
+                    // no space around the words that make it a copy
+                    "CREATE TABLE m_stolen5 AS(SELECT email FROM m_customers)",
+                    "SELECT email INTO\"m_stolen6\"FROM m_customers",
+                    "CREATE MATERIALIZED VIEW\"m_stolen7\"AS SELECT ssn FROM m_customers")) {
                 assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
                         .hasMessageContaining("would write values of masked columns");
             }

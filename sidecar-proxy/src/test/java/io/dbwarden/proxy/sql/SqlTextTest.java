@@ -76,6 +76,9 @@ class SqlTextTest {
         assertThat(SqlText.startsWithWord("double_it", "do")).isFalse();
         assertThat(SqlText.startsWithWord("do$x", "do")).isFalse();
         assertThat(SqlText.startsWithWord("executed", "execute")).isFalse();
+        assertThat(SqlText.containsWord(normalized("CREATE TABLE t AS(SELECT 1)").get(0), "as")).isTrue();
+        assertThat(SqlText.containsWord(normalized("SELECT a INTO\"t\"FROM b").get(0), "into")).isTrue();
+        assertThat(SqlText.containsWord("select alias, has_x, gas from t", "as")).isFalse();
     }
 
     @Test
