@@ -29,7 +29,7 @@ public final class RelationGraph implements TableGraph {
     /**
      * The graph as loaded, by "schema\0name": every partition's and inheritance child's ancestors (nearest first),
      * every table's descendants, which tables are partitions, the relations each user view reads (through views over
-     * views), and the names of all relations (information_schema's views aside), so that a relation made since the
+     * views), and the names of all relations (information_schema and TOAST aside), so that a relation made since the
      * load is told from one that has no ancestors.
      */
     private record Graph(Map<String, List<QualifiedName>> byChild, Map<String, List<QualifiedName>> byParent,
@@ -220,8 +220,7 @@ public final class RelationGraph implements TableGraph {
                         + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                        + " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
-                        + " AND n.nspname <> 'information_schema'"
+                        + " WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'"
                         + " ORDER BY 1, 7, 8")
                 .thenApply(rows -> {
                     Map<String, List<QualifiedName>> ancestors = new HashMap<>();
