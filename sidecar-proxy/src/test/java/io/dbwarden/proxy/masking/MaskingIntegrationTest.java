@@ -980,7 +980,8 @@ class MaskingIntegrationTest {
                         + "FROM m_customers $$",
                 "CREATE RULE m_r AS ON INSERT TO m_orders DO ALSO SELECT email FROM m_customers");
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
-            for (String sql : code) {
+            for (String sql : code.stream().flatMap(q -> java.util.stream.Stream.of(q,
+                    io.dbwarden.proxy.testing.SqlSqueeze.squeeze(q))).toList()) {
                 org.postgresql.util.PSQLException e = (org.postgresql.util.PSQLException)
                         org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql));
                 assertThat((Throwable) e).as(sql).isNotNull();
@@ -1073,8 +1074,10 @@ class MaskingIntegrationTest {
                     "CREATE TABLE m_stolen5 AS(SELECT email FROM m_customers)",
                     "SELECT email INTO\"m_stolen6\"FROM m_customers",
                     "CREATE MATERIALIZED VIEW\"m_stolen7\"AS SELECT ssn FROM m_customers")) {
-                assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(sql))).as(sql)
-                        .hasMessageContaining("would write values of masked columns");
+                for (String variant : List.of(sql, io.dbwarden.proxy.testing.SqlSqueeze.squeeze(sql))) {
+                    assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute(variant))).as(variant)
+                            .hasMessageContaining("would write values of masked columns");
+                }
             }
             // a prepared statement is judged by what it runs; one the proxy cannot see into does not run
             s.execute("PREPARE cp AS INSERT INTO m_copy SELECT email FROM m_customers");

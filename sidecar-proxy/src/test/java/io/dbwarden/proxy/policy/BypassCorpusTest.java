@@ -6,6 +6,7 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.SqlSqueeze;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -159,6 +160,15 @@ class BypassCorpusTest {
         assertThat(outcome(sql)).as(sql.length() > 200 ? sql.substring(0, 200) : sql).isNotEqualTo(Decision.ALLOW);
     }
 
+    /** The same attempts without whitespace the server does not need (DO'...', AS(SELECT ...), INTO"t"FROM). */
+    @ParameterizedTest
+    @MethodSource("bypassAttempts")
+    void blockedWithoutSpaces(String sql) {
+        String squeezed = SqlSqueeze.squeeze(sql);
+        assertThat(outcome(squeezed)).as(squeezed.length() > 200 ? squeezed.substring(0, 200) : squeezed)
+                .isNotEqualTo(Decision.ALLOW);
+    }
+
     @Test
     void corpusIsLargeEnough() {
         assertThat(bypassAttempts().count()).isGreaterThanOrEqualTo(60);
@@ -185,6 +195,9 @@ class BypassCorpusTest {
     @MethodSource("legitimate")
     void allowed(String sql) {
         assertThat(outcome(sql)).as(sql.length() > 200 ? sql.substring(0, 200) : sql).isEqualTo(Decision.ALLOW);
+        String squeezed = SqlSqueeze.squeeze(sql);
+        assertThat(outcome(squeezed)).as(squeezed.length() > 200 ? squeezed.substring(0, 200) : squeezed)
+                .isEqualTo(Decision.ALLOW);
     }
 
     @Test
