@@ -72,7 +72,11 @@ public final class SideConnection implements AutoCloseable {
             queue.add(new Pending(sql, f));
             pump();
         });
-        return f.orTimeout(10, TimeUnit.SECONDS);
+        return f.orTimeout(10, TimeUnit.SECONDS).whenComplete((rows, err) -> {
+            if (err instanceof java.util.concurrent.TimeoutException) {
+                group.next().execute(() -> failed("a lookup took longer than 10 s"));
+            }
+        });
     }
 
     private void pump() {
@@ -160,6 +164,7 @@ public final class SideConnection implements AutoCloseable {
 
     private void failRunning(Throwable t) {
         if (running != null) {
+            failed("the connection was lost during a lookup");
             running.result().completeExceptionally(t);
             running = null;
         }
