@@ -98,8 +98,8 @@ public final class PolicyEngine {
     }
 
     /**
-     * Whether some rule of an applicable policy names tables: then decisions depend on which tables are partitions
-     * or inheritance children of which ({@link Ancestry}).
+     * Whether some rule of an applicable policy names tables: then decisions depend on which relations show the rows
+     * of which (partitions, inheritance children, views: {@link Ancestry}).
      */
     public boolean tableRules() {
         return tableRules;
@@ -139,8 +139,8 @@ public final class PolicyEngine {
     }
 
     /**
-     * Decides a statement. {@code ancestry} tells which tables are partitions or inheritance children of which: rules
-     * about a table also cover its partitions (and restricting rules its children).
+     * Decides a statement. {@code ancestry} tells which relations show the rows of which: restricting rules about a
+     * table also cover its partitions, children, parents and the views that read it, allow rules its partitions.
      */
     public Verdict decide(StatementAnalysis analysis, Ancestry ancestry) {
         if (applicable.isEmpty()) {
@@ -236,16 +236,26 @@ public final class PolicyEngine {
                             + "tracking, code loading); it is not a session setting for applications. Configure it on "
                             + "the server or for the role, outside the proxy.");
         }
+        Verdict byRules = byRules(p, a, ancestry);
+        // renaming a table a deny rule names would let every later statement past the rule: such an ALTER is also
+        // decided by each restricting rule that would lose the table, and the most restrictive outcome holds
         for (Relocation moved : a.relocations()) {
             for (CompiledRule r : p.rules()) {
                 String uncovered = r.uncoveredBy(moved, p.defaultSchema(), ancestry);
                 if (uncovered != null) {
-                    // renaming a table a deny rule names would let every later statement past the rule
-                    return PolicyDecision.of(p, r, r.action(), a, ancestry, uncovered + ": rules name tables, so "
-                            + "renaming, moving or detaching one is decided by the rules that would lose it.");
+                    Verdict v = PolicyDecision.of(p, r, r.action(), a, ancestry, uncovered + ": rules name tables, "
+                            + "so renaming, moving or detaching one is decided by the rules that would lose it.");
+                    if (rank(v) > rank(byRules)) {
+                        byRules = v;
+                    }
                 }
             }
         }
+        return byRules;
+    }
+
+    /** The first matching rule's decision (or the default's), with the server-side guards. */
+    private static Verdict byRules(CompiledPolicy p, StatementAnalysis a, Ancestry ancestry) {
         for (CompiledRule r : p.rules()) {
             if (r.matches(a, p.defaultSchema(), ancestry)) {
                 Verdict guarded = serverSideGuard(p, r, r.action(), a);

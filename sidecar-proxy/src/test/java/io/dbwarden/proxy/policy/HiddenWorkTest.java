@@ -110,6 +110,35 @@ class HiddenWorkTest {
         assertThat(QueryDecisions.decide(engine, analyzer, sql).decision()).as(sql).isEqualTo(Decision.ALLOW);
     }
 
+    /** Renaming a table a restricting rule names adds that rule's decision; the most restrictive one holds. */
+    @Test
+    void aRenameIsDecidedByTheRulesAndByTheRuleThatWouldLoseTheTable() throws Exception {
+        PolicyEngine flagged = PolicyEngine.of(PolicyLoader.parse("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: flagged, namespace: test}
+                spec:
+                  subjects: [{identity: test/app}]
+                  defaultAction: allow
+                  rules:
+                    - name: flag-customer-reads
+                      match: {statements: [SELECT], tables: ["public.customers"]}
+                      action: audit
+                    - name: no-alter
+                      match: {statements: [ALTER]}
+                      action: deny
+                """, "test"), "test/app");
+        // the audit rule that would lose customers does not wave the ALTER past the rule that denies it
+        Verdict renamed = QueryDecisions.decide(flagged, analyzer, "ALTER TABLE customers RENAME TO c2");
+        assertThat(renamed.decision()).isEqualTo(Decision.DENY);
+        assertThat(renamed.rule()).isEqualTo("no-alter");
+        // a deny rule that would lose the table refuses it, even where another rule allows ALTER
+        Verdict orders = QueryDecisions.decide(engine, analyzer, "ALTER TABLE orders RENAME TO o2");
+        assertThat(orders.decision()).isEqualTo(Decision.DENY);
+        assertThat(orders.rule()).isEqualTo("no-order-deletes");
+        assertThat(orders.error().detail()).contains("public.orders would be renamed to public.o2");
+    }
+
     /** The server takes CREATE RULE ... DO (a; b) as one statement; so does the proxy, and the session goes on. */
     @Test
     void aRuleWithSeveralActionsIsOneStatement(@TempDir Path dir) throws Exception {
