@@ -5,7 +5,15 @@ import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.config.LiveConfig;
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamTlsMode;
+import io.dbwarden.proxy.internal.SideConnection;
+import io.dbwarden.proxy.masking.Catalog;
+import io.dbwarden.proxy.masking.RelationGraph;
 import io.dbwarden.proxy.policy.PolicyEngine;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
@@ -13,6 +21,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,14 +30,18 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * {@code dbwarden-proxy check}: what the proxy would decide, offline. Exit code 0 when every statement would run,
- * 2 when one would be denied, 3 when one would need approval (and none denied), 65 for an invalid policy.
+ * {@code dbwarden-proxy check}: what the proxy would decide, offline (or, with {@code --upstream}, with the
+ * database's partitions, inheritance children and views looked up as the proxy does). Exit code 0 when every
+ * statement would run, 2 when one would be denied, 3 when one would need approval (and none denied), 65 for an
+ * invalid policy, 69 when the database given with {@code --upstream} cannot be asked.
  */
 @Command(name = "check", mixinStandardHelpOptions = true,
         description = "Show the decision and matching rule for SQL statements under a policy file (exit code reflects it).")
 public final class CheckCommand implements Callable<Integer> {
     public static final int EXIT_DENIED = 2;
     public static final int EXIT_APPROVAL = 3;
+    /** --upstream was given and the database could not be asked (sysexits EX_UNAVAILABLE). */
+    public static final int EXIT_UNAVAILABLE = 69;
 
     @Option(names = "--policy", required = true, description = "DatabaseAccessPolicy YAML file.")
     Path policy;
@@ -41,6 +54,27 @@ public final class CheckCommand implements Callable<Integer> {
 
     @Option(names = "--sql-file", description = "File with SQL statements.")
     Path sqlFile;
+
+    @Option(names = "--upstream", description = "Database host:port to look up partitions, inheritance children and "
+            + "views of the tables rules name, as the proxy does (without it: names alone).")
+    String upstream;
+
+    @Option(names = "--upstream-database", description = "Database for --upstream.")
+    String upstreamDatabase;
+
+    @Option(names = "--upstream-user", description = "Role for --upstream (default: postgres).")
+    String upstreamUser;
+
+    @Option(names = "--upstream-password-file", description = "File holding the password for --upstream (or set "
+            + "DBWARDEN_UPSTREAM_PASSWORD).")
+    Path upstreamPasswordFile;
+
+    @Option(names = "--upstream-tls", defaultValue = "prefer",
+            description = "disable, prefer, require, verify-ca, verify-full (default: ${DEFAULT-VALUE}).")
+    String upstreamTls;
+
+    @Option(names = "--upstream-root-cert", description = "PEM CA bundle for verify-ca / verify-full.")
+    Path upstreamRootCert;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -66,18 +100,27 @@ public final class CheckCommand implements Callable<Integer> {
         PolicyEngine engine = PolicyEngine.of(policies, identity);
         if (engine.applicable().isEmpty()) {
             out.println("note: no policy in " + policy + " applies to identity " + identity);
-        } else if (engine.tableRules()) {
+        } else if (engine.tableRules() && upstream == null) {
             out.println("note: tables are judged by their names here; the proxy also applies rules about a table to "
                     + "its partitions, inheritance children and the views that read it, which it looks up in the "
-                    + "database");
+                    + "database (give --upstream to do the same)");
         }
         int exit = 0;
-        try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
+             SideConnection database = upstream == null || !engine.tableRules() ? null : connection()) {
+            Ancestry graph;
+            try {
+                graph = database == null ? Ancestry.NONE : graph(database);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                err.println("cannot look up partitions, inheritance children and views in " + upstream + ": "
+                        + (e.getCause() != null ? e.getCause().getMessage() : e.toString()));
+                return EXIT_UNAVAILABLE;
+            }
             for (String text : texts) {
                 for (SqlText.Statement s : SqlText.split(text, true)) {
                     StatementInfo info = StatementInfo.of(s);
                     StatementAnalysis a = analyzer.analyzeNow(info);
-                    Verdict v = engine.decide(a);
+                    Verdict v = engine.decide(a, graph);
                     out.println(PolicyEngine.summary(v) + "  " + info.normalized());
                     out.println("    kinds=" + a.kinds() + " tables=" + a.tables()
                             + (a.tablesComplete() ? "" : " (incomplete)") + " functions=" + a.functions()
@@ -102,5 +145,26 @@ public final class CheckCommand implements Callable<Integer> {
         }
         out.flush();
         return exit;
+    }
+
+    private SideConnection connection() throws IOException {
+        String password = upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile)
+                : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
+        return new SideConnection(ProxyConfig.simple(new HostPort("127.0.0.1", 0), HostPort.parse(upstream,
+                        "--upstream"))
+                .withUpstreamCredentials(upstreamUser != null ? upstreamUser : "postgres", password)
+                .withUpstreamDatabase(upstreamDatabase)
+                .withUpstreamTls(UpstreamTlsMode.parse(upstreamTls), upstreamRootCert));
+    }
+
+    /** The database's partitions, children and views, loaded once (a check is one moment). */
+    private static Ancestry graph(SideConnection database) throws java.util.concurrent.ExecutionException,
+            java.util.concurrent.TimeoutException, InterruptedException {
+        RelationGraph graph = new Catalog(database::query, 3_600_000).graph();
+        java.util.concurrent.CompletionStage<Void> loading = graph.ensureLoaded();
+        if (loading != null) {
+            loading.toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        }
+        return graph.current();
     }
 }
