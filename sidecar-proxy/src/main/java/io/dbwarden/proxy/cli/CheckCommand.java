@@ -6,7 +6,6 @@ import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.config.HostPort;
-import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.internal.SideConnection;
@@ -55,26 +54,9 @@ public final class CheckCommand implements Callable<Integer> {
     @Option(names = "--sql-file", description = "File with SQL statements.")
     Path sqlFile;
 
-    @Option(names = "--upstream", description = "Database host:port to look up partitions, inheritance children and "
-            + "views of the tables rules name, as the proxy does (without it: names alone).")
-    String upstream;
-
-    @Option(names = "--upstream-database", description = "Database for --upstream.")
-    String upstreamDatabase;
-
-    @Option(names = "--upstream-user", description = "Role for --upstream (default: postgres).")
-    String upstreamUser;
-
-    @Option(names = "--upstream-password-file", description = "File holding the password for --upstream (or set "
-            + "DBWARDEN_UPSTREAM_PASSWORD).")
-    Path upstreamPasswordFile;
-
-    @Option(names = "--upstream-tls", defaultValue = "prefer",
-            description = "disable, prefer, require, verify-ca, verify-full (default: ${DEFAULT-VALUE}).")
-    String upstreamTls;
-
-    @Option(names = "--upstream-root-cert", description = "PEM CA bundle for verify-ca / verify-full.")
-    Path upstreamRootCert;
+    /** With --upstream: the database whose partitions, children and views the check looks up, as the proxy does. */
+    @CommandLine.Mixin
+    UpstreamOptions db = new UpstreamOptions();
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -100,19 +82,19 @@ public final class CheckCommand implements Callable<Integer> {
         PolicyEngine engine = PolicyEngine.of(policies, identity);
         if (engine.applicable().isEmpty()) {
             out.println("note: no policy in " + policy + " applies to identity " + identity);
-        } else if (engine.tableRules() && upstream == null) {
+        } else if (engine.tableRules() && db.upstream == null) {
             out.println("note: tables are judged by their names here; the proxy also applies rules about a table to "
                     + "its partitions, inheritance children and the views that read it, which it looks up in the "
                     + "database (give --upstream to do the same)");
         }
         int exit = 0;
         try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
-             SideConnection database = upstream == null || !engine.tableRules() ? null : connection()) {
+             SideConnection database = db.upstream == null || !engine.tableRules() ? null : connection()) {
             Ancestry graph;
             try {
                 graph = database == null ? Ancestry.NONE : graph(database);
             } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-                err.println("cannot look up partitions, inheritance children and views in " + upstream + ": "
+                err.println("cannot look up partitions, inheritance children and views in " + db.upstream + ": "
                         + (e.getCause() != null ? e.getCause().getMessage() : e.toString()));
                 return EXIT_UNAVAILABLE;
             }
@@ -148,13 +130,13 @@ public final class CheckCommand implements Callable<Integer> {
     }
 
     private SideConnection connection() throws IOException {
-        String password = upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile)
-                : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
-        return new SideConnection(ProxyConfig.simple(new HostPort("127.0.0.1", 0), HostPort.parse(upstream,
+        String user = db.user();
+        return new SideConnection(ProxyConfig.simple(new HostPort("127.0.0.1", 0), HostPort.parse(db.upstream,
                         "--upstream"))
-                .withUpstreamCredentials(upstreamUser != null ? upstreamUser : "postgres", password)
-                .withUpstreamDatabase(upstreamDatabase)
-                .withUpstreamTls(UpstreamTlsMode.parse(upstreamTls), upstreamRootCert));
+                .withUpstreamCredentials(user != null ? user : "postgres", db.password())
+                .withUpstreamDatabase(db.upstreamDatabase)
+                .withUpstreamTls(UpstreamTlsMode.parse(db.upstreamTls != null ? db.upstreamTls : "prefer"),
+                        db.upstreamRootCert));
     }
 
     /** The database's partitions, children and views, loaded once (a check is one moment). */

@@ -52,26 +52,8 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--listen", defaultValue = "127.0.0.1:6432", description = "Address clients connect to (default: ${DEFAULT-VALUE}).")
     String listen;
 
-    @Option(names = "--upstream", description = "Database host:port (default: spec.database of the policy).")
-    String upstream;
-
-    @Option(names = "--upstream-database", description = "Database to connect to (default: spec.database.name, else the client's).")
-    String upstreamDatabase;
-
-    @Option(names = "--upstream-user", description = "Role the proxy logs in as (default: the client's user name).")
-    String upstreamUser;
-
-    @Option(names = "--upstream-user-file", description = "File holding the upstream role name (e.g. a mounted Secret key).")
-    Path upstreamUserFile;
-
-    @Option(names = "--upstream-password-file", description = "File holding the upstream password (or set DBWARDEN_UPSTREAM_PASSWORD).")
-    Path upstreamPasswordFile;
-
-    @Option(names = "--upstream-tls", description = "disable, prefer, require, verify-ca, verify-full (default: spec.database.sslMode, else prefer).")
-    String upstreamTls;
-
-    @Option(names = "--upstream-root-cert", description = "PEM CA bundle for verify-ca / verify-full.")
-    Path upstreamRootCert;
+    @picocli.CommandLine.Mixin
+    UpstreamOptions db = new UpstreamOptions();
 
     @Option(names = "--client-tls-cert", description = "PEM certificate chain offered to clients (enables client TLS).")
     Path clientTlsCert;
@@ -213,7 +195,7 @@ public final class RunCommand implements Callable<Integer> {
                 : PolicyLoader.parse(new String(policyContent, java.nio.charset.StandardCharsets.UTF_8), policy.toString());
         ProxyConfig config = config(policies.isEmpty() ? null : policies.get(0).getSpec().getDatabase());
         // credentials from files are re-read while running (rotated Secrets apply to the next connection)
-        LiveConfig live = new LiveConfig(config, upstreamUserFile, upstreamPasswordFile, clientPasswordFile);
+        LiveConfig live = new LiveConfig(config, db.upstreamUserFile, db.upstreamPasswordFile, clientPasswordFile);
         ProxyMetrics metrics = new ProxyMetrics();
         if (auditSink != null && auditSpool == null) {
             throw new IllegalArgumentException("--audit-sink needs --audit-spool DIR (a persistent volume) so that "
@@ -317,23 +299,22 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     ProxyConfig config(DatabaseTarget target) throws IOException {
-        String upstreamValue = upstream;
+        String upstreamValue = db.upstream;
         if (upstreamValue == null && target != null && target.getHost() != null) {
             upstreamValue = target.getHost() + ":" + (target.getPort() == null ? 5432 : target.getPort());
         }
         if (upstreamValue == null) {
             throw new IllegalArgumentException("--upstream host:port is required (the policy has no spec.database.host)");
         }
-        String tls = upstreamTls != null ? upstreamTls
+        String tls = db.upstreamTls != null ? db.upstreamTls
                 : target != null && target.getSslMode() != null ? target.getSslMode() : "prefer";
-        String database = upstreamDatabase != null ? upstreamDatabase : target != null ? target.getName() : null;
-        String password = upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile)
-                : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
+        String database = db.upstreamDatabase != null ? db.upstreamDatabase : target != null ? target.getName() : null;
+        String password = db.password();
         ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
         String clientPassword = clientPasswordFile != null ? LiveConfig.readSecret(clientPasswordFile) : null;
-        String user = upstreamUserFile != null ? LiveConfig.readSecret(upstreamUserFile) : upstreamUser;
+        String user = db.user();
         return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
-                database, user, password, UpstreamTlsMode.parse(tls), upstreamRootCert, clientTlsCert,
+                database, user, password, UpstreamTlsMode.parse(tls), db.upstreamRootCert, clientTlsCert,
                 clientTlsKey, clientTlsRequired, auth, clientPassword, allowRemoteTrust, identity, maxMessageBytes,
                 Duration.ofSeconds(10), Duration.ofSeconds(30));
     }
