@@ -238,6 +238,40 @@ class PolicyTableGraphTest {
         assertThat(verdict(trial, "SELECT v FROM tg_secrets").decision()).isEqualTo(Decision.AUDIT);
     }
 
+    /** Wherever a partition of a denied table stands in a statement, and however its name is written. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {
+            "SELECT * FROM tg_secrets_1",
+            "SELECT * FROM public.tg_secrets_1",
+            "SELECT * FROM \"tg_secrets_1\"",
+            "SELECT * FROM PUBLIC.TG_SECRETS_1",
+            "SELECT * FROM U&\"tg\\005fsecrets_1\"",
+            "SELECT * FROM ONLY tg_secrets_1",
+            "SELECT * FROM tg_plain p JOIN tg_secrets_1 s ON s.id = p.id",
+            "SELECT (SELECT max(v) FROM tg_secrets_1)",
+            "SELECT * FROM tg_plain WHERE id IN (SELECT id FROM tg_secrets_1)",
+            "SELECT * FROM tg_plain p, LATERAL (SELECT v FROM tg_secrets_1 s WHERE s.id = p.id) x",
+            "WITH s AS (SELECT * FROM tg_secrets_1) SELECT * FROM s",
+            "TABLE tg_secrets_1",
+            "VALUES ((SELECT max(v) FROM tg_secrets_1))",
+            "SELECT * FROM tg_plain UNION ALL SELECT * FROM tg_secrets_1",
+            "COPY tg_secrets_1 TO STDOUT",
+            "COPY (SELECT * FROM tg_secrets_1) TO STDOUT",
+            "UPDATE tg_plain SET v = (SELECT v FROM tg_secrets_1 LIMIT 1)",
+            "DELETE FROM tg_secrets_1 WHERE id = 1",
+            "INSERT INTO tg_plain SELECT * FROM tg_secrets_1",
+            "EXPLAIN ANALYZE SELECT * FROM tg_secrets_1",
+            "DECLARE c CURSOR FOR SELECT * FROM tg_secrets_1",
+            "PREPARE p AS SELECT * FROM tg_secrets_1",
+            "SELECT*FROM\"tg_secrets_1\"",
+    })
+    void aPartitionIsCoveredInEveryShape(String sql) throws Exception {
+        PolicyFilter f = filter("test/guarded", new Catalog(query(new AtomicInteger()), 60_000));
+        Verdict v = verdict(f, sql);
+        assertThat(v.decision()).as(sql).isEqualTo(Decision.DENY);
+        assertThat(v.rule()).as(sql).isEqualTo("no-secrets");
+    }
+
     @Test
     void allowRulesCoverPartitionsOnceTheGraphIsLoaded() throws Exception {
         PolicyFilter f = filter("test/allow-only", new Catalog(query(new AtomicInteger()), 60_000));
