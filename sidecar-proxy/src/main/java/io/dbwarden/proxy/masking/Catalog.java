@@ -215,7 +215,8 @@ public final class Catalog {
                                 row.get(3).charAt(0), new HashMap<>(), new HashMap<>(), new LinkedHashSet<>(), now));
                         r.columns().put(Integer.parseInt(row.get(4)), row.get(5));
                         r.types().put(Integer.parseInt(row.get(4)), Integer.parseInt(row.get(6)));
-                        unknownChild |= "t".equals(row.get(7)) && ancestry().ancestors(row.get(1), row.get(2)).isEmpty();
+                        unknownChild |= "t".equals(row.get(7))
+                                && ancestry().ancestors(row.get(1), row.get(2)).isEmpty();
                     }
                     if (unknownChild && !graphReloaded) {
                         // a partition or child made since the graph was loaded (outside the proxy): its parents'

@@ -733,7 +733,8 @@ class MaskingIntegrationTest {
             // drops what the catalog holds
             EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
                     "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'",
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dbwarden-catalog'");
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            + "WHERE application_name = 'dbwarden-catalog'");
             s.execute("COMMENT ON TABLE m_lost IS 'lost'");
             for (String sql : List.of("SELECT lower(secret) FROM m_lost_1", "SELECT secret || '' FROM m_lost_1",
                     "SELECT secret FROM m_lost_1", "SELECT id, secret FROM m_lost")) {
