@@ -9,7 +9,6 @@ import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.internal.SideConnection;
-import io.dbwarden.proxy.masking.Catalog;
 import io.dbwarden.proxy.masking.RelationGraph;
 import io.dbwarden.proxy.policy.PolicyEngine;
 import io.dbwarden.proxy.sql.Ancestry;
@@ -142,7 +141,7 @@ public final class CheckCommand implements Callable<Integer> {
     /** The database's partitions, children and views, loaded once (a check is one moment). */
     private static Ancestry graph(SideConnection database) throws java.util.concurrent.ExecutionException,
             java.util.concurrent.TimeoutException, InterruptedException {
-        RelationGraph graph = new Catalog(database::query, 3_600_000).graph();
+        RelationGraph graph = new RelationGraph(database::query, 3_600_000);
         java.util.concurrent.CompletionStage<Void> loading = graph.ensureLoaded();
         if (loading != null) {
             loading.toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);

@@ -167,11 +167,11 @@ public final class Catalog {
      * server as quoted literals and resolved with format('%I.%I') + to_regclass, never spliced into SQL.
      */
     public CompletionStage<Relation> byName(String schema, String name) {
-        if (schema.indexOf('\\') >= 0 || name.indexOf('\\') >= 0) {
+        String regclass = regclass(schema, name);
+        if (regclass == null) {
             return CompletableFuture.completedFuture(null);
         }
-        String sql = "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', " + literal(schema) + ", "
-                + literal(name) + "))::pg_catalog.oid";
+        String sql = "SELECT " + regclass + "::pg_catalog.oid";
         return query.apply(sql).thenCompose(rows -> {
             if (rows.isEmpty() || rows.get(0).get(0) == null) {
                 return CompletableFuture.completedFuture(null);
@@ -181,6 +181,18 @@ public final class Catalog {
             return loading == null ? CompletableFuture.completedFuture(get(oid))
                     : loading.thenApply(v -> get(oid));
         });
+    }
+
+    /**
+     * SQL resolving {@code schema.name} to its relation (NULL when there is none), the names passed as quoted
+     * literals to format('%I.%I'), never spliced in as identifiers; null for a name holding a backslash, which is
+     * not put into SQL at all.
+     */
+    static String regclass(String schema, String name) {
+        if (schema.indexOf('\\') >= 0 || name.indexOf('\\') >= 0) {
+            return null;
+        }
+        return "pg_catalog.to_regclass(pg_catalog.format('%I.%I', " + literal(schema) + ", " + literal(name) + "))";
     }
 
     private static String literal(String s) {

@@ -104,12 +104,9 @@ final class ExpressionLineage {
      */
     static List<QualifiedName> lineOf(QualifiedName table, String defaultSchema,
                                       Ancestry ancestry) {
-        String schema = table.schema() != null ? table.schema() : defaultSchema;
-        List<QualifiedName> ancestors = ancestry.ancestors(schema, table.name());
-        List<QualifiedName> descendants = ancestry.descendants(schema, table.name());
-        List<QualifiedName> line = new ArrayList<>(1 + ancestors.size() + descendants.size());
-        line.add(new QualifiedName(schema, table.name()));
-        line.addAll(ancestors);
+        QualifiedName resolved = table.inSchema(defaultSchema);
+        List<QualifiedName> descendants = ancestry.descendants(resolved.schema(), resolved.name());
+        List<QualifiedName> line = ancestry.withAncestors(resolved);
         line.addAll(descendants);
         return line;
     }

@@ -4,7 +4,6 @@ import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.Relocation;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -21,8 +20,8 @@ final class MaskingDdl {
     static String uncovers(List<Relocation> relocations, MaskingRules rules, Ancestry ancestry) {
         String schema = rules.defaultSchema();
         for (Relocation r : relocations) {
-            QualifiedName table = resolved(r.table(), schema);
-            QualifiedName other = resolved(r.other(), schema);
+            QualifiedName table = r.table().inSchema(schema);
+            QualifiedName other = r.other().inSchema(schema);
             switch (r.kind()) {
                 case RENAME, SET_SCHEMA -> {
                     for (MaskingRules.ColumnRule rule : rules.columns()) {
@@ -58,9 +57,7 @@ final class MaskingDdl {
      */
     private static boolean coveredThrough(MaskingRules rules, QualifiedName parent, Ancestry ancestry,
                                           QualifiedName table) {
-        List<QualifiedName> above = new ArrayList<>();
-        above.add(parent);
-        above.addAll(ancestry.ancestors(parent.schema(), parent.name()));
+        List<QualifiedName> above = ancestry.withAncestors(parent);
         for (MaskingRules.ColumnRule r : rules.columns()) {
             if (!r.matchesTable(table.schema(), table.name())
                     && above.stream().anyMatch(a -> r.matchesTable(a.schema(), a.name()))) {
@@ -68,9 +65,5 @@ final class MaskingDdl {
             }
         }
         return false;
-    }
-
-    private static QualifiedName resolved(QualifiedName name, String defaultSchema) {
-        return name.schema() != null ? name : new QualifiedName(defaultSchema, name.name());
     }
 }

@@ -85,7 +85,7 @@ public final class RelationGraph implements TableGraph {
     /** How long after a failed load callers without a graph get its failure instead of waiting for another. */
     static final long FAILURE_BACKOFF_NANOS = 1_000_000_000L;
 
-    RelationGraph(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
+    public RelationGraph(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
         this.query = query;
         this.ttlNanos = ttlMillis * 1_000_000L;
     }
@@ -131,17 +131,13 @@ public final class RelationGraph implements TableGraph {
     public CompletionStage<Boolean> anyExists(Collection<QualifiedName> names) {
         StringBuilder sql = new StringBuilder("SELECT false");
         for (QualifiedName n : names) {
-            if (n.schema().indexOf('\\') >= 0 || n.name().indexOf('\\') >= 0) {
-                return CompletableFuture.completedFuture(true); // not spliced into SQL: taken as existing
+            String regclass = Catalog.regclass(n.schema(), n.name());
+            if (regclass == null) {
+                return CompletableFuture.completedFuture(true); // not put into SQL: taken as existing
             }
-            sql.append(" OR pg_catalog.to_regclass(pg_catalog.format('%I.%I', ").append(literal(n.schema()))
-                    .append(", ").append(literal(n.name())).append(")) IS NOT NULL");
+            sql.append(" OR ").append(regclass).append(" IS NOT NULL");
         }
         return query.apply(sql.toString()).thenApply(rows -> !rows.isEmpty() && "t".equals(rows.get(0).get(0)));
-    }
-
-    private static String literal(String s) {
-        return "'" + s.replace("'", "''") + "'";
     }
 
     /** Drops the graph (DDL ran): the next caller waits for one loaded after this. */

@@ -163,8 +163,8 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
         if (permits() || tables.isEmpty() || relocation.kind() == Relocation.Kind.RENAME_COLUMN) {
             return null;
         }
-        QualifiedName table = resolve(relocation.table(), defaultSchema);
-        QualifiedName other = resolve(relocation.other(), defaultSchema);
+        QualifiedName table = relocation.table().inSchema(defaultSchema);
+        QualifiedName other = relocation.other().inSchema(defaultSchema);
         if (relocation.kind() == Relocation.Kind.RENAME || relocation.kind() == Relocation.Kind.SET_SCHEMA) {
             // partitions, children and views keep their relations under the new name
             return named(tables, table) && !named(tables, other)
@@ -175,16 +175,9 @@ record CompiledRule(String name, Set<StatementKind> kinds, List<NameGlob> tables
         if (named(tables, table)) {
             return null;
         }
-        List<QualifiedName> above = new java.util.ArrayList<>();
-        above.add(other);
-        above.addAll(ancestry.ancestors(other.schema(), other.name()));
-        return above.stream().anyMatch(a -> named(tables, a)) ? table + " would no longer be a "
+        return ancestry.withAncestors(other).stream().anyMatch(a -> named(tables, a)) ? table + " would no longer be a "
                 + (relocation.kind() == Relocation.Kind.DETACH_PARTITION ? "partition" : "child table") + " of "
                 + other + ", through which this rule covers it" : null;
-    }
-
-    private static QualifiedName resolve(QualifiedName name, String defaultSchema) {
-        return name.schema() != null ? name : new QualifiedName(defaultSchema, name.name());
     }
 
     private static boolean named(List<NameGlob> globs, QualifiedName relation) {

@@ -128,8 +128,7 @@ public final class PolicyEngine {
                 continue; // the server looks in pg_catalog first
             }
             for (CompiledPolicy p : applicable) {
-                StatementAnalysis.QualifiedName resolved = new StatementAnalysis.QualifiedName(p.defaultSchema(),
-                        t.name());
+                StatementAnalysis.QualifiedName resolved = t.inSchema(p.defaultSchema());
                 if (!ancestry.knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
                     unknown.add(resolved);
                 }

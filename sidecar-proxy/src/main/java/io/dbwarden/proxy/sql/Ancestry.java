@@ -46,6 +46,18 @@ public interface Ancestry {
         return true;
     }
 
+    /**
+     * {@code table} (schema resolved) followed by what it is a partition or inheritance child of, nearest first (a
+     * new, modifiable list).
+     */
+    default List<QualifiedName> withAncestors(QualifiedName table) {
+        List<QualifiedName> up = ancestors(table.schema(), table.name());
+        List<QualifiedName> line = new java.util.ArrayList<>(1 + up.size());
+        line.add(table);
+        line.addAll(up);
+        return line;
+    }
+
     /** No table has ancestors (offline decisions, and decisions that do not look at tables). */
     Ancestry NONE = (schema, table) -> List.of();
 }

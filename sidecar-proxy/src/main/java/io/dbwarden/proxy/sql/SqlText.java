@@ -300,8 +300,7 @@ public final class SqlText {
         if (at < 0 || at >= s.length()) {
             return false;
         }
-        char c = s.charAt(at);
-        return Character.isLetterOrDigit(c) || c == '_' || c == '$';
+        return SqlLexer.isIdentPart(s.charAt(at));
     }
 
     /** 16 hex digits of SHA-256 over the normalized text: equal for statements that differ only in literals. */

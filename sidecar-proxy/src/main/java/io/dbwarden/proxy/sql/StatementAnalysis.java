@@ -47,6 +47,11 @@ public record StatementAnalysis(boolean classified, Set<StatementKind> kinds, Li
 
     /** A schema-qualified (schema may be null) SQL object name, folded like PostgreSQL folds identifiers. */
     public record QualifiedName(String schema, String name) {
+        /** This name, or for an unqualified one the same name in {@code defaultSchema}. */
+        public QualifiedName inSchema(String defaultSchema) {
+            return schema != null ? this : new QualifiedName(defaultSchema, name);
+        }
+
         @Override
         public String toString() {
             return schema == null ? name : schema + "." + name;
