@@ -199,6 +199,11 @@ public final class Catalog {
         return "'" + s.replace("'", "''") + "'";
     }
 
+    /** Whether the catalog holds (or is loading) anything that DDL could make stale. */
+    public boolean empty() {
+        return byOid.isEmpty() && rowTypes.isEmpty() && graph.empty();
+    }
+
     public void invalidate() {
         byOid.clear();
         rowTypes.clear();

@@ -469,8 +469,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      */
     @Override
     public void onExecution(ExecutionRecord record) {
-        if (!record.executed()) {
-            return;
+        if (!record.executed() || catalog.empty()) {
+            return; // nothing loaded (pass-through policies never load the catalog): nothing to drop
         }
         String normalized = record.statement().normalized();
         for (String ddl : DDL) {

@@ -140,6 +140,11 @@ public final class RelationGraph implements TableGraph {
         return query.apply(sql.toString()).thenApply(rows -> !rows.isEmpty() && "t".equals(rows.get(0).get(0)));
     }
 
+    /** Whether no graph is loaded or loading (then DDL has nothing to drop). */
+    boolean empty() {
+        return graph == null && loading == null;
+    }
+
     /** Drops the graph (DDL ran): the next caller waits for one loaded after this. */
     public synchronized void invalidate() {
         graph = null;
