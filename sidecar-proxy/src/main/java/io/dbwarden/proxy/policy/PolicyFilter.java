@@ -180,8 +180,8 @@ public final class PolicyFilter implements StatementFilter {
         StatementAnalysis analysis = analyzer.cached(context.runs());
         if (g != null) {
             long since = System.nanoTime();
-            return analysis != null ? decide(s, key, analysis, g, since)
-                    : analyzer.analyze(context.runs()).thenCompose(a -> decide(s, key, a, g, since));
+            return analysis != null ? decideWithGraph(s, key, analysis, g, since)
+                    : analyzer.analyze(context.runs()).thenCompose(a -> decideWithGraph(s, key, a, g, since));
         }
         if (analysis != null) {
             return decide(s, key, analysis, Ancestry.NONE, 0);
@@ -195,7 +195,8 @@ public final class PolicyFilter implements StatementFilter {
      * ({@code since}). Names of no relation the catalog connection can see (typos, the session's temporary tables)
      * cost one lookup each time; their verdicts are not cached.
      */
-    private CompletionStage<Verdict> decide(State s, String key, StatementAnalysis analysis, TableGraph g, long since) {
+    private CompletionStage<Verdict> decideWithGraph(State s, String key, StatementAnalysis analysis, TableGraph g,
+                                                     long since) {
         if (analysis.tables().isEmpty()) { // nothing for the graph to say: valid for every version of it
             return decide(s, key, analysis, Ancestry.NONE, g.version(g.current()));
         }
@@ -215,14 +216,15 @@ public final class PolicyFilter implements StatementFilter {
                     return CompletableFuture.completedFuture(s.engine().decide(analysis, current));
                 }
                 return newer.handle((v, err) -> err).thenCompose(err -> err == null
-                        ? decide(s, key, analysis, g, since)
+                        ? decideWithGraph(s, key, analysis, g, since)
                         : CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis)));
             });
         }
         if (loading == null) {
             loading = CompletableFuture.completedFuture(null); // dropped by DDL just now: ask again
         }
-        return loading.handle((v, err) -> err).thenCompose(err -> err == null ? decide(s, key, analysis, g, since)
+        return loading.handle((v, err) -> err).thenCompose(err -> err == null
+                ? decideWithGraph(s, key, analysis, g, since)
                 : CompletableFuture.completedFuture(withoutGraph(s.engine(), analysis)));
     }
 
