@@ -13,7 +13,7 @@ rm -f "$AUDIT"
 export PROXY_NAME=dbwarden
 export PROXY_PORT="${PROXY_PORT:-16432}"
 export PROXY_CMD="exec '$JAVA_HOME/bin/java' ${JAVA_OPTS:--XX:+UseParallelGC} -Xms256m -Xmx512m \
-  -Dio.netty.leakDetection.level=disabled -Ddbwarden.worker.threads=\${DBWARDEN_THREADS:-1} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+  -Dio.netty.leakDetection.level=disabled \${DBWARDEN_THREADS:+-Ddbwarden.worker.threads=\$DBWARDEN_THREADS} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
   -jar '$JAR' run --listen 127.0.0.1:\$PROXY_PORT --upstream \$BENCH_PG_HOST:\$BENCH_PG_PORT \
   --upstream-database \$BENCH_DB --upstream-user \$BENCH_USER --upstream-tls disable \
   --policy '$PWD/examples/policies/pass-through.yaml' --audit '$AUDIT' --admin-listen none"
