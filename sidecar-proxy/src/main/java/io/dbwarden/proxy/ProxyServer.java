@@ -36,7 +36,34 @@ public final class ProxyServer implements AutoCloseable {
     /** Like the above, with credentials that are re-read from their files while the proxy runs. */
     public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
                                     java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
-        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings));
+        return start(config, chain, metrics, sessionSettings, defaultEventLoops());
+    }
+
+    /** Like the above, with {@code eventLoops} threads serving the connections (a session stays on one). */
+    public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
+                                    java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                    int eventLoops) {
+        if (eventLoops < 1 || eventLoops > MAX_EVENT_LOOPS) {
+            throw new IllegalArgumentException("event loops must be between 1 and " + MAX_EVENT_LOOPS + ", got "
+                    + eventLoops);
+        }
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops));
+    }
+
+    /** Upper bound for the event-loop count (each loop is a thread with its own ring and buffers). */
+    public static final int MAX_EVENT_LOOPS = 256;
+
+    /**
+     * {@code -Ddbwarden.worker.threads}, else one loop per processor the JVM may use (its CPU limit in a container;
+     * a container without one sees the node's processors, which is why the injected sidecar sets its count).
+     */
+    public static int defaultEventLoops() {
+        return Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
+    }
+
+    /** Threads serving the connections. */
+    public int eventLoops() {
+        return bootstrap.eventLoops();
     }
 
     public InetSocketAddress address() {

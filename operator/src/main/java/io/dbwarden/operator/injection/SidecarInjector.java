@@ -31,6 +31,13 @@ public final class SidecarInjector {
     public static final String DATABASE = "dbwarden.io/database";
     public static final String CREDENTIALS = "dbwarden.io/credentials-secret";
     public static final String PORT = "dbwarden.io/port";
+    /**
+     * Event-loop threads of the sidecar. The sidecar has no CPU limit, so its JVM sees every processor of the node
+     * and would otherwise start a loop (a thread with its own io_uring ring and buffers) per node core.
+     */
+    public static final String EVENT_LOOPS = "dbwarden.io/proxy-event-loops";
+    static final int DEFAULT_EVENT_LOOPS = 2;
+    static final int MAX_EVENT_LOOPS = 64;
     static final int ADMIN_PORT = 9187;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -77,10 +84,25 @@ public final class SidecarInjector {
         if (!port.matches("[0-9]{2,5}")) {
             return new Result(null, "annotation " + PORT + " must be a port number");
         }
+        int loops = eventLoops(annotations.get(EVENT_LOOPS));
+        if (loops < 0) {
+            return new Result(null, "annotation " + EVENT_LOOPS + " must be a number of event-loop threads from 1 to "
+                    + MAX_EVENT_LOOPS + " (default " + DEFAULT_EVENT_LOOPS + ")");
+        }
         JsonNode original = JSON.valueToTree(pod);
         Pod copy = JSON.convertValue(original, Pod.class);
-        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port);
+        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port, loops);
         return new Result(JsonDiff.asJson(original, JSON.valueToTree(copy)), null);
+    }
+
+    /** The sidecar's event-loop count for an annotation value (absent: the default), or -1 if it is not one. */
+    static int eventLoops(String annotation) {
+        if (annotation == null) {
+            return DEFAULT_EVENT_LOOPS;
+        }
+        String v = annotation.trim();
+        int n = v.matches("[0-9]{1,2}") ? Integer.parseInt(v) : -1;
+        return n >= 1 && n <= MAX_EVENT_LOOPS ? n : -1;
     }
 
     /** Where the pod hands the credentials Secret to its own containers, or null. */
@@ -122,8 +144,10 @@ public final class SidecarInjector {
         return null;
     }
 
-    private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port) {
-        List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream));
+    private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port,
+                               int eventLoops) {
+        List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream,
+                "--event-loops", String.valueOf(eventLoops)));
         if (database != null) {
             args.addAll(List.of("--upstream-database", database));
         }

@@ -96,6 +96,30 @@ class SidecarInjectorTest {
     }
 
     @Test
+    void sidecarEventLoopsDefaultToTwoAndFollowTheAnnotation() throws Exception {
+        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+                SidecarInjector.CREDENTIALS, "shop-db");
+        assertThat(sidecarArgs(pod(Map.of(), annotations))).as("not one loop per node core")
+                .containsSequence("--event-loops", "2");
+        Map<String, String> four = new java.util.HashMap<>(annotations);
+        four.put(SidecarInjector.EVENT_LOOPS, "4");
+        assertThat(sidecarArgs(pod(Map.of(), four))).containsSequence("--event-loops", "4");
+        for (String bad : List.of("0", "65", "-1", "two", "", "1.5")) {
+            Map<String, String> a = new java.util.HashMap<>(annotations);
+            a.put(SidecarInjector.EVENT_LOOPS, bad);
+            assertThat(SidecarInjector.inject(pod(Map.of(), a), CONFIG).refusal()).as("'" + bad + "'")
+                    .contains(SidecarInjector.EVENT_LOOPS).contains("from 1 to 64");
+        }
+    }
+
+    private static List<String> sidecarArgs(Pod pod) throws Exception {
+        SidecarInjector.Result result = SidecarInjector.inject(pod, CONFIG);
+        assertThat(result.refusal()).isNull();
+        Pod injected = JSON.treeToValue(JsonPatch.apply(result.patch(), JSON.valueToTree(pod)), Pod.class);
+        return injected.getSpec().getInitContainers().get(0).getArgs();
+    }
+
+    @Test
     void podsWhoseContainersCanSeeTheSidecarsProcessAreRefused() {
         Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
                 SidecarInjector.CREDENTIALS, "shop-db");

@@ -137,6 +137,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--max-message-bytes", defaultValue = "67108864", description = "Largest protocol message accepted (default: ${DEFAULT-VALUE}).")
     int maxMessageBytes;
 
+    @Option(names = "--event-loops", description = "Event-loop threads serving client and database connections "
+            + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per available processor, or -Ddbwarden.worker.threads).")
+    Integer eventLoops;
+
     @Override
     public Integer call() throws Exception {
         Running running;
@@ -188,6 +192,10 @@ public final class RunCommand implements Callable<Integer> {
         if (policy == null && operatorUrl == null && !noPolicy) {
             throw new IllegalArgumentException("--policy FILE or --operator-url URL is required "
                     + "(or --no-policy to forward everything)");
+        }
+        if (eventLoops != null && (eventLoops < 1 || eventLoops > ProxyServer.MAX_EVENT_LOOPS)) {
+            throw new IllegalArgumentException("--event-loops must be between 1 and " + ProxyServer.MAX_EVENT_LOOPS
+                    + ", got " + eventLoops);
         }
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
@@ -251,7 +259,8 @@ public final class RunCommand implements Callable<Integer> {
         AdminServer admin = null;
         try {
             server = ProxyServer.start(live, new FilterChain(filters, resultFilters, listeners), metrics,
-                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings());
+                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(),
+                    eventLoops == null ? ProxyServer.defaultEventLoops() : eventLoops);
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,

@@ -28,26 +28,28 @@ public final class ProxyBootstrap {
 
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
+    private final int eventLoops;
     private final Channel serverChannel;
     private final ChannelGroup clients;
     private final String transport;
 
-    private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, Channel serverChannel, ChannelGroup clients,
-                           String transport) {
+    private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, int eventLoops, Channel serverChannel,
+                           ChannelGroup clients, String transport) {
         this.transport = transport;
         this.boss = boss;
         this.workers = workers;
+        this.eventLoops = eventLoops;
         this.serverChannel = serverChannel;
         this.clients = clients;
     }
 
+    /** Starts with {@code threads} event loops; client and upstream channels of a session share one loop. */
     public static ProxyBootstrap start(LiveConfig live, FilterChain chain, ProxyMetrics metrics,
-                                       java.util.function.Supplier<java.util.Map<String, String>> sessionSettings) {
+                                       java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                       int threads) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
-        // one event loop per core by default: client and upstream channels of a session share one loop
-        int threads = Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
@@ -85,14 +87,19 @@ public final class ProxyBootstrap {
             if (tls.clientCertificate() != null) {
                 metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
             }
-            LOG.info("dbwarden proxy listening: address={} upstream={} transport={} identity={}",
-                    server.localAddress(), config.upstream(), transport.name(), config.identity());
-            return new ProxyBootstrap(boss, workers, server, clients, transport.name());
+            LOG.info("dbwarden proxy listening: address={} upstream={} transport={} event_loops={} identity={}",
+                    server.localAddress(), config.upstream(), transport.name(), threads, config.identity());
+            return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name());
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /** Threads serving the connections. */
+    public int eventLoops() {
+        return eventLoops;
     }
 
     /** The socket transport in use: io_uring, epoll or nio. */

@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.cli;
 
+import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.BeforeEach;
@@ -8,6 +9,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -20,6 +22,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -82,17 +85,24 @@ class StandaloneProxyTest {
         }
     }
 
-    private RunCommand.Running start(String mode, boolean readOnly, Path audit) throws Exception {
+    private RunCommand.Running start(String mode, boolean readOnly, Path audit, String... extra) throws Exception {
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs(args(mode, readOnly, audit, extra));
+        return cmd.start();
+    }
+
+    private String[] args(String mode, boolean readOnly, Path audit, String... extra) throws IOException {
         Path policy = dir.resolve("policy-" + mode + ".yaml");
         Files.writeString(policy, ENFORCE.formatted(mode, readOnly));
         Path pw = dir.resolve("pw");
         Files.writeString(pw, EmbeddedPg.PASSWORD + "\n");
-        RunCommand cmd = new RunCommand();
-        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0",
+                "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
                 "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
                 "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
-                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "127.0.0.1:0");
-        return cmd.start();
+                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "127.0.0.1:0"));
+        args.addAll(List.of(extra));
+        return args.toArray(String[]::new);
     }
 
     private static Connection connect(RunCommand.Running r, String params) throws SQLException {
@@ -236,6 +246,48 @@ class StandaloneProxyTest {
             assertThatThrownBy(() -> s.execute("TRUNCATE guarded")).hasMessageContaining("no-drop");
         }
         assertThat(countRows()).isEqualTo(1);
+    }
+
+    @Test
+    void eventLoopCountIsConfigurableAndSessionsOnEveryLoopWork() throws Exception {
+        Path audit = dir.resolve("loops.jsonl");
+        try (RunCommand.Running r = start("enforce", false, audit, "--event-loops", "3")) {
+            assertThat(r.server().eventLoops()).isEqualTo(3);
+            // sessions are dealt to the loops in turn: six concurrent ones put two on each, and all of them work
+            List<Connection> sessions = new ArrayList<>();
+            try {
+                for (int i = 0; i < 6; i++) {
+                    sessions.add(connect(r, ""));
+                }
+                for (int i = 0; i < sessions.size(); i++) {
+                    try (ResultSet rs = sessions.get(i).createStatement()
+                            .executeQuery("SELECT secret FROM guarded WHERE id = " + (i % 5 + 1))) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).isEqualTo("v" + (i % 5 + 1));
+                    }
+                }
+            } finally {
+                for (Connection c : sessions) {
+                    c.close();
+                }
+            }
+        }
+        try (RunCommand.Running r = start("enforce", false, audit)) {
+            assertThat(r.server().eventLoops()).isEqualTo(ProxyServer.defaultEventLoops());
+        }
+    }
+
+    @Test
+    void eventLoopCountOutOfRangeIsAUsageError() throws Exception {
+        for (String loops : List.of("0", "-2", "257")) {
+            CommandLine cl = DbwardenProxyCli.commandLine();
+            java.io.StringWriter err = new java.io.StringWriter();
+            cl.setErr(new java.io.PrintWriter(err));
+            List<String> run = new ArrayList<>(List.of("run"));
+            run.addAll(List.of(args("enforce", false, dir.resolve("bad-loops.jsonl"), "--event-loops", loops)));
+            assertThat(cl.execute(run.toArray(String[]::new))).as(loops).isEqualTo(DbwardenProxyCli.EXIT_USAGE);
+            assertThat(err.toString()).as(loops).contains("--event-loops must be between 1 and 256, got " + loops);
+        }
     }
 
     @Test

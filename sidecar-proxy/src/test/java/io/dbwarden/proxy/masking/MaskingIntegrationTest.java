@@ -729,11 +729,12 @@ class MaskingIntegrationTest {
                         strategy: redact
                 """);
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
-            // the session is up; the catalog connection is ended and cannot log in again, and DDL through the proxy
-            // drops what the catalog holds
+            // the session is up; the catalog connection is ended (waiting for its backend to exit: a lookup sent
+            // before that would still be answered) and cannot log in again, and DDL through the proxy drops what
+            // the catalog holds
             EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
                     "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'",
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                             + "WHERE application_name = 'dbwarden-catalog'");
             s.execute("COMMENT ON TABLE m_lost IS 'lost'");
             for (String sql : List.of("SELECT lower(secret) FROM m_lost_1", "SELECT secret || '' FROM m_lost_1",
