@@ -88,8 +88,25 @@ final class ResponseTracker {
     private boolean serverDiscardingUntilSync;
     private char transactionStatus = 'I';
 
+    /**
+     * The entry for a forwarded Parse, Bind or Sync. Nothing is ever set on these (only QUERY and EXECUTE entries
+     * carry a position, a row limit or swallow flags), so one shared entry per kind serves every session: an
+     * extended-protocol query makes three fewer objects.
+     */
     static Expected simple(Kind kind) {
-        return new Expected(kind, false, null, null, null, '\0', null, 0);
+        Expected e = SIMPLE[kind.ordinal()];
+        if (e == null) {
+            throw new IllegalArgumentException("no shared entry for " + kind);
+        }
+        return e;
+    }
+
+    private static final Expected[] SIMPLE = new Expected[Kind.values().length];
+
+    static {
+        for (Kind k : List.of(Kind.PARSE, Kind.BIND, Kind.SYNC)) {
+            SIMPLE[k.ordinal()] = new Expected(k, false, null, null, null, '\0', null, 0);
+        }
     }
 
     static Expected injected(Kind kind, PgError replacement) {
