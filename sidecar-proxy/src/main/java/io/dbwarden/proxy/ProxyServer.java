@@ -43,15 +43,21 @@ public final class ProxyServer implements AutoCloseable {
     public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
                                     java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
                                     int eventLoops) {
-        if (eventLoops < 1 || eventLoops > MAX_EVENT_LOOPS) {
-            throw new IllegalArgumentException("event loops must be between 1 and " + MAX_EVENT_LOOPS + ", got "
-                    + eventLoops);
-        }
+        checkEventLoops(eventLoops, "event loops");
         return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops));
     }
 
     /** Upper bound for the event-loop count (each loop is a thread with its own ring and buffers). */
     public static final int MAX_EVENT_LOOPS = 256;
+
+    /** {@code eventLoops} if it is a valid count, else an IllegalArgumentException naming {@code what}. */
+    public static int checkEventLoops(int eventLoops, String what) {
+        if (eventLoops < 1 || eventLoops > MAX_EVENT_LOOPS) {
+            throw new IllegalArgumentException(what + " must be between 1 and " + MAX_EVENT_LOOPS + ", got "
+                    + eventLoops);
+        }
+        return eventLoops;
+    }
 
     /**
      * {@code -Ddbwarden.worker.threads}, else one loop per processor the JVM may use (its CPU limit in a container;

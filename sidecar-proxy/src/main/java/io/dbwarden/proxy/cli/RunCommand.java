@@ -138,7 +138,8 @@ public final class RunCommand implements Callable<Integer> {
     int maxMessageBytes;
 
     @Option(names = "--event-loops", description = "Event-loop threads serving client and database connections "
-            + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per available processor, or -Ddbwarden.worker.threads).")
+            + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per available processor, "
+            + "or -Ddbwarden.worker.threads).")
     Integer eventLoops;
 
     @Override
@@ -193,9 +194,8 @@ public final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--policy FILE or --operator-url URL is required "
                     + "(or --no-policy to forward everything)");
         }
-        if (eventLoops != null && (eventLoops < 1 || eventLoops > ProxyServer.MAX_EVENT_LOOPS)) {
-            throw new IllegalArgumentException("--event-loops must be between 1 and " + ProxyServer.MAX_EVENT_LOOPS
-                    + ", got " + eventLoops);
+        if (eventLoops != null) {
+            ProxyServer.checkEventLoops(eventLoops, "--event-loops"); // before anything is opened
         }
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
