@@ -194,9 +194,9 @@ public final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--policy FILE or --operator-url URL is required "
                     + "(or --no-policy to forward everything)");
         }
-        if (eventLoops != null) {
-            ProxyServer.checkEventLoops(eventLoops, "--event-loops"); // before anything is opened
-        }
+        // checked before anything is opened
+        int loops = eventLoops != null ? ProxyServer.checkEventLoops(eventLoops, "--event-loops")
+                : ProxyServer.checkEventLoops(ProxyServer.defaultEventLoops(), "-Ddbwarden.worker.threads");
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
@@ -259,8 +259,7 @@ public final class RunCommand implements Callable<Integer> {
         AdminServer admin = null;
         try {
             server = ProxyServer.start(live, new FilterChain(filters, resultFilters, listeners), metrics,
-                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(),
-                    eventLoops == null ? ProxyServer.defaultEventLoops() : eventLoops);
+                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(), loops);
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,
