@@ -13,7 +13,9 @@ import java.io.DataOutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -59,6 +61,56 @@ class PipelinedCancelTest {
         }
     }
 
+    /**
+     * The cancel request is taken in on another event loop than the session's, and the session learns of it through
+     * a task on its own loop. If that loop is busy meanwhile, it reads the server's answer to the cancelled statement
+     * before it runs the task: the task must still see that a statement was running when the request came, and leave
+     * the held statement alone (it once cancelled that one too).
+     */
+    @Test
+    void aCancelTheSessionLearnsOfAfterTheCancelledStatementsAnswerStillSparesTheHeldOne() throws Exception {
+        Map<String, Thread> loops = new ConcurrentHashMap<>();
+        StatementFilter blocker = ctx -> {
+            String sql = ctx.statement().normalized();
+            if (sql.contains("pg_sleep")) {
+                loops.putIfAbsent("session", Thread.currentThread());
+            } else if (sql.contains("block_loop")) { // an alias: literals are gone from the normalized text
+                loops.putIfAbsent("blocker", Thread.currentThread());
+                try {
+                    Thread.sleep(1500); // holds the event loop it shares with the session
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return SLOW_FOR_HELD.onStatement(ctx);
+        };
+        // accepted in turn on two loops: the session (loop 0), an idle session (loop 1), the blocker (loop 0), and
+        // the cancel request (loop 1)
+        try (Session session = new Session(RunningProxy.start(List.of(blocker), 2));
+             Session idle = new Session(session.proxy, false);
+             Session blocking = new Session(session.proxy, false)) {
+            extended(session.out, "SELECT pg_sleep(5)");
+            extended(session.out, "SELECT 'second' AS held");
+            session.out.flush();
+            Thread.sleep(700); // the first runs in the server, the second awaits its verdict in the proxy
+            blocking.out.write(RawPg.message('Q', "SELECT 1 AS block_loop\0"));
+            blocking.out.flush();
+            Thread.sleep(300); // the session's loop is now busy with the blocker's statement
+            session.cancel();
+            StringBuilder error = new StringBuilder();
+            assertThat(read(session.in, 'Z', session.key, error)).isEqualTo("12TEZ");
+            assertThat(error.toString()).contains("57014");
+            assertThat(loops.get("blocker")).as("the blocker shares the session's event loop").isNotNull()
+                    .isSameAs(loops.get("session"));
+            StringBuilder none = new StringBuilder();
+            StringBuilder rows = new StringBuilder();
+            assertThat(read(session.in, 'Z', session.key, none, rows)).isEqualTo("12TDCZ");
+            assertThat(none).isEmpty();
+            assertThat(rows.toString()).endsWith("second");
+            assertThat(read(blocking.in, 'Z', blocking.key, new StringBuilder())).isEqualTo("TDCZ");
+        }
+    }
+
     @Test
     void aCancelStopsTheHeldStatementWhenTheServerOnlyOwesAnswersToMessagesThatRunNothing() throws Exception {
         try (Session session = new Session()) {
@@ -92,16 +144,27 @@ class PipelinedCancelTest {
         }
     }
 
-    /** A raw-protocol session through a proxy with {@link #SLOW_FOR_HELD}, past start-up, with its cancel key. */
+    /** A raw-protocol session through a proxy (by default one with {@link #SLOW_FOR_HELD}), past start-up. */
     private static final class Session implements AutoCloseable {
         final RunningProxy proxy;
+        /** Whether closing the session stops the proxy. */
+        private final boolean ownsProxy;
         final Socket socket;
         final DataOutputStream out;
         final DataInputStream in;
         final int[] key = new int[2];
 
         Session() throws Exception {
-            proxy = RunningProxy.start(List.of(SLOW_FOR_HELD));
+            this(RunningProxy.start(List.of(SLOW_FOR_HELD)));
+        }
+
+        Session(RunningProxy proxy) throws Exception {
+            this(proxy, true);
+        }
+
+        Session(RunningProxy proxy, boolean ownsProxy) throws Exception {
+            this.proxy = proxy;
+            this.ownsProxy = ownsProxy;
             try {
                 socket = new Socket("127.0.0.1", proxy.port());
                 socket.setSoTimeout(20_000);
@@ -111,7 +174,9 @@ class PipelinedCancelTest {
                 out.flush();
                 assertThat(read(in, 'Z', key, new StringBuilder())).endsWith("Z");
             } catch (Exception | AssertionError e) {
-                proxy.close();
+                if (ownsProxy) {
+                    proxy.close();
+                }
                 throw e;
             }
         }
@@ -135,7 +200,9 @@ class PipelinedCancelTest {
             try {
                 socket.close();
             } finally {
-                proxy.close();
+                if (ownsProxy) {
+                    proxy.close();
+                }
             }
         }
     }

@@ -835,15 +835,28 @@ final class ClientRelay {
     }
 
     /**
-     * A valid CancelRequest for this session arrived (on the event loop); it has also gone to the server. As in
-     * PostgreSQL, a cancel stops the statement being worked on, not those queued behind it: while a statement of this
-     * session may be running in the server, the server's cancel is the one that counts and a statement the proxy holds
-     * behind it (pipelined, awaiting its verdict) goes on. Otherwise (nothing owed, or only answers to messages that
-     * run nothing, such as a Close whose CloseComplete the server keeps until Sync) the server is waiting for input and
-     * ignores the cancel, so the cancel stops the statement the proxy holds, which the server has not seen.
+     * Whether a statement of this session may be running in the server, as this session's event loop last published
+     * it: read on the thread that takes a cancel request in, at the moment it arrives.
      */
-    void cancelRequested() {
-        if (tracker.statementMayBeRunning()) {
+    boolean statementMayBeRunningNow() {
+        return tracker.statementMayBeRunningSeenFromAnyThread();
+    }
+
+    /**
+     * A valid CancelRequest for this session arrived; it has also gone to the server. As in PostgreSQL, a cancel
+     * stops the statement being worked on, not those queued behind it: while a statement of this session may be
+     * running in the server, the server's cancel is the one that counts and a statement the proxy holds behind it
+     * (pipelined, awaiting its verdict) goes on. Otherwise (nothing owed, or only answers to messages that run
+     * nothing, such as a Close whose CloseComplete the server keeps until Sync) the server is waiting for input and
+     * ignores the cancel, so the cancel stops the statement the proxy holds, which the server has not seen.
+     *
+     * @param runningWhenRequested whether a statement may have been running when the request arrived (on another
+     *                             thread): this runs on the session's event loop later, possibly after the answer of
+     *                             the statement the server cancelled has been read, which must not make the cancel
+     *                             stop the held statement as well
+     */
+    void cancelRequested(boolean runningWhenRequested) {
+        if (runningWhenRequested || tracker.statementMayBeRunning()) {
             return;
         }
         cancelGeneration++; // only the event loop writes it

@@ -276,7 +276,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         up.closeFuture().addListener(cf -> onUpstreamClosed());
         ClientRelay cancellable = relay;
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),
-                result.backendSecret(), () -> ctx.executor().execute(cancellable::cancelRequested));
+                result.backendSecret(), () -> {
+                    boolean running = cancellable.statementMayBeRunningNow(); // as the request arrives
+                    ctx.executor().execute(() -> cancellable.cancelRequested(running));
+                });
         ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
         result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
         ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));

@@ -85,6 +85,23 @@ final class ResponseTracker {
     }
 
     private final ArrayDeque<Expected> queue = new ArrayDeque<>();
+    /**
+     * Queued entries of messages that run a statement (Execute, Query, FunctionCall). Written only on the session's
+     * event loop; each write is published (a release store, a plain store on x86) so that a cancel request handled
+     * on another thread sees whether a statement may be running at the moment it arrives.
+     */
+    private int running;
+    private static final java.lang.invoke.VarHandle RUNNING;
+
+    static {
+        try {
+            RUNNING = java.lang.invoke.MethodHandles.lookup().findVarHandle(ResponseTracker.class, "running",
+                    int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private boolean serverDiscardingUntilSync;
     private char transactionStatus = 'I';
 
@@ -164,6 +181,9 @@ final class ResponseTracker {
             serverDiscardingUntilSync = false;
         }
         queue.add(e);
+        if (runsStatement(e)) {
+            RUNNING.setRelease(this, running + 1);
+        }
         return true;
     }
 
@@ -172,7 +192,15 @@ final class ResponseTracker {
     }
 
     Expected pop() {
-        return queue.poll();
+        Expected e = queue.poll();
+        if (e != null && runsStatement(e)) {
+            RUNNING.setRelease(this, running - 1);
+        }
+        return e;
+    }
+
+    private static boolean runsStatement(Expected e) {
+        return e.kind == Kind.EXECUTE || e.kind == Kind.QUERY || e.kind == Kind.FUNCTION_CALL;
     }
 
     boolean idle() {
@@ -185,12 +213,12 @@ final class ResponseTracker {
      * once; it may merely hold those answers in its output buffer until the next Sync or Flush.
      */
     boolean statementMayBeRunning() {
-        for (Expected e : queue) {
-            if (e.kind == Kind.EXECUTE || e.kind == Kind.QUERY || e.kind == Kind.FUNCTION_CALL) {
-                return true;
-            }
-        }
-        return false;
+        return running > 0;
+    }
+
+    /** {@link #statementMayBeRunning} as the session's event loop last published it; callable on any thread. */
+    boolean statementMayBeRunningSeenFromAnyThread() {
+        return (int) RUNNING.getAcquire(this) > 0;
     }
 
     boolean serverDiscardingUntilSync() {
@@ -204,7 +232,7 @@ final class ResponseTracker {
     List<Expected> failExtendedBatch() {
         List<Expected> dropped = new java.util.ArrayList<>();
         while (!queue.isEmpty() && queue.peek().kind != Kind.SYNC) {
-            dropped.add(queue.poll());
+            dropped.add(pop());
         }
         if (queue.isEmpty()) {
             serverDiscardingUntilSync = true;

@@ -26,12 +26,17 @@ public final class RunningProxy implements AutoCloseable {
     public final ProxyMetrics metrics = new ProxyMetrics();
     public final List<ExecutionRecord> records = new CopyOnWriteArrayList<>();
 
-    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters) {
+    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
+                         int eventLoops) {
         List<ExecutionListener> listeners = new ArrayList<>();
         listeners.add(records::add);
         listeners.add(metrics);
         server = ProxyServer.start(config, new FilterChain(statementFilters, resultFilters, listeners), metrics,
-                java.util.Map::of);
+                java.util.Map::of, eventLoops);
+    }
+
+    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters) {
+        this(config, statementFilters, resultFilters, ProxyServer.defaultEventLoops());
     }
 
     /** Upstream SCRAM role with its password held by the proxy, database appdb. */
@@ -55,6 +60,14 @@ public final class RunningProxy implements AutoCloseable {
 
     public static RunningProxy start(List<StatementFilter> statementFilters) {
         return start(c -> c, statementFilters, List.of());
+    }
+
+    /**
+     * With exactly {@code eventLoops} loops. Connections are dealt to them in turn in the order the proxy accepts
+     * them (Netty's round-robin chooser), so the first and the {@code eventLoops + 1}-th share a loop.
+     */
+    public static RunningProxy start(List<StatementFilter> statementFilters, int eventLoops) {
+        return new RunningProxy(LiveConfig.fixed(defaultConfig()), statementFilters, List.of(), eventLoops);
     }
 
     public static RunningProxy start() {
