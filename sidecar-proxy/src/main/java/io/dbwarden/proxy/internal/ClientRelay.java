@@ -835,11 +835,14 @@ final class ClientRelay {
     }
 
     /**
-     * Whether a statement of this session may be running in the server, as this session's event loop last published
-     * it: read on the thread that takes a cancel request in, at the moment it arrives.
+     * What the cancel registry runs when a valid CancelRequest for this session arrives, on the thread that took it
+     * in: notes whether a statement may be running at that moment and tells the session on its own event loop.
      */
-    boolean statementMayBeRunningNow() {
-        return tracker.statementMayBeRunningSeenFromAnyThread();
+    Runnable cancelListener() {
+        return () -> {
+            boolean running = tracker.statementMayBeRunningSeenFromAnyThread();
+            client.executor().execute(() -> cancelRequested(running));
+        };
     }
 
     /**
@@ -855,7 +858,7 @@ final class ClientRelay {
      *                             the statement the server cancelled has been read, which must not make the cancel
      *                             stop the held statement as well
      */
-    void cancelRequested(boolean runningWhenRequested) {
+    private void cancelRequested(boolean runningWhenRequested) {
         if (runningWhenRequested || tracker.statementMayBeRunning()) {
             return;
         }

@@ -274,12 +274,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
         up.pipeline().addLast("backend", new BackendHandler(relay));
         up.closeFuture().addListener(cf -> onUpstreamClosed());
-        ClientRelay cancellable = relay;
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),
-                result.backendSecret(), () -> {
-                    boolean running = cancellable.statementMayBeRunningNow(); // as the request arrives
-                    ctx.executor().execute(() -> cancellable.cancelRequested(running));
-                });
+                result.backendSecret(), relay.cancelListener());
         ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
         result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
         ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));
