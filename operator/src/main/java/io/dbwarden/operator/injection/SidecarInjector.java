@@ -157,7 +157,7 @@ public final class SidecarInjector {
                 "--token-file", "/var/run/secrets/dbwarden/token", "--bundle-cache", "/var/run/dbwarden/bundle.yaml",
                 "--audit", "-", "--admin-listen", "0.0.0.0:" + ADMIN_PORT));
         ContainerBuilder sidecar = new ContainerBuilder().withName(CONTAINER).withImage(config.image())
-                .withArgs(args).withEnv(env())
+                .withArgs(args).withEnv(env(eventLoops))
                 .addNewPort().withName("dbwarden-admin").withContainerPort(ADMIN_PORT).endPort()
                 .withNewReadinessProbe().withNewHttpGet().withPath("/readyz").withNewPort(ADMIN_PORT).endHttpGet()
                 .withPeriodSeconds(2).endReadinessProbe()
@@ -195,7 +195,19 @@ public final class SidecarInjector {
         pod.getMetadata().setAnnotations(annotations);
     }
 
-    private static List<EnvVar> env() {
+    /**
+     * The sidecar JVM's options (a JVM image reads them, a native image ignores them). They replace the image's own
+     * {@code JAVA_TOOL_OPTIONS}, so its {@code -XX:+ExitOnOutOfMemoryError} is repeated: a proxy out of memory exits
+     * and is restarted instead of serving on in a broken state. The container has no CPU limit, so the JVM would
+     * size its JIT compiler and GC threads and the proxy's side pools by the node's cores; it is told as many
+     * processors as the proxy has event loops, at least two (one C1 and one C2 compiler thread).
+     */
+    static String javaToolOptions(int eventLoops) {
+        return "-XX:MaxRAMPercentage=70 -XX:+ExitOnOutOfMemoryError -XX:ActiveProcessorCount=" + Math.max(2, eventLoops)
+                + " -Djava.io.tmpdir=/tmp -Dio.netty.leakDetection.level=disabled";
+    }
+
+    private static List<EnvVar> env(int eventLoops) {
         return List.of(
                 new EnvVarBuilder().withName("POD_NAME").withNewValueFrom().withNewFieldRef()
                         .withFieldPath("metadata.name").endFieldRef().endValueFrom().build(),
@@ -204,9 +216,7 @@ public final class SidecarInjector {
                 new EnvVarBuilder().withName("SERVICE_ACCOUNT").withNewValueFrom().withNewFieldRef()
                         .withFieldPath("spec.serviceAccountName").endFieldRef().endValueFrom().build(),
                 new EnvVarBuilder().withName("DBWARDEN_IDENTITY").withValue("$(POD_NAMESPACE)/$(SERVICE_ACCOUNT)").build(),
-                new EnvVarBuilder().withName("JAVA_TOOL_OPTIONS")
-                        .withValue("-XX:MaxRAMPercentage=70 -Djava.io.tmpdir=/tmp -Dio.netty.leakDetection.level=disabled")
-                        .build());
+                new EnvVarBuilder().withName("JAVA_TOOL_OPTIONS").withValue(javaToolOptions(eventLoops)).build());
     }
 
     private static List<VolumeMount> mounts() {

@@ -112,11 +112,34 @@ class SidecarInjectorTest {
         }
     }
 
+    @Test
+    void sidecarJvmIsSizedByItsLoopsAndExitsWhenOutOfMemory() throws Exception {
+        Map<String, String> annotations = new java.util.HashMap<>(Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+                SidecarInjector.CREDENTIALS, "shop-db"));
+        assertThat(javaToolOptions(pod(Map.of(), annotations))).as("the image's own options are replaced")
+                .contains("-XX:+ExitOnOutOfMemoryError").contains("-XX:ActiveProcessorCount=2 ")
+                .contains("-XX:MaxRAMPercentage=70");
+        annotations.put(SidecarInjector.EVENT_LOOPS, "6");
+        assertThat(javaToolOptions(pod(Map.of(), annotations))).contains("-XX:ActiveProcessorCount=6 ");
+        annotations.put(SidecarInjector.EVENT_LOOPS, "1");
+        assertThat(javaToolOptions(pod(Map.of(), annotations))).as("one C1 and one C2 compiler thread")
+                .contains("-XX:ActiveProcessorCount=2 ");
+    }
+
+    private static String javaToolOptions(Pod pod) throws Exception {
+        return sidecar(pod).getEnv().stream().filter(e -> e.getName().equals("JAVA_TOOL_OPTIONS")).findFirst()
+                .orElseThrow().getValue();
+    }
+
     private static List<String> sidecarArgs(Pod pod) throws Exception {
+        return sidecar(pod).getArgs();
+    }
+
+    private static io.fabric8.kubernetes.api.model.Container sidecar(Pod pod) throws Exception {
         SidecarInjector.Result result = SidecarInjector.inject(pod, CONFIG);
         assertThat(result.refusal()).isNull();
         Pod injected = JSON.treeToValue(JsonPatch.apply(result.patch(), JSON.valueToTree(pod)), Pod.class);
-        return injected.getSpec().getInitContainers().get(0).getArgs();
+        return injected.getSpec().getInitContainers().get(0);
     }
 
     @Test
