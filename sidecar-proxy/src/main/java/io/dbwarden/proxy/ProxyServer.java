@@ -10,7 +10,7 @@ import java.net.InetSocketAddress;
 
 /**
  * A running proxy: accepts PostgreSQL clients on the configured address and relays them to the upstream database
- * through the filter chain. Thread-safe; {@link #close()} stops accepting and closes every connection.
+ * through the filter chain. Thread-safe; {@link #shutdown} stops it gracefully, {@link #close()} at once.
  */
 public final class ProxyServer implements AutoCloseable {
     private final ProxyBootstrap bootstrap;
@@ -85,6 +85,21 @@ public final class ProxyServer implements AutoCloseable {
         return address().getPort();
     }
 
+    /**
+     * Refuses new sessions (57P03), serves the open ones until their clients end them or {@code grace} has passed,
+     * then terminates the rest (running statements cancelled, FATAL 57P01 to the client, open transactions rolled
+     * back) and stops. Returns when everything is closed.
+     */
+    public void shutdown(java.time.Duration grace) {
+        bootstrap.shutdown(grace);
+    }
+
+    /** Whether {@link #shutdown} has begun (the proxy is no longer ready for new sessions). */
+    public boolean shuttingDown() {
+        return bootstrap.shuttingDown();
+    }
+
+    /** Stops at once: open sessions are terminated as at the end of {@link #shutdown}'s grace period. */
     @Override
     public void close() {
         bootstrap.close();

@@ -142,6 +142,10 @@ public final class RunCommand implements Callable<Integer> {
             + "or -Ddbwarden.worker.threads).")
     Integer eventLoops;
 
+    @Option(names = "--shutdown-grace-seconds", defaultValue = "25", description = "On SIGTERM, how long open "
+            + "sessions may go on (new ones are refused) before they are terminated (default: ${DEFAULT-VALUE}).")
+    long shutdownGraceSeconds;
+
     @Override
     public Integer call() throws Exception {
         Running running;
@@ -152,9 +156,10 @@ public final class RunCommand implements Callable<Integer> {
             return DbwardenProxyCli.EXIT_INVALID_POLICY;
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        Duration grace = Duration.ofSeconds(shutdownGraceSeconds);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("shutting down");
-            running.close();
+            running.shutdown(grace);
             stopped.countDown();
         }, "dbwarden-shutdown"));
         stopped.await();
@@ -167,6 +172,16 @@ public final class RunCommand implements Callable<Integer> {
                           OperatorPolicySource policySource) implements AutoCloseable {
         @Override
         public void close() {
+            shutdown(Duration.ZERO);
+        }
+
+        /**
+         * Stops the proxy ({@link ProxyServer#shutdown}: new sessions refused, open ones given {@code grace}), then
+         * the rest. Policies keep being followed and the admin endpoint answers (not ready) until the sessions are
+         * gone; the audit log closes last, after the last session's events.
+         */
+        public void shutdown(Duration grace) {
+            server.shutdown(grace);
             if (policySource != null) {
                 policySource.close();
             }
@@ -176,7 +191,6 @@ public final class RunCommand implements Callable<Integer> {
             if (admin != null) {
                 admin.close();
             }
-            server.close();
             analyzer.close();
             if (catalogConnection != null) {
                 catalogConnection.close();
@@ -197,6 +211,10 @@ public final class RunCommand implements Callable<Integer> {
         // checked before anything is opened
         int loops = eventLoops != null ? ProxyServer.checkEventLoops(eventLoops, "--event-loops")
                 : ProxyServer.checkEventLoops(ProxyServer.defaultEventLoops(), "-Ddbwarden.worker.threads");
+        if (shutdownGraceSeconds < 0) {
+            throw new IllegalArgumentException("--shutdown-grace-seconds must be 0 or more, got "
+                    + shutdownGraceSeconds);
+        }
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
@@ -263,7 +281,7 @@ public final class RunCommand implements Callable<Integer> {
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,
-                        () -> source == null || source.loaded());
+                        () -> !server.shuttingDown() && (source == null || source.loaded()));
             } catch (RuntimeException e) {
                 server.close();
                 throw e;

@@ -8,6 +8,8 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,6 +60,20 @@ public final class CancelRegistry {
             return;
         }
         e.session().run();
+        send(e, loop, channelType);
+    }
+
+    /**
+     * The proxy's own cancel of the statement running in the session registered under {@code proxyPid} (a session
+     * it ends at shutdown). The future completes once the request has been sent, or sending it failed.
+     */
+    Future<?> cancelUpstream(int proxyPid, EventLoop loop, Class<? extends Channel> channelType) {
+        Entry e = byProxyPid.get(proxyPid);
+        return e == null ? loop.newSucceededFuture(null) : send(e, loop, channelType);
+    }
+
+    private Future<?> send(Entry e, EventLoop loop, Class<? extends Channel> channelType) {
+        Promise<Void> sent = loop.newPromise();
         new Bootstrap().group(loop).channel(channelType)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000)
                 .handler(new ChannelInitializer<>() {
@@ -70,11 +86,16 @@ public final class CancelRegistry {
                 .addListener((ChannelFutureListener) f -> {
                     if (f.isSuccess()) {
                         f.channel().writeAndFlush(PgMessages.cancelRequest(f.channel().alloc(), e.upstreamPid(),
-                                e.upstreamSecret())).addListener(ChannelFutureListener.CLOSE);
+                                e.upstreamSecret())).addListener((ChannelFutureListener) w -> {
+                                    sent.trySuccess(null);
+                                    w.channel().close();
+                                });
                     } else {
                         LOG.warn("could not forward cancel request: upstream={} error={}", e.upstream(),
                                 f.cause().toString());
+                        sent.trySuccess(null);
                     }
                 });
+        return sent;
     }
 }

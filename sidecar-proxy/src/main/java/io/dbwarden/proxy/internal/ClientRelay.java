@@ -1089,6 +1089,17 @@ final class ClientRelay {
     }
 
     /** The connection is gone: release what is still held. */
+    /**
+     * The session ends before the server has answered some statements it was sent: each is audited with what ended
+     * the session ({@code sqlState}, {@code reason}), since it reached the database and may have run. Called once,
+     * when the client connection has closed and no further answer is read.
+     */
+    void abandon(String sqlState, String reason) {
+        for (Execution e : tracker.unanswered()) {
+            record(e.unanswered(sqlState, reason));
+        }
+    }
+
     void release() {
         while (!held.isEmpty()) {
             held.poll().release();

@@ -131,6 +131,14 @@ final class Execution {
         return record(false, 0, null, verdict.error().sqlState(), verdict.error().message());
     }
 
+    /**
+     * Sent to the database, but the session ended before its answer came (the client or the database closed the
+     * connection, or the proxy ended the session at shutdown): it may have run, in part or whole.
+     */
+    ExecutionRecord unanswered(String sqlState, String reason) {
+        return record(true, rowsSeen, null, sqlState, reason);
+    }
+
     /** Not run because another statement of the same message or batch failed or was blocked. */
     ExecutionRecord skipped(String reason) {
         return record(false, 0, null, null, reason);

@@ -59,6 +59,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     private final List<ByteBuf> heldDuringConnect = new ArrayList<>();
     private int[] proxyCancelKey;
     private boolean counted;
+    /** What ended the session, for the audit of statements the server had not answered (null: the client). */
+    private PgError endedBy;
 
     FrontendHandler(ProxyRuntime runtime, StartupPacket.StartupMessage startup, boolean clientTls) {
         this.runtime = runtime;
@@ -306,7 +308,58 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             LOG.info("database closed the connection: connection={}", relay.session().connectionId());
         }
         state = new ConnectionState.Closed();
+        if (endedBy == null) {
+            endedBy = PgError.fatal(PgError.CONNECTION_FAILURE,
+                    "the database closed the connection before it answered");
+        }
         ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    /**
+     * Ends the session on {@code client} at proxy shutdown (on its event loop). As a server's fast shutdown does: a
+     * statement that may be running is cancelled in the database (closing the connection alone would let it run on,
+     * and commit, unseen), the client gets FATAL 57P01, and the database connection ends with Terminate once the
+     * cancel is sent, which rolls back an open transaction. A connection still in start-up is closed.
+     */
+    static void terminate(Channel client) {
+        FrontendHandler h = client.pipeline().get(FrontendHandler.class);
+        if (h == null) {
+            client.close();
+        } else {
+            h.terminate();
+        }
+    }
+
+    private void terminate() {
+        if (state instanceof ConnectionState.Closed) {
+            return;
+        }
+        PgError error = PgError.fatal(PgError.ADMIN_SHUTDOWN,
+                "terminating connection because the dbwarden proxy is shutting down");
+        endedBy = error;
+        state = new ConnectionState.Closed(); // what the client sends from now on is dropped
+        Channel up = upstream;
+        upstream = null; // ended here, after the cancel, not by the client connection's close
+        detachUpstream(up);
+        Future<?> cancelled = up != null && up.isActive() && relay != null && proxyCancelKey != null
+                && relay.tracker().statementMayBeRunning()
+                ? runtime.cancelRegistry().cancelUpstream(proxyCancelKey[0], ctx.channel().eventLoop(),
+                        runtime.upstreamChannelType())
+                : ctx.executor().newSucceededFuture(null);
+        ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), error));
+        cancelled.addListener(f -> {
+            if (up != null && up.isActive()) {
+                up.writeAndFlush(PgMessages.terminate(up.alloc())).addListener(ChannelFutureListener.CLOSE);
+            }
+            ctx.close();
+        });
+    }
+
+    /** No answer of the database is read for this session any more (it is ending). */
+    private static void detachUpstream(Channel up) {
+        if (up != null && up.pipeline().get("backend") != null) {
+            up.pipeline().remove("backend");
+        }
     }
 
     // ------------------------------------------------------------------ lifecycle
@@ -325,6 +378,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         heldDuringConnect.forEach(ReferenceCountUtil::release);
         heldDuringConnect.clear();
         if (relay != null) {
+            detachUpstream(upstream);
+            PgError end = endedBy != null ? endedBy : PgError.fatal(PgError.CONNECTION_FAILURE,
+                    "the client closed the connection before the database answered");
+            relay.abandon(end.sqlState(), end.message());
             relay.release();
         }
         if (proxyCancelKey != null) {
@@ -361,6 +418,9 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
 
     private void fatal(PgError error) {
         state = new ConnectionState.Closed();
+        if (endedBy == null) {
+            endedBy = error;
+        }
         ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), error)).addListener(ChannelFutureListener.CLOSE);
     }
 }

@@ -32,10 +32,12 @@ public final class ProxyBootstrap {
     private final Channel serverChannel;
     private final ChannelGroup clients;
     private final String transport;
+    private final ProxyRuntime runtime;
 
     private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, int eventLoops, Channel serverChannel,
-                           ChannelGroup clients, String transport) {
+                           ChannelGroup clients, String transport, ProxyRuntime runtime) {
         this.transport = transport;
+        this.runtime = runtime;
         this.boss = boss;
         this.workers = workers;
         this.eventLoops = eventLoops;
@@ -55,7 +57,8 @@ public final class ProxyBootstrap {
             TlsContexts tls = new TlsContexts(config);
             ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls,
                     transport.socketChannel(),
-                    new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings);
+                    new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
+                    new java.util.concurrent.atomic.AtomicBoolean());
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)
@@ -89,7 +92,7 @@ public final class ProxyBootstrap {
             }
             LOG.info("dbwarden proxy listening: address={} upstream={} transport={} event_loops={} identity={}",
                     server.localAddress(), config.upstream(), transport.name(), threads, config.identity());
-            return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name());
+            return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name(), runtime);
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
@@ -111,10 +114,50 @@ public final class ProxyBootstrap {
         return (InetSocketAddress) serverChannel.localAddress();
     }
 
-    public void close() {
+    private boolean stopped;
+
+    /** Whether {@link #shutdown} has begun. */
+    public boolean shuttingDown() {
+        return runtime.shuttingDown().get();
+    }
+
+    /**
+     * Stops the way PostgreSQL's smart shutdown does, then its fast one: from now on new sessions are refused
+     * (57P03; cancel requests still go through), open sessions are served as before until their clients end them,
+     * and those still open after {@code grace} are terminated ({@link FrontendHandler#terminate}: running statements
+     * cancelled, FATAL 57P01, open transactions rolled back). Returns when every connection is closed and the event
+     * loops have stopped; a second call returns when the first is done.
+     */
+    public synchronized void shutdown(java.time.Duration grace) {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        runtime.shuttingDown().set(true);
+        long deadline = System.nanoTime() + grace.toNanos();
+        if (!clients.isEmpty() && !grace.isZero()) {
+            LOG.info("shutting down: waiting up to {} s for sessions={} to end", grace.toSeconds(), clients.size());
+            while (!clients.isEmpty() && deadline - System.nanoTime() > 0) {
+                clients.newCloseFuture().awaitUninterruptibly(Math.max(1, Math.min(
+                        TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()), 100)));
+            }
+        }
         serverChannel.close().syncUninterruptibly();
+        if (!clients.isEmpty()) {
+            LOG.info("shutting down: terminating sessions={}", clients.size());
+            for (Channel client : clients) {
+                client.eventLoop().execute(() -> FrontendHandler.terminate(client));
+            }
+            // a terminated session closes once its cancel request is sent (connecting takes at most 5 s)
+            clients.newCloseFuture().awaitUninterruptibly(6, TimeUnit.SECONDS);
+        }
         clients.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         boss.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /** {@link #shutdown} without a grace period: open sessions are terminated at once. */
+    public void close() {
+        shutdown(java.time.Duration.ZERO);
     }
 }

@@ -14,11 +14,13 @@ import java.util.function.Supplier;
 /**
  * What every connection of one proxy instance shares. {@code sessionSettings} are server settings every new
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
+ * While {@code shuttingDown}, new sessions are refused (see {@link ProxyBootstrap#shutdown}).
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
                     TlsContexts tls,
                     Class<? extends Channel> upstreamChannelType, StatementCache statements,
-                    AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings) {
+                    AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
+                    java.util.concurrent.atomic.AtomicBoolean shuttingDown) {
     /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */
     ProxyConfig config() {
         return configs.get();

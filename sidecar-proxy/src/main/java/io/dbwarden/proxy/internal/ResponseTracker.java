@@ -221,6 +221,22 @@ final class ResponseTracker {
         return (int) RUNNING.getAcquire(this) > 0;
     }
 
+    /**
+     * The statements sent to the server whose answer has not (completely) come, in order: the session is ending
+     * without them (each may have run, in part or whole). Leaves the queue as it is.
+     */
+    List<Execution> unanswered() {
+        List<Execution> out = new java.util.ArrayList<>();
+        for (Expected e : queue) {
+            if ((e.kind == Kind.EXECUTE || e.kind == Kind.FUNCTION_CALL) && e.execution != null) {
+                out.add(e.execution);
+            } else if (e.kind == Kind.QUERY && e.statements != null) {
+                out.addAll(e.statements.subList(Math.min(e.index, e.statements.size()), e.statements.size()));
+            }
+        }
+        return out;
+    }
+
     boolean serverDiscardingUntilSync() {
         return serverDiscardingUntilSync;
     }

@@ -97,6 +97,12 @@ final class StartupHandler extends ByteToMessageDecoder {
                     "Connect with sslmode=require (or stronger)."));
             return;
         }
+        if (runtime.shuttingDown().get()) {
+            // as a server shutting down answers (open sessions finish; cancel requests still go through)
+            fatal(ctx, PgError.fatal(PgError.CANNOT_CONNECT_NOW, "dbwarden: the proxy is shutting down",
+                    "Connect again in a moment; open sessions may finish their work meanwhile."));
+            return;
+        }
         if (startup.parameters().containsKey("replication")
                 && !"false".equalsIgnoreCase(startup.parameters().get("replication"))
                 && !"0".equals(startup.parameters().get("replication"))) {

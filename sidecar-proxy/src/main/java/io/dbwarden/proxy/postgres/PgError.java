@@ -17,6 +17,10 @@ public record PgError(String severity, String sqlState, String message, String d
     public static final String CONNECTION_FAILURE = "08006";
     public static final String CANNOT_CONNECT = "08001";
     public static final String FEATURE_NOT_SUPPORTED = "0A000";
+    /** A session ended by the server's (here: the proxy's) shutdown. */
+    public static final String ADMIN_SHUTDOWN = "57P01";
+    /** A session refused while the server (here: the proxy) shuts down. */
+    public static final String CANNOT_CONNECT_NOW = "57P03";
 
     public static PgError error(String sqlState, String message, String detail, String hint) {
         return new PgError("ERROR", sqlState, message, detail, hint);

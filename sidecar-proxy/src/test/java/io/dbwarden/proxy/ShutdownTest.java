@@ -1,0 +1,240 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.cli.DbwardenProxyCli;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RunningProxy;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Stopping the proxy as PostgreSQL stops: new sessions are refused with 57P03 while open ones finish their work; what
+ * is still open when the grace period ends is terminated (57P01), its running statement cancelled in the database
+ * rather than left to run on unseen, its transaction rolled back, and every statement the database was sent is
+ * audited even when its answer never came.
+ */
+@ExtendWith(LeakDetection.class)
+class ShutdownTest {
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void table() throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS drained", "CREATE TABLE drained (id int, note text)");
+    }
+
+    @Test
+    void openSessionsFinishWhileNewOnesAreRefusedAndCancelsStillReachTheDatabase() throws Exception {
+        RunningProxy proxy = RunningProxy.start();
+        try (Connection inTx = proxy.connect(); Connection busy = proxy.connect()) {
+            inTx.setAutoCommit(false);
+            try (Statement s = inTx.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (1, 'before shutdown')");
+            }
+            Statement sleeper = busy.createStatement();
+            CompletableFuture<Throwable> sleeping = failureOf(sleeper, "SELECT pg_sleep(60)");
+            awaitRunning("pg_sleep(60)");
+            long start = System.nanoTime();
+            CompletableFuture<Void> stopped = new CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                proxy.server.shutdown(Duration.ofSeconds(60));
+                stopped.complete(null);
+            });
+            await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
+
+            assertThatThrownBy(proxy::connect).isInstanceOfSatisfying(SQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("57P03");
+                assertThat(e.getMessage()).contains("shutting down");
+            });
+            // a cancel request is a connection of its own: it still goes through to the database
+            sleeper.cancel();
+            assertThat(sleeping.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("57014"));
+            try (Statement s = busy.createStatement(); ResultSet rs = s.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).as("the cancelled session goes on").isTrue();
+            }
+            try (Statement s = inTx.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (2, 'during shutdown')");
+            }
+            inTx.commit();
+            assertThat(stopped).as("sessions are still open").isNotDone();
+            busy.close();
+            inTx.close();
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("it stops when the last session ends, "
+                    + "not at the end of the grace period").isLessThan(Duration.ofSeconds(30));
+        } finally {
+            proxy.close();
+        }
+        assertThat(rows()).containsExactly("1 before shutdown", "2 during shutdown");
+    }
+
+    @Test
+    void sessionsOpenAtTheEndOfTheGracePeriodAreTerminatedTheirStatementsCancelledAndAudited() throws Exception {
+        RunningProxy proxy = RunningProxy.start();
+        Connection idleInTx = proxy.connect();
+        Connection running = proxy.connect();
+        try {
+            idleInTx.setAutoCommit(false);
+            try (Statement s = idleInTx.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (1, 'never committed')");
+            }
+            CompletableFuture<Throwable> sleeping = failureOf(running.createStatement(),
+                    "INSERT INTO drained SELECT 2, 'slept' FROM pg_sleep(120)");
+            awaitRunning("pg_sleep(120)");
+            long start = System.nanoTime();
+            proxy.server.shutdown(Duration.ofMillis(500));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+
+            assertThat(sleeping.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(SQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("57P01");
+                assertThat(e.getMessage()).contains("dbwarden proxy is shutting down");
+            });
+            assertThatThrownBy(() -> {
+                try (Statement s = idleInTx.createStatement()) {
+                    s.execute("SELECT 1");
+                }
+            }).isInstanceOf(SQLException.class);
+        } finally {
+            idleInTx.close();
+            running.close();
+            proxy.close();
+        }
+        // cancelled in the database, not left running there once the proxy had gone
+        await().atMost(10, TimeUnit.SECONDS).until(() -> !runningInDatabase("pg_sleep(120)"));
+        assertThat(rows()).as("the open transaction was rolled back").isEmpty();
+        ExecutionRecord insert = proxy.records.stream()
+                .filter(r -> r.statement().text().contains("pg_sleep(120)")).findFirst().orElseThrow();
+        assertThat(insert.executed()).isTrue();
+        assertThat(insert.errorSqlState()).isEqualTo("57P01");
+        assertThat(insert.errorMessage()).contains("shutting down");
+    }
+
+    @Test
+    void aStatementWhoseClientVanishesBeforeItsAnswerIsStillAudited() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start()) {
+            Connection c = proxy.connect();
+            CompletableFuture<Throwable> vanishing = failureOf(c.createStatement(),
+                    "SELECT pg_sleep(1), 'vanishing client'");
+            awaitRunning("vanishing client");
+            c.abort(Runnable::run); // closes the socket without a Terminate message
+            assertThat(vanishing.get(10, TimeUnit.SECONDS)).isInstanceOf(SQLException.class);
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                    .anyMatch(r -> r.statement().text().contains("vanishing client")));
+            ExecutionRecord r = proxy.records.stream()
+                    .filter(x -> x.statement().text().contains("vanishing client")).findFirst().orElseThrow();
+            assertThat(r.executed()).as("it reached the database").isTrue();
+            assertThat(r.errorSqlState()).isEqualTo("08006");
+            assertThat(r.errorMessage()).contains("client closed the connection before the database answered");
+        }
+    }
+
+    @Test
+    void sigtermLetsTheStandaloneProxyFinishOpenWorkAndThenExit() throws Exception {
+        int port = freePort();
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD);
+        Path audit = dir.resolve("audit.jsonl");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
+                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--no-policy",
+                "--admin-listen", "none", "--audit", audit.toString(), "--shutdown-grace-seconds", "60"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.log").toFile())
+                .start();
+        try {
+            String url = "jdbc:postgresql://127.0.0.1:" + port + "/" + EmbeddedPg.DATABASE
+                    + "?sslmode=disable&user=app";
+            await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
+                DriverManager.getConnection(url).close();
+                return true;
+            });
+            try (Connection c = DriverManager.getConnection(url)) {
+                c.setAutoCommit(false);
+                try (Statement s = c.createStatement()) {
+                    s.execute("INSERT INTO drained VALUES (1, 'across SIGTERM')");
+                }
+                p.destroy(); // SIGTERM
+                await().atMost(10, TimeUnit.SECONDS).until(() -> Files.readString(dir.resolve("proxy.log"))
+                        .contains("shutting down"));
+                assertThat(p.isAlive()).as("waits for the open session").isTrue();
+                try (Statement s = c.createStatement()) {
+                    s.execute("UPDATE drained SET note = note || ', committed' WHERE id = 1");
+                }
+                c.commit();
+            }
+            assertThat(p.waitFor(20, TimeUnit.SECONDS)).as("exits once the session has ended").isTrue();
+            assertThat(p.exitValue()).as("the status of a JVM ended by SIGTERM").isEqualTo(143);
+        } finally {
+            p.destroyForcibly();
+        }
+        assertThat(rows()).containsExactly("1 across SIGTERM, committed");
+        assertThat(Files.readString(audit)).contains("COMMIT");
+    }
+
+    /** Runs {@code sql} on a thread of its own; completes with its SQLException, or null if it succeeded. */
+    private static CompletableFuture<Throwable> failureOf(Statement statement, String sql) {
+        CompletableFuture<Throwable> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                statement.execute(sql);
+                f.complete(null);
+            } catch (SQLException e) {
+                f.complete(e);
+            }
+        });
+        return f;
+    }
+
+    private static List<String> rows() throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT id, note FROM drained ORDER BY id")) {
+            while (rs.next()) {
+                out.add(rs.getInt(1) + " " + rs.getString(2));
+            }
+        }
+        return out;
+    }
+
+    private static void awaitRunning(String marker) {
+        await().atMost(10, TimeUnit.SECONDS).until(() -> runningInDatabase(marker));
+    }
+
+    private static boolean runningInDatabase(String marker) throws SQLException {
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                     + "AND pid <> pg_backend_pid() AND position('" + marker + "' in query) > 0")) {
+            rs.next();
+            return rs.getInt(1) > 0;
+        }
+    }
+
+    private static int freePort() throws Exception {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}
