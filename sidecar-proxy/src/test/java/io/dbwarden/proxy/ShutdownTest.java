@@ -1,7 +1,9 @@
 package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.cli.DbwardenProxyCli;
+import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RunningProxy;
@@ -11,6 +13,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -148,6 +154,41 @@ class ShutdownTest {
             assertThat(r.errorSqlState()).isEqualTo("08006");
             assertThat(r.errorMessage()).contains("client closed the connection before the database answered");
         }
+    }
+
+    @Test
+    void whileDrainingTheProxyIsAliveButNotReady() throws Exception {
+        Path policy = dir.resolve("pass-through.yaml");
+        Files.writeString(policy, """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: pass-through, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                """);
+        RunCommand.Running running = CliProxy.start(dir, policy, "test/app", "--admin-listen", "127.0.0.1:0");
+        try (Connection c = CliProxy.connect(running, "")) {
+            assertThat(http(running, "/readyz")).isEqualTo(200);
+            Thread stopping = Thread.ofPlatform().start(() -> running.shutdown(Duration.ofSeconds(60)));
+            await().atMost(5, TimeUnit.SECONDS).until(() -> http(running, "/readyz") == 503);
+            assertThat(http(running, "/healthz")).as("a draining proxy must not be restarted").isEqualTo(200);
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM drained")) {
+                assertThat(rs.next()).isTrue();
+            }
+            c.close();
+            stopping.join(10_000);
+            assertThat(stopping.isAlive()).isFalse();
+        } finally {
+            running.close();
+        }
+        assertThat(Files.readString(dir.resolve("audit.jsonl"))).as("audited while draining")
+                .contains("select count(*) from drained");
+    }
+
+    private static int http(RunCommand.Running r, String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + r.admin().port() + path)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
     @Test

@@ -169,7 +169,8 @@ public final class RunCommand implements Callable<Integer> {
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
     public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
                           ProxyMetrics metrics, SideConnection catalogConnection, PolicyReloader reloader,
-                          OperatorPolicySource policySource) implements AutoCloseable {
+                          OperatorPolicySource policySource, java.util.concurrent.atomic.AtomicBoolean stopped)
+            implements AutoCloseable {
         @Override
         public void close() {
             shutdown(Duration.ZERO);
@@ -178,9 +179,13 @@ public final class RunCommand implements Callable<Integer> {
         /**
          * Stops the proxy ({@link ProxyServer#shutdown}: new sessions refused, open ones given {@code grace}), then
          * the rest. Policies keep being followed and the admin endpoint answers (not ready) until the sessions are
-         * gone; the audit log closes last, after the last session's events.
+         * gone; the audit log closes last, after the last session's events. A second call returns when the first
+         * is done.
          */
-        public void shutdown(Duration grace) {
+        public synchronized void shutdown(Duration grace) {
+            if (stopped.getAndSet(true)) {
+                return;
+            }
             server.shutdown(grace);
             if (policySource != null) {
                 policySource.close();
@@ -302,7 +307,8 @@ public final class RunCommand implements Callable<Integer> {
         }
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
-        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source);
+        return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source,
+                new java.util.concurrent.atomic.AtomicBoolean());
     }
 
     private static URI checkedOperatorUri(String url) {
