@@ -147,7 +147,8 @@ public final class SidecarInjector {
     private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port,
                                int eventLoops) {
         List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream,
-                "--event-loops", String.valueOf(eventLoops)));
+                "--event-loops", String.valueOf(eventLoops),
+                "--shutdown-grace-seconds", String.valueOf(shutdownGraceSeconds(pod))));
         if (database != null) {
             args.addAll(List.of("--upstream-database", database));
         }
@@ -193,6 +194,17 @@ public final class SidecarInjector {
         annotations.put(InjectionDecision.STATUS, "{\"container\":\"" + CONTAINER + "\",\"image\":\""
                 + config.image() + "\",\"native\":" + config.nativeSidecar() + "}");
         pod.getMetadata().setAnnotations(annotations);
+    }
+
+    /**
+     * How long the sidecar lets open sessions go on after SIGTERM: the pod's termination grace period (Kubernetes'
+     * default 30 s) less 5 s, so that sessions are ended cleanly (FATAL 57P01, statements cancelled, transactions
+     * rolled back) before the kubelet kills the container. A native sidecar is sent SIGTERM only after the
+     * application's containers have stopped, so this matters where sidecars are plain containers.
+     */
+    static long shutdownGraceSeconds(Pod pod) {
+        Long period = pod.getSpec().getTerminationGracePeriodSeconds();
+        return Math.max(0, (period == null ? 30 : period) - 5);
     }
 
     /**

@@ -126,6 +126,20 @@ class SidecarInjectorTest {
                 .contains("-XX:ActiveProcessorCount=2 ");
     }
 
+    @Test
+    void sidecarEndsItsSessionsBeforeThePodsTerminationGracePeriodRunsOut() throws Exception {
+        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+                SidecarInjector.CREDENTIALS, "shop-db");
+        assertThat(sidecarArgs(pod(Map.of(), annotations))).as("Kubernetes' default of 30 s")
+                .containsSequence("--shutdown-grace-seconds", "25");
+        Pod slow = pod(Map.of(), annotations);
+        slow.getSpec().setTerminationGracePeriodSeconds(120L);
+        assertThat(sidecarArgs(slow)).containsSequence("--shutdown-grace-seconds", "115");
+        Pod quick = pod(Map.of(), annotations);
+        quick.getSpec().setTerminationGracePeriodSeconds(2L);
+        assertThat(sidecarArgs(quick)).containsSequence("--shutdown-grace-seconds", "0");
+    }
+
     private static String javaToolOptions(Pod pod) throws Exception {
         return sidecar(pod).getEnv().stream().filter(e -> e.getName().equals("JAVA_TOOL_OPTIONS")).findFirst()
                 .orElseThrow().getValue();
