@@ -3,6 +3,8 @@ package io.dbwarden.proxy;
 import io.dbwarden.proxy.cli.DbwardenProxyCli;
 import io.dbwarden.proxy.cli.RunCommand;
 import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -28,6 +30,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -38,7 +41,7 @@ import static org.awaitility.Awaitility.await;
  * Stopping the proxy as PostgreSQL stops: new sessions are refused with 57P03 while open ones finish their work; what
  * is still open when the grace period ends is terminated (57P01), its running statement cancelled in the database
  * rather than left to run on unseen, its transaction rolled back, and every statement the database was sent is
- * audited even when its answer never came.
+ * audited even when its answer never came (as is one whose client left while it awaited its verdict).
  */
 @ExtendWith(LeakDetection.class)
 class ShutdownTest {
@@ -154,6 +157,38 @@ class ShutdownTest {
             assertThat(r.errorSqlState()).isEqualTo("08006");
             assertThat(r.errorMessage()).contains("client closed the connection before the database answered");
         }
+    }
+
+    @Test
+    void aStatementWhoseClientLeavesWhileItAwaitsItsVerdictIsAuditedAsNotRun() throws Exception {
+        CompletableFuture<Verdict> decision = new CompletableFuture<>();
+        CountDownLatch asked = new CountDownLatch(1);
+        StatementFilter slow = ctx -> {
+            if (!ctx.statement().text().contains("left waiting")) {
+                return Verdict.allowNow();
+            }
+            asked.countDown();
+            return decision; // as an approval that takes its time
+        };
+        try (RunningProxy proxy = RunningProxy.start(List.of(slow))) {
+            Connection c = proxy.connect();
+            CompletableFuture<Throwable> waiting = failureOf(c.createStatement(),
+                    "INSERT INTO drained VALUES (7, 'left waiting')");
+            assertThat(asked.await(10, TimeUnit.SECONDS)).isTrue();
+            c.abort(Runnable::run);
+            assertThat(waiting.get(10, TimeUnit.SECONDS)).isInstanceOf(SQLException.class);
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.metrics.activeConnections() == 0);
+            decision.complete(Verdict.allow()); // approved after the client has gone
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                    .anyMatch(r -> r.statement().text().contains("left waiting")));
+            ExecutionRecord r = proxy.records.stream()
+                    .filter(x -> x.statement().text().contains("left waiting")).findFirst().orElseThrow();
+            assertThat(r.executed()).isFalse();
+            assertThat(r.verdict().forwards()).as("the decision that came").isTrue();
+            assertThat(r.errorMessage())
+                    .contains("client closed the connection while the statement awaited its verdict");
+        }
+        assertThat(rows()).as("it did not run").isEmpty();
     }
 
     @Test

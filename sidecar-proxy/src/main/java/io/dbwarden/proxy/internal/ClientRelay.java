@@ -901,6 +901,7 @@ final class ClientRelay {
                 awaitingVerdict = false;
                 if (!client.channel().isActive()) {
                     frame.release();
+                    recordLeftWaiting(contexts, verdicts, index, err != null || v == null ? FailClosed.VERDICT : v);
                     return;
                 }
                 verdicts[index] = cancelPending ? Cancelled.VERDICT : err != null || v == null ? FailClosed.VERDICT : v;
@@ -923,6 +924,18 @@ final class ClientRelay {
             return;
         }
         then.accept(verdicts);
+    }
+
+    /**
+     * The client left while statement {@code index} waited for its verdict (an approval, say): it did not run, nor
+     * did the statements decided before it in the same message; each is audited with its decision, so that a held
+     * request nobody stayed for still shows. (Statements after it were never decided.)
+     */
+    private void recordLeftWaiting(List<StatementContext> contexts, Verdict[] verdicts, int index, Verdict arrived) {
+        for (int j = 0; j <= index; j++) {
+            record(new Execution(contexts.get(j), j == index ? arrived : verdicts[j], List.of(), null).skipped(
+                    "the client closed the connection while the statement awaited its verdict; it did not run"));
+        }
     }
 
     private static final class FailClosed {
