@@ -336,12 +336,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void onError(ByteBuf frame) {
+        Map<Character, String> fields = PgMessages.errorFields(frame);
+        String severity = fields.getOrDefault('V', fields.get('S'));
+        if ("FATAL".equals(severity) || "PANIC".equals(severity)) {
+            relay.endExplained(); // the client learns why from this message, not from the proxy
+        }
         ResponseTracker.Expected head = tracker.head();
         if (head == null) {
             relay.forwardToClient(frame); // asynchronous error, e.g. FATAL on shutdown
             return;
         }
-        Map<Character, String> fields = PgMessages.errorFields(frame);
         if (head.lookup != null) {
             frame.release();
             head.lookup.failed(fields);
@@ -480,6 +484,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (c instanceof PgProtocolException p) {
             relay.runtime().metrics().protocolError();
             LOG.error("closing session: connection={} reason={}", relay.session().connectionId(), p.getMessage());
+            relay.endExplained();
             relay.writeToClient(PgMessages.errorResponse(ctx.alloc(), PgError.fatal(p.sqlState(), p.getMessage())));
             relay.flush();
         } else if (c instanceof IOException) {

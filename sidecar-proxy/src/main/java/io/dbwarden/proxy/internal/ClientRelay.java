@@ -109,6 +109,20 @@ final class ClientRelay {
         return terminating;
     }
 
+    /**
+     * The client has been told why the session ends (the server's FATAL or PANIC error, or the proxy's own), so the
+     * database connection's close that follows needs no message of its own.
+     */
+    private boolean endExplained;
+
+    void endExplained() {
+        endExplained = true;
+    }
+
+    boolean isEndExplained() {
+        return endExplained;
+    }
+
     // ------------------------------------------------------------------ client -> upstream
 
     /** Client messages forwarded unchanged, not yet written upstream. */
@@ -1056,6 +1070,7 @@ final class ClientRelay {
             if (cs == null) {
                 LOG.warn("unsupported client_encoding, closing session: connection={} encoding={}",
                         session.connectionId(), value);
+                endExplained = true;
                 clientRun.emit();
                 client.writeAndFlush(PgMessages.errorResponse(client.alloc(), PgError.fatal(
                         PgError.FEATURE_NOT_SUPPORTED, "dbwarden: client_encoding " + value

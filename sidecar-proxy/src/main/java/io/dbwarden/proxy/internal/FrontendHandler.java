@@ -312,7 +312,15 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             endedBy = PgError.fatal(PgError.CONNECTION_FAILURE,
                     "the database closed the connection before it answered");
         }
-        ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        if (relay != null && (relay.terminating() || relay.isEndExplained())) {
+            ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        // lost without a word from the server (a crash, a network failure): the client is told rather than cut off
+        ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), PgError.fatal(PgError.CONNECTION_FAILURE,
+                "dbwarden: the database closed the connection unexpectedly",
+                "The statement in progress, if any, may or may not have run. Connect again.")))
+                .addListener(ChannelFutureListener.CLOSE);
     }
 
     /**

@@ -1,0 +1,166 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RunningProxy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static io.dbwarden.proxy.testing.RawPg.cstrings;
+import static io.dbwarden.proxy.testing.RawPg.message;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The database connection ends under a session. Lost without a word (a crash, a network failure), the client gets a
+ * FATAL error saying so instead of a bare end of stream, and the statement that was in flight is audited with that
+ * outcome. Ended by the server with its own FATAL error (an administrator's pg_terminate_backend), the client gets
+ * the server's reason and nothing more from the proxy.
+ */
+@ExtendWith(LeakDetection.class)
+class UpstreamLossTest {
+
+    @Test
+    void aDatabaseConnectionLostMidStatementLeavesTheClientAClearErrorAndTheStatementAudited() throws Exception {
+        try (ServerSocket fake = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
+            Thread server = Thread.ofPlatform().daemon().start(() -> vanishOnQuery(fake));
+            try (RunningProxy proxy = RunningProxy.start(
+                    c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(), List.of());
+                 Connection c = proxy.connect("preferQueryMode=simple")) {
+                assertThatThrownBy(() -> {
+                    try (Statement s = c.createStatement()) {
+                        s.execute("SELECT 'vanish'");
+                    }
+                }).isInstanceOfSatisfying(SQLException.class, e -> {
+                    assertThat(e.getSQLState()).isEqualTo("08006");
+                    assertThat(e.getMessage()).contains("dbwarden: the database closed the connection unexpectedly");
+                });
+                await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                        .anyMatch(r -> r.statement().text().contains("vanish")));
+                ExecutionRecord r = proxy.records.stream().filter(x -> x.statement().text().contains("vanish"))
+                        .findFirst().orElseThrow();
+                assertThat(r.executed()).isTrue();
+                assertThat(r.errorSqlState()).isEqualTo("08006");
+                assertThat(r.errorMessage()).contains("database closed the connection before it answered");
+            }
+            server.join(5_000);
+        }
+    }
+
+    @Test
+    void aSessionTheDatabaseEndsWithItsOwnErrorGetsThatErrorOnly() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(); Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(10_000);
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            OutputStream out = s.getOutputStream();
+            out.write(io.dbwarden.proxy.testing.RawPg.startup());
+            out.flush();
+            readUntilReady(in);
+            out.write(message('Q', cstrings("SELECT pg_backend_pid()")));
+            out.flush();
+            List<byte[]> answer = readUntilReady(in);
+            byte[] row = answer.stream().filter(m -> m[0] == 'D').findFirst().orElseThrow();
+            int pid = Integer.parseInt(new String(row, 11, ByteBuffer.wrap(row, 7, 4).getInt(),
+                    StandardCharsets.UTF_8));
+            try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+                 Statement st = direct.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT pg_terminate_backend(" + pid + ")")) {
+                assertThat(rs.next() && rs.getBoolean(1)).isTrue();
+            }
+            List<byte[]> rest = readUntilEnd(in);
+            assertThat(rest).as("one error, the server's").hasSize(1);
+            String error = new String(rest.get(0), StandardCharsets.UTF_8);
+            assertThat(error).contains("57P01").contains("terminating connection due to administrator command")
+                    .doesNotContain("dbwarden");
+        }
+    }
+
+    /** A server that accepts one session (no authentication), answers queries, and hangs up on one saying vanish. */
+    private static void vanishOnQuery(ServerSocket fake) {
+        try (Socket upstream = fake.accept()) {
+            DataInputStream in = new DataInputStream(upstream.getInputStream());
+            OutputStream out = upstream.getOutputStream();
+            in.readNBytes(in.readInt() - 4);
+            ByteArrayOutputStream hello = new ByteArrayOutputStream();
+            hello.writeBytes(message('R', ByteBuffer.allocate(4).putInt(0).array()));
+            for (String[] p : new String[][] {{"server_version", "16.0"}, {"server_encoding", "UTF8"},
+                    {"client_encoding", "UTF8"}, {"standard_conforming_strings", "on"}, {"DateStyle", "ISO, MDY"},
+                    {"integer_datetimes", "on"}, {"TimeZone", "UTC"}}) {
+                hello.writeBytes(message('S', cstrings(p)));
+            }
+            hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(4242).putInt(7).array()));
+            hello.writeBytes(message('Z', new byte[] {'I'}));
+            out.write(hello.toByteArray());
+            out.flush();
+            while (true) {
+                byte type = in.readByte();
+                byte[] body = in.readNBytes(in.readInt() - 4);
+                if (type == 'Q' && new String(body, StandardCharsets.UTF_8).contains("vanish")) {
+                    return; // closes the socket without an answer
+                }
+                if (type == 'Q') {
+                    out.write(message('C', cstrings("SET")));
+                    out.write(message('Z', new byte[] {'I'}));
+                    out.flush();
+                }
+            }
+        } catch (EOFException expected) {
+            // the proxy hung up first
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static List<byte[]> readUntilReady(DataInputStream in) throws IOException {
+        List<byte[]> messages = new ArrayList<>();
+        while (true) {
+            byte[] m = readMessage(in);
+            messages.add(m);
+            if (m[0] == 'Z') {
+                return messages;
+            }
+        }
+    }
+
+    private static List<byte[]> readUntilEnd(DataInputStream in) throws IOException {
+        List<byte[]> messages = new ArrayList<>();
+        try {
+            while (true) {
+                messages.add(readMessage(in));
+            }
+        } catch (EOFException end) {
+            return messages;
+        }
+    }
+
+    private static byte[] readMessage(DataInputStream in) throws IOException {
+        byte type = in.readByte();
+        int length = in.readInt();
+        byte[] m = new byte[1 + length];
+        m[0] = type;
+        ByteBuffer.wrap(m, 1, 4).putInt(length);
+        in.readFully(m, 5, length - 4);
+        return m;
+    }
+}
