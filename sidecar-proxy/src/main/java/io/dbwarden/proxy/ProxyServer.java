@@ -94,6 +94,11 @@ public final class ProxyServer implements AutoCloseable {
         bootstrap.shutdown(grace);
     }
 
+    /** Ends a {@link #shutdown}'s grace period now (PostgreSQL's fast shutdown after a smart one). */
+    public void endGracePeriod() {
+        bootstrap.endGracePeriod();
+    }
+
     /** Whether {@link #shutdown} has begun (the proxy is no longer ready for new sessions). */
     public boolean shuttingDown() {
         return bootstrap.shuttingDown();

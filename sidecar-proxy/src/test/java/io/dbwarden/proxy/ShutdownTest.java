@@ -229,24 +229,10 @@ class ShutdownTest {
     @Test
     void sigtermLetsTheStandaloneProxyFinishOpenWorkAndThenExit() throws Exception {
         int port = freePort();
-        Path pw = dir.resolve("pw");
-        Files.writeString(pw, EmbeddedPg.PASSWORD);
         Path audit = dir.resolve("audit.jsonl");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
-                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--no-policy",
-                "--admin-listen", "none", "--audit", audit.toString(), "--shutdown-grace-seconds", "60"));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.log").toFile())
-                .start();
+        Process p = launch(port, audit);
         try {
-            String url = "jdbc:postgresql://127.0.0.1:" + port + "/" + EmbeddedPg.DATABASE
-                    + "?sslmode=disable&user=app";
-            await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
-                DriverManager.getConnection(url).close();
-                return true;
-            });
+            String url = url(port);
             try (Connection c = DriverManager.getConnection(url)) {
                 c.setAutoCommit(false);
                 try (Statement s = c.createStatement()) {
@@ -282,6 +268,54 @@ class ShutdownTest {
             }
         });
         return f;
+    }
+
+    @Test
+    void sigintAfterSigtermEndsTheGracePeriodAtOnceAsAFastShutdown() throws Exception {
+        int port = freePort();
+        Process p = launch(port, dir.resolve("audit.jsonl"));
+        try (Connection c = DriverManager.getConnection(url(port))) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (1, 'interrupted')");
+            }
+            p.destroy(); // SIGTERM: a smart shutdown, 60 s of grace
+            await().atMost(10, TimeUnit.SECONDS).until(() -> Files.readString(dir.resolve("proxy.log"))
+                    .contains("shutting down"));
+            assertThat(p.isAlive()).isTrue();
+            assertThat(new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor()).isZero();
+            assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("SIGINT: a fast shutdown").isTrue();
+            assertThatThrownBy(() -> {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT 1");
+                }
+            }).isInstanceOf(SQLException.class);
+        } finally {
+            p.destroyForcibly();
+        }
+        assertThat(rows()).as("rolled back").isEmpty();
+    }
+
+    private Process launch(int port, Path audit) throws Exception {
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD);
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
+                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--no-policy",
+                "--admin-listen", "none", "--audit", audit.toString(), "--shutdown-grace-seconds", "60"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.log").toFile())
+                .start();
+        await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
+            DriverManager.getConnection(url(port)).close();
+            return true;
+        });
+        return p;
+    }
+
+    private static String url(int port) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + EmbeddedPg.DATABASE + "?sslmode=disable&user=app";
     }
 
     private static List<String> rows() throws SQLException {

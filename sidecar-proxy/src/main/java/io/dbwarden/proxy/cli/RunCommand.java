@@ -157,6 +157,7 @@ public final class RunCommand implements Callable<Integer> {
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Duration grace = Duration.ofSeconds(shutdownGraceSeconds);
+        fastShutdownOnInterrupt(running.server());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("shutting down");
             running.shutdown(grace);
@@ -164,6 +165,22 @@ public final class RunCommand implements Callable<Integer> {
         }, "dbwarden-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * PostgreSQL's signals: SIGTERM is a smart shutdown (open sessions get the grace period), SIGINT (Ctrl-C) a fast
+     * one, also when it comes during the grace period of an earlier SIGTERM. Where the runtime does not let SIGINT be
+     * handled, it keeps its default (the smart shutdown).
+     */
+    private static void fastShutdownOnInterrupt(ProxyServer server) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
+                server.endGracePeriod();
+                Thread.ofPlatform().name("dbwarden-interrupt").start(() -> System.exit(130)); // as the default does
+            });
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            LOG.debug("SIGINT keeps the runtime's default handling: {}", e.toString());
+        }
     }
 
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */

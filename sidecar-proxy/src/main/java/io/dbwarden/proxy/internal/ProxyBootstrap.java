@@ -115,6 +115,12 @@ public final class ProxyBootstrap {
     }
 
     private boolean stopped;
+    private volatile boolean graceEnded;
+
+    /** Ends {@link #shutdown}'s grace period now (or makes the next shutdown skip it): open sessions are terminated. */
+    public void endGracePeriod() {
+        graceEnded = true;
+    }
 
     /** Whether {@link #shutdown} has begun. */
     public boolean shuttingDown() {
@@ -135,9 +141,9 @@ public final class ProxyBootstrap {
         stopped = true;
         runtime.shuttingDown().set(true);
         long deadline = System.nanoTime() + grace.toNanos();
-        if (!clients.isEmpty() && !grace.isZero()) {
+        if (!clients.isEmpty() && !grace.isZero() && !graceEnded) {
             LOG.info("shutting down: waiting up to {} s for sessions={} to end", grace.toSeconds(), clients.size());
-            while (!clients.isEmpty() && deadline - System.nanoTime() > 0) {
+            while (!clients.isEmpty() && !graceEnded && deadline - System.nanoTime() > 0) {
                 clients.newCloseFuture().awaitUninterruptibly(Math.max(1, Math.min(
                         TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()), 100)));
             }

@@ -110,4 +110,19 @@ class NativeImageConfigTest {
         assertThat(generated).exists();
         assertThat(generated).content().contains("io.dbwarden.proxy.cli.RunCommand");
     }
+
+    /**
+     * Without exit handlers a native executable ends on SIGTERM without running shutdown hooks: no graceful drain,
+     * and the queued audit events are lost (graal issue 9568 shows the behaviour). The jar carries the option.
+     */
+    @Test
+    void theNativeExecutableRunsShutdownHooksOnSignals() throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        try (var in = NativeImageConfigTest.class.getResourceAsStream(
+                "/META-INF/native-image/io.dbwarden/dbwarden-proxy/native-image.properties")) {
+            assertThat(in).as("packaged in the jar").isNotNull();
+            p.load(in);
+        }
+        assertThat(p.getProperty("Args")).contains("--install-exit-handlers");
+    }
 }
