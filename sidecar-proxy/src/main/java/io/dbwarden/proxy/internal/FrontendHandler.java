@@ -355,9 +355,11 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                         runtime.upstreamChannelType())
                 : ctx.executor().newSucceededFuture(null);
         ctx.writeAndFlush(PgMessages.errorResponse(ctx.alloc(), error));
+        boolean established = relay != null; // before that the connection is still in its start-up exchange
         cancelled.addListener(f -> {
             if (up != null && up.isActive()) {
-                up.writeAndFlush(PgMessages.terminate(up.alloc())).addListener(ChannelFutureListener.CLOSE);
+                up.writeAndFlush(established ? PgMessages.terminate(up.alloc()) : io.netty.buffer.Unpooled.EMPTY_BUFFER)
+                        .addListener(ChannelFutureListener.CLOSE);
             }
             ctx.close();
         });
