@@ -163,15 +163,7 @@ class BackendFuzzTest {
             OutputStream out = upstream.getOutputStream();
             int startupLength = in.readInt();
             in.readNBytes(startupLength - 4);
-            ByteArrayOutputStream hello = new ByteArrayOutputStream();
-            hello.writeBytes(message('R', ByteBuffer.allocate(4).putInt(0).array()));
-            for (String[] p : new String[][] {{"server_version", "16.0"}, {"server_encoding", "UTF8"},
-                    {"client_encoding", "UTF8"}, {"standard_conforming_strings", "on"}, {"DateStyle", "ISO, MDY"},
-                    {"integer_datetimes", "on"}, {"TimeZone", "UTC"}}) {
-                hello.writeBytes(message('S', cstrings(p)));
-            }
-            hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(4242).putInt(r.nextInt()).array()));
-            hello.writeBytes(message('Z', new byte[] {'I'}));
+            ByteArrayOutputStream hello = io.dbwarden.proxy.testing.RawPg.serverGreeting(4242, r.nextInt());
             if (r.nextInt(4) == 0) { // an answer to nothing: no statement is outstanding yet
                 char type = "CZ12nsITDV".charAt(r.nextInt(10));
                 byte[] m;

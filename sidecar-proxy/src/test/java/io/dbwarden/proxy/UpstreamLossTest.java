@@ -8,7 +8,6 @@ import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -28,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 
 import static io.dbwarden.proxy.testing.RawPg.cstrings;
 import static io.dbwarden.proxy.testing.RawPg.message;
+import static io.dbwarden.proxy.testing.RawPg.serverGreeting;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -102,16 +102,7 @@ class UpstreamLossTest {
             DataInputStream in = new DataInputStream(upstream.getInputStream());
             OutputStream out = upstream.getOutputStream();
             in.readNBytes(in.readInt() - 4);
-            ByteArrayOutputStream hello = new ByteArrayOutputStream();
-            hello.writeBytes(message('R', ByteBuffer.allocate(4).putInt(0).array()));
-            for (String[] p : new String[][] {{"server_version", "16.0"}, {"server_encoding", "UTF8"},
-                    {"client_encoding", "UTF8"}, {"standard_conforming_strings", "on"}, {"DateStyle", "ISO, MDY"},
-                    {"integer_datetimes", "on"}, {"TimeZone", "UTC"}}) {
-                hello.writeBytes(message('S', cstrings(p)));
-            }
-            hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(4242).putInt(7).array()));
-            hello.writeBytes(message('Z', new byte[] {'I'}));
-            out.write(hello.toByteArray());
+            out.write(serverGreeting(4242, 7).toByteArray());
             out.flush();
             while (true) {
                 byte type = in.readByte();

@@ -29,6 +29,23 @@ public final class RawPg {
         return b.toByteArray();
     }
 
+    /**
+     * What a server answers a StartupMessage with when it asks for no password: AuthenticationOk, the usual
+     * ParameterStatus messages (UTF8, standard_conforming_strings on), BackendKeyData and ReadyForQuery (idle).
+     */
+    public static ByteArrayOutputStream serverGreeting(int pid, int secret) {
+        ByteArrayOutputStream hello = new ByteArrayOutputStream();
+        hello.writeBytes(message('R', ByteBuffer.allocate(4).putInt(0).array()));
+        for (String[] p : new String[][] {{"server_version", "16.0"}, {"server_encoding", "UTF8"},
+                {"client_encoding", "UTF8"}, {"standard_conforming_strings", "on"}, {"DateStyle", "ISO, MDY"},
+                {"integer_datetimes", "on"}, {"TimeZone", "UTC"}}) {
+            hello.writeBytes(message('S', cstrings(p)));
+        }
+        hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(pid).putInt(secret).array()));
+        hello.writeBytes(message('Z', new byte[] {'I'}));
+        return hello;
+    }
+
     /** A protocol 3.0 StartupMessage for user "app" and the test database. */
     public static byte[] startup() {
         return startup("app");
