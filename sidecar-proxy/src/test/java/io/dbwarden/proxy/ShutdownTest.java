@@ -141,6 +141,34 @@ class ShutdownTest {
     }
 
     @Test
+    void aCopyStillStreamingAtTheEndOfTheGracePeriodLeavesNoRowsBehind() throws Exception {
+        RunningProxy proxy = RunningProxy.start();
+        Connection c = proxy.connect();
+        try {
+            org.postgresql.copy.CopyIn copy = c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
+                    .copyIn("COPY drained (id, note) FROM STDIN");
+            byte[] rows = "1\tstreamed\n2\tstreamed\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            copy.writeToCopy(rows, 0, rows.length);
+            copy.flushCopy();
+            awaitRunning("COPY drained");
+            proxy.server.shutdown(Duration.ofMillis(300));
+            assertThatThrownBy(() -> {
+                copy.writeToCopy(rows, 0, rows.length);
+                copy.endCopy();
+            }).isInstanceOf(SQLException.class);
+        } finally {
+            c.abort(Runnable::run); // the driver cannot close a connection cut off in the middle of a COPY cleanly
+            proxy.close();
+        }
+        await().atMost(10, TimeUnit.SECONDS).until(() -> !runningInDatabase("COPY drained"));
+        assertThat(rows()).as("a COPY is all or nothing").isEmpty();
+        assertThat(proxy.records).anySatisfy(r -> {
+            assertThat(r.statement().text()).contains("COPY drained");
+            assertThat(r.errorSqlState()).isEqualTo("57P01");
+        });
+    }
+
+    @Test
     void aStatementWhoseClientVanishesBeforeItsAnswerIsStillAudited() throws Exception {
         try (RunningProxy proxy = RunningProxy.start()) {
             Connection c = proxy.connect();

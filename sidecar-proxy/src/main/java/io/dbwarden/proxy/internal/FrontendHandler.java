@@ -349,8 +349,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         Channel up = upstream;
         upstream = null; // ended here, after the cancel, not by the client connection's close
         detachUpstream(up);
-        Future<?> cancelled = up != null && up.isActive() && relay != null && proxyCancelKey != null
-                && relay.tracker().statementMayBeRunning()
+        boolean running = up != null && up.isActive() && relay != null && relay.tracker().statementMayBeRunning();
+        Future<?> cancelled = running && proxyCancelKey != null
                 ? runtime.cancelRegistry().cancelUpstream(proxyCancelKey[0], ctx.channel().eventLoop(),
                         runtime.upstreamChannelType())
                 : ctx.executor().newSucceededFuture(null);
@@ -358,6 +358,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         boolean established = relay != null; // before that the connection is still in its start-up exchange
         cancelled.addListener(f -> {
             if (up != null && up.isActive()) {
+                if (running) {
+                    // a COPY FROM STDIN waits for the client's data, not for the cancel: it fails (and rolls back)
+                    up.write(PgMessages.copyFail(up.alloc(), "dbwarden proxy is shutting down"));
+                }
                 up.writeAndFlush(established ? PgMessages.terminate(up.alloc()) : io.netty.buffer.Unpooled.EMPTY_BUFFER)
                         .addListener(ChannelFutureListener.CLOSE);
             }

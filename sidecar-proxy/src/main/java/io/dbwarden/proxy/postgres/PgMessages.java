@@ -490,6 +490,13 @@ public final class PgMessages {
         return end(begin(alloc, 'X', 0));
     }
 
+    /** CopyFail: ends a COPY FROM STDIN with an error (the server ignores it outside COPY). */
+    public static ByteBuf copyFail(ByteBufAllocator alloc, String reason) {
+        ByteBuf buf = begin(alloc, 'f', reason.length() + 1);
+        writeCString(buf, reason, StandardCharsets.UTF_8);
+        return end(buf);
+    }
+
     /** PasswordMessage carrying a cleartext or MD5 password. */
     public static ByteBuf passwordMessage(ByteBufAllocator alloc, String password) {
         ByteBuf buf = begin(alloc, 'p', password.length() + 1);
