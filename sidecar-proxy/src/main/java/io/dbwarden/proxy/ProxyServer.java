@@ -7,6 +7,7 @@ import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.internal.ProxyBootstrap;
 
 import java.net.InetSocketAddress;
+import java.time.Duration;
 
 /**
  * A running proxy: accepts PostgreSQL clients on the configured address and relays them to the upstream database
@@ -90,7 +91,7 @@ public final class ProxyServer implements AutoCloseable {
      * then terminates the rest (running statements cancelled, FATAL 57P01 to the client, open transactions rolled
      * back) and stops. Returns when everything is closed.
      */
-    public void shutdown(java.time.Duration grace) {
+    public void shutdown(Duration grace) {
         bootstrap.shutdown(grace);
     }
 

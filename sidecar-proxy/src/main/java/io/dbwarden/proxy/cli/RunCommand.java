@@ -42,6 +42,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** {@code dbwarden-proxy run}: serve PostgreSQL clients in front of one database. */
 @Command(name = "run", mixinStandardHelpOptions = true,
@@ -186,7 +187,7 @@ public final class RunCommand implements Callable<Integer> {
     /** A started proxy with its admin endpoint, audit log and analyzer; close() stops all of them. */
     public record Running(ProxyServer server, AdminServer admin, AuditLog auditLog, StatementAnalyzer analyzer,
                           ProxyMetrics metrics, SideConnection catalogConnection, PolicyReloader reloader,
-                          OperatorPolicySource policySource, java.util.concurrent.atomic.AtomicBoolean stopped)
+                          OperatorPolicySource policySource, AtomicBoolean stopped)
             implements AutoCloseable {
         @Override
         public void close() {
@@ -325,7 +326,7 @@ public final class RunCommand implements Callable<Integer> {
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
         return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source,
-                new java.util.concurrent.atomic.AtomicBoolean());
+                new AtomicBoolean());
     }
 
     private static URI checkedOperatorUri(String url) {

@@ -19,7 +19,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /** Event loops, the listening socket and the per-connection pipeline of one proxy instance. */
@@ -33,6 +35,9 @@ public final class ProxyBootstrap {
     private final ChannelGroup clients;
     private final String transport;
     private final ProxyRuntime runtime;
+    /** Set by the first {@link #shutdown}. */
+    private boolean stopped;
+    private volatile boolean graceEnded;
 
     private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, int eventLoops, Channel serverChannel,
                            ChannelGroup clients, String transport, ProxyRuntime runtime) {
@@ -58,7 +63,7 @@ public final class ProxyBootstrap {
             ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls,
                     transport.socketChannel(),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
-                    new java.util.concurrent.atomic.AtomicBoolean());
+                    new AtomicBoolean());
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)
@@ -114,9 +119,6 @@ public final class ProxyBootstrap {
         return (InetSocketAddress) serverChannel.localAddress();
     }
 
-    private boolean stopped;
-    private volatile boolean graceEnded;
-
     /** Ends {@link #shutdown}'s grace period now (or makes the next shutdown skip it): open sessions are terminated. */
     public void endGracePeriod() {
         graceEnded = true;
@@ -134,7 +136,7 @@ public final class ProxyBootstrap {
      * cancelled, FATAL 57P01, open transactions rolled back). Returns when every connection is closed and the event
      * loops have stopped; a second call returns when the first is done.
      */
-    public synchronized void shutdown(java.time.Duration grace) {
+    public synchronized void shutdown(Duration grace) {
         if (stopped) {
             return;
         }
@@ -164,6 +166,6 @@ public final class ProxyBootstrap {
 
     /** {@link #shutdown} without a grace period: open sessions are terminated at once. */
     public void close() {
-        shutdown(java.time.Duration.ZERO);
+        shutdown(Duration.ZERO);
     }
 }

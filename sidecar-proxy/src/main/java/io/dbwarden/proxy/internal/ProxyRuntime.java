@@ -8,6 +8,7 @@ import io.netty.channel.Channel;
 import io.netty.handler.ssl.SslContext;
 
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
@@ -20,7 +21,7 @@ record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancel
                     TlsContexts tls,
                     Class<? extends Channel> upstreamChannelType, StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
-                    java.util.concurrent.atomic.AtomicBoolean shuttingDown) {
+                    AtomicBoolean shuttingDown) {
     /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */
     ProxyConfig config() {
         return configs.get();
