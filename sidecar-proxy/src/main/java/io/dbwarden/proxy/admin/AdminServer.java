@@ -46,15 +46,15 @@ public final class AdminServer implements AutoCloseable {
     public static AdminServer start(HostPort listen, ProxyMetrics metrics, BooleanSupplier ready) {
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         try {
-            Channel ch = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+            Channel ch = io.dbwarden.proxy.internal.Listening.bind(new ServerBootstrap().group(group)
+                    .channel(NioServerSocketChannel.class)
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel c) {
                             c.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(8192),
                                     new Handler(metrics, ready));
                         }
-                    })
-                    .bind(listen.host(), listen.port()).syncUninterruptibly().channel();
+                    }), listen, "--admin-listen");
             return new AdminServer(group, ch);
         } catch (RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.SECONDS);

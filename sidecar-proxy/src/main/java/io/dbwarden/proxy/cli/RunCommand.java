@@ -361,7 +361,8 @@ public final class RunCommand implements Callable<Integer> {
         String database = db.upstreamDatabase != null ? db.upstreamDatabase : target != null ? target.getName() : null;
         String password = db.password();
         ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
-        String clientPassword = clientPasswordFile != null ? LiveConfig.readSecret(clientPasswordFile) : null;
+        String clientPassword = clientPasswordFile != null
+                ? LiveConfig.readSecret(clientPasswordFile, "--client-password-file") : null;
         String user = db.user();
         return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
                 database, user, password, UpstreamTlsMode.parse(tls), db.upstreamRootCert, clientTlsCert,

@@ -35,12 +35,13 @@ public final class UpstreamOptions {
 
     /** The role: from the file when one is given, else the option (null when neither). */
     String user() throws IOException {
-        return upstreamUserFile != null ? LiveConfig.readSecret(upstreamUserFile) : upstreamUser;
+        return upstreamUserFile != null ? LiveConfig.readSecret(upstreamUserFile, "--upstream-user-file")
+                : upstreamUser;
     }
 
     /** The password: from the file when one is given, else DBWARDEN_UPSTREAM_PASSWORD (null when neither). */
     String password() throws IOException {
-        return upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile)
+        return upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile, "--upstream-password-file")
                 : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
     }
 }

@@ -79,7 +79,7 @@ public final class ProxyBootstrap {
                             ch.pipeline().addLast("startup", new StartupHandler(runtime));
                         }
                     });
-            Channel server = b.bind(config.listen().host(), config.listen().port()).syncUninterruptibly().channel();
+            Channel server = Listening.bind(b, config.listen(), "--listen");
             if (tls.watchesFiles() || live.watchesFiles()) {
                 // rotated certificates and credentials (a renewed Secret, a new CA bundle) apply without a restart
                 long seconds = Math.max(1, Long.getLong("dbwarden.files.reload-seconds", 10));

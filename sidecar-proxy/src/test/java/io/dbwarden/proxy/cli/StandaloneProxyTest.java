@@ -24,6 +24,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
@@ -287,6 +288,35 @@ class StandaloneProxyTest {
             run.addAll(List.of(args("enforce", false, dir.resolve("bad-loops.jsonl"), "--event-loops", loops)));
             assertThat(cl.execute(run.toArray(String[]::new))).as(loops).isEqualTo(DbwardenProxyCli.EXIT_USAGE);
             assertThat(err.toString()).as(loops).contains("--event-loops must be between 1 and 256, got " + loops);
+        }
+    }
+
+    @Test
+    void startUpFailuresSayWhichOptionAndWhatIsWrong() throws Exception {
+        Path unreadable = dir.resolve("no-such-password");
+        Path binary = dir.resolve("binary-password");
+        Files.write(binary, new byte[] {(byte) 0xff, (byte) 0xfe, 0});
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            String busy = "127.0.0.1:" + taken.getLocalPort();
+            Map<List<String>, String> cases = new java.util.LinkedHashMap<>();
+            cases.put(List.of("--upstream-password-file", unreadable.toString()),
+                    "cannot read --upstream-password-file " + unreadable + ": no such file");
+            cases.put(List.of("--upstream-password-file", binary.toString()),
+                    "cannot read --upstream-password-file " + binary + ": not UTF-8 text");
+            cases.put(List.of("--listen", busy), "cannot listen on --listen " + busy + ": ");
+            cases.put(List.of("--admin-listen", busy), "cannot listen on --admin-listen " + busy + ": ");
+            for (Map.Entry<List<String>, String> c : cases.entrySet()) {
+                CommandLine cl = DbwardenProxyCli.commandLine();
+                cl.getSubcommands().get("run").setOverwrittenOptionsAllowed(true); // the case's value replaces args'
+                java.io.StringWriter err = new java.io.StringWriter();
+                cl.setErr(new java.io.PrintWriter(err));
+                List<String> run = new ArrayList<>(List.of("run"));
+                run.addAll(List.of(args("enforce", false, dir.resolve("failed.jsonl"),
+                        c.getKey().toArray(String[]::new))));
+                assertThat(cl.execute(run.toArray(String[]::new))).as(c.getKey().toString()).isEqualTo(1);
+                assertThat(err.toString()).as(c.getKey().toString()).contains(c.getValue());
+            }
         }
     }
 
