@@ -27,7 +27,10 @@ public final class DbwardenProxyCli implements Runnable {
         CommandLine cl = new CommandLine(new DbwardenProxyCli());
         cl.setExitCodeExceptionMapper(e -> e instanceof IllegalArgumentException ? EXIT_USAGE : 1);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            cmd.getErr().println("dbwarden-proxy: " + e.getMessage());
+            // a file error the code did not wrap says more with the problem than with the path alone
+            cmd.getErr().println("dbwarden-proxy: " + (e instanceof java.nio.file.FileSystemException f
+                    ? "cannot use " + f.getFile() + ": " + io.dbwarden.proxy.config.ConfigFiles.describe(f)
+                    : e.getMessage()));
             return e instanceof IllegalArgumentException ? EXIT_USAGE : 1;
         });
         return cl;

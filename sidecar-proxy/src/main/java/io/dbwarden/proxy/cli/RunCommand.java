@@ -11,6 +11,7 @@ import io.dbwarden.proxy.audit.AuditGate;
 import io.dbwarden.proxy.audit.AuditLog;
 import io.dbwarden.proxy.audit.AuditSink;
 import io.dbwarden.proxy.config.ClientAuthMode;
+import io.dbwarden.proxy.config.ConfigFiles;
 import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
@@ -272,7 +273,8 @@ public final class RunCommand implements Callable<Integer> {
                 LOG.warn("no policy in the file applies to this identity; every statement will be denied: identity={}",
                         config.identity());
             }
-            byte[] hashKey = maskingKeyFile == null ? null : Files.readAllBytes(maskingKeyFile);
+            byte[] hashKey = maskingKeyFile == null ? null
+                    : ConfigFiles.readBytes(maskingKeyFile, "--masking-key-file");
             // the catalog connection opens on first use: once some policy masks results, or a statement is decided
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
@@ -344,7 +346,8 @@ public final class RunCommand implements Callable<Integer> {
         try {
             return Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new PolicyLoader.PolicyException(file.toString(), List.of("cannot read file: " + e.getMessage()));
+            throw new PolicyLoader.PolicyException(file.toString(), List.of("cannot read file: "
+                    + ConfigFiles.describe(e)));
         }
     }
 
@@ -362,7 +365,7 @@ public final class RunCommand implements Callable<Integer> {
         String password = db.password();
         ClientAuthMode auth = ClientAuthMode.parse(clientAuth);
         String clientPassword = clientPasswordFile != null
-                ? LiveConfig.readSecret(clientPasswordFile, "--client-password-file") : null;
+                ? ConfigFiles.readSecret(clientPasswordFile, "--client-password-file") : null;
         String user = db.user();
         return new ProxyConfig(HostPort.parse(listen, "--listen"), HostPort.parse(upstreamValue, "--upstream"),
                 database, user, password, UpstreamTlsMode.parse(tls), db.upstreamRootCert, clientTlsCert,

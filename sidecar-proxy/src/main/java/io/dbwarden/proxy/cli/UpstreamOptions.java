@@ -1,6 +1,6 @@
 package io.dbwarden.proxy.cli;
 
-import io.dbwarden.proxy.config.LiveConfig;
+import io.dbwarden.proxy.config.ConfigFiles;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -35,13 +35,13 @@ public final class UpstreamOptions {
 
     /** The role: from the file when one is given, else the option (null when neither). */
     String user() throws IOException {
-        return upstreamUserFile != null ? LiveConfig.readSecret(upstreamUserFile, "--upstream-user-file")
+        return upstreamUserFile != null ? ConfigFiles.readSecret(upstreamUserFile, "--upstream-user-file")
                 : upstreamUser;
     }
 
     /** The password: from the file when one is given, else DBWARDEN_UPSTREAM_PASSWORD (null when neither). */
     String password() throws IOException {
-        return upstreamPasswordFile != null ? LiveConfig.readSecret(upstreamPasswordFile, "--upstream-password-file")
+        return upstreamPasswordFile != null ? ConfigFiles.readSecret(upstreamPasswordFile, "--upstream-password-file")
                 : System.getenv("DBWARDEN_UPSTREAM_PASSWORD");
     }
 }

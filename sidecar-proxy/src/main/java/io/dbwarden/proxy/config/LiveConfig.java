@@ -99,19 +99,4 @@ public final class LiveConfig implements Supplier<ProxyConfig> {
         String s = Files.readString(file);
         return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
     }
-
-    /** {@link #readSecret}, failing with a message that names the option and says what is wrong with the file. */
-    public static String readSecret(Path file, String option) throws IOException {
-        try {
-            return readSecret(file);
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new IOException("cannot read " + option + " " + file + ": no such file", e);
-        } catch (java.nio.file.AccessDeniedException e) {
-            throw new IOException("cannot read " + option + " " + file + ": permission denied", e);
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new IOException("cannot read " + option + " " + file + ": not UTF-8 text", e);
-        } catch (IOException e) {
-            throw new IOException("cannot read " + option + " " + file + ": " + e.getMessage(), e);
-        }
-    }
 }

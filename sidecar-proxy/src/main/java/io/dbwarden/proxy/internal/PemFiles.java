@@ -1,5 +1,7 @@
 package io.dbwarden.proxy.internal;
 
+import io.dbwarden.proxy.config.ConfigFiles;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -52,7 +54,8 @@ final class PemFiles {
             }
             return out;
         } catch (IOException | CertificateException e) {
-            throw new IllegalArgumentException("cannot read certificates from " + file + ": " + e.getMessage(), e);
+            String problem = e instanceof IOException ioe ? ConfigFiles.describe(ioe) : e.getMessage();
+            throw new IllegalArgumentException("cannot read certificates from " + file + ": " + problem, e);
         }
     }
 

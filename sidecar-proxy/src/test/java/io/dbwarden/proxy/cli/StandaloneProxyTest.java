@@ -304,6 +304,10 @@ class StandaloneProxyTest {
                     "cannot read --upstream-password-file " + unreadable + ": no such file");
             cases.put(List.of("--upstream-password-file", binary.toString()),
                     "cannot read --upstream-password-file " + binary + ": not UTF-8 text");
+            cases.put(List.of("--masking-key-file", unreadable.toString()),
+                    "cannot read --masking-key-file " + unreadable + ": no such file");
+            cases.put(List.of("--client-tls-cert", unreadable.toString(), "--client-tls-key", unreadable.toString()),
+                    "cannot read certificates from " + unreadable + ": no such file");
             cases.put(List.of("--listen", busy), "cannot listen on --listen " + busy + ": ");
             cases.put(List.of("--admin-listen", busy), "cannot listen on --admin-listen " + busy + ": ");
             for (Map.Entry<List<String>, String> c : cases.entrySet()) {
@@ -314,7 +318,8 @@ class StandaloneProxyTest {
                 List<String> run = new ArrayList<>(List.of("run"));
                 run.addAll(List.of(args("enforce", false, dir.resolve("failed.jsonl"),
                         c.getKey().toArray(String[]::new))));
-                assertThat(cl.execute(run.toArray(String[]::new))).as(c.getKey().toString()).isEqualTo(1);
+                assertThat(cl.execute(run.toArray(String[]::new))).as(c.getKey().toString())
+                        .isIn(1, DbwardenProxyCli.EXIT_USAGE); // a file or address problem, or a bad option value
                 assertThat(err.toString()).as(c.getKey().toString()).contains(c.getValue());
             }
         }
