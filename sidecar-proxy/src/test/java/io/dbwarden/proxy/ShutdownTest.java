@@ -327,7 +327,9 @@ class ShutdownTest {
     private Process launch(int port, Path audit) throws Exception {
         Path pw = dir.resolve("pw");
         Files.writeString(pw, EmbeddedPg.PASSWORD);
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        // SIGINT back to its default: a build started in the background inherits it ignored, and the JVM keeps that
+        List<String> cmd = new ArrayList<>(List.of("env", "--default-signal=INT",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
                 "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
                 "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
