@@ -8,6 +8,7 @@ import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -93,6 +94,83 @@ class UpstreamLossTest {
             String error = new String(rest.get(0), StandardCharsets.UTF_8);
             assertThat(error).contains("57P01").contains("terminating connection due to administrator command")
                     .doesNotContain("dbwarden");
+        }
+    }
+
+    @Test
+    void aFunctionCallAnsweredJustBeforeTheLossIsAuditedOnce() throws Exception {
+        try (ServerSocket fake = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
+            Thread server = Thread.ofPlatform().daemon().start(() -> vanishAfterFunctionCall(fake));
+            try (RunningProxy proxy = RunningProxy.start(
+                    c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(), List.of());
+                 Socket s = new Socket("127.0.0.1", proxy.port())) {
+                s.setSoTimeout(10_000);
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                OutputStream out = s.getOutputStream();
+                out.write(io.dbwarden.proxy.testing.RawPg.startup());
+                out.flush();
+                readUntilReady(in);
+                // FunctionCall of OID 957 without arguments, text result
+                out.write(message('F', ByteBuffer.allocate(10).putInt(957).putShort((short) 0).putShort((short) 0)
+                        .putShort((short) 0).array()));
+                out.flush();
+                List<byte[]> answer = readUntilEnd(in);
+                assertThat(answer.stream().map(m -> (char) m[0]).toList()).as("the result, then the loss")
+                        .containsExactly('V', 'E');
+                await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.metrics.activeConnections() == 0);
+                List<ExecutionRecord> calls = proxy.records.stream()
+                        .filter(r -> r.protocol() == io.dbwarden.proxy.filter.Protocol.FUNCTION_CALL).toList();
+                assertThat(calls).as("recorded when answered, not again as unanswered").hasSize(1);
+                assertThat(calls.get(0).errorSqlState()).isNull();
+                assertThat(calls.get(0).statement().text()).contains("pg_catalog.lo_creat");
+            }
+            server.join(5_000);
+        }
+    }
+
+    /**
+     * A server that looks up one function for the proxy (OID 957 is pg_catalog.lo_creat), answers the call, and hangs
+     * up before its ReadyForQuery.
+     */
+    private static void vanishAfterFunctionCall(ServerSocket fake) {
+        try (Socket upstream = fake.accept()) {
+            DataInputStream in = new DataInputStream(upstream.getInputStream());
+            OutputStream out = upstream.getOutputStream();
+            in.readNBytes(in.readInt() - 4);
+            out.write(serverGreeting(4242, 7).toByteArray());
+            out.flush();
+            while (true) {
+                byte type = in.readByte();
+                in.readNBytes(in.readInt() - 4);
+                if (type == 'Q') { // the proxy's catalog lookup: schema and name of the function
+                    ByteArrayOutputStream answer = new ByteArrayOutputStream();
+                    ByteBuffer description = ByteBuffer.allocate(64).putShort((short) 2);
+                    for (String column : List.of("nspname", "proname")) {
+                        description.put(cstrings(column)).putInt(0).putShort((short) 0).putInt(19)
+                                .putShort((short) 64).putInt(-1).putShort((short) 0);
+                    }
+                    answer.writeBytes(message('T', java.util.Arrays.copyOf(description.array(),
+                            description.position())));
+                    ByteBuffer row = ByteBuffer.allocate(64).putShort((short) 2);
+                    for (String value : List.of("pg_catalog", "lo_creat")) {
+                        byte[] v = value.getBytes(StandardCharsets.UTF_8);
+                        row.putInt(v.length).put(v);
+                    }
+                    answer.writeBytes(message('D', java.util.Arrays.copyOf(row.array(), row.position())));
+                    answer.writeBytes(message('C', cstrings("SELECT 1")));
+                    answer.writeBytes(message('Z', new byte[] {'I'}));
+                    out.write(answer.toByteArray());
+                    out.flush();
+                } else if (type == 'F') {
+                    out.write(message('V', ByteBuffer.allocate(8).putInt(4).putInt(12345).array()));
+                    out.flush();
+                    return; // closes before ReadyForQuery
+                }
+            }
+        } catch (EOFException expected) {
+            // the proxy hung up first
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

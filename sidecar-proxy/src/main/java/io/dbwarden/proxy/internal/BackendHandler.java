@@ -362,6 +362,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             message = Detectors.withoutDetectedValues(message);
         }
         if (head.kind == ResponseTracker.Kind.FUNCTION_CALL) {
+            head.answered = true;
             relay.record(head.execution.failed(sqlState, message));
         } else if (head.kind == ResponseTracker.Kind.QUERY) {
             Execution e = head.current();
@@ -437,6 +438,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             throw desync("FunctionCallResponse while expecting " + (head == null ? "nothing" : head.kind));
         }
         head.execution.onDataRow();
+        head.answered = true;
         relay.record(head.execution.completed(null));
         relay.forwardToClient(frame);
     }

@@ -59,6 +59,8 @@ final class ResponseTracker {
         boolean swallowReady;
         /** An injected lookup query: who gets its answer. */
         Lookup lookup;
+        /** FUNCTION_CALL: its outcome is recorded (the answer comes before the entry's ReadyForQuery). */
+        boolean answered;
 
         private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
                          List<Execution> statements, char describeKind, String name, int generation) {
@@ -228,7 +230,8 @@ final class ResponseTracker {
     List<Execution> unanswered() {
         List<Execution> out = new java.util.ArrayList<>();
         for (Expected e : queue) {
-            if ((e.kind == Kind.EXECUTE || e.kind == Kind.FUNCTION_CALL) && e.execution != null) {
+            boolean runs = e.kind == Kind.EXECUTE || e.kind == Kind.FUNCTION_CALL;
+            if (runs && e.execution != null && !e.answered) {
                 out.add(e.execution);
             } else if (e.kind == Kind.QUERY && e.statements != null) {
                 out.addAll(e.statements.subList(Math.min(e.index, e.statements.size()), e.statements.size()));
