@@ -338,10 +338,11 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private void onError(ByteBuf frame) {
         Map<Character, String> fields = PgMessages.errorFields(frame);
         String severity = fields.getOrDefault('V', fields.get('S'));
-        if ("FATAL".equals(severity) || "PANIC".equals(severity)) {
+        ResponseTracker.Expected head = tracker.head();
+        boolean reachesClient = head == null || (head.lookup == null && !head.swallow && head.replacement == null);
+        if (reachesClient && ("FATAL".equals(severity) || "PANIC".equals(severity))) {
             relay.endExplained(); // the client learns why from this message, not from the proxy
         }
-        ResponseTracker.Expected head = tracker.head();
         if (head == null) {
             relay.forwardToClient(frame); // asynchronous error, e.g. FATAL on shutdown
             return;
