@@ -89,7 +89,7 @@ public final class LiveConfig implements Supplier<ProxyConfig> {
             }
             return value;
         } catch (IOException e) {
-            LOG.warn("cannot read {} {} ({}); keeping the value in force", option, file, e.getClass().getSimpleName());
+            LOG.warn("cannot read {} {} ({}); keeping the value in force", option, file, ConfigFiles.describe(e));
             return inForce;
         }
     }
