@@ -8,7 +8,6 @@ import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -46,8 +45,7 @@ class UpstreamLossTest {
     void aDatabaseConnectionLostMidStatementLeavesTheClientAClearErrorAndTheStatementAudited() throws Exception {
         try (ServerSocket fake = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
             Thread server = Thread.ofPlatform().daemon().start(() -> vanishOnQuery(fake));
-            try (RunningProxy proxy = RunningProxy.start(
-                    c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(), List.of());
+            try (RunningProxy proxy = proxyInFrontOf(fake);
                  Connection c = proxy.connect("preferQueryMode=simple")) {
                 assertThatThrownBy(() -> {
                     try (Statement s = c.createStatement()) {
@@ -101,8 +99,7 @@ class UpstreamLossTest {
     void aFunctionCallAnsweredJustBeforeTheLossIsAuditedOnce() throws Exception {
         try (ServerSocket fake = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
             Thread server = Thread.ofPlatform().daemon().start(() -> vanishAfterFunctionCall(fake));
-            try (RunningProxy proxy = RunningProxy.start(
-                    c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(), List.of());
+            try (RunningProxy proxy = proxyInFrontOf(fake);
                  Socket s = new Socket("127.0.0.1", proxy.port())) {
                 s.setSoTimeout(10_000);
                 DataInputStream in = new DataInputStream(s.getInputStream());
@@ -128,11 +125,18 @@ class UpstreamLossTest {
         }
     }
 
-    /**
-     * A server that looks up one function for the proxy (OID 957 is pg_catalog.lo_creat), answers the call, and hangs
-     * up before its ReadyForQuery.
-     */
-    private static void vanishAfterFunctionCall(ServerSocket fake) {
+    private static RunningProxy proxyInFrontOf(ServerSocket fake) {
+        return RunningProxy.start(c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(),
+                List.of());
+    }
+
+    /** What a fake server does with one message of the proxy; false hangs up (without answering). */
+    private interface Answer {
+        boolean answer(byte type, byte[] body, OutputStream out) throws IOException;
+    }
+
+    /** A server that accepts one session without authentication and answers its messages with {@code answer}. */
+    private static void serveOneSession(ServerSocket fake, Answer answer) {
         try (Socket upstream = fake.accept()) {
             DataInputStream in = new DataInputStream(upstream.getInputStream());
             OutputStream out = upstream.getOutputStream();
@@ -141,30 +145,10 @@ class UpstreamLossTest {
             out.flush();
             while (true) {
                 byte type = in.readByte();
-                in.readNBytes(in.readInt() - 4);
-                if (type == 'Q') { // the proxy's catalog lookup: schema and name of the function
-                    ByteArrayOutputStream answer = new ByteArrayOutputStream();
-                    ByteBuffer description = ByteBuffer.allocate(64).putShort((short) 2);
-                    for (String column : List.of("nspname", "proname")) {
-                        description.put(cstrings(column)).putInt(0).putShort((short) 0).putInt(19)
-                                .putShort((short) 64).putInt(-1).putShort((short) 0);
-                    }
-                    answer.writeBytes(message('T', java.util.Arrays.copyOf(description.array(),
-                            description.position())));
-                    ByteBuffer row = ByteBuffer.allocate(64).putShort((short) 2);
-                    for (String value : List.of("pg_catalog", "lo_creat")) {
-                        byte[] v = value.getBytes(StandardCharsets.UTF_8);
-                        row.putInt(v.length).put(v);
-                    }
-                    answer.writeBytes(message('D', java.util.Arrays.copyOf(row.array(), row.position())));
-                    answer.writeBytes(message('C', cstrings("SELECT 1")));
-                    answer.writeBytes(message('Z', new byte[] {'I'}));
-                    out.write(answer.toByteArray());
-                    out.flush();
-                } else if (type == 'F') {
-                    out.write(message('V', ByteBuffer.allocate(8).putInt(4).putInt(12345).array()));
-                    out.flush();
-                    return; // closes before ReadyForQuery
+                boolean goOn = answer.answer(type, in.readNBytes(in.readInt() - 4), out);
+                out.flush();
+                if (!goOn) {
+                    return; // closes the socket
                 }
             }
         } catch (EOFException expected) {
@@ -174,31 +158,47 @@ class UpstreamLossTest {
         }
     }
 
-    /** A server that accepts one session (no authentication), answers queries, and hangs up on one saying vanish. */
-    private static void vanishOnQuery(ServerSocket fake) {
-        try (Socket upstream = fake.accept()) {
-            DataInputStream in = new DataInputStream(upstream.getInputStream());
-            OutputStream out = upstream.getOutputStream();
-            in.readNBytes(in.readInt() - 4);
-            out.write(serverGreeting(4242, 7).toByteArray());
-            out.flush();
-            while (true) {
-                byte type = in.readByte();
-                byte[] body = in.readNBytes(in.readInt() - 4);
-                if (type == 'Q' && new String(body, StandardCharsets.UTF_8).contains("vanish")) {
-                    return; // closes the socket without an answer
+    /**
+     * Looks up one function for the proxy (OID 957 is pg_catalog.lo_creat), answers the call, and hangs up before its
+     * ReadyForQuery.
+     */
+    private static void vanishAfterFunctionCall(ServerSocket fake) {
+        serveOneSession(fake, (type, body, out) -> {
+            if (type == 'Q') { // the proxy's catalog lookup: schema and name of the function
+                ByteBuffer description = ByteBuffer.allocate(64).putShort((short) 2);
+                for (String column : List.of("nspname", "proname")) {
+                    description.put(cstrings(column)).putInt(0).putShort((short) 0).putInt(19)
+                            .putShort((short) 64).putInt(-1).putShort((short) 0);
                 }
-                if (type == 'Q') {
-                    out.write(message('C', cstrings("SET")));
-                    out.write(message('Z', new byte[] {'I'}));
-                    out.flush();
+                out.write(message('T', java.util.Arrays.copyOf(description.array(), description.position())));
+                ByteBuffer row = ByteBuffer.allocate(64).putShort((short) 2);
+                for (String value : List.of("pg_catalog", "lo_creat")) {
+                    byte[] v = value.getBytes(StandardCharsets.UTF_8);
+                    row.putInt(v.length).put(v);
                 }
+                out.write(message('D', java.util.Arrays.copyOf(row.array(), row.position())));
+                out.write(message('C', cstrings("SELECT 1")));
+                out.write(message('Z', new byte[] {'I'}));
+            } else if (type == 'F') {
+                out.write(message('V', ByteBuffer.allocate(8).putInt(4).putInt(12345).array()));
+                return false; // before ReadyForQuery
             }
-        } catch (EOFException expected) {
-            // the proxy hung up first
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+            return true;
+        });
+    }
+
+    /** Answers queries, and hangs up without an answer on one saying vanish. */
+    private static void vanishOnQuery(ServerSocket fake) {
+        serveOneSession(fake, (type, body, out) -> {
+            if (type == 'Q' && new String(body, StandardCharsets.UTF_8).contains("vanish")) {
+                return false;
+            }
+            if (type == 'Q') {
+                out.write(message('C', cstrings("SET")));
+                out.write(message('Z', new byte[] {'I'}));
+            }
+            return true;
+        });
     }
 
     private static List<byte[]> readUntilReady(DataInputStream in) throws IOException {
