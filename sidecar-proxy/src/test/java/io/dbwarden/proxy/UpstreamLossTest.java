@@ -70,12 +70,8 @@ class UpstreamLossTest {
     @Test
     void aSessionTheDatabaseEndsWithItsOwnErrorGetsThatErrorOnly() throws Exception {
         try (RunningProxy proxy = RunningProxy.start(); Socket s = new Socket("127.0.0.1", proxy.port())) {
-            s.setSoTimeout(10_000);
-            DataInputStream in = new DataInputStream(s.getInputStream());
+            DataInputStream in = startSession(s);
             OutputStream out = s.getOutputStream();
-            out.write(io.dbwarden.proxy.testing.RawPg.startup());
-            out.flush();
-            readUntilReady(in);
             out.write(message('Q', cstrings("SELECT pg_backend_pid()")));
             out.flush();
             List<byte[]> answer = readUntilReady(in);
@@ -101,12 +97,8 @@ class UpstreamLossTest {
             Thread server = Thread.ofPlatform().daemon().start(() -> vanishAfterFunctionCall(fake));
             try (RunningProxy proxy = proxyInFrontOf(fake);
                  Socket s = new Socket("127.0.0.1", proxy.port())) {
-                s.setSoTimeout(10_000);
-                DataInputStream in = new DataInputStream(s.getInputStream());
+                DataInputStream in = startSession(s);
                 OutputStream out = s.getOutputStream();
-                out.write(io.dbwarden.proxy.testing.RawPg.startup());
-                out.flush();
-                readUntilReady(in);
                 // FunctionCall of OID 957 without arguments, text result
                 out.write(message('F', ByteBuffer.allocate(10).putInt(957).putShort((short) 0).putShort((short) 0)
                         .putShort((short) 0).array()));
@@ -199,6 +191,16 @@ class UpstreamLossTest {
             }
             return true;
         });
+    }
+
+    /** Starts a session over a raw socket to the proxy and reads up to its first ReadyForQuery. */
+    private static DataInputStream startSession(Socket s) throws IOException {
+        s.setSoTimeout(10_000);
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        s.getOutputStream().write(io.dbwarden.proxy.testing.RawPg.startup());
+        s.getOutputStream().flush();
+        readUntilReady(in);
+        return in;
     }
 
     private static List<byte[]> readUntilReady(DataInputStream in) throws IOException {

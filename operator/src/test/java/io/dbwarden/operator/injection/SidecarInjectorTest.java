@@ -17,6 +17,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Pure injection decision and patch, with a golden patch for a real AdmissionReview. */
 class SidecarInjectorTest {
+    /** The annotations a pod needs for injection: the database and the credentials Secret. */
+    private static final Map<String, String> INJECTABLE = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
+            SidecarInjector.CREDENTIALS, "shop-db");
+
     static final ObjectMapper JSON = new ObjectMapper();
     static final SidecarInjector.Config CONFIG = new SidecarInjector.Config("ghcr.io/dbwarden/dbwarden-proxy:0.1.0",
             "https://dbwarden-operator.dbwarden.svc:8443", "dbwarden-ca", true);
@@ -97,8 +101,7 @@ class SidecarInjectorTest {
 
     @Test
     void sidecarEventLoopsDefaultToTwoAndFollowTheAnnotation() throws Exception {
-        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
-                SidecarInjector.CREDENTIALS, "shop-db");
+        Map<String, String> annotations = INJECTABLE;
         assertThat(sidecarArgs(pod(Map.of(), annotations))).as("not one loop per node core")
                 .containsSequence("--event-loops", "2");
         Map<String, String> four = new java.util.HashMap<>(annotations);
@@ -114,8 +117,7 @@ class SidecarInjectorTest {
 
     @Test
     void sidecarJvmIsSizedByItsLoopsAndExitsWhenOutOfMemory() throws Exception {
-        Map<String, String> annotations = new java.util.HashMap<>(Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
-                SidecarInjector.CREDENTIALS, "shop-db"));
+        Map<String, String> annotations = new java.util.HashMap<>(INJECTABLE);
         assertThat(javaToolOptions(pod(Map.of(), annotations))).as("the image's own options are replaced")
                 .contains("-XX:+ExitOnOutOfMemoryError").contains("-XX:ActiveProcessorCount=2 ")
                 .contains("-XX:MaxRAMPercentage=70");
@@ -128,8 +130,7 @@ class SidecarInjectorTest {
 
     @Test
     void sidecarEndsItsSessionsBeforeThePodsTerminationGracePeriodRunsOut() throws Exception {
-        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
-                SidecarInjector.CREDENTIALS, "shop-db");
+        Map<String, String> annotations = INJECTABLE;
         assertThat(sidecarArgs(pod(Map.of(), annotations))).as("Kubernetes' default of 30 s")
                 .containsSequence("--shutdown-grace-seconds", "25");
         Pod slow = pod(Map.of(), annotations);
@@ -158,8 +159,7 @@ class SidecarInjectorTest {
 
     @Test
     void podsWhoseContainersCanSeeTheSidecarsProcessAreRefused() {
-        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
-                SidecarInjector.CREDENTIALS, "shop-db");
+        Map<String, String> annotations = INJECTABLE;
         Pod shared = pod(Map.of(), annotations);
         shared.getSpec().setShareProcessNamespace(true);
         assertThat(SidecarInjector.inject(shared, CONFIG).refusal()).contains("spec.shareProcessNamespace")
@@ -172,8 +172,7 @@ class SidecarInjectorTest {
 
     @Test
     void podsThatGiveTheCredentialsSecretToTheApplicationAreRefused() {
-        Map<String, String> annotations = Map.of(SidecarInjector.UPSTREAM, "db.shop:5432",
-                SidecarInjector.CREDENTIALS, "shop-db");
+        Map<String, String> annotations = INJECTABLE;
         Pod env = pod(Map.of(), annotations);
         env.getSpec().getContainers().get(0).setEnv(List.of(new io.fabric8.kubernetes.api.model.EnvVarBuilder()
                 .withName("DB_PASSWORD").withNewValueFrom().withNewSecretKeyRef("password", "shop-db", false)

@@ -913,12 +913,13 @@ final class ClientRelay {
             int index = i;
             stage.whenComplete((v, err) -> onEventLoop(() -> {
                 awaitingVerdict = false;
+                Verdict arrived = err != null || v == null ? FailClosed.VERDICT : v;
                 if (!client.channel().isActive()) {
                     frame.release();
-                    recordLeftWaiting(contexts, verdicts, index, err != null || v == null ? FailClosed.VERDICT : v);
+                    recordLeftWaiting(contexts, verdicts, index, arrived);
                     return;
                 }
-                verdicts[index] = cancelPending ? Cancelled.VERDICT : err != null || v == null ? FailClosed.VERDICT : v;
+                verdicts[index] = cancelPending ? Cancelled.VERDICT : arrived;
                 cancelPending = false;
                 List<StatementContext> rest = contexts.subList(index + 1, contexts.size());
                 if (verdicts[index].forwards() && !rest.isEmpty()) {
