@@ -1,6 +1,5 @@
 package io.dbwarden.proxy;
 
-import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -9,8 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.DataInputStream;
-import java.io.EOFException;
-import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -21,13 +18,18 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static io.dbwarden.proxy.testing.FakeServer.dataRow;
+import static io.dbwarden.proxy.testing.FakeServer.proxyInFrontOf;
+import static io.dbwarden.proxy.testing.FakeServer.readUntilEnd;
+import static io.dbwarden.proxy.testing.FakeServer.readUntilReady;
+import static io.dbwarden.proxy.testing.FakeServer.rowDescription;
+import static io.dbwarden.proxy.testing.FakeServer.serveOneSession;
+import static io.dbwarden.proxy.testing.FakeServer.startSession;
 import static io.dbwarden.proxy.testing.RawPg.cstrings;
 import static io.dbwarden.proxy.testing.RawPg.message;
-import static io.dbwarden.proxy.testing.RawPg.serverGreeting;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -117,39 +119,6 @@ class UpstreamLossTest {
         }
     }
 
-    private static RunningProxy proxyInFrontOf(ServerSocket fake) {
-        return RunningProxy.start(c -> c.withUpstream(new HostPort("127.0.0.1", fake.getLocalPort())), List.of(),
-                List.of());
-    }
-
-    /** What a fake server does with one message of the proxy; false hangs up (without answering). */
-    private interface Answer {
-        boolean answer(byte type, byte[] body, OutputStream out) throws IOException;
-    }
-
-    /** A server that accepts one session without authentication and answers its messages with {@code answer}. */
-    private static void serveOneSession(ServerSocket fake, Answer answer) {
-        try (Socket upstream = fake.accept()) {
-            DataInputStream in = new DataInputStream(upstream.getInputStream());
-            OutputStream out = upstream.getOutputStream();
-            in.readNBytes(in.readInt() - 4);
-            out.write(serverGreeting(4242, 7).toByteArray());
-            out.flush();
-            while (true) {
-                byte type = in.readByte();
-                boolean goOn = answer.answer(type, in.readNBytes(in.readInt() - 4), out);
-                out.flush();
-                if (!goOn) {
-                    return; // closes the socket
-                }
-            }
-        } catch (EOFException expected) {
-            // the proxy hung up first
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
     /**
      * Looks up one function for the proxy (OID 957 is pg_catalog.lo_creat), answers the call, and hangs up before its
      * ReadyForQuery.
@@ -157,18 +126,8 @@ class UpstreamLossTest {
     private static void vanishAfterFunctionCall(ServerSocket fake) {
         serveOneSession(fake, (type, body, out) -> {
             if (type == 'Q') { // the proxy's catalog lookup: schema and name of the function
-                ByteBuffer description = ByteBuffer.allocate(64).putShort((short) 2);
-                for (String column : List.of("nspname", "proname")) {
-                    description.put(cstrings(column)).putInt(0).putShort((short) 0).putInt(19)
-                            .putShort((short) 64).putInt(-1).putShort((short) 0);
-                }
-                out.write(message('T', java.util.Arrays.copyOf(description.array(), description.position())));
-                ByteBuffer row = ByteBuffer.allocate(64).putShort((short) 2);
-                for (String value : List.of("pg_catalog", "lo_creat")) {
-                    byte[] v = value.getBytes(StandardCharsets.UTF_8);
-                    row.putInt(v.length).put(v);
-                }
-                out.write(message('D', java.util.Arrays.copyOf(row.array(), row.position())));
+                out.write(rowDescription("nspname", "proname"));
+                out.write(dataRow("pg_catalog", "lo_creat"));
                 out.write(message('C', cstrings("SELECT 1")));
                 out.write(message('Z', new byte[] {'I'}));
             } else if (type == 'F') {
@@ -191,47 +150,5 @@ class UpstreamLossTest {
             }
             return true;
         });
-    }
-
-    /** Starts a session over a raw socket to the proxy and reads up to its first ReadyForQuery. */
-    private static DataInputStream startSession(Socket s) throws IOException {
-        s.setSoTimeout(10_000);
-        DataInputStream in = new DataInputStream(s.getInputStream());
-        s.getOutputStream().write(io.dbwarden.proxy.testing.RawPg.startup());
-        s.getOutputStream().flush();
-        readUntilReady(in);
-        return in;
-    }
-
-    private static List<byte[]> readUntilReady(DataInputStream in) throws IOException {
-        List<byte[]> messages = new ArrayList<>();
-        while (true) {
-            byte[] m = readMessage(in);
-            messages.add(m);
-            if (m[0] == 'Z') {
-                return messages;
-            }
-        }
-    }
-
-    private static List<byte[]> readUntilEnd(DataInputStream in) throws IOException {
-        List<byte[]> messages = new ArrayList<>();
-        try {
-            while (true) {
-                messages.add(readMessage(in));
-            }
-        } catch (EOFException end) {
-            return messages;
-        }
-    }
-
-    private static byte[] readMessage(DataInputStream in) throws IOException {
-        byte type = in.readByte();
-        int length = in.readInt();
-        byte[] m = new byte[1 + length];
-        m[0] = type;
-        ByteBuffer.wrap(m, 1, 4).putInt(length);
-        in.readFully(m, 5, length - 4);
-        return m;
     }
 }

@@ -85,6 +85,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     private void process(ByteBuf frame) {
         BackendMessageType type = BackendMessageType.of(PgMessages.type(frame));
+        if (answersStatement(type) && pastItsStatements(tracker.head())) {
+            frame.release();
+            throw unseenStatement(type);
+        }
         switch (type) {
             case DATA_ROW -> onDataRow(frame);
             case ROW_DESCRIPTION -> onRowDescription(frame);
@@ -154,13 +158,54 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         }
         Execution e = head == null ? null : head.current();
         if (e == null) {
-            return true;
+            return !pastItsStatements(head);
         }
         if (!e.handlers.isEmpty()) {
             return false;
         }
         e.onDataRow();
         return true;
+    }
+
+    /**
+     * Messages that belong to a statement's result (or end it): a query owes one run of them per statement. Not an
+     * ErrorResponse: after the last statement, committing the query's implicit transaction can fail.
+     */
+    private static boolean answersStatement(BackendMessageType type) {
+        return switch (type) {
+            case ROW_DESCRIPTION, DATA_ROW, COMMAND_COMPLETE, EMPTY_QUERY_RESPONSE, COPY_IN_RESPONSE, COPY_OUT_RESPONSE,
+                 COPY_BOTH_RESPONSE -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * Whether the server answers a statement of the client's query text beyond those the proxy found in it: all
+     * its statements have completed and the server still sends results. The server read the text as more
+     * statements than the proxy did, so one of them ran without its own verdict, and its rows would pass without
+     * their result filters.
+     */
+    private static boolean pastItsStatements(ResponseTracker.Expected head) {
+        return head != null && head.kind == ResponseTracker.Kind.QUERY && !head.swallow && head.lookup == null
+                && head.statements != null && !head.statements.isEmpty() && head.index >= head.statements.size();
+    }
+
+    /**
+     * Audits the statement the server ran unseen (attributed to the query text it came in) and ends the session:
+     * its results do not reach the client, and nothing more runs on a session whose statements the proxy no longer
+     * tells apart.
+     */
+    private PgProtocolException unseenStatement(BackendMessageType type) {
+        ResponseTracker.Expected head = tracker.head();
+        Execution last = head.statements.get(head.statements.size() - 1);
+        String why = "the server ran more statements than the proxy found in the query text (it answered with "
+                + type + " after the last one); the session was closed";
+        relay.record(new Execution(last.context, last.verdict, List.of(), null).unseen(why));
+        LOG.error("the server ran a statement the proxy did not see in the query text; closing the session: "
+                + "connection={} answer={}", last.context.session().connectionId(), type);
+        return new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: the database ran more statements than "
+                + "the proxy found in the query text, so one of them was not checked; closing the session to stay "
+                + "safe");
     }
 
     private void onDataRow(ByteBuf frame) {
@@ -415,6 +460,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             frame.release(); // the client gets the ReadyForQuery after the proxy's rollback instead
             return;
         }
+        if (head.kind == ResponseTracker.Kind.QUERY && head.statements != null
+                && head.index < head.statements.size()) {
+            recordUnreported(head);
+        }
         tracker.transactionStatus(PgMessages.readyForQueryStatus(frame));
         relay.readyForQuery(tracker.transactionStatus());
         if (tracker.transactionStatus() == 'I' && !portalDescriptions.isEmpty()) {
@@ -429,6 +478,23 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (head.lookup != null) {
             head.lookup.done();
         }
+    }
+
+    /**
+     * The query ended without an error before the server answered each statement the proxy found in it: the server
+     * read the rest as part of the statement before (the proxy splits more finely where unsure, and judged each
+     * part on its own). Each part is recorded, so that no text the client sent is missing from the audit.
+     */
+    private void recordUnreported(ResponseTracker.Expected head) {
+        int from = head.index;
+        for (int i = from; i < head.statements.size(); i++) {
+            relay.record(head.statements.get(i).unreported("the server reported no result of its own for this "
+                    + "part of the query text: it ran as part of the statement before"));
+        }
+        LOG.warn("the server read statements of a query text as part of the one before them: connection={} "
+                + "statements={} unanswered={}", relay.session().connectionId(), head.statements.size(),
+                head.statements.size() - from);
+        head.index = head.statements.size();
     }
 
     /** The result of a forwarded function call: one value, counted as the call's one row. */

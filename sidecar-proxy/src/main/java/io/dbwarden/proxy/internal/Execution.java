@@ -139,6 +139,22 @@ final class Execution {
         return record(true, rowsSeen, null, sqlState, reason);
     }
 
+    /**
+     * Run by the server as a statement of its own although the proxy read its text as part of this statement's
+     * (their splits of the query text differ): recorded as failed, since the session ends.
+     */
+    ExecutionRecord unseen(String reason) {
+        return record(true, 0, null, io.dbwarden.proxy.postgres.PgError.PROTOCOL_VIOLATION, reason);
+    }
+
+    /**
+     * Sent as a statement of its own, but the server reported no result for it: it read the text as part of the
+     * statement before, which ran (and was recorded) with it.
+     */
+    ExecutionRecord unreported(String reason) {
+        return record(true, 0, null, null, reason);
+    }
+
     /** Not run because another statement of the same message or batch failed or was blocked. */
     ExecutionRecord skipped(String reason) {
         return record(false, 0, null, null, reason);

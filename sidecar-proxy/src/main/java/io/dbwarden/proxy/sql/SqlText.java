@@ -26,20 +26,26 @@ public final class SqlText {
     /**
      * Splits a simple-query string at top-level semicolons, as the server does: a semicolon inside parentheses
      * separates the actions of {@code CREATE RULE ... DO (a; b)}, not statements (an unbalanced ')' does not hide
-     * later semicolons; an unclosed '(' makes the rest one statement, which the server rejects as a whole). Empty
-     * statements (only whitespace, comments or semicolons) are dropped, like the server drops them.
+     * later semicolons; an unclosed '(' makes the rest one statement, which the server rejects as a whole), nor do
+     * the semicolons of a routine body ({@code CREATE FUNCTION ... BEGIN ATOMIC a; b; END}, see {@link RoutineBody}).
+     * Empty statements (only whitespace, comments or semicolons) are dropped, like the server drops them.
      */
     public static List<Statement> split(String sql, boolean standardConformingStrings) {
         List<SqlToken> tokens = SqlLexer.tokenize(sql, standardConformingStrings);
         List<Statement> statements = new ArrayList<>(1);
         int first = 0;
         int depth = 0;
+        RoutineBody body = new RoutineBody();
         for (int i = 0; i <= tokens.size(); i++) {
-            if (i < tokens.size() && tokens.get(i).kind() == SqlToken.Kind.SYMBOL) {
-                depth += tokens.get(i).isSymbol("(") ? 1 : tokens.get(i).isSymbol(")") ? -1 : 0;
+            SqlToken t = i < tokens.size() ? tokens.get(i) : null;
+            if (t != null && t.kind() == SqlToken.Kind.SYMBOL) {
+                depth += t.isSymbol("(") ? 1 : t.isSymbol(")") ? -1 : 0;
             }
-            if (i == tokens.size() || (tokens.get(i).kind() == SqlToken.Kind.SEMICOLON && depth <= 0)) {
+            if (t != null && (t.kind() != SqlToken.Kind.SEMICOLON || depth > 0 || body.inBody())) {
+                body.token(t.kind(), t.text(), depth);
+            } else {
                 depth = 0;
+                body.reset();
                 if (i > first) {
                     // the first statement's tokens keep their offsets: a read-only view, no copy (the usual case)
                     List<SqlToken> part = first == 0 ? Collections.unmodifiableList(tokens.subList(0, i))
@@ -141,6 +147,7 @@ public final class SqlText {
      */
     public static final class Scan {
         private final StringBuilder normalized = new StringBuilder(256);
+        private final RoutineBody body = new RoutineBody();
         /** Per statement: start, end, sourceStart, sourceEnd, normalizedEnd. */
         private int[] spans = new int[5 * 4];
         private int count;
@@ -153,15 +160,22 @@ public final class SqlText {
             int start = -1;
             int end = -1;
             int sourceStart = 0;
-            int depth = 0; // as in split: semicolons inside parentheses do not end a statement
+            int depth = 0; // as in split: semicolons inside parentheses or a routine body do not end a statement
+            RoutineBody body = this.body;
+            body.reset();
             while (true) {
                 boolean more = lexer.advance();
-                if (more && lexer.kind() == SqlToken.Kind.SYMBOL) {
+                SqlToken.Kind kind = more ? lexer.kind() : null;
+                if (kind == SqlToken.Kind.SYMBOL) {
                     char c = sql.charAt(lexer.start());
                     depth += c == '(' ? 1 : c == ')' ? -1 : 0;
                 }
-                if (!more || (lexer.kind() == SqlToken.Kind.SEMICOLON && depth <= 0)) {
+                if (more && (kind != SqlToken.Kind.SEMICOLON || depth > 0 || body.inBody())) {
+                    body.token(kind, kind == SqlToken.Kind.WORD ? lexer.text() : null, depth);
+                }
+                if (!more || (kind == SqlToken.Kind.SEMICOLON && depth <= 0 && !body.inBody())) {
                     depth = 0;
+                    body.reset();
                     if (start >= 0) {
                         add(start, end, sourceStart, more ? lexer.start() : sql.length());
                     }

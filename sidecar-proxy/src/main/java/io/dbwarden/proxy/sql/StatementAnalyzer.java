@@ -112,7 +112,17 @@ public final class StatementAnalyzer implements AutoCloseable {
             } else {
                 List<QualifiedName> tables = c.tables();
                 boolean complete;
-                if (TABLELESS.containsAll(c.kinds())) {
+                if (!c.bodyParts().isEmpty()) {
+                    // a routine's SQL-standard body: the tables of each of its statements
+                    Optional<List<QualifiedName>> parsed = bodyTables(statement, c, parser);
+                    if (parser.wasInterrupted()) {
+                        return unclassified("analysis took longer than " + timeoutMillis + " ms");
+                    }
+                    complete = parsed.isPresent();
+                    if (complete) {
+                        tables = parsed.get();
+                    }
+                } else if (TABLELESS.containsAll(c.kinds())) {
                     complete = true;
                 } else if (c.kinds().equals(Set.of(StatementKind.COPY)) && !tables.isEmpty()) {
                     complete = true; // COPY table ...: the table is the only object named
@@ -159,8 +169,28 @@ public final class StatementAnalyzer implements AutoCloseable {
      */
     static String forParser(StatementInfo statement, StatementClassifier.Result c) {
         String text = statement.text();
-        int from = c.innerFrom() < 0 ? 0 : c.innerFrom();
-        int to = c.innerFrom() < 0 ? text.length() : c.innerTo();
+        return forParser(statement, c.innerFrom() < 0 ? 0 : c.innerFrom(),
+                c.innerFrom() < 0 ? text.length() : c.innerTo());
+    }
+
+    /** The tables all parts of a routine body name, or empty when the parser cannot read one of them. */
+    private static Optional<List<QualifiedName>> bodyTables(StatementInfo statement, StatementClassifier.Result c,
+                                                            SqlParserTables parser) {
+        List<QualifiedName> tables = List.of();
+        for (StatementClassifier.Result.Part part : c.bodyParts()) {
+            String sql = forParser(statement, part.from(), part.to());
+            Optional<List<QualifiedName>> parsed = parser.tables(part.expression() ? "SELECT " + sql : sql);
+            if (parsed.isEmpty()) {
+                return parsed;
+            }
+            tables = union(tables, parsed.get());
+        }
+        return Optional.of(tables);
+    }
+
+    /** The characters {@code from}-{@code to} of the statement, with OPERATOR(...) syntax as a plain operator. */
+    private static String forParser(StatementInfo statement, int from, int to) {
+        String text = statement.text();
         if (!statement.normalized().contains("operator")) {
             return text.substring(from, to);
         }

@@ -64,6 +64,8 @@ public final class StatementClassifier {
     private String changedSetting;
     /** See {@link StatementAnalysis#rowsUncounted()}. */
     private boolean rowsUncounted;
+    /** See {@link Result#bodyParts()}. */
+    private final List<Result.Part> bodyParts = new ArrayList<>();
 
     private StatementClassifier(List<SqlToken> tokens) {
         this.t = tokens;
@@ -78,9 +80,16 @@ public final class StatementClassifier {
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
                          boolean changesSearchPath, boolean changesReadOnly, String problem, int innerFrom,
                          int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting,
-                         String changedSetting) {
+                         String changedSetting, List<Part> bodyParts) {
         public boolean classified() {
             return problem == null;
+        }
+
+        /**
+         * A statement of a routine's SQL-standard body, or the expression of its RETURN, as character offsets in the
+         * statement text: its tables are the routine's (a SQL parser reads an expression as {@code SELECT expr}).
+         */
+        public record Part(int from, int to, boolean expression) {
         }
 
         /** The text a SQL parser should read: the wrapped query of a wrapper, else the whole statement. */
@@ -96,7 +105,7 @@ public final class StatementClassifier {
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
-                c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting);
+                c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting, List.copyOf(c.bodyParts));
     }
 
     private void run() {
@@ -387,6 +396,10 @@ public final class StatementClassifier {
         if (j >= end) {
             return;
         }
+        if (t.get(j).isWord("function") || t.get(j).isWord("procedure")) {
+            classifyRoutineBody(j + 1, end);
+            return;
+        }
         if (t.get(j).isWord("rule")) {
             int doAt = indexAtDepth(t, j + 1, end - 1, tok -> tok.isWord("do"));
             if (doAt < 0) {
@@ -419,6 +432,66 @@ public final class StatementClassifier {
         if (as >= 0 && as + 1 < end && t.get(as + 1).kind() == SqlToken.Kind.WORD
                 && QUERY_STARTS.contains(t.get(as + 1).text())) {
             classifyAt(as + 1, end);
+        }
+    }
+
+    /**
+     * The SQL-standard body of a function or procedure runs on every call, as a rule's actions run on later
+     * statements: each statement of {@code BEGIN ATOMIC ... END} is classified, and {@code RETURN expr} reads what
+     * its expression reads, as {@code SELECT expr} would. A body given as a string ({@code AS '...'}) is another
+     * language's text and stays opaque.
+     */
+    private void classifyRoutineBody(int from, int end) {
+        int depth = 0;
+        for (int k = from; k < end; k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord("return")) {
+                returnExpression(k, end);
+                return;
+            } else if (depth == 0 && tok.isWord("begin") && k + 1 < end && t.get(k + 1).isWord("atomic")) {
+                classifyBodyStatements(k + 2, end);
+                return;
+            }
+        }
+    }
+
+    /** The statements of a BEGIN ATOMIC body, up to the END that follows its last semicolon (see RoutineBody). */
+    private void classifyBodyStatements(int from, int end) {
+        int start = from;
+        int depth = 0;
+        for (int m = from; m <= end; m++) {
+            if (m < end && m == start && t.get(m).isWord("end")) {
+                return;
+            }
+            SqlToken tok = m < end ? t.get(m) : null;
+            if (tok != null && tok.isSymbol("(")) {
+                depth++;
+            } else if (tok != null && tok.isSymbol(")")) {
+                depth--;
+            } else if (tok == null || (tok.kind() == SqlToken.Kind.SEMICOLON && depth <= 0)) {
+                if (m > start && t.get(start).isWord("return")) {
+                    returnExpression(start, m);
+                } else if (m > start) {
+                    classifyAt(start, m);
+                    bodyParts.add(new Result.Part(t.get(start).start(), t.get(m - 1).end(), false));
+                }
+                start = m + 1;
+                depth = 0;
+            }
+        }
+    }
+
+    /** {@code RETURN expr} (the token RETURN at {@code at}): reads what {@code SELECT expr} reads. */
+    private void returnExpression(int at, int end) {
+        kinds.add(StatementKind.SELECT);
+        if (at + 1 < end) {
+            bodyParts.add(new Result.Part(t.get(at + 1).start(), t.get(end - 1).end(), true));
+        } else {
+            problem = "RETURN without an expression";
         }
     }
 

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /**
@@ -86,6 +87,16 @@ class HiddenWorkTest {
             "CREATE RULE leak AS ON INSERT TO audit_log DO ALSO SELECT * FROM customers",
             "CREATE OR REPLACE RULE wipe AS ON INSERT TO audit_log DO INSTEAD (INSERT INTO x VALUES (1); "
                     + "DELETE FROM orders)",
+            // a routine's SQL-standard body runs on every call
+            "CREATE PROCEDURE wipe() LANGUAGE sql BEGIN ATOMIC DELETE FROM orders WHERE true; END",
+            "CREATE OR REPLACE FUNCTION peek() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT 1; "
+                    + "SELECT count(*) FROM customers; END",
+            "CREATE FUNCTION peek() RETURNS bigint LANGUAGE sql RETURN (SELECT count(*) FROM public.customers)",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; "
+                    + "RETURN (SELECT max(id) FROM customers); END",
+            // what follows a body is a statement of its own, whatever the body holds
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; END; DELETE FROM orders",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; END; DELETE FROM orders",
     })
     void holdingAReadOrAWriteIsThatReadOrWrite(String sql) {
         for (String variant : List.of(sql, SqlSqueeze.squeeze(sql))) {
@@ -104,6 +115,9 @@ class HiddenWorkTest {
             "CREATE RULE quiet AS ON INSERT TO audit_log DO NOTHING",
             "CREATE SEQUENCE s AS bigint",
             "CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql",
+            "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT count(*) FROM products; END",
+            "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql IMMUTABLE RETURN a + 1",
+            "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC DELETE FROM products WHERE id = 1; END",
             "CREATE TYPE pair AS (a int, b int)",
     })
     void otherCreatesAreUnaffected(String sql) {
@@ -137,6 +151,60 @@ class HiddenWorkTest {
         assertThat(orders.decision()).isEqualTo(Decision.DENY);
         assertThat(orders.rule()).isEqualTo("no-order-deletes");
         assertThat(orders.error().detail()).contains("public.orders would be renamed to public.o2");
+    }
+
+    /**
+     * The server reads a routine's BEGIN ATOMIC body as part of its CREATE, semicolons and all; so does the proxy:
+     * the routine is created and audited as one statement, and what follows the body is judged on its own.
+     */
+    @Test
+    void aRoutineBodyIsOneStatementAndWhatFollowsItIsJudgedOnItsOwn(@TempDir Path dir) throws Exception {
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY);
+        EmbeddedPg.execute("DROP TABLE IF EXISTS public.orders", "CREATE TABLE public.orders (id int)",
+                "INSERT INTO public.orders VALUES (1), (2)");
+        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
+             Connection c = CliProxy.connect(proxy, "preferQueryMode=simple"); Statement s = c.createStatement();
+             Connection ext = CliProxy.connect(proxy, "preferQueryMode=extended")) {
+            s.execute("CREATE OR REPLACE FUNCTION hw_three() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; "
+                    + "SELECT CASE WHEN true THEN 3 END; END; SELECT 1");
+            try (ResultSet rs = s.executeQuery("SELECT hw_three()")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(3);
+            }
+            assertThatThrownBy(() -> s.execute("CREATE OR REPLACE FUNCTION hw_four() RETURNS int LANGUAGE sql "
+                    + "BEGIN ATOMIC SELECT 1 case; END; DELETE FROM orders"))
+                    .isInstanceOfSatisfying(java.sql.SQLException.class, e -> {
+                        assertThat(e.getSQLState()).isEqualTo("42501");
+                        assertThat(e.getMessage()).contains("no-order-deletes");
+                    });
+            try (ResultSet rs = s.executeQuery("SELECT count(*), to_regproc('hw_four') IS NULL FROM orders")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("nothing of the blocked text ran").isEqualTo(2);
+                assertThat(rs.getBoolean(2)).isTrue();
+            }
+            // one Parse in the extended protocol
+            try (java.sql.PreparedStatement ps = ext.prepareStatement("CREATE OR REPLACE FUNCTION hw_five() "
+                    + "RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 4; SELECT 5; END")) {
+                ps.execute();
+            }
+            try (Statement es = ext.createStatement(); ResultSet rs = es.executeQuery("SELECT hw_five()")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(5);
+            }
+            Path audit = dir.resolve("audit.jsonl");
+            await().atMost(5, TimeUnit.SECONDS).until(() -> Files.readString(audit).contains("hw_five()\""));
+            List<String> lines = Files.readAllLines(audit);
+            assertThat(lines.stream().filter(l -> l.contains("create or replace function hw_three")))
+                    .singleElement().satisfies(l -> assertThat(l).contains("\"executed\":true")
+                            .contains("\"tag\":\"CREATE FUNCTION\"")
+                            .contains("select ? case; select case when true then ? end; end\""));
+            assertThat(lines.stream().filter(l -> l.contains("create or replace function hw_five")))
+                    .singleElement().satisfies(l -> assertThat(l).contains("\"tag\":\"CREATE FUNCTION\""));
+            assertThat(lines).noneMatch(l -> l.contains("no result of its own"));
+        } finally {
+            EmbeddedPg.execute("DROP FUNCTION IF EXISTS hw_three(), hw_four(), hw_five()",
+                    "DROP TABLE IF EXISTS public.orders");
+        }
     }
 
     /** The server takes CREATE RULE ... DO (a; b) as one statement; so does the proxy, and the session goes on. */

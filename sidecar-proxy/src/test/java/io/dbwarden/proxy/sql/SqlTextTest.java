@@ -65,6 +65,49 @@ class SqlTextTest {
         }
     }
 
+    /**
+     * The server's grammar reads a routine's SQL-standard body (BEGIN ATOMIC ... END) to its END: one statement with
+     * its CREATE. Where the proxy's rule could be misled it cuts finer, so a following statement is never swallowed.
+     */
+    @Test
+    void aRoutineBodyIsOneStatementWithItsCreate() {
+        String f = "CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n"
+                + "  SELECT CASE WHEN true THEN 2 ELSE 3 END;\nEND";
+        assertThat(split(f + "; SELECT 4")).containsExactly(f, "SELECT 4");
+        assertThat(normalized(f)).containsExactly("create function f() returns int language sql begin atomic "
+                + "select ?; select case when true then ? else ? end; end");
+        String p = "create or replace procedure p(a int) language sql begin atomic insert into t values (a); "
+                + "delete from t where x = (a); END";
+        assertThat(split(p + ";DROP TABLE t;")).containsExactly(p, "DROP TABLE t");
+        String empty = "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC END";
+        assertThat(split(empty + "; SELECT 1")).containsExactly(empty, "SELECT 1");
+        // columns named case and end (bare labels) inside the body neither keep it open nor close it early
+        String labelled = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; "
+                + "SELECT 2 end; SELECT 3 AS begin; END";
+        assertThat(split(labelled + "; DROP TABLE t")).containsExactly(labelled, "DROP TABLE t");
+        // BEGIN ATOMIC opens a body only in CREATE [OR REPLACE] FUNCTION / PROCEDURE
+        assertThat(split("SELECT begin atomic; DROP TABLE t")).containsExactly("SELECT begin atomic", "DROP TABLE t");
+        assertThat(split("CREATE TABLE begin (atomic int); DROP TABLE t")).hasSize(2);
+        assertThat(split("CREATE OR REPLACE VIEW v AS SELECT 1 AS begin, 2 AS atomic; DROP TABLE t")).hasSize(2);
+        assertThat(split("BEGIN; SELECT 1; END; SELECT 2")).hasSize(4);
+        assertThat(split("CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN begin; DROP TABLE t"))
+                .hasSize(2);
+        // a body left open runs to the end of the text: the server rejects that text as a whole
+        assertThat(split("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; DROP TABLE t"))
+                .hasSize(1);
+        // the one-pass scan the statement cache uses splits the same way
+        SqlText.Scan scan = new SqlText.Scan();
+        for (String sql : List.of(f + "; SELECT 4", p + ";DROP TABLE t;", empty + "; SELECT 1",
+                labelled + "; DROP TABLE t", "SELECT begin atomic; DROP TABLE t", "BEGIN; SELECT 1; END; SELECT 2",
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; DROP TABLE t")) {
+            List<String> expected = split(sql);
+            assertThat(scan.scan(sql, true)).as(sql).isEqualTo(expected.size());
+            for (int i = 0; i < scan.count(); i++) {
+                assertThat(sql.substring(scan.start(i), scan.end(i))).isEqualTo(expected.get(i));
+            }
+        }
+    }
+
     @Test
     void aTextStartsWithAWordWhateverFollowsIt() {
         for (String sql : List.of("DO 'BEGIN END'", "DO'BEGIN END'", "do $$ begin end $$", "PREPARE\"p\"AS SELECT 1",
