@@ -23,6 +23,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.SQLWarning;
 import java.sql.Statement;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -47,6 +48,58 @@ class ProxyProtocolTest {
     @AfterAll
     static void stop() {
         proxy.close();
+    }
+
+    /**
+     * The extended protocol commits an implicit transaction at Sync, after its statements completed: a deferred
+     * constraint failing there rolls them back, and the audit says so (in the simple protocol the server commits
+     * before the last statement's completion, so that statement carries the error).
+     */
+    @Test
+    void aCommitFailingAtSyncIsAuditedAsRollingBackTheStatementsBeforeIt() throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS pp_child, pp_parent", "CREATE TABLE pp_parent (id int PRIMARY KEY)",
+                "CREATE TABLE pp_child (pid int REFERENCES pp_parent DEFERRABLE INITIALLY DEFERRED)");
+        try {
+            proxy.records.clear();
+            try (Connection c = proxy.connect("preferQueryMode=extended");
+                 PreparedStatement ps = c.prepareStatement("INSERT INTO pp_child VALUES (?)")) {
+                ps.setInt(1, 7);
+                assertThatThrownBy(ps::executeUpdate).isInstanceOfSatisfying(SQLException.class,
+                        e -> assertThat(e.getSQLState()).isEqualTo("23503"));
+            }
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                    .anyMatch(r -> r.statement().normalized().startsWith("<commit")));
+            List<ExecutionRecord> ours = proxy.records.stream()
+                    .filter(r -> r.statement().normalized().contains("pp_child")
+                            || r.statement().normalized().startsWith("<commit")).toList();
+            assertThat(ours).hasSize(2);
+            assertThat(ours.get(0).commandTag()).isEqualTo("INSERT 0 1");
+            ExecutionRecord commit = ours.get(1);
+            assertThat(commit.statement().normalized()).isEqualTo("<commit of the implicit transaction at sync>");
+            assertThat(commit.protocol()).isEqualTo(Protocol.EXTENDED);
+            assertThat(commit.executed()).isTrue();
+            assertThat(commit.errorSqlState()).isEqualTo("23503");
+            assertThat(commit.errorMessage()).contains("did not commit at Sync").contains("rolled back")
+                    .contains("violates foreign key constraint").doesNotContain("pp_child_pid_fkey");
+
+            proxy.records.clear();
+            try (Connection c = proxy.connect("preferQueryMode=simple"); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.execute("INSERT INTO pp_child VALUES (8)"))
+                        .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("23503"));
+            }
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                    .anyMatch(r -> r.statement().normalized().contains("pp_child")));
+            assertThat(proxy.records).filteredOn(r -> r.statement().normalized().contains("pp_child"))
+                    .singleElement().satisfies(r -> assertThat(r.errorSqlState()).isEqualTo("23503"));
+            assertThat(proxy.records).noneMatch(r -> r.statement().normalized().startsWith("<commit"));
+            try (Connection d = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = d.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT count(*) FROM pp_child")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("both inserts rolled back").isZero();
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS pp_child, pp_parent");
+        }
     }
 
     @Test

@@ -1,6 +1,11 @@
 package io.dbwarden.proxy.internal;
 
+import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.FilterChain;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.StatementContext;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.masking.Detectors;
 import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
@@ -420,6 +425,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 }
                 head.index = head.statements.size();
             }
+        } else if (head.kind == ResponseTracker.Kind.SYNC) {
+            relay.record(implicitCommitFailed(sqlState, message));
         } else {
             List<ResponseTracker.Expected> dropped = tracker.failExtendedBatch();
             boolean first = true;
@@ -495,6 +502,23 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 + "statements={} unanswered={}", relay.session().connectionId(), head.statements.size(),
                 head.statements.size() - from);
         head.index = head.statements.size();
+    }
+
+    /** What an error answering Sync is about: the implicit transaction the extended protocol commits there. */
+    private static final StatementInfo IMPLICIT_COMMIT = new StatementInfo("", List.of(),
+            "<commit of the implicit transaction at sync>", "0000000000000000", "");
+
+    /**
+     * The server commits the implicit transaction of an extended-protocol batch at Sync, after its statements
+     * completed (and were recorded as such): an error there (a deferred constraint, a serialization failure, the
+     * session ending) means their changes were rolled back. Recorded as its own event, as a failing COMMIT would
+     * be in a transaction block.
+     */
+    private ExecutionRecord implicitCommitFailed(String sqlState, String message) {
+        StatementContext c = new StatementContext(relay.session(), IMPLICIT_COMMIT, Protocol.EXTENDED,
+                tracker.transactionStatus());
+        return new Execution(c, Verdict.allow(), List.of(), null).failed(sqlState, "the implicit transaction did "
+                + "not commit at Sync, so the changes of the statements before it were rolled back: " + message);
     }
 
     /** The result of a forwarded function call: one value, counted as the call's one row. */
