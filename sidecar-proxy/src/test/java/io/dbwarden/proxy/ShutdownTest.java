@@ -11,6 +11,8 @@ import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -187,11 +189,21 @@ class ShutdownTest {
         }
     }
 
-    @Test
-    void aStatementWhoseClientLeavesWhileItAwaitsItsVerdictIsAuditedAsNotRun() throws Exception {
+    /**
+     * A statement awaiting its verdict (an approval, say) when its session ends is audited then, as not run, not when
+     * a verdict comes (maybe much later, maybe never: the proxy may be shutting down); a verdict that still comes
+     * changes nothing.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"client leaves", "proxy shuts down"})
+    void aStatementAwaitingItsVerdictWhenItsSessionEndsIsAuditedAsNotRun(String ending) throws Exception {
+        CompletableFuture<Verdict> approval = new CompletableFuture<>();
         CompletableFuture<Verdict> decision = new CompletableFuture<>();
         CountDownLatch asked = new CountDownLatch(1);
         StatementFilter slow = ctx -> {
+            if (ctx.statement().text().contains("approved later")) {
+                return approval; // decided while the session waits, before the statement after it is asked about
+            }
             if (!ctx.statement().text().contains("left waiting")) {
                 return Verdict.allowNow();
             }
@@ -199,24 +211,42 @@ class ShutdownTest {
             return decision; // as an approval that takes its time
         };
         try (RunningProxy proxy = RunningProxy.start(List.of(slow))) {
-            Connection c = proxy.connect();
-            CompletableFuture<Throwable> waiting = failureOf(c.createStatement(),
-                    "INSERT INTO drained VALUES (7, 'left waiting')");
+            Connection c = proxy.connect("preferQueryMode=simple");
+            CompletableFuture<Throwable> waiting = failureOf(c.createStatement(), "SELECT 'decided first'; "
+                    + "SELECT 'approved later'; INSERT INTO drained VALUES (7, 'left waiting')");
+            Thread.sleep(100);
+            approval.complete(Verdict.allow());
             assertThat(asked.await(10, TimeUnit.SECONDS)).isTrue();
-            c.abort(Runnable::run);
+            if (ending.equals("client leaves")) {
+                c.abort(Runnable::run);
+            } else {
+                proxy.server.shutdown(Duration.ofMillis(300));
+            }
             assertThat(waiting.get(10, TimeUnit.SECONDS)).isInstanceOf(SQLException.class);
-            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.metrics.activeConnections() == 0);
-            decision.complete(Verdict.allow()); // approved after the client has gone
-            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
-                    .anyMatch(r -> r.statement().text().contains("left waiting")));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> ours(proxy).size() == 3);
             ExecutionRecord r = proxy.records.stream()
                     .filter(x -> x.statement().text().contains("left waiting")).findFirst().orElseThrow();
             assertThat(r.executed()).isFalse();
-            assertThat(r.verdict().forwards()).as("the decision that came").isTrue();
-            assertThat(r.errorMessage())
-                    .contains("client closed the connection while the statement awaited its verdict");
+            assertThat(r.verdict().forwards()).as("no verdict came").isFalse();
+            assertThat(r.verdict().reason()).contains("no verdict");
+            assertThat(r.errorMessage()).contains("the session ended while the statement awaited its verdict");
+            for (ExecutionRecord before : ours(proxy).subList(0, 2)) {
+                assertThat(before.verdict().forwards()).isTrue();
+                assertThat(before.executed()).as("sent with the statement after them, which never was").isFalse();
+                assertThat(before.errorMessage()).contains("statement 3 of the same query awaited its verdict");
+            }
+
+            decision.complete(Verdict.allow()); // approved after the session has gone
+            Thread.sleep(300);
+            assertThat(ours(proxy)).as("audited once").hasSize(3);
         }
         assertThat(rows()).as("it did not run").isEmpty();
+    }
+
+    private static List<ExecutionRecord> ours(RunningProxy proxy) {
+        return proxy.records.stream().filter(r -> r.statement().text().contains("left waiting")
+                || r.statement().text().contains("decided first") || r.statement().text().contains("approved later"))
+                .toList();
     }
 
     @Test

@@ -897,8 +897,13 @@ final class ClientRelay {
      * synchronously, else pauses the client until the verdicts arrive and resumes on the event loop.
      */
     private void evaluate(List<StatementContext> contexts, VerdictsConsumer then, ByteBuf frame) {
-        Verdict[] verdicts = new Verdict[contexts.size()];
-        for (int i = 0; i < contexts.size(); i++) {
+        evaluateFrom(contexts, new Verdict[contexts.size()], 0, then, frame);
+    }
+
+    /** {@link #evaluate} from statement {@code from} on, the verdicts before it already in {@code verdicts}. */
+    private void evaluateFrom(List<StatementContext> contexts, Verdict[] verdicts, int from, VerdictsConsumer then,
+                              ByteBuf frame) {
+        for (int i = from; i < contexts.size(); i++) {
             CompletionStage<Verdict> stage = runtime.chain().evaluate(contexts.get(i));
             if (stage instanceof CompletableFuture<Verdict> cf && cf.isDone() && !cf.isCompletedExceptionally()) {
                 verdicts[i] = cf.join();
@@ -911,8 +916,14 @@ final class ClientRelay {
             awaitingVerdict = true;
             updateClientAutoRead();
             int index = i;
+            Waiting waits = new Waiting(contexts, verdicts, index, frame);
+            waiting = waits;
             stage.whenComplete((v, err) -> onEventLoop(() -> {
                 awaitingVerdict = false;
+                if (waiting != waits) {
+                    return; // the session ended meanwhile: it audited the wait and released the message
+                }
+                waiting = null;
                 Verdict arrived = err != null || v == null ? FailClosed.VERDICT : v;
                 if (!client.channel().isActive()) {
                     frame.release();
@@ -921,12 +932,8 @@ final class ClientRelay {
                 }
                 verdicts[index] = cancelPending ? Cancelled.VERDICT : arrived;
                 cancelPending = false;
-                List<StatementContext> rest = contexts.subList(index + 1, contexts.size());
-                if (verdicts[index].forwards() && !rest.isEmpty()) {
-                    evaluate(rest, restVerdicts -> {
-                        System.arraycopy(restVerdicts, 0, verdicts, index + 1, restVerdicts.length);
-                        then.accept(verdicts);
-                    }, frame);
+                if (verdicts[index].forwards() && index + 1 < contexts.size()) {
+                    evaluateFrom(contexts, verdicts, index + 1, then, frame);
                 } else {
                     then.accept(verdicts);
                 }
@@ -949,8 +956,24 @@ final class ClientRelay {
     private void recordLeftWaiting(List<StatementContext> contexts, Verdict[] verdicts, int index, Verdict arrived) {
         for (int j = 0; j <= index; j++) {
             record(new Execution(contexts.get(j), j == index ? arrived : verdicts[j], List.of(), null).skipped(
-                    "the client closed the connection while the statement awaited its verdict; it did not run"));
+                    j == index ? "the session ended while the statement awaited its verdict; it did not run"
+                            : "not executed: the session ended while statement " + (index + 1) + " of the same "
+                            + "query awaited its verdict"));
         }
+    }
+
+    /** A statement awaiting an asynchronous verdict, with those of its message decided before it, and the message. */
+    private record Waiting(List<StatementContext> contexts, Verdict[] verdicts, int index, ByteBuf frame) {
+    }
+
+    /** Set while a statement awaits its verdict; taken by whichever comes first, the verdict or the session's end. */
+    private Waiting waiting;
+
+    /** No verdict came before the session ended (an approval still pending, or the proxy shutting down). */
+    private static final class Undecided {
+        static final Verdict VERDICT = Verdict.deny(null, null, "no verdict: the session ended first",
+                PgError.error(PgError.ADMIN_SHUTDOWN, "dbwarden: the session ended before the statement's verdict "
+                        + "arrived; it did not run", null, null));
     }
 
     private static final class FailClosed {
@@ -1117,18 +1140,26 @@ final class ClientRelay {
         }
     }
 
-    /** The connection is gone: release what is still held. */
     /**
      * The session ends before the server has answered some statements it was sent: each is audited with what ended
-     * the session ({@code sqlState}, {@code reason}), since it reached the database and may have run. Called once,
-     * when the client connection has closed and no further answer is read.
+     * the session ({@code sqlState}, {@code reason}), since it reached the database and may have run. A statement
+     * still awaiting its verdict is audited now too, as not run: the verdict may come much later (an approval) or,
+     * when the proxy is shutting down, never. Called once, when the client connection has closed and no further
+     * answer is read.
      */
     void abandon(String sqlState, String reason) {
         for (Execution e : tracker.unanswered()) {
             record(e.unanswered(sqlState, reason));
         }
+        Waiting w = waiting;
+        if (w != null) {
+            waiting = null;
+            w.frame().release(); // the verdict's continuation may never run (the proxy may be stopping)
+            recordLeftWaiting(w.contexts(), w.verdicts(), w.index(), Undecided.VERDICT);
+        }
     }
 
+    /** The connection is gone: release what is still held. */
     void release() {
         while (!held.isEmpty()) {
             held.poll().release();
