@@ -159,14 +159,33 @@ public final class RunCommand implements Callable<Integer> {
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Duration grace = Duration.ofSeconds(shutdownGraceSeconds);
-        fastShutdownOnInterrupt(running.server());
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            LOG.info("shutting down");
+        AtomicBoolean asked = new AtomicBoolean();
+        Runnable shutdown = () -> {
+            if (!asked.getAndSet(true)) {
+                LOG.info("shutting down");
+            }
             running.shutdown(grace);
             stopped.countDown();
-        }, "dbwarden-shutdown"));
+        };
+        fastShutdownOnInterrupt(running.server());
+        smartShutdownOnTerminate(shutdown);
+        Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "dbwarden-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * SIGTERM drains (see {@link #fastShutdownOnInterrupt}) and then the process exits with status 0, as PostgreSQL
+     * does after a shutdown it was asked for: a sidecar that stopped cleanly does not show as failed (143) in its
+     * pod. Where the runtime does not let SIGTERM be handled, the shutdown hook drains and the status stays 143.
+     */
+    private static void smartShutdownOnTerminate(Runnable shutdown) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"),
+                    signal -> Thread.ofPlatform().name("dbwarden-terminate").start(shutdown));
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            LOG.debug("SIGTERM keeps the runtime's default handling: {}", e.toString());
+        }
     }
 
     /**
