@@ -186,7 +186,6 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 .group(ctx.channel().eventLoop())
                 .channel(runtime.upstreamChannelType())
                 .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) cfg.connectTimeout().toMillis())
                 .handler(new ChannelInitializer<>() {
                     @Override
@@ -196,6 +195,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                                 cfg.handshakeTimeout().toMillis(), ready));
                     }
                 });
+        runtime.upstreamSocketOptions().forEach(o -> o.setOn(b));
         b.connect(cfg.upstream().host(), cfg.upstream().port()).addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
                 ready.tryFailure(new UpstreamHandshake.HandshakeException(PgError.CANNOT_CONNECT,

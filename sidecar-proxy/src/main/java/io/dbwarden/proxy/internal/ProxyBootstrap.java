@@ -60,8 +60,9 @@ public final class ProxyBootstrap {
         EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
-            ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls,
-                    transport.socketChannel(),
+            TcpKeepalive keepalive = TcpKeepalive.configured();
+            ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls, transport,
+                    keepalive,
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
                     new AtomicBoolean());
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
@@ -70,7 +71,6 @@ public final class ProxyBootstrap {
                     .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 * 1024, 1024 * 1024))
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
@@ -79,6 +79,7 @@ public final class ProxyBootstrap {
                             ch.pipeline().addLast("startup", new StartupHandler(runtime));
                         }
                     });
+            keepalive.options(transport, false).forEach(o -> o.setOnChildren(b));
             Channel server = Listening.bind(b, config.listen(), "--listen");
             if (tls.watchesFiles() || live.watchesFiles()) {
                 // rotated certificates and credentials (a renewed Secret, a new CA bundle) apply without a restart

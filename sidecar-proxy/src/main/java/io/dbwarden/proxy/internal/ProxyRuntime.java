@@ -18,10 +18,19 @@ import java.util.function.Supplier;
  * While {@code shuttingDown}, new sessions are refused (see {@link ProxyBootstrap#shutdown}).
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
-                    TlsContexts tls,
-                    Class<? extends Channel> upstreamChannelType, StatementCache statements,
+                    TlsContexts tls, Transport transport, TcpKeepalive keepalive, StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
                     AtomicBoolean shuttingDown) {
+    /** Socket type of the connections to the database (they share their client's event loop). */
+    Class<? extends Channel> upstreamChannelType() {
+        return transport.socketChannel();
+    }
+
+    /** Socket options of the connections to the database: keepalive and user timeout (see {@link TcpKeepalive}). */
+    java.util.List<TcpKeepalive.Option<?>> upstreamSocketOptions() {
+        return keepalive.options(transport, true);
+    }
+
     /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */
     ProxyConfig config() {
         return configs.get();

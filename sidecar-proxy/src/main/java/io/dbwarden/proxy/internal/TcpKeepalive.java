@@ -1,0 +1,89 @@
+package io.dbwarden.proxy.internal;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.socket.nio.NioChannelOption;
+import io.netty.channel.uring.IoUringChannelOption;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * How soon a connection whose peer is gone without a word (a database host lost in a failover, a client whose
+ * network went away) is noticed. The kernel's defaults wait two hours before the first keepalive probe, and about 15
+ * minutes for data sent and never acknowledged: meanwhile a client would wait on a dead database, or a dead client
+ * would keep its transaction, and its locks, open in the database. With these settings an idle connection is probed
+ * after {@code idleSeconds}, every {@code intervalSeconds}, and dropped after {@code count} unanswered probes; a
+ * database connection is also dropped when data sent to it stays unacknowledged that long (TCP_USER_TIMEOUT). A long
+ * query is not affected: the server acknowledges it at once and then merely has not answered yet. The client side
+ * gets no user timeout: a client that stops reading a large result (backpressure) is slow, not gone.
+ *
+ * <p>Settings: {@code -Ddbwarden.tcp.keepalive-idle-seconds} (60), {@code -Ddbwarden.tcp.keepalive-interval-seconds}
+ * (10), {@code -Ddbwarden.tcp.keepalive-count} (6).
+ */
+record TcpKeepalive(int idleSeconds, int intervalSeconds, int count) {
+    static final String IDLE = "dbwarden.tcp.keepalive-idle-seconds";
+    static final String INTERVAL = "dbwarden.tcp.keepalive-interval-seconds";
+    static final String COUNT = "dbwarden.tcp.keepalive-count";
+
+    TcpKeepalive {
+        if (idleSeconds < 1 || intervalSeconds < 1 || count < 1 || idleSeconds > 32_767 || intervalSeconds > 32_767
+                || count > 127) {
+            throw new IllegalArgumentException("TCP keepalive: idle and interval must be 1-32767 s and the count "
+                    + "1-127 (-D" + IDLE + ", -D" + INTERVAL + ", -D" + COUNT + "), got " + idleSeconds + ", "
+                    + intervalSeconds + ", " + count);
+        }
+    }
+
+    static TcpKeepalive configured() {
+        return new TcpKeepalive(Integer.getInteger(IDLE, 60), Integer.getInteger(INTERVAL, 10),
+                Integer.getInteger(COUNT, 6));
+    }
+
+    /** Seconds after which a peer that answers nothing is given up. */
+    int deadAfterSeconds() {
+        return idleSeconds + intervalSeconds * count;
+    }
+
+    /** One socket option and its value, set on a client or server bootstrap. */
+    record Option<T>(ChannelOption<T> option, T value) {
+        void setOn(Bootstrap b) {
+            b.option(option, value);
+        }
+
+        void setOnChildren(ServerBootstrap b) {
+            b.childOption(option, value);
+        }
+    }
+
+    /**
+     * The socket options of {@code transport} that carry these settings, SO_KEEPALIVE included; with
+     * {@code userTimeout} also TCP_USER_TIMEOUT (native transports only: NIO has no such option).
+     */
+    List<Option<?>> options(Transport transport, boolean userTimeout) {
+        List<Option<?>> o = new ArrayList<>();
+        o.add(new Option<>(ChannelOption.SO_KEEPALIVE, true));
+        if (transport == Transport.IO_URING) {
+            o.add(new Option<>(IoUringChannelOption.TCP_KEEPIDLE, idleSeconds));
+            o.add(new Option<>(IoUringChannelOption.TCP_KEEPINTVL, intervalSeconds));
+            o.add(new Option<>(IoUringChannelOption.TCP_KEEPCNT, count));
+            if (userTimeout) {
+                o.add(new Option<>(IoUringChannelOption.TCP_USER_TIMEOUT, deadAfterSeconds() * 1000));
+            }
+        } else if (transport == Transport.EPOLL) {
+            o.add(new Option<>(EpollChannelOption.TCP_KEEPIDLE, idleSeconds));
+            o.add(new Option<>(EpollChannelOption.TCP_KEEPINTVL, intervalSeconds));
+            o.add(new Option<>(EpollChannelOption.TCP_KEEPCNT, count));
+            if (userTimeout) {
+                o.add(new Option<>(EpollChannelOption.TCP_USER_TIMEOUT, deadAfterSeconds() * 1000));
+            }
+        } else {
+            o.add(new Option<>(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE), idleSeconds));
+            o.add(new Option<>(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL), intervalSeconds));
+            o.add(new Option<>(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT), count));
+        }
+        return List.copyOf(o);
+    }
+}
