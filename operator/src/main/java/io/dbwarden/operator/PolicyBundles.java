@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownDelayInitiatedEvent;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -80,9 +81,18 @@ public class PolicyBundles {
         });
     }
 
-    void stop(@Observes ShutdownEvent e) {
-        // open long polls answer now (unchanged) instead of holding the shutdown up
+    /**
+     * The replica is about to stop (the pre-shutdown delay began: it still serves while Kubernetes takes it out of
+     * the Service): open long polls answer now (unchanged) and later ones at once, so sidecars move to another
+     * replica instead of holding this one's graceful wait for requests in flight up.
+     */
+    void stopWaiting(@Observes ShutdownDelayInitiatedEvent e) {
         closing = true;
+        signal();
+    }
+
+    void stop(@Observes ShutdownEvent e) {
+        closing = true; // without a pre-shutdown delay (tests, dev mode) this is the first word of the shutdown
         signal();
         if (informer != null) {
             informer.close();
