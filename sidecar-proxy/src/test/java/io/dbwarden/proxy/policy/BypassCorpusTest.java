@@ -71,6 +71,10 @@ class BypassCorpusTest {
                 "SELECT E'\\\\'; DELETE FROM users; --'",
                 "SELECT * FROM users WHERE 1=1; DELETE FROM users WHERE 1=1",
                 "BEGIN; DELETE FROM users; COMMIT",
+                // a statement after a routine body, behind labels that look like the body's END or a CASE
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; END; DELETE FROM users",
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; END; DELETE FROM users",
+                "SELECT begin atomic FROM users; DELETE FROM users",
                 // writes hidden in CTEs, EXPLAIN ANALYZE, PREPARE, DO, functions
                 "WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d",
                 "WITH x AS (SELECT 1), d AS (UPDATE users SET a = 1 RETURNING *) SELECT * FROM d",
