@@ -442,17 +442,13 @@ public final class StatementClassifier {
      * language's text and stays opaque.
      */
     private void classifyRoutineBody(int from, int end) {
-        int depth = 0;
-        for (int k = from; k < end; k++) {
-            SqlToken tok = t.get(k);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && tok.isWord("return")) {
+        Predicate<SqlToken> bodyStart = tok -> tok.isWord("return") || tok.isWord("begin");
+        for (int k = indexAtDepth(t, from, end, bodyStart); k >= 0; k = indexAtDepth(t, k + 1, end, bodyStart)) {
+            if (t.get(k).isWord("return")) {
                 returnExpression(k, end);
                 return;
-            } else if (depth == 0 && tok.isWord("begin") && k + 1 < end && t.get(k + 1).isWord("atomic")) {
+            }
+            if (k + 1 < end && t.get(k + 1).isWord("atomic")) {
                 classifyBodyStatements(k + 2, end);
                 return;
             }

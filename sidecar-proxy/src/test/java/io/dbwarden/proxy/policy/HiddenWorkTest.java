@@ -159,10 +159,9 @@ class HiddenWorkTest {
      */
     @Test
     void aRoutineBodyIsOneStatementAndWhatFollowsItIsJudgedOnItsOwn(@TempDir Path dir) throws Exception {
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY);
         EmbeddedPg.execute("DROP TABLE IF EXISTS public.orders", "CREATE TABLE public.orders (id int)",
                 "INSERT INTO public.orders VALUES (1), (2)");
-        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
+        try (RunCommand.Running proxy = proxyWithPolicy(dir);
              Connection c = CliProxy.connect(proxy, "preferQueryMode=simple"); Statement s = c.createStatement();
              Connection ext = CliProxy.connect(proxy, "preferQueryMode=extended")) {
             s.execute("CREATE OR REPLACE FUNCTION hw_three() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; "
@@ -210,10 +209,9 @@ class HiddenWorkTest {
     /** The server takes CREATE RULE ... DO (a; b) as one statement; so does the proxy, and the session goes on. */
     @Test
     void aRuleWithSeveralActionsIsOneStatement(@TempDir Path dir) throws Exception {
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), POLICY);
         EmbeddedPg.execute("DROP TABLE IF EXISTS hw_in, hw_log", "CREATE TABLE hw_in (x int)",
                 "CREATE TABLE hw_log (x int)");
-        try (RunCommand.Running proxy = CliProxy.start(dir, policy, "test/app");
+        try (RunCommand.Running proxy = proxyWithPolicy(dir);
              Connection c = CliProxy.connect(proxy, "preferQueryMode=simple"); Statement s = c.createStatement()) {
             s.execute("CREATE RULE hw_copy AS ON INSERT TO hw_in DO ALSO (INSERT INTO hw_log VALUES (NEW.x); "
                     + "INSERT INTO hw_log VALUES (NEW.x + 1))");
@@ -230,5 +228,10 @@ class HiddenWorkTest {
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS hw_in, hw_log");
         }
+    }
+
+    /** The standalone proxy in front of the test database with {@link #POLICY}, auditing to dir/audit.jsonl. */
+    private static RunCommand.Running proxyWithPolicy(Path dir) throws Exception {
+        return CliProxy.start(dir, Files.writeString(dir.resolve("policy.yaml"), POLICY), "test/app");
     }
 }
