@@ -38,8 +38,20 @@ record TcpKeepalive(int idleSeconds, int intervalSeconds, int count) {
     }
 
     static TcpKeepalive configured() {
-        return new TcpKeepalive(Integer.getInteger(IDLE, 60), Integer.getInteger(INTERVAL, 10),
-                Integer.getInteger(COUNT, 6));
+        return new TcpKeepalive(property(IDLE, 60), property(INTERVAL, 10), property(COUNT, 6));
+    }
+
+    /** A whole number, or the default when unset; anything else is an error, not silently the default. */
+    private static int property(String name, int defaultValue) {
+        String v = System.getProperty(name);
+        if (v == null) {
+            return defaultValue;
+        }
+        try {
+            return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-D" + name + " must be a whole number, got '" + v + "'");
+        }
     }
 
     /** Seconds after which a peer that answers nothing is given up. */

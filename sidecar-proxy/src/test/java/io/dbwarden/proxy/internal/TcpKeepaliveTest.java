@@ -42,6 +42,15 @@ class TcpKeepaliveTest {
         assertThatThrownBy(() -> new TcpKeepalive(0, 10, 6)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("-Ddbwarden.tcp.keepalive-idle-seconds");
         assertThatThrownBy(() -> new TcpKeepalive(60, 10, 200)).isInstanceOf(IllegalArgumentException.class);
+        System.setProperty(TcpKeepalive.INTERVAL, "ten");
+        try {
+            assertThatThrownBy(TcpKeepalive::configured).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("-Ddbwarden.tcp.keepalive-interval-seconds must be a whole number, got 'ten'");
+            System.setProperty(TcpKeepalive.INTERVAL, " 5 ");
+            assertThat(TcpKeepalive.configured().deadAfterSeconds()).isEqualTo(90);
+        } finally {
+            System.clearProperty(TcpKeepalive.INTERVAL);
+        }
     }
 
     /** The options each transport is given are the ones its sockets then have (read back from the kernel). */
