@@ -95,6 +95,15 @@ public final class ProxyServer implements AutoCloseable {
         bootstrap.shutdown(grace);
     }
 
+    /**
+     * {@link #shutdown(Duration)} that first goes on accepting sessions for {@code drain}, and after it as long as any
+     * session is open (a plain-container sidecar, stopped together with its application: see
+     * {@code --shutdown-drain-seconds}).
+     */
+    public void shutdown(Duration grace, Duration drain) {
+        bootstrap.shutdown(grace, drain);
+    }
+
     /** Ends a {@link #shutdown}'s grace period now (PostgreSQL's fast shutdown after a smart one). */
     public void endGracePeriod() {
         bootstrap.endGracePeriod();

@@ -101,6 +101,66 @@ class ShutdownTest {
         assertThat(rows()).containsExactly("1 before shutdown", "2 during shutdown");
     }
 
+    /**
+     * A plain-container sidecar is stopped together with its application: while draining it still accepts sessions,
+     * for the drain period and then as long as any session is open, and stops once none is (not at the end of the
+     * grace period).
+     */
+    @Test
+    void aDrainingProxyAcceptsNewSessionsUntilNoneIsOpenAfterTheDrainPeriod() throws Exception {
+        RunningProxy proxy = RunningProxy.start();
+        try {
+            Connection first = proxy.connect();
+            long start = System.nanoTime();
+            CompletableFuture<Void> stopped = new CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                proxy.server.shutdown(Duration.ofSeconds(60), Duration.ofSeconds(1));
+                stopped.complete(null);
+            });
+            await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
+            try (Connection during = proxy.connect(); Statement s = during.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (1, 'opened while draining')");
+            }
+            Thread.sleep(1_500); // past the drain period: a session is still open, so sessions are still accepted
+            try (Connection late = proxy.connect(); Statement s = late.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (2, 'opened after the drain period')");
+            }
+            assertThat(stopped).as("a session is still open").isNotDone();
+            first.close();
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("it stops when the last session ends")
+                    .isLessThan(Duration.ofSeconds(30));
+            assertThatThrownBy(proxy::connect).as("and then accepts nothing").isInstanceOf(SQLException.class);
+        } finally {
+            proxy.close();
+        }
+        assertThat(rows()).containsExactly("1 opened while draining", "2 opened after the drain period");
+    }
+
+    /** With no session open, a draining proxy still waits out the drain period, accepting sessions, then stops. */
+    @Test
+    void aDrainingProxyWithoutSessionsStopsAfterTheDrainPeriod() throws Exception {
+        RunningProxy proxy = RunningProxy.start();
+        try {
+            long start = System.nanoTime();
+            CompletableFuture<Void> stopped = new CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                proxy.server.shutdown(Duration.ofSeconds(60), Duration.ofSeconds(2));
+                stopped.complete(null);
+            });
+            await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
+            try (Connection c = proxy.connect(); Statement s = c.createStatement()) {
+                s.execute("INSERT INTO drained VALUES (1, 'within the drain period')");
+            }
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isBetween(Duration.ofSeconds(2),
+                    Duration.ofSeconds(12));
+        } finally {
+            proxy.close();
+        }
+        assertThat(rows()).containsExactly("1 within the drain period");
+    }
+
     @Test
     void sessionsOpenAtTheEndOfTheGracePeriodAreTerminatedTheirStatementsCancelledAndAudited() throws Exception {
         RunningProxy proxy = RunningProxy.start();

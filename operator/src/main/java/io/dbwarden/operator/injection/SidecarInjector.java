@@ -149,6 +149,10 @@ public final class SidecarInjector {
         List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream,
                 "--event-loops", String.valueOf(eventLoops),
                 "--shutdown-grace-seconds", String.valueOf(shutdownGraceSeconds(pod))));
+        if (!config.nativeSidecar()) {
+            // stopped together with the application, which may still open connections while it finishes its work
+            args.addAll(List.of("--shutdown-drain-seconds", String.valueOf(PLAIN_CONTAINER_DRAIN_SECONDS)));
+        }
         if (database != null) {
             args.addAll(List.of("--upstream-database", database));
         }
@@ -195,6 +199,13 @@ public final class SidecarInjector {
                 + config.image() + "\",\"native\":" + config.nativeSidecar() + "}");
         pod.getMetadata().setAnnotations(annotations);
     }
+
+    /**
+     * A sidecar that is a plain container gets SIGTERM together with the application, which may still need new
+     * sessions while it finishes its requests: the sidecar accepts them for this long after SIGTERM, and after it
+     * while any session is open (a native sidecar is stopped after the application, so it refuses them at once).
+     */
+    static final int PLAIN_CONTAINER_DRAIN_SECONDS = 5;
 
     /**
      * How long the sidecar lets open sessions go on after SIGTERM: the pod's termination grace period (Kubernetes'

@@ -141,6 +141,26 @@ class SidecarInjectorTest {
         assertThat(sidecarArgs(quick)).containsSequence("--shutdown-grace-seconds", "0");
     }
 
+    /**
+     * A plain-container sidecar is stopped together with the application, so it goes on accepting sessions for a
+     * while; a native sidecar is stopped after it and refuses new sessions at once.
+     */
+    @Test
+    void onlyAPlainContainerSidecarAcceptsSessionsWhileItsApplicationStops() throws Exception {
+        assertThat(sidecarArgs(pod(Map.of(), INJECTABLE))).doesNotContain("--shutdown-drain-seconds");
+        SidecarInjector.Config plain = new SidecarInjector.Config(CONFIG.image(), CONFIG.operatorUrl(),
+                CONFIG.caConfigMap(), false);
+        Pod pod = pod(Map.of(), INJECTABLE);
+        SidecarInjector.Result result = SidecarInjector.inject(pod, plain);
+        assertThat(result.refusal()).isNull();
+        Pod injected = JSON.treeToValue(JsonPatch.apply(result.patch(), JSON.valueToTree(pod)), Pod.class);
+        assertThat(injected.getSpec().getInitContainers()).isNullOrEmpty();
+        Container sidecar = injected.getSpec().getContainers().stream()
+                .filter(c -> c.getName().equals(SidecarInjector.CONTAINER)).findFirst().orElseThrow();
+        assertThat(sidecar.getArgs()).containsSequence("--shutdown-drain-seconds", "5")
+                .containsSequence("--shutdown-grace-seconds", "25");
+    }
+
     private static String javaToolOptions(Pod pod) throws Exception {
         return sidecar(pod).getEnv().stream().filter(e -> e.getName().equals("JAVA_TOOL_OPTIONS")).findFirst()
                 .orElseThrow().getValue();

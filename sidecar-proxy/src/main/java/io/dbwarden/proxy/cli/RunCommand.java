@@ -148,6 +148,12 @@ public final class RunCommand implements Callable<Integer> {
             + "sessions may go on (new ones are refused) before they are terminated (default: ${DEFAULT-VALUE}).")
     long shutdownGraceSeconds;
 
+    @Option(names = "--shutdown-drain-seconds", defaultValue = "0", description = "On SIGTERM, go on accepting new "
+            + "sessions for this long and then while any session is open, within the grace period: for a sidecar "
+            + "that is a plain container, stopped together with its application (default: ${DEFAULT-VALUE}, "
+            + "refuse new sessions at once).")
+    long shutdownDrainSeconds;
+
     @Override
     public Integer call() throws Exception {
         Running running;
@@ -164,7 +170,7 @@ public final class RunCommand implements Callable<Integer> {
             if (!asked.getAndSet(true)) {
                 LOG.info("shutting down");
             }
-            running.shutdown(grace);
+            running.shutdown(grace, Duration.ofSeconds(shutdownDrainSeconds));
             stopped.countDown();
         };
         fastShutdownOnInterrupt(running.server());
@@ -220,11 +226,16 @@ public final class RunCommand implements Callable<Integer> {
          * gone; the audit log closes last, after the last session's events. A second call returns when the first
          * is done.
          */
-        public synchronized void shutdown(Duration grace) {
+        public void shutdown(Duration grace) {
+            shutdown(grace, Duration.ZERO);
+        }
+
+        /** {@link #shutdown(Duration)}, accepting sessions for {@code drain} first (see ProxyServer#shutdown). */
+        public synchronized void shutdown(Duration grace, Duration drain) {
             if (stopped.getAndSet(true)) {
                 return;
             }
-            server.shutdown(grace);
+            server.shutdown(grace, drain);
             if (policySource != null) {
                 policySource.close();
             }
@@ -257,6 +268,10 @@ public final class RunCommand implements Callable<Integer> {
         if (shutdownGraceSeconds < 0) {
             throw new IllegalArgumentException("--shutdown-grace-seconds must be 0 or more, got "
                     + shutdownGraceSeconds);
+        }
+        if (shutdownDrainSeconds < 0) {
+            throw new IllegalArgumentException("--shutdown-drain-seconds must be 0 or more, got "
+                    + shutdownDrainSeconds);
         }
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);

@@ -37,6 +37,7 @@ public final class ProxyBootstrap {
     private final ProxyRuntime runtime;
     /** Set by the first {@link #shutdown}. */
     private boolean stopped;
+    private volatile boolean stopping;
     private volatile boolean graceEnded;
 
     private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, int eventLoops, Channel serverChannel,
@@ -125,9 +126,9 @@ public final class ProxyBootstrap {
         graceEnded = true;
     }
 
-    /** Whether {@link #shutdown} has begun. */
+    /** Whether {@link #shutdown} has begun (even while it still accepts sessions). */
     public boolean shuttingDown() {
-        return runtime.shuttingDown().get();
+        return stopping;
     }
 
     /**
@@ -137,13 +138,34 @@ public final class ProxyBootstrap {
      * cancelled, FATAL 57P01, open transactions rolled back). Returns when every connection is closed and the event
      * loops have stopped; a second call returns when the first is done.
      */
-    public synchronized void shutdown(Duration grace) {
+    public void shutdown(Duration grace) {
+        shutdown(grace, Duration.ZERO);
+    }
+
+    /**
+     * {@link #shutdown(Duration)}, but new sessions are still accepted for {@code drain} and after it as long as any
+     * session is open (within {@code grace}): where the proxy is a plain container beside the application, both are
+     * sent SIGTERM at once, and the application may still open connections while it finishes its work. Once no
+     * session is open after {@code drain}, new ones are refused and the proxy stops.
+     */
+    public synchronized void shutdown(Duration grace, Duration drain) {
         if (stopped) {
             return;
         }
         stopped = true;
+        stopping = true;
+        long now = System.nanoTime();
+        long deadline = now + grace.toNanos();
+        long drainEnd = now + Math.min(drain.toNanos(), grace.toNanos());
+        if (drain.isPositive() && !graceEnded) {
+            LOG.info("shutting down: accepting sessions for {} s and then while any is open (sessions={})",
+                    drain.toSeconds(), clients.size());
+            while (!graceEnded && deadline - System.nanoTime() > 0
+                    && (drainEnd - System.nanoTime() > 0 || !clients.isEmpty())) {
+                clients.newCloseFuture().awaitUninterruptibly(100);
+            }
+        }
         runtime.shuttingDown().set(true);
-        long deadline = System.nanoTime() + grace.toNanos();
         if (!clients.isEmpty() && !grace.isZero() && !graceEnded) {
             LOG.info("shutting down: waiting up to {} s for sessions={} to end", grace.toSeconds(), clients.size());
             while (!clients.isEmpty() && !graceEnded && deadline - System.nanoTime() > 0) {
