@@ -67,11 +67,7 @@ class ShutdownTest {
             CompletableFuture<Throwable> sleeping = failureOf(sleeper, "SELECT pg_sleep(60)");
             awaitRunning("pg_sleep(60)");
             long start = System.nanoTime();
-            CompletableFuture<Void> stopped = new CompletableFuture<>();
-            Thread.ofPlatform().start(() -> {
-                proxy.server.shutdown(Duration.ofSeconds(60));
-                stopped.complete(null);
-            });
+            CompletableFuture<Void> stopped = shutdownInBackground(proxy, Duration.ZERO);
             await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
 
             assertThatThrownBy(proxy::connect).isInstanceOfSatisfying(SQLException.class, e -> {
@@ -112,11 +108,7 @@ class ShutdownTest {
         try {
             Connection first = proxy.connect();
             long start = System.nanoTime();
-            CompletableFuture<Void> stopped = new CompletableFuture<>();
-            Thread.ofPlatform().start(() -> {
-                proxy.server.shutdown(Duration.ofSeconds(60), Duration.ofSeconds(1));
-                stopped.complete(null);
-            });
+            CompletableFuture<Void> stopped = shutdownInBackground(proxy, Duration.ofSeconds(1));
             await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
             try (Connection during = proxy.connect(); Statement s = during.createStatement()) {
                 s.execute("INSERT INTO drained VALUES (1, 'opened while draining')");
@@ -143,11 +135,7 @@ class ShutdownTest {
         RunningProxy proxy = RunningProxy.start();
         try {
             long start = System.nanoTime();
-            CompletableFuture<Void> stopped = new CompletableFuture<>();
-            Thread.ofPlatform().start(() -> {
-                proxy.server.shutdown(Duration.ofSeconds(60), Duration.ofSeconds(2));
-                stopped.complete(null);
-            });
+            CompletableFuture<Void> stopped = shutdownInBackground(proxy, Duration.ofSeconds(2));
             await().atMost(5, TimeUnit.SECONDS).until(proxy.server::shuttingDown);
             try (Connection c = proxy.connect(); Statement s = c.createStatement()) {
                 s.execute("INSERT INTO drained VALUES (1, 'within the drain period')");
@@ -372,6 +360,16 @@ class ShutdownTest {
         }
         assertThat(rows()).containsExactly("1 across SIGTERM, committed");
         assertThat(Files.readString(audit)).contains("COMMIT");
+    }
+
+    /** Starts a shutdown with 60 s of grace (and {@code drain}) on a thread; completes when it has stopped. */
+    private static CompletableFuture<Void> shutdownInBackground(RunningProxy proxy, Duration drain) {
+        CompletableFuture<Void> stopped = new CompletableFuture<>();
+        Thread.ofPlatform().start(() -> {
+            proxy.server.shutdown(Duration.ofSeconds(60), drain);
+            stopped.complete(null);
+        });
+        return stopped;
     }
 
     /** Runs {@code sql} on a thread of its own; completes with its SQLException, or null if it succeeded. */
