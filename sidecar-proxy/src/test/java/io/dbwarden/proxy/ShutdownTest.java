@@ -2,9 +2,14 @@ package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.cli.DbwardenProxyCli;
 import io.dbwarden.proxy.cli.RunCommand;
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.policy.PolicyEngine;
+import io.dbwarden.proxy.policy.PolicyFilter;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
@@ -289,6 +294,56 @@ class ShutdownTest {
             assertThat(ours(proxy)).as("audited once").hasSize(3);
         }
         assertThat(rows()).as("it did not run").isEmpty();
+    }
+
+    /**
+     * A statement held for a ChangeApproval whose session ends before an approver decides is audited with what held
+     * it: decision require_approval under its policy's rule, not run.
+     */
+    @Test
+    void aStatementWhoseApprovalIsPendingWhenItsSessionEndsIsAuditedAsRequiringApproval() throws Exception {
+        PolicyEngine engine = PolicyEngine.of(PolicyLoader.parse("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: reviewed-ddl, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  rules:
+                    - name: ddl-needs-approval
+                      match: {statements: [CREATE]}
+                      action: requireApproval
+                """, "test"), "test/app");
+        CountDownLatch asked = new CountDownLatch(1);
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
+            PolicyFilter policy = new PolicyFilter(engine, analyzer, 1000);
+            policy.approvals((context, held, compiled) -> {
+                asked.countDown();
+                return new CompletableFuture<>(); // no approver decides
+            });
+            try (RunningProxy proxy = RunningProxy.start(c -> c.withIdentity("test/app"), List.of(policy),
+                    engine::sessionSettings)) {
+                Connection c = proxy.connect();
+                CompletableFuture<Throwable> waiting = failureOf(c.createStatement(),
+                        "CREATE TABLE awaiting_approval (a int)");
+                assertThat(asked.await(10, TimeUnit.SECONDS)).isTrue();
+                c.abort(Runnable::run);
+                assertThat(waiting.get(10, TimeUnit.SECONDS)).isInstanceOf(SQLException.class);
+                await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
+                        .anyMatch(r -> r.statement().text().contains("awaiting_approval")));
+                ExecutionRecord r = proxy.records.stream()
+                        .filter(x -> x.statement().text().contains("awaiting_approval")).findFirst().orElseThrow();
+                assertThat(r.executed()).isFalse();
+                assertThat(r.verdict().decision()).isEqualTo(Decision.REQUIRE_APPROVAL);
+                assertThat(r.verdict().policy()).isEqualTo("reviewed-ddl");
+                assertThat(r.verdict().rule()).isEqualTo("ddl-needs-approval");
+                assertThat(r.errorMessage()).contains("the session ended while the statement awaited its verdict");
+            }
+        }
+        try (Connection d = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = d.createStatement();
+             ResultSet rs = s.executeQuery("SELECT to_regclass('awaiting_approval') IS NULL")) {
+            assertThat(rs.next() && rs.getBoolean(1)).as("it did not run").isTrue();
+        }
     }
 
     private static List<ExecutionRecord> ours(RunningProxy proxy) {

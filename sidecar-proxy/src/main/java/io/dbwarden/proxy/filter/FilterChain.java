@@ -67,11 +67,12 @@ public final class FilterChain {
             int next = i + 1;
             Verdict base = current;
             StatementFilter filter = statementFilters.get(i);
-            return stage.handle((v, err) -> err != null || v == null
+            CompletionStage<Verdict> rest = stage.handle((v, err) -> err != null || v == null
                             ? FilterFailures.blocked(filter, err)
                             : v)
                     .thenCompose(v -> v.forwards() ? evaluateFrom(next, context, merge(base, v))
                             : CompletableFuture.completedFuture(v));
+            return stage instanceof PendingVerdict ? PendingVerdict.following(rest, stage) : rest;
         }
         return current == Verdict.allow() ? Verdict.allowNow() : CompletableFuture.completedFuture(current);
     }

@@ -2,6 +2,7 @@ package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.PendingVerdict;
 import io.dbwarden.proxy.filter.Protocol;
 import io.dbwarden.proxy.filter.SessionInfo;
 import io.dbwarden.proxy.filter.StatementContext;
@@ -916,7 +917,7 @@ final class ClientRelay {
             awaitingVerdict = true;
             updateClientAutoRead();
             int index = i;
-            Waiting waits = new Waiting(contexts, verdicts, index, frame);
+            Waiting waits = new Waiting(contexts, verdicts, index, frame, stage);
             waiting = waits;
             stage.whenComplete((v, err) -> onEventLoop(() -> {
                 awaitingVerdict = false;
@@ -962,8 +963,12 @@ final class ClientRelay {
         }
     }
 
-    /** A statement awaiting an asynchronous verdict, with those of its message decided before it, and the message. */
-    private record Waiting(List<StatementContext> contexts, Verdict[] verdicts, int index, ByteBuf frame) {
+    /**
+     * A statement awaiting an asynchronous verdict, with those of its message decided before it, the message, and
+     * the stage the verdict comes from (which may say what holds meanwhile: an approval pending).
+     */
+    private record Waiting(List<StatementContext> contexts, Verdict[] verdicts, int index, ByteBuf frame,
+                           CompletionStage<Verdict> stage) {
     }
 
     /** Set while a statement awaits its verdict; taken by whichever comes first, the verdict or the session's end. */
@@ -1155,7 +1160,8 @@ final class ClientRelay {
         if (w != null) {
             waiting = null;
             w.frame().release(); // the verdict's continuation may never run (the proxy may be stopping)
-            recordLeftWaiting(w.contexts(), w.verdicts(), w.index(), Undecided.VERDICT);
+            Verdict meanwhile = PendingVerdict.meanwhile(w.stage());
+            recordLeftWaiting(w.contexts(), w.verdicts(), w.index(), meanwhile != null ? meanwhile : Undecided.VERDICT);
         }
     }
 

@@ -3,6 +3,7 @@ package io.dbwarden.proxy.policy;
 import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.approval.ApprovalService;
 import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.filter.PendingVerdict;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.Ancestry;
@@ -112,8 +113,15 @@ public final class PolicyFilter implements StatementFilter {
         if (done != null) {
             return done.decision() == Decision.REQUIRE_APPROVAL ? approve(a, s, context, done) : f;
         }
-        return f.thenCompose(verdict -> verdict.decision() == Decision.REQUIRE_APPROVAL
-                ? approve(a, s, context, verdict) : CompletableFuture.completedFuture(verdict));
+        PendingVerdict pending = new PendingVerdict(); // held for approval is known once the analysis is done
+        pending.completeAs(f.thenCompose(verdict -> {
+            if (verdict.decision() != Decision.REQUIRE_APPROVAL) {
+                return CompletableFuture.completedFuture(verdict);
+            }
+            pending.meanwhile(verdict);
+            return approve(a, s, context, verdict);
+        }));
+        return pending;
     }
 
     /**
@@ -161,7 +169,9 @@ public final class PolicyFilter implements StatementFilter {
         if (policy == null) {
             return CompletableFuture.completedFuture(held);
         }
-        return a.request(context, held, policy);
+        CompletionStage<Verdict> decided = a.request(context, held, policy);
+        return decided instanceof CompletableFuture<Verdict> f && f.isDone() ? decided
+                : PendingVerdict.of(decided, held);
     }
 
     /** Decides on what runs: for EXECUTE/FETCH of a known name, the query behind the name. */

@@ -16,8 +16,10 @@ import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 /** A proxy on an ephemeral loopback port in front of {@link EmbeddedPg}, recording every execution. */
@@ -28,11 +30,23 @@ public final class RunningProxy implements AutoCloseable {
 
     private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
                          int eventLoops) {
+        this(config, statementFilters, resultFilters, eventLoops, java.util.Map::of);
+    }
+
+    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
+                         int eventLoops, Supplier<Map<String, String>> sessionSettings) {
         List<ExecutionListener> listeners = new ArrayList<>();
         listeners.add(records::add);
         listeners.add(metrics);
         server = ProxyServer.start(config, new FilterChain(statementFilters, resultFilters, listeners), metrics,
-                java.util.Map::of, eventLoops);
+                sessionSettings, eventLoops);
+    }
+
+    /** With the settings sessions start with, as a policy engine gives them (the CLI passes its engine's). */
+    public static RunningProxy start(UnaryOperator<ProxyConfig> customize, List<StatementFilter> statementFilters,
+                                     Supplier<Map<String, String>> sessionSettings) {
+        return new RunningProxy(LiveConfig.fixed(customize.apply(defaultConfig())), statementFilters, List.of(),
+                ProxyServer.defaultEventLoops(), sessionSettings);
     }
 
     private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters) {
