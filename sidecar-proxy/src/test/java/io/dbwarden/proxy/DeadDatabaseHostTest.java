@@ -31,9 +31,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The database host vanishes without closing its connections (a failover, a network partition): its packets simply
  * stop. The database is a scripted server in a network namespace of its own, behind a veth link that the test takes
- * down. With short keepalive settings the proxy notices within seconds, both on an idle session (keepalive probes go
- * unanswered) and on one whose query was never acknowledged (TCP_USER_TIMEOUT), and each client gets FATAL 08006
- * instead of waiting for hours. Needs root and iproute2 (network namespaces); skipped where they are not available.
+ * down. With short keepalive settings the proxy notices within seconds on an idle session (keepalive probes go
+ * unanswered), and with the user timeout set on one whose query was never acknowledged (TCP_USER_TIMEOUT); each client
+ * gets FATAL 08006 instead of waiting for hours. Needs root, iproute2 (network namespaces) and python3; skipped where
+ * they are not available.
  */
 class DeadDatabaseHostTest {
     private static final String SERVER = """
@@ -129,7 +130,7 @@ class DeadDatabaseHostTest {
         Path audit = dir.resolve("audit.jsonl");
         start(dir.resolve("proxy.log"), Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Ddbwarden.tcp.keepalive-idle-seconds=1", "-Ddbwarden.tcp.keepalive-interval-seconds=1",
-                "-Ddbwarden.tcp.keepalive-count=2",
+                "-Ddbwarden.tcp.keepalive-count=2", "-Ddbwarden.tcp.user-timeout-seconds=3",
                 "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
                 "--listen", "127.0.0.1:" + port, "--upstream", database + ":5432", "--upstream-user", "app",
                 "--upstream-tls", "disable", "--no-policy", "--admin-listen", "none", "--audit", audit.toString());

@@ -26,7 +26,7 @@ record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancel
         return transport.socketChannel();
     }
 
-    /** Socket options of the connections to the database: keepalive and user timeout (see {@link TcpKeepalive}). */
+    /** Socket options of the connections to the database: keepalive, user timeout if set (see {@link TcpKeepalive}). */
     java.util.List<TcpKeepalive.Option<?>> upstreamSocketOptions() {
         return keepalive.options(transport, true);
     }

@@ -30,18 +30,24 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A peer gone without a word is noticed in minutes, not hours: the proxy's sockets on both sides probe an idle
- * peer, and its database connections also give up on data the database never acknowledges.
+ * peer, and its database connections can also be told to give up on data the database never acknowledges.
  */
 class TcpKeepaliveTest {
 
     @Test
     void defaultsGiveUpOnASilentPeerAfterTwoMinutes() {
         TcpKeepalive k = TcpKeepalive.configured();
-        assertThat(k).isEqualTo(new TcpKeepalive(60, 10, 6));
+        assertThat(k).isEqualTo(new TcpKeepalive(60, 10, 6, 0));
         assertThat(k.deadAfterSeconds()).isEqualTo(120);
-        assertThatThrownBy(() -> new TcpKeepalive(0, 10, 6)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new TcpKeepalive(0, 10, 6, 0)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("-Ddbwarden.tcp.keepalive-idle-seconds");
-        assertThatThrownBy(() -> new TcpKeepalive(60, 10, 200)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new TcpKeepalive(60, 10, 200, 0)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new TcpKeepalive(60, 10, 6, -1)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("-Ddbwarden.tcp.user-timeout-seconds");
+        // no user timeout unless asked for: a database that stops reading (a COPY waiting on a lock) is not gone
+        for (Transport t : List.of(Transport.IO_URING, Transport.EPOLL, Transport.NIO)) {
+            assertThat(k.options(t, true)).noneMatch(o -> o.option().name().equals("TCP_USER_TIMEOUT"));
+        }
         System.setProperty(TcpKeepalive.INTERVAL, "ten");
         try {
             assertThatThrownBy(TcpKeepalive::configured).isInstanceOf(IllegalArgumentException.class)
@@ -59,9 +65,10 @@ class TcpKeepaliveTest {
     void theOptionsTakeEffectOnARealSocket(String name) throws Exception {
         Transport transport = Transport.select(name);
         assumeTrue(transport.name().equals(name), name + " is not available here");
-        TcpKeepalive keepalive = new TcpKeepalive(42, 7, 3);
+        TcpKeepalive keepalive = new TcpKeepalive(42, 7, 3, 9);
         List<TcpKeepalive.Option<?>> options = keepalive.options(transport, true);
         assertThat(options).hasSize(transport == Transport.NIO ? 4 : 5);
+        assertThat(keepalive.options(transport, false)).as("the client side gets no user timeout").hasSize(4);
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
         try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             Bootstrap b = new Bootstrap().group(group).channel(transport.socketChannel())
