@@ -183,9 +183,15 @@ class DeadDatabaseHostTest {
         return p;
     }
 
-    private static int run(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    /** The command's exit status; -1 when it cannot be started (not installed) or does not end in 10 s. */
+    private static int run(String... command) throws InterruptedException {
+        Process p;
+        try {
+            p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+        } catch (IOException e) {
+            return -1;
+        }
         if (!p.waitFor(10, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             return -1;
