@@ -58,7 +58,8 @@ class DeadDatabaseHostTest {
                         n = struct.unpack('!I', read(c, 4))[0]
                         read(c, n - 4)
                         if t == b'Q':
-                            c.sendall(b'C' + struct.pack('!I', 13) + b'SELECT 1\\0' + b'Z' + struct.pack('!I', 5) + b'I')
+                            c.sendall(b'C' + struct.pack('!I', 13) + b'SELECT 1\\0'
+                                      + b'Z' + struct.pack('!I', 5) + b'I')
                         elif t == b'X':
                             return
                 except EOFError:

@@ -85,7 +85,8 @@ class ProxyProtocolTest {
             proxy.records.clear();
             try (Connection c = proxy.connect("preferQueryMode=simple"); Statement s = c.createStatement()) {
                 assertThatThrownBy(() -> s.execute("INSERT INTO pp_child VALUES (8)"))
-                        .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("23503"));
+                        .isInstanceOfSatisfying(SQLException.class,
+                                e -> assertThat(e.getSQLState()).isEqualTo("23503"));
             }
             await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.records.stream()
                     .anyMatch(r -> r.statement().normalized().contains("pp_child")));
