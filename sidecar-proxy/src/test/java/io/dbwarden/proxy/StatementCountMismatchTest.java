@@ -67,6 +67,9 @@ class StatementCountMismatchTest {
                 }
                 assertThat(records).extracting(r -> r.statement().text())
                         .containsExactly("SELECT 'one'", "SELECT 'two'", "SELECT 'three'");
+                assertThat(proxy.metrics.render())
+                        .contains("dbwarden_statement_split_mismatches_total{database=\"fewer\"} 1")
+                        .contains("dbwarden_statement_split_mismatches_total{database=\"more\"} 0");
 
                 out.write(message('Q', cstrings("SELECT 'next'")));
                 out.flush();
@@ -118,6 +121,8 @@ class StatementCountMismatchTest {
                         .contains("the session was closed");
                 assertThat(unseen.statement().text()).isEqualTo("SELECT 'looks like one'");
                 await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.metrics.activeConnections() == 0);
+                assertThat(proxy.metrics.render()).as("for alerting: a statement ran without its own verdict")
+                        .contains("dbwarden_statement_split_mismatches_total{database=\"more\"} 1");
             }
             server.join(5_000);
         }

@@ -22,6 +22,8 @@ public final class ProxyMetrics implements ExecutionListener {
     private final LongAdder clientAuthFailures = new LongAdder();
     private final LongAdder upstreamFailures = new LongAdder();
     private final LongAdder protocolErrors = new LongAdder();
+    /** [0]: the database ran more statements of a query text than the proxy found; [1]: fewer. */
+    private final LongAdder[] splitMismatches = {new LongAdder(), new LongAdder()};
     private final LongAdder[] statementsByDecision = new LongAdder[Decision.values().length];
     private final LongAdder statementErrors = new LongAdder();
     private final LongAdder rows = new LongAdder();
@@ -66,6 +68,14 @@ public final class ProxyMetrics implements ExecutionListener {
 
     public void protocolError() {
         protocolErrors.increment();
+    }
+
+    /**
+     * The database read a query text as more statements than the proxy did ({@code serverSawMore}: one ran without
+     * its own verdict, and the session was closed) or as fewer (the proxy had judged parts of one statement apart).
+     */
+    public void statementSplitMismatch(boolean serverSawMore) {
+        splitMismatches[serverSawMore ? 0 : 1].increment();
     }
 
     public void policyReloaded() {
@@ -133,6 +143,13 @@ public final class ProxyMetrics implements ExecutionListener {
         counter(sb, "dbwarden_upstream_failures_total", "Failed upstream connections (connect, TLS, authentication).",
                 upstreamFailures.sum());
         counter(sb, "dbwarden_protocol_errors_total", "Connections closed for protocol violations.", protocolErrors.sum());
+        sb.append("# HELP dbwarden_statement_split_mismatches_total Query texts the database split into more or fewer "
+                + "statements than the proxy (more: one ran without its own verdict; the session was closed).\n");
+        sb.append("# TYPE dbwarden_statement_split_mismatches_total counter\n");
+        sb.append("dbwarden_statement_split_mismatches_total{database=\"more\"} ").append(splitMismatches[0].sum())
+                .append('\n');
+        sb.append("dbwarden_statement_split_mismatches_total{database=\"fewer\"} ").append(splitMismatches[1].sum())
+                .append('\n');
         sb.append("# HELP dbwarden_statements_total Statements seen, by decision.\n");
         sb.append("# TYPE dbwarden_statements_total counter\n");
         for (Decision d : Decision.values()) {

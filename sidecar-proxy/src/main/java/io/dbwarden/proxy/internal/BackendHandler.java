@@ -206,6 +206,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         String why = "the server ran more statements than the proxy found in the query text (it answered with "
                 + type + " after the last one); the session was closed";
         relay.record(new Execution(last.context, last.verdict, List.of(), null).unseen(why));
+        relay.runtime().metrics().statementSplitMismatch(true);
         LOG.error("the server ran a statement the proxy did not see in the query text; closing the session: "
                 + "connection={} answer={}", last.context.session().connectionId(), type);
         return new PgProtocolException(PgError.PROTOCOL_VIOLATION, "dbwarden: the database ran more statements than "
@@ -502,6 +503,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 + "statements={} unanswered={}", relay.session().connectionId(), head.statements.size(),
                 head.statements.size() - from);
         head.index = head.statements.size();
+        relay.runtime().metrics().statementSplitMismatch(false);
     }
 
     /** What an error answering Sync is about: the implicit transaction the extended protocol commits there. */
