@@ -162,7 +162,12 @@ public final class ProxyBootstrap {
                     drain.toSeconds(), clients.size());
             while (!graceEnded && deadline - System.nanoTime() > 0
                     && (drainEnd - System.nanoTime() > 0 || !clients.isEmpty())) {
-                clients.newCloseFuture().awaitUninterruptibly(100);
+                if (clients.isEmpty()) {
+                    // the close future of an empty group is complete already: waiting on it would spin
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+                } else {
+                    clients.newCloseFuture().awaitUninterruptibly(100);
+                }
             }
         }
         runtime.shuttingDown().set(true);
