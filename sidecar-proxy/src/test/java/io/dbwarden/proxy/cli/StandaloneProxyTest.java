@@ -310,6 +310,7 @@ class StandaloneProxyTest {
                     "cannot read certificates from " + unreadable + ": no such file");
             cases.put(List.of("--listen", busy), "cannot listen on --listen " + busy + ": ");
             cases.put(List.of("--admin-listen", busy), "cannot listen on --admin-listen " + busy + ": ");
+            cases.put(List.of("--shutdown-drain-seconds", "-1"), "--shutdown-drain-seconds must be 0 or more, got -1");
             for (Map.Entry<List<String>, String> c : cases.entrySet()) {
                 CommandLine cl = DbwardenProxyCli.commandLine();
                 cl.getSubcommands().get("run").setOverwrittenOptionsAllowed(true); // the case's value replaces args'
