@@ -92,8 +92,7 @@ public class PolicyBundles {
     }
 
     void stop(@Observes ShutdownEvent e) {
-        closing = true; // without a pre-shutdown delay (tests, dev mode) this is the first word of the shutdown
-        signal();
+        stopWaiting(null); // without a pre-shutdown delay (tests, dev mode) this is the first word of the shutdown
         if (informer != null) {
             informer.close();
         }

@@ -186,12 +186,7 @@ public final class RunCommand implements Callable<Integer> {
      * pod. Where the runtime does not let SIGTERM be handled, the shutdown hook drains and the status stays 143.
      */
     private static void smartShutdownOnTerminate(Runnable shutdown) {
-        try {
-            sun.misc.Signal.handle(new sun.misc.Signal("TERM"),
-                    signal -> Thread.ofPlatform().name("dbwarden-terminate").start(shutdown));
-        } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            LOG.debug("SIGTERM keeps the runtime's default handling: {}", e.toString());
-        }
+        onSignal("TERM", () -> Thread.ofPlatform().name("dbwarden-terminate").start(shutdown));
     }
 
     /**
@@ -200,13 +195,18 @@ public final class RunCommand implements Callable<Integer> {
      * handled, it keeps its default (the smart shutdown).
      */
     private static void fastShutdownOnInterrupt(ProxyServer server) {
+        onSignal("INT", () -> {
+            server.endGracePeriod();
+            Thread.ofPlatform().name("dbwarden-interrupt").start(() -> System.exit(130)); // as the default does
+        });
+    }
+
+    /** Handles SIG{@code name} with {@code handler}, or leaves the runtime's default where it cannot be handled. */
+    private static void onSignal(String name, Runnable handler) {
         try {
-            sun.misc.Signal.handle(new sun.misc.Signal("INT"), signal -> {
-                server.endGracePeriod();
-                Thread.ofPlatform().name("dbwarden-interrupt").start(() -> System.exit(130)); // as the default does
-            });
+            sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> handler.run());
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            LOG.debug("SIGINT keeps the runtime's default handling: {}", e.toString());
+            LOG.debug("SIG{} keeps the runtime's default handling: {}", name, e.toString());
         }
     }
 
@@ -265,14 +265,8 @@ public final class RunCommand implements Callable<Integer> {
         // checked before anything is opened
         int loops = eventLoops != null ? ProxyServer.checkEventLoops(eventLoops, "--event-loops")
                 : ProxyServer.checkEventLoops(ProxyServer.defaultEventLoops(), "-Ddbwarden.worker.threads");
-        if (shutdownGraceSeconds < 0) {
-            throw new IllegalArgumentException("--shutdown-grace-seconds must be 0 or more, got "
-                    + shutdownGraceSeconds);
-        }
-        if (shutdownDrainSeconds < 0) {
-            throw new IllegalArgumentException("--shutdown-drain-seconds must be 0 or more, got "
-                    + shutdownDrainSeconds);
-        }
+        requireNotNegative(shutdownGraceSeconds, "--shutdown-grace-seconds");
+        requireNotNegative(shutdownDrainSeconds, "--shutdown-drain-seconds");
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
@@ -363,6 +357,12 @@ public final class RunCommand implements Callable<Integer> {
                 admin == null ? "none" : adminListen, policies.size(), audit);
         return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source,
                 new AtomicBoolean());
+    }
+
+    private static void requireNotNegative(long value, String option) {
+        if (value < 0) {
+            throw new IllegalArgumentException(option + " must be 0 or more, got " + value);
+        }
     }
 
     private static URI checkedOperatorUri(String url) {

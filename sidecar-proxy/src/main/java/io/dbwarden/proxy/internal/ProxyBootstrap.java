@@ -63,7 +63,7 @@ public final class ProxyBootstrap {
             TlsContexts tls = new TlsContexts(config);
             TcpKeepalive keepalive = TcpKeepalive.configured();
             ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls, transport,
-                    keepalive,
+                    keepalive.options(transport, true),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
                     new AtomicBoolean());
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
@@ -162,20 +162,14 @@ public final class ProxyBootstrap {
                     drain.toSeconds(), clients.size());
             while (!graceEnded && deadline - System.nanoTime() > 0
                     && (drainEnd - System.nanoTime() > 0 || !clients.isEmpty())) {
-                if (clients.isEmpty()) {
-                    // the close future of an empty group is complete already: waiting on it would spin
-                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
-                } else {
-                    clients.newCloseFuture().awaitUninterruptibly(100);
-                }
+                awaitSessions(deadline);
             }
         }
         runtime.shuttingDown().set(true);
         if (!clients.isEmpty() && !grace.isZero() && !graceEnded) {
             LOG.info("shutting down: waiting up to {} s for sessions={} to end", grace.toSeconds(), clients.size());
             while (!clients.isEmpty() && !graceEnded && deadline - System.nanoTime() > 0) {
-                clients.newCloseFuture().awaitUninterruptibly(Math.max(1, Math.min(
-                        TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()), 100)));
+                awaitSessions(deadline);
             }
         }
         serverChannel.close().syncUninterruptibly();
@@ -190,6 +184,19 @@ public final class ProxyBootstrap {
         clients.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         boss.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * Waits until the open sessions have ended, for at most 100 ms and not past {@code deadline}; with none open,
+     * just that long (the close future of an empty group is complete already: waiting on it would spin).
+     */
+    private void awaitSessions(long deadline) {
+        long millis = Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()), 100));
+        if (clients.isEmpty()) {
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(millis));
+        } else {
+            clients.newCloseFuture().awaitUninterruptibly(millis);
+        }
     }
 
     /** {@link #shutdown} without a grace period: open sessions are terminated at once. */

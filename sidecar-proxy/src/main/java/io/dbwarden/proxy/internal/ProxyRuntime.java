@@ -7,6 +7,7 @@ import io.dbwarden.proxy.filter.FilterChain;
 import io.netty.channel.Channel;
 import io.netty.handler.ssl.SslContext;
 
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -16,19 +17,16 @@ import java.util.function.Supplier;
  * What every connection of one proxy instance shares. {@code sessionSettings} are server settings every new
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
  * While {@code shuttingDown}, new sessions are refused (see {@link ProxyBootstrap#shutdown}).
+ * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}).
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
-                    TlsContexts tls, Transport transport, TcpKeepalive keepalive, StatementCache statements,
+                    TlsContexts tls, Transport transport, List<TcpKeepalive.Option<?>> upstreamSocketOptions,
+                    StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
                     AtomicBoolean shuttingDown) {
     /** Socket type of the connections to the database (they share their client's event loop). */
     Class<? extends Channel> upstreamChannelType() {
         return transport.socketChannel();
-    }
-
-    /** Socket options of the connections to the database: keepalive, user timeout if set (see {@link TcpKeepalive}). */
-    java.util.List<TcpKeepalive.Option<?>> upstreamSocketOptions() {
-        return keepalive.options(transport, true);
     }
 
     /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */
