@@ -58,7 +58,8 @@ public final class SidecarProcess implements AutoCloseable {
                 "--identity", "shop/checkout", "--operator-url", "https://localhost:" + operatorPort,
                 "--operator-ca-file", SelfSignedTls.certificatePem.toString(),
                 "--token-file", dir.resolve("token").toString(), "--bundle-cache", dir.resolve("bundle.yaml").toString(),
-                "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "127.0.0.1:" + adminPort)
+                "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "127.0.0.1:" + adminPort,
+                "--warm-up-seconds", "0")
                 .redirectErrorStream(true).redirectOutput(dir.resolve("proxy.log").toFile());
         pb.environment().put("POD_NAME", "checkout-7d9f8c6b5-x2k4q");
         Process p = pb.start();

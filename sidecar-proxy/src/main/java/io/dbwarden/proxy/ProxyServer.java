@@ -45,7 +45,29 @@ public final class ProxyServer implements AutoCloseable {
                                     java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
                                     int eventLoops) {
         checkEventLoops(eventLoops, "event loops");
-        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops));
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, true));
+    }
+
+    /**
+     * Like {@link #start(LiveConfig, FilterChain, ProxyMetrics, java.util.function.Supplier, int)}, bound (an address
+     * problem fails here) but taking no connection before {@link #accept()}: clients that connect meanwhile wait in
+     * the listening socket's backlog.
+     */
+    public static ProxyServer bind(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
+                                   java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                   int eventLoops) {
+        checkEventLoops(eventLoops, "event loops");
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, false));
+    }
+
+    /** Starts taking connections after {@link #bind}; does nothing when it already does. */
+    public void accept() {
+        bootstrap.accept();
+    }
+
+    /** Whether it takes connections: false between {@link #bind} and {@link #accept()}. */
+    public boolean accepting() {
+        return bootstrap.accepting();
     }
 
     /** Upper bound for the event-loop count (each loop is a thread with its own ring and buffers). */

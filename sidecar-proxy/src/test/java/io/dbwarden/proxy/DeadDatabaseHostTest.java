@@ -134,7 +134,8 @@ class DeadDatabaseHostTest {
                 "-Ddbwarden.tcp.keepalive-count=2", "-Ddbwarden.tcp.user-timeout-seconds=3",
                 "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
                 "--listen", "127.0.0.1:" + port, "--upstream", database + ":5432", "--upstream-user", "app",
-                "--upstream-tls", "disable", "--no-policy", "--admin-listen", "none", "--audit", audit.toString());
+                "--upstream-tls", "disable", "--no-policy", "--admin-listen", "none", "--audit", audit.toString(),
+                "--warm-up-seconds", "0");
         await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
             new Socket("127.0.0.1", port).close();
             return true;

@@ -477,7 +477,8 @@ class ShutdownTest {
                 "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
                 "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
                 "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--no-policy",
-                "--admin-listen", "none", "--audit", audit.toString(), "--shutdown-grace-seconds", "60"));
+                "--admin-listen", "none", "--audit", audit.toString(), "--shutdown-grace-seconds", "60",
+                "--warm-up-seconds", "0"));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.log").toFile())
                 .start();
         await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {

@@ -154,6 +154,12 @@ public final class RunCommand implements Callable<Integer> {
             + "refuse new sessions at once).")
     long shutdownDrainSeconds;
 
+    @Option(names = "--warm-up-seconds", defaultValue = "10", description = "On the JVM, before the listener opens, "
+            + "relay statements between loopback stand-ins through the same pipeline until the JIT compiler has "
+            + "compiled the statement path, for at most this long: the first clients are not served by interpreted "
+            + "code (no effect in a native image; default: ${DEFAULT-VALUE}, 0 skips it).")
+    long warmUpSeconds;
+
     @Override
     public Integer call() throws Exception {
         Running running;
@@ -267,6 +273,7 @@ public final class RunCommand implements Callable<Integer> {
                 : ProxyServer.checkEventLoops(ProxyServer.defaultEventLoops(), "-Ddbwarden.worker.threads");
         requireNotNegative(shutdownGraceSeconds, "--shutdown-grace-seconds");
         requireNotNegative(shutdownDrainSeconds, "--shutdown-drain-seconds");
+        requireNotNegative(warmUpSeconds, "--warm-up-seconds");
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
@@ -329,12 +336,13 @@ public final class RunCommand implements Callable<Integer> {
         ProxyServer server;
         AdminServer admin = null;
         try {
-            server = ProxyServer.start(live, new FilterChain(filters, resultFilters, listeners), metrics,
+            // bound first (an address problem shows at once), taking sessions after the warm-up
+            server = ProxyServer.bind(live, new FilterChain(filters, resultFilters, listeners), metrics,
                     () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(), loops);
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,
-                        () -> !server.shuttingDown() && (source == null || source.loaded()));
+                        () -> server.accepting() && !server.shuttingDown() && (source == null || source.loaded()));
             } catch (RuntimeException e) {
                 server.close();
                 throw e;
@@ -353,6 +361,8 @@ public final class RunCommand implements Callable<Integer> {
         if (source != null) {
             source.start();
         }
+        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops);
+        server.accept();
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);
         return new Running(server, admin, auditLog, analyzer, metrics, catalogConnection, reloader, source,

@@ -51,10 +51,14 @@ public final class ProxyBootstrap {
         this.clients = clients;
     }
 
-    /** Starts with {@code threads} event loops; client and upstream channels of a session share one loop. */
+    /**
+     * Starts with {@code threads} event loops; client and upstream channels of a session share one loop. Unless
+     * {@code accepting}, the listening socket is bound but takes no connection before {@link #accept()} (clients
+     * wait in its backlog).
+     */
     public static ProxyBootstrap start(LiveConfig live, FilterChain chain, ProxyMetrics metrics,
                                        java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
-                                       int threads) {
+                                       int threads, boolean accepting) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
         EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
@@ -81,6 +85,9 @@ public final class ProxyBootstrap {
                         }
                     });
             keepalive.options(transport, false).forEach(o -> o.setOnChildren(b));
+            if (!accepting) {
+                b.option(ChannelOption.AUTO_READ, false);
+            }
             Channel server = Listening.bind(b, config.listen(), "--listen");
             if (tls.watchesFiles() || live.watchesFiles()) {
                 // rotated certificates and credentials (a renewed Secret, a new CA bundle) apply without a restart
@@ -97,14 +104,25 @@ public final class ProxyBootstrap {
             if (tls.clientCertificate() != null) {
                 metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
             }
-            LOG.info("dbwarden proxy listening: address={} upstream={} transport={} event_loops={} identity={}",
-                    server.localAddress(), config.upstream(), transport.name(), threads, config.identity());
+            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} event_loops={} identity={}",
+                    accepting ? "listening" : "bound (not accepting yet)", server.localAddress(), config.upstream(),
+                    transport.name(), threads, config.identity());
             return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name(), runtime);
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /** Starts taking the connections waiting in the listening socket's backlog, and new ones. */
+    public void accept() {
+        serverChannel.config().setAutoRead(true);
+    }
+
+    /** Whether the listening socket takes connections (see {@link #start}). */
+    public boolean accepting() {
+        return serverChannel.config().isAutoRead();
     }
 
     /** Threads serving the connections. */

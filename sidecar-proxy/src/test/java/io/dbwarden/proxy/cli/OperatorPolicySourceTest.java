@@ -125,7 +125,8 @@ class OperatorPolicySourceTest {
                 "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user-file", user.toString(),
                 "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "shop/checkout",
                 "--operator-url", operatorUrl, "--token-file", token.toString(), "--bundle-cache", cache.toString(),
-                "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "127.0.0.1:0");
+                "--audit", dir.resolve("audit.jsonl").toString(), "--admin-listen", "127.0.0.1:0",
+                "--warm-up-seconds", "0");
         return cmd.start();
     }
 

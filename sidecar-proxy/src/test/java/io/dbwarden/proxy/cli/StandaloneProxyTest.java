@@ -101,7 +101,8 @@ class StandaloneProxyTest {
                 "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
                 "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
                 "--upstream-password-file", pw.toString(), "--upstream-tls", "disable", "--identity", "test/app",
-                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "127.0.0.1:0"));
+                "--policy", policy.toString(), "--audit", audit.toString(), "--admin-listen", "127.0.0.1:0",
+                "--warm-up-seconds", "0"));
         args.addAll(List.of(extra));
         return args.toArray(String[]::new);
     }
@@ -311,6 +312,7 @@ class StandaloneProxyTest {
             cases.put(List.of("--listen", busy), "cannot listen on --listen " + busy + ": ");
             cases.put(List.of("--admin-listen", busy), "cannot listen on --admin-listen " + busy + ": ");
             cases.put(List.of("--shutdown-drain-seconds", "-1"), "--shutdown-drain-seconds must be 0 or more, got -1");
+            cases.put(List.of("--warm-up-seconds", "-1"), "--warm-up-seconds must be 0 or more, got -1");
             for (Map.Entry<List<String>, String> c : cases.entrySet()) {
                 CommandLine cl = DbwardenProxyCli.commandLine();
                 cl.getSubcommands().get("run").setOverwrittenOptionsAllowed(true); // the case's value replaces args'

@@ -66,7 +66,7 @@ public final class Demo {
         new CommandLine(agentCmd).parseArgs("--masking-key-file", maskingKey.toString(),"--listen", "127.0.0.1:" + agentPort, "--upstream", "127.0.0.1:" + pg.getPort(),
                 "--upstream-database", "shop", "--upstream-user", "postgres", "--upstream-tls", "disable",
                 "--identity", "agents/sql-copilot", "--policy", agentPolicy.toString(), "--audit", agentAudit.toString(),
-                "--admin-listen", "none");
+                "--admin-listen", "none", "--warm-up-seconds", "0"); // the same JVM: the first proxy warmed it up
         RunCommand.Running agent = agentCmd.start();
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -28,7 +28,7 @@ public final class CliProxy {
                 "127.0.0.1:" + EmbeddedPg.get().port(), "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user",
                 EmbeddedPg.SCRAM_USER, "--upstream-password-file", pw.toString(), "--upstream-tls", "disable",
                 "--identity", identity, "--policy", policy.toString(), "--audit", dir.resolve("audit.jsonl").toString(),
-                "--admin-listen", "none"));
+                "--admin-listen", "none", "--warm-up-seconds", "0"));
         args.addAll(List.of(extraArgs));
         RunCommand cmd = new RunCommand();
         new CommandLine(cmd).setOverwrittenOptionsAllowed(true).parseArgs(args.toArray(String[]::new));

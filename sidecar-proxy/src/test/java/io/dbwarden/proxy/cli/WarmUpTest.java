@@ -1,0 +1,166 @@
+package io.dbwarden.proxy.cli;
+
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** The JIT warm-up that runs before {@code dbwarden-proxy run} takes its first client. */
+@ExtendWith(LeakDetection.class)
+class WarmUpTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void relaysEveryProtocolThroughALoopbackProxyAndEndsByTheLimit() throws Exception {
+        long start = System.nanoTime();
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2);
+        // clients stop at the limit (or earlier, once the compiler is quiet) and finish the round they are in
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(12));
+        assertThat(o.took()).isLessThanOrEqualTo(Duration.ofNanos(System.nanoTime() - start));
+        // simple queries, unnamed extended-protocol statements, named prepared ones: each answered without error
+        // (an ErrorResponse from the relay fails the warm-up), in whole rounds of 50
+        assertThat(o.statements()).hasSize(3).allSatisfy(n -> assertThat(n).isPositive().matches(v -> v % 50 == 0));
+        assertThat(o.total()).isEqualTo(o.statements()[0] + o.statements()[1] + o.statements()[2]);
+    }
+
+    @Test
+    void theStandInFramesItsAnswersAsPostgresDoesForARealDriver() throws Exception {
+        try (WarmUp.StandIn db = new WarmUp.StandIn();
+             Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + db.port()
+                     + "/warmup?sslmode=disable&user=warmup");
+             Statement s = c.createStatement()) {
+            try (ResultSet rs = s.executeQuery("SELECT id, name, email FROM accounts WHERE id = 1")) {
+                assertThat(rs.getMetaData().getColumnCount()).isEqualTo(3);
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString("email")).isEqualTo("user" + rs.getString("id") + "@example.com");
+                assertThat(rs.next()).isFalse();
+            }
+            c.setAutoCommit(false);
+            assertThat(s.executeUpdate("UPDATE accounts SET balance = 0 WHERE id = 1")).isEqualTo(1);
+            c.commit();
+            assertThat(db.statements()).isGreaterThanOrEqualTo(3);
+        }
+    }
+
+    @Test
+    void zeroSecondsSkipsIt() {
+        assertThat(WarmUp.runLogged(Duration.ZERO, 1)).isNull();
+        assertThat(WarmUp.jitAvailable()).isTrue(); // tests run on HotSpot
+    }
+
+    @Test
+    void theListenerIsBoundAtOnceAndTakesItsFirstClientAfterTheWarmUpWithoutATrace() throws Exception {
+        int port = freePort();
+        int adminPort = freePort();
+        Path audit = dir.resolve("audit.jsonl");
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, EmbeddedPg.PASSWORD);
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs("--listen", "127.0.0.1:" + port, "--upstream",
+                "127.0.0.1:" + EmbeddedPg.get().port(), "--upstream-database", EmbeddedPg.DATABASE,
+                "--upstream-user", EmbeddedPg.SCRAM_USER, "--upstream-password-file", pw.toString(),
+                "--upstream-tls", "disable", "--identity", "test/warm", "--no-policy", "--audit", audit.toString(),
+                "--admin-listen", "127.0.0.1:" + adminPort, "--warm-up-seconds", "3");
+        CompletableFuture<RunCommand.Running> started = CompletableFuture.supplyAsync(() -> {
+            try {
+                return cmd.start();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        RunCommand.Running running = null;
+        try {
+            // while it warms up, the admin endpoint answers: alive, not ready
+            AtomicInteger readyWhileWarming = new AtomicInteger(-1);
+            await().atMost(30, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(20)).until(() -> {
+                int status = status(adminPort, "/readyz");
+                if (status > 0 && !started.isDone()) {
+                    readyWhileWarming.compareAndSet(-1, status);
+                }
+                return status > 0 || started.isDone();
+            });
+            CompletableFuture<Integer> early = null;
+            if (!started.isDone()) {
+                assertThat(readyWhileWarming.get()).isEqualTo(503);
+                assertThat(status(adminPort, "/healthz")).isEqualTo(200);
+                // a client connecting now waits in the backlog and is served once the warm-up is over
+                early = CompletableFuture.supplyAsync(() -> {
+                    try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/"
+                            + EmbeddedPg.DATABASE + "?sslmode=disable&user=app&connectTimeout=30");
+                         Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT 41 + 1")) {
+                        rs.next();
+                        return rs.getInt(1);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                Thread.sleep(300);
+                boolean servedYet = early.isDone();
+                if (status(adminPort, "/readyz") == 503) { // still warming up, so it was when servedYet was read
+                    assertThat(servedYet).isFalse();
+                }
+            }
+            running = started.get(60, TimeUnit.SECONDS);
+            assertThat(status(adminPort, "/readyz")).isEqualTo(200);
+            if (early != null) {
+                assertThat(early.get(30, TimeUnit.SECONDS)).isEqualTo(42);
+            }
+            try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/"
+                    + EmbeddedPg.DATABASE + "?sslmode=disable&user=app");
+                 Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT 'after'")) {
+                assertThat(rs.next()).isTrue();
+            }
+        } finally {
+            if (running != null) {
+                running.close();
+            } else {
+                started.thenAccept(RunCommand.Running::close);
+            }
+        }
+        // the real audit log holds the real sessions only, and its hash chain starts with them
+        List<String> lines = Files.readAllLines(audit);
+        assertThat(lines).isNotEmpty().allSatisfy(l -> assertThat(l).contains("\"identity\":\"test/warm\"")
+                .doesNotContain("warm-up").doesNotContain("accounts"));
+        assertThat(lines.get(0)).contains("\"seq\":1,");
+    }
+
+    private static int status(int port, String path) {
+        try {
+            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                    + path)).timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding())
+                    .statusCode();
+        } catch (Exception notYet) {
+            return -1;
+        }
+    }
+
+    private static int freePort() throws Exception {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+}
