@@ -39,6 +39,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -413,6 +414,8 @@ final class WarmUp {
                 message(out, 'Z', new byte[] {(byte) status});
                 out.flush();
                 boolean failed = false; // extended protocol: after an error, skip to Sync
+                Map<String, Reply> prepared = new HashMap<>();
+                Map<String, Reply> portals = new HashMap<>();
                 while (true) {
                     byte type = in.readByte();
                     byte[] body = in.readNBytes(in.readInt() - 4);
@@ -421,23 +424,50 @@ final class WarmUp {
                     }
                     switch (type) {
                         case 'Q' -> {
-                            String sql = new String(body, 0, body.length - 1, StandardCharsets.UTF_8);
-                            status = answer(out, sql, status);
+                            Reply r = Reply.of(cstring(body, 0));
+                            if (r.row()) {
+                                message(out, 'T', ROW_DESCRIPTION);
+                                message(out, 'D', row(statements.incrementAndGet()));
+                            }
+                            if (r.tag() == null) {
+                                message(out, 'I', new byte[0]); // EmptyQueryResponse
+                            } else {
+                                message(out, 'C', cstrings(r.tag()));
+                            }
+                            status = r.after(status);
                             message(out, 'Z', new byte[] {(byte) status});
                             out.flush();
                         }
-                        case 'P' -> message(out, '1', new byte[0]);
-                        case 'B' -> message(out, '2', new byte[0]);
+                        case 'P' -> {
+                            String name = cstring(body, 0);
+                            prepared.put(name, Reply.of(cstring(body, name.length() + 1)));
+                            message(out, '1', new byte[0]);
+                        }
+                        case 'B' -> {
+                            String portal = cstring(body, 0);
+                            portals.put(portal, prepared.get(cstring(body, portal.length() + 1)));
+                            message(out, '2', new byte[0]);
+                        }
                         case 'D' -> {
+                            Reply r = (body[0] == 'S' ? prepared : portals).get(cstring(body, 1));
                             if (body[0] == 'S') {
                                 message(out, 't', new byte[] {0, 1, 0, 0, 0, 23});
                             }
-                            message(out, 'T', ROW_DESCRIPTION);
+                            if (r != null && r.row()) {
+                                message(out, 'T', ROW_DESCRIPTION);
+                            } else {
+                                message(out, 'n', new byte[0]);
+                            }
                         }
                         case 'E' -> {
-                            statements.incrementAndGet();
-                            message(out, 'D', row(statements.get()));
-                            message(out, 'C', cstrings("SELECT 1"));
+                            Reply r = portals.get(cstring(body, 0));
+                            if (r != null && r.row()) {
+                                message(out, 'D', row(statements.incrementAndGet()));
+                            } else {
+                                statements.incrementAndGet();
+                            }
+                            message(out, 'C', cstrings(r == null || r.tag() == null ? "SELECT 0" : r.tag()));
+                            status = r == null ? status : r.after(status);
                         }
                         case 'C' -> message(out, '3', new byte[0]);
                         case 'H' -> out.flush();
@@ -465,35 +495,40 @@ final class WarmUp {
             }
         }
 
-        /** Answers one simple-query text (the warm-up sends one statement per query); returns the new status. */
-        private char answer(DataOutputStream out, String sql, char status) throws IOException {
-            String text = sql.stripLeading();
-            int end = 0;
-            while (end < text.length() && Character.isLetter(text.charAt(end))) {
+        /**
+         * What the stand-in answers to a statement (the warm-up sends one per query): a row of three text columns or
+         * none, the command tag (null for an empty query), the transaction status it leaves (0: as it was).
+         */
+        private record Reply(boolean row, String tag, char status) {
+            char after(char before) {
+                return status == 0 ? before : status;
+            }
+
+            static Reply of(String sql) {
+                String text = sql.stripLeading();
+                int end = 0;
+                while (end < text.length() && Character.isLetter(text.charAt(end))) {
+                    end++;
+                }
+                String first = text.substring(0, end).toUpperCase(Locale.ROOT);
+                return switch (first) {
+                    case "SELECT", "WITH", "VALUES", "SHOW" -> new Reply(true, "SELECT 1", (char) 0);
+                    case "INSERT" -> new Reply(false, "INSERT 0 1", (char) 0);
+                    case "UPDATE", "DELETE" -> new Reply(false, first + " 1", (char) 0);
+                    case "BEGIN", "START" -> new Reply(false, "BEGIN", 'T');
+                    case "COMMIT", "END" -> new Reply(false, "COMMIT", 'I');
+                    case "ROLLBACK", "ABORT" -> new Reply(false, "ROLLBACK", 'I');
+                    default -> new Reply(false, first.isEmpty() ? null : first, (char) 0);
+                };
+            }
+        }
+
+        private static String cstring(byte[] body, int from) {
+            int end = from;
+            while (end < body.length && body[end] != 0) {
                 end++;
             }
-            String first = text.substring(0, end).toUpperCase(Locale.ROOT);
-            statements.incrementAndGet();
-            switch (first) {
-                case "SELECT", "WITH", "VALUES", "SHOW" -> {
-                    message(out, 'T', ROW_DESCRIPTION);
-                    message(out, 'D', row(statements.get()));
-                    message(out, 'C', cstrings("SELECT 1"));
-                }
-                case "INSERT" -> message(out, 'C', cstrings("INSERT 0 1"));
-                case "UPDATE", "DELETE" -> message(out, 'C', cstrings(first + " 1"));
-                case "BEGIN", "START" -> {
-                    message(out, 'C', cstrings("BEGIN"));
-                    return 'T';
-                }
-                case "COMMIT", "END", "ROLLBACK", "ABORT" -> {
-                    message(out, 'C', cstrings(first.equals("ROLLBACK") || first.equals("ABORT") ? "ROLLBACK"
-                            : "COMMIT"));
-                    return 'I';
-                }
-                default -> message(out, 'C', cstrings(first.isEmpty() ? "EMPTY" : first));
-            }
-            return status;
+            return new String(body, from, end - from, StandardCharsets.UTF_8);
         }
 
         private static final byte[] ROW_DESCRIPTION = rowDescription("id", "name", "email");
