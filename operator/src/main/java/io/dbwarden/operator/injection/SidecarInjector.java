@@ -38,6 +38,12 @@ public final class SidecarInjector {
     public static final String EVENT_LOOPS = "dbwarden.io/proxy-event-loops";
     static final int DEFAULT_EVENT_LOOPS = 2;
     static final int MAX_EVENT_LOOPS = 64;
+    /**
+     * Longest JIT warm-up of the (JVM) sidecar before it takes the application's first connection; absent: the
+     * proxy's default. 0 for short-lived pods (Jobs), whose few statements would not repay it.
+     */
+    public static final String WARM_UP_SECONDS = "dbwarden.io/proxy-warm-up-seconds";
+    static final int MAX_WARM_UP_SECONDS = 60;
     static final int ADMIN_PORT = 9187;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -89,9 +95,15 @@ public final class SidecarInjector {
             return new Result(null, "annotation " + EVENT_LOOPS + " must be a number of event-loop threads from 1 to "
                     + MAX_EVENT_LOOPS + " (default " + DEFAULT_EVENT_LOOPS + ")");
         }
+        String warmUp = annotations.get(WARM_UP_SECONDS);
+        if (warmUp != null && warmUpSeconds(warmUp) < 0) {
+            return new Result(null, "annotation " + WARM_UP_SECONDS + " must be a number of seconds from 0 to "
+                    + MAX_WARM_UP_SECONDS + " (0 skips the warm-up)");
+        }
         JsonNode original = JSON.valueToTree(pod);
         Pod copy = JSON.convertValue(original, Pod.class);
-        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port, loops);
+        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port, loops,
+                warmUp == null ? -1 : warmUpSeconds(warmUp));
         return new Result(JsonDiff.asJson(original, JSON.valueToTree(copy)), null);
     }
 
@@ -103,6 +115,13 @@ public final class SidecarInjector {
         String v = annotation.trim();
         int n = v.matches("[0-9]{1,2}") ? Integer.parseInt(v) : -1;
         return n >= 1 && n <= MAX_EVENT_LOOPS ? n : -1;
+    }
+
+    /** The warm-up limit of an annotation value, or -1 if it is not one. */
+    static int warmUpSeconds(String annotation) {
+        String v = annotation.trim();
+        int n = v.matches("[0-9]{1,2}") ? Integer.parseInt(v) : -1;
+        return n <= MAX_WARM_UP_SECONDS ? n : -1;
     }
 
     /** Where the pod hands the credentials Secret to its own containers, or null. */
@@ -145,10 +164,13 @@ public final class SidecarInjector {
     }
 
     private static void mutate(Pod pod, Config config, String upstream, String database, String secret, String port,
-                               int eventLoops) {
+                               int eventLoops, int warmUpSeconds) {
         List<String> args = new ArrayList<>(List.of("run", "--listen", "127.0.0.1:" + port, "--upstream", upstream,
                 "--event-loops", String.valueOf(eventLoops),
                 "--shutdown-grace-seconds", String.valueOf(shutdownGraceSeconds(pod))));
+        if (warmUpSeconds >= 0) {
+            args.addAll(List.of("--warm-up-seconds", String.valueOf(warmUpSeconds)));
+        }
         if (!config.nativeSidecar()) {
             // stopped together with the application, which may still open connections while it finishes its work
             args.addAll(List.of("--shutdown-drain-seconds", String.valueOf(PLAIN_CONTAINER_DRAIN_SECONDS)));

@@ -116,6 +116,22 @@ class SidecarInjectorTest {
     }
 
     @Test
+    void sidecarWarmUpKeepsTheProxysDefaultUnlessAnnotated() throws Exception {
+        assertThat(sidecarArgs(pod(Map.of(), INJECTABLE))).doesNotContain("--warm-up-seconds");
+        for (String seconds : List.of("0", "5", "60")) {
+            Map<String, String> a = new java.util.HashMap<>(INJECTABLE);
+            a.put(SidecarInjector.WARM_UP_SECONDS, seconds);
+            assertThat(sidecarArgs(pod(Map.of(), a))).containsSequence("--warm-up-seconds", seconds);
+        }
+        for (String bad : List.of("61", "-1", "ten", "", "2.5", "100")) {
+            Map<String, String> a = new java.util.HashMap<>(INJECTABLE);
+            a.put(SidecarInjector.WARM_UP_SECONDS, bad);
+            assertThat(SidecarInjector.inject(pod(Map.of(), a), CONFIG).refusal()).as("'" + bad + "'")
+                    .contains(SidecarInjector.WARM_UP_SECONDS).contains("from 0 to 60");
+        }
+    }
+
+    @Test
     void sidecarJvmIsSizedByItsLoopsAndExitsWhenOutOfMemory() throws Exception {
         Map<String, String> annotations = new java.util.HashMap<>(INJECTABLE);
         assertThat(javaToolOptions(pod(Map.of(), annotations))).as("the image's own options are replaced")
