@@ -9,7 +9,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
@@ -61,8 +60,8 @@ public final class ProxyBootstrap {
                                        int threads, boolean accepting) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
-        EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, transport.ioHandlers().get());
-        EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, transport.ioHandlers().get());
+        EventLoopGroup boss = EventLoops.create(1, "dbwarden-accept", transport.ioHandlers().get());
+        EventLoopGroup workers = EventLoops.create(threads, "dbwarden-loop", transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
             TcpKeepalive keepalive = TcpKeepalive.configured();
