@@ -86,7 +86,8 @@ class DurableAuditTest {
                 "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(), "--upstream-database", EmbeddedPg.DATABASE,
                 "--upstream-user", EmbeddedPg.SCRAM_USER, "--upstream-password-file", pw.toString(),
                 "--upstream-tls", "disable", "--identity", "test/audited", "--no-policy", "--admin-listen", "none",
-                "--audit", audit.toString(), "--audit-sink", sinkUrl, "--audit-spool", dir.resolve("spool").toString(), "--warm-up-seconds", "0"));
+                "--audit", audit.toString(), "--audit-sink", sinkUrl, "--audit-spool", dir.resolve("spool").toString(),
+                "--warm-up-seconds", "0"));
         a.addAll(List.of(extra));
         return a;
     }
