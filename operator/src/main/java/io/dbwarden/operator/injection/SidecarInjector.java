@@ -95,15 +95,15 @@ public final class SidecarInjector {
             return new Result(null, "annotation " + EVENT_LOOPS + " must be a number of event-loop threads from 1 to "
                     + MAX_EVENT_LOOPS + " (default " + DEFAULT_EVENT_LOOPS + ")");
         }
-        String warmUp = annotations.get(WARM_UP_SECONDS);
-        if (warmUp != null && warmUpSeconds(warmUp) < 0) {
+        String warmUpAnnotation = annotations.get(WARM_UP_SECONDS);
+        int warmUp = warmUpAnnotation == null ? -1 : warmUpSeconds(warmUpAnnotation); // -1: the proxy's default
+        if (warmUpAnnotation != null && warmUp < 0) {
             return new Result(null, "annotation " + WARM_UP_SECONDS + " must be a number of seconds from 0 to "
                     + MAX_WARM_UP_SECONDS + " (0 skips the warm-up)");
         }
         JsonNode original = JSON.valueToTree(pod);
         Pod copy = JSON.convertValue(original, Pod.class);
-        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port, loops,
-                warmUp == null ? -1 : warmUpSeconds(warmUp));
+        mutate(copy, config, upstream, annotations.get(DATABASE), secret, port, loops, warmUp);
         return new Result(JsonDiff.asJson(original, JSON.valueToTree(copy)), null);
     }
 
@@ -112,16 +112,19 @@ public final class SidecarInjector {
         if (annotation == null) {
             return DEFAULT_EVENT_LOOPS;
         }
-        String v = annotation.trim();
-        int n = v.matches("[0-9]{1,2}") ? Integer.parseInt(v) : -1;
-        return n >= 1 && n <= MAX_EVENT_LOOPS ? n : -1;
+        return number(annotation, 1, MAX_EVENT_LOOPS);
     }
 
     /** The warm-up limit of an annotation value, or -1 if it is not one. */
     static int warmUpSeconds(String annotation) {
+        return number(annotation, 0, MAX_WARM_UP_SECONDS);
+    }
+
+    /** An annotation value of one or two digits from {@code min} to {@code max}, else -1. */
+    private static int number(String annotation, int min, int max) {
         String v = annotation.trim();
         int n = v.matches("[0-9]{1,2}") ? Integer.parseInt(v) : -1;
-        return n <= MAX_WARM_UP_SECONDS ? n : -1;
+        return n >= min && n <= max ? n : -1;
     }
 
     /** Where the pod hands the credentials Secret to its own containers, or null. */

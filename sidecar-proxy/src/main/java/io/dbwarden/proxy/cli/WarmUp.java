@@ -275,33 +275,33 @@ final class WarmUp {
          * numbered from {@code n}; returns the next number.
          */
         long rounds(long n, int rounds, AtomicBoolean stop, long[] counts) throws IOException {
-            message('P', concat(cstrings("w", PREPARED), new byte[] {0, 1, 0, 0, 0, 23}));
-            message('D', concat(new byte[] {'S'}, cstrings("w")));
-            message('S', new byte[0]);
+            message(out, 'P', concat(cstrings("w", PREPARED), new byte[] {0, 1, 0, 0, 0, 23}));
+            message(out, 'D', concat(new byte[] {'S'}, cstrings("w")));
+            message(out, 'S', new byte[0]);
             out.flush();
             readUntilReady();
             for (int round = 0; round < rounds && !stop.get(); round++) {
                 for (int i = 0; i < 50; i++, n++) {
                     String[] text = SIMPLE[(int) (n % SIMPLE.length)];
-                    message('Q', cstrings(text[0] + n % 100_000 + text[1]));
+                    message(out, 'Q', cstrings(text[0] + n % 100_000 + text[1]));
                     out.flush();
                     readUntilReady();
                 }
                 counts[0] += 50;
                 for (int i = 0; i < 50; i++, n++) {
-                    message('P', concat(cstrings("", EXTENDED), new byte[] {0, 0}));
+                    message(out, 'P', concat(cstrings("", EXTENDED), new byte[] {0, 0}));
                     bind("", n);
-                    message('D', concat(new byte[] {'P'}, cstrings("")));
-                    message('E', concat(cstrings(""), new byte[] {0, 0, 0, 0}));
-                    message('S', new byte[0]);
+                    message(out, 'D', concat(new byte[] {'P'}, cstrings("")));
+                    message(out, 'E', concat(cstrings(""), new byte[] {0, 0, 0, 0}));
+                    message(out, 'S', new byte[0]);
                     out.flush();
                     readUntilReady();
                 }
                 counts[1] += 50;
                 for (int i = 0; i < 50; i++, n++) {
                     bind("w", n);
-                    message('E', concat(cstrings(""), new byte[] {0, 0, 0, 0}));
-                    message('S', new byte[0]);
+                    message(out, 'E', concat(cstrings(""), new byte[] {0, 0, 0, 0}));
+                    message(out, 'S', new byte[0]);
                     out.flush();
                     readUntilReady();
                 }
@@ -318,13 +318,7 @@ final class WarmUp {
             b.writeBytes(new byte[] {0, 0, 0, (byte) value.length});
             b.writeBytes(value);
             b.writeBytes(new byte[] {0, 0});
-            message('B', b.toByteArray());
-        }
-
-        private void message(char type, byte[] body) throws IOException {
-            out.writeByte(type);
-            out.writeInt(4 + body.length);
-            out.write(body);
+            message(out, 'B', b.toByteArray());
         }
 
         /** Reads up to ReadyForQuery; an ErrorResponse on the way fails the warm-up (the relay is not right). */
@@ -345,7 +339,7 @@ final class WarmUp {
         @Override
         public void close() throws IOException {
             try {
-                message('X', new byte[0]);
+                message(out, 'X', new byte[0]);
                 out.flush();
             } catch (IOException ignored) {
                 // the proxy is gone already
@@ -557,12 +551,6 @@ final class WarmUp {
             return b.toByteArray();
         }
 
-        private static void message(DataOutputStream out, char type, byte[] body) throws IOException {
-            out.writeByte(type);
-            out.writeInt(4 + body.length);
-            out.write(body);
-        }
-
         @Override
         public void close() throws IOException {
             server.close();
@@ -570,6 +558,13 @@ final class WarmUp {
                 s.close();
             }
         }
+    }
+
+    /** A protocol message: type byte, length word, body. */
+    private static void message(DataOutputStream out, char type, byte[] body) throws IOException {
+        out.writeByte(type);
+        out.writeInt(4 + body.length);
+        out.write(body);
     }
 
     private static byte[] cstrings(String... values) {

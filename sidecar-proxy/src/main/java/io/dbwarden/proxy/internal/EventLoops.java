@@ -19,13 +19,9 @@ import java.util.concurrent.Executor;
  * per statement with one client (docs/benchmarks.md, fifteenth session).
  */
 final class EventLoops extends MultiThreadIoEventLoopGroup {
-    private EventLoops(int threads, String name, IoHandlerFactory handlers) {
-        super(threads, new DefaultThreadFactory(name), handlers);
-    }
-
     /** {@code threads} loops named {@code name-<group>-<n>}. */
-    static EventLoops create(int threads, String name, IoHandlerFactory handlers) {
-        return new EventLoops(threads, name, handlers);
+    EventLoops(int threads, String name, IoHandlerFactory handlers) {
+        super(threads, new DefaultThreadFactory(name), handlers);
     }
 
     @Override

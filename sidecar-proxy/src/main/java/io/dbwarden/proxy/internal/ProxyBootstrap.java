@@ -60,8 +60,8 @@ public final class ProxyBootstrap {
                                        int threads, boolean accepting) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
-        EventLoopGroup boss = EventLoops.create(1, "dbwarden-accept", transport.ioHandlers().get());
-        EventLoopGroup workers = EventLoops.create(threads, "dbwarden-loop", transport.ioHandlers().get());
+        EventLoopGroup boss = new EventLoops(1, "dbwarden-accept", transport.ioHandlers().get());
+        EventLoopGroup workers = new EventLoops(threads, "dbwarden-loop", transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
             TcpKeepalive keepalive = TcpKeepalive.configured();

@@ -67,6 +67,6 @@ class EventLoopsTest {
     private static EventLoops group(String name) {
         Transport t = Transport.select(name);
         assumeTrue(t.name().equals(name), name + " is not available here");
-        return EventLoops.create(1, "test-loop", t.ioHandlers().get());
+        return new EventLoops(1, "test-loop", t.ioHandlers().get());
     }
 }
