@@ -44,6 +44,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
 
 /** {@code dbwarden-proxy run}: serve PostgreSQL clients in front of one database. */
 @Command(name = "run", mixinStandardHelpOptions = true,
@@ -162,13 +164,21 @@ public final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // the handlers come first: a SIGTERM while the proxy starts (its warm-up takes seconds) ends the warm-up
+        // and then shuts the proxy down as at any later time, with the same exit status
+        AtomicReference<Runnable> shutdownAction = new AtomicReference<>();
+        AtomicBoolean terminateAsked = new AtomicBoolean();
+        AtomicReference<ProxyServer> started = new AtomicReference<>();
+        fastShutdownOnInterrupt(started);
+        smartShutdownOnTerminate(terminateAsked, shutdownAction);
         Running running;
         try {
-            running = start();
+            running = start(terminateAsked::get);
         } catch (PolicyLoader.PolicyException e) {
             System.err.println(e.getMessage());
             return DbwardenProxyCli.EXIT_INVALID_POLICY;
         }
+        started.set(running.server());
         CountDownLatch stopped = new CountDownLatch(1);
         Duration grace = Duration.ofSeconds(shutdownGraceSeconds);
         AtomicBoolean asked = new AtomicBoolean();
@@ -179,9 +189,11 @@ public final class RunCommand implements Callable<Integer> {
             running.shutdown(grace, Duration.ofSeconds(shutdownDrainSeconds));
             stopped.countDown();
         };
-        fastShutdownOnInterrupt(running.server());
-        smartShutdownOnTerminate(shutdown);
         Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "dbwarden-shutdown"));
+        shutdownAction.set(shutdown);
+        if (terminateAsked.get()) { // SIGTERM came while starting (a second start of the shutdown just waits)
+            Thread.ofPlatform().name("dbwarden-terminate").start(shutdown);
+        }
         stopped.await();
         return 0;
     }
@@ -190,19 +202,29 @@ public final class RunCommand implements Callable<Integer> {
      * SIGTERM drains (see {@link #fastShutdownOnInterrupt}) and then the process exits with status 0, as PostgreSQL
      * does after a shutdown it was asked for: a sidecar that stopped cleanly does not show as failed (143) in its
      * pod. Where the runtime does not let SIGTERM be handled, the shutdown hook drains and the status stays 143.
+     * Before the proxy has started, the signal is noted in {@code asked} and the start-up sees it.
      */
-    private static void smartShutdownOnTerminate(Runnable shutdown) {
-        onSignal("TERM", () -> Thread.ofPlatform().name("dbwarden-terminate").start(shutdown));
+    private static void smartShutdownOnTerminate(AtomicBoolean asked, AtomicReference<Runnable> shutdown) {
+        onSignal("TERM", () -> {
+            asked.set(true);
+            Runnable action = shutdown.get();
+            if (action != null) {
+                Thread.ofPlatform().name("dbwarden-terminate").start(action);
+            }
+        });
     }
 
     /**
      * PostgreSQL's signals: SIGTERM is a smart shutdown (open sessions get the grace period), SIGINT (Ctrl-C) a fast
-     * one, also when it comes during the grace period of an earlier SIGTERM. Where the runtime does not let SIGINT be
-     * handled, it keeps its default (the smart shutdown).
+     * one, also when it comes during the grace period of an earlier SIGTERM or while the proxy starts. Where the
+     * runtime does not let SIGINT be handled, it keeps its default (the smart shutdown).
      */
-    private static void fastShutdownOnInterrupt(ProxyServer server) {
+    private static void fastShutdownOnInterrupt(AtomicReference<ProxyServer> server) {
         onSignal("INT", () -> {
-            server.endGracePeriod();
+            ProxyServer s = server.get();
+            if (s != null) {
+                s.endGracePeriod();
+            }
             Thread.ofPlatform().name("dbwarden-interrupt").start(() -> System.exit(130)); // as the default does
         });
     }
@@ -261,6 +283,11 @@ public final class RunCommand implements Callable<Integer> {
 
     /** Loads the policy, starts serving and returns; used by {@link #call()} and by tests. */
     public Running start() throws IOException, PolicyLoader.PolicyException {
+        return start(() -> false);
+    }
+
+    /** {@link #start()}, ending the warm-up early once {@code stopWarmUp} is true (a shutdown was asked for). */
+    Running start(BooleanSupplier stopWarmUp) throws IOException, PolicyLoader.PolicyException {
         if (policy != null && operatorUrl != null) {
             throw new IllegalArgumentException("use either --policy FILE or --operator-url URL, not both");
         }
@@ -361,7 +388,7 @@ public final class RunCommand implements Callable<Integer> {
         if (source != null) {
             source.start();
         }
-        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops);
+        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops, stopWarmUp);
         server.accept();
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);

@@ -48,6 +48,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
 
 /**
  * The JIT warm-up of a proxy on the JVM, before it takes its first client. A fresh JVM interprets the statement path
@@ -92,8 +93,9 @@ final class WarmUp {
      *
      * @param statements statements relayed, by protocol: simple, extended (unnamed statements), prepared (named)
      * @param settled    the compiler went quiet before the time limit
+     * @param stopped    ended early because the proxy is shutting down
      */
-    record Outcome(Duration took, long[] statements, boolean settled) {
+    record Outcome(Duration took, long[] statements, boolean settled, boolean stopped) {
         long total() {
             return statements[0] + statements[1] + statements[2];
         }
@@ -110,18 +112,20 @@ final class WarmUp {
 
     /**
      * Warms up for at most {@code limit}, with {@code eventLoops} loops (as the real proxy will use) and two clients
-     * per loop. Never fails the start: a warm-up that cannot run is logged and skipped.
+     * per loop, ending early once {@code stop} is true (the proxy was asked to shut down meanwhile). Never fails the
+     * start: a warm-up that cannot run is logged and skipped.
      */
-    static Outcome runLogged(Duration limit, int eventLoops) {
-        if (limit.isZero() || !jitAvailable()) {
+    static Outcome runLogged(Duration limit, int eventLoops, BooleanSupplier stop) {
+        if (limit.isZero() || !jitAvailable() || stop.getAsBoolean()) {
             return null;
         }
         LOG.info("warming up the statement path (at most {} s; --warm-up-seconds 0 skips it)", limit.toSeconds());
         try {
-            Outcome o = run(limit, eventLoops, 2 * eventLoops);
-            LOG.info("warm-up done: seconds={} statements={} (simple={} extended={} prepared={}) compiler={}",
+            Outcome o = run(limit, eventLoops, 2 * eventLoops, stop);
+            LOG.info("warm-up {}: seconds={} statements={} (simple={} extended={} prepared={}) compiler={}",
+                    o.stopped() ? "stopped early to shut down" : "done",
                     String.format(Locale.ROOT, "%.1f", o.took().toMillis() / 1000.0), o.total(), o.statements()[0],
-                    o.statements()[1], o.statements()[2], o.settled() ? "settled" : "still compiling at the limit");
+                    o.statements()[1], o.statements()[2], o.settled() ? "settled" : "still compiling");
             return o;
         } catch (Exception e) {
             LOG.warn("warm-up skipped: {}", e.toString());
@@ -129,8 +133,8 @@ final class WarmUp {
         }
     }
 
-    /** Runs a warm-up of at most {@code limit} with {@code clients} loopback clients. */
-    static Outcome run(Duration limit, int eventLoops, int clients) throws Exception {
+    /** Runs a warm-up of at most {@code limit} with {@code clients} loopback clients, or until {@code stop}. */
+    static Outcome run(Duration limit, int eventLoops, int clients, BooleanSupplier stop) throws Exception {
         long start = System.nanoTime();
         long deadline = start + limit.toNanos();
         List<DatabaseAccessPolicy> policies = PolicyLoader.parse(POLICY, "built-in warm-up policy");
@@ -152,7 +156,7 @@ final class WarmUp {
                     Duration.ofSeconds(10), Duration.ofSeconds(30));
             try (ProxyServer proxy = ProxyServer.start(LiveConfig.fixed(config), chain, metrics,
                     () -> policy.engine().sessionSettings(), eventLoops)) {
-                AtomicBoolean stop = new AtomicBoolean();
+                AtomicBoolean done = new AtomicBoolean();
                 AtomicReference<Throwable> failure = new AtomicReference<>();
                 long[][] counts = new long[clients][3];
                 List<Thread> threads = new ArrayList<>();
@@ -163,21 +167,21 @@ final class WarmUp {
                         try {
                             // sessions come and go as they do behind pools and batch jobs: the connection set-up
                             // and accept paths are part of what a client meets
-                            for (long n = seed * 1_000_003L; !stop.get(); ) {
+                            for (long n = seed * 1_000_003L; !done.get(); ) {
                                 try (Client c = new Client(proxy.port())) {
-                                    n = c.rounds(n, ROUNDS_PER_SESSION, stop, mine);
+                                    n = c.rounds(n, ROUNDS_PER_SESSION, done, mine);
                                 }
                             }
                         } catch (Throwable t) {
-                            if (!stop.get()) {
+                            if (!done.get()) {
                                 failure.compareAndSet(null, t);
-                                stop.set(true);
+                                done.set(true);
                             }
                         }
                     }));
                 }
-                boolean settled = awaitCompiler(deadline, start, stop);
-                stop.set(true);
+                boolean settled = awaitCompiler(deadline, start, () -> done.get() || stop.getAsBoolean());
+                done.set(true);
                 for (Thread t : threads) {
                     t.join(10_000);
                 }
@@ -190,7 +194,8 @@ final class WarmUp {
                         total[k] += c[k];
                     }
                 }
-                return new Outcome(Duration.ofNanos(System.nanoTime() - start), total, settled);
+                return new Outcome(Duration.ofNanos(System.nanoTime() - start), total, settled,
+                        !settled && stop.getAsBoolean());
             }
         }
     }
@@ -213,13 +218,14 @@ final class WarmUp {
 
     /**
      * Waits until the deadline, or until the JIT compiled for less than {@link #SETTLED_COMPILE_MILLIS} within the
-     * last {@link #SETTLE_WINDOW_MILLIS} (after at least {@link #MIN_MILLIS}); true in the latter case.
+     * last {@link #SETTLE_WINDOW_MILLIS} (after at least {@link #MIN_MILLIS}), or until {@code stop}; true when the
+     * compiler settled.
      */
-    private static boolean awaitCompiler(long deadline, long start, AtomicBoolean stop) throws InterruptedException {
+    private static boolean awaitCompiler(long deadline, long start, BooleanSupplier stop) throws InterruptedException {
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         long windowStart = System.nanoTime();
         long compiledAtWindowStart = jit.getTotalCompilationTime();
-        while (!stop.get()) {
+        while (!stop.getAsBoolean()) {
             long now = System.nanoTime();
             if (now - deadline >= 0) {
                 return false;

@@ -37,7 +37,7 @@ class WarmUpTest {
     @Test
     void relaysEveryProtocolThroughALoopbackProxyAndEndsByTheLimit() throws Exception {
         long start = System.nanoTime();
-        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2);
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2, () -> false);
         // clients stop at the limit (or earlier, once the compiler is quiet) and finish the round they are in
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(12));
         assertThat(o.took()).isLessThanOrEqualTo(Duration.ofNanos(System.nanoTime() - start));
@@ -48,6 +48,45 @@ class WarmUpTest {
             assertThat(n).isPositive().matches(v -> v % 50 == 0, "a multiple of 50");
         }
         assertThat(o.total()).isEqualTo(o.statements()[0] + o.statements()[1] + o.statements()[2]);
+        assertThat(o.stopped()).isFalse();
+    }
+
+    @Test
+    void aShutdownAskedForMeanwhileEndsItLongBeforeTheLimit() throws Exception {
+        long start = System.nanoTime();
+        // asked 300 ms in: before the compiler can count as settled (1.5 s at least)
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(60), 1, 2,
+                () -> System.nanoTime() - start > TimeUnit.MILLISECONDS.toNanos(300));
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(15));
+        assertThat(o.stopped()).isTrue();
+        assertThat(o.settled()).isFalse();
+        assertThat(o.took()).isLessThan(Duration.ofSeconds(15));
+        // and one asked for before it begins skips it
+        assertThat(WarmUp.runLogged(Duration.ofSeconds(60), 1, () -> true)).isNull();
+    }
+
+    @Test
+    void sigtermDuringTheWarmUpEndsItAndStopsTheProxyCleanly() throws Exception {
+        int port = freePort();
+        Path log = dir.resolve("proxy.log");
+        // SIGINT back to its default as in ShutdownTest (a background build inherits it ignored)
+        Process p = new ProcessBuilder("env", "--default-signal=INT",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
+                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-tls", "disable", "--no-policy", "--admin-listen", "none",
+                "--audit", dir.resolve("audit.jsonl").toString(), "--warm-up-seconds", "60")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            await().atMost(30, TimeUnit.SECONDS).until(() -> Files.readString(log).contains("warming up"));
+            p.destroy(); // SIGTERM
+            assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("the warm-up ends and the proxy stops").isTrue();
+            assertThat(p.exitValue()).as("a shutdown asked for and done cleanly, as after the start").isZero();
+            assertThat(Files.readString(log)).contains("warm-up stopped early to shut down", "shutting down");
+        } finally {
+            p.destroyForcibly();
+        }
     }
 
     @Test
@@ -71,7 +110,7 @@ class WarmUpTest {
 
     @Test
     void zeroSecondsSkipsIt() {
-        assertThat(WarmUp.runLogged(Duration.ZERO, 1)).isNull();
+        assertThat(WarmUp.runLogged(Duration.ZERO, 1, () -> false)).isNull();
         assertThat(WarmUp.jitAvailable()).isTrue(); // tests run on HotSpot
     }
 
