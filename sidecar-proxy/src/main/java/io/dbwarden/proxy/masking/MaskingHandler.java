@@ -73,6 +73,12 @@ final class MaskingHandler implements ResultHandler {
     @Override
     public CompletionStage<Void> onRowDescription(ByteBuf frame) {
         RowDescription d = RowDescription.decode(frame);
+        if (rules.columns().isEmpty()) {
+            // detectors only: they look at the text columns, which this message's types tell; which table a column
+            // comes from matters to column rules alone, so no catalog lookup (nor its failure) stands in the way
+            plan(d, false);
+            return null;
+        }
         Set<Integer> oids = new HashSet<>();
         Set<Integer> userTypes = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
@@ -105,9 +111,11 @@ final class MaskingHandler implements ResultHandler {
             types[i] = f.typeOid();
             boolean textual = TEXT_TYPES.contains(f.typeOid());
             Plan plan;
-            Plan byType = f.tableOid() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID
+            Plan byType = f.tableOid() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID && !rules.columns().isEmpty()
                     ? rowTypePlan(f, textual, catalogFailed) : null;
-            if (f.tableOid() != 0) {
+            if (rules.columns().isEmpty()) {
+                plan = PASS; // detectors only (see onRowDescription): they decide below
+            } else if (f.tableOid() != 0) {
                 Catalog.Relation rel = catalogFailed ? null : catalog.get(f.tableOid());
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
             } else if (byType != null) {

@@ -729,9 +729,14 @@ class MaskingIntegrationTest {
                         strategy: redact
                 """);
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
-            // the session is up; the catalog connection is ended (waiting for its backend to exit: a lookup sent
-            // before that would still be answered) and cannot log in again, and DDL through the proxy drops what
-            // the catalog holds
+            // the catalog connection is up (it has answered a lookup: cutting it off while it still logs in would
+            // leave it working)
+            try (ResultSet rs = s.executeQuery("SELECT secret FROM m_lost_1")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("[redacted]");
+            }
+            // now it is ended (waiting for its backend to exit: a lookup sent before that would still be answered)
+            // and cannot log in again, and DDL through the proxy drops what the catalog holds
             EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
                     "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'",
                     "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
@@ -752,6 +757,55 @@ class MaskingIntegrationTest {
             EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
                     "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
                     "DROP TABLE IF EXISTS m_lost");
+        }
+    }
+
+    /**
+     * Detectors look at text columns, which the RowDescription's types tell: a policy with detectors only needs no
+     * catalog, and a catalog connection that cannot log in does not turn detection into masking whole values.
+     */
+    @Test
+    void detectorsAloneNeedNoCatalog(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_det", "CREATE TABLE m_det (id int, contact text, n int)",
+                "INSERT INTO m_det VALUES (1, 'write to ada@example.com please', 7)");
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: detect-only, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    detectors: [{type: email, strategy: partial}]
+                """);
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            // a catalog connection opened now could not log in
+            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
+                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'");
+            for (String sql : List.of("SELECT id, contact, n FROM m_det", "SELECT lower(contact), n + 1 FROM m_det",
+                    "SELECT x.contact FROM (SELECT contact FROM m_det) x", "SELECT 'ada@example.com'::varchar")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    assertThat(rs.next()).as(sql).isTrue();
+                    int columns = rs.getMetaData().getColumnCount();
+                    String text = rs.getString(columns == 3 ? 2 : 1);
+                    // only the address is masked, its domain kept; the rest of the value and other columns pass
+                    assertThat(text).as(sql).doesNotContain("ada@").contains("@example.com");
+                    if (columns == 3) {
+                        assertThat(text).startsWith("write to ").endsWith(" please");
+                        assertThat(rs.getInt(1)).isEqualTo(1);
+                        assertThat(rs.getInt(3)).isEqualTo(7);
+                    } else if (columns == 2) {
+                        assertThat(rs.getInt(2)).isEqualTo(8);
+                    }
+                }
+            }
+            // no catalog connection was tried: it could not have logged in
+            assertThat(proxy.metrics().render()).containsPattern("(?m)^dbwarden_catalog_failures_total 0(\\.0)?$");
+        } finally {
+            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
+                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
+                    "DROP TABLE IF EXISTS m_det");
         }
     }
 
