@@ -329,6 +329,7 @@ public final class RunCommand implements Callable<Integer> {
         PolicyFilter policyFilter = null;
         PolicyReloader reloader = null;
         OperatorPolicySource operatorSource = null;
+        WarmUp.Masking warmUpMasking = WarmUp.Masking.NONE;
         if (policy != null || operator != null) {
             PolicyEngine engine = PolicyEngine.of(policies, config.identity());
             if (policy != null && engine.applicable().isEmpty()) {
@@ -337,6 +338,8 @@ public final class RunCommand implements Callable<Integer> {
             }
             byte[] hashKey = maskingKeyFile == null ? null
                     : ConfigFiles.readBytes(maskingKeyFile, "--masking-key-file");
+            // with --operator-url the policies come later: the warm-up masks nothing then
+            warmUpMasking = WarmUp.masking(policies, config.identity(), hashKey);
             // the catalog connection opens on first use: once some policy masks results, or a statement is decided
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
@@ -388,7 +391,7 @@ public final class RunCommand implements Callable<Integer> {
         if (source != null) {
             source.start();
         }
-        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops, stopWarmUp);
+        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops, warmUpMasking, stopWarmUp);
         server.accept();
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);

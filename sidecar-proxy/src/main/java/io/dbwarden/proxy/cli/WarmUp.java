@@ -1,6 +1,8 @@
 package io.dbwarden.proxy.cli;
 
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DetectorRule;
+import io.dbwarden.api.v1alpha1.MaskingSpec;
 import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.admin.ProxyMetrics;
@@ -10,9 +12,11 @@ import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
+import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.masking.Catalog;
 import io.dbwarden.proxy.masking.MaskingFilter;
+import io.dbwarden.proxy.policy.CompiledPolicy;
 import io.dbwarden.proxy.policy.PolicyEngine;
 import io.dbwarden.proxy.policy.PolicyFilter;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
@@ -43,11 +47,13 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -60,7 +66,8 @@ import java.util.function.BooleanSupplier;
  * <p>
  * Nothing of it reaches the outside: the stand-in server is in this process, the warm-up's audit events go to a log
  * of their own that is discarded (the real log's hash chain never sees them), its metrics to a registry of their
- * own, its policy is a built-in pass-through (masking rules, which need the database's catalog, are not exercised).
+ * own, its policy is a built-in pass-through with the masking detectors of the policy in force, if any (their path is
+ * the one to warm: column rules need the database's catalog, and the stand-in's columns come from no table).
  * A native image has no JIT, and there the warm-up is skipped.
  */
 final class WarmUp {
@@ -92,10 +99,11 @@ final class WarmUp {
      * What a warm-up did.
      *
      * @param statements statements relayed, by protocol: simple, extended (unnamed statements), prepared (named)
+     * @param masked     values the masking detectors changed (none without detectors)
      * @param settled    the compiler went quiet before the time limit
      * @param stopped    ended early because the proxy is shutting down
      */
-    record Outcome(Duration took, long[] statements, boolean settled, boolean stopped) {
+    record Outcome(Duration took, long[] statements, long masked, boolean settled, boolean stopped) {
         long total() {
             return statements[0] + statements[1] + statements[2];
         }
@@ -111,21 +119,46 @@ final class WarmUp {
     }
 
     /**
-     * Warms up for at most {@code limit}, with {@code eventLoops} loops (as the real proxy will use) and two clients
-     * per loop, ending early once {@code stop} is true (the proxy was asked to shut down meanwhile). Never fails the
-     * start: a warm-up that cannot run is logged and skipped.
+     * What the real policy masks that a warm-up can exercise without a database catalog: its detectors (column rules
+     * need the catalog to know which table a result column comes from; the stand-in's columns name none).
+     *
+     * @param detectors the detector rules of the policies in force, in order (a type's first rule counts)
+     * @param hashKey   the key of the hash strategy, null when none is configured
      */
-    static Outcome runLogged(Duration limit, int eventLoops, BooleanSupplier stop) {
+    record Masking(List<DetectorRule> detectors, byte[] hashKey) {
+        static final Masking NONE = new Masking(List.of(), null);
+
+        Masking {
+            detectors = List.copyOf(detectors);
+        }
+    }
+
+    /** The detectors of the policies that apply to {@code identity} (see {@link Masking}). */
+    static Masking masking(List<DatabaseAccessPolicy> policies, String identity, byte[] hashKey) {
+        List<DetectorRule> detectors = policies.stream().filter(p -> CompiledPolicy.of(p).appliesTo(identity))
+                .map(p -> p.getSpec().getMasking()).filter(Objects::nonNull)
+                .flatMap(m -> m.getDetectors().stream()).toList();
+        return detectors.isEmpty() ? Masking.NONE : new Masking(detectors, hashKey);
+    }
+
+    /**
+     * Warms up for at most {@code limit}, with {@code eventLoops} loops (as the real proxy will use) and two clients
+     * per loop, its results masked by {@code masking}'s detectors, ending early once {@code stop} is true (the proxy
+     * was asked to shut down meanwhile). Never fails the start: a warm-up that cannot run is logged and skipped.
+     */
+    static Outcome runLogged(Duration limit, int eventLoops, Masking masking, BooleanSupplier stop) {
         if (limit.isZero() || !jitAvailable() || stop.getAsBoolean()) {
             return null;
         }
         LOG.info("warming up the statement path (at most {} s; --warm-up-seconds 0 skips it)", limit.toSeconds());
         try {
-            Outcome o = run(limit, eventLoops, 2 * eventLoops, stop);
-            LOG.info("warm-up {}: seconds={} statements={} (simple={} extended={} prepared={}) compiler={}",
+            Outcome o = run(limit, eventLoops, 2 * eventLoops, masking, stop);
+            LOG.info("warm-up {}: seconds={} statements={} (simple={} extended={} prepared={}){} compiler={}",
                     o.stopped() ? "stopped early to shut down" : "done",
                     String.format(Locale.ROOT, "%.1f", o.took().toMillis() / 1000.0), o.total(), o.statements()[0],
-                    o.statements()[1], o.statements()[2], o.settled() ? "settled" : "still compiling");
+                    o.statements()[1], o.statements()[2],
+                    masking.detectors().isEmpty() ? "" : " masked_values=" + o.masked(),
+                    o.settled() ? "settled" : "still compiling");
             return o;
         } catch (Exception e) {
             LOG.warn("warm-up skipped: {}", e.toString());
@@ -134,10 +167,16 @@ final class WarmUp {
     }
 
     /** Runs a warm-up of at most {@code limit} with {@code clients} loopback clients, or until {@code stop}. */
-    static Outcome run(Duration limit, int eventLoops, int clients, BooleanSupplier stop) throws Exception {
+    static Outcome run(Duration limit, int eventLoops, int clients, Masking masking, BooleanSupplier stop)
+            throws Exception {
         long start = System.nanoTime();
         long deadline = start + limit.toNanos();
         List<DatabaseAccessPolicy> policies = PolicyLoader.parse(POLICY, "built-in warm-up policy");
+        if (!masking.detectors().isEmpty()) {
+            MaskingSpec spec = new MaskingSpec();
+            spec.setDetectors(new ArrayList<>(masking.detectors()));
+            policies.get(0).getSpec().setMasking(spec);
+        }
         try (StandIn database = new StandIn();
              OutputStream discard = discard();
              AuditLog audit = AuditLog.open(null, discard, 65_536, null);
@@ -146,10 +185,13 @@ final class WarmUp {
                     new IllegalStateException("no catalog during the warm-up")), 60_000);
             PolicyFilter policy = new PolicyFilter(PolicyEngine.of(policies, IDENTITY), analyzer, 10_000,
                     catalog.graph());
-            MaskingFilter masking = new MaskingFilter(PolicyReloader.masking(policies, IDENTITY, null), catalog);
+            MaskingFilter maskingFilter = new MaskingFilter(
+                    PolicyReloader.masking(policies, IDENTITY, masking.hashKey()), catalog);
             ProxyMetrics metrics = new ProxyMetrics();
-            FilterChain chain = new FilterChain(List.of(policy, masking), List.of(masking),
-                    List.of(masking, metrics, audit));
+            LongAdder masked = new LongAdder();
+            ExecutionListener maskedValues = r -> r.resultSummary().values().forEach(masked::add);
+            FilterChain chain = new FilterChain(List.of(policy, maskingFilter), List.of(maskingFilter),
+                    List.of(maskingFilter, metrics, audit, maskedValues));
             ProxyConfig config = new ProxyConfig(new HostPort("127.0.0.1", 0),
                     new HostPort("127.0.0.1", database.port()), "warmup", "warmup", null, UpstreamTlsMode.DISABLE,
                     null, null, null, false, ClientAuthMode.TRUST, null, false, IDENTITY, 1 << 20,
@@ -194,7 +236,7 @@ final class WarmUp {
                         total[k] += c[k];
                     }
                 }
-                return new Outcome(Duration.ofNanos(System.nanoTime() - start), total, settled,
+                return new Outcome(Duration.ofNanos(System.nanoTime() - start), total, masked.sum(), settled,
                         !settled && stop.getAsBoolean());
             }
         }

@@ -1,5 +1,9 @@
 package io.dbwarden.proxy.cli;
 
+import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
+import io.dbwarden.api.v1alpha1.DetectorRule;
+import io.dbwarden.api.v1alpha1.DetectorType;
+import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.Test;
@@ -37,7 +41,7 @@ class WarmUpTest {
     @Test
     void relaysEveryProtocolThroughALoopbackProxyAndEndsByTheLimit() throws Exception {
         long start = System.nanoTime();
-        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2, () -> false);
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2, WarmUp.Masking.NONE, () -> false);
         // clients stop at the limit (or earlier, once the compiler is quiet) and finish the round they are in
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(12));
         assertThat(o.took()).isLessThanOrEqualTo(Duration.ofNanos(System.nanoTime() - start));
@@ -49,20 +53,54 @@ class WarmUpTest {
         }
         assertThat(o.total()).isEqualTo(o.statements()[0] + o.statements()[1] + o.statements()[2]);
         assertThat(o.stopped()).isFalse();
+        assertThat(o.masked()).as("no detectors, nothing masked").isZero();
+    }
+
+    @Test
+    void theDetectorsOfThePolicyInForceMaskTheStandInsResults() throws Exception {
+        List<DatabaseAccessPolicy> policies = PolicyLoader.parse("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: app, namespace: team-a}
+                spec:
+                  subjects: [{identity: "team-a/app"}]
+                  defaultAction: allow
+                  masking:
+                    detectors:
+                      - {type: email, strategy: partial}
+                      - {type: creditCard, strategy: hash}
+                ---
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: other, namespace: team-b}
+                spec:
+                  subjects: [{identity: "team-b/batch"}]
+                  defaultAction: allow
+                  masking:
+                    detectors: [{type: jwt, strategy: redact}]
+                """, "test");
+        WarmUp.Masking masking = WarmUp.masking(policies, "team-a/app", "k".getBytes());
+        assertThat(masking.detectors()).extracting(DetectorRule::getType)
+                .containsExactly(DetectorType.EMAIL, DetectorType.CREDIT_CARD);
+        assertThat(WarmUp.masking(policies, "team-c/nobody", null)).isSameAs(WarmUp.Masking.NONE);
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2, masking, () -> false);
+        // every row but an UPDATE's has an e-mail address in its third column; the hash strategy compiled with the key
+        assertThat(o.masked()).isPositive().isLessThanOrEqualTo(o.total());
+        assertThat(o.statements()[2]).as("prepared statements return rows too").isPositive();
     }
 
     @Test
     void aShutdownAskedForMeanwhileEndsItLongBeforeTheLimit() throws Exception {
         long start = System.nanoTime();
         // asked 300 ms in: before the compiler can count as settled (1.5 s at least)
-        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(60), 1, 2,
+        WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(60), 1, 2, WarmUp.Masking.NONE,
                 () -> System.nanoTime() - start > TimeUnit.MILLISECONDS.toNanos(300));
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(15));
         assertThat(o.stopped()).isTrue();
         assertThat(o.settled()).isFalse();
         assertThat(o.took()).isLessThan(Duration.ofSeconds(15));
         // and one asked for before it begins skips it
-        assertThat(WarmUp.runLogged(Duration.ofSeconds(60), 1, () -> true)).isNull();
+        assertThat(WarmUp.runLogged(Duration.ofSeconds(60), 1, WarmUp.Masking.NONE, () -> true)).isNull();
     }
 
     @Test
@@ -110,7 +148,7 @@ class WarmUpTest {
 
     @Test
     void zeroSecondsSkipsIt() {
-        assertThat(WarmUp.runLogged(Duration.ZERO, 1, () -> false)).isNull();
+        assertThat(WarmUp.runLogged(Duration.ZERO, 1, WarmUp.Masking.NONE, () -> false)).isNull();
         assertThat(WarmUp.jitAvailable()).isTrue(); // tests run on HotSpot
     }
 
