@@ -329,7 +329,7 @@ public final class RunCommand implements Callable<Integer> {
         PolicyFilter policyFilter = null;
         PolicyReloader reloader = null;
         OperatorPolicySource operatorSource = null;
-        WarmUp.Masking warmUpMasking = WarmUp.Masking.NONE;
+        MaskingFilter masking = null;
         if (policy != null || operator != null) {
             PolicyEngine engine = PolicyEngine.of(policies, config.identity());
             if (policy != null && engine.applicable().isEmpty()) {
@@ -338,8 +338,6 @@ public final class RunCommand implements Callable<Integer> {
             }
             byte[] hashKey = maskingKeyFile == null ? null
                     : ConfigFiles.readBytes(maskingKeyFile, "--masking-key-file");
-            // with --operator-url the policies come later: the warm-up masks nothing then
-            warmUpMasking = WarmUp.masking(policies, config.identity(), hashKey);
             // the catalog connection opens on first use: once some policy masks results, or a statement is decided
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
@@ -350,6 +348,7 @@ public final class RunCommand implements Callable<Integer> {
             MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
                     catalog);
             resultFilters.add(maskingFilter);
+            masking = maskingFilter;
             listeners.add(0, maskingFilter);
             filters.add(maskingFilter);
             reloader = new PolicyReloader(policy, policyContent, config.identity(), hashKey, policyFilter,
@@ -390,8 +389,20 @@ public final class RunCommand implements Callable<Integer> {
         }
         if (source != null) {
             source.start();
+            // the warm-up masks by the detectors in force: the operator's first bundle is worth a short wait
+            long until = System.nanoTime() + Duration.ofSeconds(Math.min(2, warmUpSeconds)).toNanos();
+            while (warmUpSeconds > 0 && WarmUp.jitAvailable() && !source.loaded() && !stopWarmUp.getAsBoolean()
+                    && System.nanoTime() - until < 0) {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
         }
-        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops, warmUpMasking, stopWarmUp);
+        WarmUp.runLogged(Duration.ofSeconds(warmUpSeconds), loops,
+                masking == null ? MaskingRules.none() : masking.rules(), stopWarmUp);
         server.accept();
         LOG.info("ready: listen={} admin={} policies={} audit={}", server.address(),
                 admin == null ? "none" : adminListen, policies.size(), audit);

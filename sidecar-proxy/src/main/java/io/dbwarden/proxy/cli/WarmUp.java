@@ -1,8 +1,6 @@
 package io.dbwarden.proxy.cli;
 
 import io.dbwarden.api.v1alpha1.DatabaseAccessPolicy;
-import io.dbwarden.api.v1alpha1.DetectorRule;
-import io.dbwarden.api.v1alpha1.MaskingSpec;
 import io.dbwarden.api.validation.PolicyLoader;
 import io.dbwarden.proxy.ProxyServer;
 import io.dbwarden.proxy.admin.ProxyMetrics;
@@ -16,7 +14,7 @@ import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.masking.Catalog;
 import io.dbwarden.proxy.masking.MaskingFilter;
-import io.dbwarden.proxy.policy.CompiledPolicy;
+import io.dbwarden.proxy.masking.MaskingRules;
 import io.dbwarden.proxy.policy.PolicyEngine;
 import io.dbwarden.proxy.policy.PolicyFilter;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
@@ -47,7 +45,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -66,8 +63,7 @@ import java.util.function.BooleanSupplier;
  * <p>
  * Nothing of it reaches the outside: the stand-in server is in this process, the warm-up's audit events go to a log
  * of their own that is discarded (the real log's hash chain never sees them), its metrics to a registry of their
- * own, its policy is a built-in pass-through with the masking detectors of the policy in force, if any (their path is
- * the one to warm: column rules need the database's catalog, and the stand-in's columns come from no table).
+ * own, its policy is a built-in pass-through, with the masking detectors of the policy in force if it has any.
  * A native image has no JIT, and there the warm-up is skipped.
  */
 final class WarmUp {
@@ -119,34 +115,12 @@ final class WarmUp {
     }
 
     /**
-     * What the real policy masks that a warm-up can exercise without a database catalog: its detectors (column rules
-     * need the catalog to know which table a result column comes from; the stand-in's columns name none).
-     *
-     * @param detectors the detector rules of the policies in force, in order (a type's first rule counts)
-     * @param hashKey   the key of the hash strategy, null when none is configured
-     */
-    record Masking(List<DetectorRule> detectors, byte[] hashKey) {
-        static final Masking NONE = new Masking(List.of(), null);
-
-        Masking {
-            detectors = List.copyOf(detectors);
-        }
-    }
-
-    /** The detectors of the policies that apply to {@code identity} (see {@link Masking}). */
-    static Masking masking(List<DatabaseAccessPolicy> policies, String identity, byte[] hashKey) {
-        List<DetectorRule> detectors = policies.stream().filter(p -> CompiledPolicy.of(p).appliesTo(identity))
-                .map(p -> p.getSpec().getMasking()).filter(Objects::nonNull)
-                .flatMap(m -> m.getDetectors().stream()).toList();
-        return detectors.isEmpty() ? Masking.NONE : new Masking(detectors, hashKey);
-    }
-
-    /**
      * Warms up for at most {@code limit}, with {@code eventLoops} loops (as the real proxy will use) and two clients
-     * per loop, its results masked by {@code masking}'s detectors, ending early once {@code stop} is true (the proxy
-     * was asked to shut down meanwhile). Never fails the start: a warm-up that cannot run is logged and skipped.
+     * per loop, its results masked by the detectors of {@code masking} (the rules in force; column rules need the
+     * database's catalog, and the stand-in's columns come from no table), ending early once {@code stop} is true (the
+     * proxy was asked to shut down meanwhile). Never fails the start: a warm-up that cannot run is logged and skipped.
      */
-    static Outcome runLogged(Duration limit, int eventLoops, Masking masking, BooleanSupplier stop) {
+    static Outcome runLogged(Duration limit, int eventLoops, MaskingRules masking, BooleanSupplier stop) {
         if (limit.isZero() || !jitAvailable() || stop.getAsBoolean()) {
             return null;
         }
@@ -157,7 +131,7 @@ final class WarmUp {
                     o.stopped() ? "stopped early to shut down" : "done",
                     String.format(Locale.ROOT, "%.1f", o.took().toMillis() / 1000.0), o.total(), o.statements()[0],
                     o.statements()[1], o.statements()[2],
-                    masking.detectors().isEmpty() ? "" : " masked_values=" + o.masked(),
+                    masking.detectorsOnly().isEmpty() ? "" : " masked_values=" + o.masked(),
                     o.settled() ? "settled" : "still compiling");
             return o;
         } catch (Exception e) {
@@ -167,16 +141,11 @@ final class WarmUp {
     }
 
     /** Runs a warm-up of at most {@code limit} with {@code clients} loopback clients, or until {@code stop}. */
-    static Outcome run(Duration limit, int eventLoops, int clients, Masking masking, BooleanSupplier stop)
+    static Outcome run(Duration limit, int eventLoops, int clients, MaskingRules masking, BooleanSupplier stop)
             throws Exception {
         long start = System.nanoTime();
         long deadline = start + limit.toNanos();
         List<DatabaseAccessPolicy> policies = PolicyLoader.parse(POLICY, "built-in warm-up policy");
-        if (!masking.detectors().isEmpty()) {
-            MaskingSpec spec = new MaskingSpec();
-            spec.setDetectors(new ArrayList<>(masking.detectors()));
-            policies.get(0).getSpec().setMasking(spec);
-        }
         try (StandIn database = new StandIn();
              OutputStream discard = discard();
              AuditLog audit = AuditLog.open(null, discard, 65_536, null);
@@ -185,8 +154,7 @@ final class WarmUp {
                     new IllegalStateException("no catalog during the warm-up")), 60_000);
             PolicyFilter policy = new PolicyFilter(PolicyEngine.of(policies, IDENTITY), analyzer, 10_000,
                     catalog.graph());
-            MaskingFilter maskingFilter = new MaskingFilter(
-                    PolicyReloader.masking(policies, IDENTITY, masking.hashKey()), catalog);
+            MaskingFilter maskingFilter = new MaskingFilter(masking.detectorsOnly(), catalog);
             ProxyMetrics metrics = new ProxyMetrics();
             LongAdder masked = new LongAdder();
             ExecutionListener maskedValues = r -> r.resultSummary().values().forEach(masked::add);

@@ -36,6 +36,11 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         this.catalog = catalog;
     }
 
+    /** The rules in force. */
+    public MaskingRules rules() {
+        return rules;
+    }
+
     public void update(MaskingRules newRules) {
         this.rules = newRules;
         catalog.invalidate();

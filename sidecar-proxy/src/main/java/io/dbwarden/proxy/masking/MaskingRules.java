@@ -91,6 +91,11 @@ public final class MaskingRules {
         return columns.isEmpty() && detectors.isEmpty();
     }
 
+    /** These rules' detectors alone: what masks results without the database's catalog. */
+    public MaskingRules detectorsOnly() {
+        return columns.isEmpty() ? this : new MaskingRules(List.of(), detectors, defaultSchema);
+    }
+
     List<ColumnRule> columns() {
         return columns;
     }
