@@ -48,6 +48,13 @@ final class MaskingHandler implements ResultHandler {
         record Detect() implements Plan {
         }
 
+        /**
+         * Detectors over a value whose text sits inside a syntax a replacement could break (see {@link #carriesText}):
+         * a value they find something in becomes NULL, valid for any type.
+         */
+        record DetectWhole(int typeOid) implements Plan {
+        }
+
         /** The column's source could not be resolved: mask it whole (fail closed). */
         record Unresolved(boolean textual) implements Plan {
         }
@@ -55,6 +62,8 @@ final class MaskingHandler implements ResultHandler {
 
     private static final Plan PASS = new Plan.Pass();
     private static final Plan DETECT = new Plan.Detect();
+    /** Arrays of the text types, record and record[]: values that carry text inside array or record syntax. */
+    private static final Set<Integer> TEXT_CARRYING = Set.of(1009, 1015, 1014, 1003, 199, 3807, 143, 2249, 2287);
 
     private final MaskingRules rules;
     private final Catalog catalog;
@@ -147,8 +156,8 @@ final class MaskingHandler implements ResultHandler {
                 }
                 plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson) : PASS;
             }
-            if (plan == PASS && textual && !rules.detectors().isEmpty()) {
-                plan = DETECT;
+            if (plan == PASS && !rules.detectors().isEmpty()) {
+                plan = textual ? DETECT : carriesText(f.typeOid()) ? new Plan.DetectWhole(f.typeOid()) : PASS;
             }
             p[i] = plan;
             any |= plan != PASS;
@@ -265,6 +274,8 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null, null,
                         "unresolved column " + c + ":redact");
                 case Plan.Detect ignored -> detect(row, offsets[c] + 4, len, c);
+                case Plan.DetectWhole w -> detectsSomething(row.toString(offsets[c] + 4, len, StandardCharsets.UTF_8),
+                        w.typeOid()) ? DataRows.NULL : null;
                 default -> null;
             };
             if (r != null) {
@@ -360,6 +371,30 @@ final class MaskingHandler implements ResultHandler {
             return DataRows.NULL;
         }
         return result == value ? null : encode(result, row, at, len, column, false);
+    }
+
+    /**
+     * Whether a detector finds something in the text of a value of a {@linkplain #carriesText text-carrying} type
+     * (counted). In binary format too: there arrays and records hold their text elements as they are, between
+     * lengths and type OIDs.
+     */
+    private boolean detectsSomething(String value, int typeOid) {
+        boolean[] found = {false};
+        rules.detect(value, d -> {
+            if (!found[0]) {
+                found[0] = true;
+                count("detector " + d.type().yamlName() + ":null (type " + typeOid + ")");
+            }
+        }, true);
+        return found[0];
+    }
+
+    /**
+     * Arrays of text types, records and user-defined types (a table's row type above all: {@code SELECT c FROM
+     * customers c}): their values carry text that detectors look at as a whole.
+     */
+    static boolean carriesText(int typeOid) {
+        return TEXT_CARRYING.contains(typeOid) || typeOid >= Catalog.FIRST_USER_OID;
     }
 
     /** The value with every detected part masked (the same instance when nothing was found), or null for NULL. */
@@ -469,7 +504,8 @@ final class MaskingHandler implements ResultHandler {
         for (int i = 0; i < columns; i++) {
             int attnum = attnums.get(i);
             String column = rel.columns().get(attnum);
-            boolean textual = TEXT_TYPES.contains(rel.types().getOrDefault(attnum, 0));
+            int type = rel.types().getOrDefault(attnum, 0);
+            boolean textual = TEXT_TYPES.contains(type);
             if (column == null) {
                 p[i] = new Plan.Unresolved(false);
                 continue;
@@ -477,7 +513,8 @@ final class MaskingHandler implements ResultHandler {
             MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column,
                     catalog.lineage(rel.schema(), rel.name()));
             p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
-                    : textual && !rules.detectors().isEmpty() ? DETECT : PASS;
+                    : rules.detectors().isEmpty() ? PASS : textual ? DETECT
+                    : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
         }
         return p;
     }
@@ -514,6 +551,7 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
                 case Plan.Unresolved u -> null;
                 case Plan.Detect d -> detectText(v);
+                case Plan.DetectWhole w -> detectsSomething(v, w.typeOid()) ? null : v;
                 default -> v;
             };
             if (p instanceof Plan.Rule r) {

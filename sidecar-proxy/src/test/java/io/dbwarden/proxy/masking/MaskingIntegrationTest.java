@@ -9,6 +9,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
+import org.postgresql.copy.CopyManager;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.charset.StandardCharsets;
@@ -806,6 +807,70 @@ class MaskingIntegrationTest {
             EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
                     "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
                     "DROP TABLE IF EXISTS m_det");
+        }
+    }
+
+    /**
+     * Text inside arrays and rows (array_agg, a table's row, ROW(...)) is seen by the detectors too; a value they find
+     * something in becomes NULL, since a replacement could break the array or record syntax, in text and binary
+     * format and in COPY.
+     */
+    @Test
+    void detectorsReachTextInsideArraysAndRows(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr", "CREATE TABLE m_arr (id int, contacts text[], note text)",
+                "INSERT INTO m_arr VALUES (1, ARRAY['ada@example.com', 'x'], 'plain'), (2, ARRAY['none here'], 'b')");
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: detect-only, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    detectors: [{type: email, strategy: partial}]
+                """);
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            try (ResultSet rs = s.executeQuery("SELECT id, contacts, note FROM m_arr ORDER BY id")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(1);
+                assertThat(rs.getString(2)).isNull();
+                assertThat(rs.getString(3)).isEqualTo("plain");
+                assertThat(rs.next()).isTrue();
+                assertThat((String[]) rs.getArray(2).getArray()).containsExactly("none here");
+            }
+            for (String sql : List.of("SELECT m FROM m_arr m WHERE id = 1", "SELECT ROW(1, 'ada@example.com')",
+                    "SELECT array_agg(contacts[1]) FROM m_arr", "SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    assertThat(rs.next()).as(sql).isTrue();
+                    assertThat(rs.getString(1)).as(sql).isNull();
+                }
+            }
+            try (ResultSet rs = s.executeQuery("SELECT m FROM m_arr m WHERE id = 2")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("(2,\"{\"\"none here\"\"}\",b)");
+            }
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            java.io.StringWriter out = new java.io.StringWriter();
+            copy.copyOut("COPY m_arr TO STDOUT", out);
+            assertThat(out.toString()).isEqualTo("1\t\\N\tplain\n2\t{\"none here\"}\tb\n");
+        }
+        // binary results (pgjdbc asks for them once a statement is prepared): arrays hold their text as it is
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, "prepareThreshold=-1&binaryTransferEnable=1009");
+             PreparedStatement ps = c.prepareStatement("SELECT contacts FROM m_arr WHERE id = ?")) {
+            ps.setInt(1, 1);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getArray(1)).isNull();
+            }
+            ps.setInt(1, 2);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat((String[]) rs.getArray(1).getArray()).containsExactly("none here");
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr");
         }
     }
 
