@@ -274,8 +274,7 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null, null,
                         "unresolved column " + c + ":redact");
                 case Plan.Detect ignored -> detect(row, offsets[c] + 4, len, c);
-                case Plan.DetectWhole w -> detectsSomething(row.toString(offsets[c] + 4, len, StandardCharsets.UTF_8),
-                        w.typeOid()) ? DataRows.NULL : null;
+                case Plan.DetectWhole w -> detectWhole(row, offsets[c] + 4, len, w.typeOid());
                 default -> null;
             };
             if (r != null) {
@@ -371,6 +370,38 @@ final class MaskingHandler implements ResultHandler {
             return DataRows.NULL;
         }
         return result == value ? null : encode(result, row, at, len, column, false);
+    }
+
+    /**
+     * A {@linkplain #carriesText text-carrying} value with what detectors find masked: per element in an array of a
+     * plain text type, else the whole value NULL when they find anything; null when it stays as it is.
+     */
+    private byte[] detectWhole(ByteBuf row, int at, int len, int typeOid) {
+        if (TextArrays.TYPES.contains(typeOid)) {
+            byte[] value = new byte[len];
+            row.getBytes(at, value);
+            try {
+                byte[] masked = TextArrays.mask(value, this::applyDetectors);
+                return masked == value ? null : masked;
+            } catch (TextArrays.Unreadable e) {
+                // looked at as a whole below
+            }
+        }
+        return detectsSomething(row.toString(at, len, StandardCharsets.UTF_8), typeOid) ? DataRows.NULL : null;
+    }
+
+    /** {@link #detectWhole(ByteBuf, int, int, int)} for a COPY value (text format); null for NULL. */
+    private String detectWhole(String value, int typeOid) {
+        if (TextArrays.TYPES.contains(typeOid)) {
+            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
+            try {
+                byte[] masked = TextArrays.mask(bytes, this::applyDetectors);
+                return masked == bytes ? value : new String(masked, StandardCharsets.UTF_8);
+            } catch (TextArrays.Unreadable e) {
+                // looked at as a whole below
+            }
+        }
+        return detectsSomething(value, typeOid) ? null : value;
     }
 
     /**
@@ -551,7 +582,7 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
                 case Plan.Unresolved u -> null;
                 case Plan.Detect d -> detectText(v);
-                case Plan.DetectWhole w -> detectsSomething(v, w.typeOid()) ? null : v;
+                case Plan.DetectWhole w -> detectWhole(v, w.typeOid());
                 default -> v;
             };
             if (p instanceof Plan.Rule r) {

@@ -811,14 +811,15 @@ class MaskingIntegrationTest {
     }
 
     /**
-     * Text inside arrays and rows (array_agg, a table's row, ROW(...)) is seen by the detectors too; a value they find
-     * something in becomes NULL, since a replacement could break the array or record syntax, in text and binary
-     * format and in COPY.
+     * Text inside arrays and rows is seen by the detectors too: arrays of text types are masked element by element
+     * (array_agg(email) stays an array), other arrays and rows (a table's row, ROW(...)) in which they find something
+     * become NULL, since a replacement could break their syntax; in text and binary format and in COPY.
      */
     @Test
     void detectorsReachTextInsideArraysAndRows(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr", "CREATE TABLE m_arr (id int, contacts text[], note text)",
-                "INSERT INTO m_arr VALUES (1, ARRAY['ada@example.com', 'x'], 'plain'), (2, ARRAY['none here'], 'b')");
+                "INSERT INTO m_arr VALUES (1, ARRAY['ada@example.com', 'x', NULL], 'plain'), "
+                        + "(2, ARRAY['none here'], 'b')");
         Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
                 apiVersion: dbwarden.io/v1alpha1
                 kind: DatabaseAccessPolicy
@@ -834,13 +835,20 @@ class MaskingIntegrationTest {
             try (ResultSet rs = s.executeQuery("SELECT id, contacts, note FROM m_arr ORDER BY id")) {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getInt(1)).isEqualTo(1);
-                assertThat(rs.getString(2)).isNull();
+                assertMaskedContacts((String[]) rs.getArray(2).getArray());
                 assertThat(rs.getString(3)).isEqualTo("plain");
                 assertThat(rs.next()).isTrue();
                 assertThat((String[]) rs.getArray(2).getArray()).containsExactly("none here");
             }
+            try (ResultSet rs = s.executeQuery("SELECT array_agg(contacts[1] ORDER BY id) FROM m_arr")) {
+                assertThat(rs.next()).isTrue();
+                String[] agg = (String[]) rs.getArray(1).getArray();
+                assertThat(agg).hasSize(2).doesNotContain("ada@example.com");
+                assertThat(agg[0]).endsWith("@example.com");
+                assertThat(agg[1]).isEqualTo("none here");
+            }
             for (String sql : List.of("SELECT m FROM m_arr m WHERE id = 1", "SELECT ROW(1, 'ada@example.com')",
-                    "SELECT array_agg(contacts[1]) FROM m_arr", "SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
+                    "SELECT ARRAY[ROW(1, 'ada@example.com')]", "SELECT ARRAY['{\"a\": \"ada@example.com\"}'::json]")) {
                 try (ResultSet rs = s.executeQuery(sql)) {
                     assertThat(rs.next()).as(sql).isTrue();
                     assertThat(rs.getString(1)).as(sql).isNull();
@@ -853,7 +861,8 @@ class MaskingIntegrationTest {
             CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
             java.io.StringWriter out = new java.io.StringWriter();
             copy.copyOut("COPY m_arr TO STDOUT", out);
-            assertThat(out.toString()).isEqualTo("1\t\\N\tplain\n2\t{\"none here\"}\tb\n");
+            assertThat(out.toString()).doesNotContain("ada@").matches("1\t\\{\"[^\"]+@example\\.com\",x,NULL}\tplain\n"
+                    + "2\t\\{\"none here\"}\tb\n");
         }
         // binary results (pgjdbc asks for them once a statement is prepared): arrays hold their text as it is
         try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
@@ -862,7 +871,7 @@ class MaskingIntegrationTest {
             ps.setInt(1, 1);
             try (ResultSet rs = ps.executeQuery()) {
                 assertThat(rs.next()).isTrue();
-                assertThat(rs.getArray(1)).isNull();
+                assertMaskedContacts((String[]) rs.getArray(1).getArray());
             }
             ps.setInt(1, 2);
             try (ResultSet rs = ps.executeQuery()) {
@@ -872,6 +881,13 @@ class MaskingIntegrationTest {
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr");
         }
+    }
+
+    private static void assertMaskedContacts(String[] contacts) {
+        assertThat(contacts).hasSize(3);
+        assertThat(contacts[0]).doesNotStartWith("ada").endsWith("@example.com");
+        assertThat(contacts[1]).isEqualTo("x");
+        assertThat(contacts[2]).isNull();
     }
 
     /** Rules name tables and columns: DDL that would move values out from under those names is refused. */
