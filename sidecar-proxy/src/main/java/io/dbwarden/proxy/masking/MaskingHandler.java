@@ -49,8 +49,9 @@ final class MaskingHandler implements ResultHandler {
         }
 
         /**
-         * Detectors over a value whose text sits inside a syntax a replacement could break (see {@link #carriesText}):
-         * a value they find something in becomes NULL, valid for any type.
+         * Detectors over a value whose text sits inside array or record syntax ({@link MaskingHandler#carriesText}):
+         * arrays of the plain text types element by element ({@link TextArrays}); any other value they find
+         * something in becomes NULL, valid for any type, as a replacement could break its syntax.
          */
         record DetectWhole(int typeOid) implements Plan {
         }
