@@ -55,23 +55,26 @@ class WarmUpTest {
         assertThat(o.masked()).as("no detectors, nothing masked").isZero();
     }
 
+    /** Masks results by a column rule and by detectors, for every identity. */
+    private static final String MASKING_POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata: {name: app, namespace: team-a}
+            spec:
+              subjects: [{identity: "*/*"}]
+              defaultAction: allow
+              masking:
+                columns:
+                  - {name: contact, columns: ["public.accounts.email"], strategy: redact}
+                detectors:
+                  - {type: email, strategy: partial}
+                  - {type: creditCard, strategy: redact}
+            """;
+
     @Test
     void theDetectorsOfThePolicyInForceMaskTheStandInsResults() throws Exception {
-        List<DatabaseAccessPolicy> policies = PolicyLoader.parse("""
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata: {name: app, namespace: team-a}
-                spec:
-                  subjects: [{identity: "team-a/app"}]
-                  defaultAction: allow
-                  masking:
-                    columns:
-                      - {name: contact, columns: ["public.accounts.email"], strategy: redact}
-                    detectors:
-                      - {type: email, strategy: partial}
-                      - {type: creditCard, strategy: hash}
-                """, "test");
-        MaskingRules rules = PolicyReloader.masking(policies, "team-a/app", "k".getBytes());
+        List<DatabaseAccessPolicy> policies = PolicyLoader.parse(MASKING_POLICY, "test");
+        MaskingRules rules = PolicyReloader.masking(policies, "team-a/app", null);
         WarmUp.Outcome o = WarmUp.run(Duration.ofSeconds(2), 1, 2, rules, () -> false);
         // every row but an UPDATE's has one e-mail address in its third column; the column rule, which would need
         // the catalog, is left out (with it every column would be masked whole: the stand-in's come from no table)
@@ -81,25 +84,9 @@ class WarmUpTest {
 
     @Test
     void aProxyWithDetectorsInItsPolicyFileWarmsThemUp() throws Exception {
-        int port = freePort();
         Path log = dir.resolve("proxy.log");
-        Path policy = Files.writeString(dir.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata: {name: app, namespace: team-a}
-                spec:
-                  subjects: [{identity: "*/*"}]
-                  defaultAction: allow
-                  masking:
-                    detectors: [{type: email, strategy: redact}]
-                """);
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
-                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-tls", "disable", "--policy", policy.toString(), "--admin-listen", "none",
-                "--audit", dir.resolve("audit.jsonl").toString(), "--warm-up-seconds", "2")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Path policy = Files.writeString(dir.resolve("policy.yaml"), MASKING_POLICY);
+        Process p = proxyProcess(log, "--policy", policy.toString(), "--warm-up-seconds", "2");
         try {
             await().atMost(60, TimeUnit.SECONDS).until(() -> Files.readString(log).contains("ready:")
                     || !p.isAlive());
@@ -108,6 +95,22 @@ class WarmUpTest {
             p.destroyForcibly();
             p.waitFor(30, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * {@code dbwarden-proxy run} in a process of its own in front of the test database, its output in {@code log};
+     * SIGINT back to its default as in ShutdownTest (a background build inherits it ignored).
+     */
+    private Process proxyProcess(Path log, String... options) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of("env", "--default-signal=INT",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
+                "--listen", "127.0.0.1:" + freePort(), "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
+                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
+                "--upstream-tls", "disable", "--admin-listen", "none",
+                "--audit", dir.resolve("audit.jsonl").toString()));
+        command.addAll(List.of(options));
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
     @Test
@@ -126,17 +129,8 @@ class WarmUpTest {
 
     @Test
     void sigtermDuringTheWarmUpEndsItAndStopsTheProxyCleanly() throws Exception {
-        int port = freePort();
         Path log = dir.resolve("proxy.log");
-        // SIGINT back to its default as in ShutdownTest (a background build inherits it ignored)
-        Process p = new ProcessBuilder("env", "--default-signal=INT",
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), DbwardenProxyCli.class.getName(), "run",
-                "--listen", "127.0.0.1:" + port, "--upstream", "127.0.0.1:" + EmbeddedPg.get().port(),
-                "--upstream-database", EmbeddedPg.DATABASE, "--upstream-user", EmbeddedPg.SCRAM_USER,
-                "--upstream-tls", "disable", "--no-policy", "--admin-listen", "none",
-                "--audit", dir.resolve("audit.jsonl").toString(), "--warm-up-seconds", "60")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = proxyProcess(log, "--no-policy", "--warm-up-seconds", "60");
         try {
             await().atMost(30, TimeUnit.SECONDS).until(() -> Files.readString(log).contains("warming up"));
             p.destroy(); // SIGTERM

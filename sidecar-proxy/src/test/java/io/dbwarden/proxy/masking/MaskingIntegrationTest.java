@@ -738,10 +738,9 @@ class MaskingIntegrationTest {
             }
             // now it is ended (waiting for its backend to exit: a lookup sent before that would still be answered)
             // and cannot log in again, and DDL through the proxy drops what the catalog holds
-            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
-                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'",
-                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                            + "WHERE application_name = 'dbwarden-catalog'");
+            setProxyUserPassword("changed-elsewhere");
+            EmbeddedPg.execute("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                    + "WHERE application_name = 'dbwarden-catalog'");
             s.execute("COMMENT ON TABLE m_lost IS 'lost'");
             for (String sql : List.of("SELECT lower(secret) FROM m_lost_1", "SELECT secret || '' FROM m_lost_1",
                     "SELECT secret FROM m_lost_1", "SELECT id, secret FROM m_lost")) {
@@ -755,10 +754,29 @@ class MaskingIntegrationTest {
             // and it shows
             assertThat(proxy.metrics().render()).containsPattern("(?m)^dbwarden_catalog_failures_total [1-9]");
         } finally {
-            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
-                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
-                    "DROP TABLE IF EXISTS m_lost");
+            setProxyUserPassword(EmbeddedPg.PASSWORD);
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_lost");
         }
+    }
+
+    /** The password of the user the proxy logs in as (its sessions and its catalog connection). */
+    private static void setProxyUserPassword(String password) throws SQLException {
+        EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
+                "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + password + "'");
+    }
+
+    /** A policy that masks e-mail addresses wherever detectors look, with no column rules. */
+    private static Path emailDetectorOnly(Path dir) throws java.io.IOException {
+        return Files.writeString(dir.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: detect-only, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    detectors: [{type: email, strategy: partial}]
+                """);
     }
 
     /**
@@ -769,21 +787,11 @@ class MaskingIntegrationTest {
     void detectorsAloneNeedNoCatalog(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         EmbeddedPg.execute("DROP TABLE IF EXISTS m_det", "CREATE TABLE m_det (id int, contact text, n int)",
                 "INSERT INTO m_det VALUES (1, 'write to ada@example.com please', 7)");
-        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata: {name: detect-only, namespace: test}
-                spec:
-                  subjects: [{identity: "*/*"}]
-                  defaultAction: allow
-                  masking:
-                    detectors: [{type: email, strategy: partial}]
-                """);
+        Path policy = emailDetectorOnly(tmp);
         try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
             // a catalog connection opened now could not log in
-            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
-                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD 'changed-elsewhere'");
+            setProxyUserPassword("changed-elsewhere");
             for (String sql : List.of("SELECT id, contact, n FROM m_det", "SELECT lower(contact), n + 1 FROM m_det",
                     "SELECT x.contact FROM (SELECT contact FROM m_det) x", "SELECT 'ada@example.com'::varchar")) {
                 try (ResultSet rs = s.executeQuery(sql)) {
@@ -804,9 +812,8 @@ class MaskingIntegrationTest {
             // no catalog connection was tried: it could not have logged in
             assertThat(proxy.metrics().render()).containsPattern("(?m)^dbwarden_catalog_failures_total 0(\\.0)?$");
         } finally {
-            EmbeddedPg.execute("SET password_encryption = 'scram-sha-256'",
-                    "ALTER ROLE " + EmbeddedPg.SCRAM_USER + " PASSWORD '" + EmbeddedPg.PASSWORD + "'",
-                    "DROP TABLE IF EXISTS m_det");
+            setProxyUserPassword(EmbeddedPg.PASSWORD);
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_det");
         }
     }
 
@@ -820,16 +827,7 @@ class MaskingIntegrationTest {
         EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr", "CREATE TABLE m_arr (id int, contacts text[], note text)",
                 "INSERT INTO m_arr VALUES (1, ARRAY['ada@example.com', 'x', NULL], 'plain'), "
                         + "(2, ARRAY['none here'], 'b')");
-        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
-                apiVersion: dbwarden.io/v1alpha1
-                kind: DatabaseAccessPolicy
-                metadata: {name: detect-only, namespace: test}
-                spec:
-                  subjects: [{identity: "*/*"}]
-                  defaultAction: allow
-                  masking:
-                    detectors: [{type: email, strategy: partial}]
-                """);
+        Path policy = emailDetectorOnly(tmp);
         try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
              Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
             try (ResultSet rs = s.executeQuery("SELECT id, contacts, note FROM m_arr ORDER BY id")) {
