@@ -345,14 +345,12 @@ public final class RunCommand implements Callable<Integer> {
             Catalog catalog = new Catalog(catalogConnection::query, 60_000);
             policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog.graph());
             filters.add(policyFilter);
-            MaskingFilter maskingFilter = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey),
-                    catalog);
-            resultFilters.add(maskingFilter);
-            masking = maskingFilter;
-            listeners.add(0, maskingFilter);
-            filters.add(maskingFilter);
+            masking = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey), catalog);
+            resultFilters.add(masking);
+            listeners.add(0, masking);
+            filters.add(masking);
             reloader = new PolicyReloader(policy, policyContent, config.identity(), hashKey, policyFilter,
-                    maskingFilter, metrics);
+                    masking, metrics);
             if (operator != null) {
                 operatorSource = new OperatorPolicySource(operator, tokenFile, operatorCaFile, bundleCache, reloader);
                 // statements held by requireApproval rules are turned into ChangeApprovals by the operator

@@ -63,8 +63,11 @@ final class MaskingHandler implements ResultHandler {
 
     private static final Plan PASS = new Plan.Pass();
     private static final Plan DETECT = new Plan.Detect();
-    /** Arrays of the text types, record and record[]: values that carry text inside array or record syntax. */
-    private static final Set<Integer> TEXT_CARRYING = Set.of(1009, 1015, 1014, 1003, 199, 3807, 143, 2249, 2287);
+    /**
+     * Besides {@link TextArrays#TYPES}, json[], jsonb[], xml[], record and record[]: values that carry text inside
+     * array or record syntax.
+     */
+    private static final Set<Integer> TEXT_CARRYING = Set.of(199, 3807, 143, 2249, 2287);
 
     private final MaskingRules rules;
     private final Catalog catalog;
@@ -275,7 +278,12 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null, null,
                         "unresolved column " + c + ":redact");
                 case Plan.Detect ignored -> detect(row, offsets[c] + 4, len, c);
-                case Plan.DetectWhole w -> detectWhole(row, offsets[c] + 4, len, w.typeOid());
+                case Plan.DetectWhole w -> {
+                    byte[] value = new byte[len];
+                    row.getBytes(offsets[c] + 4, value);
+                    byte[] masked = detectWhole(value, w.typeOid());
+                    yield masked == value ? null : masked == null ? DataRows.NULL : masked;
+                }
                 default -> null;
             };
             if (r != null) {
@@ -374,35 +382,19 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /**
-     * A {@linkplain #carriesText text-carrying} value with what detectors find masked: per element in an array of a
-     * plain text type, else the whole value NULL when they find anything; null when it stays as it is.
+     * A {@linkplain #carriesText text-carrying} value (a result in either format, or a COPY value) with what detectors
+     * find masked: per element in an array of a plain text type, else NULL as a whole when they find anything. The
+     * same instance when it stays as it is, null for NULL.
      */
-    private byte[] detectWhole(ByteBuf row, int at, int len, int typeOid) {
+    private byte[] detectWhole(byte[] value, int typeOid) {
         if (TextArrays.TYPES.contains(typeOid)) {
-            byte[] value = new byte[len];
-            row.getBytes(at, value);
             try {
-                byte[] masked = TextArrays.mask(value, this::applyDetectors);
-                return masked == value ? null : masked;
+                return TextArrays.mask(value, this::applyDetectors);
             } catch (TextArrays.Unreadable e) {
                 // looked at as a whole below
             }
         }
-        return detectsSomething(row.toString(at, len, StandardCharsets.UTF_8), typeOid) ? DataRows.NULL : null;
-    }
-
-    /** {@link #detectWhole(ByteBuf, int, int, int)} for a COPY value (text format); null for NULL. */
-    private String detectWhole(String value, int typeOid) {
-        if (TextArrays.TYPES.contains(typeOid)) {
-            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-            try {
-                byte[] masked = TextArrays.mask(bytes, this::applyDetectors);
-                return masked == bytes ? value : new String(masked, StandardCharsets.UTF_8);
-            } catch (TextArrays.Unreadable e) {
-                // looked at as a whole below
-            }
-        }
-        return detectsSomething(value, typeOid) ? null : value;
+        return detectsSomething(new String(value, StandardCharsets.UTF_8), typeOid) ? null : value;
     }
 
     /**
@@ -426,7 +418,8 @@ final class MaskingHandler implements ResultHandler {
      * customers c}): their values carry text that detectors look at as a whole.
      */
     static boolean carriesText(int typeOid) {
-        return TEXT_CARRYING.contains(typeOid) || typeOid >= Catalog.FIRST_USER_OID;
+        return TextArrays.TYPES.contains(typeOid) || TEXT_CARRYING.contains(typeOid)
+                || typeOid >= Catalog.FIRST_USER_OID;
     }
 
     /** The value with every detected part masked (the same instance when nothing was found), or null for NULL. */
@@ -583,7 +576,11 @@ final class MaskingHandler implements ResultHandler {
                 case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
                 case Plan.Unresolved u -> null;
                 case Plan.Detect d -> detectText(v);
-                case Plan.DetectWhole w -> detectWhole(v, w.typeOid());
+                case Plan.DetectWhole w -> {
+                    byte[] value = v.getBytes(StandardCharsets.UTF_8);
+                    byte[] out = detectWhole(value, w.typeOid());
+                    yield out == value ? v : out == null ? null : new String(out, StandardCharsets.UTF_8);
+                }
                 default -> v;
             };
             if (p instanceof Plan.Rule r) {
