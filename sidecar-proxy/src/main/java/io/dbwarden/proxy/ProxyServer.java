@@ -3,6 +3,7 @@ package io.dbwarden.proxy;
 import io.dbwarden.proxy.admin.ProxyMetrics;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamPooling;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.dbwarden.proxy.internal.ProxyBootstrap;
 
@@ -44,8 +45,16 @@ public final class ProxyServer implements AutoCloseable {
     public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
                                     java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
                                     int eventLoops) {
+        return start(config, chain, metrics, sessionSettings, eventLoops, UpstreamPooling.DEFAULT);
+    }
+
+    /** Like the above, keeping database connections for later sessions as {@code pooling} says. */
+    public static ProxyServer start(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
+                                    java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                    int eventLoops, UpstreamPooling pooling) {
         checkEventLoops(eventLoops, "event loops");
-        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, true));
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, true,
+                pooling));
     }
 
     /**
@@ -56,8 +65,19 @@ public final class ProxyServer implements AutoCloseable {
     public static ProxyServer bind(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
                                    java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
                                    int eventLoops) {
+        return bind(config, chain, metrics, sessionSettings, eventLoops, UpstreamPooling.DEFAULT);
+    }
+
+    /**
+     * {@link #bind(LiveConfig, FilterChain, ProxyMetrics, java.util.function.Supplier, int)}, keeping database
+     * connections of sessions that ended cleanly for later sessions as {@code pooling} says.
+     */
+    public static ProxyServer bind(LiveConfig config, FilterChain chain, ProxyMetrics metrics,
+                                   java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                   int eventLoops, UpstreamPooling pooling) {
         checkEventLoops(eventLoops, "event loops");
-        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, false));
+        return new ProxyServer(ProxyBootstrap.start(config, chain, metrics, sessionSettings, eventLoops, false,
+                pooling));
     }
 
     /** Starts taking connections after {@link #bind}; does nothing when it already does. */

@@ -21,6 +21,8 @@ public final class ProxyMetrics implements ExecutionListener {
     private final AtomicLong connectionsActive = new AtomicLong();
     private final LongAdder clientAuthFailures = new LongAdder();
     private final LongAdder upstreamFailures = new LongAdder();
+    private final LongAdder upstreamReused = new LongAdder();
+    private volatile LongSupplier upstreamIdle = () -> 0;
     private final LongAdder protocolErrors = new LongAdder();
     /** [0]: the database ran more statements of a query text than the proxy found; [1]: fewer. */
     private final LongAdder[] splitMismatches = {new LongAdder(), new LongAdder()};
@@ -64,6 +66,16 @@ public final class ProxyMetrics implements ExecutionListener {
 
     public void upstreamFailed() {
         upstreamFailures.increment();
+    }
+
+    /** A session got a kept database connection instead of a new one. */
+    public void upstreamReused() {
+        upstreamReused.increment();
+    }
+
+    /** Database connections kept for later sessions. */
+    public void upstreamIdle(LongSupplier idle) {
+        this.upstreamIdle = idle;
     }
 
     public void protocolError() {
@@ -142,6 +154,10 @@ public final class ProxyMetrics implements ExecutionListener {
         counter(sb, "dbwarden_client_auth_failures_total", "Client authentication failures.", clientAuthFailures.sum());
         counter(sb, "dbwarden_upstream_failures_total", "Failed upstream connections (connect, TLS, authentication).",
                 upstreamFailures.sum());
+        counter(sb, "dbwarden_upstream_reused_total", "Sessions served by a kept database connection (reset with "
+                + "DISCARD ALL) instead of a new one.", upstreamReused.sum());
+        gauge(sb, "dbwarden_upstream_idle_connections", "Database connections kept for later sessions.",
+                upstreamIdle.getAsLong());
         counter(sb, "dbwarden_protocol_errors_total", "Connections closed for protocol violations.", protocolErrors.sum());
         sb.append("# HELP dbwarden_statement_split_mismatches_total Query texts the database split into more or fewer "
                 + "statements than the proxy (more: one ran without its own verdict; the session was closed).\n");

@@ -15,6 +15,7 @@ import io.dbwarden.proxy.config.ConfigFiles;
 import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamPooling;
 import io.dbwarden.proxy.config.UpstreamTlsMode;
 import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.FilterChain;
@@ -145,6 +146,16 @@ public final class RunCommand implements Callable<Integer> {
             + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per available processor, "
             + "or -Ddbwarden.worker.threads).")
     Integer eventLoops;
+
+    @Option(names = "--upstream-idle-timeout-seconds", defaultValue = "60", description = "Keep the database "
+            + "connection of a session its client ended cleanly (reset with DISCARD ALL) for this long, for the next "
+            + "session with the same settings: clients that connect per task do not make the database start and "
+            + "authenticate a backend each time (default: ${DEFAULT-VALUE}; 0: close it with the session).")
+    long upstreamIdleTimeoutSeconds;
+
+    @Option(names = "--upstream-max-idle", defaultValue = "64", description = "Most database connections kept for "
+            + "later sessions at once (default: ${DEFAULT-VALUE}).")
+    int upstreamMaxIdle;
 
     @Option(names = "--shutdown-grace-seconds", defaultValue = "25", description = "On SIGTERM, how long open "
             + "sessions may go on (new ones are refused) before they are terminated (default: ${DEFAULT-VALUE}).")
@@ -301,6 +312,9 @@ public final class RunCommand implements Callable<Integer> {
         requireNotNegative(shutdownGraceSeconds, "--shutdown-grace-seconds");
         requireNotNegative(shutdownDrainSeconds, "--shutdown-drain-seconds");
         requireNotNegative(warmUpSeconds, "--warm-up-seconds");
+        requireNotNegative(upstreamIdleTimeoutSeconds, "--upstream-idle-timeout-seconds");
+        requireNotNegative(upstreamMaxIdle, "--upstream-max-idle");
+        UpstreamPooling pooling = new UpstreamPooling(Duration.ofSeconds(upstreamIdleTimeoutSeconds), upstreamMaxIdle);
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
         List<DatabaseAccessPolicy> policies = policy == null ? List.of()
@@ -365,7 +379,8 @@ public final class RunCommand implements Callable<Integer> {
         try {
             // bound first (an address problem shows at once), taking sessions after the warm-up
             server = ProxyServer.bind(live, new FilterChain(filters, resultFilters, listeners), metrics,
-                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(), loops);
+                    () -> sessionSource == null ? Map.of() : sessionSource.engine().sessionSettings(), loops,
+                    pooling);
             try {
                 admin = "none".equals(adminListen) ? null
                         : AdminServer.start(HostPort.parse(adminListen, "--admin-listen"), metrics,

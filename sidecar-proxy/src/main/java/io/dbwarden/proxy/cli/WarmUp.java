@@ -528,6 +528,7 @@ final class WarmUp {
                     case "BEGIN", "START" -> new Reply(false, "BEGIN", 'T');
                     case "COMMIT", "END" -> new Reply(false, "COMMIT", 'I');
                     case "ROLLBACK", "ABORT" -> new Reply(false, "ROLLBACK", 'I');
+                    case "DISCARD" -> new Reply(false, text.strip().toUpperCase(Locale.ROOT), (char) 0); // pool reset
                     default -> new Reply(false, first.isEmpty() ? null : first, (char) 0);
                 };
             }

@@ -54,6 +54,11 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         this.ctx = ctx;
     }
 
+    /** Nothing read from the database waits here to be processed. */
+    boolean idle() {
+        return !paused && held.isEmpty();
+    }
+
     /** A batch of whole server messages (see {@link io.dbwarden.proxy.postgres.PgFrameDecoder}), in order. */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {

@@ -196,7 +196,11 @@ final class ClientRelay {
             case TERMINATE -> {
                 terminating = true;
                 upstreamRun.emit();
-                upstream.writeAndFlush(frame);
+                if (onTerminate != null && onTerminate.getAsBoolean()) {
+                    frame.release(); // the connection serves another session (see UpstreamPool)
+                } else {
+                    upstream.writeAndFlush(frame);
+                }
                 client.channel().close();
             }
             default -> {
@@ -1091,6 +1095,31 @@ final class ClientRelay {
     }
 
     /** The server reported a parameter; returns false (and closes the session) if the proxy cannot follow it. */
+    /** Asked when the client sends Terminate: true if it took the upstream connection (Terminate not sent). */
+    private java.util.function.BooleanSupplier onTerminate;
+
+    void onTerminate(java.util.function.BooleanSupplier handOff) {
+        this.onTerminate = handOff;
+    }
+
+    /** The server's reported parameters as the client last saw them (start-up, then ParameterStatus). */
+    private final Map<String, String> serverParameters = new HashMap<>();
+
+    Map<String, String> serverParameters() {
+        return serverParameters;
+    }
+
+    /**
+     * Whether the upstream session is as a new one would be after a reset: nothing owed or held, no transaction, no
+     * extended-protocol batch open, nothing of this session still to happen in it.
+     */
+    boolean upstreamReusable() {
+        return tracker.idle() && tracker.transactionStatus() == 'I' && !tracker.serverDiscardingUntilSync()
+                && !awaitingVerdict && !awaitingCap && held.isEmpty() && waiting == null && pendingCall == null
+                && discardingUntilSync == null && !extendedBatchOpen && !rollbackAfterSync && !backendPaused
+                && !cancelPending && !endExplained;
+    }
+
     boolean acceptParameter(String name, String value) {
         if (name.equals("standard_conforming_strings")) {
             standardConformingStrings = !"off".equalsIgnoreCase(value);
@@ -1110,6 +1139,7 @@ final class ClientRelay {
             }
             charset = cs;
         }
+        serverParameters.put(name, value);
         return true;
     }
 

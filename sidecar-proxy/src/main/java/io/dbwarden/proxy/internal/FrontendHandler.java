@@ -58,6 +58,13 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     private ClientRelay relay;
     private final List<ByteBuf> heldDuringConnect = new ArrayList<>();
     private int[] proxyCancelKey;
+    /** The database's cancel key of the upstream connection {pid, secret}. */
+    private int[] upstreamCancelKey;
+    /** What the upstream connection was made with (see {@link UpstreamPool}). */
+    private UpstreamPool.Key poolKey;
+    private final ChannelFutureListener upstreamCloseListener = cf -> onUpstreamClosed();
+    /** A cancel request of this session went to the database: it may still arrive, so the connection is not reused. */
+    private volatile boolean cancelForwarded;
     private boolean counted;
     /** What ended the session, for the audit of statements the server had not answered (null: the client). */
     private PgError endedBy;
@@ -180,6 +187,18 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         ctx.channel().config().setAutoRead(false);
         ProxyConfig cfg = runtime.config();
         Map<String, String> params = upstreamStartupParameters(cfg);
+        poolKey = new UpstreamPool.Key(cfg, params);
+        UpstreamPool.Reused idle = runtime.upstreamPool().enabled()
+                ? runtime.upstreamPool().take(ctx.channel().eventLoop(), poolKey) : null;
+        if (idle != null) {
+            upstream = idle.channel();
+            runtime.metrics().upstreamReused();
+            UpstreamHandshake.Result reused = new UpstreamHandshake.Result(idle.channel(), idle.parameters(),
+                    idle.backendPid(), idle.backendSecret(), List.of());
+            // continued as a new connection's handshake would be: after this handler's start-up is done
+            ctx.executor().execute(() -> onUpstreamReady(ctx.executor().newSucceededFuture(reused), params));
+            return;
+        }
         Promise<UpstreamHandshake.Result> ready = ctx.executor().newPromise();
         ready.addListener((Future<UpstreamHandshake.Result> f) -> onUpstreamReady(f, params));
         Bootstrap b = new Bootstrap()
@@ -267,17 +286,25 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 addressText(ctx.channel().remoteAddress()), runtime.connectionIds().incrementAndGet(),
                 pinnedSettings);
         relay = new ClientRelay(runtime, ctx, up, session);
+        relay.onTerminate(this::handOffUpstream);
         for (Map.Entry<String, String> p : result.parameters().entrySet()) {
             if (!relay.acceptParameter(p.getKey(), p.getValue())) {
                 result.notices().forEach(ByteBuf::release);
                 return;
             }
         }
-        up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
+        if (up.pipeline().get("frame") == null) { // a reused connection has its decoder already
+            up.pipeline().addLast("frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
+        }
         up.pipeline().addLast("backend", new BackendHandler(relay));
-        up.closeFuture().addListener(cf -> onUpstreamClosed());
+        up.closeFuture().addListener(upstreamCloseListener);
+        upstreamCancelKey = new int[] {result.backendPid(), result.backendSecret()};
+        Runnable onCancel = relay.cancelListener();
         proxyCancelKey = runtime.cancelRegistry().register(runtime.config().upstream(), result.backendPid(),
-                result.backendSecret(), relay.cancelListener());
+                result.backendSecret(), () -> {
+                    cancelForwarded = true;
+                    onCancel.run();
+                });
         ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
         result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
         ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));
@@ -298,6 +325,26 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         }
         relay.flush();
         relay.updateClientAutoRead();
+    }
+
+    /**
+     * The client ended the session with Terminate: if nothing is owed and the connection may serve another session,
+     * it goes to the {@link UpstreamPool} (which resets it) and true is returned; else the caller sends Terminate.
+     */
+    private boolean handOffUpstream() {
+        UpstreamPool pool = runtime.upstreamPool();
+        Channel up = upstream;
+        BackendHandler backend = up == null ? null : up.pipeline().get(BackendHandler.class);
+        if (!pool.enabled() || backend == null || !up.isActive() || cancelForwarded || !backend.idle()
+                || !relay.upstreamReusable() || runtime.shuttingDown().get()
+                || !poolKey.config().equals(runtime.config())) {
+            return false;
+        }
+        upstream = null;
+        up.closeFuture().removeListener(upstreamCloseListener);
+        up.pipeline().remove(backend);
+        pool.reset(up, poolKey, relay.serverParameters(), upstreamCancelKey[0], upstreamCancelKey[1]);
+        return true;
     }
 
     private void onUpstreamClosed() {

@@ -3,6 +3,7 @@ package io.dbwarden.proxy.internal;
 import io.dbwarden.proxy.admin.ProxyMetrics;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamPooling;
 import io.dbwarden.proxy.filter.FilterChain;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -58,6 +59,13 @@ public final class ProxyBootstrap {
     public static ProxyBootstrap start(LiveConfig live, FilterChain chain, ProxyMetrics metrics,
                                        java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
                                        int threads, boolean accepting) {
+        return start(live, chain, metrics, sessionSettings, threads, accepting, UpstreamPooling.DEFAULT);
+    }
+
+    /** {@link #start}, keeping database connections for later sessions as {@code pooling} says. */
+    public static ProxyBootstrap start(LiveConfig live, FilterChain chain, ProxyMetrics metrics,
+                                       java.util.function.Supplier<java.util.Map<String, String>> sessionSettings,
+                                       int threads, boolean accepting, UpstreamPooling pooling) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
         EventLoopGroup boss = new EventLoops(1, "dbwarden-accept", transport.ioHandlers().get());
@@ -65,10 +73,12 @@ public final class ProxyBootstrap {
         try {
             TlsContexts tls = new TlsContexts(config);
             TcpKeepalive keepalive = TcpKeepalive.configured();
+            UpstreamPool pool = new UpstreamPool(pooling);
+            metrics.upstreamIdle(pool::idleConnections);
             ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls, transport,
                     keepalive.options(transport, true),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
-                    new AtomicBoolean());
+                    new AtomicBoolean(), pool);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
             ServerBootstrap b = new ServerBootstrap()
                     .group(boss, workers)
@@ -103,9 +113,10 @@ public final class ProxyBootstrap {
             if (tls.clientCertificate() != null) {
                 metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
             }
-            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} event_loops={} identity={}",
-                    accepting ? "listening" : "bound (not accepting yet)", server.localAddress(), config.upstream(),
-                    transport.name(), threads, config.identity());
+            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} event_loops={} identity={} "
+                    + "upstream_idle_timeout={}s", accepting ? "listening" : "bound (not accepting yet)",
+                    server.localAddress(), config.upstream(), transport.name(), threads, config.identity(),
+                    pooling.idleTimeout().toSeconds());
             return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name(), runtime);
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
@@ -190,6 +201,7 @@ public final class ProxyBootstrap {
             }
         }
         serverChannel.close().syncUninterruptibly();
+        runtime.upstreamPool().close();
         if (!clients.isEmpty()) {
             LOG.info("shutting down: terminating sessions={}", clients.size());
             for (Channel client : clients) {

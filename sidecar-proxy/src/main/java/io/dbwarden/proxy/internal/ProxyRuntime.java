@@ -18,12 +18,13 @@ import java.util.function.Supplier;
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
  * While {@code shuttingDown}, new sessions are refused (see {@link ProxyBootstrap#shutdown}).
  * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}).
+ * {@code upstreamPool}: database connections kept for later sessions.
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
                     TlsContexts tls, Transport transport, List<TcpKeepalive.Option<?>> upstreamSocketOptions,
                     StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
-                    AtomicBoolean shuttingDown) {
+                    AtomicBoolean shuttingDown, UpstreamPool upstreamPool) {
     /** Socket type of the connections to the database (they share their client's event loop). */
     Class<? extends Channel> upstreamChannelType() {
         return transport.socketChannel();

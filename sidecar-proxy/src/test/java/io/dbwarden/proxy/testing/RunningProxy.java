@@ -5,6 +5,7 @@ import io.dbwarden.proxy.admin.ProxyMetrics;
 import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.config.LiveConfig;
 import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamPooling;
 import io.dbwarden.proxy.filter.ExecutionListener;
 import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.FilterChain;
@@ -35,11 +36,22 @@ public final class RunningProxy implements AutoCloseable {
 
     private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
                          int eventLoops, Supplier<Map<String, String>> sessionSettings) {
+        this(config, statementFilters, resultFilters, eventLoops, sessionSettings, UpstreamPooling.DEFAULT);
+    }
+
+    private RunningProxy(LiveConfig config, List<StatementFilter> statementFilters, List<ResultFilter> resultFilters,
+                         int eventLoops, Supplier<Map<String, String>> sessionSettings, UpstreamPooling pooling) {
         List<ExecutionListener> listeners = new ArrayList<>();
         listeners.add(records::add);
         listeners.add(metrics);
         server = ProxyServer.start(config, new FilterChain(statementFilters, resultFilters, listeners), metrics,
-                sessionSettings, eventLoops);
+                sessionSettings, eventLoops, pooling);
+    }
+
+    /** One event loop (every session can reuse every kept connection), keeping connections as {@code pooling} says. */
+    public static RunningProxy startPooled(UpstreamPooling pooling, Supplier<Map<String, String>> sessionSettings) {
+        return new RunningProxy(LiveConfig.fixed(defaultConfig()), List.of(), List.of(), 1, sessionSettings,
+                pooling);
     }
 
     /** With the settings sessions start with, as a policy engine gives them (the CLI passes its engine's). */

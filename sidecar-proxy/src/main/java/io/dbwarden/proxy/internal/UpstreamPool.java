@@ -1,0 +1,275 @@
+package io.dbwarden.proxy.internal;
+
+import io.dbwarden.proxy.config.ProxyConfig;
+import io.dbwarden.proxy.config.UpstreamPooling;
+import io.dbwarden.proxy.postgres.PgFrameDecoder;
+import io.dbwarden.proxy.postgres.PgMessages;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.ScheduledFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Database connections kept open after their client ended its session cleanly, for the next client that would
+ * start an identical one: as PgBouncer's session pooling does, a client that connects, runs a few statements and
+ * disconnects (a script, an agent calling psql per command, an application without a pool of its own) does not make
+ * the database start and authenticate a new backend each time.
+ *
+ * <p>A connection is offered only when its session ended with the client's Terminate while nothing was owed (every
+ * statement answered, no transaction open, no COPY, no cancel request forwarded). It is then reset with
+ * {@code DISCARD ALL} (which rolls the session back to its start-up state: settings and role, prepared statements,
+ * portals and cursors, temporary tables, advisory locks, LISTEN) and kept only if that succeeds with the server idle.
+ * It is given to a later client of the same event loop (a connection stays on the loop it was made on) whose
+ * session would start with the same configuration, identity and start-up parameters (user, database, forwarded
+ * client parameters, the policy's session settings), so nothing differs from a new connection but the backend
+ * process. Idle connections are closed after {@code idleTimeout}, when the server ends them, and at shutdown; a
+ * changed configuration (rotated credentials, another upstream) makes the old ones unusable, and they are closed
+ * when next seen.
+ */
+final class UpstreamPool {
+    private static final Logger LOG = LoggerFactory.getLogger(UpstreamPool.class);
+    /** How long the reset may take before the connection is closed instead. */
+    private static final long RESET_TIMEOUT_MILLIS = 10_000;
+
+    /** What a new session's upstream connection would be made with; only an equal one is reused. */
+    record Key(ProxyConfig config, Map<String, String> startupParameters) {
+        Key {
+            startupParameters = Map.copyOf(startupParameters);
+        }
+
+        @Override
+        public String toString() { // the configuration holds the credentials: never printed
+            return "Key[user=" + startupParameters.get("user") + ", database=" + startupParameters.get("database")
+                    + "]";
+        }
+    }
+
+    /** An idle connection handed to a new session: its server parameters and cancel key. */
+    record Reused(Channel channel, Map<String, String> parameters, int backendPid, int backendSecret) {
+    }
+
+    private final UpstreamPooling settings;
+    private final AtomicInteger idle = new AtomicInteger();
+    /** Per event loop, most recently used last; touched only on that loop. */
+    private final Map<EventLoop, ArrayDeque<Pooled>> byLoop = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    UpstreamPool(UpstreamPooling settings) {
+        this.settings = settings;
+    }
+
+    boolean enabled() {
+        return settings.enabled() && !closed;
+    }
+
+    /** Connections kept now (for metrics). */
+    int idleConnections() {
+        return idle.get();
+    }
+
+    /**
+     * An idle connection of {@code loop} for {@code key}, taken out of the pool, or null; on {@code loop}. Those of an
+     * older configuration met on the way are closed.
+     */
+    Reused take(EventLoop loop, Key key) {
+        ArrayDeque<Pooled> pooled = byLoop.get(loop);
+        if (pooled == null || closed) {
+            return null;
+        }
+        for (Iterator<Pooled> it = pooled.descendingIterator(); it.hasNext(); ) {
+            Pooled p = it.next();
+            if (!p.channel.isActive()) {
+                it.remove();
+                p.leave();
+                continue;
+            }
+            if (!p.key.config().equals(key.config())) {
+                it.remove();
+                p.leave();
+                p.terminate();
+                continue;
+            }
+            if (p.key.equals(key)) {
+                it.remove();
+                p.leave();
+                p.channel.pipeline().remove(p);
+                return new Reused(p.channel, Map.copyOf(p.parameters), p.backendPid, p.backendSecret);
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Takes over {@code up}, whose session has ended with nothing owed and the server idle: resets it and keeps it if
+     * the reset succeeds, else closes it. The caller has removed its own handlers; the frame decoder stays. On the
+     * connection's event loop.
+     */
+    void reset(Channel up, Key key, Map<String, String> parameters, int backendPid, int backendSecret) {
+        Pooled p = new Pooled(key, new HashMap<>(parameters), backendPid, backendSecret, up);
+        up.pipeline().addLast("pool", p);
+        up.config().setAutoRead(true);
+        p.startReset();
+    }
+
+    /** Closes every idle connection (at shutdown); later sessions get new ones. */
+    void close() {
+        closed = true;
+        for (Map.Entry<EventLoop, ArrayDeque<Pooled>> e : byLoop.entrySet()) {
+            if (e.getKey().isShuttingDown()) {
+                continue; // its channels close with it
+            }
+            e.getKey().execute(() -> {
+                ArrayDeque<Pooled> pooled = e.getValue();
+                while (!pooled.isEmpty()) {
+                    Pooled p = pooled.poll();
+                    p.leave();
+                    p.terminate();
+                }
+            });
+        }
+    }
+
+    /** One connection from its reset on: its handler until a session takes it. */
+    private final class Pooled extends ChannelInboundHandlerAdapter {
+        final Key key;
+        final Map<String, String> parameters;
+        final int backendPid;
+        final int backendSecret;
+        final Channel channel;
+        private boolean resetting = true;
+        private boolean inPool;
+        private ScheduledFuture<?> timer;
+
+        Pooled(Key key, Map<String, String> parameters, int backendPid, int backendSecret, Channel channel) {
+            this.key = key;
+            this.parameters = parameters;
+            this.backendPid = backendPid;
+            this.backendSecret = backendSecret;
+            this.channel = channel;
+        }
+
+        void startReset() {
+            timer = channel.eventLoop().schedule(() -> {
+                LOG.debug("upstream reset timed out, closing the connection: {}", key);
+                channel.close();
+            }, RESET_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
+            channel.writeAndFlush(PgMessages.query(channel.alloc(), "DISCARD ALL", StandardCharsets.UTF_8))
+                    .addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf batch = (ByteBuf) msg;
+            try {
+                int end = batch.writerIndex();
+                for (int i = batch.readerIndex(); i < end; ) {
+                    int length = PgFrameDecoder.frameLength(batch, i);
+                    if (!onMessage(batch.slice(i, length))) {
+                        ctx.close();
+                        return;
+                    }
+                    i += length;
+                }
+            } finally {
+                batch.release();
+            }
+        }
+
+        /** False: the connection is not fit for another session. */
+        private boolean onMessage(ByteBuf frame) {
+            switch (PgMessages.type(frame)) {
+                case 'S' -> { // DISCARD ALL reports the settings it resets; the next session starts with these
+                    Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
+                    parameters.put(p.getKey(), p.getValue());
+                }
+                case 'N', 'A' -> {
+                    // a notice, or a notification sent before DISCARD ALL unlistened: for the session that ended
+                }
+                case 'C' -> {
+                    return resetting && "DISCARD ALL".equals(PgMessages.commandTag(frame));
+                }
+                case 'Z' -> {
+                    if (!resetting || frame.getByte(frame.readerIndex() + 5) != 'I') {
+                        return false;
+                    }
+                    resetting = false;
+                    timer.cancel(false);
+                    offer();
+                }
+                default -> {
+                    // an error (the reset failed, or the server is ending the session), or anything unexpected
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private void offer() {
+            if (closed || idle.incrementAndGet() > settings.maxIdle()) {
+                idle.decrementAndGet();
+                terminate();
+                return;
+            }
+            inPool = true;
+            byLoop.computeIfAbsent(channel.eventLoop(), l -> new ArrayDeque<>()).addLast(this);
+            timer = channel.eventLoop().schedule(this::expire, settings.idleTimeout().toMillis(),
+                    TimeUnit.MILLISECONDS);
+        }
+
+        private void expire() {
+            ArrayDeque<Pooled> pooled = byLoop.get(channel.eventLoop());
+            if (inPool && pooled != null && pooled.remove(this)) {
+                leave();
+                terminate();
+            }
+        }
+
+        /** Out of the pool (taken, closed or expired). */
+        void leave() {
+            if (inPool) {
+                inPool = false;
+                idle.decrementAndGet();
+            }
+            if (timer != null) {
+                timer.cancel(false);
+            }
+        }
+
+        /** Ends the connection the way a client does. */
+        void terminate() {
+            if (channel.isActive()) {
+                channel.writeAndFlush(PgMessages.terminate(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            ArrayDeque<Pooled> pooled = byLoop.get(ctx.channel().eventLoop());
+            if (pooled != null) {
+                pooled.remove(this);
+            }
+            leave();
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.debug("idle upstream connection failed, closing it: {} error={}", key, cause.toString());
+            ctx.close();
+        }
+    }
+}
