@@ -60,6 +60,11 @@ public final class CancelRegistry {
             return;
         }
         e.session().run();
+        if (byProxyPid.get(proxyPid) != e) {
+            // the session ended meanwhile: its connection may serve another session now (see UpstreamPool, which
+            // looks for the mark the line above left only after unregistering the key)
+            return;
+        }
         send(e, loop, channelType);
     }
 

@@ -340,6 +340,12 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 || !poolKey.config().equals(runtime.config())) {
             return false;
         }
+        // from now on a cancel request with this session's key goes nowhere (the next session gets its own key)
+        runtime.cancelRegistry().unregister(proxyCancelKey[0]);
+        proxyCancelKey = null;
+        if (cancelForwarded) { // one came in meanwhile
+            return false;
+        }
         upstream = null;
         up.closeFuture().removeListener(upstreamCloseListener);
         up.pipeline().remove(backend);
