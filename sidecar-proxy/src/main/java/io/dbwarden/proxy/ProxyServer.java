@@ -103,11 +103,15 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * {@code -Ddbwarden.worker.threads}, else one loop per processor the JVM may use (its CPU limit in a container;
-     * a container without one sees the node's processors, which is why the injected sidecar sets its count).
+     * {@code -Ddbwarden.worker.threads}, else one loop per two processors the JVM may use (its CPU limit in a
+     * container; a container without one sees the node's processors, which is why the injected sidecar sets its
+     * count), at least one. The proxy shares its processors with the application and usually the database: on two
+     * cores beside PostgreSQL and pgbench, one loop relayed as many statements as two under load for a quarter less
+     * CPU per statement (30 against 38-47 us), since one thread serving every session sleeps and wakes less often.
      */
     public static int defaultEventLoops() {
-        return Integer.getInteger("dbwarden.worker.threads", Runtime.getRuntime().availableProcessors());
+        return Integer.getInteger("dbwarden.worker.threads",
+                Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
     }
 
     /** Threads serving the connections. */

@@ -143,7 +143,7 @@ public final class RunCommand implements Callable<Integer> {
     int maxMessageBytes;
 
     @Option(names = "--event-loops", description = "Event-loop threads serving client and database connections "
-            + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per available processor, "
+            + "(1-" + ProxyServer.MAX_EVENT_LOOPS + "; default: one per two available processors, at least one, "
             + "or -Ddbwarden.worker.threads).")
     Integer eventLoops;
 
