@@ -1094,7 +1094,6 @@ final class ClientRelay {
         updateClientAutoRead();
     }
 
-    /** The server reported a parameter; returns false (and closes the session) if the proxy cannot follow it. */
     /** Asked when the client sends Terminate: true if it took the upstream connection (Terminate not sent). */
     private java.util.function.BooleanSupplier onTerminate;
 
@@ -1120,6 +1119,7 @@ final class ClientRelay {
                 && !cancelPending && !endExplained;
     }
 
+    /** The server reported a parameter; returns false (and closes the session) if the proxy cannot follow it. */
     boolean acceptParameter(String name, String value) {
         if (name.equals("standard_conforming_strings")) {
             standardConformingStrings = !"off".equalsIgnoreCase(value);

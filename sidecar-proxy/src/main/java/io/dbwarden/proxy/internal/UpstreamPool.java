@@ -38,7 +38,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * client parameters, the policy's session settings), so nothing differs from a new connection but the backend
  * process. Idle connections are closed after {@code idleTimeout}, when the server ends them, and at shutdown; a
  * changed configuration (rotated credentials, another upstream) makes the old ones unusable, and they are closed
- * when next seen.
+ * when next seen or when they expire. The ended session's cancel key is unregistered before its connection is handed
+ * on, so no cancel request meant for it reaches the next session (see {@link CancelRegistry#cancel}).
  */
 final class UpstreamPool {
     private static final Logger LOG = LoggerFactory.getLogger(UpstreamPool.class);
