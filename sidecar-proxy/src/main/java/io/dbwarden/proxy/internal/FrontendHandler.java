@@ -335,8 +335,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         UpstreamPool pool = runtime.upstreamPool();
         Channel up = upstream;
         BackendHandler backend = up == null ? null : up.pipeline().get(BackendHandler.class);
-        if (!pool.enabled() || backend == null || !up.isActive() || cancelForwarded || !backend.idle()
-                || !relay.upstreamReusable() || runtime.shuttingDown().get()
+        if (!pool.enabled() || backend == null || proxyCancelKey == null || !up.isActive() || cancelForwarded
+                || !backend.idle() || !relay.upstreamReusable() || runtime.shuttingDown().get()
                 || !poolKey.config().equals(runtime.config())) {
             return false;
         }
