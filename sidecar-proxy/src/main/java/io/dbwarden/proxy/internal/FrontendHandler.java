@@ -188,13 +188,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         ProxyConfig cfg = runtime.config();
         Map<String, String> params = upstreamStartupParameters(cfg);
         poolKey = new UpstreamPool.Key(cfg, params);
-        UpstreamPool.Reused idle = runtime.upstreamPool().enabled()
-                ? runtime.upstreamPool().take(ctx.channel().eventLoop(), poolKey) : null;
-        if (idle != null) {
-            upstream = idle.channel();
+        UpstreamHandshake.Result reused = runtime.upstreamPool().take(ctx.channel().eventLoop(), poolKey);
+        if (reused != null) {
+            upstream = reused.channel();
             runtime.metrics().upstreamReused();
-            UpstreamHandshake.Result reused = new UpstreamHandshake.Result(idle.channel(), idle.parameters(),
-                    idle.backendPid(), idle.backendSecret(), List.of());
             // continued as a new connection's handshake would be: after this handler's start-up is done
             ctx.executor().execute(() -> onUpstreamReady(ctx.executor().newSucceededFuture(reused), params));
             return;

@@ -2,6 +2,7 @@ package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamPooling;
+import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.PgFrameDecoder;
 import io.dbwarden.proxy.postgres.PgMessages;
 import io.netty.buffer.ByteBuf;
@@ -18,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -59,10 +61,6 @@ final class UpstreamPool {
         }
     }
 
-    /** An idle connection handed to a new session: its server parameters and cancel key. */
-    record Reused(Channel channel, Map<String, String> parameters, int backendPid, int backendSecret) {
-    }
-
     private final UpstreamPooling settings;
     private final AtomicInteger idle = new AtomicInteger();
     /** Per event loop, most recently used last; touched only on that loop. */
@@ -83,10 +81,11 @@ final class UpstreamPool {
     }
 
     /**
-     * An idle connection of {@code loop} for {@code key}, taken out of the pool, or null; on {@code loop}. Those of an
-     * older configuration met on the way are closed.
+     * An idle connection of {@code loop} for {@code key}, taken out of the pool, as a new connection's handshake
+     * would give it (server parameters, cancel key; no notices), or null; on {@code loop}. Those of an older
+     * configuration met on the way are closed.
      */
-    Reused take(EventLoop loop, Key key) {
+    UpstreamHandshake.Result take(EventLoop loop, Key key) {
         ArrayDeque<Pooled> pooled = byLoop.get(loop);
         if (pooled == null || closed) {
             return null;
@@ -108,7 +107,8 @@ final class UpstreamPool {
                 it.remove();
                 p.leave();
                 p.channel.pipeline().remove(p);
-                return new Reused(p.channel, Map.copyOf(p.parameters), p.backendPid, p.backendSecret);
+                return new UpstreamHandshake.Result(p.channel, Map.copyOf(p.parameters), p.backendPid,
+                        p.backendSecret, List.of());
             }
         }
         return null;
@@ -192,19 +192,20 @@ final class UpstreamPool {
 
         /** False: the connection is not fit for another session. */
         private boolean onMessage(ByteBuf frame) {
-            switch (PgMessages.type(frame)) {
-                case 'S' -> { // DISCARD ALL reports the settings it resets; the next session starts with these
+            switch (BackendMessageType.of(PgMessages.type(frame))) {
+                case PARAMETER_STATUS -> {
+                    // DISCARD ALL reports the settings it resets; the next session starts with these
                     Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
                     parameters.put(p.getKey(), p.getValue());
                 }
-                case 'N', 'A' -> {
+                case NOTICE_RESPONSE, NOTIFICATION_RESPONSE -> {
                     // a notice, or a notification sent before DISCARD ALL unlistened: for the session that ended
                 }
-                case 'C' -> {
+                case COMMAND_COMPLETE -> {
                     return resetting && "DISCARD ALL".equals(PgMessages.commandTag(frame));
                 }
-                case 'Z' -> {
-                    if (!resetting || frame.getByte(frame.readerIndex() + 5) != 'I') {
+                case READY_FOR_QUERY -> {
+                    if (!resetting || PgMessages.readyForQueryStatus(frame) != 'I') {
                         return false;
                     }
                     resetting = false;
