@@ -24,14 +24,21 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Writes one hash-chained JSON line per statement to a file or stdout and, with a remote sink, to a durable spool
  * that a shipper thread delivers from. The event loop only enqueues the immutable record (bounded, lock-free,
- * never blocks, never wakes another thread); a dedicated thread drains the queue every few milliseconds, formats,
- * chains, writes and flushes in batches (and fsyncs the spool), so audit costs no system call per statement. A full
- * queue or spool drops the event and counts it; {@link #healthy()} turns false, which the optional fail-closed gate
- * ({@link AuditGate}) uses to refuse statements while events cannot be recorded.
+ * never blocks); a dedicated thread drains the queue every few milliseconds while statements arrive, formats,
+ * chains, writes and flushes in batches (and fsyncs the spool), so audit costs no system call per statement under
+ * load. A drain that finds nothing puts the writer to sleep until the next event wakes it (one wake-up per idle
+ * spell, not a hundred a second in every idle sidecar). A full queue or spool drops the event and counts it;
+ * {@link #healthy()} turns false, which the optional fail-closed gate ({@link AuditGate}) uses to refuse statements
+ * while events cannot be recorded.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
     private static final long DRAIN_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    /**
+     * How long an idle writer sleeps unless an event wakes it first: a safety net, not a cadence (events wake it, see
+     * {@link #writerIdle}).
+     */
+    static final long DEFAULT_IDLE_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** Events taken off the queue before its count is lowered (bounds how full the queue seems while draining). */
     private static final int RELEASE_BATCH = 64;
 
@@ -56,8 +63,17 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private volatile boolean closed;
     private volatile boolean stopping;
     private volatile boolean shipperStopping;
+    /**
+     * Set by the writer before it sleeps on an empty queue; the first event after that clears it and wakes the writer.
+     * Read by the event loops for every event, written only around idle spells, so under load it costs them a read of
+     * an unchanging cache line.
+     */
+    private volatile boolean writerIdle;
+    private final long idleParkNanos;
 
-    private AuditLog(OutputStream out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool, AuditSink sink) {
+    private AuditLog(OutputStream out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool,
+                     AuditSink sink, long idleParkNanos) {
+        this.idleParkNanos = idleParkNanos;
         this.out = out;
         this.closeOut = closeOut;
         this.capacity = capacity;
@@ -96,6 +112,12 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * The hash chain continues from the newest event already in the file or spool.
      */
     public static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote) throws IOException {
+        return open(file, stream, capacity, remote, DEFAULT_IDLE_PARK_NANOS);
+    }
+
+    /** {@link #open(Path, OutputStream, int, Remote)} with an idle writer sleeping at most {@code idleParkNanos}. */
+    static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote, long idleParkNanos)
+            throws IOException {
         String last = null;
         OutputStream w;
         boolean closeOut;
@@ -128,7 +150,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         if (chain.lastSeq() > 0) {
             LOG.info("audit hash chain continues: seq={}", chain.lastSeq());
         }
-        return new AuditLog(w, closeOut, capacity, chain, spool, remote == null ? null : remote.sink());
+        return new AuditLog(w, closeOut, capacity, chain, spool, remote == null ? null : remote.sink(), idleParkNanos);
     }
 
     private static long seq(String line) {
@@ -149,7 +171,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
             return;
         }
         queue.add(record); // formatted on the writer thread: records are immutable
-        if (queued.get() > capacity / 2) {
+        if (writerIdle) {
+            writerIdle = false; // several loops may get here at once: an extra unpark is harmless
+            LockSupport.unpark(writer);
+        } else if (queued.get() > capacity / 2) {
             LockSupport.unpark(writer); // falling behind: do not wait for the next tick
         }
     }
@@ -205,7 +230,17 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 if (last) {
                     return;
                 }
-                LockSupport.parkNanos(DRAIN_INTERVAL_NANOS);
+                if (n > 0) {
+                    LockSupport.parkNanos(DRAIN_INTERVAL_NANOS);
+                } else {
+                    // idle: announced before the last look at the queue, so an event added after that look sees
+                    // the flag and wakes the writer (an unpark before the park makes the park return at once)
+                    writerIdle = true;
+                    if (queue.isEmpty() && !stopping) {
+                        LockSupport.parkNanos(idleParkNanos);
+                    }
+                    writerIdle = false;
+                }
             }
         } catch (IOException | RuntimeException e) {
             LOG.error("audit log write failed; further events are dropped: error={}", e.toString());
@@ -252,6 +287,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     /** Whether events can be recorded right now (writer alive, queue and spool not full). */
     public boolean healthy() {
         return !writerFailed && queued.get() < capacity && (spool == null || spool.hasRoom(spoolHeadroom));
+    }
+
+    /** Whether the writer is asleep on an empty queue, waiting for the next event to wake it (for tests). */
+    boolean writerIdle() {
+        return writerIdle;
     }
 
     public long written() {

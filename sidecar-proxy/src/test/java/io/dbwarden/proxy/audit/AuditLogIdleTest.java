@@ -1,0 +1,105 @@
+package io.dbwarden.proxy.audit;
+
+import io.dbwarden.proxy.filter.ExecutionRecord;
+import io.dbwarden.proxy.filter.Protocol;
+import io.dbwarden.proxy.filter.SessionInfo;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
+import io.dbwarden.proxy.sql.SqlText;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+
+/**
+ * An idle writer sleeps until an event wakes it. The idle sleep here is ten minutes, so every event below is written
+ * only because its arrival woke the writer: a lost wake-up shows as an event that is not written.
+ */
+class AuditLogIdleTest {
+    private static final long TEN_MINUTES = TimeUnit.MINUTES.toNanos(10);
+    private static final SessionInfo SESSION = new SessionInfo("ns/app", "app", "db", "role", "test", "127.0.0.1:1", 1);
+    private static final StatementInfo STATEMENT = StatementInfo.of(SqlText.split("SELECT 1", true).getFirst());
+
+    private static ExecutionRecord record(int i) {
+        return new ExecutionRecord(SESSION, STATEMENT, Protocol.SIMPLE, Verdict.allow(), 1_764_480_062_045L + i,
+                1000, true, 1, "SELECT 1", null, null, Map.of());
+    }
+
+    @Test
+    void theFirstEventAfterAnIdleSpellWakesTheWriter() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (AuditLog log = AuditLog.open(null, out, 1000, null, TEN_MINUTES)) {
+            for (int i = 0; i < 5; i++) {
+                await().atMost(Duration.ofSeconds(10)).until(log::writerIdle); // asleep on an empty queue
+                log.onExecution(record(i));
+                int expected = i + 1;
+                await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == expected);
+            }
+        }
+        String[] lines = out.toString(StandardCharsets.UTF_8).split("\n");
+        assertThat(lines).hasSize(5);
+        assertThat(HashChain.verify(List.of(lines)).intact()).isTrue();
+    }
+
+    @Test
+    void closingWakesAnIdleWriterAndWritesWhatWasQueued() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        AuditLog log = AuditLog.open(null, out, 1000, null, TEN_MINUTES);
+        log.onExecution(record(0));
+        await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 1);
+        await().atMost(Duration.ofSeconds(10)).until(log::writerIdle);
+        assertTimeoutPreemptively(Duration.ofSeconds(10), log::close);
+        assertThat(out.toString(StandardCharsets.UTF_8).split("\n")).hasSize(1);
+        assertThat(log.writerIdle()).isFalse();
+    }
+
+    @Test
+    void noEventIsLeftBehindWhenProducersRaceTheWriterGoingIdle() throws Exception {
+        int threads = 4;
+        int perThread = 400;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        AtomicInteger next = new AtomicInteger();
+        try (AuditLog log = AuditLog.open(null, out, 10_000, null, TEN_MINUTES)) {
+            List<Thread> producers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                producers.add(Thread.ofPlatform().start(() -> {
+                    ThreadLocalRandom random = ThreadLocalRandom.current();
+                    for (int i = 0; i < perThread; i++) {
+                        log.onExecution(record(next.getAndIncrement()));
+                        // pauses around the writer's 10 ms drain interval: it often goes idle between events
+                        if (random.nextInt(4) == 0) {
+                            sleepNanos(random.nextLong(TimeUnit.MILLISECONDS.toNanos(25)));
+                        }
+                    }
+                }));
+            }
+            for (Thread p : producers) {
+                p.join();
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.written() == (long) threads * perThread);
+            assertThat(log.dropped()).isZero();
+        }
+        String[] lines = out.toString(StandardCharsets.UTF_8).split("\n");
+        assertThat(lines).hasSize(threads * perThread);
+        assertThat(HashChain.verify(List.of(lines)).intact()).isTrue();
+    }
+
+    private static void sleepNanos(long nanos) {
+        try {
+            Thread.sleep(Duration.ofNanos(nanos));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
