@@ -27,7 +27,8 @@ import java.util.concurrent.locks.LockSupport;
  * never blocks); a dedicated thread drains the queue every few milliseconds while statements arrive, formats,
  * chains, writes and flushes in batches (and fsyncs the spool), so audit costs no system call per statement under
  * load. A drain that finds nothing puts the writer to sleep until the next event wakes it (one wake-up per idle
- * spell, not a hundred a second in every idle sidecar). A full queue or spool drops the event and counts it;
+ * spell, not a hundred a second in every idle sidecar); a shipper with everything delivered sleeps likewise until the
+ * writer spools more. A full queue or spool drops the event and counts it;
  * {@link #healthy()} turns false, which the optional fail-closed gate ({@link AuditGate}) uses to refuse statements
  * while events cannot be recorded.
  */
@@ -39,6 +40,8 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * {@link #writerIdle}).
      */
     static final long DEFAULT_IDLE_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How long the shipper lets events gather after the first one that woke it, so the sink gets batches. */
+    private static final long SHIP_GATHER_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Events taken off the queue before its count is lowered (bounds how full the queue seems while draining). */
     private static final int RELEASE_BATCH = 64;
 
@@ -69,6 +72,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * an unchanging cache line.
      */
     private volatile boolean writerIdle;
+    /**
+     * The shipper's counterpart of {@link #writerIdle}: set while it sleeps with everything delivered, cleared by the
+     * writer when it spools the next events.
+     */
+    private volatile boolean shipperIdle;
     private final long idleParkNanos;
 
     private AuditLog(OutputStream out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool,
@@ -219,6 +227,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                     if (spool != null) {
                         if (spool.hasRoom(bytes)) {
                             spool.append(batch, firstSeq);
+                            if (shipperIdle) {
+                                shipperIdle = false;
+                                LockSupport.unpark(shipper);
+                            }
                         } else {
                             long d = dropped.addAndGet(batch.size());
                             LOG.warn("audit spool full ({} bytes undelivered), events not spooled for the sink: "
@@ -259,7 +271,16 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                     if (shipperStopping) {
                         return;
                     }
-                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+                    // everything delivered: sleep until the writer spools more (announced before the last look at
+                    // the spool, whose lock orders it with the writer's append), then give a batch time to gather
+                    shipperIdle = true;
+                    if (spool.pendingBytes() == 0 && !shipperStopping) {
+                        LockSupport.parkNanos(idleParkNanos);
+                    }
+                    shipperIdle = false;
+                    if (!shipperStopping) {
+                        LockSupport.parkNanos(SHIP_GATHER_NANOS);
+                    }
                     continue;
                 }
                 sink.send(batch.lines());
@@ -292,6 +313,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     /** Whether the writer is asleep on an empty queue, waiting for the next event to wake it (for tests). */
     boolean writerIdle() {
         return writerIdle;
+    }
+
+    /** Whether the shipper is asleep with everything delivered, waiting for the writer to spool more (for tests). */
+    boolean shipperIdle() {
+        return shipperIdle;
     }
 
     public long written() {

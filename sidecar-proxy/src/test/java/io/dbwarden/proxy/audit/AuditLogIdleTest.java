@@ -7,13 +7,16 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.SqlText;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -23,8 +26,9 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 /**
- * An idle writer sleeps until an event wakes it. The idle sleep here is ten minutes, so every event below is written
- * only because its arrival woke the writer: a lost wake-up shows as an event that is not written.
+ * An idle writer sleeps until an event wakes it, an idle shipper until the writer spools more. The idle sleep here is
+ * ten minutes, so every event below is written (and delivered) only because its arrival woke the thread: a lost
+ * wake-up shows as an event that is not written.
  */
 class AuditLogIdleTest {
     private static final long TEN_MINUTES = TimeUnit.MINUTES.toNanos(10);
@@ -93,6 +97,39 @@ class AuditLogIdleTest {
         String[] lines = out.toString(StandardCharsets.UTF_8).split("\n");
         assertThat(lines).hasSize(threads * perThread);
         assertThat(HashChain.verify(List.of(lines)).intact()).isTrue();
+    }
+
+    @Test
+    void theShipperSleepsWhileEverythingIsDeliveredAndWakesForTheNextEvents(@TempDir Path spoolDir) throws Exception {
+        List<String> delivered = new CopyOnWriteArrayList<>();
+        AuditSink sink = new AuditSink() {
+            @Override
+            public void send(List<String> lines) {
+                delivered.addAll(lines);
+            }
+
+            @Override
+            public String describe() {
+                return "memory";
+            }
+        };
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        AuditLog log = AuditLog.open(null, out, 1000, new AuditLog.Remote(sink, spoolDir, 1 << 20), TEN_MINUTES);
+        try {
+            for (int i = 0; i < 4; i++) {
+                await().atMost(Duration.ofSeconds(10)).until(log::shipperIdle); // all delivered, asleep
+                log.onExecution(record(2 * i));
+                log.onExecution(record(2 * i + 1));
+                int expected = 2 * i + 2;
+                await().atMost(Duration.ofSeconds(10)).until(() -> log.delivered() == expected);
+            }
+            await().atMost(Duration.ofSeconds(10)).until(log::shipperIdle);
+        } finally {
+            assertTimeoutPreemptively(Duration.ofSeconds(10), log::close); // an idle shipper ends at once too
+        }
+        assertThat(delivered).hasSize(8);
+        assertThat(delivered).containsExactly(out.toString(StandardCharsets.UTF_8).split("\n"));
+        assertThat(HashChain.verify(delivered).intact()).isTrue();
     }
 
     private static void sleepNanos(long nanos) {
