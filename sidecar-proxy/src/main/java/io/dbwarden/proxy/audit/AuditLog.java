@@ -28,9 +28,8 @@ import java.util.concurrent.locks.LockSupport;
  * chains, writes and flushes in batches (and fsyncs the spool), so audit costs no system call per statement under
  * load. A drain that finds nothing puts the writer to sleep until the next event wakes it (one wake-up per idle
  * spell, not a hundred a second in every idle sidecar); a shipper with everything delivered sleeps likewise until the
- * writer spools more. A full queue or spool drops the event and counts it;
- * {@link #healthy()} turns false, which the optional fail-closed gate ({@link AuditGate}) uses to refuse statements
- * while events cannot be recorded.
+ * writer spools more. A full queue or spool drops the event and counts it; {@link #healthy()} turns false, which the
+ * optional fail-closed gate ({@link AuditGate}) uses to refuse statements while events cannot be recorded.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
