@@ -1,11 +1,5 @@
 package io.dbwarden.proxy.audit;
 
-import io.dbwarden.proxy.filter.ExecutionRecord;
-import io.dbwarden.proxy.filter.Protocol;
-import io.dbwarden.proxy.filter.SessionInfo;
-import io.dbwarden.proxy.filter.StatementInfo;
-import io.dbwarden.proxy.filter.Verdict;
-import io.dbwarden.proxy.sql.SqlText;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,7 +9,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -32,13 +25,6 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
  */
 class AuditLogIdleTest {
     private static final long TEN_MINUTES = TimeUnit.MINUTES.toNanos(10);
-    private static final SessionInfo SESSION = new SessionInfo("ns/app", "app", "db", "role", "test", "127.0.0.1:1", 1);
-    private static final StatementInfo STATEMENT = StatementInfo.of(SqlText.split("SELECT 1", true).getFirst());
-
-    private static ExecutionRecord record(int i) {
-        return new ExecutionRecord(SESSION, STATEMENT, Protocol.SIMPLE, Verdict.allow(), 1_764_480_062_045L + i,
-                1000, true, 1, "SELECT 1", null, null, Map.of());
-    }
 
     @Test
     void theFirstEventAfterAnIdleSpellWakesTheWriter() throws Exception {
@@ -46,7 +32,7 @@ class AuditLogIdleTest {
         try (AuditLog log = AuditLog.open(null, out, 1000, null, TEN_MINUTES)) {
             for (int i = 0; i < 5; i++) {
                 await().atMost(Duration.ofSeconds(10)).until(log::writerIdle); // asleep on an empty queue
-                log.onExecution(record(i));
+                log.onExecution(TestRecords.selectOne(i));
                 int expected = i + 1;
                 await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == expected);
             }
@@ -60,7 +46,7 @@ class AuditLogIdleTest {
     void closingWakesAnIdleWriterAndWritesWhatWasQueued() throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         AuditLog log = AuditLog.open(null, out, 1000, null, TEN_MINUTES);
-        log.onExecution(record(0));
+        log.onExecution(TestRecords.selectOne(0));
         await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 1);
         await().atMost(Duration.ofSeconds(10)).until(log::writerIdle);
         assertTimeoutPreemptively(Duration.ofSeconds(10), log::close);
@@ -80,7 +66,7 @@ class AuditLogIdleTest {
                 producers.add(Thread.ofPlatform().start(() -> {
                     ThreadLocalRandom random = ThreadLocalRandom.current();
                     for (int i = 0; i < perThread; i++) {
-                        log.onExecution(record(next.getAndIncrement()));
+                        log.onExecution(TestRecords.selectOne(next.getAndIncrement()));
                         // pauses around the writer's 10 ms drain interval: it often goes idle between events
                         if (random.nextInt(4) == 0) {
                             sleepNanos(random.nextLong(TimeUnit.MILLISECONDS.toNanos(25)));
@@ -118,8 +104,8 @@ class AuditLogIdleTest {
         try {
             for (int i = 0; i < 4; i++) {
                 await().atMost(Duration.ofSeconds(10)).until(log::shipperIdle); // all delivered, asleep
-                log.onExecution(record(2 * i));
-                log.onExecution(record(2 * i + 1));
+                log.onExecution(TestRecords.selectOne(2 * i));
+                log.onExecution(TestRecords.selectOne(2 * i + 1));
                 int expected = 2 * i + 2;
                 await().atMost(Duration.ofSeconds(10)).until(() -> log.delivered() == expected);
             }

@@ -1,30 +1,15 @@
 package io.dbwarden.proxy.audit;
 
-import io.dbwarden.proxy.filter.ExecutionRecord;
-import io.dbwarden.proxy.filter.Protocol;
-import io.dbwarden.proxy.filter.SessionInfo;
-import io.dbwarden.proxy.filter.StatementInfo;
-import io.dbwarden.proxy.filter.Verdict;
-import io.dbwarden.proxy.sql.SqlText;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /** The writer gives queue room back in steps: every event taken must be given back, or the log would fill up. */
 class AuditLogQueueTest {
-    private static final SessionInfo SESSION = new SessionInfo("ns/app", "app", "db", "role", "test", "127.0.0.1:1", 1);
-    private static final StatementInfo STATEMENT = StatementInfo.of(SqlText.split("SELECT 1", true).getFirst());
-
-    private static ExecutionRecord record(int i) {
-        return new ExecutionRecord(SESSION, STATEMENT, Protocol.SIMPLE, Verdict.allow(), 1_764_480_062_045L + i,
-                1000, true, 1, "SELECT 1", null, null, Map.of());
-    }
-
     @Test
     void everyDrainedEventFreesItsPlaceWhateverTheBatchSize() {
         int capacity = 200;
@@ -34,7 +19,7 @@ class AuditLogQueueTest {
             // batches below, at and above the release step, and an odd remainder
             for (int batch : new int[] {1, 63, 64, 65, 130, 199, 7}) {
                 for (int i = 0; i < batch; i++) {
-                    log.onExecution(record(total++));
+                    log.onExecution(TestRecords.selectOne(total++));
                 }
                 int expected = total;
                 await().until(() -> log.written() == expected);
@@ -42,7 +27,7 @@ class AuditLogQueueTest {
             }
             // the whole capacity is usable again: a full queue's worth is taken without a drop
             for (int i = 0; i < capacity - 1; i++) {
-                log.onExecution(record(total++));
+                log.onExecution(TestRecords.selectOne(total++));
             }
             int expected = total;
             await().until(() -> log.written() == expected);
