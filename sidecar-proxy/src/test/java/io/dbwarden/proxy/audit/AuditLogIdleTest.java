@@ -49,9 +49,17 @@ class AuditLogIdleTest {
         log.onExecution(TestRecords.selectOne(0));
         await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 1);
         await().atMost(Duration.ofSeconds(10)).until(log::writerIdle);
-        assertTimeoutPreemptively(Duration.ofSeconds(10), log::close);
-        assertThat(out.toString(StandardCharsets.UTF_8).split("\n")).hasSize(1);
+        assertTimeoutPreemptively(Duration.ofSeconds(10), log::close); // ends at once, not after the idle sleep
         assertThat(log.writerIdle()).isFalse();
+        // and with an event queued right before the close: written, not left in the queue
+        ByteArrayOutputStream out2 = new ByteArrayOutputStream();
+        AuditLog log2 = AuditLog.open(null, out2, 1000, null, TEN_MINUTES);
+        await().atMost(Duration.ofSeconds(10)).until(log2::writerIdle);
+        log2.onExecution(TestRecords.selectOne(1));
+        assertTimeoutPreemptively(Duration.ofSeconds(10), log2::close);
+        assertThat(out.toString(StandardCharsets.UTF_8).split("\n")).hasSize(1);
+        assertThat(out2.toString(StandardCharsets.UTF_8).split("\n")).hasSize(1);
+        assertThat(log2.written()).isEqualTo(1);
     }
 
     @Test
