@@ -128,6 +128,14 @@ public final class ProxyServer implements AutoCloseable {
         return bootstrap.transport();
     }
 
+    /**
+     * How the sockets receive: {@code buffer-ring} (io_uring with a provided-buffer ring, see
+     * {@code -Ddbwarden.io-uring.buffer-ring}), {@code poll-first} (io_uring without it) or {@code readiness}.
+     */
+    public String receive() {
+        return bootstrap.receive();
+    }
+
     public int port() {
         return address().getPort();
     }

@@ -5,6 +5,7 @@ import io.dbwarden.proxy.testing.RunningProxy;
 import io.dbwarden.proxy.testing.TestFilters;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.uring.IoUring;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -19,8 +20,14 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -35,28 +42,34 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @ExtendWith(LeakDetection.class)
 class TransportTest {
 
+    /**
+     * {@code variant}: the transport, and for io_uring how sockets receive: into the loop's provided-buffer ring
+     * (the default), a ring of only two buffers (the kernel runs out of them all the time, so every large transfer
+     * goes through the re-armed receive), or polling first.
+     */
     @ParameterizedTest
-    @ValueSource(strings = {"io_uring", "epoll", "nio"})
-    void realClientTrafficOverTransport(String transport) throws Exception {
+    @ValueSource(strings = {"io_uring", "io_uring/ring-of-2", "io_uring/poll-first", "epoll", "nio"})
+    void realClientTrafficOverTransport(String variant) throws Exception {
+        String transport = variant.split("/")[0];
         assumeTrue(!transport.equals("io_uring") || IoUring.isAvailable(), "io_uring not available on this kernel");
+        assumeTrue(!variant.startsWith("io_uring/ring") || IoUring.isRegisterBufferRingSupported(),
+                "no provided-buffer rings on this kernel");
         assumeTrue(!transport.equals("epoll") || Epoll.isAvailable(), "epoll not available");
-        String before = System.getProperty("dbwarden.transport");
-        System.setProperty("dbwarden.transport", transport);
-        RunningProxy proxy;
-        try {
-            // one filter answers later, off the event loop: the session pauses and resumes around it
-            proxy = RunningProxy.start(List.of(TestFilters.denyMentioning("forbidden"),
-                    TestFilters.denyMentioningAsync("slowlyrefused", 50)));
-        } finally {
-            if (before == null) {
-                System.clearProperty("dbwarden.transport");
-            } else {
-                System.setProperty("dbwarden.transport", before);
-            }
-        }
+        Map<String, String> properties = new LinkedHashMap<>();
+        properties.put("dbwarden.transport", transport);
+        properties.put("dbwarden.io-uring.buffer-ring", String.valueOf(!variant.endsWith("poll-first")));
+        properties.put("dbwarden.io-uring.buffer-ring-entries", variant.endsWith("ring-of-2") ? "2" : null);
+        String expectedReceive = !transport.equals("io_uring") ? "readiness"
+                : variant.endsWith("poll-first") || !IoUring.isRegisterBufferRingSupported() ? "poll-first"
+                : "buffer-ring";
+        RunningProxy proxy = withProperties(properties, () ->
+                // one filter answers later, off the event loop: the session pauses and resumes around it
+                RunningProxy.start(List.of(TestFilters.denyMentioning("forbidden"),
+                        TestFilters.denyMentioningAsync("slowlyrefused", 50))));
         try (proxy; Connection c = proxy.connect("prepareThreshold=1"); Statement s = c.createStatement()) {
             assertThat(proxy.server.transport()).isEqualTo(transport);
-            String table = "transport_" + transport;
+            assertThat(proxy.server.receive()).isEqualTo(expectedReceive);
+            String table = "transport_" + variant.replaceAll("\\W", "_");
             s.execute("DROP TABLE IF EXISTS " + table + "; CREATE TABLE " + table + " (id int PRIMARY KEY, label text)");
 
             try (PreparedStatement insert = c.prepareStatement("INSERT INTO " + table + " VALUES (?, ?)")) {
@@ -137,6 +150,94 @@ class TransportTest {
                 }
             }
             s.execute("DROP TABLE " + table);
+        }
+        // a ring of two runs dry on every large transfer; the default ring and the other receive modes never
+        // report it (one session's 100,000 rows and COPYs are taken off the ring as they come)
+        assertThat(ringExhaustions(proxy)).as("ring exhausted")
+                .matches(n -> variant.endsWith("ring-of-2") ? n > 0 : n == 0, "exhaustion count for " + variant);
+    }
+
+    private static long ringExhaustions(RunningProxy proxy) {
+        return proxy.metrics.render().lines()
+                .filter(l -> l.startsWith("dbwarden_receive_buffer_ring_exhausted_total "))
+                .mapToLong(l -> Long.parseLong(l.substring(l.indexOf(' ') + 1))).sum();
+    }
+
+    /**
+     * Several sessions on one event loop sharing a ring of two buffers, all receiving large results and sending
+     * COPY data at once: every byte arrives, in order, in each session.
+     */
+    @Test
+    void concurrentSessionsShareATinyBufferRing() throws Exception {
+        assumeTrue(IoUring.isAvailable() && IoUring.isRegisterBufferRingSupported(), "no io_uring buffer rings here");
+        Map<String, String> properties = new LinkedHashMap<>();
+        properties.put("dbwarden.transport", "io_uring");
+        properties.put("dbwarden.io-uring.buffer-ring", "true");
+        properties.put("dbwarden.io-uring.buffer-ring-entries", "2");
+        RunningProxy proxy = withProperties(properties, () -> RunningProxy.start(List.of(), 1));
+        try (proxy; ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            assertThat(proxy.server.receive()).isEqualTo("buffer-ring");
+            int sessions = 6;
+            List<CompletableFuture<Void>> done = new ArrayList<>();
+            for (int n = 0; n < sessions; n++) {
+                int session = n;
+                done.add(CompletableFuture.runAsync(() -> {
+                    try (Connection c = proxy.connect(); Statement s = c.createStatement()) {
+                        String table = "ring_session_" + session;
+                        s.execute("DROP TABLE IF EXISTS " + table + "; CREATE TABLE " + table + " (id int, v text)");
+                        StringBuilder csv = new StringBuilder();
+                        for (int i = 1; i <= 20_000; i++) {
+                            csv.append(i).append(",s").append(session).append('-').append(i).append('\n');
+                        }
+                        CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+                        assertThat(copy.copyIn("COPY " + table + " FROM STDIN WITH (FORMAT csv)",
+                                new StringReader(csv.toString()))).isEqualTo(20_000);
+                        ByteArrayOutputStream out = new ByteArrayOutputStream();
+                        copy.copyOut("COPY (SELECT * FROM " + table + " ORDER BY id) TO STDOUT WITH (FORMAT csv)",
+                                out);
+                        assertThat(out.toString(StandardCharsets.UTF_8)).isEqualTo(csv.toString());
+                        String filler = String.valueOf((char) (65 + session)).repeat(300);
+                        long rows = 0;
+                        long sum = 0;
+                        try (ResultSet rs = s.executeQuery("SELECT g, repeat(chr(65 + " + session
+                                + "), 300) FROM generate_series(1, 30000) g")) {
+                            while (rs.next()) {
+                                assertThat(rs.getString(2)).isEqualTo(filler);
+                                sum += rs.getLong(1);
+                                rows++;
+                            }
+                        }
+                        assertThat(rows).isEqualTo(30_000);
+                        assertThat(sum).isEqualTo(30_000L * 30_001L / 2);
+                        s.execute("DROP TABLE " + table);
+                    } catch (SQLException | java.io.IOException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }, pool));
+            }
+            CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+            assertThat(ringExhaustions(proxy)).isPositive();
+        }
+    }
+
+    /** Runs {@code start} with the system properties set (null: cleared), then puts the previous values back. */
+    private static RunningProxy withProperties(Map<String, String> properties, Callable<RunningProxy> start)
+            throws Exception {
+        Map<String, String> before = new LinkedHashMap<>();
+        properties.keySet().forEach(k -> before.put(k, System.getProperty(k)));
+        try {
+            properties.forEach(TransportTest::setProperty);
+            return start.call();
+        } finally {
+            before.forEach(TransportTest::setProperty);
+        }
+    }
+
+    private static void setProperty(String key, String value) {
+        if (value == null) {
+            System.clearProperty(key);
+        } else {
+            System.setProperty(key, value);
         }
     }
 }

@@ -24,6 +24,7 @@ public final class ProxyMetrics implements ExecutionListener {
     private final LongAdder upstreamReused = new LongAdder();
     private volatile LongSupplier upstreamIdle = () -> 0;
     private final LongAdder protocolErrors = new LongAdder();
+    private final LongAdder receiveRingExhausted = new LongAdder();
     /** [0]: the database ran more statements of a query text than the proxy found; [1]: fewer. */
     private final LongAdder[] splitMismatches = {new LongAdder(), new LongAdder()};
     private final LongAdder[] statementsByDecision = new LongAdder[Decision.values().length];
@@ -88,6 +89,14 @@ public final class ProxyMetrics implements ExecutionListener {
      */
     public void statementSplitMismatch(boolean serverSawMore) {
         splitMismatches[serverSawMore ? 0 : 1].increment();
+    }
+
+    /**
+     * An io_uring event loop's receive buffer ring had no free buffer when data arrived: the receive was re-armed
+     * (no data is lost; each costs a system call and some latency).
+     */
+    public void receiveRingExhausted() {
+        receiveRingExhausted.increment();
     }
 
     public void policyReloaded() {
@@ -159,6 +168,9 @@ public final class ProxyMetrics implements ExecutionListener {
         gauge(sb, "dbwarden_upstream_idle_connections", "Database connections kept for later sessions.",
                 upstreamIdle.getAsLong());
         counter(sb, "dbwarden_protocol_errors_total", "Connections closed for protocol violations.", protocolErrors.sum());
+        counter(sb, "dbwarden_receive_buffer_ring_exhausted_total", "Times data arrived while an io_uring event loop's "
+                + "receive buffer ring was empty (the receive is re-armed; many per second: raise "
+                + "-Ddbwarden.io-uring.buffer-ring-entries).", receiveRingExhausted.sum());
         sb.append("# HELP dbwarden_statement_split_mismatches_total Query texts the database split into more or fewer "
                 + "statements than the proxy (more: one ran without its own verdict; the session was closed).\n");
         sb.append("# TYPE dbwarden_statement_split_mismatches_total counter\n");

@@ -206,6 +206,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        runtime.watchReceiveRing(ch);
                         ch.pipeline().addLast("handshake", new UpstreamHandshake(cfg.upstream(), cfg.upstreamTls(),
                                 runtime.upstreamSslContext(), params, cfg.upstreamPassword(), cfg.maxMessageLength(),
                                 cfg.handshakeTimeout().toMillis(), ready));

@@ -20,6 +20,8 @@ import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -33,7 +35,6 @@ public final class ProxyBootstrap {
     private final int eventLoops;
     private final Channel serverChannel;
     private final ChannelGroup clients;
-    private final String transport;
     private final ProxyRuntime runtime;
     /** Set by the first {@link #shutdown}. */
     private boolean stopped;
@@ -41,8 +42,7 @@ public final class ProxyBootstrap {
     private volatile boolean graceEnded;
 
     private ProxyBootstrap(EventLoopGroup boss, EventLoopGroup workers, int eventLoops, Channel serverChannel,
-                           ChannelGroup clients, String transport, ProxyRuntime runtime) {
-        this.transport = transport;
+                           ChannelGroup clients, ProxyRuntime runtime) {
         this.runtime = runtime;
         this.boss = boss;
         this.workers = workers;
@@ -68,7 +68,7 @@ public final class ProxyBootstrap {
                                        int threads, boolean accepting, UpstreamPooling pooling) {
         ProxyConfig config = live.get();
         Transport transport = Transport.configured();
-        EventLoopGroup boss = new EventLoops(1, "dbwarden-accept", transport.ioHandlers().get());
+        EventLoopGroup boss = new EventLoops(1, "dbwarden-accept", transport.acceptHandlers());
         EventLoopGroup workers = new EventLoops(threads, "dbwarden-loop", transport.ioHandlers().get());
         try {
             TlsContexts tls = new TlsContexts(config);
@@ -76,7 +76,7 @@ public final class ProxyBootstrap {
             UpstreamPool pool = new UpstreamPool(pooling);
             metrics.upstreamIdle(pool::idleConnections);
             ProxyRuntime runtime = new ProxyRuntime(live, chain, new CancelRegistry(), metrics, tls, transport,
-                    keepalive.options(transport, true),
+                    socketOptions(keepalive, transport, true),
                     new StatementCache(16_384, 64 * 1024), new AtomicLong(), sessionSettings,
                     new AtomicBoolean(), pool);
             ChannelGroup clients = new DefaultChannelGroup("dbwarden-clients", GlobalEventExecutor.INSTANCE);
@@ -90,10 +90,11 @@ public final class ProxyBootstrap {
                         @Override
                         protected void initChannel(SocketChannel ch) {
                             clients.add(ch);
+                            runtime.watchReceiveRing(ch);
                             ch.pipeline().addLast("startup", new StartupHandler(runtime));
                         }
                     });
-            keepalive.options(transport, false).forEach(o -> o.setOnChildren(b));
+            socketOptions(keepalive, transport, false).forEach(o -> o.setOnChildren(b));
             if (!accepting) {
                 b.option(ChannelOption.AUTO_READ, false);
             }
@@ -113,11 +114,11 @@ public final class ProxyBootstrap {
             if (tls.clientCertificate() != null) {
                 metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
             }
-            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} event_loops={} identity={} "
+            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} receive={} event_loops={} identity={} "
                     + "upstream_idle_timeout={}s", accepting ? "listening" : "bound (not accepting yet)",
-                    server.localAddress(), config.upstream(), transport.name(), threads, config.identity(),
-                    pooling.idleTimeout().toSeconds());
-            return new ProxyBootstrap(boss, workers, threads, server, clients, transport.name(), runtime);
+                    server.localAddress(), config.upstream(), transport.name(), transport.receive(), threads,
+                    config.identity(), pooling.idleTimeout().toSeconds());
+            return new ProxyBootstrap(boss, workers, threads, server, clients, runtime);
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
@@ -142,7 +143,12 @@ public final class ProxyBootstrap {
 
     /** The socket transport in use: io_uring, epoll or nio. */
     public String transport() {
-        return transport;
+        return runtime.transport().name();
+    }
+
+    /** How the sockets receive: buffer-ring, poll-first (io_uring) or readiness (epoll, NIO). */
+    public String receive() {
+        return runtime.transport().receive();
     }
 
     public InetSocketAddress address() {
@@ -226,6 +232,14 @@ public final class ProxyBootstrap {
         } else {
             clients.newCloseFuture().awaitUninterruptibly(millis);
         }
+    }
+
+    /** The options of every relayed socket: keepalive ({@code upstream}: database connections) and the transport's. */
+    private static List<TcpKeepalive.Option<?>> socketOptions(TcpKeepalive keepalive, Transport transport,
+                                                              boolean upstream) {
+        List<TcpKeepalive.Option<?>> options = new ArrayList<>(keepalive.options(transport, upstream));
+        options.addAll(transport.socketOptions());
+        return List.copyOf(options);
     }
 
     /** {@link #shutdown} without a grace period: open sessions are terminated at once. */

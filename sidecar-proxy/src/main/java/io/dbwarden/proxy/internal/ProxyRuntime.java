@@ -17,7 +17,8 @@ import java.util.function.Supplier;
  * What every connection of one proxy instance shares. {@code sessionSettings} are server settings every new
  * upstream session starts with (sent as startup options, e.g. default_transaction_read_only for read-only policies).
  * While {@code shuttingDown}, new sessions are refused (see {@link ProxyBootstrap#shutdown}).
- * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}).
+ * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}),
+ * and the transport's ({@link Transport#socketOptions}).
  * {@code upstreamPool}: database connections kept for later sessions.
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
@@ -28,6 +29,13 @@ record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancel
     /** Socket type of the connections to the database (they share their client's event loop). */
     Class<? extends Channel> upstreamChannelType() {
         return transport.socketChannel();
+    }
+
+    /** Puts the {@link ReceiveRingWatch} first on a socket that receives into an io_uring buffer ring. */
+    void watchReceiveRing(Channel ch) {
+        if (transport.bufferRing()) {
+            ch.pipeline().addLast("receive-ring", new ReceiveRingWatch(metrics));
+        }
     }
 
     /** The configuration in force now (credentials from files are re-read; see {@link LiveConfig}). */

@@ -87,7 +87,7 @@ record TcpKeepalive(int idleSeconds, int intervalSeconds, int count, int userTim
         boolean userTimeout = upstream && userTimeoutSeconds > 0;
         List<Option<?>> o = new ArrayList<>();
         o.add(new Option<>(ChannelOption.SO_KEEPALIVE, true));
-        if (transport == Transport.IO_URING) {
+        if (transport.isIoUring()) {
             o.add(new Option<>(IoUringChannelOption.TCP_KEEPIDLE, idleSeconds));
             o.add(new Option<>(IoUringChannelOption.TCP_KEEPINTVL, intervalSeconds));
             o.add(new Option<>(IoUringChannelOption.TCP_KEEPCNT, count));
