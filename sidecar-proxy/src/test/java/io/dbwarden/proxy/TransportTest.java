@@ -1,5 +1,7 @@
 package io.dbwarden.proxy;
 
+import io.dbwarden.proxy.filter.StatementFilter;
+import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RunningProxy;
 import io.dbwarden.proxy.testing.TestFilters;
@@ -29,6 +31,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -151,8 +154,8 @@ class TransportTest {
             }
             s.execute("DROP TABLE " + table);
         }
-        // a ring of two runs dry on every large transfer; the default ring and the other receive modes never
-        // report it (one session's 100,000 rows and COPYs are taken off the ring as they come)
+        // a ring of two runs dry on the large result (database side); the default ring and the other receive modes
+        // never report it (one session's 100,000 rows and COPYs are taken off the ring as they come)
         assertThat(ringExhaustions(proxy)).as("ring exhausted")
                 .matches(n -> variant.endsWith("ring-of-2") ? n > 0 : n == 0, "exhaustion count for " + variant);
     }
@@ -217,6 +220,56 @@ class TransportTest {
             }
             CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
             assertThat(ringExhaustions(proxy)).isPositive();
+        }
+    }
+
+    /**
+     * A client's socket receives into the ring too: while a filter holds the only event loop, another session's
+     * COPY data piles up in its socket; when the loop goes on, the ring of two buffers runs dry on it at once (the
+     * database side carries only a few small messages meanwhile). Every row arrives.
+     */
+    @Test
+    void clientSocketsReceiveIntoTheRing() throws Exception {
+        assumeTrue(IoUring.isAvailable() && IoUring.isRegisterBufferRingSupported(), "no io_uring buffer rings here");
+        Map<String, String> properties = new LinkedHashMap<>();
+        properties.put("dbwarden.transport", "io_uring");
+        properties.put("dbwarden.io-uring.buffer-ring", "true");
+        properties.put("dbwarden.io-uring.buffer-ring-entries", "2");
+        StatementFilter holdTheLoop = ctx -> {
+            if (ctx.statement().normalized().contains("hold_the_loop")) {
+                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1)); // on the event loop, as a slow filter would
+            }
+            return Verdict.allowNow();
+        };
+        RunningProxy proxy = withProperties(properties, () -> RunningProxy.start(List.of(holdTheLoop), 1));
+        try (proxy; Connection holder = proxy.connect(); Connection copier = proxy.connect();
+             Statement s = copier.createStatement()) {
+            s.execute("CREATE TEMP TABLE piled (id int, v text)");
+            StringBuilder csv = new StringBuilder();
+            for (int i = 1; i <= 100_000; i++) {
+                csv.append(i).append(",row ").append(i).append('\n');
+            }
+            long before = ringExhaustions(proxy);
+            CompletableFuture<Void> held = CompletableFuture.runAsync(() -> {
+                try (Statement h = holder.createStatement()) {
+                    h.execute("SELECT 1 AS hold_the_loop");
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Thread.sleep(200);
+            assertThat(held).isNotDone();
+            CopyManager copy = copier.unwrap(PGConnection.class).getCopyAPI();
+            assertThat(copy.copyIn("COPY piled FROM STDIN WITH (FORMAT csv)", new StringReader(csv.toString())))
+                    .isEqualTo(100_000);
+            held.get(10, TimeUnit.SECONDS);
+            assertThat(ringExhaustions(proxy)).isGreaterThan(before);
+            try (ResultSet rs = s.executeQuery("SELECT count(*), sum(id), count(DISTINCT v) FROM piled")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getLong(1)).isEqualTo(100_000);
+                assertThat(rs.getLong(2)).isEqualTo(100_000L * 100_001L / 2);
+                assertThat(rs.getLong(3)).isEqualTo(100_000);
+            }
         }
     }
 
