@@ -172,12 +172,7 @@ class TransportTest {
      */
     @Test
     void concurrentSessionsShareATinyBufferRing() throws Exception {
-        assumeTrue(IoUring.isAvailable() && IoUring.isRegisterBufferRingSupported(), "no io_uring buffer rings here");
-        Map<String, String> properties = new LinkedHashMap<>();
-        properties.put("dbwarden.transport", "io_uring");
-        properties.put("dbwarden.io-uring.buffer-ring", "true");
-        properties.put("dbwarden.io-uring.buffer-ring-entries", "2");
-        RunningProxy proxy = withProperties(properties, () -> RunningProxy.start(List.of(), 1));
+        RunningProxy proxy = withTinyRing(() -> RunningProxy.start(List.of(), 1));
         try (proxy; ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             assertThat(proxy.server.receive()).isEqualTo("buffer-ring");
             int sessions = 6;
@@ -230,18 +225,13 @@ class TransportTest {
      */
     @Test
     void clientSocketsReceiveIntoTheRing() throws Exception {
-        assumeTrue(IoUring.isAvailable() && IoUring.isRegisterBufferRingSupported(), "no io_uring buffer rings here");
-        Map<String, String> properties = new LinkedHashMap<>();
-        properties.put("dbwarden.transport", "io_uring");
-        properties.put("dbwarden.io-uring.buffer-ring", "true");
-        properties.put("dbwarden.io-uring.buffer-ring-entries", "2");
         StatementFilter holdTheLoop = ctx -> {
             if (ctx.statement().normalized().contains("hold_the_loop")) {
                 LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1)); // on the event loop, as a slow filter would
             }
             return Verdict.allowNow();
         };
-        RunningProxy proxy = withProperties(properties, () -> RunningProxy.start(List.of(holdTheLoop), 1));
+        RunningProxy proxy = withTinyRing(() -> RunningProxy.start(List.of(holdTheLoop), 1));
         try (proxy; Connection holder = proxy.connect(); Connection copier = proxy.connect();
              Statement s = copier.createStatement()) {
             s.execute("CREATE TEMP TABLE piled (id int, v text)");
@@ -271,6 +261,16 @@ class TransportTest {
                 assertThat(rs.getLong(3)).isEqualTo(100_000);
             }
         }
+    }
+
+    /** Starts a proxy on io_uring with a receive ring of two buffers (the test is skipped without such rings). */
+    private static RunningProxy withTinyRing(Callable<RunningProxy> start) throws Exception {
+        assumeTrue(IoUring.isAvailable() && IoUring.isRegisterBufferRingSupported(), "no io_uring buffer rings here");
+        Map<String, String> properties = new LinkedHashMap<>();
+        properties.put("dbwarden.transport", "io_uring");
+        properties.put("dbwarden.io-uring.buffer-ring", "true");
+        properties.put("dbwarden.io-uring.buffer-ring-entries", "2");
+        return withProperties(properties, start);
     }
 
     /** Runs {@code start} with the system properties set (null: cleared), then puts the previous values back. */
