@@ -12,7 +12,11 @@ import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.uring.IoUringAdaptiveBufferRingAllocator;
+import io.netty.channel.uring.IoUringBufferRingConfig;
+import io.netty.channel.uring.IoUringChannelOption;
 import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringIoHandlerConfig;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 
@@ -20,26 +24,35 @@ import io.netty.channel.uring.IoUringSocketChannel;
  * The floor of a Netty io_uring proxy on the benchmark's path: one event-loop thread relaying bytes between each
  * client and its own upstream connection, with no parsing, policy or audit. A measuring tool, not a product
  * (docs/benchmarks.md, "Eighth session"); the upstream must trust the client (no authentication is done here):
- * {@code java -cp sidecar-proxy/target/dbwarden-proxy.jar bench/RelayFloor.java LISTEN_PORT UPSTREAM_PORT [epoll]}
- * (io_uring unless the third argument says epoll).
+ * {@code java -cp sidecar-proxy/target/dbwarden-proxy.jar bench/RelayFloor.java LISTEN_PORT UPSTREAM_PORT [MODE]}
+ * with MODE {@code poll-first} (io_uring, the default), {@code ring} (io_uring receiving into a provided-buffer ring as
+ * the proxy does by default: group 0, 32 buffers growing to 256) or {@code epoll}.
  */
 public final class RelayFloor {
     public static void main(String[] args) throws InterruptedException {
         int listen = Integer.parseInt(args[0]);
         int upstreamPort = Integer.parseInt(args[1]);
-        boolean epoll = args.length > 2 && args[2].equals("epoll");
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1,
-                epoll ? EpollIoHandler.newFactory() : IoUringIoHandler.newFactory());
+        String mode = args.length > 2 ? args[2] : "poll-first";
+        boolean epoll = mode.equals("epoll");
+        boolean ring = mode.equals("ring");
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, epoll ? EpollIoHandler.newFactory()
+                : ring ? IoUringIoHandler.newFactory(new IoUringIoHandlerConfig().setBufferRingConfig(
+                        IoUringBufferRingConfig.builder().bufferGroupId((short) 0).bufferRingSize((short) 256)
+                                .batchSize(32).allocator(new IoUringAdaptiveBufferRingAllocator()).build()))
+                : IoUringIoHandler.newFactory());
         Class<? extends ServerChannel> server = epoll ? EpollServerSocketChannel.class
                 : IoUringServerSocketChannel.class;
         Class<? extends Channel> socket = epoll ? EpollSocketChannel.class : IoUringSocketChannel.class;
-        new ServerBootstrap().group(group).channel(server)
-                .childOption(ChannelOption.TCP_NODELAY, true)
+        ServerBootstrap b = new ServerBootstrap().group(group).channel(server);
+        if (ring) {
+            b.childOption(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, (short) 0);
+        }
+        b.childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel client) {
-                        client.pipeline().addLast(new ClientSide(upstreamPort, socket));
+                        client.pipeline().addLast(new ClientSide(upstreamPort, socket, ring));
                     }
                 })
                 .bind("127.0.0.1", listen).sync().channel().closeFuture().sync();
@@ -75,18 +88,23 @@ public final class RelayFloor {
     private static final class ClientSide extends Forward {
         private final int upstreamPort;
         private final Class<? extends Channel> socket;
+        private final boolean ring;
 
-        ClientSide(int upstreamPort, Class<? extends Channel> socket) {
+        ClientSide(int upstreamPort, Class<? extends Channel> socket, boolean ring) {
             super(null);
             this.upstreamPort = upstreamPort;
             this.socket = socket;
+            this.ring = ring;
         }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             Channel client = ctx.channel();
-            new Bootstrap().group(client.eventLoop()).channel(socket)
-                    .option(ChannelOption.TCP_NODELAY, true)
+            Bootstrap b = new Bootstrap().group(client.eventLoop()).channel(socket);
+            if (ring) {
+                b.option(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, (short) 0);
+            }
+            b.option(ChannelOption.TCP_NODELAY, true)
                     .handler(new Forward(client))
                     .connect("127.0.0.1", upstreamPort)
                     .addListener((ChannelFutureListener) f -> {
