@@ -154,10 +154,13 @@ class TransportTest {
             }
             s.execute("DROP TABLE " + table);
         }
-        // a ring of two runs dry on the large result (database side); the default ring and the other receive modes
-        // never report it (one session's 100,000 rows and COPYs are taken off the ring as they come)
-        assertThat(ringExhaustions(proxy)).as("ring exhausted")
-                .matches(n -> variant.endsWith("ring-of-2") ? n > 0 : n == 0, "exhaustion count for " + variant);
+        // a ring of two runs dry on the large result (database side); sockets without a ring never report it (the
+        // default ring may, if the loop stalls long enough on a slow machine: that costs a re-armed receive only)
+        if (variant.endsWith("ring-of-2")) {
+            assertThat(ringExhaustions(proxy)).isPositive();
+        } else if (!expectedReceive.equals("buffer-ring")) {
+            assertThat(ringExhaustions(proxy)).isZero();
+        }
     }
 
     private static long ringExhaustions(RunningProxy proxy) {
