@@ -21,6 +21,14 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <li>literal-free text to its fingerprint, which pays off for the common case of the same statement with
  *       different literals (the fingerprint hash is the expensive part after lexing).</li>
  * </ul>
+ * A third table holds shapes: a one-statement text whose number literals are plain digits (the common OLTP
+ * statement, {@code ... WHERE id = 42}) is a template for the texts that differ from it only in those digits. Such a
+ * text is matched against the template (its other characters compared, each literal a run of digits) instead of being
+ * lexed: the lexer reads a text left to right, and a run of digits that follows exactly what preceded the template's
+ * literal and is followed by what followed it (a character that cannot continue a number) is lexed as a number there
+ * too, so the statement's tokens are the template's with other digits, and its literal-free text and fingerprint are
+ * the template's. Anything else (a decimal, a literal that grew into a word, another statement after it) does not
+ * match and is lexed.
  */
 public final class StatementCache {
     private record Entry(String sql, boolean standardConformingStrings, List<StatementInfo> statements) {
@@ -28,6 +36,51 @@ public final class StatementCache {
 
     private record Fingerprint(String normalized, String fingerprint) {
     }
+
+    /**
+     * A one-statement text with {@code literals} (start and end of each of its number literals, all plain digits, each
+     * followed by the end of the text or a character that cannot continue a number): what matches it is analysed as
+     * it was. Offsets after the last literal are kept from the end of the text, whose tail the match compares.
+     */
+    private record Shape(String sql, boolean standardConformingStrings, int[] literals, int start, int endFromEnd,
+                         int sourceStart, int sourceEndFromEnd, boolean sourceIsText, String normalized,
+                         String fingerprint) {
+
+        /** {@code text}'s statements if it is this shape with other digits in its literals, else null. */
+        List<StatementInfo> match(String text) {
+            int at = 0;
+            int from = 0;
+            for (int k = 0; k < literals.length; k += 2) {
+                int fixed = literals[k] - from;
+                if (!text.regionMatches(at, sql, from, fixed)) {
+                    return null;
+                }
+                int digits = at + fixed;
+                at = digits;
+                while (at < text.length() && isDigit(text.charAt(at))) {
+                    at++;
+                }
+                if (at == digits) {
+                    return null;
+                }
+                from = literals[k + 1];
+            }
+            int tail = sql.length() - from;
+            if (text.length() - at != tail || !text.regionMatches(at, sql, from, tail)) {
+                return null;
+            }
+            int end = text.length() - endFromEnd;
+            String statement = start == 0 && end == text.length() ? text : text.substring(start, end);
+            String source = sourceIsText ? statement
+                    : text.substring(sourceStart, text.length() - sourceEndFromEnd).strip();
+            return List.of(new StatementInfo(statement, SqlText.lazyTokens(statement, standardConformingStrings),
+                    normalized, fingerprint, source));
+        }
+    }
+
+    /** Longest text kept as a shape, and most literals in one: templates are for short OLTP statements. */
+    static final int MAX_SHAPE_LENGTH = 4096;
+    static final int MAX_SHAPE_LITERALS = 64;
 
     private final AtomicReferenceArray<Entry> byText;
     /**
@@ -40,6 +93,9 @@ public final class StatementCache {
      */
     private final int[] hashes;
     private final AtomicReferenceArray<Fingerprint> fingerprints;
+    private final AtomicReferenceArray<Shape> shapes;
+    /** Per {@link #shapes} slot the skeleton hash of the last text that missed there (shapes enter when seen twice). */
+    private final int[] shapeMisses;
     private final int mask;
     private final int maxCachedLength;
     private static final ThreadLocal<SqlText.Scan> SCAN = ThreadLocal.withInitial(SqlText.Scan::new);
@@ -50,6 +106,8 @@ public final class StatementCache {
         this.byText = new AtomicReferenceArray<>(size);
         this.hashes = new int[2 * size];
         this.fingerprints = new AtomicReferenceArray<>(size);
+        this.shapes = new AtomicReferenceArray<>(size);
+        this.shapeMisses = new int[size];
         this.mask = size - 1;
         this.maxCachedLength = maxCachedLength;
     }
@@ -68,7 +126,20 @@ public final class StatementCache {
                 return e.statements();
             }
         }
-        List<StatementInfo> result = analyse(sql, standardConformingStrings);
+        int skeleton = 0;
+        int shapeSlot = -1;
+        if (sql.length() <= MAX_SHAPE_LENGTH) {
+            skeleton = skeletonHash(sql);
+            shapeSlot = spread(skeleton) & mask;
+            Shape shape = shapes.get(shapeSlot);
+            if (shape != null && shape.standardConformingStrings() == standardConformingStrings) {
+                List<StatementInfo> matched = shape.match(sql);
+                if (matched != null) {
+                    return matched;
+                }
+            }
+        }
+        List<StatementInfo> result = analyse(sql, standardConformingStrings, shapeSlot, skeleton);
         if (hashes[at + 1] == hash) {
             byText.set(slot, new Entry(sql, standardConformingStrings, result));
             hashes[at] = hash;
@@ -108,13 +179,29 @@ public final class StatementCache {
     }
 
     private List<StatementInfo> analyse(String sql, boolean scs) {
+        return analyse(sql, scs, -1, 0);
+    }
+
+    /** Analyses {@code sql}; with a shape slot, keeps the text as a shape there if it is one and was seen before. */
+    private List<StatementInfo> analyse(String sql, boolean scs, int shapeSlot, int skeleton) {
         // one lexer pass that splits and normalizes without token objects: the shapes are usually cached (the same
         // statement with other literals), and then nothing else is computed; tokens are made only if a filter asks
         SqlText.Scan scan = SCAN.get();
         int n = scan.scan(sql, scs);
         try {
             if (n == 1) {
-                return List.of(info(sql, scs, scan, 0));
+                StatementInfo info = info(sql, scs, scan, 0);
+                if (shapeSlot >= 0) {
+                    if (shapeMisses[shapeSlot] == skeleton) {
+                        Shape shape = shape(sql, scs, scan, info);
+                        if (shape != null) {
+                            shapes.set(shapeSlot, shape);
+                        }
+                    } else {
+                        shapeMisses[shapeSlot] = skeleton;
+                    }
+                }
+                return List.of(info);
             }
             StatementInfo[] infos = new StatementInfo[n];
             for (int i = 0; i < n; i++) {
@@ -148,6 +235,80 @@ public final class StatementCache {
         }
         return new StatementInfo(text, SqlText.lazyTokens(text, scs), f.normalized(), f.fingerprint(),
                 scan.source(sql, i, text));
+    }
+
+    /** Whether {@code sql} would be matched against a shape instead of lexed (for tests). */
+    boolean matchesShape(String sql, boolean standardConformingStrings) {
+        Shape shape = sql.length() <= MAX_SHAPE_LENGTH ? shapes.get(spread(skeletonHash(sql)) & mask) : null;
+        return shape != null && shape.standardConformingStrings() == standardConformingStrings
+                && shape.match(sql) != null;
+    }
+
+    /** The one-statement text just scanned as a shape, or null if it holds no literal or one that is not digits. */
+    private static Shape shape(String sql, boolean scs, SqlText.Scan scan, StatementInfo info) {
+        int literals = scan.numberCount();
+        if (literals == 0 || literals > MAX_SHAPE_LITERALS) {
+            return null;
+        }
+        int[] spans = new int[2 * literals];
+        for (int i = 0; i < literals; i++) {
+            int start = scan.numberStart(i);
+            int end = scan.numberEnd(i);
+            for (int k = start; k < end; k++) {
+                if (!isDigit(sql.charAt(k))) {
+                    return null; // a decimal, an exponent, 0x1F, 1_000: lexed every time
+                }
+            }
+            if (end < sql.length() && !endsNumber(sql.charAt(end))) {
+                return null;
+            }
+            spans[2 * i] = start;
+            spans[2 * i + 1] = end;
+        }
+        int length = sql.length();
+        String text = info.text();
+        return new Shape(sql, scs, spans, scan.start(0), length - scan.end(0), scan.sourceStart(0),
+                length - scan.sourceEnd(0), info.source() == text, info.normalized(), info.fingerprint());
+    }
+
+    /** Whether {@code c} after a run of digits ends the number (it cannot continue a number or a word). */
+    private static boolean endsNumber(char c) {
+        return c < 0x80 && !isDigit(c) && !Character.isLetter(c) && c != '_' && c != '$' && c != '.';
+    }
+
+    private static boolean isDigit(char c) {
+        return c >= '0' && c <= '9';
+    }
+
+    /**
+     * A hash of {@code sql} with every run of digits that does not continue a word counted as one placeholder: the
+     * same for texts that differ only in their number literals (a lookup key; {@link Shape#match} decides).
+     */
+    static int skeletonHash(String sql) {
+        int hash = 0;
+        boolean inWord = false;
+        for (int i = 0, n = sql.length(); i < n; i++) {
+            char c = sql.charAt(i);
+            if (!inWord && isDigit(c)) {
+                while (i + 1 < n && isDigit(sql.charAt(i + 1))) {
+                    i++;
+                }
+                hash = 31 * hash + 0x10000; // not a char value
+                continue;
+            }
+            hash = 31 * hash + c;
+            inWord = c >= 0x80 || WORD_CHARS[c];
+        }
+        return hash;
+    }
+
+    /** The ASCII characters that continue a word: letters, digits, underscore and dollar sign. */
+    private static final boolean[] WORD_CHARS = new boolean[0x80];
+
+    static {
+        for (char c = 0; c < 0x80; c++) {
+            WORD_CHARS[c] = Character.isLetterOrDigit(c) || c == '_' || c == '$';
+        }
     }
 
     private static boolean sameText(String s, StringBuilder seq, int from, int to) {

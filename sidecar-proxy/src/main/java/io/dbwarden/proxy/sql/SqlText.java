@@ -151,11 +151,15 @@ public final class SqlText {
         /** Per statement: start, end, sourceStart, sourceEnd, normalizedEnd. */
         private int[] spans = new int[5 * 4];
         private int count;
+        /** Start and end of every number literal, in order. */
+        private int[] numbers = new int[2 * 8];
+        private int numberCount;
 
         /** Splits and normalizes {@code sql}; returns the number of statements. */
         public int scan(String sql, boolean standardConformingStrings) {
             normalized.setLength(0);
             count = 0;
+            numberCount = 0;
             SqlLexer lexer = SqlLexer.over(sql, standardConformingStrings);
             int start = -1;
             int end = -1;
@@ -169,6 +173,8 @@ public final class SqlText {
                 if (kind == SqlToken.Kind.SYMBOL) {
                     char c = sql.charAt(lexer.start());
                     depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+                } else if (kind == SqlToken.Kind.NUMBER) {
+                    number(lexer.start(), lexer.end());
                 }
                 if (more && (kind != SqlToken.Kind.SEMICOLON || depth > 0 || body.inBody())) {
                     body.token(kind, kind == SqlToken.Kind.WORD ? lexer.text() : null, depth);
@@ -208,8 +214,41 @@ public final class SqlText {
             spans[at + 4] = normalized.length();
         }
 
+        private void number(int start, int end) {
+            if (numbers.length < 2 * (numberCount + 1)) {
+                numbers = java.util.Arrays.copyOf(numbers, numbers.length * 2);
+            }
+            numbers[2 * numberCount] = start;
+            numbers[2 * numberCount++ + 1] = end;
+        }
+
         public int count() {
             return count;
+        }
+
+        /** How many number literals the text holds (in all its statements). */
+        public int numberCount() {
+            return numberCount;
+        }
+
+        /** Offset of number literal {@code i}'s first character. */
+        public int numberStart(int i) {
+            return numbers[2 * i];
+        }
+
+        /** Offset after number literal {@code i}'s last character. */
+        public int numberEnd(int i) {
+            return numbers[2 * i + 1];
+        }
+
+        /** Where statement {@code i}'s {@link #source} begins: after the semicolon that ended the one before. */
+        public int sourceStart(int i) {
+            return spans[5 * i + 2];
+        }
+
+        /** Where statement {@code i}'s {@link #source} ends: at its semicolon, or the end of the text. */
+        public int sourceEnd(int i) {
+            return spans[5 * i + 3];
         }
 
         /** Offset of statement {@code i}'s first token in the query string. */
@@ -244,7 +283,7 @@ public final class SqlText {
 
         /** Drops a very large buffer (a huge statement) rather than keeping it for the next scan. */
         public boolean oversized() {
-            return normalized.capacity() > 64 * 1024 || spans.length > 4096;
+            return normalized.capacity() > 64 * 1024 || spans.length > 4096 || numbers.length > 4096;
         }
     }
 

@@ -94,6 +94,126 @@ class StatementCacheTest {
         }
     }
 
+    /**
+     * A text that differs from a shape seen twice only in the digits of its number literals (marked # here) is
+     * matched, not lexed; whatever else differs (a decimal, a literal grown into a word, another statement, a comment)
+     * is lexed. Either way a filter sees exactly what lexing the text gives.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "SELECT abalance FROM pgbench_accounts WHERE aid = #;",
+            "select * from t where a=# and b in (#,#) limit # offset #",
+            "/* app=x */ UPDATE t SET v = v + # WHERE id = # -- trailing\n",
+            "SELECT #",
+            ";; SELECT -# ;;",
+            "SELECT a FROM t WHERE b = # AND c = 'x 12' AND d = \"q 3\"",
+            "SELECT $1 + # FROM t1 WHERE t1.c2 = #"})
+    void digitsOfAShapeAreMatchedAndEverythingElseIsLexed(String shape) {
+        for (boolean scs : new boolean[] {true, false}) {
+            StatementCache cache = new StatementCache(64, 1 << 20);
+            assertSameAsLexing(cache, shape.replace("#", "42"), scs);
+            assertThat(cache.matchesShape(shape.replace("#", "43"), scs)).isFalse();
+            assertSameAsLexing(cache, shape.replace("#", "43"), scs); // the second sighting keeps the shape
+            for (String digits : new String[] {"0", "7", "12345678901234567890123", "007"}) {
+                String sql = shape.replace("#", digits);
+                assertThat(cache.matchesShape(sql, scs)).as("%s matches %s", sql, shape).isTrue();
+                assertThat(cache.matchesShape(sql, !scs)).isFalse();
+                assertSameAsLexing(cache, sql, scs);
+            }
+            for (String literal : new String[] {"1.5", "1e5", "1E+5", "0x1F", "0b1", "1_000", "12abc", "1$", "1.",
+                    "1; DROP TABLE t", "1 -- c", "1/* x */", "'1'", "$1", "a1", "", "\u0663", "1::int", "(1)"}) {
+                String sql = shape.replaceFirst("#", java.util.regex.Matcher.quoteReplacement(literal))
+                        .replace("#", "1");
+                assertThat(cache.matchesShape(sql, scs)).as("%s matches %s", sql, shape).isFalse();
+                assertSameAsLexing(cache, sql, scs);
+            }
+            for (String sql : new String[] {shape.replace("#", "5") + "; SELECT 2", shape.replace("#", "5") + " 1",
+                    "x" + shape.replace("#", "5"), shape.replace("#", "5").replace("SELECT", "select")}) {
+                assertThat(cache.matchesShape(sql, scs)).as("%s matches %s", sql, shape)
+                        .isEqualTo(sql.equals(shape.replace("#", "5")));
+                assertSameAsLexing(cache, sql, scs);
+            }
+        }
+    }
+
+    @Test
+    void aShapeIsKeptOnlyForDigitsThatEndTheNumber() {
+        StatementCache cache = new StatementCache(64, 1024);
+        for (String sql : new String[] {"SELECT 1.5", "SELECT 2.5", "SELECT 1e5", "SELECT 2e5", "SELECT 0x1F",
+                "SELECT 0x2F", "SELECT 1; SELECT 2", "SELECT 3; SELECT 4", "SELECT 'a'", "SELECT 'b'"}) {
+            cache.split(sql, true);
+        }
+        assertThat(cache.matchesShape("SELECT 3.5", true)).isFalse();
+        assertThat(cache.matchesShape("SELECT 3e5", true)).isFalse();
+        assertThat(cache.matchesShape("SELECT 0x3F", true)).isFalse();
+        assertThat(cache.matchesShape("SELECT 5; SELECT 6", true)).isFalse();
+        cache.split("SELECT 7", true);
+        cache.split("SELECT 8", true);
+        assertThat(cache.matchesShape("SELECT 9", true)).isTrue();
+        assertThat(cache.matchesShape("SELECT 9.", true)).isFalse();
+    }
+
+    /**
+     * Texts made of pieces that are hard on a lexer (quotes, comments, dollar quotes, operators, numbers of every
+     * form), each shape recurring with other digits and with mutations: whatever the cache holds, every text comes
+     * out as lexing it gives.
+     */
+    @Test
+    void randomTextsComeOutAsLexingGivesThemWhateverShapesAreCached() {
+        String[] pieces = {"SELECT", "x", "t1", "\"Q 1\"", "'s 2'", "E'\\' 3'", "$$ 4 $$", "$a$ 5 $a$", "$1", "--c 6\n",
+                "/* 7 */", "/*", "*/", "(", ")", ",", ";", "=", "-", "+", "::", ".", "..", "e", "_", "$", "'", "\"", "U&",
+                "\u00e9", "1.5", "0x1F", "1_0", "1e5", "#", "#", "#", "#", " ", " ", "\n", ""};
+        java.util.Random random = new java.util.Random(20261202);
+        StatementCache cache = new StatementCache(16, 1 << 20);
+        String[] shapes = new String[12];
+        int matched = 0;
+        for (int round = 0; round < 20_000; round++) {
+            int s = random.nextInt(shapes.length);
+            if (shapes[s] == null || random.nextInt(50) == 0) {
+                StringBuilder b = new StringBuilder();
+                for (int i = 0, n = 1 + random.nextInt(12); i < n; i++) {
+                    b.append(pieces[random.nextInt(pieces.length)]);
+                    if (random.nextBoolean()) {
+                        b.append(' ');
+                    }
+                }
+                shapes[s] = b.toString();
+            }
+            StringBuilder sql = new StringBuilder();
+            String shape = shapes[s];
+            for (int i = 0; i < shape.length(); i++) {
+                char c = shape.charAt(i);
+                sql.append(c == '#' ? String.valueOf(random.nextInt(random.nextBoolean() ? 10 : 100_000)) : c);
+            }
+            if (random.nextInt(10) == 0) { // a mutation: one character in, out or replaced
+                int at = random.nextInt(sql.length() + 1);
+                String piece = pieces[random.nextInt(pieces.length)].replace("#", "9");
+                if (at < sql.length() && random.nextBoolean()) {
+                    sql.deleteCharAt(at);
+                }
+                sql.insert(Math.min(at, sql.length()), piece);
+            }
+            boolean scs = random.nextInt(8) != 0;
+            matched += cache.matchesShape(sql.toString(), scs) ? 1 : 0;
+            assertSameAsLexing(cache, sql.toString(), scs);
+        }
+        assertThat(matched).as("texts matched to a shape").isGreaterThan(1_000);
+    }
+
+    private static void assertSameAsLexing(StatementCache cache, String sql, boolean scs) {
+        List<SqlText.Statement> expected = SqlText.split(sql, scs);
+        List<StatementInfo> actual = cache.split(sql, scs);
+        assertThat(actual).as("statements of %s (scs=%s)", sql, scs).hasSize(expected.size());
+        for (int i = 0; i < expected.size(); i++) {
+            SqlText.Statement e = expected.get(i);
+            StatementInfo a = actual.get(i);
+            assertThat(a.text()).as(sql).isEqualTo(e.text());
+            assertThat(a.source()).as(sql).isEqualTo(e.source());
+            assertThat(a.tokens()).as(sql).isEqualTo(e.tokens());
+            assertThat(a).as(sql).isEqualTo(StatementInfo.of(e));
+        }
+    }
+
     @Test
     void tokensAreMadeOnceAndSharedByEveryReader() throws Exception {
         StatementCache cache = new StatementCache(64, 1024);
