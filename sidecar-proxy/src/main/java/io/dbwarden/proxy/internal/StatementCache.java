@@ -10,6 +10,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -29,6 +30,11 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * too, so the statement's tokens are the template's with other digits, and its literal-free text and fingerprint are
  * the template's. Anything else (a decimal, a literal that grew into a word, another statement after it) does not
  * match and is lexed.
+ * <p>
+ * The tables hold at most {@code maxCachedChars} characters of text in all (statement texts, literal-free texts,
+ * shapes), so that a client sending many large texts cannot fill the heap through them (with its tokens, made on
+ * demand, an entry takes several times its text): beyond that, new texts are analysed without being kept until
+ * replacements free room.
  */
 public final class StatementCache {
     private record Entry(String sql, boolean standardConformingStrings, List<StatementInfo> statements) {
@@ -101,7 +107,22 @@ public final class StatementCache {
     private static final ThreadLocal<SqlText.Scan> SCAN = ThreadLocal.withInitial(SqlText.Scan::new);
 
     /** @param slots table size, rounded up to a power of two */
+    /** Characters of text the tables hold at most by default (some tens of megabytes with the tokens made of them). */
+    public static final long DEFAULT_MAX_CACHED_CHARS = 4L << 20;
+
+    private final long maxCachedChars;
+    private final AtomicLong cachedChars = new AtomicLong();
+
     public StatementCache(int slots, int maxCachedLength) {
+        this(slots, maxCachedLength, DEFAULT_MAX_CACHED_CHARS);
+    }
+
+    /**
+     * @param slots           table size, rounded up to a power of two
+     * @param maxCachedLength longest query text kept
+     * @param maxCachedChars  characters of text the tables hold at most in all
+     */
+    public StatementCache(int slots, int maxCachedLength, long maxCachedChars) {
         int size = Integer.highestOneBit(Math.max(16, slots - 1)) << 1;
         this.byText = new AtomicReferenceArray<>(size);
         this.hashes = new int[2 * size];
@@ -110,6 +131,7 @@ public final class StatementCache {
         this.shapeMisses = new int[size];
         this.mask = size - 1;
         this.maxCachedLength = maxCachedLength;
+        this.maxCachedChars = maxCachedChars;
     }
 
     /** The statements of a query string, in order; empty when it holds only whitespace and comments. */
@@ -141,8 +163,10 @@ public final class StatementCache {
         }
         List<StatementInfo> result = analyse(sql, standardConformingStrings, shapeSlot, skeleton);
         if (hashes[at + 1] == hash) {
-            byText.set(slot, new Entry(sql, standardConformingStrings, result));
-            hashes[at] = hash;
+            if (keep(byText, slot, new Entry(sql, standardConformingStrings, result), sql.length(),
+                    e -> e.sql().length())) {
+                hashes[at] = hash;
+            }
         } else {
             hashes[at + 1] = hash;
         }
@@ -195,7 +219,7 @@ public final class StatementCache {
                     if (shapeMisses[shapeSlot] == skeleton) {
                         Shape shape = shape(sql, scs, scan, info);
                         if (shape != null) {
-                            shapes.set(shapeSlot, shape);
+                            keep(shapes, shapeSlot, shape, sql.length(), old -> old.sql().length());
                         }
                     } else {
                         shapeMisses[shapeSlot] = skeleton;
@@ -231,10 +255,31 @@ public final class StatementCache {
         if (f == null || !sameText(f.normalized(), normalized, from, to)) {
             String n = normalized.subSequence(from, to).toString();
             f = new Fingerprint(n, SqlText.fingerprint(n));
-            fingerprints.set(slot, f);
+            keep(fingerprints, slot, f, n.length(), old -> old.normalized().length());
         }
         return new StatementInfo(text, SqlText.lazyTokens(text, scs), f.normalized(), f.fingerprint(),
                 scan.source(sql, i, text));
+    }
+
+    /**
+     * Puts {@code entry} ({@code chars} characters of text) into {@code table}'s slot if the tables have room for it
+     * once the entry it replaces is gone; false if they have not (the slot keeps what it had).
+     */
+    private <T> boolean keep(AtomicReferenceArray<T> table, int slot, T entry, int chars,
+                             java.util.function.ToIntFunction<T> charsOf) {
+        T current = table.get(slot);
+        int freed = current == null ? 0 : charsOf.applyAsInt(current);
+        if (chars > freed && cachedChars.get() + chars - freed > maxCachedChars) {
+            return false;
+        }
+        T replaced = table.getAndSet(slot, entry); // another thread may have put something else there meanwhile
+        cachedChars.addAndGet(chars - (replaced == null ? 0 : charsOf.applyAsInt(replaced)));
+        return true;
+    }
+
+    /** Characters of text the tables hold now (for tests). */
+    long cachedChars() {
+        return cachedChars.get();
     }
 
     /** Whether {@code sql} would be matched against a shape instead of lexed (for tests). */

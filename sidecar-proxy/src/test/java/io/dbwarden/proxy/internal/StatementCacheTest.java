@@ -214,6 +214,36 @@ class StatementCacheTest {
         }
     }
 
+    /**
+     * Many large texts, each sent twice (which would cache it), do not grow the tables beyond their budget; the texts
+     * are analysed all the same, and once replacements free room, texts are kept again.
+     */
+    @Test
+    void theTablesKeepNoMoreTextThanTheirBudget() {
+        long budget = 200_000;
+        StatementCache cache = new StatementCache(1024, 64 * 1024, budget);
+        for (int i = 0; i < 400; i++) {
+            String sql = "SELECT " + i + " AS n, '" + "x".repeat(5_000) + "' AS pad FROM t WHERE c = " + i;
+            for (int sighting = 0; sighting < 2; sighting++) {
+                List<StatementInfo> statements = cache.split(sql, true);
+                assertThat(statements).hasSize(1);
+                assertThat(statements.getFirst().text()).isEqualTo(sql);
+                assertThat(statements.getFirst().normalized()).isEqualTo("select ? as n, ? as pad from t where c = ?");
+            }
+            assertThat(cache.cachedChars()).isLessThanOrEqualTo(budget);
+        }
+        assertThat(cache.cachedChars()).isGreaterThan(budget - 6_000); // it filled up, to within one text
+
+        // short texts replacing long ones in their slots make room, and are kept then (a third sighting is a hit)
+        for (int i = 0; i < 4_000; i++) {
+            cache.split("SELECT v FROM t" + i, true);
+            cache.split("SELECT v FROM t" + i, true);
+        }
+        assertThat(cache.cachedChars()).isLessThan(budget / 2);
+        String sql = "SELECT v FROM t3999";
+        assertThat(cache.split(sql, true)).isSameAs(cache.split(sql, true));
+    }
+
     @Test
     void tokensAreMadeOnceAndSharedByEveryReader() throws Exception {
         StatementCache cache = new StatementCache(64, 1024);
