@@ -12,13 +12,12 @@ import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.sql.TableGraph;
+import io.dbwarden.proxy.sql.TextKeyedCache;
 
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -35,22 +34,26 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class PolicyFilter implements StatementFilter {
     private final StatementAnalyzer analyzer;
     private final int maxCachedVerdicts;
+    /** Characters of literal-free text the verdicts of one graph version are cached under at most. */
+    static final long MAX_CACHED_CHARS = 8L << 20;
     private final TableGraph graph;
     private volatile State state;
     private volatile ApprovalService approvals;
 
     /** Verdicts decided with one version of the table graph (0: without it), as completed stages: a hit allocates
      * nothing. */
-    private record Verdicts(long graphVersion, Map<String, CompletableFuture<Verdict>> byText) {
+    private record Verdicts(long graphVersion, TextKeyedCache<CompletableFuture<Verdict>> byText) {
     }
 
-    private record State(PolicyEngine engine, AtomicReference<Verdicts> verdicts, Map<String, String> sessionSettings) {
-        State(PolicyEngine engine) {
-            this(engine, new AtomicReference<>(new Verdicts(0, new ConcurrentHashMap<>())), engine.sessionSettings());
+    private record State(PolicyEngine engine, AtomicReference<Verdicts> verdicts, Map<String, String> sessionSettings,
+                         int maxCachedVerdicts) {
+        State(PolicyEngine engine, int maxCachedVerdicts) {
+            this(engine, new AtomicReference<>(new Verdicts(0, new TextKeyedCache<>(maxCachedVerdicts,
+                    MAX_CACHED_CHARS))), engine.sessionSettings(), maxCachedVerdicts);
         }
 
         /** The verdicts of graph version {@code version}: null when a newer version's verdicts are cached already. */
-        Map<String, CompletableFuture<Verdict>> verdicts(long version) {
+        TextKeyedCache<CompletableFuture<Verdict>> verdicts(long version) {
             while (true) {
                 Verdicts v = verdicts.get();
                 if (v.graphVersion() == version) {
@@ -59,7 +62,7 @@ public final class PolicyFilter implements StatementFilter {
                 if (v.graphVersion() > version) {
                     return null;
                 }
-                Verdicts next = new Verdicts(version, new ConcurrentHashMap<>());
+                Verdicts next = new Verdicts(version, new TextKeyedCache<>(maxCachedVerdicts, MAX_CACHED_CHARS));
                 if (verdicts.compareAndSet(v, next)) {
                     return next.byText();
                 }
@@ -72,7 +75,7 @@ public final class PolicyFilter implements StatementFilter {
         this.analyzer = analyzer;
         this.maxCachedVerdicts = maxCachedVerdicts;
         this.graph = graph;
-        this.state = new State(engine);
+        this.state = new State(engine, maxCachedVerdicts);
     }
 
     public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
@@ -81,7 +84,7 @@ public final class PolicyFilter implements StatementFilter {
 
     /** Switches to a new policy set; sessions see it from their next statement. */
     public void update(PolicyEngine engine) {
-        this.state = new State(engine);
+        this.state = new State(engine, maxCachedVerdicts);
     }
 
     public PolicyEngine engine() {
@@ -181,7 +184,7 @@ public final class PolicyFilter implements StatementFilter {
         if (g != null) {
             g.ensureLoaded(); // a graph past its time is reloaded (in the background) also while verdicts hit
         }
-        Map<String, CompletableFuture<Verdict>> cache = g == null ? s.verdicts(0)
+        TextKeyedCache<CompletableFuture<Verdict>> cache = g == null ? s.verdicts(0)
                 : s.verdicts(g.version(g.current()));
         CompletableFuture<Verdict> cached = cache == null ? null : cache.get(key);
         if (cached != null) {
@@ -253,16 +256,9 @@ public final class PolicyFilter implements StatementFilter {
     private CompletableFuture<Verdict> decide(State s, String key, StatementAnalysis analysis, Ancestry ancestry,
                                               long graphVersion) {
         CompletableFuture<Verdict> v = CompletableFuture.completedFuture(s.engine().decide(analysis, ancestry));
-        Map<String, CompletableFuture<Verdict>> cache = s.verdicts(graphVersion);
+        TextKeyedCache<CompletableFuture<Verdict>> cache = s.verdicts(graphVersion);
         if (cache == null) {
             return v; // decided with a graph older than the cached verdicts'
-        }
-        if (cache.size() >= maxCachedVerdicts) {
-            Iterator<String> it = cache.keySet().iterator();
-            for (int i = 0; i < Math.max(1, maxCachedVerdicts / 10) && it.hasNext(); i++) {
-                it.next();
-                it.remove();
-            }
         }
         cache.put(key, v);
         return v;

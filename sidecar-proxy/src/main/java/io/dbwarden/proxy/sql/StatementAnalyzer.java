@@ -5,14 +5,12 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.EnumSet;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -24,21 +22,24 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the complete table list. Results are cached by literal-free text, so repeated statements (whatever their
  * literals) never reach the parser again. Parsing runs on a small worker pool, never on the event loop, and is
  * bounded in time: a statement that takes too long is reported unclassified, and policy denies it (the parse is
- * interrupted; the result is not cached, so a slow moment never denies a statement for good).
+ * interrupted; the result is not cached, so a slow moment never denies a statement for good). The cache holds at
+ * most {@code maxEntries} analyses and {@link #MAX_CACHED_CHARS} characters of their texts.
  */
 public final class StatementAnalyzer implements AutoCloseable {
     /** Kinds that cannot name tables the token classifier would miss. */
     private static final Set<StatementKind> TABLELESS = EnumSet.of(StatementKind.SET, StatementKind.SHOW,
             StatementKind.TRANSACTION, StatementKind.EXECUTE);
 
-    private final ConcurrentHashMap<String, StatementAnalysis> cache = new ConcurrentHashMap<>();
-    private final int maxEntries;
+    /** Characters of literal-free text the cache of analyses holds at most. */
+    public static final long MAX_CACHED_CHARS = 8L << 20;
+
+    private final TextKeyedCache<StatementAnalysis> cache;
     private final int maxAnalyzedLength;
     private final long timeoutMillis;
     private final ThreadPoolExecutor pool;
 
     public StatementAnalyzer(int maxEntries, int maxAnalyzedLength, long timeoutMillis, int threads) {
-        this.maxEntries = maxEntries;
+        this.cache = new TextKeyedCache<>(maxEntries, MAX_CACHED_CHARS);
         this.maxAnalyzedLength = maxAnalyzedLength;
         this.timeoutMillis = timeoutMillis;
         AtomicInteger n = new AtomicInteger();
@@ -230,13 +231,6 @@ public final class StatementAnalyzer implements AutoCloseable {
     }
 
     private void remember(StatementInfo statement, StatementAnalysis analysis) {
-        if (cache.size() >= maxEntries) {
-            Iterator<String> it = cache.keySet().iterator();
-            for (int i = 0; i < Math.max(1, maxEntries / 10) && it.hasNext(); i++) {
-                it.next();
-                it.remove();
-            }
-        }
         cache.put(statement.normalized(), analysis);
     }
 
