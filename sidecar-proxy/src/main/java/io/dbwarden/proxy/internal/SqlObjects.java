@@ -23,12 +23,26 @@ import java.util.Map;
 final class SqlObjects {
     /** Per session: enough for any real workload; beyond it names are forgotten (and then judged as unknown). */
     static final int MAX_NAMES = 1000;
+    /**
+     * Characters of statement text (definitions and the queries they wrap) a session's names keep at most: beyond
+     * it, as beyond {@link #MAX_NAMES}, new names are forgotten, so that names of huge queries cannot fill the heap.
+     */
+    static final long MAX_CHARS = 1L << 20;
 
     private record Cursor(StatementInfo query, boolean holdable, StatementInfo declaredBy) {
+        long chars() {
+            return query.text().length() + (long) declaredBy.text().length();
+        }
     }
 
     private record PreparedQuery(StatementInfo query, StatementInfo preparedBy) {
+        long chars() {
+            return query.text().length() + (long) preparedBy.text().length();
+        }
     }
+
+    /** Characters the names of this session keep now ({@link Cursor#chars()} and {@link PreparedQuery#chars()}). */
+    private long chars;
 
     private final Map<String, Cursor> cursors = new HashMap<>();
     private final Map<String, PreparedQuery> prepared = new HashMap<>();
@@ -103,10 +117,12 @@ final class SqlObjects {
             case "declare" -> {
                 StatementInfo query = inner(s);
                 if (isName(t.get(1))) {
-                    if (query == null) {
-                        cursors.remove(t.get(1).text());
-                    } else if (room(cursors, t.get(1).text())) {
-                        cursors.put(t.get(1).text(), new Cursor(query, holdable(t), s));
+                    // a name beyond the bounds is forgotten, also an older query under it (judged as unknown)
+                    removeCursor(t.get(1).text());
+                    Cursor c = query == null ? null : new Cursor(query, holdable(t), s);
+                    if (c != null && room(cursors, c.chars())) {
+                        cursors.put(t.get(1).text(), c);
+                        chars += c.chars();
                     }
                 }
             }
@@ -115,31 +131,33 @@ final class SqlObjects {
                     return;
                 }
                 StatementInfo query = inner(s);
-                if (query == null) {
-                    prepared.remove(t.get(1).text());
-                } else if (room(prepared, t.get(1).text())) {
-                    prepared.put(t.get(1).text(), new PreparedQuery(query, s));
+                removePrepared(t.get(1).text());
+                PreparedQuery p = query == null ? null : new PreparedQuery(query, s);
+                if (p != null && room(prepared, p.chars())) {
+                    prepared.put(t.get(1).text(), p);
+                    chars += p.chars();
                 }
             }
             case "close" -> {
                 if (t.get(1).isWord("all")) {
-                    cursors.clear();
+                    cursors.values().removeIf(this::forget);
                 } else if (isName(t.get(1))) {
-                    cursors.remove(t.get(1).text());
+                    removeCursor(t.get(1).text());
                 }
             }
             case "deallocate" -> {
                 SqlToken name = t.get(1).isWord("prepare") && t.size() > 2 ? t.get(2) : t.get(1);
                 if (name.isWord("all")) {
-                    prepared.clear();
+                    prepared.values().removeIf(this::forget);
                 } else if (isName(name)) {
-                    prepared.remove(name.text());
+                    removePrepared(name.text());
                 }
             }
             case "discard" -> {
                 if (t.get(1).isWord("all")) {
                     cursors.clear();
                     prepared.clear();
+                    chars = 0;
                 }
             }
             default -> {
@@ -163,12 +181,12 @@ final class SqlObjects {
         if (t.get(0).isWord("declare")) {
             Cursor c = cursors.get(name);
             if (c != null && c.declaredBy() == s) {
-                cursors.remove(name);
+                removeCursor(name);
             }
         } else if (t.get(0).isWord("prepare")) {
             PreparedQuery p = prepared.get(name);
             if (p != null && p.preparedBy() == s) {
-                prepared.remove(name);
+                removePrepared(name);
             }
         }
     }
@@ -176,12 +194,42 @@ final class SqlObjects {
     /** The transaction ended (the server is idle): cursors not declared WITH HOLD are gone. */
     void transactionEnded() {
         if (!cursors.isEmpty()) {
-            cursors.values().removeIf(c -> !c.holdable());
+            cursors.values().removeIf(c -> !c.holdable() && forget(c));
         }
     }
 
-    private static boolean room(Map<String, ?> map, String name) {
-        return map.size() < MAX_NAMES || map.containsKey(name);
+    private boolean room(Map<String, ?> map, long needed) {
+        return map.size() < MAX_NAMES && chars + needed <= MAX_CHARS;
+    }
+
+    private void removeCursor(String name) {
+        Cursor c = cursors.remove(name);
+        if (c != null) {
+            forget(c);
+        }
+    }
+
+    private void removePrepared(String name) {
+        PreparedQuery p = prepared.remove(name);
+        if (p != null) {
+            forget(p);
+        }
+    }
+
+    /** Takes a name's characters off the count; true, so that it can serve as the predicate removing it. */
+    private boolean forget(Cursor c) {
+        chars -= c.chars();
+        return true;
+    }
+
+    private boolean forget(PreparedQuery p) {
+        chars -= p.chars();
+        return true;
+    }
+
+    /** Characters the names of this session keep (for tests). */
+    long chars() {
+        return chars;
     }
 
     private static boolean isName(SqlToken tok) {

@@ -56,6 +56,39 @@ class SqlObjectsTest {
         assertThat(runs("EXECUTE transaction")).isEqualTo("execute transaction");
     }
 
+    /** Names of huge queries are forgotten beyond the session's character budget; removing names makes room again. */
+    @Test
+    void aSessionKeepsAtMostABoundedAmountOfText() {
+        String big = "SELECT '" + "x".repeat(100_000) + "' FROM t";
+        int kept = 0;
+        for (int i = 0; i < 20; i++) {
+            names.sent(s("PREPARE big" + i + " AS " + big));
+            names.sent(s("DECLARE cur" + i + " CURSOR WITH HOLD FOR " + big));
+            kept += runs("EXECUTE big" + i).equals("select ? from t") ? 1 : 0;
+            kept += runs("FETCH cur" + i).equals("select ? from t") ? 1 : 0;
+            assertThat(names.chars()).isLessThanOrEqualTo(SqlObjects.MAX_CHARS);
+        }
+        assertThat(kept).isBetween(4, 6); // each name keeps about 200,000 characters (definition and query)
+        assertThat(runs("EXECUTE big19")).as("beyond the budget: unknown, judged as sent").isEqualTo("execute big19");
+        assertThat(runs("EXECUTE big0")).isEqualTo("select ? from t");
+
+        // a redefinition that fits once the older query under its name is gone replaces it; one that does not fit
+        // forgets the older query too
+        names.sent(s("DECLARE cur0 CURSOR WITH HOLD FOR " + big.replace("FROM t", "FROM u")));
+        assertThat(runs("FETCH cur0")).isEqualTo("select ? from u");
+        names.sent(s("PREPARE big0 AS " + big.replace("x", "xxx")));
+        assertThat(runs("EXECUTE big0")).isEqualTo("execute big0");
+
+        names.sent(s("DEALLOCATE ALL"));
+        names.sent(s("CLOSE ALL"));
+        assertThat(names.chars()).isZero();
+        names.sent(s("PREPARE big19 AS " + big));
+        assertThat(runs("EXECUTE big19")).isEqualTo("select ? from t");
+        names.transactionEnded();
+        names.sent(s("DISCARD ALL"));
+        assertThat(names.chars()).isZero();
+    }
+
     @Test
     void aSessionKeepsAtMostABoundedNumberOfNames() {
         for (int i = 0; i < SqlObjects.MAX_NAMES + 10; i++) {
