@@ -38,6 +38,26 @@ if [ -s "$RESULTS_CSV" ]; then
       }
       if (n > 0) printf "mean over %d rounds: %.3f\n", n, sum / n
     }' "$RESULTS_CSV"
+  # the issue's targets per mode, by medians over rounds: dbwarden's tps/direct at least PgBouncer's (ratio >= 1.00),
+  # and its CPU per query at most 1.5x PgBouncer's
+  awk -F, 'function median(list,   v, k, i, j, t, n) {
+      n = split(list, v, " ")
+      for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    NR > 1 { k = $2 "," $3; tps[k] = tps[k] " " $4; if ($10 != "NA" && $6 > 0) cpu[k] = cpu[k] " " ($10 / $6)
+      if (!($3 in seen)) { seen[$3] = 1; modes[++m] = $3 } }
+    END {
+      printf "\ntargets by medians (throughput: ratio >= 1.00; CPU per query: <= 1.50x PgBouncer):\n"
+      for (i = 1; i <= m; i++) {
+        d = "direct," modes[i]; b = "pgbouncer," modes[i]; w = "dbwarden," modes[i]
+        if (!(d in tps) || !(b in tps) || !(w in tps)) continue
+        r = (median(tps[w]) / median(tps[d])) / (median(tps[b]) / median(tps[d]))
+        c = (b in cpu && w in cpu) ? median(cpu[w]) / median(cpu[b]) : 0
+        tm = (r >= 1) ? "met" : "MISS"; cm = (c > 0 && c <= 1.5) ? "met" : "MISS"
+        printf "%-9s throughput %.3f %-4s  CPU %.2fx %s\n", modes[i], r, tm, c, cm
+      }
+    }' "$RESULTS_CSV"
   echo "raw rows: $RESULTS_CSV"
 fi
 exit $status
