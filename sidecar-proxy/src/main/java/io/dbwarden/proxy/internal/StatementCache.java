@@ -106,13 +106,13 @@ public final class StatementCache {
     private final int maxCachedLength;
     private static final ThreadLocal<SqlText.Scan> SCAN = ThreadLocal.withInitial(SqlText.Scan::new);
 
-    /** @param slots table size, rounded up to a power of two */
     /** Characters of text the tables hold at most by default (some tens of megabytes with the tokens made of them). */
     public static final long DEFAULT_MAX_CACHED_CHARS = 4L << 20;
 
     private final long maxCachedChars;
     private final AtomicLong cachedChars = new AtomicLong();
 
+    /** A cache holding at most {@link #DEFAULT_MAX_CACHED_CHARS} characters of text. */
     public StatementCache(int slots, int maxCachedLength) {
         this(slots, maxCachedLength, DEFAULT_MAX_CACHED_CHARS);
     }
@@ -311,9 +311,9 @@ public final class StatementCache {
             spans[2 * i + 1] = end;
         }
         int length = sql.length();
-        String text = info.text();
+        boolean sourceIsText = info.source() == info.text(); // the same string: no comments around the statement
         return new Shape(sql, scs, spans, scan.start(0), length - scan.end(0), scan.sourceStart(0),
-                length - scan.sourceEnd(0), info.source() == text, info.normalized(), info.fingerprint());
+                length - scan.sourceEnd(0), sourceIsText, info.normalized(), info.fingerprint());
     }
 
     /** Whether {@code c} after a run of digits ends the number (it cannot continue a number or a word). */
