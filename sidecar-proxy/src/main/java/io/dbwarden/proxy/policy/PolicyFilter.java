@@ -32,10 +32,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * names tables (built-in {@code policy-catalog}), and else decided by their names alone.
  */
 public final class PolicyFilter implements StatementFilter {
-    private final StatementAnalyzer analyzer;
-    private final int maxCachedVerdicts;
     /** Characters of literal-free text the verdicts of one graph version are cached under at most. */
     static final long MAX_CACHED_CHARS = 8L << 20;
+
+    private final StatementAnalyzer analyzer;
+    private final int maxCachedVerdicts;
     private final TableGraph graph;
     private volatile State state;
     private volatile ApprovalService approvals;
