@@ -74,7 +74,7 @@ final class WarmUp {
     private static final long SETTLE_WINDOW_MILLIS = 1_000;
     private static final long MIN_MILLIS = 1_500;
     private static final int ROUNDS_PER_SESSION = 10;
-    private static final String IDENTITY = "dbwarden/warm-up";
+    private static final String IDENTITY = ProxyConfig.WARM_UP_IDENTITY;
     private static final String POLICY = """
             apiVersion: dbwarden.io/v1alpha1
             kind: DatabaseAccessPolicy

@@ -32,6 +32,16 @@ public record ProxyConfig(HostPort listen, HostPort upstream, String upstreamDat
                           String identity, int maxMessageLength, Duration connectTimeout, Duration handshakeTimeout) {
 
     public static final int DEFAULT_MAX_MESSAGE_LENGTH = 64 * 1024 * 1024;
+    /**
+     * The identity of the proxy the JIT warm-up relays through between loopback stand-ins: internal to the process
+     * (bound to 127.0.0.1 on a free port, gone before the first client), so it is not announced like the real one.
+     */
+    public static final String WARM_UP_IDENTITY = "dbwarden/warm-up";
+
+    /** Whether this is the warm-up's internal proxy (see {@link #WARM_UP_IDENTITY}). */
+    public boolean warmUp() {
+        return WARM_UP_IDENTITY.equals(identity);
+    }
 
     public ProxyConfig {
         Objects.requireNonNull(listen, "listen");

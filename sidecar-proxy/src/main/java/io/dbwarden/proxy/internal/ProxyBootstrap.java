@@ -114,10 +114,12 @@ public final class ProxyBootstrap {
             if (tls.clientCertificate() != null) {
                 metrics.clientCertificateExpiry(() -> tls.clientCertificate().getNotAfter().getTime() / 1000);
             }
-            LOG.info("dbwarden proxy {}: address={} upstream={} transport={} receive={} event_loops={} identity={} "
-                    + "upstream_idle_timeout={}s", accepting ? "listening" : "bound (not accepting yet)",
-                    server.localAddress(), config.upstream(), transport.name(), transport.receive(), threads,
-                    config.identity(), pooling.idleTimeout().toSeconds());
+            // the warm-up's internal proxy is not announced: its loopback address is no place to connect to
+            LOG.atLevel(config.warmUp() ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.INFO)
+                    .log("dbwarden proxy {}: address={} upstream={} transport={} receive={} event_loops={} identity={} "
+                            + "upstream_idle_timeout={}s", accepting ? "listening" : "bound (not accepting yet)",
+                            server.localAddress(), config.upstream(), transport.name(), transport.receive(), threads,
+                            config.identity(), pooling.idleTimeout().toSeconds());
             return new ProxyBootstrap(boss, workers, threads, server, clients, runtime);
         } catch (RuntimeException e) {
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);

@@ -161,6 +161,27 @@ class WarmUpTest {
         }
     }
 
+    /**
+     * The warm-up's internal proxy is not announced at INFO: an operator reading the log would take its loopback
+     * address on a free port for a second listener.
+     */
+    @Test
+    void theInternalProxyIsNotAnnounced() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        WarmUp.Outcome o;
+        try {
+            o = WarmUp.runLogged(Duration.ofSeconds(1), 1, MaskingRules.none(), () -> false);
+        } finally {
+            System.setErr(err);
+        }
+        String log = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(o).isNotNull();
+        assertThat(log).contains("INFO io.dbwarden.proxy.cli.WarmUp - warming up the statement path")
+                .contains("warm-up done").doesNotContain("dbwarden proxy listening").doesNotContain("dbwarden/warm-up");
+    }
+
     @Test
     void zeroSecondsSkipsIt() {
         assertThat(WarmUp.runLogged(Duration.ZERO, 1, MaskingRules.none(), () -> false)).isNull();
