@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.internal;
 
 import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.sql.SqlLexer;
 import io.dbwarden.proxy.sql.SqlText;
 
 import java.util.List;
@@ -37,10 +38,24 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * replacements free room.
  */
 public final class StatementCache {
-    private record Entry(String sql, boolean standardConformingStrings, List<StatementInfo> statements) {
+    /** What a table slot holds, with the characters of text it counts against the budget. */
+    private interface Cached {
+        int chars();
     }
 
-    private record Fingerprint(String normalized, String fingerprint) {
+    private record Entry(String sql, boolean standardConformingStrings, List<StatementInfo> statements)
+            implements Cached {
+        @Override
+        public int chars() {
+            return sql.length();
+        }
+    }
+
+    private record Fingerprint(String normalized, String fingerprint) implements Cached {
+        @Override
+        public int chars() {
+            return normalized.length();
+        }
     }
 
     /**
@@ -50,7 +65,12 @@ public final class StatementCache {
      */
     private record Shape(String sql, boolean standardConformingStrings, int[] literals, int start, int endFromEnd,
                          int sourceStart, int sourceEndFromEnd, boolean sourceIsText, String normalized,
-                         String fingerprint) {
+                         String fingerprint) implements Cached {
+
+        @Override
+        public int chars() {
+            return sql.length();
+        }
 
         /** {@code text}'s statements if it is this shape with other digits in its literals, else null. */
         List<StatementInfo> match(String text) {
@@ -63,7 +83,7 @@ public final class StatementCache {
                 }
                 int digits = at + fixed;
                 at = digits;
-                while (at < text.length() && isDigit(text.charAt(at))) {
+                while (at < text.length() && SqlLexer.isDigit(text.charAt(at))) {
                     at++;
                 }
                 if (at == digits) {
@@ -163,8 +183,7 @@ public final class StatementCache {
         }
         List<StatementInfo> result = analyse(sql, standardConformingStrings, shapeSlot, skeleton);
         if (hashes[at + 1] == hash) {
-            if (keep(byText, slot, new Entry(sql, standardConformingStrings, result), sql.length(),
-                    e -> e.sql().length())) {
+            if (keep(byText, slot, new Entry(sql, standardConformingStrings, result))) {
                 hashes[at] = hash;
             }
         } else {
@@ -219,7 +238,7 @@ public final class StatementCache {
                     if (shapeMisses[shapeSlot] == skeleton) {
                         Shape shape = shape(sql, scs, scan, info);
                         if (shape != null) {
-                            keep(shapes, shapeSlot, shape, sql.length(), old -> old.sql().length());
+                            keep(shapes, shapeSlot, shape);
                         }
                     } else {
                         shapeMisses[shapeSlot] = skeleton;
@@ -255,25 +274,25 @@ public final class StatementCache {
         if (f == null || !sameText(f.normalized(), normalized, from, to)) {
             String n = normalized.subSequence(from, to).toString();
             f = new Fingerprint(n, SqlText.fingerprint(n));
-            keep(fingerprints, slot, f, n.length(), old -> old.normalized().length());
+            keep(fingerprints, slot, f);
         }
         return new StatementInfo(text, SqlText.lazyTokens(text, scs), f.normalized(), f.fingerprint(),
                 scan.source(sql, i, text));
     }
 
     /**
-     * Puts {@code entry} ({@code chars} characters of text) into {@code table}'s slot if the tables have room for it
-     * once the entry it replaces is gone; false if they have not (the slot keeps what it had).
+     * Puts {@code entry} into {@code table}'s slot if the tables have room for its text once the entry it replaces is
+     * gone; false if they have not (the slot keeps what it had).
      */
-    private <T> boolean keep(AtomicReferenceArray<T> table, int slot, T entry, int chars,
-                             java.util.function.ToIntFunction<T> charsOf) {
+    private <T extends Cached> boolean keep(AtomicReferenceArray<T> table, int slot, T entry) {
         T current = table.get(slot);
-        int freed = current == null ? 0 : charsOf.applyAsInt(current);
+        int chars = entry.chars();
+        int freed = current == null ? 0 : current.chars();
         if (chars > freed && cachedChars.get() + chars - freed > maxCachedChars) {
             return false;
         }
         T replaced = table.getAndSet(slot, entry); // another thread may have put something else there meanwhile
-        cachedChars.addAndGet(chars - (replaced == null ? 0 : charsOf.applyAsInt(replaced)));
+        cachedChars.addAndGet(chars - (replaced == null ? 0 : replaced.chars()));
         return true;
     }
 
@@ -300,7 +319,7 @@ public final class StatementCache {
             int start = scan.numberStart(i);
             int end = scan.numberEnd(i);
             for (int k = start; k < end; k++) {
-                if (!isDigit(sql.charAt(k))) {
+                if (!SqlLexer.isDigit(sql.charAt(k))) {
                     return null; // a decimal, an exponent, 0x1F, 1_000: lexed every time
                 }
             }
@@ -318,11 +337,7 @@ public final class StatementCache {
 
     /** Whether {@code c} after a run of digits ends the number (it cannot continue a number or a word). */
     private static boolean endsNumber(char c) {
-        return c < 0x80 && !isDigit(c) && !Character.isLetter(c) && c != '_' && c != '$' && c != '.';
-    }
-
-    private static boolean isDigit(char c) {
-        return c >= '0' && c <= '9';
+        return !SqlLexer.isIdentPart(c) && c != '.';
     }
 
     /**
@@ -334,26 +349,17 @@ public final class StatementCache {
         boolean inWord = false;
         for (int i = 0, n = sql.length(); i < n; i++) {
             char c = sql.charAt(i);
-            if (!inWord && isDigit(c)) {
-                while (i + 1 < n && isDigit(sql.charAt(i + 1))) {
+            if (!inWord && SqlLexer.isDigit(c)) {
+                while (i + 1 < n && SqlLexer.isDigit(sql.charAt(i + 1))) {
                     i++;
                 }
                 hash = 31 * hash + 0x10000; // not a char value
                 continue;
             }
             hash = 31 * hash + c;
-            inWord = c >= 0x80 || WORD_CHARS[c];
+            inWord = SqlLexer.isIdentPart(c);
         }
         return hash;
-    }
-
-    /** The ASCII characters that continue a word: letters, digits, underscore and dollar sign. */
-    private static final boolean[] WORD_CHARS = new boolean[0x80];
-
-    static {
-        for (char c = 0; c < 0x80; c++) {
-            WORD_CHARS[c] = Character.isLetterOrDigit(c) || c == '_' || c == '$';
-        }
     }
 
     private static boolean sameText(String s, StringBuilder seq, int from, int to) {

@@ -470,7 +470,8 @@ public final class SqlLexer {
         }
     }
 
-    private static boolean isDigit(char c) {
+    /** An ASCII digit. */
+    public static boolean isDigit(char c) {
         return c >= '0' && c <= '9';
     }
 
@@ -478,7 +479,8 @@ public final class SqlLexer {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
     }
 
-    static boolean isIdentPart(char c) {
+    /** Whether {@code c} continues a word (an unquoted identifier or keyword), and so also a number. */
+    public static boolean isIdentPart(char c) {
         return isIdentStart(c) || isDigit(c) || c == '$';
     }
 

@@ -263,8 +263,8 @@ public final class SqlText {
 
         /** Statement {@code i} with the comments around it, as {@link Statement#source()}. */
         public String source(String sql, int i, String text) {
-            int from = spans[5 * i + 2];
-            int to = spans[5 * i + 3];
+            int from = sourceStart(i);
+            int to = sourceEnd(i);
             return blank(sql, from, start(i)) && blank(sql, end(i), to) ? text : sql.substring(from, to).strip();
         }
 
