@@ -29,19 +29,25 @@ final class SqlObjects {
      */
     static final long MAX_CHARS = 1L << 20;
 
-    private record Cursor(StatementInfo query, boolean holdable, StatementInfo declaredBy) {
-        long chars() {
-            return query.text().length() + (long) declaredBy.text().length();
+    /** What a name keeps: the query it runs and the statement that defined it. */
+    private interface Named {
+        StatementInfo query();
+
+        StatementInfo definedBy();
+
+        /** The characters of text the name keeps, counted against {@link #MAX_CHARS}. */
+        default long chars() {
+            return query().text().length() + (long) definedBy().text().length();
         }
     }
 
-    private record PreparedQuery(StatementInfo query, StatementInfo preparedBy) {
-        long chars() {
-            return query.text().length() + (long) preparedBy.text().length();
-        }
+    private record Cursor(StatementInfo query, boolean holdable, StatementInfo definedBy) implements Named {
     }
 
-    /** Characters the names of this session keep now ({@link Cursor#chars()} and {@link PreparedQuery#chars()}). */
+    private record PreparedQuery(StatementInfo query, StatementInfo definedBy) implements Named {
+    }
+
+    /** Characters the names of this session keep now (the sum of their {@link Named#chars()}). */
     private long chars;
 
     private final Map<String, Cursor> cursors = new HashMap<>();
@@ -118,11 +124,9 @@ final class SqlObjects {
                 StatementInfo query = inner(s);
                 if (isName(t.get(1))) {
                     // a name beyond the bounds is forgotten, also an older query under it (judged as unknown)
-                    removeCursor(t.get(1).text());
-                    Cursor c = query == null ? null : new Cursor(query, holdable(t), s);
-                    if (c != null && room(cursors, c.chars())) {
-                        cursors.put(t.get(1).text(), c);
-                        chars += c.chars();
+                    remove(cursors, t.get(1).text());
+                    if (query != null) {
+                        keep(cursors, t.get(1).text(), new Cursor(query, holdable(t), s));
                     }
                 }
             }
@@ -131,18 +135,16 @@ final class SqlObjects {
                     return;
                 }
                 StatementInfo query = inner(s);
-                removePrepared(t.get(1).text());
-                PreparedQuery p = query == null ? null : new PreparedQuery(query, s);
-                if (p != null && room(prepared, p.chars())) {
-                    prepared.put(t.get(1).text(), p);
-                    chars += p.chars();
+                remove(prepared, t.get(1).text());
+                if (query != null) {
+                    keep(prepared, t.get(1).text(), new PreparedQuery(query, s));
                 }
             }
             case "close" -> {
                 if (t.get(1).isWord("all")) {
                     cursors.values().removeIf(this::forget);
                 } else if (isName(t.get(1))) {
-                    removeCursor(t.get(1).text());
+                    remove(cursors, t.get(1).text());
                 }
             }
             case "deallocate" -> {
@@ -150,7 +152,7 @@ final class SqlObjects {
                 if (name.isWord("all")) {
                     prepared.values().removeIf(this::forget);
                 } else if (isName(name)) {
-                    removePrepared(name.text());
+                    remove(prepared, name.text());
                 }
             }
             case "discard" -> {
@@ -180,13 +182,13 @@ final class SqlObjects {
         String name = t.get(1).text();
         if (t.get(0).isWord("declare")) {
             Cursor c = cursors.get(name);
-            if (c != null && c.declaredBy() == s) {
-                removeCursor(name);
+            if (c != null && c.definedBy() == s) {
+                remove(cursors, name);
             }
         } else if (t.get(0).isWord("prepare")) {
             PreparedQuery p = prepared.get(name);
-            if (p != null && p.preparedBy() == s) {
-                removePrepared(name);
+            if (p != null && p.definedBy() == s) {
+                remove(prepared, name);
             }
         }
     }
@@ -198,32 +200,24 @@ final class SqlObjects {
         }
     }
 
-    private boolean room(Map<String, ?> map, long needed) {
-        return map.size() < MAX_NAMES && chars + needed <= MAX_CHARS;
-    }
-
-    private void removeCursor(String name) {
-        Cursor c = cursors.remove(name);
-        if (c != null) {
-            forget(c);
+    /** Enters {@code name} (not in {@code map} now) if the session's bounds leave room for it. */
+    private <T extends Named> void keep(Map<String, T> map, String name, T named) {
+        if (map.size() < MAX_NAMES && chars + named.chars() <= MAX_CHARS) {
+            map.put(name, named);
+            chars += named.chars();
         }
     }
 
-    private void removePrepared(String name) {
-        PreparedQuery p = prepared.remove(name);
-        if (p != null) {
-            forget(p);
+    private void remove(Map<String, ? extends Named> map, String name) {
+        Named gone = map.remove(name);
+        if (gone != null) {
+            forget(gone);
         }
     }
 
     /** Takes a name's characters off the count; true, so that it can serve as the predicate removing it. */
-    private boolean forget(Cursor c) {
-        chars -= c.chars();
-        return true;
-    }
-
-    private boolean forget(PreparedQuery p) {
-        chars -= p.chars();
+    private boolean forget(Named named) {
+        chars -= named.chars();
         return true;
     }
 
