@@ -11,7 +11,6 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
-import io.netty.util.concurrent.ScheduledFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,6 +21,9 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -42,11 +44,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * changed configuration (rotated credentials, another upstream) makes the old ones unusable, and they are closed
  * when next seen or when they expire. The ended session's cancel key is unregistered before its connection is handed
  * on, so no cancel request meant for it reaches the next session (see {@link CancelRegistry#cancel}).
+ *
+ * <p>The pool's timers (idle expiry, reset timeout) wait on a thread of their own and hand what they do to the
+ * connection's event loop, never on the event loop itself: an io_uring event loop with any scheduled task pending
+ * arms a timeout with every wait for I/O (one more submission and completion per wait, a kernel timer set and
+ * cancelled each time), so a few idle connections would make every statement of the loop's live sessions cost more.
  */
 final class UpstreamPool {
     private static final Logger LOG = LoggerFactory.getLogger(UpstreamPool.class);
     /** How long the reset may take before the connection is closed instead. */
     private static final long RESET_TIMEOUT_MILLIS = 10_000;
+    private final long resetTimeoutMillis;
 
     /** What a new session's upstream connection would be made with; only an equal one is reused. */
     record Key(ProxyConfig config, Map<String, String> startupParameters) {
@@ -66,9 +74,49 @@ final class UpstreamPool {
     /** Per event loop, most recently used last; touched only on that loop. */
     private final Map<EventLoop, ArrayDeque<Pooled>> byLoop = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /**
+     * Runs the pool's timers (one thread, started by the first timer); a cancelled timer leaves its queue at once, so
+     * connections taken from the pool leave nothing behind.
+     */
+    private final ScheduledThreadPoolExecutor timers;
 
     UpstreamPool(UpstreamPooling settings) {
+        this(settings, RESET_TIMEOUT_MILLIS);
+    }
+
+    UpstreamPool(UpstreamPooling settings, long resetTimeoutMillis) {
         this.settings = settings;
+        this.resetTimeoutMillis = resetTimeoutMillis;
+        this.timers = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "dbwarden-pool-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        timers.setRemoveOnCancelPolicy(true);
+        timers.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+    }
+
+    /** Timers pending now (for tests). */
+    int pendingTimers() {
+        return timers.getQueue().size();
+    }
+
+    /**
+     * Runs {@code task} on {@code channel}'s event loop after {@code millis}, timed on the pool's own thread; null
+     * if the pool is closing (the caller then ends the connection).
+     */
+    private ScheduledFuture<?> onLoopAfter(Channel channel, Runnable task, long millis) {
+        try {
+            return timers.schedule(() -> {
+                try {
+                    channel.eventLoop().execute(task);
+                } catch (RejectedExecutionException e) {
+                    // the event loop is shutting down: its channels close with it
+                }
+            }, millis, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            return null;
+        }
     }
 
     boolean enabled() {
@@ -129,6 +177,7 @@ final class UpstreamPool {
     /** Closes every idle connection (at shutdown); later sessions get new ones. */
     void close() {
         closed = true;
+        timers.shutdownNow();
         for (Map.Entry<EventLoop, ArrayDeque<Pooled>> e : byLoop.entrySet()) {
             if (e.getKey().isShuttingDown()) {
                 continue; // its channels close with it
@@ -164,10 +213,16 @@ final class UpstreamPool {
         }
 
         void startReset() {
-            timer = channel.eventLoop().schedule(() -> {
-                LOG.debug("upstream reset timed out, closing the connection: {}", key);
+            timer = onLoopAfter(channel, () -> {
+                if (resetting) { // on the loop: a reset that completed meanwhile keeps its connection
+                    LOG.debug("upstream reset timed out, closing the connection: {}", key);
+                    channel.close();
+                }
+            }, resetTimeoutMillis);
+            if (timer == null) {
                 channel.close();
-            }, RESET_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
+                return;
+            }
             channel.writeAndFlush(PgMessages.query(channel.alloc(), "DISCARD ALL", StandardCharsets.UTF_8))
                     .addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
         }
@@ -221,15 +276,23 @@ final class UpstreamPool {
         }
 
         private void offer() {
-            if (closed || idle.incrementAndGet() > settings.maxIdle()) {
+            if (closed) {
+                terminate();
+                return;
+            }
+            if (idle.incrementAndGet() > settings.maxIdle()) {
+                idle.decrementAndGet();
+                terminate();
+                return;
+            }
+            timer = onLoopAfter(channel, this::expire, settings.idleTimeout().toMillis());
+            if (timer == null) {
                 idle.decrementAndGet();
                 terminate();
                 return;
             }
             inPool = true;
             byLoop.computeIfAbsent(channel.eventLoop(), l -> new ArrayDeque<>()).addLast(this);
-            timer = channel.eventLoop().schedule(this::expire, settings.idleTimeout().toMillis(),
-                    TimeUnit.MILLISECONDS);
         }
 
         private void expire() {
