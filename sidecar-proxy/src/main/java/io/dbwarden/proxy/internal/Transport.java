@@ -1,5 +1,6 @@
 package io.dbwarden.proxy.internal;
 
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.ServerChannel;
@@ -54,10 +55,20 @@ record Transport(String name, Supplier<IoHandlerFactory> ioHandlers, Class<? ext
      * Ring entries (a power of two, {@code -Ddbwarden.io-uring.buffer-ring-entries}): the most buffers the kernel
      * can hold filled and not yet taken by the loop. The ring starts with {@link #RING_BATCH} buffers and grows by
      * that many when the kernel runs out of them (Netty then re-arms the receive), up to this; each buffer is sized
-     * by the bytes recent receives brought (1-64 KiB). A full ring costs a re-armed receive, never data.
+     * by the bytes recent receives brought (16-64 KiB). A full ring costs a re-armed receive, never data.
      */
     private static final int DEFAULT_RING_ENTRIES = 256;
     private static final int RING_BATCH = 32;
+    /**
+     * Smallest and largest ring buffer. The kernel consumes a buffer incrementally, receive after receive (of any
+     * socket of the loop), so a message that meets the end of a buffer arrives in two pieces: two completions, and
+     * the frame decoder copies the first piece aside until the second comes. The end is met about once per
+     * buffer-size bytes received; Netty's default floor of 1 KiB split one in 17 receives of a point query (64-byte
+     * messages), 16 KiB one in 250. Buffers grow from there for bulk transfers (a receive that fills what was
+     * left of one) up to the maximum.
+     */
+    private static final int MIN_RING_BUFFER = 16 * 1024;
+    private static final int MAX_RING_BUFFER = 64 * 1024;
 
     static final Transport IO_URING = new Transport("io_uring", Transport::bufferRingHandlers,
             IoUringServerSocketChannel.class, IoUringSocketChannel.class, true);
@@ -160,7 +171,8 @@ record Transport(String name, Supplier<IoHandlerFactory> ioHandlers, Class<? ext
                         .bufferGroupId(BUFFER_GROUP)
                         .bufferRingSize((short) entries)
                         .batchSize(Math.min(RING_BATCH, entries))
-                        .allocator(new IoUringAdaptiveBufferRingAllocator())
+                        .allocator(new IoUringAdaptiveBufferRingAllocator(ByteBufAllocator.DEFAULT,
+                                MIN_RING_BUFFER, MIN_RING_BUFFER, MAX_RING_BUFFER))
                         .build()));
     }
 
