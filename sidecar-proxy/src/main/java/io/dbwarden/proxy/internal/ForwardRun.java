@@ -66,12 +66,17 @@ final class ForwardRun {
         this.end = start + length;
     }
 
-    /** Writes the pending run, if any (not flushed). */
+    /**
+     * Writes the pending run, if any (not flushed). A run of the whole batch (the usual case: a read whose messages
+     * all go on unchanged) is written as the batch itself, without a slice; from here on its indices are the
+     * outbound buffer's to move, and its owner only releases it.
+     */
     void emit() {
         if (batch != null) {
             ByteBuf b = batch;
             batch = null;
-            target.write(b.retainedSlice(start, end - start), target.voidPromise());
+            boolean whole = start == b.readerIndex() && end == b.writerIndex();
+            target.write(whole ? b.retain() : b.retainedSlice(start, end - start), target.voidPromise());
         }
     }
 

@@ -47,6 +47,24 @@ class ForwardRunTest {
     }
 
     @Test
+    void aRunOfTheWholeBatchIsWrittenAsTheBatchItself() {
+        EmbeddedChannel ch = new EmbeddedChannel();
+        ForwardRun run = new ForwardRun(ch);
+        ByteBuf batch = Unpooled.copiedBuffer("aaabbb", StandardCharsets.US_ASCII);
+        run.add(batch, 0, 3);
+        run.add(batch, 3, 3);
+        run.endBatch();
+        batch.release(); // the owner is done with it; the write holds its own reference
+        ch.flushOutbound();
+        ByteBuf written = ch.readOutbound();
+        assertThat(written).isSameAs(batch);
+        assertThat(written.toString(StandardCharsets.US_ASCII)).isEqualTo("aaabbb");
+        written.release();
+        assertThat(batch.refCnt()).isZero();
+        assertThat(ch.finish()).isFalse();
+    }
+
+    @Test
     void theFrameBeingProcessedJoinsTheRunOnlyWhenForwardedUnchanged() {
         EmbeddedChannel ch = new EmbeddedChannel();
         ForwardRun run = new ForwardRun(ch);
