@@ -5,6 +5,7 @@ import io.dbwarden.proxy.config.ProxyConfig;
 import io.dbwarden.proxy.config.UpstreamPooling;
 import io.dbwarden.proxy.postgres.PgFrameDecoder;
 import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.testing.LeakDetection;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -16,6 +17,7 @@ import io.netty.channel.EventLoop;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -33,6 +35,7 @@ import static org.awaitility.Awaitility.await;
  * arms a kernel timeout with every wait for I/O, which every live session of the loop would pay for. Against a
  * scripted database over real sockets on the configured transport.
  */
+@ExtendWith(LeakDetection.class)
 class UpstreamPoolTimersTest {
     private static final UpstreamPool.Key KEY = new UpstreamPool.Key(
             ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", 5432)),
@@ -168,7 +171,12 @@ class UpstreamPoolTimersTest {
         byte[] tag = "DISCARD ALL\0".getBytes(StandardCharsets.US_ASCII);
         ByteBuf out = ch.alloc().buffer();
         out.writeByte('C').writeInt(4 + tag.length).writeBytes(tag);
-        out.writeBytes(PgMessages.readyForQuery(ch.alloc(), 'I'));
+        ByteBuf ready = PgMessages.readyForQuery(ch.alloc(), 'I');
+        try {
+            out.writeBytes(ready); // copies: the message itself is ours to release
+        } finally {
+            ready.release();
+        }
         return out;
     }
 
