@@ -1,10 +1,12 @@
 package io.dbwarden.proxy;
 
 import io.dbwarden.proxy.cli.DbwardenProxyCli;
+import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RawPg;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.DataInputStream;
@@ -36,6 +38,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * gets FATAL 08006 instead of waiting for hours. Needs root, iproute2 (network namespaces) and python3; skipped where
  * they are not available.
  */
+@ExtendWith(LeakDetection.class)
 class DeadDatabaseHostTest {
     private static final String SERVER = """
             import socket, struct, sys, threading

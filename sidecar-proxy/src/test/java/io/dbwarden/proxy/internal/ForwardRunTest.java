@@ -1,14 +1,17 @@
 package io.dbwarden.proxy.internal;
 
+import io.dbwarden.proxy.testing.LeakDetection;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.charset.StandardCharsets;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+@ExtendWith(LeakDetection.class)
 class ForwardRunTest {
 
     private static String read(EmbeddedChannel ch) {

@@ -6,9 +6,11 @@ import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,6 +31,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The queries are the ones psql 15 sends for {@code \dt}, {@code \d customers} and {@code \du}, and typical
  * information_schema lookups.
  */
+@ExtendWith(LeakDetection.class)
 class AgentExamplePoliciesTest {
     private static final List<Path> POLICIES = List.of(Path.of("../examples/policies/ai-agent-read-only.yaml"),
             Path.of("../examples/ai-agent/policy.yaml"));

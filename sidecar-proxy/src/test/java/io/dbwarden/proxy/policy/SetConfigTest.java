@@ -10,9 +10,11 @@ import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -39,6 +41,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * while search_path, the role, the read-only switch and the protected settings stay pinned. A name the proxy cannot
  * read from the text (an expression, a parameter, an escaped or cast literal) may be any setting and is refused.
  */
+@ExtendWith(LeakDetection.class)
 class SetConfigTest {
     private static final String POLICY = """
             apiVersion: dbwarden.io/v1alpha1

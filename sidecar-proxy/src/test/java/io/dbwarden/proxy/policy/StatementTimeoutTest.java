@@ -7,7 +7,9 @@ import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.CliProxy;
 import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -26,6 +28,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
  * spec.statementTimeout and spec.idleInTransactionTimeout: the server cancels longer statements and ends sessions
  * idling in a transaction, and the session cannot lift either limit.
  */
+@ExtendWith(LeakDetection.class)
 class StatementTimeoutTest {
     private static final String POLICY = """
             apiVersion: dbwarden.io/v1alpha1

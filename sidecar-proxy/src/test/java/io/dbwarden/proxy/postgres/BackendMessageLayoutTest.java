@@ -1,8 +1,10 @@
 package io.dbwarden.proxy.postgres;
 
+import io.dbwarden.proxy.testing.LeakDetection;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.charset.StandardCharsets;
 import java.util.function.Consumer;
@@ -10,6 +12,7 @@ import java.util.function.Consumer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** The layout check of the server messages the proxy parses, both ways. */
+@ExtendWith(LeakDetection.class)
 class BackendMessageLayoutTest {
     private static boolean wellFormed(char type, Consumer<ByteBuf> body) {
         ByteBuf b = Unpooled.buffer().writeByte('x').writeByte(type).writeInt(0);

@@ -1,8 +1,10 @@
 package io.dbwarden.proxy.postgres;
 
+import io.dbwarden.proxy.testing.LeakDetection;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.util.function.Consumer;
 
@@ -10,6 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Decoding of the FunctionCall message: OID and argument count, and its whole layout checked. */
+@ExtendWith(LeakDetection.class)
 class FunctionCallMessageTest {
     /** 'F', length, then {@code body}. */
     private static ByteBuf frame(Consumer<ByteBuf> body) {
