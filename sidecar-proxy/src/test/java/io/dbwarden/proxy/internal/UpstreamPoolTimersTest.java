@@ -76,9 +76,7 @@ class UpstreamPoolTimersTest {
     void aPooledConnectionsIdleTimerWaitsOffTheEventLoopAndLeavesWhenTheConnectionIsTaken() throws Exception {
         UpstreamPool pool = new UpstreamPool(new UpstreamPooling(Duration.ofSeconds(60), 8));
         try {
-            Channel up = connect();
-            pool(pool, up);
-            await().atMost(10, TimeUnit.SECONDS).until(() -> pool.idleConnections() == 1);
+            Channel up = kept(pool);
             assertThat(received).containsExactly("Q DISCARD ALL");
             assertThat(pool.pendingTimers()).as("the idle timer, on the pool's own thread").isEqualTo(1);
             assertThat(deadline()).as("nothing scheduled on the event loop").isEqualTo(-1L);
@@ -100,9 +98,7 @@ class UpstreamPoolTimersTest {
     void anIdleConnectionExpiresOnItsEventLoopAfterTheIdleTimeout() throws Exception {
         UpstreamPool pool = new UpstreamPool(new UpstreamPooling(Duration.ofMillis(300), 8));
         try {
-            Channel up = connect();
-            pool(pool, up);
-            await().atMost(10, TimeUnit.SECONDS).until(() -> pool.idleConnections() == 1);
+            Channel up = kept(pool);
             assertThat(deadline()).isEqualTo(-1L);
             await().atMost(10, TimeUnit.SECONDS).until(() -> pool.idleConnections() == 0 && !up.isActive());
             assertThat(received).containsExactly("Q DISCARD ALL", "X"); // ended the way a client ends a session
@@ -156,6 +152,14 @@ class UpstreamPoolTimersTest {
                     }
                 })
                 .connect(server.localAddress()).syncUninterruptibly().channel();
+    }
+
+    /** A new connection handed to {@code pool} as after a clean session, once the pool keeps it. */
+    private Channel kept(UpstreamPool pool) throws Exception {
+        Channel up = connect();
+        pool(pool, up);
+        await().atMost(10, TimeUnit.SECONDS).until(() -> pool.idleConnections() == 1);
+        return up;
     }
 
     /** Hands {@code up} to the pool as a session that ended cleanly would, on its event loop. */
