@@ -12,6 +12,7 @@ import io.dbwarden.proxy.postgres.FrontendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.postgres.PgMessages;
 import io.dbwarden.proxy.postgres.PgProtocolException;
+import io.dbwarden.proxy.postgres.RepeatedNames;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -51,6 +52,9 @@ final class ClientRelay {
     private final ResponseTracker tracker = new ResponseTracker();
     private Charset charset = StandardCharsets.UTF_8;
     private boolean standardConformingStrings = true;
+    /** A driver's repeated Parse (the same unnamed statement) and Bind (the same names) are not decoded again. */
+    private final RepeatedNames<PgMessages.Parse> parses = new RepeatedNames<>(PgMessages.Parse::new);
+    private final RepeatedNames<PgMessages.Bind> binds = new RepeatedNames<>(PgMessages.Bind::new);
 
     private final Map<String, Prepared> preparedStatements = new HashMap<>();
     /** SQL-level cursors and prepared statements of the session (DECLARE/PREPARE), for FETCH and EXECUTE. */
@@ -584,7 +588,7 @@ final class ClientRelay {
     }
 
     private void onParse(ByteBuf frame) {
-        PgMessages.Parse parse = decode(frame, PgMessages::parse);
+        PgMessages.Parse parse = decode(frame, parses::decode);
         split(parse.sql(), frame, parts -> onParse(frame, parse, parts));
     }
 
@@ -632,7 +636,7 @@ final class ClientRelay {
     }
 
     private void onBind(ByteBuf frame) {
-        PgMessages.Bind bind = decode(frame, PgMessages::bind);
+        PgMessages.Bind bind = decode(frame, binds::decode);
         Prepared p = preparedStatements.get(bind.statementName());
         if (p == null) {
             // not prepared by a Parse the proxy judged: a SQL-level PREPARE, a Parse the proxy blocked (the server

@@ -43,7 +43,7 @@ public final class PgMessages {
     }
 
     /** Index of the NUL that ends the string starting at {@code from} within the frame. */
-    private static int cStringEnd(ByteBuf frame, int from) {
+    static int cStringEnd(ByteBuf frame, int from) {
         int end = frame.indexOf(from, frame.writerIndex(), (byte) 0);
         if (end < 0) {
             throw new PgProtocolException("08P01", "invalid string in message: missing terminator");
@@ -52,7 +52,7 @@ public final class PgMessages {
     }
 
     /** The string in {@code [from, end)}; the empty name (unnamed statement or portal) costs nothing. */
-    private static String string(ByteBuf frame, int from, int end, Charset charset) {
+    static String string(ByteBuf frame, int from, int end, Charset charset) {
         return from == end ? "" : frame.toString(from, end - from, charset);
     }
 
@@ -72,26 +72,12 @@ public final class PgMessages {
         return cString(frame, frame.readerIndex() + 5, charset);
     }
 
-    /** Parse: statement name, SQL text. */
+    /** Parse: statement name, SQL text (decoded by {@link RepeatedNames}). */
     public record Parse(String statementName, String sql) {
     }
 
-    public static Parse parse(ByteBuf frame, Charset charset) {
-        int from = frame.readerIndex() + 5;
-        int nameEnd = cStringEnd(frame, from);
-        int sqlEnd = cStringEnd(frame, nameEnd + 1);
-        return new Parse(string(frame, from, nameEnd, charset), string(frame, nameEnd + 1, sqlEnd, charset));
-    }
-
-    /** Bind: portal name, statement name (parameters are not decoded). */
+    /** Bind: portal name, statement name (decoded by {@link RepeatedNames}; parameters are not decoded). */
     public record Bind(String portalName, String statementName) {
-    }
-
-    public static Bind bind(ByteBuf frame, Charset charset) {
-        int from = frame.readerIndex() + 5;
-        int portalEnd = cStringEnd(frame, from);
-        int statementEnd = cStringEnd(frame, portalEnd + 1);
-        return new Bind(string(frame, from, portalEnd, charset), string(frame, portalEnd + 1, statementEnd, charset));
     }
 
     /** Execute: portal name. */
