@@ -41,6 +41,8 @@ public final class ProxyMetrics implements ExecutionListener {
     private volatile LongSupplier auditPendingBytes = () -> 0;
     private volatile LongSupplier catalogFailures = () -> 0;
     private volatile BooleanSupplier auditHealthy = () -> true;
+    private volatile LongSupplier auditFileRotations = () -> 0;
+    private volatile LongSupplier auditFileReopens = () -> 0;
     private volatile LongSupplier clientCertificateExpiry;
 
     public ProxyMetrics() {
@@ -115,6 +117,12 @@ public final class ProxyMetrics implements ExecutionListener {
     public void auditCounters(LongSupplier written, LongSupplier dropped) {
         this.auditWritten = written;
         this.auditDropped = dropped;
+    }
+
+    /** Audit file rotations by size and reopenings after another tool moved the file away. */
+    public void auditFile(LongSupplier rotations, LongSupplier reopens) {
+        this.auditFileRotations = rotations;
+        this.auditFileReopens = reopens;
     }
 
     /** Failed connections and queries of the proxy's catalog connection. */
@@ -213,6 +221,13 @@ public final class ProxyMetrics implements ExecutionListener {
                 auditPendingBytes.getAsLong());
         gauge(sb, "dbwarden_audit_healthy", "1 while audit events can be recorded, 0 otherwise.",
                 auditHealthy.getAsBoolean() ? 1 : 0);
+        sb.append("# HELP dbwarden_audit_file_rotations_total Audit file rotations: by the proxy (size limit) or by "
+                + "another tool (file moved away or replaced, path opened again).\n");
+        sb.append("# TYPE dbwarden_audit_file_rotations_total counter\n");
+        sb.append("dbwarden_audit_file_rotations_total{by=\"proxy\"} ").append(auditFileRotations.getAsLong())
+                .append('\n');
+        sb.append("dbwarden_audit_file_rotations_total{by=\"other\"} ").append(auditFileReopens.getAsLong())
+                .append('\n');
         counter(sb, "dbwarden_catalog_failures_total", "Failed connections and lookups of the proxy's catalog "
                 + "connection; meanwhile masked results are masked whole and statements that need the catalog "
                 + "(masking checks, table rules over partitions and views) are refused.", catalogFailures.getAsLong());

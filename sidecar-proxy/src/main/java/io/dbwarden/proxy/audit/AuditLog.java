@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -47,8 +46,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private final Queue<ExecutionRecord> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final int capacity;
+    /** The stream written when there is no file (stdout), else null. */
     private final OutputStream out;
-    private final boolean closeOut;
+    /** The file written, else null. */
+    private final AuditFile file;
     private final HashChain chain;
     private final AuditSpool spool;
     private final AuditSink sink;
@@ -78,11 +79,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private volatile boolean shipperIdle;
     private final long idleParkNanos;
 
-    private AuditLog(OutputStream out, boolean closeOut, int capacity, HashChain chain, AuditSpool spool,
+    private AuditLog(OutputStream out, AuditFile file, int capacity, HashChain chain, AuditSpool spool,
                      AuditSink sink, long idleParkNanos) {
         this.idleParkNanos = idleParkNanos;
         this.out = out;
-        this.closeOut = closeOut;
+        this.file = file;
         this.capacity = capacity;
         this.chain = chain;
         this.spool = spool;
@@ -119,15 +120,30 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * The hash chain continues from the newest event already in the file or spool.
      */
     public static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote) throws IOException {
-        return open(file, stream, capacity, remote, DEFAULT_IDLE_PARK_NANOS);
+        return open(file, AuditRotation.NONE, stream, capacity, remote);
+    }
+
+    /**
+     * {@link #open(Path, OutputStream, int, Remote)} with the file rotated by size as {@code rotation} says. With or
+     * without it, a file that another tool moves away or replaces is noticed within a second and the path opened
+     * again; the chain continues in the new file.
+     */
+    public static AuditLog open(Path file, AuditRotation rotation, OutputStream stream, int capacity,
+                                Remote remote) throws IOException {
+        return open(file, rotation, stream, capacity, remote, DEFAULT_IDLE_PARK_NANOS);
     }
 
     /** {@link #open(Path, OutputStream, int, Remote)} with an idle writer sleeping at most {@code idleParkNanos}. */
     static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote, long idleParkNanos)
             throws IOException {
+        return open(file, AuditRotation.NONE, stream, capacity, remote, idleParkNanos);
+    }
+
+    static AuditLog open(Path file, AuditRotation rotation, OutputStream stream, int capacity, Remote remote,
+                         long idleParkNanos) throws IOException {
         String last = null;
-        OutputStream w;
-        boolean closeOut;
+        OutputStream w = null;
+        AuditFile f = null;
         if (file != null) {
             if (file.getParent() != null) {
                 Files.createDirectories(file.getParent());
@@ -138,12 +154,14 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                         file, cut);
             }
             last = AuditFiles.lastLine(file);
-            w = new BufferedOutputStream(Files.newOutputStream(file, StandardOpenOption.CREATE,
-                    StandardOpenOption.APPEND, StandardOpenOption.WRITE), 1 << 16);
-            closeOut = true;
+            Path part = AuditRotation.part(file, 1);
+            if (last == null && Files.isRegularFile(part)) {
+                // just rotated (by the proxy or another tool) when the proxy stopped: the chain is in part 1
+                last = AuditFiles.lastLine(part);
+            }
+            f = new AuditFile(file, rotation);
         } else {
             w = new BufferedOutputStream(stream, 1 << 16);
-            closeOut = false;
         }
         AuditSpool spool = null;
         if (remote != null) {
@@ -157,7 +175,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         if (chain.lastSeq() > 0) {
             LOG.info("audit hash chain continues: seq={}", chain.lastSeq());
         }
-        return new AuditLog(w, closeOut, capacity, chain, spool, remote == null ? null : remote.sink(), idleParkNanos);
+        return new AuditLog(w, f, capacity, chain, spool, remote == null ? null : remote.sink(), idleParkNanos);
     }
 
     private static long seq(String line) {
@@ -198,6 +216,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 long bytes = 0;
                 int n = 0;
                 int taken = 0;
+                if (file != null && !queue.isEmpty()) {
+                    file.check(System.nanoTime()); // moved away by another tool since the last look?
+                }
                 while ((record = queue.poll()) != null) {
                     if (++taken == RELEASE_BATCH) {
                         // the count the event loops increment is given back in steps, not per event: a cache line
@@ -211,7 +232,12 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                         batch.add(line.toString());
                     }
                     line.ascii('\n');
-                    line.writeTo(out); // the bytes that were hashed, no String per event on the way to the file
+                    // the bytes that were hashed, no String per event on the way to the file
+                    if (file != null) {
+                        file.write(line);
+                    } else {
+                        line.writeTo(out);
+                    }
                     bytes += line.length();
                     n++;
                 }
@@ -219,7 +245,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                     queued.addAndGet(-taken);
                 }
                 if (n > 0) {
-                    out.flush();
+                    if (file != null) {
+                        file.flush();
+                    } else {
+                        out.flush();
+                    }
                     written.addAndGet(n);
                 }
                 if (!batch.isEmpty()) {
@@ -336,6 +366,16 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         return sinkFailures.get();
     }
 
+    /** Rotations of the audit file by its size limit (0 without a file). */
+    public long fileRotations() {
+        return file == null ? 0 : file.rotations();
+    }
+
+    /** Times the audit file's path was opened again after another tool moved or replaced the file. */
+    public long fileReopens() {
+        return file == null ? 0 : file.reopens();
+    }
+
     /** Bytes of events waiting in the spool for the sink (0 without a sink). */
     public long pendingBytes() {
         return spool == null ? 0 : spool.pendingBytes();
@@ -357,8 +397,8 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 LockSupport.unpark(shipper);
                 shipper.join(5_000);
             }
-            if (closeOut) {
-                out.close();
+            if (file != null) {
+                file.close();
             } else {
                 out.flush();
             }

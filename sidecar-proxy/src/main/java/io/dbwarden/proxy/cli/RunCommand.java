@@ -9,6 +9,7 @@ import io.dbwarden.proxy.admin.ProxyMetrics;
 import io.dbwarden.proxy.approval.OperatorApprovals;
 import io.dbwarden.proxy.audit.AuditGate;
 import io.dbwarden.proxy.audit.AuditLog;
+import io.dbwarden.proxy.audit.AuditRotation;
 import io.dbwarden.proxy.audit.AuditSink;
 import io.dbwarden.proxy.config.ClientAuthMode;
 import io.dbwarden.proxy.config.ConfigFiles;
@@ -114,6 +115,17 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--audit", defaultValue = "-", description = "Audit log file, or - for stdout (default: ${DEFAULT-VALUE}).")
     String audit;
+
+    @Option(names = "--audit-max-file-bytes", defaultValue = "0", description = "Rotate the audit file before an "
+            + "event would take it past this size: FILE becomes FILE.1, FILE.1 FILE.2 and so on (0: never, the "
+            + "default; at least 4096). The hash chain runs on across the parts. A file moved away by another tool "
+            + "(logrotate) is noticed within a second either way and the path opened again.")
+    long auditMaxFileBytes;
+
+    @Option(names = "--audit-max-files", defaultValue = "5", description = "Rotated audit files kept beside the "
+            + "current one with --audit-max-file-bytes, FILE.1 the newest; older parts are deleted "
+            + "(default: ${DEFAULT-VALUE}).")
+    int auditMaxFiles;
 
     @Option(names = "--audit-sink", description = "Also deliver audit events to http(s)://... (NDJSON POST) or "
             + "otlp+http(s)://collector:4318 (OTLP logs); undelivered events wait in --audit-spool.")
@@ -314,6 +326,19 @@ public final class RunCommand implements Callable<Integer> {
         requireNotNegative(warmUpSeconds, "--warm-up-seconds");
         requireNotNegative(upstreamIdleTimeoutSeconds, "--upstream-idle-timeout-seconds");
         requireNotNegative(upstreamMaxIdle, "--upstream-max-idle");
+        if ("-".equals(audit) && auditMaxFileBytes != 0) {
+            throw new IllegalArgumentException("--audit-max-file-bytes needs --audit FILE (stdout is not rotated)");
+        }
+        if (auditMaxFileBytes < 0 || (auditMaxFileBytes > 0 && auditMaxFileBytes < AuditRotation.MIN_BYTES)) {
+            throw new IllegalArgumentException("--audit-max-file-bytes must be 0 (never rotate) or at least "
+                    + AuditRotation.MIN_BYTES + ", got " + auditMaxFileBytes);
+        }
+        if (auditMaxFiles < 1 || auditMaxFiles > AuditRotation.MAX_KEEP) {
+            throw new IllegalArgumentException("--audit-max-files must be between 1 and " + AuditRotation.MAX_KEEP
+                    + ", got " + auditMaxFiles);
+        }
+        AuditRotation rotation = auditMaxFileBytes == 0 ? AuditRotation.NONE
+                : new AuditRotation(auditMaxFileBytes, auditMaxFiles);
         UpstreamPooling pooling = new UpstreamPooling(Duration.ofSeconds(upstreamIdleTimeoutSeconds), upstreamMaxIdle);
         URI operator = operatorUrl == null ? null : checkedOperatorUri(operatorUrl);
         byte[] policyContent = policy == null ? null : readPolicy(policy);
@@ -329,8 +354,10 @@ public final class RunCommand implements Callable<Integer> {
         }
         AuditLog.Remote remote = auditSink == null ? null
                 : new AuditLog.Remote(AuditSink.of(auditSink, auditSinkTokenFile), auditSpool, auditSpoolMaxBytes);
-        AuditLog auditLog = AuditLog.open("-".equals(audit) ? null : Path.of(audit), System.out, 65_536, remote);
+        AuditLog auditLog = AuditLog.open("-".equals(audit) ? null : Path.of(audit), rotation, System.out, 65_536,
+                remote);
         metrics.auditCounters(auditLog::written, auditLog::dropped);
+        metrics.auditFile(auditLog::fileRotations, auditLog::fileReopens);
         metrics.auditDelivery(auditLog::delivered, auditLog::sinkFailures, auditLog::pendingBytes, auditLog::healthy);
         StatementAnalyzer analyzer = new StatementAnalyzer(50_000, 1 << 20, 500, 2);
         List<StatementFilter> filters = new ArrayList<>();

@@ -1,7 +1,9 @@
 package io.dbwarden.proxy.cli;
 
+import io.dbwarden.proxy.audit.AuditRotation;
 import io.dbwarden.proxy.audit.HashChain;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.BufferedReader;
@@ -10,7 +12,9 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** Checks the hash chain of audit log files: exit 0 when intact, 1 when tampered, 2 when unreadable. */
@@ -20,10 +24,23 @@ public final class VerifyCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "FILE", description = "Audit log files (JSON lines), oldest first.")
     Path[] files;
 
+    @Option(names = "--with-rotated", description = "Check each FILE's rotated parts before it: FILE.N ... FILE.1 "
+            + "(as --audit-max-file-bytes and logrotate name them), oldest first.")
+    boolean withRotated;
+
     @Override
     public Integer call() {
         try {
-            HashChain.Verification v = HashChain.verify(() -> lines(files));
+            Path[] all = files;
+            if (withRotated) {
+                List<Path> parts = new ArrayList<>();
+                for (Path file : files) {
+                    parts.addAll(AuditRotation.withRotatedParts(file));
+                }
+                all = parts.toArray(Path[]::new);
+            }
+            Path[] checked = all;
+            HashChain.Verification v = HashChain.verify(() -> lines(checked));
             for (long start : v.chainStarts()) {
                 System.out.println("chain starts at line " + start + (start == 1 ? "" : " (a proxy started without "
                         + "an earlier log to continue; events before it are not linked to it)"));

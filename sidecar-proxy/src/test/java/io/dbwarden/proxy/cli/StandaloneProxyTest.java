@@ -282,14 +282,80 @@ class StandaloneProxyTest {
     @Test
     void eventLoopCountOutOfRangeIsAUsageError() throws Exception {
         for (String loops : List.of("0", "-2", "257")) {
-            CommandLine cl = DbwardenProxyCli.commandLine();
-            java.io.StringWriter err = new java.io.StringWriter();
-            cl.setErr(new java.io.PrintWriter(err));
-            List<String> run = new ArrayList<>(List.of("run"));
-            run.addAll(List.of(args("enforce", false, dir.resolve("bad-loops.jsonl"), "--event-loops", loops)));
-            assertThat(cl.execute(run.toArray(String[]::new))).as(loops).isEqualTo(DbwardenProxyCli.EXIT_USAGE);
-            assertThat(err.toString()).as(loops).contains("--event-loops must be between 1 and 256, got " + loops);
+            assertThat(usageError(dir.resolve("bad-loops.jsonl"), List.of("--event-loops", loops))).as(loops)
+                    .contains("--event-loops must be between 1 and 256, got " + loops);
         }
+    }
+
+    @Test
+    void theAuditFileIsRotatedBySizeAndVerifiedAcrossItsParts() throws Exception {
+        Path audit = dir.resolve("rotated/audit.jsonl");
+        try (RunCommand.Running r = start("enforce", false, audit, "--audit-max-file-bytes", "4096",
+                "--audit-max-files", "2")) {
+            try (Connection c = connect(r, ""); Statement s = c.createStatement()) {
+                for (int i = 0; i < 40; i++) {
+                    try (ResultSet rs = s.executeQuery("SELECT " + i)) {
+                        rs.next();
+                    }
+                }
+            }
+            await().atMost(java.time.Duration.ofSeconds(10)).until(() -> r.auditLog().written() >= 40);
+            String metrics = http(r, "/metrics");
+            assertThat(metrics).containsPattern("dbwarden_audit_file_rotations_total\\{by=\"proxy\"} [1-9]")
+                    .contains("dbwarden_audit_file_rotations_total{by=\"other\"} 0");
+        }
+        Path part1 = audit.resolveSibling("audit.jsonl.1");
+        Path part2 = audit.resolveSibling("audit.jsonl.2");
+        assertThat(part1).exists();
+        assertThat(part2).exists();
+        assertThat(audit.resolveSibling("audit.jsonl.3")).doesNotExist();
+        for (Path p : List.of(part2, part1, audit)) {
+            assertThat(Files.size(p)).as(p.toString()).isLessThanOrEqualTo(4096);
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream old = System.out;
+        System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = DbwardenProxyCli.commandLine().execute("verify", "--with-rotated", audit.toString());
+        } finally {
+            System.setOut(old);
+        }
+        assertThat(status).as(out.toString(java.nio.charset.StandardCharsets.UTF_8)).isZero();
+        int kept = 0;
+        for (Path p : List.of(part2, part1, audit)) {
+            kept += Files.readAllLines(p).size();
+        }
+        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .contains("OK: " + kept + " events, hash chain intact");
+    }
+
+    @Test
+    void auditRotationOptionsOutOfRangeAreUsageErrors() throws Exception {
+        Map<List<String>, String> cases = Map.of(
+                List.of("--audit-max-file-bytes", "100"), "--audit-max-file-bytes must be 0 (never rotate) or at "
+                        + "least 4096, got 100",
+                List.of("--audit-max-file-bytes", "-1"), "--audit-max-file-bytes must be 0 (never rotate) or at "
+                        + "least 4096, got -1",
+                List.of("--audit-max-file-bytes", "65536", "--audit-max-files", "0"), "--audit-max-files must be "
+                        + "between 1 and 1000, got 0",
+                List.of("--audit-max-files", "1001"), "--audit-max-files must be between 1 and 1000, got 1001");
+        for (Map.Entry<List<String>, String> e : cases.entrySet()) {
+            assertThat(usageError(dir.resolve("bad.jsonl"), e.getKey())).as(e.getKey().toString())
+                    .contains(e.getValue());
+        }
+        assertThat(usageError(Path.of("-"), List.of("--audit-max-file-bytes", "65536")))
+                .contains("--audit-max-file-bytes needs --audit FILE (stdout is not rotated)");
+    }
+
+    private String usageError(Path audit, List<String> extra) throws IOException {
+        CommandLine cl = DbwardenProxyCli.commandLine();
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setErr(new java.io.PrintWriter(err));
+        List<String> run = new ArrayList<>(List.of("run"));
+        run.addAll(List.of(args("enforce", false, audit, extra.toArray(String[]::new))));
+        assertThat(cl.execute(run.toArray(String[]::new))).as(extra.toString()).isEqualTo(DbwardenProxyCli.EXIT_USAGE);
+        return err.toString();
     }
 
     @Test

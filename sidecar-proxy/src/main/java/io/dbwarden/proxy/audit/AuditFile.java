@@ -1,0 +1,154 @@
+package io.dbwarden.proxy.audit;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedOutputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The audit log's file, written by the audit writer thread only. Lines are appended; a file moved away or replaced by
+ * another tool (logrotate's default: rename, then a new file) is noticed within {@link #CHECK_INTERVAL_NANOS} and the
+ * path opened again, and with a size limit the file is rotated by the writer itself before a line would take it past
+ * the limit: {@code FILE} becomes {@code FILE.1}, {@code FILE.1} becomes {@code FILE.2} and so on, the oldest part
+ * beyond the kept count is deleted. The hash chain runs on across the parts ({@code verify FILE.N ... FILE.1 FILE}).
+ * Not thread-safe.
+ */
+final class AuditFile implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(AuditFile.class);
+    /** How often the writer looks whether the path still names the file it writes (while it writes). */
+    static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    private final Path path;
+    private final AuditRotation rotation;
+    private OutputStream out;
+    /** The open file's identity (device and inode on Linux), or null where the file system has none. */
+    private Object fileKey;
+    private long size;
+    /** Size at which the next rotation is tried (moved on after a rotation that failed). */
+    private long rotateAt;
+    private long checkedAt;
+    /** Written by the writer thread only, read by the metrics. */
+    private volatile long rotations;
+    private volatile long reopens;
+
+    AuditFile(Path path, AuditRotation rotation) throws IOException {
+        this.path = path;
+        this.rotation = rotation;
+        open();
+        this.checkedAt = System.nanoTime();
+    }
+
+    private void open() throws IOException {
+        OutputStream raw = Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.APPEND,
+                StandardOpenOption.WRITE);
+        try {
+            BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class);
+            fileKey = attributes.fileKey();
+            size = attributes.size();
+        } catch (IOException e) {
+            raw.close();
+            throw e;
+        }
+        rotateAt = rotation.maxBytes();
+        out = new BufferedOutputStream(raw, 1 << 16);
+    }
+
+    /** Appends one whole line (with its newline), rotating first if it would take the file past the limit. */
+    void write(AuditLine line) throws IOException {
+        int n = line.length();
+        if (rotateAt > 0 && size > 0 && size + n > rotateAt) {
+            rotate();
+        }
+        line.writeTo(out);
+        size += n;
+    }
+
+    void flush() throws IOException {
+        out.flush();
+    }
+
+    /**
+     * Before a batch: at most every {@link #CHECK_INTERVAL_NANOS}, opens the path again if it no longer names the file
+     * being written (moved away, deleted or replaced), and takes the file's size from the file system (a copy and
+     * truncate by another tool shrinks it). Expects everything written so far to be flushed.
+     */
+    void check(long nowNanos) throws IOException {
+        if (nowNanos - checkedAt < CHECK_INTERVAL_NANOS) {
+            return;
+        }
+        checkedAt = nowNanos;
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            attributes = null;
+        }
+        if (attributes == null || (fileKey != null && !fileKey.equals(attributes.fileKey()))) {
+            reopen();
+            reopens++;
+            LOG.info("audit file was moved away or replaced; writing to the path again: file={}", path);
+            return;
+        }
+        size = attributes.size();
+    }
+
+    private void rotate() throws IOException {
+        out.flush();
+        try {
+            for (int i = rotation.keep() - 1; i >= 1; i--) {
+                Path from = AuditRotation.part(path, i);
+                if (Files.exists(from)) {
+                    Files.move(from, AuditRotation.part(path, i + 1), StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            Files.move(path, AuditRotation.part(path, 1), StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            // a file past its limit is better than events lost: keep appending, try again one limit later
+            rotateAt = size + rotation.maxBytes();
+            LOG.warn("audit file rotation failed, appending to the current file: file={} error={}", path,
+                    e.toString());
+            return;
+        }
+        reopen();
+        rotations++;
+        LOG.info("audit file rotated: file={} kept={}", path, rotation.keep());
+    }
+
+    private void reopen() throws IOException {
+        OutputStream old = out;
+        try {
+            old.flush();
+        } finally {
+            try {
+                open();
+            } finally {
+                old.close();
+            }
+        }
+    }
+
+    /** Rotations done by size (for tests and metrics). */
+    long rotations() {
+        return rotations;
+    }
+
+    /** Times the path was opened again after another tool moved or replaced the file. */
+    long reopens() {
+        return reopens;
+    }
+
+    @Override
+    public void close() throws IOException {
+        out.close();
+    }
+}
