@@ -37,6 +37,9 @@ final class AuditFile implements Closeable {
     /** Size at which the next rotation is tried (moved on after a rotation that failed). */
     private long rotateAt;
     private long checkedAt;
+    private static final long WARN_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
+    private long failedRotations;
+    private long warnedAt;
     /** Written by the writer thread only, read by the metrics. */
     private volatile long rotations;
     private volatile long reopens;
@@ -87,23 +90,40 @@ final class AuditFile implements Closeable {
             return;
         }
         checkedAt = nowNanos;
-        BasicFileAttributes attributes;
-        try {
-            attributes = Files.readAttributes(path, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            attributes = null;
-        }
-        if (attributes == null || (fileKey != null && !fileKey.equals(attributes.fileKey()))) {
-            reopen();
-            reopens++;
-            LOG.info("audit file was moved away or replaced; writing to the path again: file={}", path);
+        BasicFileAttributes attributes = attributesAtPath();
+        if (movedAway(attributes)) {
+            reopenMoved();
             return;
         }
         size = attributes.size();
     }
 
+    /** The attributes of what the path names now, or null when nothing (or nothing readable) is there. */
+    private BasicFileAttributes attributesAtPath() throws IOException {
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+    }
+
+    private boolean movedAway(BasicFileAttributes attributes) {
+        return attributes == null || (fileKey != null && !fileKey.equals(attributes.fileKey()));
+    }
+
+    private void reopenMoved() throws IOException {
+        reopen();
+        reopens++;
+        LOG.info("audit file was moved away or replaced; writing to the path again: file={}", path);
+    }
+
     private void rotate() throws IOException {
         out.flush();
+        if (movedAway(attributesAtPath())) {
+            // another tool rotated it since the last look: what the path names now is not this file to shift
+            reopenMoved();
+            return;
+        }
         try {
             for (int i = rotation.keep() - 1; i >= 1; i--) {
                 Path from = AuditRotation.part(path, i);
@@ -115,8 +135,13 @@ final class AuditFile implements Closeable {
         } catch (IOException e) {
             // a file past its limit is better than events lost: keep appending, try again one limit later
             rotateAt = size + rotation.maxBytes();
-            LOG.warn("audit file rotation failed, appending to the current file: file={} error={}", path,
-                    e.toString());
+            failedRotations++;
+            long now = System.nanoTime();
+            if (now - warnedAt > WARN_INTERVAL_NANOS || failedRotations == 1) {
+                warnedAt = now;
+                LOG.warn("audit file rotation failed, appending to the current file: file={} failed_rotations={} "
+                        + "error={}", path, failedRotations, e.toString());
+            }
             return;
         }
         reopen();

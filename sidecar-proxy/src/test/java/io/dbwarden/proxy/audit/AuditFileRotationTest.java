@@ -101,6 +101,47 @@ class AuditFileRotationTest {
     }
 
     @Test
+    void aFileMovedAwayBetweenLooksIsNotShiftedIntoThePartsAtTheNextRotation() throws Exception {
+        Path file = dir.resolve("audit.jsonl");
+        Path moved = dir.resolve("moved.jsonl");
+        try (AuditLog log = AuditLog.open(file, new AuditRotation(4096, 2), null, 1000, null)) {
+            for (int i = 0; i < 20; i++) {
+                log.onExecution(TestRecords.selectOne(i));
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 20);
+            long rotations = log.fileRotations();
+            List<String> partsBefore = new ArrayList<>();
+            for (int n = 1; n <= 2; n++) {
+                partsBefore.add(Files.readString(AuditRotation.part(file, n)));
+            }
+            Files.move(file, moved);
+            for (int i = 20; i < 30; i++) { // written within a second of the move: before the next look
+                log.onExecution(TestRecords.selectOne(i));
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 30);
+            assertThat(log.fileReopens()).isEqualTo(1);
+            assertThat(Files.size(moved)).isLessThanOrEqualTo(4096);
+            assertThat(file).exists();
+            // the parts the proxy made are shifted only by its own later rotations, never by the moved file
+            long later = log.fileRotations() - rotations;
+            if (later == 0) {
+                for (int n = 1; n <= 2; n++) {
+                    assertThat(Files.readString(AuditRotation.part(file, n))).isEqualTo(partsBefore.get(n - 1));
+                }
+            }
+        }
+        List<String> all = new ArrayList<>(Files.readAllLines(moved, StandardCharsets.UTF_8));
+        for (Path part : AuditRotation.withRotatedParts(file)) {
+            List<String> lines = Files.readAllLines(part, StandardCharsets.UTF_8);
+            if (seq(lines.getFirst()) > seq(all.getLast())) {
+                all.addAll(lines);
+            }
+        }
+        assertThat(seq(all.getLast())).isEqualTo(30);
+        assertThat(HashChain.verify(all).problems()).isEmpty();
+    }
+
+    @Test
     void aCopiedAndTruncatedFileIsAppendedToFromItsNewEnd() throws Exception {
         Path file = dir.resolve("audit.jsonl");
         Path copy = dir.resolve("audit.jsonl.copy");
