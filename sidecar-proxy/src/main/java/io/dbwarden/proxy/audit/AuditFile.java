@@ -27,6 +27,8 @@ final class AuditFile implements Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditFile.class);
     /** How often the writer looks whether the path still names the file it writes (while it writes). */
     static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** A rotation that keeps failing (permissions, a directory in the way) is logged at most this often. */
+    private static final long WARN_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
 
     private final Path path;
     private final AuditRotation rotation;
@@ -37,7 +39,6 @@ final class AuditFile implements Closeable {
     /** Size at which the next rotation is tried (moved on after a rotation that failed). */
     private long rotateAt;
     private long checkedAt;
-    private static final long WARN_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
     private long failedRotations;
     private long warnedAt;
     /** Written by the writer thread only, read by the metrics. */
