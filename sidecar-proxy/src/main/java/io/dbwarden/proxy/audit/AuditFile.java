@@ -35,6 +35,11 @@ final class AuditFile implements Closeable {
     private OutputStream out;
     /** The open file's identity (device and inode on Linux), or null where the file system has none. */
     private Object fileKey;
+    /**
+     * Whether the path names a regular file: a device, FIFO or terminal ({@code /dev/stdout}, a pipe to a shipper) is
+     * neither rotated nor watched for moves.
+     */
+    private boolean regular;
     private long size;
     /** Size at which the next rotation is tried (moved on after a rotation that failed). */
     private long rotateAt;
@@ -59,6 +64,7 @@ final class AuditFile implements Closeable {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class);
             fileKey = attributes.fileKey();
             size = attributes.size();
+            regular = attributes.isRegularFile();
         } catch (IOException e) {
             raw.close();
             throw e;
@@ -70,7 +76,7 @@ final class AuditFile implements Closeable {
     /** Appends one whole line (with its newline), rotating first if it would take the file past the limit. */
     void write(AuditLine line) throws IOException {
         int n = line.length();
-        if (rotateAt > 0 && size > 0 && size + n > rotateAt) {
+        if (rotateAt > 0 && regular && size > 0 && size + n > rotateAt) {
             rotate();
         }
         line.writeTo(out);
@@ -87,7 +93,7 @@ final class AuditFile implements Closeable {
      * truncate by another tool shrinks it). Expects everything written so far to be flushed.
      */
     void check(long nowNanos) throws IOException {
-        if (nowNanos - checkedAt < CHECK_INTERVAL_NANOS) {
+        if (!regular || nowNanos - checkedAt < CHECK_INTERVAL_NANOS) {
             return;
         }
         checkedAt = nowNanos;

@@ -12,10 +12,10 @@ final class AuditFiles {
     private AuditFiles() {
     }
 
-    /** The last complete (newline-terminated) non-empty line of a file, or null. */
+    /** The last complete (newline-terminated) non-empty line of a regular file, or null. */
     static String lastLine(Path file) throws IOException {
-        if (!Files.exists(file)) {
-            return null;
+        if (!Files.isRegularFile(file)) {
+            return null; // none, or a FIFO or device (opening a FIFO to read would wait for a writer)
         }
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "r")) {
             long pos = f.length();
@@ -55,7 +55,7 @@ final class AuditFiles {
 
     /** Drops a partial last line (a crash in the middle of a write) so the file ends at a complete event. */
     static long truncatePartialLine(Path file) throws IOException {
-        if (!Files.exists(file)) {
+        if (!Files.isRegularFile(file)) {
             return 0;
         }
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {

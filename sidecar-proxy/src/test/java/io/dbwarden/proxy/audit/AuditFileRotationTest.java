@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.audit;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -217,6 +218,42 @@ class AuditFileRotationTest {
         assertThat(lines).hasSize(30);
         assertThat(HashChain.verify(lines).problems()).isEmpty();
         assertThat(Files.isDirectory(blocker)).isTrue();
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // opening a FIFO to read would block
+    void aPathThatIsNoRegularFileIsNeitherRotatedNorReopened() throws Exception {
+        Path fifo = dir.resolve("audit.fifo"); // as a pipe to a log shipper, or /dev/stdout
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is available");
+        java.util.concurrent.atomic.AtomicLong read = new java.util.concurrent.atomic.AtomicLong();
+        Thread reader = Thread.ofPlatform().start(() -> {
+            try (var in = Files.newInputStream(fifo)) {
+                byte[] buffer = new byte[8192];
+                for (int n; (n = in.read(buffer)) > 0; ) {
+                    read.addAndGet(n);
+                }
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try (AuditLog log = AuditLog.open(fifo, new AuditRotation(4096, 2), null, 1000, null)) {
+            for (int i = 0; i < 50; i++) {
+                log.onExecution(TestRecords.selectOne(i));
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 50);
+            Thread.sleep(1100); // past a look for moves
+            log.onExecution(TestRecords.selectOne(50));
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 51);
+            assertThat(log.healthy()).isTrue();
+            assertThat(log.fileRotations()).isZero();
+            assertThat(log.fileReopens()).isZero();
+        }
+        reader.join(10_000);
+        assertThat(read.get()).isGreaterThan(51L * 300); // every event went through the pipe
+        assertThat(AuditRotation.part(fifo, 1)).doesNotExist();
+        assertThat(Files.isRegularFile(fifo)).isFalse();
+        assertThat(fifo).exists();
     }
 
     @Test
