@@ -24,6 +24,15 @@ import java.util.concurrent.TimeUnit;
  * Not thread-safe.
  */
 final class AuditFile implements Closeable {
+    /** Opens the path for appending (the file system's, or one that fails on purpose in tests). */
+    @FunctionalInterface
+    interface Opener {
+        Opener APPEND = path -> Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.APPEND,
+                StandardOpenOption.WRITE);
+
+        OutputStream open(Path path) throws IOException;
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(AuditFile.class);
     /** How often the writer looks whether the path still names the file it writes (while it writes). */
     static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
@@ -32,6 +41,9 @@ final class AuditFile implements Closeable {
 
     private final Path path;
     private final AuditRotation rotation;
+    private final Opener opener;
+    /** The file's own stream, and the buffer over it that lines are written to. */
+    private OutputStream raw;
     private OutputStream out;
     /** The open file's identity (device and inode on Linux), or null where the file system has none. */
     private Object fileKey;
@@ -51,26 +63,31 @@ final class AuditFile implements Closeable {
     private volatile long reopens;
 
     AuditFile(Path path, AuditRotation rotation) throws IOException {
+        this(path, rotation, Opener.APPEND);
+    }
+
+    AuditFile(Path path, AuditRotation rotation, Opener opener) throws IOException {
         this.path = path;
         this.rotation = rotation;
+        this.opener = opener;
         open();
         this.checkedAt = System.nanoTime();
     }
 
     private void open() throws IOException {
-        OutputStream raw = Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.APPEND,
-                StandardOpenOption.WRITE);
+        OutputStream opened = opener.open(path);
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class);
             fileKey = attributes.fileKey();
             size = attributes.size();
             regular = attributes.isRegularFile();
         } catch (IOException e) {
-            raw.close();
+            opened.close();
             throw e;
         }
         rotateAt = rotation.maxBytes();
-        out = new BufferedOutputStream(raw, 1 << 16);
+        raw = opened;
+        out = new BufferedOutputStream(opened, 1 << 16);
     }
 
     /** Appends one whole line (with its newline), rotating first if it would take the file past the limit. */
@@ -169,6 +186,27 @@ final class AuditFile implements Closeable {
         }
     }
 
+    /**
+     * After a write failed (a full disk, an I/O error): drops the stream with what it still held, cuts a line the
+     * failed write left half-written, opens the path again (creating its directory if it went away) and returns the
+     * last complete line now there (or in part 1 if the file is new), from which the chain goes on. Throws while
+     * the file still cannot be written.
+     */
+    String recover() throws IOException {
+        abandon();
+        if (path.getParent() != null) {
+            Files.createDirectories(path.getParent());
+        }
+        AuditFiles.truncatePartialLine(path);
+        open();
+        String last = AuditFiles.lastLine(path);
+        return last != null ? last : AuditFiles.lastLine(AuditRotation.part(path, 1));
+    }
+
+    Path path() {
+        return path;
+    }
+
     /** Rotations done by size (for tests and metrics). */
     long rotations() {
         return rotations;
@@ -182,5 +220,17 @@ final class AuditFile implements Closeable {
     @Override
     public void close() throws IOException {
         out.close();
+    }
+
+    /**
+     * Closes the file without writing what the buffer still holds: after a failed write that is the failed batch,
+     * whose start may be in the file already (a short write), and writing it again would put it there twice.
+     */
+    void abandon() {
+        try {
+            raw.close();
+        } catch (IOException e) {
+            // closing a file whose write failed: nothing more to lose
+        }
     }
 }

@@ -38,6 +38,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * {@link #writerIdle}).
      */
     static final long DEFAULT_IDLE_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** First and longest pause before the writer tries a file again that it could not write. */
+    static final long RECOVERY_FIRST_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+    static final long RECOVERY_MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** How long the shipper lets events gather after the first one that woke it, so the sink gets batches. */
     private static final long SHIP_GATHER_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Events taken off the queue before its count is lowered (bounds how full the queue seems while draining). */
@@ -50,7 +53,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private final OutputStream out;
     /** The file written, else null. */
     private final AuditFile file;
-    private final HashChain chain;
+    /** The chain, written by the writer thread only (replaced when it recovers from a failed write). */
+    private HashChain chain;
+    /** Bytes of the batch being written (writer thread only). */
+    private long drainedBytes;
     private final AuditSpool spool;
     private final AuditSink sink;
     private final Thread writer;
@@ -141,6 +147,12 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
 
     static AuditLog open(Path file, AuditRotation rotation, OutputStream stream, int capacity, Remote remote,
                          long idleParkNanos) throws IOException {
+        return open(file, rotation, AuditFile.Opener.APPEND, stream, capacity, remote, idleParkNanos);
+    }
+
+    /** The file opened by {@code opener} (tests make it fail). */
+    static AuditLog open(Path file, AuditRotation rotation, AuditFile.Opener opener, OutputStream stream,
+                         int capacity, Remote remote, long idleParkNanos) throws IOException {
         String last = null;
         OutputStream w = null;
         AuditFile f = null;
@@ -159,7 +171,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 // just rotated (by the proxy or another tool) when the proxy stopped: the chain is in part 1
                 last = AuditFiles.lastLine(part);
             }
-            f = new AuditFile(file, rotation);
+            f = new AuditFile(file, rotation, opener);
         } else {
             w = new BufferedOutputStream(stream, 1 << 16);
         }
@@ -211,63 +223,18 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         try {
             while (true) {
                 boolean last = stopping;
-                ExecutionRecord record;
                 long firstSeq = chain.lastSeq() + 1;
-                long bytes = 0;
-                int n = 0;
-                int taken = 0;
-                if (file != null && !queue.isEmpty()) {
-                    file.check(System.nanoTime()); // moved away by another tool since the last look?
-                }
-                while ((record = queue.poll()) != null) {
-                    if (++taken == RELEASE_BATCH) {
-                        // the count the event loops increment is given back in steps, not per event: a cache line
-                        // written by both sides for every statement would cost the event loops a miss each time
-                        queued.addAndGet(-taken);
-                        taken = 0;
+                String writtenHash = file != null ? chain.lastHash() : null;
+                int n;
+                try {
+                    n = drain(events, line, batch);
+                } catch (IOException e) {
+                    if (file == null || !recover(e, firstSeq, writtenHash, batch)) {
+                        throw e; // (recover: the log was closed while the file could not be written)
                     }
-                    events.write(record, line);
-                    chain.seal(line);
-                    if (spool != null) {
-                        batch.add(line.toString());
-                    }
-                    line.ascii('\n');
-                    // the bytes that were hashed, no String per event on the way to the file
-                    if (file != null) {
-                        file.write(line);
-                    } else {
-                        line.writeTo(out);
-                    }
-                    bytes += line.length();
-                    n++;
+                    continue;
                 }
-                if (taken > 0) {
-                    queued.addAndGet(-taken);
-                }
-                if (n > 0) {
-                    if (file != null) {
-                        file.flush();
-                    } else {
-                        out.flush();
-                    }
-                    written.addAndGet(n);
-                }
-                if (!batch.isEmpty()) {
-                    if (spool != null) {
-                        if (spool.hasRoom(bytes)) {
-                            spool.append(batch, firstSeq);
-                            if (shipperIdle) {
-                                shipperIdle = false;
-                                LockSupport.unpark(shipper);
-                            }
-                        } else {
-                            long d = dropped.addAndGet(batch.size());
-                            LOG.warn("audit spool full ({} bytes undelivered), events not spooled for the sink: "
-                                    + "total_dropped={}", spool.pendingBytes(), d);
-                        }
-                    }
-                    batch.clear();
-                }
+                spool(batch, firstSeq);
                 if (last) {
                     return;
                 }
@@ -287,6 +254,135 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
             LOG.error("audit log write failed; further events are dropped: error={}", e.toString());
             writerFailed = true;
             closed = true;
+        }
+    }
+
+    /** Formats, chains and writes what is queued, then flushes; the number of events written. */
+    private int drain(AuditEvents events, AuditLine line, List<String> batch) throws IOException {
+        ExecutionRecord record;
+        drainedBytes = 0;
+        int n = 0;
+        int taken = 0;
+        try {
+            if (file != null && !queue.isEmpty()) {
+                file.check(System.nanoTime()); // moved away by another tool since the last look?
+            }
+            while ((record = queue.poll()) != null) {
+                if (++taken == RELEASE_BATCH) {
+                    // the count the event loops increment is given back in steps, not per event: a cache line
+                    // written by both sides for every statement would cost the event loops a miss each time
+                    queued.addAndGet(-taken);
+                    taken = 0;
+                }
+                events.write(record, line);
+                chain.seal(line);
+                if (spool != null) {
+                    batch.add(line.toString());
+                }
+                line.ascii('\n');
+                // the bytes that were hashed, no String per event on the way to the file
+                if (file != null) {
+                    file.write(line);
+                } else {
+                    line.writeTo(out);
+                }
+                drainedBytes += line.length();
+                n++;
+            }
+        } finally {
+            if (taken > 0) {
+                queued.addAndGet(-taken);
+            }
+        }
+        if (n > 0) {
+            if (file != null) {
+                file.flush();
+            } else {
+                out.flush();
+            }
+            written.addAndGet(n);
+        }
+        return n;
+    }
+
+    /** Hands the batch just written to the spool the shipper delivers from. */
+    private void spool(List<String> batch, long firstSeq) throws IOException {
+        if (batch.isEmpty()) {
+            return;
+        }
+        if (spool != null) {
+            if (spool.hasRoom(drainedBytes)) {
+                spool.append(batch, firstSeq);
+                if (shipperIdle) {
+                    shipperIdle = false;
+                    LockSupport.unpark(shipper);
+                }
+            } else {
+                long d = dropped.addAndGet(batch.size());
+                LOG.warn("audit spool full ({} bytes undelivered), events not spooled for the sink: "
+                        + "total_dropped={}", spool.pendingBytes(), d);
+            }
+        }
+        batch.clear();
+    }
+
+    /**
+     * The file could not be written (a full disk, an I/O error): the log is unhealthy (statements are refused with
+     * the fail-closed gate) and events queue up (up to the queue's capacity) while the writer tries again, at
+     * growing intervals, to open the path afresh. The chain then goes on from the last complete event in the file
+     * (part of the failed batch may have reached it; the rest is counted as dropped), or from the last event written
+     * when the path names a new file. False when the log was closed meanwhile.
+     */
+    private boolean recover(IOException failure, long firstSeq, String writtenHash, List<String> batch)
+            throws IOException {
+        writerFailed = true;
+        long sealed = chain.lastSeq();
+        LOG.error("audit file write failed; events wait in the queue while the file is tried again: file={} "
+                + "error={}", file.path(), failure.toString());
+        long backoff = RECOVERY_FIRST_BACKOFF_NANOS;
+        while (true) {
+            // events arriving wake the writer; the retries keep their pace all the same
+            long until = System.nanoTime() + backoff;
+            for (long left = backoff; left > 0 && !stopping; left = until - System.nanoTime()) {
+                LockSupport.parkNanos(left);
+            }
+            if (stopping) {
+                dropped.addAndGet(sealed - firstSeq + 1 + queued.get());
+                return false;
+            }
+            String lastLine;
+            try {
+                lastLine = file.recover();
+            } catch (IOException e) {
+                backoff = Math.min(backoff * 2, RECOVERY_MAX_BACKOFF_NANOS);
+                continue;
+            }
+            HashChain found = HashChain.after(lastLine);
+            long landed = 0;
+            if (found.lastSeq() >= firstSeq && found.lastSeq() <= sealed) {
+                chain = found; // the failed write got this far
+                landed = found.lastSeq() - firstSeq + 1;
+            } else {
+                // none of it (or the path names a new file): on from the last event written
+                chain = new HashChain(firstSeq - 1, writtenHash);
+            }
+            written.addAndGet(landed);
+            long lost = sealed - firstSeq + 1 - landed;
+            dropped.addAndGet(lost);
+            if (landed > 0 && spool != null) {
+                // what reached the file goes to the sink too, so that both hold the same chain
+                batch.subList((int) landed, batch.size()).clear();
+                drainedBytes = 0;
+                for (String l : batch) {
+                    drainedBytes += l.length() + 1;
+                }
+                spool(batch, firstSeq);
+            }
+            batch.clear();
+            writerFailed = false;
+            LOG.warn("audit file writable again: file={} lost_events={} seq={}", file.path(), lost,
+                    chain.lastSeq());
+            return true;
         }
     }
 
@@ -397,7 +493,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 LockSupport.unpark(shipper);
                 shipper.join(5_000);
             }
-            if (file != null) {
+            if (file != null && writerFailed) {
+                file.abandon(); // the buffer holds the failed batch
+            } else if (file != null) {
                 file.close();
             } else {
                 out.flush();
