@@ -57,6 +57,9 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private HashChain chain;
     /** Bytes of the batch being written (writer thread only). */
     private long drainedBytes;
+    /** Whether the last append to the spool failed (its disk full or failing): unhealthy until one succeeds. */
+    private volatile boolean spoolFailing;
+    private long spoolWarnedAt = System.nanoTime() - TimeUnit.MINUTES.toNanos(1);
     private final AuditSpool spool;
     private final AuditSink sink;
     private final Thread writer;
@@ -306,13 +309,26 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     }
 
     /** Hands the batch just written to the spool the shipper delivers from. */
-    private void spool(List<String> batch, long firstSeq) throws IOException {
+    private void spool(List<String> batch, long firstSeq) {
         if (batch.isEmpty()) {
             return;
         }
         if (spool != null) {
             if (spool.hasRoom(drainedBytes)) {
-                spool.append(batch, firstSeq);
+                try {
+                    spool.append(batch, firstSeq);
+                    spoolFailing = false;
+                } catch (IOException e) {
+                    // the file (or stdout) has the events; the sink misses them, as when the spool is full
+                    spoolFailing = true;
+                    long d = dropped.addAndGet(batch.size());
+                    long now = System.nanoTime();
+                    if (now - spoolWarnedAt > TimeUnit.SECONDS.toNanos(30)) {
+                        spoolWarnedAt = now;
+                        LOG.warn("audit spool write failed, events not spooled for the sink: total_dropped={} "
+                                + "error={}", d, e.toString());
+                    }
+                }
                 if (shipperIdle) {
                     shipperIdle = false;
                     LockSupport.unpark(shipper);
@@ -333,8 +349,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * (part of the failed batch may have reached it; the rest is counted as dropped), or from the last event written
      * when the path names a new file. False when the log was closed meanwhile.
      */
-    private boolean recover(IOException failure, long firstSeq, String writtenHash, List<String> batch)
-            throws IOException {
+    private boolean recover(IOException failure, long firstSeq, String writtenHash, List<String> batch) {
         writerFailed = true;
         long sealed = chain.lastSeq();
         LOG.error("audit file write failed; events wait in the queue while the file is tried again: file={} "
@@ -430,9 +445,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         }
     }
 
-    /** Whether events can be recorded right now (writer alive, queue and spool not full). */
+    /** Whether events can be recorded right now (file writable, queue and spool not full, spool writable). */
     public boolean healthy() {
-        return !writerFailed && queued.get() < capacity && (spool == null || spool.hasRoom(spoolHeadroom));
+        return !writerFailed && !spoolFailing && queued.get() < capacity
+                && (spool == null || spool.hasRoom(spoolHeadroom));
     }
 
     /** Whether the writer is asleep on an empty queue, waiting for the next event to wake it (for tests). */

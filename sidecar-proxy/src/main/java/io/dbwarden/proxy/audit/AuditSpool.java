@@ -92,7 +92,7 @@ public final class AuditSpool implements AutoCloseable {
         return pendingBytes + bytes <= maxBytes;
     }
 
-    /** Appends lines (each without newline) and forces them to disk. */
+    /** Appends lines (each without newline) and forces them to disk; on failure the segment is as before. */
     public synchronized void append(List<String> lines, long firstSeq) throws IOException {
         if (lines.isEmpty()) {
             return;
@@ -100,6 +100,7 @@ public final class AuditSpool implements AutoCloseable {
         if (current == null || current.size() >= segmentBytes) {
             if (current != null) {
                 current.close();
+                current = null; // should the next segment not open (its volume gone), the next append tries again
             }
             currentPath = dir.resolve("segment-%020d.jsonl".formatted(firstSeq));
             current = FileChannel.open(currentPath, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
@@ -111,10 +112,21 @@ public final class AuditSpool implements AutoCloseable {
         }
         ByteBuffer buf = ByteBuffer.wrap(sb.toString().getBytes(StandardCharsets.UTF_8));
         long n = buf.remaining();
-        while (buf.hasRemaining()) {
-            current.write(buf);
+        long before = current.size();
+        try {
+            while (buf.hasRemaining()) {
+                current.write(buf);
+            }
+            current.force(false);
+        } catch (IOException e) {
+            // a short write must not leave half a line for the next append to run on from
+            try {
+                current.truncate(before);
+            } catch (IOException ignored) {
+                // the segment keeps the partial line; the next start cuts it (truncatePartialLine)
+            }
+            throw e;
         }
-        current.force(false);
         pendingBytes += n;
     }
 

@@ -92,6 +92,68 @@ class AuditWriteFailureTest {
     }
 
     @Test
+    void aSpoolThatCannotBeWrittenCostsTheSinkItsEventsNotTheFile() throws Exception {
+        Path file = dir.resolve("audit.jsonl");
+        Path spoolDir = dir.resolve("spool");
+        List<String> delivered = Collections.synchronizedList(new ArrayList<>());
+        AuditSink sink = new AuditSink() {
+            @Override
+            public void send(List<String> lines) {
+                delivered.addAll(lines);
+            }
+
+            @Override
+            public String describe() {
+                return "test";
+            }
+        };
+        int total;
+        try (AuditLog log = AuditLog.open(file, AuditRotation.NONE, null, 100_000,
+                new AuditLog.Remote(sink, spoolDir, 1L << 30))) {
+            for (int i = 0; i < 100; i++) {
+                log.onExecution(TestRecords.selectOne(i));
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 100);
+            // the spool's volume goes away: its open segment still takes appends until it is full (8 MiB), the next
+            // cannot be created
+            try (var files = Files.list(spoolDir)) {
+                for (Path p : files.toList()) {
+                    Files.delete(p);
+                }
+            }
+            Files.delete(spoolDir);
+            Files.writeString(spoolDir, "not a directory");
+            total = 100;
+            while (log.healthy()) {
+                for (int i = 0; i < 1000; i++) {
+                    log.onExecution(TestRecords.selectOne(total++));
+                }
+                int sent = total;
+                await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == sent);
+                assertThat(total).as("a new segment was needed by now").isLessThan(40_000);
+            }
+            assertThat(log.dropped()).isPositive(); // for the sink; the file has every event
+            Files.delete(spoolDir);
+            Files.createDirectory(spoolDir);
+            for (int i = 0; i < 10; i++) {
+                log.onExecution(TestRecords.selectOne(total++));
+            }
+            int sent = total;
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == sent);
+            await().atMost(Duration.ofSeconds(10)).until(log::healthy);
+            List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            await().atMost(Duration.ofSeconds(60)).until(() -> !delivered.isEmpty()
+                    && delivered.getLast().equals(lines.getLast()));
+        }
+        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        assertThat(lines).hasSize(total);
+        HashChain.Verification v = HashChain.verify(lines);
+        assertThat(v.problems()).isEmpty();
+        assertThat(v.chainStarts()).containsExactly(1L);
+        assertThat(delivered.subList(0, 100)).isEqualTo(lines.subList(0, 100));
+    }
+
+    @Test
     void theSinkGetsWhatReachedTheFileAndClosingWhileFailingEndsAtOnce() throws Exception {
         Path file = dir.resolve("audit.jsonl");
         List<String> delivered = Collections.synchronizedList(new ArrayList<>());
