@@ -8,6 +8,7 @@ import org.slf4j.LoggerFactory;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -53,6 +54,11 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private final OutputStream out;
     /** The file written, else null. */
     private final AuditFile file;
+    /**
+     * The stream when it is a PrintStream (stdout), which keeps its write errors to itself: asked after each batch,
+     * so that a closed pipe shows as a failed writer instead of events silently lost.
+     */
+    private final PrintStream printStream;
     /** The chain, written by the writer thread only (replaced when it recovers from a failed write). */
     private HashChain chain;
     /** Bytes of the batch being written (writer thread only). */
@@ -88,11 +94,12 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
     private volatile boolean shipperIdle;
     private final long idleParkNanos;
 
-    private AuditLog(OutputStream out, AuditFile file, int capacity, HashChain chain, AuditSpool spool,
-                     AuditSink sink, long idleParkNanos) {
+    private AuditLog(OutputStream out, PrintStream printStream, AuditFile file, int capacity, HashChain chain,
+                     AuditSpool spool, AuditSink sink, long idleParkNanos) {
         this.idleParkNanos = idleParkNanos;
         this.out = out;
         this.file = file;
+        this.printStream = printStream;
         this.capacity = capacity;
         this.chain = chain;
         this.spool = spool;
@@ -190,7 +197,8 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         if (chain.lastSeq() > 0) {
             LOG.info("audit hash chain continues: seq={}", chain.lastSeq());
         }
-        return new AuditLog(w, f, capacity, chain, spool, remote == null ? null : remote.sink(), idleParkNanos);
+        return new AuditLog(w, stream instanceof PrintStream ps ? ps : null, f, capacity, chain, spool,
+                remote == null ? null : remote.sink(), idleParkNanos);
     }
 
     private static long seq(String line) {
@@ -302,6 +310,10 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 file.flush();
             } else {
                 out.flush();
+                if (printStream != null && printStream.checkError()) {
+                    dropped.addAndGet(n);
+                    throw new IOException("the audit stream (standard output) cannot be written: closed or broken");
+                }
             }
             written.addAndGet(n);
         }

@@ -92,6 +92,38 @@ class AuditWriteFailureTest {
     }
 
     @Test
+    void aStandardOutputThatCannotBeWrittenMakesTheLogUnhealthyInsteadOfLosingEventsSilently() throws Exception {
+        java.io.ByteArrayOutputStream good = new java.io.ByteArrayOutputStream();
+        try (AuditLog log = AuditLog.open(null, new java.io.PrintStream(good, false, StandardCharsets.UTF_8), 100,
+                null)) {
+            log.onExecution(TestRecords.selectOne(0));
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.written() == 1);
+            assertThat(log.healthy()).isTrue();
+        }
+        assertThat(good.toString(StandardCharsets.UTF_8)).contains("\"seq\":1,");
+        OutputStream closedPipe = new OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+        };
+        try (AuditLog log = AuditLog.open(null, new java.io.PrintStream(closedPipe, false, StandardCharsets.UTF_8),
+                100, null)) {
+            log.onExecution(TestRecords.selectOne(0));
+            await().atMost(Duration.ofSeconds(10)).until(() -> !log.healthy());
+            assertThat(log.written()).isZero();
+            assertThat(log.dropped()).isEqualTo(1);
+            log.onExecution(TestRecords.selectOne(1));
+            assertThat(log.dropped()).isEqualTo(2);
+        }
+    }
+
+    @Test
     void aSpoolThatCannotBeWrittenCostsTheSinkItsEventsNotTheFile() throws Exception {
         Path file = dir.resolve("audit.jsonl");
         Path spoolDir = dir.resolve("spool");
