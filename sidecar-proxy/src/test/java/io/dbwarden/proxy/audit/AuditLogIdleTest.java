@@ -96,17 +96,7 @@ class AuditLogIdleTest {
     @Test
     void theShipperSleepsWhileEverythingIsDeliveredAndWakesForTheNextEvents(@TempDir Path spoolDir) throws Exception {
         List<String> delivered = new CopyOnWriteArrayList<>();
-        AuditSink sink = new AuditSink() {
-            @Override
-            public void send(List<String> lines) {
-                delivered.addAll(lines);
-            }
-
-            @Override
-            public String describe() {
-                return "memory";
-            }
-        };
+        AuditSink sink = TestRecords.memorySink(delivered);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         AuditLog log = AuditLog.open(null, out, 1000, new AuditLog.Remote(sink, spoolDir, 1 << 20), TEN_MINUTES);
         try {

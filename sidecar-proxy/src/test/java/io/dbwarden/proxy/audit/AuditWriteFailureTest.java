@@ -128,17 +128,7 @@ class AuditWriteFailureTest {
         Path file = dir.resolve("audit.jsonl");
         Path spoolDir = dir.resolve("spool");
         List<String> delivered = Collections.synchronizedList(new ArrayList<>());
-        AuditSink sink = new AuditSink() {
-            @Override
-            public void send(List<String> lines) {
-                delivered.addAll(lines);
-            }
-
-            @Override
-            public String describe() {
-                return "test";
-            }
-        };
+        AuditSink sink = TestRecords.memorySink(delivered);
         int total;
         try (AuditLog log = AuditLog.open(file, AuditRotation.NONE, null, 100_000,
                 new AuditLog.Remote(sink, spoolDir, 1L << 30))) {
@@ -189,17 +179,7 @@ class AuditWriteFailureTest {
     void theSinkGetsWhatReachedTheFileAndClosingWhileFailingEndsAtOnce() throws Exception {
         Path file = dir.resolve("audit.jsonl");
         List<String> delivered = Collections.synchronizedList(new ArrayList<>());
-        AuditSink sink = new AuditSink() {
-            @Override
-            public void send(List<String> lines) {
-                delivered.addAll(lines);
-            }
-
-            @Override
-            public String describe() {
-                return "test";
-            }
-        };
+        AuditSink sink = TestRecords.memorySink(delivered);
         FullDisk disk = new FullDisk();
         AuditLog log = AuditLog.open(file, AuditRotation.NONE, disk, null, 1000,
                 new AuditLog.Remote(sink, dir.resolve("spool"), 1 << 20), AuditLog.DEFAULT_IDLE_PARK_NANOS);

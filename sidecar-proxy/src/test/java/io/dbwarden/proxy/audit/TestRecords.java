@@ -7,6 +7,7 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.SqlText;
 
+import java.util.List;
 import java.util.Map;
 
 /** Execution records for the audit log's own tests. */
@@ -21,5 +22,20 @@ final class TestRecords {
     static ExecutionRecord selectOne(int i) {
         return new ExecutionRecord(SESSION, STATEMENT, Protocol.SIMPLE, Verdict.allow(), 1_764_480_062_045L + i,
                 1000, true, 1, "SELECT 1", null, null, Map.of());
+    }
+
+    /** A sink that keeps what it is sent in {@code delivered} (a thread-safe list). */
+    static AuditSink memorySink(List<String> delivered) {
+        return new AuditSink() {
+            @Override
+            public void send(List<String> lines) {
+                delivered.addAll(lines);
+            }
+
+            @Override
+            public String describe() {
+                return "memory";
+            }
+        };
     }
 }
