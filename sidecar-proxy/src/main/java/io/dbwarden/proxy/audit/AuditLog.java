@@ -29,7 +29,10 @@ import java.util.concurrent.locks.LockSupport;
  * load. A drain that finds nothing puts the writer to sleep until the next event wakes it (one wake-up per idle
  * spell, not a hundred a second in every idle sidecar); a shipper with everything delivered sleeps likewise until the
  * writer spools more. A full queue or spool drops the event and counts it; {@link #healthy()} turns false, which the
- * optional fail-closed gate ({@link AuditGate}) uses to refuse statements while events cannot be recorded.
+ * optional fail-closed gate ({@link AuditGate}) uses to refuse statements while events cannot be recorded. A file
+ * that cannot be written (a full disk) is tried again while events wait in the queue, and the chain goes on from
+ * the last complete event in it ({@link AuditFile} rotates it and follows it when another tool moves it away); a
+ * spool that cannot be written costs the sink its events, not the file.
  */
 public final class AuditLog implements ExecutionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
