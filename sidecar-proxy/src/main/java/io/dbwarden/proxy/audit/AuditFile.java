@@ -62,10 +62,6 @@ final class AuditFile implements Closeable {
     private volatile long rotations;
     private volatile long reopens;
 
-    AuditFile(Path path, AuditRotation rotation) throws IOException {
-        this(path, rotation, Opener.APPEND);
-    }
-
     AuditFile(Path path, AuditRotation rotation, Opener opener) throws IOException {
         this.path = path;
         this.rotation = rotation;
@@ -194,11 +190,27 @@ final class AuditFile implements Closeable {
      */
     String recover() throws IOException {
         abandon();
+        prepare(path);
+        open();
+        return lastChainedLine(path);
+    }
+
+    /**
+     * Before the path is opened: creates its directory if needed and cuts a last line left half-written (a crash or
+     * a failed write); the bytes cut.
+     */
+    static long prepare(Path path) throws IOException {
         if (path.getParent() != null) {
             Files.createDirectories(path.getParent());
         }
-        AuditFiles.truncatePartialLine(path);
-        open();
+        return AuditFiles.truncatePartialLine(path);
+    }
+
+    /**
+     * The last complete line of the file, or of its part 1 when the file has none (it was rotated, by the proxy or
+     * another tool, just before the proxy stopped or its write failed): the event the chain goes on from.
+     */
+    static String lastChainedLine(Path path) throws IOException {
         String last = AuditFiles.lastLine(path);
         return last != null ? last : AuditFiles.lastLine(AuditRotation.part(path, 1));
     }

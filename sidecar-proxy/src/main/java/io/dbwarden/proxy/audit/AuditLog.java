@@ -9,7 +9,6 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -149,18 +148,13 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      */
     public static AuditLog open(Path file, AuditRotation rotation, OutputStream stream, int capacity,
                                 Remote remote) throws IOException {
-        return open(file, rotation, stream, capacity, remote, DEFAULT_IDLE_PARK_NANOS);
+        return open(file, rotation, AuditFile.Opener.APPEND, stream, capacity, remote, DEFAULT_IDLE_PARK_NANOS);
     }
 
     /** {@link #open(Path, OutputStream, int, Remote)} with an idle writer sleeping at most {@code idleParkNanos}. */
     static AuditLog open(Path file, OutputStream stream, int capacity, Remote remote, long idleParkNanos)
             throws IOException {
-        return open(file, AuditRotation.NONE, stream, capacity, remote, idleParkNanos);
-    }
-
-    static AuditLog open(Path file, AuditRotation rotation, OutputStream stream, int capacity, Remote remote,
-                         long idleParkNanos) throws IOException {
-        return open(file, rotation, AuditFile.Opener.APPEND, stream, capacity, remote, idleParkNanos);
+        return open(file, AuditRotation.NONE, AuditFile.Opener.APPEND, stream, capacity, remote, idleParkNanos);
     }
 
     /** The file opened by {@code opener} (tests make it fail). */
@@ -170,20 +164,12 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         OutputStream w = null;
         AuditFile f = null;
         if (file != null) {
-            if (file.getParent() != null) {
-                Files.createDirectories(file.getParent());
-            }
-            long cut = AuditFiles.truncatePartialLine(file);
+            long cut = AuditFile.prepare(file);
             if (cut > 0) {
                 LOG.warn("audit file ended in a partial event (crash during a write); removed it: file={} bytes={}",
                         file, cut);
             }
-            last = AuditFiles.lastLine(file);
-            Path part = AuditRotation.part(file, 1);
-            if (last == null && Files.isRegularFile(part)) {
-                // just rotated (by the proxy or another tool) when the proxy stopped: the chain is in part 1
-                last = AuditFiles.lastLine(part);
-            }
+            last = AuditFile.lastChainedLine(file);
             f = new AuditFile(file, rotation, opener);
         } else {
             w = new BufferedOutputStream(stream, 1 << 16);
