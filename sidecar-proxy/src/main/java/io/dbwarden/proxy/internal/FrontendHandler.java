@@ -303,11 +303,14 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                     cancelForwarded = true;
                     onCancel.run();
                 });
-        ctx.write(PgMessages.authenticationRequest(ctx.alloc(), 0));
-        result.parameters().forEach((k, v) -> ctx.write(PgMessages.parameterStatus(ctx.alloc(), k, v)));
-        ctx.write(PgMessages.backendKeyData(ctx.alloc(), proxyCancelKey[0], proxyCancelKey[1]));
-        result.notices().forEach(ctx::write);
-        ctx.writeAndFlush(PgMessages.readyForQuery(ctx.alloc(), 'I'));
+        boolean notices = !result.notices().isEmpty();
+        ctx.write(PgMessages.sessionStart(ctx.alloc(), result.parameters(), proxyCancelKey[0], proxyCancelKey[1],
+                !notices));
+        if (notices) { // the server's notices of the start-up, before the first ReadyForQuery as the server sent them
+            result.notices().forEach(ctx::write);
+            ctx.write(PgMessages.readyForQuery(ctx.alloc(), 'I'));
+        }
+        ctx.flush();
         state = new ConnectionState.Relaying();
         LOG.debug("session ready: connection={} identity={} database={} user={}", session.connectionId(),
                 session.identity(), session.database(), session.upstreamUser());

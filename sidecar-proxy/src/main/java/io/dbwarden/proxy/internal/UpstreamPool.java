@@ -22,9 +22,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -45,10 +45,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * when next seen or when they expire. The ended session's cancel key is unregistered before its connection is handed
  * on, so no cancel request meant for it reaches the next session (see {@link CancelRegistry#cancel}).
  *
- * <p>The pool's timers (idle expiry, reset timeout) wait on a thread of their own and hand what they do to the
- * connection's event loop, never on the event loop itself: an io_uring event loop with any scheduled task pending
+ * <p>The pool's deadlines (idle expiry, reset timeout) are watched by a thread of its own, which hands what is due to
+ * the connection's event loop, never by the event loop itself: an io_uring event loop with any scheduled task pending
  * arms a timeout with every wait for I/O (one more submission and completion per wait, a kernel timer set and
  * cancelled each time), so a few idle connections would make every statement of the loop's live sessions cost more.
+ * Nor is there a timer per connection: a deadline is a map entry the event loop sets or removes (no other thread
+ * woken), and the thread looks at them once per tick (a tenth of the shorter timeout, 10 ms to 1 s) while there are
+ * any. A timer per connection, scheduled at each reset and pooling and cancelled when taken, woke that thread and took
+ * a lock on the event loop several times per session: with clients connecting for a statement or two (4,000 sessions
+ * a second on two cores), a tenth of the proxy's CPU. Deadlines so fire up to one tick late.
  */
 final class UpstreamPool {
     private static final Logger LOG = LoggerFactory.getLogger(UpstreamPool.class);
@@ -75,9 +80,14 @@ final class UpstreamPool {
     private final Map<EventLoop, ArrayDeque<Pooled>> byLoop = new ConcurrentHashMap<>();
     private volatile boolean closed;
     /**
-     * Runs the pool's timers (one thread, started by the first timer); a cancelled timer leaves its queue at once, so
-     * connections taken from the pool leave nothing behind.
+     * Each connection's pending deadline; set and removed on the connection's event loop, looked through by the
+     * timer thread, which removes what is due (only if unchanged since) and hands its action to the event loop.
      */
+    private final Map<Pooled, Deadline> deadlines = new ConcurrentHashMap<>();
+    /** Whether a look through the deadlines is scheduled (the timer thread sleeps while there are none). */
+    private final AtomicBoolean watching = new AtomicBoolean();
+    private final long tickMillis;
+    /** Runs the looks through the deadlines (one thread, started by the first deadline). */
     private final ScheduledThreadPoolExecutor timers;
 
     UpstreamPool(UpstreamPooling settings) {
@@ -87,6 +97,9 @@ final class UpstreamPool {
     UpstreamPool(UpstreamPooling settings, long resetTimeoutMillis) {
         this.settings = settings;
         this.resetTimeoutMillis = resetTimeoutMillis;
+        long shorter = settings.enabled() ? Math.min(settings.idleTimeout().toMillis(), resetTimeoutMillis)
+                : resetTimeoutMillis;
+        this.tickMillis = Math.clamp(shorter / 10, 10, 1000);
         this.timers = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "dbwarden-pool-timer");
             t.setDaemon(true);
@@ -96,26 +109,73 @@ final class UpstreamPool {
         timers.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     }
 
-    /** Timers pending now (for tests). */
+    /** Deadlines pending now (for tests). */
     int pendingTimers() {
-        return timers.getQueue().size();
+        return deadlines.size();
+    }
+
+    /** Whether the timer thread has a look through the deadlines scheduled (for tests). */
+    boolean watching() {
+        return watching.get();
+    }
+
+    /** An action due on a connection's event loop at a time; compared by identity. */
+    private static final class Deadline {
+        final long dueNanos;
+        final Runnable action;
+
+        Deadline(long dueNanos, Runnable action) {
+            this.dueNanos = dueNanos;
+            this.action = action;
+        }
     }
 
     /**
-     * Runs {@code task} on {@code channel}'s event loop after {@code millis}, timed on the pool's own thread; null
-     * if the pool is closing (the caller then ends the connection).
+     * Runs {@code action} on {@code p}'s event loop once {@code millis} have passed (up to a tick later), unless the
+     * deadline is replaced or cleared before; false if the pool is closing (the caller then ends the connection).
+     * On the connection's event loop.
      */
-    private ScheduledFuture<?> onLoopAfter(Channel channel, Runnable task, long millis) {
-        try {
-            return timers.schedule(() -> {
+    private boolean setDeadline(Pooled p, Runnable action, long millis) {
+        if (closed) {
+            return false;
+        }
+        deadlines.put(p, new Deadline(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis), action));
+        if (!watching.get() && watching.compareAndSet(false, true)) {
+            try {
+                timers.schedule(this::watch, tickMillis, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                deadlines.remove(p); // closing
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** On the timer thread: hands what is due to the event loops; looks again a tick later while any are left. */
+    private void watch() {
+        long now = System.nanoTime();
+        for (Map.Entry<Pooled, Deadline> e : deadlines.entrySet()) {
+            Deadline d = e.getValue();
+            // removed only if the event loop has not set another one meanwhile
+            if (now - d.dueNanos >= 0 && deadlines.remove(e.getKey(), d)) {
                 try {
-                    channel.eventLoop().execute(task);
-                } catch (RejectedExecutionException e) {
+                    e.getKey().channel.eventLoop().execute(d.action);
+                } catch (RejectedExecutionException ex) {
                     // the event loop is shutting down: its channels close with it
                 }
-            }, millis, TimeUnit.MILLISECONDS);
+            }
+        }
+        if (deadlines.isEmpty()) {
+            watching.set(false);
+            // a deadline set between the look and the flag found the flag still up and scheduled nothing
+            if (deadlines.isEmpty() || !watching.compareAndSet(false, true)) {
+                return;
+            }
+        }
+        try {
+            timers.schedule(this::watch, tickMillis, TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
-            return null;
+            // closing
         }
     }
 
@@ -178,6 +238,7 @@ final class UpstreamPool {
     void close() {
         closed = true;
         timers.shutdownNow();
+        deadlines.clear();
         for (Map.Entry<EventLoop, ArrayDeque<Pooled>> e : byLoop.entrySet()) {
             if (e.getKey().isShuttingDown()) {
                 continue; // its channels close with it
@@ -202,7 +263,6 @@ final class UpstreamPool {
         final Channel channel;
         private boolean resetting = true;
         private boolean inPool;
-        private ScheduledFuture<?> timer;
 
         Pooled(Key key, Map<String, String> parameters, int backendPid, int backendSecret, Channel channel) {
             this.key = key;
@@ -213,13 +273,13 @@ final class UpstreamPool {
         }
 
         void startReset() {
-            timer = onLoopAfter(channel, () -> {
+            boolean timed = setDeadline(this, () -> {
                 if (resetting) { // on the loop: a reset that completed meanwhile keeps its connection
                     LOG.debug("upstream reset timed out, closing the connection: {}", key);
                     channel.close();
                 }
             }, resetTimeoutMillis);
-            if (timer == null) {
+            if (!timed) {
                 channel.close();
                 return;
             }
@@ -264,7 +324,7 @@ final class UpstreamPool {
                         return false;
                     }
                     resetting = false;
-                    timer.cancel(false);
+                    deadlines.remove(this);
                     offer();
                 }
                 default -> {
@@ -285,8 +345,7 @@ final class UpstreamPool {
                 terminate();
                 return;
             }
-            timer = onLoopAfter(channel, this::expire, settings.idleTimeout().toMillis());
-            if (timer == null) {
+            if (!setDeadline(this, this::expire, settings.idleTimeout().toMillis())) {
                 idle.decrementAndGet();
                 terminate();
                 return;
@@ -309,9 +368,7 @@ final class UpstreamPool {
                 inPool = false;
                 idle.decrementAndGet();
             }
-            if (timer != null) {
-                timer.cancel(false);
-            }
+            deadlines.remove(this);
         }
 
         /** Ends the connection the way a client does. */

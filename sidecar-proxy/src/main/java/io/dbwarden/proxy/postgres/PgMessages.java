@@ -2,7 +2,6 @@ package io.dbwarden.proxy.postgres;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.ByteBufUtil;
 
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
@@ -29,11 +28,9 @@ public final class PgMessages {
     }
 
     private static void writeCString(ByteBuf buf, String s, Charset charset) {
-        if (charset == StandardCharsets.UTF_8) {
-            ByteBufUtil.writeUtf8(buf, s);
-        } else {
-            buf.writeCharSequence(s, charset);
-        }
+        // encoded first and copied in bulk: Netty's writeUtf8 reserves three bytes per character, so a buffer sized
+        // for the text grew (a new buffer and a copy) for every string, and wrote a direct buffer byte by byte
+        buf.writeBytes(s.getBytes(charset));
         buf.writeByte(0);
     }
 
@@ -367,18 +364,31 @@ public final class PgMessages {
         return end(buf);
     }
 
-    public static ByteBuf backendKeyData(ByteBufAllocator alloc, int pid, int secret) {
-        ByteBuf buf = begin(alloc, 'K', 8);
-        buf.writeInt(pid);
-        buf.writeInt(secret);
-        return end(buf);
-    }
-
-    public static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
-        ByteBuf buf = begin(alloc, 'S', name.length() + value.length() + 2);
-        writeCString(buf, name, StandardCharsets.UTF_8);
-        writeCString(buf, value, StandardCharsets.UTF_8);
-        return end(buf);
+    /**
+     * What a server sends once a session is authenticated, as one buffer: AuthenticationOk, a ParameterStatus per
+     * parameter, BackendKeyData and, if {@code ready}, ReadyForQuery (idle). One message each would be an allocation
+     * and a trip through the pipeline each, for a dozen parameters per connection.
+     */
+    public static ByteBuf sessionStart(ByteBufAllocator alloc, Map<String, String> parameters, int pid, int secret,
+                                       boolean ready) {
+        int size = 9 + 13 + (ready ? 6 : 0);
+        for (Map.Entry<String, String> p : parameters.entrySet()) {
+            size += 7 + p.getKey().length() + p.getValue().length(); // exact for ASCII; grows for anything else
+        }
+        ByteBuf buf = alloc.buffer(size);
+        buf.writeByte('R').writeInt(8).writeInt(0);
+        for (Map.Entry<String, String> p : parameters.entrySet()) {
+            int start = buf.writerIndex();
+            buf.writeByte('S').writeInt(0);
+            writeCString(buf, p.getKey(), StandardCharsets.UTF_8);
+            writeCString(buf, p.getValue(), StandardCharsets.UTF_8);
+            buf.setInt(start + 1, buf.writerIndex() - start - 1);
+        }
+        buf.writeByte('K').writeInt(12).writeInt(pid).writeInt(secret);
+        if (ready) {
+            buf.writeByte('Z').writeInt(5).writeByte('I');
+        }
+        return buf;
     }
 
     /** NegotiateProtocolVersion: newest minor version supported and the protocol options not recognized. */

@@ -89,6 +89,8 @@ class UpstreamPoolTimersTest {
             assertThat(pool.pendingTimers()).as("a taken connection's timer is gone at once").isZero();
             assertThat(up.isActive()).isTrue();
             assertThat(deadline()).isEqualTo(-1L);
+            // with no deadline left the timer thread stops looking (the tick is a second here)
+            await().atMost(5, TimeUnit.SECONDS).until(() -> !pool.watching());
         } finally {
             pool.close();
         }
@@ -103,6 +105,7 @@ class UpstreamPoolTimersTest {
             await().atMost(10, TimeUnit.SECONDS).until(() -> pool.idleConnections() == 0 && !up.isActive());
             assertThat(received).containsExactly("Q DISCARD ALL", "X"); // ended the way a client ends a session
             assertThat(pool.pendingTimers()).isZero();
+            await().atMost(5, TimeUnit.SECONDS).until(() -> !pool.watching());
             assertThat(loop.submit(() -> pool.take(loop, KEY)).get(5, TimeUnit.SECONDS)).isNull();
         } finally {
             pool.close();
