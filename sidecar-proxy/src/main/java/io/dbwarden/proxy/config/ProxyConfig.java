@@ -106,6 +106,12 @@ public record ProxyConfig(HostPort listen, HostPort upstream, String upstreamDat
                 identity, maxMessageLength, connectTimeout, handshakeTimeout);
     }
 
+    public ProxyConfig withTimeouts(Duration connect, Duration handshake) {
+        return new ProxyConfig(listen, upstream, upstreamDatabase, upstreamUser, upstreamPassword, upstreamTls,
+                upstreamRootCert, clientTlsCert, clientTlsKey, clientTlsRequired, clientAuth, clientPassword,
+                allowRemoteTrust, identity, maxMessageLength, connect, handshake);
+    }
+
     public ProxyConfig withIdentity(String newIdentity) {
         return new ProxyConfig(listen, upstream, upstreamDatabase, upstreamUser, upstreamPassword, upstreamTls,
                 upstreamRootCert, clientTlsCert, clientTlsKey, clientTlsRequired, clientAuth, clientPassword,

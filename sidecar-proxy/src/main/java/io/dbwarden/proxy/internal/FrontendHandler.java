@@ -209,7 +209,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                         runtime.watchReceiveRing(ch);
                         ch.pipeline().addLast("handshake", new UpstreamHandshake(cfg.upstream(), cfg.upstreamTls(),
                                 runtime.upstreamSslContext(), params, cfg.upstreamPassword(), cfg.maxMessageLength(),
-                                cfg.handshakeTimeout().toMillis(), ready));
+                                cfg.handshakeTimeout().toMillis(), runtime.timeouts(), ready));
                     }
                 });
         runtime.upstreamSocketOptions().forEach(o -> o.setOn(b));

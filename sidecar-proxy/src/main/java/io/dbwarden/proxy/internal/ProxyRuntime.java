@@ -20,12 +20,13 @@ import java.util.function.Supplier;
  * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}),
  * and the transport's ({@link Transport#socketOptions}).
  * {@code upstreamPool}: database connections kept for later sessions.
+ * {@code timeouts}: of the client start-ups and database handshakes.
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
                     TlsContexts tls, Transport transport, List<TcpKeepalive.Option<?>> upstreamSocketOptions,
                     StatementCache statements,
                     AtomicLong connectionIds, Supplier<Map<String, String>> sessionSettings,
-                    AtomicBoolean shuttingDown, UpstreamPool upstreamPool) {
+                    AtomicBoolean shuttingDown, UpstreamPool upstreamPool, Deadlines timeouts) {
     /** Socket type of the connections to the database (they share their client's event loop). */
     Class<? extends Channel> upstreamChannelType() {
         return transport.socketChannel();

@@ -135,7 +135,8 @@ public final class SideConnection implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast("handshake", new UpstreamHandshake(config.upstream(),
                                 config.upstreamTls(), sslContext, params, config.upstreamPassword(),
-                                config.maxMessageLength(), config.handshakeTimeout().toMillis(), ready));
+                                config.maxMessageLength(), config.handshakeTimeout().toMillis(),
+                                new Deadlines(Deadlines.tickFor(config.handshakeTimeout().toMillis())), ready));
                     }
                 })
                 .connect(config.upstream().host(), config.upstream().port())

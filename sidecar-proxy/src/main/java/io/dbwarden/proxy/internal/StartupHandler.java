@@ -19,7 +19,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The start-up phase of a client connection: answers SSLRequest (TLS if configured) and GSSENCRequest (always
@@ -30,7 +29,6 @@ final class StartupHandler extends ByteToMessageDecoder {
     private static final Logger LOG = LoggerFactory.getLogger(StartupHandler.class);
     private final ProxyRuntime runtime;
     private boolean tlsNegotiated;
-    private ScheduledFuture<?> timeout;
 
     StartupHandler(ProxyRuntime runtime) {
         this.runtime = runtime;
@@ -39,17 +37,17 @@ final class StartupHandler extends ByteToMessageDecoder {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         long millis = runtime.config().handshakeTimeout().toMillis();
-        timeout = ctx.executor().schedule(() -> {
-            LOG.debug("client did not complete startup in time: remote={}", ctx.channel().remoteAddress());
-            ctx.close();
-        }, millis, TimeUnit.MILLISECONDS);
+        runtime.timeouts().set(this, ctx.executor(), () -> {
+            if (!ctx.isRemoved()) { // not once the start-up is done
+                LOG.debug("client did not complete startup in time: remote={}", ctx.channel().remoteAddress());
+                ctx.close();
+            }
+        }, millis);
     }
 
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) {
-        if (timeout != null) {
-            timeout.cancel(false);
-        }
+        runtime.timeouts().clear(this);
     }
 
     @Override

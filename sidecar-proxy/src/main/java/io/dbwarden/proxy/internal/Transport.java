@@ -176,11 +176,6 @@ record Transport(String name, Supplier<IoHandlerFactory> ioHandlers, Class<? ext
                         .build()));
     }
 
-    /** For the loop that only accepts connections: no receive buffers to provide. */
-    IoHandlerFactory acceptHandlers() {
-        return bufferRing ? IO_URING_POLL_FIRST.ioHandlers.get() : ioHandlers.get();
-    }
-
     /** Whether this is one of the io_uring transports (with or without the buffer ring). */
     boolean isIoUring() {
         return socketChannel == IoUringSocketChannel.class;

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Brings an upstream connection from TCP-connected to ReadyForQuery: optional TLS (SSLRequest), startup
@@ -57,11 +56,11 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
     private final String password;
     private final int maxMessageLength;
     private final long timeoutMillis;
+    private final Deadlines timeouts;
     private final Promise<Result> promise;
 
     private Phase phase;
     private ScramSha256Client scram;
-    private ScheduledFuture<?> timeout;
     private final Map<String, String> parameters = new LinkedHashMap<>();
     private final List<ByteBuf> notices = new ArrayList<>();
     private int backendPid;
@@ -69,7 +68,7 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
 
     UpstreamHandshake(HostPort upstream, UpstreamTlsMode tlsMode, SslContext sslContext,
                       Map<String, String> startupParameters, String password, int maxMessageLength,
-                      long timeoutMillis, Promise<Result> promise) {
+                      long timeoutMillis, Deadlines timeouts, Promise<Result> promise) {
         this.upstream = upstream;
         this.tlsMode = tlsMode;
         this.sslContext = sslContext;
@@ -77,14 +76,15 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
         this.password = password;
         this.maxMessageLength = maxMessageLength;
         this.timeoutMillis = timeoutMillis;
+        this.timeouts = timeouts;
         this.promise = promise;
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
-        timeout = ctx.executor().schedule(() -> fail(ctx, new HandshakeException("08006",
-                "timed out after " + timeoutMillis + " ms connecting to the database at " + upstream)),
-                timeoutMillis, TimeUnit.MILLISECONDS);
+        // (a handshake done meanwhile has completed the promise: the failure is then ignored)
+        timeouts.set(this, ctx.executor(), () -> fail(ctx, new HandshakeException("08006",
+                "timed out after " + timeoutMillis + " ms connecting to the database at " + upstream)), timeoutMillis);
         if (tlsMode == UpstreamTlsMode.DISABLE) {
             sendStartup(ctx);
         } else {
@@ -173,7 +173,7 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
                 if (phase != Phase.AWAIT_READY) {
                     throw new HandshakeException("08P01", "database sent ReadyForQuery before authentication completed");
                 }
-                timeout.cancel(false);
+                timeouts.clear(this);
                 // listeners install the relay handlers behind this one; removing it then hands them any bytes left
                 promise.trySuccess(new Result(ctx.channel(), Map.copyOf(parameters), backendPid, backendSecret, List.copyOf(notices)));
                 ctx.pipeline().remove(this);
@@ -271,9 +271,7 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
 
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) {
-        if (timeout != null) {
-            timeout.cancel(false);
-        }
+        timeouts.clear(this);
         if (!promise.isDone()) {
             notices.forEach(ByteBuf::release);
         }
@@ -281,9 +279,7 @@ final class UpstreamHandshake extends ByteToMessageDecoder {
 
     private void fail(ChannelHandlerContext ctx, HandshakeException e) {
         if (promise.tryFailure(e)) {
-            if (timeout != null) {
-                timeout.cancel(false);
-            }
+            timeouts.clear(this);
             notices.forEach(ByteBuf::release);
             notices.clear();
             ctx.close();

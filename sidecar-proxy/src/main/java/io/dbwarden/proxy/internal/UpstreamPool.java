@@ -7,24 +7,25 @@ import io.dbwarden.proxy.postgres.PgFrameDecoder;
 import io.dbwarden.proxy.postgres.PgMessages;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -45,15 +46,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * when next seen or when they expire. The ended session's cancel key is unregistered before its connection is handed
  * on, so no cancel request meant for it reaches the next session (see {@link CancelRegistry#cancel}).
  *
- * <p>The pool's deadlines (idle expiry, reset timeout) are watched by a thread of its own, which hands what is due to
- * the connection's event loop, never by the event loop itself: an io_uring event loop with any scheduled task pending
- * arms a timeout with every wait for I/O (one more submission and completion per wait, a kernel timer set and
- * cancelled each time), so a few idle connections would make every statement of the loop's live sessions cost more.
- * Nor is there a timer per connection: a deadline is a map entry the event loop sets or removes (no other thread
- * woken), and the thread looks at them once per tick (a tenth of the shorter timeout, 10 ms to 1 s) while there are
- * any. A timer per connection, scheduled at each reset and pooling and cancelled when taken, woke that thread and took
- * a lock on the event loop several times per session: with clients connecting for a statement or two (4,000 sessions
- * a second on two cores), a tenth of the proxy's CPU. Deadlines so fire up to one tick late.
+ * <p>The pool's timeouts (idle expiry, reset) are {@link Deadlines}: off the event loop, no timer per connection,
+ * looked at once per tick (a tenth of the shorter timeout, 10 ms to 1 s), so they fire up to a tick late.
  */
 final class UpstreamPool {
     private static final Logger LOG = LoggerFactory.getLogger(UpstreamPool.class);
@@ -79,16 +73,8 @@ final class UpstreamPool {
     /** Per event loop, most recently used last; touched only on that loop. */
     private final Map<EventLoop, ArrayDeque<Pooled>> byLoop = new ConcurrentHashMap<>();
     private volatile boolean closed;
-    /**
-     * Each connection's pending deadline; set and removed on the connection's event loop, looked through by the
-     * timer thread, which removes what is due (only if unchanged since) and hands its action to the event loop.
-     */
-    private final Map<Pooled, Deadline> deadlines = new ConcurrentHashMap<>();
-    /** Whether a look through the deadlines is scheduled (the timer thread sleeps while there are none). */
-    private final AtomicBoolean watching = new AtomicBoolean();
-    private final long tickMillis;
-    /** Runs the looks through the deadlines (one thread, started by the first deadline). */
-    private final ScheduledThreadPoolExecutor timers;
+    /** Each connection's reset or idle timeout, set and cleared on its event loop. */
+    private final Deadlines deadlines;
 
     UpstreamPool(UpstreamPooling settings) {
         this(settings, RESET_TIMEOUT_MILLIS);
@@ -99,84 +85,25 @@ final class UpstreamPool {
         this.resetTimeoutMillis = resetTimeoutMillis;
         long shorter = settings.enabled() ? Math.min(settings.idleTimeout().toMillis(), resetTimeoutMillis)
                 : resetTimeoutMillis;
-        this.tickMillis = Math.clamp(shorter / 10, 10, 1000);
-        this.timers = new ScheduledThreadPoolExecutor(1, r -> {
-            Thread t = new Thread(r, "dbwarden-pool-timer");
-            t.setDaemon(true);
-            return t;
-        });
-        timers.setRemoveOnCancelPolicy(true);
-        timers.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        this.deadlines = new Deadlines(Deadlines.tickFor(shorter));
     }
 
     /** Deadlines pending now (for tests). */
     int pendingTimers() {
-        return deadlines.size();
+        return deadlines.pending();
     }
 
-    /** Whether the timer thread has a look through the deadlines scheduled (for tests). */
+    /** Whether the pool's deadlines are being looked at (for tests: not once none is left). */
     boolean watching() {
-        return watching.get();
-    }
-
-    /** An action due on a connection's event loop at a time; compared by identity. */
-    private static final class Deadline {
-        final long dueNanos;
-        final Runnable action;
-
-        Deadline(long dueNanos, Runnable action) {
-            this.dueNanos = dueNanos;
-            this.action = action;
-        }
+        return deadlines.watching();
     }
 
     /**
      * Runs {@code action} on {@code p}'s event loop once {@code millis} have passed (up to a tick later), unless the
      * deadline is replaced or cleared before; false if the pool is closing (the caller then ends the connection).
-     * On the connection's event loop.
      */
     private boolean setDeadline(Pooled p, Runnable action, long millis) {
-        if (closed) {
-            return false;
-        }
-        deadlines.put(p, new Deadline(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis), action));
-        if (!watching.get() && watching.compareAndSet(false, true)) {
-            try {
-                timers.schedule(this::watch, tickMillis, TimeUnit.MILLISECONDS);
-            } catch (RejectedExecutionException e) {
-                deadlines.remove(p); // closing
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /** On the timer thread: hands what is due to the event loops; looks again a tick later while any are left. */
-    private void watch() {
-        long now = System.nanoTime();
-        for (Map.Entry<Pooled, Deadline> e : deadlines.entrySet()) {
-            Deadline d = e.getValue();
-            // removed only if the event loop has not set another one meanwhile
-            if (now - d.dueNanos >= 0 && deadlines.remove(e.getKey(), d)) {
-                try {
-                    e.getKey().channel.eventLoop().execute(d.action);
-                } catch (RejectedExecutionException ex) {
-                    // the event loop is shutting down: its channels close with it
-                }
-            }
-        }
-        if (deadlines.isEmpty()) {
-            watching.set(false);
-            // a deadline set between the look and the flag found the flag still up and scheduled nothing
-            if (deadlines.isEmpty() || !watching.compareAndSet(false, true)) {
-                return;
-            }
-        }
-        try {
-            timers.schedule(this::watch, tickMillis, TimeUnit.MILLISECONDS);
-        } catch (RejectedExecutionException e) {
-            // closing
-        }
+        return !closed && deadlines.set(p, p.channel.eventLoop(), action, millis);
     }
 
     boolean enabled() {
@@ -234,24 +161,46 @@ final class UpstreamPool {
         p.startReset();
     }
 
-    /** Closes every idle connection (at shutdown); later sessions get new ones. */
+    /**
+     * Ends every idle connection the way a client ends its session (at shutdown) and waits, at most 2 s, until they
+     * are closed: the event loops stop right after, and a connection still being closed when its loop stops would be
+     * left open. Later sessions get new connections.
+     */
     void close() {
         closed = true;
-        timers.shutdownNow();
-        deadlines.clear();
+        deadlines.close();
+        List<Future<List<ChannelFuture>>> ending = new ArrayList<>();
         for (Map.Entry<EventLoop, ArrayDeque<Pooled>> e : byLoop.entrySet()) {
-            if (e.getKey().isShuttingDown()) {
+            EventLoop loop = e.getKey();
+            if (loop.isShuttingDown()) {
                 continue; // its channels close with it
             }
-            e.getKey().execute(() -> {
-                ArrayDeque<Pooled> pooled = e.getValue();
-                while (!pooled.isEmpty()) {
-                    Pooled p = pooled.poll();
-                    p.leave();
-                    p.terminate();
-                }
-            });
+            try {
+                ending.add(loop.submit(() -> {
+                    List<ChannelFuture> closing = new ArrayList<>();
+                    ArrayDeque<Pooled> pooled = e.getValue();
+                    while (!pooled.isEmpty()) {
+                        Pooled p = pooled.poll();
+                        p.leave();
+                        p.terminate();
+                        closing.add(p.channel.closeFuture());
+                    }
+                    return closing;
+                }));
+            } catch (RejectedExecutionException ex) {
+                // shutting down meanwhile: its channels close with it
+            }
         }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        for (Future<List<ChannelFuture>> f : ending) {
+            if (f.awaitUninterruptibly(remainingMillis(deadline)) && f.isSuccess()) {
+                f.getNow().forEach(c -> c.awaitUninterruptibly(remainingMillis(deadline)));
+            }
+        }
+    }
+
+    private static long remainingMillis(long deadlineNanos) {
+        return Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
     }
 
     /** One connection from its reset on: its handler until a session takes it. */
@@ -324,7 +273,7 @@ final class UpstreamPool {
                         return false;
                     }
                     resetting = false;
-                    deadlines.remove(this);
+                    deadlines.clear(this);
                     offer();
                 }
                 default -> {
@@ -368,7 +317,7 @@ final class UpstreamPool {
                 inPool = false;
                 idle.decrementAndGet();
             }
-            deadlines.remove(this);
+            deadlines.clear(this);
         }
 
         /** Ends the connection the way a client does. */

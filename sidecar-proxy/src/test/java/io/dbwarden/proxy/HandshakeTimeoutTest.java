@@ -1,0 +1,105 @@
+package io.dbwarden.proxy;
+
+import io.dbwarden.proxy.config.HostPort;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RunningProxy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static io.dbwarden.proxy.testing.FakeServer.readMessage;
+import static io.dbwarden.proxy.testing.RawPg.startup;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The start-up limits, per side: a client that connects and does not complete its start-up is disconnected, a
+ * database that does not complete the proxy's handshake fails the session with a clear error, and a session that did
+ * start in time is not touched by its start-up's timeout afterwards. Over real sockets, with a 400 ms limit.
+ */
+@ExtendWith(LeakDetection.class)
+class HandshakeTimeoutTest {
+    private static final Duration LIMIT = Duration.ofMillis(400);
+
+    @Test
+    void aClientThatSaysNothingIsDisconnectedAfterTheLimit() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT), List.of(),
+                List.of()); Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(10_000);
+            long start = System.nanoTime();
+            assertThat(s.getInputStream().read()).as("closed without a word").isEqualTo(-1);
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertThat(millis).as("not before the limit, and at most a tick or so after it")
+                    .isGreaterThanOrEqualTo(LIMIT.toMillis() - 50).isLessThan(5_000);
+        }
+    }
+
+    @Test
+    void aClientThatStopsHalfWayThroughItsStartupIsDisconnectedToo() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT), List.of(),
+                List.of()); Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(10_000);
+            byte[] startup = startup();
+            s.getOutputStream().write(startup, 0, startup.length - 3); // the length says more is coming
+            s.getOutputStream().flush();
+            assertThat(s.getInputStream().read()).isEqualTo(-1);
+        }
+    }
+
+    @Test
+    void aDatabaseThatNeverAnswersTheHandshakeFailsTheSessionWithAClearError() throws Exception {
+        try (ServerSocket silent = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
+            CountDownLatch accepted = new CountDownLatch(1);
+            Thread server = Thread.ofPlatform().daemon().start(() -> {
+                try (Socket upstream = silent.accept()) {
+                    accepted.countDown();
+                    upstream.getInputStream().readAllBytes(); // reads the start-up, answers nothing
+                } catch (java.io.IOException e) {
+                    // the proxy hung up
+                }
+            });
+            try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstream(new HostPort("127.0.0.1",
+                    silent.getLocalPort())).withTimeouts(Duration.ofSeconds(5), LIMIT), List.of(), List.of());
+                 Socket s = new Socket("127.0.0.1", proxy.port())) {
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write(startup());
+                s.getOutputStream().flush();
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                byte[] error = readMessage(in);
+                assertThat((char) error[0]).isEqualTo('E');
+                assertThat(new String(error, StandardCharsets.UTF_8)).contains("FATAL").contains("C08006")
+                        .contains("timed out after 400 ms connecting to the database at 127.0.0.1:"
+                                + silent.getLocalPort());
+                assertThatThrownBy(() -> readMessage(in)).isInstanceOf(EOFException.class);
+                assertThat(accepted.await(1, TimeUnit.SECONDS)).isTrue();
+            }
+            server.join(5_000);
+            assertThat(server.isAlive()).as("the proxy closed its database connection too").isFalse();
+        }
+    }
+
+    @Test
+    void aSessionThatStartedInTimeOutlivesTheLimit() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT), List.of(),
+                List.of()); Connection c = proxy.connect(); Statement st = c.createStatement()) {
+            Thread.sleep(LIMIT.toMillis() * 3);
+            try (ResultSet rs = st.executeQuery("SELECT 42")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(42);
+            }
+        }
+    }
+}
