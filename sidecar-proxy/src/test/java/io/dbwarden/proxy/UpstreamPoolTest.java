@@ -125,6 +125,29 @@ class UpstreamPoolTest {
     }
 
     @Test
+    void theNextSessionIsToldTheSettingsTheResetRestoredNotTheOnesTheLastSessionChanged() throws Exception {
+        try (RunningProxy proxy = RunningProxy.startPooled(KEEP, Map::of)) {
+            int pid;
+            try (Connection c = proxy.connect(STARTUP + "alpha"); Statement s = c.createStatement()) {
+                pid = pid(c);
+                s.execute("SET application_name = 'changed'");
+                s.execute("SET TimeZone = 'Asia/Tokyo'");
+                Map<String, String> reported = c.unwrap(org.postgresql.PGConnection.class).getParameterStatuses();
+                assertThat(reported).containsEntry("application_name", "changed").containsEntry("TimeZone",
+                        "Asia/Tokyo");
+            }
+            await().atMost(10, TimeUnit.SECONDS).until(() -> idle(proxy) == 1);
+            try (Connection c = proxy.connect(STARTUP + "alpha"); Statement s = c.createStatement()) {
+                assertThat(pid(c)).isEqualTo(pid);
+                // what the session start told the driver: the values DISCARD ALL reported, not the old session's
+                Map<String, String> reported = c.unwrap(org.postgresql.PGConnection.class).getParameterStatuses();
+                assertThat(reported).containsEntry("application_name", "alpha");
+                assertThat(reported.get("TimeZone")).isEqualTo(value(s, "SHOW TimeZone")).isNotEqualTo("Asia/Tokyo");
+            }
+        }
+    }
+
+    @Test
     void theSessionSettingsOfTheKeptConnectionHoldAfterTheReset() throws Exception {
         // a read-only policy starts sessions read-only; the reset (allowed in a read-only session) keeps that
         try (RunningProxy proxy = RunningProxy.startPooled(KEEP, () -> Map.of("default_transaction_read_only", "on"))) {

@@ -37,8 +37,12 @@ public final class CancelRegistry {
      */
     int[] register(HostPort upstream, int upstreamPid, int upstreamSecret, Runnable session) {
         while (true) {
-            int pid = random.nextInt(1, Integer.MAX_VALUE);
-            int secret = random.nextInt();
+            long bits = random.nextLong(); // one draw for both halves: each draw takes the generator's lock
+            int pid = (int) (bits >>> 33); // 31 bits: a positive pid
+            int secret = (int) bits;
+            if (pid == 0) {
+                continue;
+            }
             if (byProxyPid.putIfAbsent(pid, new Entry(secret, upstream, upstreamPid, upstreamSecret, session)) == null) {
                 return new int[]{pid, secret};
             }

@@ -142,7 +142,7 @@ final class UpstreamPool {
                 it.remove();
                 p.leave();
                 p.channel.pipeline().remove(p);
-                return new UpstreamHandshake.Result(p.channel, Map.copyOf(p.parameters), p.backendPid,
+                return new UpstreamHandshake.Result(p.channel, p.parameters, p.backendPid,
                         p.backendSecret, List.of());
             }
         }
@@ -155,7 +155,7 @@ final class UpstreamPool {
      * connection's event loop.
      */
     void reset(Channel up, Key key, Map<String, String> parameters, int backendPid, int backendSecret) {
-        Pooled p = new Pooled(key, new HashMap<>(parameters), backendPid, backendSecret, up);
+        Pooled p = new Pooled(key, Map.copyOf(parameters), backendPid, backendSecret, up);
         up.pipeline().addLast("pool", p);
         up.config().setAutoRead(true);
         p.startReset();
@@ -206,7 +206,8 @@ final class UpstreamPool {
     /** One connection from its reset on: its handler until a session takes it. */
     private final class Pooled extends ChannelInboundHandlerAdapter {
         final Key key;
-        final Map<String, String> parameters;
+        /** Immutable: handed to the next session as they are. */
+        Map<String, String> parameters;
         final int backendPid;
         final int backendSecret;
         final Channel channel;
@@ -260,7 +261,11 @@ final class UpstreamPool {
                 case PARAMETER_STATUS -> {
                     // DISCARD ALL reports the settings it resets; the next session starts with these
                     Map.Entry<String, String> p = PgMessages.parameterStatus(frame);
-                    parameters.put(p.getKey(), p.getValue());
+                    if (!p.getValue().equals(parameters.get(p.getKey()))) {
+                        Map<String, String> changed = new HashMap<>(parameters);
+                        changed.put(p.getKey(), p.getValue());
+                        parameters = Map.copyOf(changed);
+                    }
                 }
                 case NOTICE_RESPONSE, NOTIFICATION_RESPONSE -> {
                     // a notice, or a notification sent before DISCARD ALL unlistened: for the session that ended

@@ -375,7 +375,8 @@ public final class PgMessages {
         for (Map.Entry<String, String> p : parameters.entrySet()) {
             size += 7 + p.getKey().length() + p.getValue().length(); // exact for ASCII; grows for anything else
         }
-        ByteBuf buf = alloc.buffer(size);
+        // on the heap (array stores; Netty copies it into a direct buffer once, for the socket)
+        ByteBuf buf = alloc.heapBuffer(size);
         buf.writeByte('R').writeInt(8).writeInt(0);
         for (Map.Entry<String, String> p : parameters.entrySet()) {
             int start = buf.writerIndex();
