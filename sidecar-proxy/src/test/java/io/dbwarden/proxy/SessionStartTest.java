@@ -41,7 +41,7 @@ class SessionStartTest {
 
     @Test
     void theClientGetsTheServersParametersTheProxysCancelKeyAndReadyInOneGreeting() throws Exception {
-        List<byte[]> greeting = greetingFrom(false);
+        List<byte[]> greeting = greetingFrom(utf8Parameters(), false);
         assertThat(types(greeting)).isEqualTo("R" + "S".repeat(PARAMETERS.length) + "KZ");
         assertThat(ByteBuffer.wrap(greeting.get(0), 5, 4).getInt()).as("AuthenticationOk").isZero();
         assertThat(parameters(greeting)).containsExactlyInAnyOrderEntriesOf(expectedParameters());
@@ -53,7 +53,7 @@ class SessionStartTest {
 
     @Test
     void theServersStartUpNoticesComeAfterTheCancelKeyAndBeforeReady() throws Exception {
-        List<byte[]> greeting = greetingFrom(true);
+        List<byte[]> greeting = greetingFrom(utf8Parameters(), true);
         assertThat(types(greeting)).isEqualTo("R" + "S".repeat(PARAMETERS.length) + "KNZ");
         assertThat(parameters(greeting)).containsExactlyInAnyOrderEntriesOf(expectedParameters());
         String notice = new String(greeting.get(greeting.size() - 2), StandardCharsets.UTF_8);
@@ -61,10 +61,31 @@ class SessionStartTest {
         assertThat(greeting.get(greeting.size() - 1)).containsExactly('Z', 0, 0, 0, 5, 'I');
     }
 
+    @Test
+    void parameterValuesInTheClientsSingleByteEncodingReachItByteForByte() throws Exception {
+        // the server sends values in the client's encoding: here LATIN1, where é is the single byte 0xE9
+        List<byte[]> sent = List.of(message('S', "server_encoding\0UTF8\0"), message('S', "client_encoding\0LATIN1\0"),
+                message('S', "standard_conforming_strings\0on\0"), message('S', "application_name\0café crème\0"),
+                message('S', "session_authorization\0jürgen\0"));
+        List<byte[]> greeting = greetingFrom(sent, false);
+        assertThat(types(greeting)).isEqualTo("RSSSSSKZ");
+        for (byte[] s : sent) {
+            assertThat(greeting).as("exactly as the server sent it").anySatisfy(m -> assertThat(m).isEqualTo(s));
+        }
+    }
+
+    private static List<byte[]> utf8Parameters() {
+        List<byte[]> messages = new ArrayList<>();
+        for (String[] p : PARAMETERS) {
+            messages.add(message('S', cstrings(p)));
+        }
+        return messages;
+    }
+
     /** Everything the proxy sends a raw client up to its first ReadyForQuery, the server scripted. */
-    private static List<byte[]> greetingFrom(boolean withNotice) throws Exception {
+    private static List<byte[]> greetingFrom(List<byte[]> parameters, boolean withNotice) throws Exception {
         try (ServerSocket fake = new ServerSocket(0, 10, InetAddress.getLoopbackAddress())) {
-            Thread server = Thread.ofPlatform().daemon().start(() -> serve(fake, withNotice));
+            Thread server = Thread.ofPlatform().daemon().start(() -> serve(fake, parameters, withNotice));
             try (RunningProxy proxy = proxyInFrontOf(fake); Socket s = new Socket("127.0.0.1", proxy.port())) {
                 s.setSoTimeout(10_000);
                 s.getOutputStream().write(startup());
@@ -82,16 +103,14 @@ class SessionStartTest {
         }
     }
 
-    private static void serve(ServerSocket fake, boolean withNotice) {
+    private static void serve(ServerSocket fake, List<byte[]> parameters, boolean withNotice) {
         try (Socket upstream = fake.accept()) {
             DataInputStream in = new DataInputStream(upstream.getInputStream());
             OutputStream out = upstream.getOutputStream();
             in.readNBytes(in.readInt() - 4);
             ByteArrayOutputStream hello = new ByteArrayOutputStream();
             hello.writeBytes(message('R', ByteBuffer.allocate(4).putInt(0).array()));
-            for (String[] p : PARAMETERS) {
-                hello.writeBytes(message('S', cstrings(p)));
-            }
+            parameters.forEach(hello::writeBytes);
             hello.writeBytes(message('K', ByteBuffer.allocate(8).putInt(4242).putInt(7).array()));
             if (withNotice) {
                 hello.writeBytes(message('N',

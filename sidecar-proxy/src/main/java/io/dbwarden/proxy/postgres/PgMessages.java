@@ -282,11 +282,16 @@ public final class PgMessages {
         return n;
     }
 
-    /** ParameterStatus: name and value. */
+    /**
+     * ParameterStatus: name and value, read as ISO-8859-1 (one character per byte). The server sends them in the
+     * client's encoding, which the proxy learns only from these very messages; ASCII values (every name, the
+     * encodings, {@code standard_conforming_strings}) read as they are, and {@link #sessionStart} writes any value back
+     * byte for byte (a non-ASCII {@code application_name} of a LATIN1 client, read as UTF-8, came back as U+FFFD).
+     */
     public static Map.Entry<String, String> parameterStatus(ByteBuf frame) {
         ByteBuf p = payload(frame);
-        String name = readCString(p, StandardCharsets.UTF_8);
-        String value = readCString(p, StandardCharsets.UTF_8);
+        String name = readCString(p, StandardCharsets.ISO_8859_1);
+        String value = readCString(p, StandardCharsets.ISO_8859_1);
         return Map.entry(name, value);
     }
 
@@ -366,14 +371,15 @@ public final class PgMessages {
 
     /**
      * What a server sends once a session is authenticated, as one buffer: AuthenticationOk, a ParameterStatus per
-     * parameter, BackendKeyData and, if {@code ready}, ReadyForQuery (idle). One message each would be an allocation
-     * and a trip through the pipeline each, for a dozen parameters per connection.
+     * parameter (as {@link #parameterStatus} read them), BackendKeyData and, if {@code ready}, ReadyForQuery (idle).
+     * One message each would be an allocation and a trip through the pipeline each, for a dozen parameters per
+     * connection.
      */
     public static ByteBuf sessionStart(ByteBufAllocator alloc, Map<String, String> parameters, int pid, int secret,
                                        boolean ready) {
         int size = 9 + 13 + (ready ? 6 : 0);
         for (Map.Entry<String, String> p : parameters.entrySet()) {
-            size += 7 + p.getKey().length() + p.getValue().length(); // exact for ASCII; grows for anything else
+            size += 7 + p.getKey().length() + p.getValue().length(); // exact: a byte per character
         }
         // on the heap (array stores; Netty copies it into a direct buffer once, for the socket)
         ByteBuf buf = alloc.heapBuffer(size);
@@ -381,8 +387,9 @@ public final class PgMessages {
         for (Map.Entry<String, String> p : parameters.entrySet()) {
             int start = buf.writerIndex();
             buf.writeByte('S').writeInt(0);
-            writeCString(buf, p.getKey(), StandardCharsets.UTF_8);
-            writeCString(buf, p.getValue(), StandardCharsets.UTF_8);
+            // as read (see parameterStatus): the server's bytes
+            writeCString(buf, p.getKey(), StandardCharsets.ISO_8859_1);
+            writeCString(buf, p.getValue(), StandardCharsets.ISO_8859_1);
             buf.setInt(start + 1, buf.writerIndex() - start - 1);
         }
         buf.writeByte('K').writeInt(12).writeInt(pid).writeInt(secret);
