@@ -1,5 +1,6 @@
 package io.dbwarden.proxy;
 
+import io.dbwarden.proxy.config.ClientAuthMode;
 import io.dbwarden.proxy.config.HostPort;
 import io.dbwarden.proxy.testing.LeakDetection;
 import io.dbwarden.proxy.testing.RunningProxy;
@@ -11,6 +12,7 @@ import java.io.EOFException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -21,13 +23,16 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static io.dbwarden.proxy.testing.FakeServer.readMessage;
+import static io.dbwarden.proxy.testing.FakeServer.readUntilReady;
+import static io.dbwarden.proxy.testing.RawPg.cstrings;
+import static io.dbwarden.proxy.testing.RawPg.message;
 import static io.dbwarden.proxy.testing.RawPg.startup;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The start-up limits, per side: a client that connects and does not complete its start-up is disconnected, a
- * database that does not complete the proxy's handshake fails the session with a clear error, and a session that did
+ * The start-up limits, per side: a client that connects and does not complete its start-up (or does not answer the
+ * password request) is disconnected, a database that does not complete the proxy's handshake fails the session with a clear error, and a session that did
  * start in time is not touched by its start-up's timeout afterwards. Over real sockets, with a 400 ms limit.
  */
 @ExtendWith(LeakDetection.class)
@@ -56,6 +61,46 @@ class HandshakeTimeoutTest {
             s.getOutputStream().write(startup, 0, startup.length - 3); // the length says more is coming
             s.getOutputStream().flush();
             assertThat(s.getInputStream().read()).isEqualTo(-1);
+        }
+    }
+
+    @Test
+    void aClientThatNeverAnswersThePasswordRequestIsDisconnectedWithTheReason() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT)
+                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
+             Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(startup());
+            s.getOutputStream().flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            byte[] request = readMessage(in);
+            assertThat((char) request[0]).isEqualTo('R');
+            assertThat(ByteBuffer.wrap(request, 5, 4).getInt()).as("cleartext password requested").isEqualTo(3);
+            byte[] error = readMessage(in); // after the limit, without an answer
+            assertThat(new String(error, StandardCharsets.UTF_8)).contains("FATAL").contains("C57014")
+                    .contains("canceling authentication due to timeout");
+            assertThatThrownBy(() -> readMessage(in)).isInstanceOf(EOFException.class);
+            assertThat(proxy.metrics.render()).contains("dbwarden_client_auth_failures_total 1");
+        }
+    }
+
+    @Test
+    void aClientThatAnswersThePasswordInTimeIsNotTouchedByTheLimitLater() throws Exception {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT)
+                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
+             Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(startup());
+            s.getOutputStream().write(message('p', cstrings("client-pw")));
+            s.getOutputStream().flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            assertThat((char) readMessage(in)[0]).isEqualTo('R');
+            readUntilReady(in);
+            Thread.sleep(LIMIT.toMillis() * 3);
+            s.getOutputStream().write(message('Q', cstrings("SELECT 1")));
+            s.getOutputStream().flush();
+            List<byte[]> answer = readUntilReady(in);
+            assertThat(answer.stream().map(m -> (char) m[0]).toList()).containsExactly('T', 'D', 'C', 'Z');
         }
     }
 

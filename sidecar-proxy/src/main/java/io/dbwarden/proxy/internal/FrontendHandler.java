@@ -105,6 +105,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             state = new ConnectionState.AwaitingPassword();
+            // the start-up limit goes on while the client is asked for its password (PostgreSQL's
+            // authentication_timeout): a client that never answers does not hold its connection for good
+            runtime.timeouts().set(this, ctx.executor(), this::onAuthenticationTimeout,
+                    cfg.handshakeTimeout().toMillis());
             ctx.writeAndFlush(PgMessages.authenticationRequest(ctx.alloc(), 3));
         }
     }
@@ -156,7 +160,17 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         ctx.fireChannelReadComplete();
     }
 
+    private void onAuthenticationTimeout() {
+        if (state instanceof ConnectionState.AwaitingPassword && ctx.channel().isActive()) {
+            runtime.metrics().clientAuthFailed();
+            LOG.info("client did not answer the password request in time: user={} remote={}",
+                    startup.parameters().get("user"), ctx.channel().remoteAddress());
+            fatal(PgError.fatal("57014", "dbwarden: canceling authentication due to timeout"));
+        }
+    }
+
     private void onPassword(ByteBuf frame) {
+        runtime.timeouts().clear(this);
         try {
             if (FrontendMessageType.of(PgMessages.type(frame)) != FrontendMessageType.PASSWORD) {
                 throw new PgProtocolException(PgError.PROTOCOL_VIOLATION,
@@ -443,6 +457,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         state = new ConnectionState.Closed();
+        runtime.timeouts().clear(this);
         heldDuringConnect.forEach(ReferenceCountUtil::release);
         heldDuringConnect.clear();
         if (relay != null) {
