@@ -9,6 +9,7 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -390,7 +391,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 batch.subList((int) landed, batch.size()).clear();
                 drainedBytes = 0;
                 for (String l : batch) {
-                    drainedBytes += l.length() + 1;
+                    drainedBytes += l.getBytes(StandardCharsets.UTF_8).length + 1; // as the spool counts them
                 }
                 spool(batch, firstSeq);
             }
