@@ -66,13 +66,8 @@ class HandshakeTimeoutTest {
 
     @Test
     void aClientThatNeverAnswersThePasswordRequestIsDisconnectedWithTheReason() throws Exception {
-        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT)
-                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
-             Socket s = new Socket("127.0.0.1", proxy.port())) {
-            s.setSoTimeout(10_000);
-            s.getOutputStream().write(startup());
-            s.getOutputStream().flush();
-            DataInputStream in = new DataInputStream(s.getInputStream());
+        try (RunningProxy proxy = passwordProxy(); Socket s = new Socket("127.0.0.1", proxy.port())) {
+            DataInputStream in = sendStartup(s);
             byte[] request = readMessage(in);
             assertThat((char) request[0]).isEqualTo('R');
             assertThat(ByteBuffer.wrap(request, 5, 4).getInt()).as("cleartext password requested").isEqualTo(3);
@@ -86,9 +81,7 @@ class HandshakeTimeoutTest {
 
     @Test
     void aClientThatAnswersThePasswordInTimeIsNotTouchedByTheLimitLater() throws Exception {
-        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT)
-                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
-             Socket s = new Socket("127.0.0.1", proxy.port())) {
+        try (RunningProxy proxy = passwordProxy(); Socket s = new Socket("127.0.0.1", proxy.port())) {
             s.setSoTimeout(10_000);
             s.getOutputStream().write(startup());
             s.getOutputStream().write(message('p', cstrings("client-pw")));
@@ -102,6 +95,20 @@ class HandshakeTimeoutTest {
             List<byte[]> answer = readUntilReady(in);
             assertThat(answer.stream().map(m -> (char) m[0]).toList()).containsExactly('T', 'D', 'C', 'Z');
         }
+    }
+
+    /** Sends a StartupMessage over {@code s}; what the proxy answers. */
+    private static DataInputStream sendStartup(Socket s) throws java.io.IOException {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(startup());
+        s.getOutputStream().flush();
+        return new DataInputStream(s.getInputStream());
+    }
+
+    /** A proxy asking clients for a password, with the short limit. */
+    private static RunningProxy passwordProxy() {
+        return RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), LIMIT)
+                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
     }
 
     @Test
@@ -119,10 +126,7 @@ class HandshakeTimeoutTest {
             try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstream(new HostPort("127.0.0.1",
                     silent.getLocalPort())).withTimeouts(Duration.ofSeconds(5), LIMIT), List.of(), List.of());
                  Socket s = new Socket("127.0.0.1", proxy.port())) {
-                s.setSoTimeout(10_000);
-                s.getOutputStream().write(startup());
-                s.getOutputStream().flush();
-                DataInputStream in = new DataInputStream(s.getInputStream());
+                DataInputStream in = sendStartup(s);
                 byte[] error = readMessage(in);
                 assertThat((char) error[0]).isEqualTo('E');
                 assertThat(new String(error, StandardCharsets.UTF_8)).contains("FATAL").contains("C08006")
