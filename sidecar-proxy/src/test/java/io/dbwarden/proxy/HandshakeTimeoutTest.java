@@ -97,6 +97,42 @@ class HandshakeTimeoutTest {
         }
     }
 
+    @Test
+    void aDatabaseThatTakesNoConnectionFailsTheSessionAfterTheConnectLimit() throws Exception {
+        // a listening socket whose accept queue is full drops new connection requests: the connect hangs
+        try (ServerSocket full = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            List<Socket> queued = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < 4; i++) {
+                    Socket filler = new Socket();
+                    queued.add(filler);
+                    try {
+                        filler.connect(full.getLocalSocketAddress(), 300);
+                    } catch (java.net.SocketTimeoutException queueFull) {
+                        break;
+                    }
+                }
+                try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstream(new HostPort("127.0.0.1",
+                        full.getLocalPort())).withTimeouts(LIMIT, Duration.ofSeconds(5)), List.of(), List.of());
+                     Socket s = new Socket("127.0.0.1", proxy.port())) {
+                    long start = System.nanoTime();
+                    DataInputStream in = sendStartup(s);
+                    byte[] error = readMessage(in);
+                    assertThat(new String(error, StandardCharsets.UTF_8)).contains("FATAL").contains("C08001")
+                            .contains("could not connect to the database at 127.0.0.1:" + full.getLocalPort()
+                                    + ": timed out after 400 ms");
+                    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
+                            .isGreaterThanOrEqualTo(LIMIT.toMillis() - 50).isLessThan(5_000);
+                    assertThatThrownBy(() -> readMessage(in)).isInstanceOf(EOFException.class);
+                }
+            } finally {
+                for (Socket q : queued) {
+                    q.close();
+                }
+            }
+        }
+    }
+
     /** Sends a StartupMessage over {@code s}; what the proxy answers. */
     private static DataInputStream sendStartup(Socket s) throws java.io.IOException {
         s.setSoTimeout(10_000);

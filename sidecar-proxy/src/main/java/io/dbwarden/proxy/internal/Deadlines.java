@@ -8,8 +8,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Timeouts of connections (a client's start-up, the handshake with the database, a pooled connection's reset and idle
- * time) without a timer per connection and off the event loops.
+ * Timeouts of connections (a client's start-up, the connect to the database and the handshake with it, a pooled
+ * connection's reset and idle time) without a timer per connection and off the event loops.
  *
  * <p>Not on the event loop: an io_uring event loop with any scheduled task pending arms a kernel timeout with every
  * wait for I/O (one more submission and completion per wait), so while any connection is starting every statement of

@@ -12,6 +12,7 @@ import io.dbwarden.proxy.postgres.StartupPacket;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -216,7 +217,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 .group(ctx.channel().eventLoop())
                 .channel(runtime.upstreamChannelType())
                 .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) cfg.connectTimeout().toMillis())
+                // timed below, off the event loop (Netty's own connect timeout is a task scheduled on the loop)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 0)
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -227,7 +229,18 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                     }
                 });
         runtime.upstreamSocketOptions().forEach(o -> o.setOn(b));
-        b.connect(cfg.upstream().host(), cfg.upstream().port()).addListener((ChannelFutureListener) f -> {
+        ChannelFuture connecting = b.connect(cfg.upstream().host(), cfg.upstream().port());
+        long connectMillis = cfg.connectTimeout().toMillis();
+        runtime.timeouts().set(connecting, ctx.executor(), () -> {
+            if (!connecting.isDone()) { // this failure first: closing the channel then fails the connect too
+                ready.tryFailure(new UpstreamHandshake.HandshakeException(PgError.CANNOT_CONNECT,
+                        "could not connect to the database at " + cfg.upstream() + ": timed out after "
+                                + connectMillis + " ms"));
+                connecting.channel().close();
+            }
+        }, connectMillis);
+        connecting.addListener((ChannelFutureListener) f -> {
+            runtime.timeouts().clear(connecting);
             if (!f.isSuccess()) {
                 ready.tryFailure(new UpstreamHandshake.HandshakeException(PgError.CANNOT_CONNECT,
                         "could not connect to the database at " + cfg.upstream() + ": "

@@ -20,7 +20,7 @@ import java.util.function.Supplier;
  * {@code upstreamSocketOptions}: keepalive and, if set, the user timeout of database connections ({@link TcpKeepalive}),
  * and the transport's ({@link Transport#socketOptions}).
  * {@code upstreamPool}: database connections kept for later sessions.
- * {@code timeouts}: of the client start-ups and database handshakes.
+ * {@code timeouts}: of the client start-ups, database connects and handshakes.
  */
 record ProxyRuntime(LiveConfig configs, FilterChain chain, CancelRegistry cancelRegistry, ProxyMetrics metrics,
                     TlsContexts tls, Transport transport, List<TcpKeepalive.Option<?>> upstreamSocketOptions,
