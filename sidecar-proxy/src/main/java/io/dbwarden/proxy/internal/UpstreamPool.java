@@ -170,13 +170,15 @@ final class UpstreamPool {
         closed = true;
         deadlines.close();
         List<Future<List<ChannelFuture>>> ending = new ArrayList<>();
+        // never waited for on an event loop (not at shutdown): a loop must not block, least of all on its own task
+        boolean wait = byLoop.keySet().stream().noneMatch(EventLoop::inEventLoop);
         for (Map.Entry<EventLoop, ArrayDeque<Pooled>> e : byLoop.entrySet()) {
             EventLoop loop = e.getKey();
             if (loop.isShuttingDown()) {
                 continue; // its channels close with it
             }
             try {
-                ending.add(loop.submit(() -> {
+                Future<List<ChannelFuture>> ended = loop.submit(() -> {
                     List<ChannelFuture> closing = new ArrayList<>();
                     ArrayDeque<Pooled> pooled = e.getValue();
                     while (!pooled.isEmpty()) {
@@ -186,7 +188,10 @@ final class UpstreamPool {
                         closing.add(p.channel.closeFuture());
                     }
                     return closing;
-                }));
+                });
+                if (wait) {
+                    ending.add(ended);
+                }
             } catch (RejectedExecutionException ex) {
                 // shutting down meanwhile: its channels close with it
             }
