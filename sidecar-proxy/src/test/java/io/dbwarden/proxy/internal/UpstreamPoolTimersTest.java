@@ -78,7 +78,7 @@ class UpstreamPoolTimersTest {
         try {
             Channel up = kept(pool);
             assertThat(received).containsExactly("Q DISCARD ALL");
-            assertThat(pool.pendingTimers()).as("the idle timer, on the pool's own thread").isEqualTo(1);
+            assertThat(pool.pendingTimers()).as("the idle deadline, watched off the event loop").isEqualTo(1);
             assertThat(deadline()).as("nothing scheduled on the event loop").isEqualTo(-1L);
 
             UpstreamHandshake.Result taken = loop.submit(() -> pool.take(loop, KEY)).get(5, TimeUnit.SECONDS);
@@ -120,7 +120,7 @@ class UpstreamPoolTimersTest {
             Channel up = connect();
             pool(pool, up);
             await().atMost(10, TimeUnit.SECONDS).until(() -> received.contains("Q DISCARD ALL"));
-            assertThat(pool.pendingTimers()).as("the reset timeout, on the pool's own thread").isEqualTo(1);
+            assertThat(pool.pendingTimers()).as("the reset deadline, watched off the event loop").isEqualTo(1);
             assertThat(deadline()).isEqualTo(-1L);
             await().atMost(10, TimeUnit.SECONDS).until(() -> !up.isActive());
             assertThat(pool.idleConnections()).isZero();
@@ -137,7 +137,7 @@ class UpstreamPoolTimersTest {
         Channel up = connect();
         pool(pool, up);
         await().atMost(10, TimeUnit.SECONDS).until(() -> received.contains("Q DISCARD ALL"));
-        pool.close(); // shutdown: the timer thread stops, nothing more is kept
+        pool.close(); // shutdown: the deadlines are dropped, nothing more is kept
         assertThat(pool.pendingTimers()).isZero();
         databaseSide.get(0).writeAndFlush(resetAnswer(databaseSide.get(0)));
         await().atMost(10, TimeUnit.SECONDS).until(() -> !up.isActive());
