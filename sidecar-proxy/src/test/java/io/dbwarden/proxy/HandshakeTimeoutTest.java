@@ -32,8 +32,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The start-up limits, per side: a client that connects and does not complete its start-up (or does not answer the
- * password request) is disconnected, a database that does not complete the proxy's handshake fails the session with a clear error, and a session that did
- * start in time is not touched by its start-up's timeout afterwards. Over real sockets, with a 400 ms limit.
+ * password request) is disconnected; a database that takes no connection, or does not complete the proxy's handshake,
+ * fails the session with a clear error; a session that did start in time is not touched by its start-up's limit
+ * afterwards. Over real sockets, with a 400 ms limit.
  */
 @ExtendWith(LeakDetection.class)
 class HandshakeTimeoutTest {
