@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** {@link Deadlines}: due actions run on their executor, cleared and replaced ones do not, nothing is looked at idle. */
+/** {@link Deadlines}: due actions run on their executor, cleared and replaced ones do not; nothing is watched idle. */
 class DeadlinesTest {
     private final ExecutorService loop = Executors.newSingleThreadExecutor(r -> new Thread(r, "test-loop"));
     private final List<String> ran = new CopyOnWriteArrayList<>();
