@@ -81,6 +81,22 @@ class HandshakeTimeoutTest {
     }
 
     @Test
+    void thePasswordPhaseGetsWhatIsLeftOfTheLimitNotAFreshOne() throws Exception {
+        Duration limit = Duration.ofSeconds(1);
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withTimeouts(Duration.ofSeconds(5), limit)
+                .withClientAuth(ClientAuthMode.PASSWORD, "client-pw", false), List.of(), List.of());
+             Socket s = new Socket("127.0.0.1", proxy.port())) {
+            long connected = System.nanoTime();
+            Thread.sleep(800); // most of the limit spent before the StartupMessage
+            DataInputStream in = sendStartup(s);
+            assertThat((char) readMessage(in)[0]).isEqualTo('R');
+            assertThat(new String(readMessage(in), StandardCharsets.UTF_8)).contains("C57014");
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - connected))
+                    .as("the limit counts from the connection (a fresh one would end after 1.8 s)").isLessThan(1_600);
+        }
+    }
+
+    @Test
     void aClientThatAnswersThePasswordInTimeIsNotTouchedByTheLimitLater() throws Exception {
         try (RunningProxy proxy = passwordProxy(); Socket s = new Socket("127.0.0.1", proxy.port())) {
             s.setSoTimeout(10_000);

@@ -33,6 +33,7 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.Map;
 import java.util.Set;
 
@@ -51,6 +52,8 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     private final ProxyRuntime runtime;
     private final StartupPacket.StartupMessage startup;
     private final boolean clientTls;
+    /** When the client's start-up limit ends (System.nanoTime), set when it connected. */
+    private final long startupDueNanos;
     private ConnectionState state;
     /** The policy's session settings the upstream session was started with (see {@link SessionInfo}). */
     private Map<String, String> pinnedSettings;
@@ -70,10 +73,12 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     /** What ended the session, for the audit of statements the server had not answered (null: the client). */
     private PgError endedBy;
 
-    FrontendHandler(ProxyRuntime runtime, StartupPacket.StartupMessage startup, boolean clientTls) {
+    FrontendHandler(ProxyRuntime runtime, StartupPacket.StartupMessage startup, boolean clientTls,
+                    long startupDueNanos) {
         this.runtime = runtime;
         this.startup = startup;
         this.clientTls = clientTls;
+        this.startupDueNanos = startupDueNanos;
     }
 
     @Override
@@ -106,10 +111,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             state = new ConnectionState.AwaitingPassword();
-            // the start-up limit goes on while the client is asked for its password (PostgreSQL's
-            // authentication_timeout): a client that never answers does not hold its connection for good
+            // what is left of the start-up limit covers the password too (PostgreSQL's authentication_timeout): a
+            // client that never answers does not hold its connection for good
             runtime.timeouts().set(this, ctx.executor(), this::onAuthenticationTimeout,
-                    cfg.handshakeTimeout().toMillis());
+                    Math.max(0, TimeUnit.NANOSECONDS.toMillis(startupDueNanos - System.nanoTime())));
             ctx.writeAndFlush(PgMessages.authenticationRequest(ctx.alloc(), 3));
         }
     }

@@ -19,6 +19,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The start-up phase of a client connection: answers SSLRequest (TLS if configured) and GSSENCRequest (always
@@ -29,6 +30,8 @@ final class StartupHandler extends ByteToMessageDecoder {
     private static final Logger LOG = LoggerFactory.getLogger(StartupHandler.class);
     private final ProxyRuntime runtime;
     private boolean tlsNegotiated;
+    /** When the start-up limit ends (System.nanoTime), password included: the front end takes it over. */
+    private long dueNanos;
 
     StartupHandler(ProxyRuntime runtime) {
         this.runtime = runtime;
@@ -37,6 +40,7 @@ final class StartupHandler extends ByteToMessageDecoder {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         long millis = runtime.config().handshakeTimeout().toMillis();
+        dueNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
         runtime.timeouts().set(this, ctx.executor(), () -> {
             if (!ctx.isRemoved()) { // not once the start-up is done
                 LOG.debug("client did not complete startup in time: remote={}", ctx.channel().remoteAddress());
@@ -112,7 +116,7 @@ final class StartupHandler extends ByteToMessageDecoder {
             fatal(ctx, PgError.fatal(PgError.INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet"));
             return;
         }
-        FrontendHandler frontend = new FrontendHandler(runtime, startup, tlsNegotiated);
+        FrontendHandler frontend = new FrontendHandler(runtime, startup, tlsNegotiated, dueNanos);
         ctx.pipeline().addAfter(ctx.name(), "frame", new PgFrameDecoder(runtime.config().maxMessageLength()));
         ctx.pipeline().addAfter("frame", "frontend", frontend);
         ctx.pipeline().remove(this);
