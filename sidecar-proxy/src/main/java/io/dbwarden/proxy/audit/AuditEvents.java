@@ -3,6 +3,7 @@ package io.dbwarden.proxy.audit;
 import io.dbwarden.proxy.filter.ExecutionRecord;
 import io.dbwarden.proxy.filter.SessionInfo;
 import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.filter.Verdict;
 
 import java.util.Map;
 
@@ -14,7 +15,7 @@ import java.util.Map;
  * fingerprint, statement, decision, policy, rule, reason, executed, rows, tag, durationMs, errorCode, error and,
  * when result filters counted something, masked. The session's fields and the statement's fields are encoded once
  * and reused while they repeat (small direct-mapped caches: a session's events and a statement shape's events
- * come in runs). One instance per writer thread; not thread-safe.
+ * come in runs), as are a verdict's fields and the field names. One instance per writer thread; not thread-safe.
  */
 final class AuditEvents {
     private static final int SLOTS = 256;
@@ -26,14 +27,42 @@ final class AuditEvents {
     private final String[] fingerprints = new String[SLOTS];
     private final byte[][] statementFields = new byte[SLOTS][];
 
+    private static final byte[] EVENT = AuditLine.encodedKey("event");
+    private static final byte[] PROTOCOL = AuditLine.encodedKey("protocol");
+    private static final byte[] RUNS = AuditLine.encodedKey("runs");
+    private static final byte[] EXECUTED = AuditLine.encodedKey("executed");
+    private static final byte[] ROWS = AuditLine.encodedKey("rows");
+    private static final byte[] TAG = AuditLine.encodedKey("tag");
+    private static final byte[] DURATION = AuditLine.encodedKey("durationMs");
+    private static final byte[] ERROR_CODE = AuditLine.encodedKey("errorCode");
+    private static final byte[] ERROR = AuditLine.encodedKey("error");
+    private static final byte[] MASKED = AuditLine.encodedKey("masked");
+    private static final byte[] IDENTITY = AuditLine.encodedKey("identity");
+    private static final byte[] CONNECTION = AuditLine.encodedKey("connection");
+    private static final byte[] DATABASE = AuditLine.encodedKey("database");
+    private static final byte[] USER = AuditLine.encodedKey("user");
+    private static final byte[] CLIENT_USER = AuditLine.encodedKey("clientUser");
+    private static final byte[] APPLICATION = AuditLine.encodedKey("application");
+    private static final byte[] CLIENT = AuditLine.encodedKey("client");
+    private static final byte[] FINGERPRINT = AuditLine.encodedKey("fingerprint");
+    private static final byte[] STATEMENT = AuditLine.encodedKey("statement");
+    private static final byte[] DECISION = AuditLine.encodedKey("decision");
+    private static final byte[] POLICY = AuditLine.encodedKey("policy");
+    private static final byte[] RULE = AuditLine.encodedKey("rule");
+    private static final byte[] REASON = AuditLine.encodedKey("reason");
+    private static final int VERDICT_SLOTS = 16;
+
+    private final Verdict[] verdicts = new Verdict[VERDICT_SLOTS];
+    private final byte[][] verdictFields = new byte[VERDICT_SLOTS][];
+
     /** Writes the event's JSON object into {@code line} (cleared first). */
     void write(ExecutionRecord r, AuditLine line) {
         line.object();
         line.key("time");
         timestamps.appendQuoted(r.startedAtMillis(), line);
-        line.field("event", "statement");
+        line.field(EVENT, "statement");
         session(r.session(), line);
-        line.field("protocol", switch (r.protocol()) {
+        line.field(PROTOCOL, switch (r.protocol()) {
             case SIMPLE -> "simple";
             case EXTENDED -> "extended";
             case FUNCTION_CALL -> "function-call";
@@ -41,20 +70,17 @@ final class AuditEvents {
         statement(r.statement(), line);
         if (r.runs() != r.statement()) {
             // EXECUTE / FETCH: the query the session defined under that name, which the decision was about
-            line.field("runs", r.runs().normalized());
+            line.field(RUNS, r.runs().normalized());
         }
-        line.field("decision", r.verdict().decision().label())
-                .field("policy", r.verdict().policy())
-                .field("rule", r.verdict().rule())
-                .field("reason", r.verdict().reason())
-                .field("executed", r.executed())
-                .field("rows", r.rows())
-                .field("tag", r.commandTag())
-                .millis("durationMs", r.durationNanos())
-                .field("errorCode", r.errorSqlState())
-                .field("error", r.errorMessage());
+        verdict(r.verdict(), line);
+        line.field(EXECUTED, r.executed())
+                .field(ROWS, r.rows())
+                .field(TAG, r.commandTag())
+                .millis(DURATION, r.durationNanos())
+                .field(ERROR_CODE, r.errorSqlState())
+                .field(ERROR, r.errorMessage());
         if (!r.resultSummary().isEmpty()) {
-            line.key("masked").ascii('{');
+            line.key(MASKED).ascii('{');
             boolean first = true;
             for (Map.Entry<String, Long> e : r.resultSummary().entrySet()) {
                 if (!first) {
@@ -68,6 +94,30 @@ final class AuditEvents {
         line.close();
     }
 
+    /**
+     * decision, policy, rule and reason: encoded once and reused while the same four values (the same String
+     * objects: a policy's and its rules' names) repeat, as they do for every statement a rule decides alike.
+     */
+    private void verdict(Verdict v, AuditLine line) {
+        String policy = v.policy();
+        String rule = v.rule();
+        int slot = ((policy == null ? 0 : policy.hashCode()) * 31 + (rule == null ? 0 : rule.hashCode())
+                + v.decision().ordinal()) & (VERDICT_SLOTS - 1);
+        Verdict seen = verdicts[slot];
+        if (seen != null && seen.decision() == v.decision() && seen.policy() == policy && seen.rule() == rule
+                && seen.reason() == v.reason()) {
+            line.raw(verdictFields[slot]);
+            return;
+        }
+        int start = line.length();
+        line.field(DECISION, v.decision().label())
+                .field(POLICY, policy)
+                .field(RULE, rule)
+                .field(REASON, v.reason());
+        verdictFields[slot] = line.copy(start);
+        verdicts[slot] = v;
+    }
+
     private void session(SessionInfo s, AuditLine line) {
         int slot = (int) (s.connectionId() & (SLOTS - 1));
         if (sessions[slot] == s) {
@@ -75,13 +125,13 @@ final class AuditEvents {
             return;
         }
         int start = line.length();
-        line.field("identity", s.identity())
-                .field("connection", s.connectionId())
-                .field("database", s.database())
-                .field("user", s.upstreamUser())
-                .field("clientUser", s.clientUser())
-                .field("application", s.applicationName())
-                .field("client", s.clientAddress());
+        line.field(IDENTITY, s.identity())
+                .field(CONNECTION, s.connectionId())
+                .field(DATABASE, s.database())
+                .field(USER, s.upstreamUser())
+                .field(CLIENT_USER, s.clientUser())
+                .field(APPLICATION, s.applicationName())
+                .field(CLIENT, s.clientAddress());
         sessionFields[slot] = line.copy(start);
         sessions[slot] = s;
     }
@@ -95,7 +145,7 @@ final class AuditEvents {
             return;
         }
         int start = line.length();
-        line.field("fingerprint", st.fingerprint()).field("statement", normalized);
+        line.field(FINGERPRINT, st.fingerprint()).field(STATEMENT, normalized);
         statementFields[slot] = line.copy(start);
         normalizedTexts[slot] = normalized;
         fingerprints[slot] = st.fingerprint();

@@ -77,6 +77,11 @@ final class AuditLine {
         return this;
     }
 
+    /** The bytes of {@code ,"name":} for {@link #key(byte[])}: field names encoded once, not per event. */
+    static byte[] encodedKey(String name) {
+        return (",\"" + name + "\":").getBytes(StandardCharsets.US_ASCII);
+    }
+
     AuditLine raw(byte[] bytes) {
         ensure(bytes.length);
         System.arraycopy(bytes, 0, buf, len, bytes.length);
@@ -84,11 +89,30 @@ final class AuditLine {
         return this;
     }
 
+    /** Appends {@code v} in decimal, as {@link Long#toString(long)} prints it, without a String on the way. */
     AuditLine number(long v) {
         if (v >= 0 && v < 10) {
             return ascii((char) ('0' + v));
         }
-        return ascii(Long.toString(v));
+        if (v == Long.MIN_VALUE) {
+            return ascii(Long.toString(v)); // its magnitude has no positive long
+        }
+        ensure(20);
+        if (v < 0) {
+            buf[len++] = '-';
+            v = -v;
+        }
+        int digits = 1;
+        for (long rest = v / 10; rest != 0; rest /= 10) {
+            digits++;
+        }
+        int end = len + digits;
+        for (int i = end - 1; i >= len; i--) {
+            buf[i] = (byte) ('0' + v % 10);
+            v /= 10;
+        }
+        len = end;
+        return this;
     }
 
     /** Lowercase hex of {@code bytes}. */
@@ -115,6 +139,33 @@ final class AuditLine {
         return value == null ? raw(NULL) : string(value);
     }
 
+    /**
+     * {@code "name":} from the bytes of {@link #encodedKey(String)} ({@code ,"name":}), with the separating comma
+     * when needed.
+     */
+    AuditLine key(byte[] encoded) {
+        int from = firstField ? 1 : 0;
+        firstField = false;
+        int n = encoded.length - from;
+        ensure(n);
+        System.arraycopy(encoded, from, buf, len, n);
+        len += n;
+        return this;
+    }
+
+    AuditLine field(byte[] encodedKey, String value) {
+        key(encodedKey);
+        return value == null ? raw(NULL) : string(value);
+    }
+
+    AuditLine field(byte[] encodedKey, long value) {
+        return key(encodedKey).number(value);
+    }
+
+    AuditLine field(byte[] encodedKey, boolean value) {
+        return key(encodedKey).ascii(value ? "true" : "false");
+    }
+
     AuditLine field(String name, long value) {
         return key(name).number(value);
     }
@@ -129,6 +180,15 @@ final class AuditLine {
      */
     AuditLine millis(String name, long nanos) {
         key(name);
+        return millisValue(nanos);
+    }
+
+    AuditLine millis(byte[] encodedKey, long nanos) {
+        key(encodedKey);
+        return millisValue(nanos);
+    }
+
+    private AuditLine millisValue(long nanos) {
         long micros = Math.round(nanos / 1000.0);
         if (micros < 0 || micros >= 10_000_000_000L) { // beyond 10^7 ms Double.toString switches to E notation
             return ascii(Double.toString(micros / 1000.0));

@@ -20,6 +20,9 @@ public final class HashChain {
     private static final Pattern TAIL = Pattern.compile(
             ",\"seq\":(\\d+),\"prev\":\"([0-9a-f]{64})\",\"hash\":\"([0-9a-f]{64})\"}$");
     private static final HexFormat HEX = HexFormat.of();
+    private static final byte[] SEQ = "\"seq\":".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] PREV = ",\"prev\":\"".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] HASH = ",\"hash\":\"".getBytes(StandardCharsets.US_ASCII);
 
     private final MessageDigest sha256;
     private final byte[] digest = new byte[32];
@@ -91,14 +94,14 @@ public final class HashChain {
         if (len > 2) {
             line.ascii(',');
         }
-        line.ascii("\"seq\":").number(seq).ascii(",\"prev\":\"").raw(prev).ascii('"');
+        line.raw(SEQ).number(seq).raw(PREV).raw(prev).ascii('"');
         sha256.update(line.bytes(), 0, line.length());
         try {
             sha256.digest(digest, 0, 32);
         } catch (java.security.DigestException e) {
             throw new IllegalStateException(e);
         }
-        line.ascii(",\"hash\":\"");
+        line.raw(HASH);
         int hashStart = line.length();
         line.hex(digest);
         System.arraycopy(line.bytes(), hashStart, prev, 0, 64);

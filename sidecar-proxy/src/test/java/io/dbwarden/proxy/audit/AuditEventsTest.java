@@ -116,6 +116,53 @@ class AuditEventsTest {
     }
 
     @Test
+    void numbersPrintLikeLongToString() {
+        Random random = new Random(13);
+        List<Long> values = new ArrayList<>(List.of(0L, 9L, 10L, 99L, 100L, -1L, -9L, -10L, 1_000_000L,
+                999_999_999_999L, Long.MAX_VALUE, Long.MIN_VALUE, Long.MIN_VALUE + 1, (long) Integer.MAX_VALUE + 1));
+        for (int i = 0; i < 20_000; i++) {
+            long v = random.nextLong() >> random.nextInt(64);
+            values.add(v);
+        }
+        for (long v : values) {
+            AuditLine line = new AuditLine(1); // grows on the way
+            line.ascii('[').number(v).ascii(']');
+            assertThat(line.toString()).as("%d", v).isEqualTo("[" + v + "]");
+        }
+    }
+
+    @Test
+    void cachedVerdictFieldsEncodeExactlyLikeFreshOnes() throws Exception {
+        AuditEvents warm = new AuditEvents();
+        SessionInfo s = new SessionInfo("ns/a", "app", "db", "role", "", "127.0.0.1:1", 1);
+        PgError denied = PgError.error("42501", "m", null, null);
+        // the same names as shared and as other String objects, reasons alike and not, decisions alike and not
+        String[] policies = {"p", new String("p"), "q"};
+        String[] rules = {null, "r1", new String("r1"), "r2"};
+        String[] reasons = {"x", new String("x"), "y"};
+        List<Verdict> verdicts = new ArrayList<>();
+        for (String policy : policies) {
+            for (String rule : rules) {
+                verdicts.add(Verdict.allow(policy, rule));
+                for (String reason : reasons) {
+                    verdicts.add(Verdict.deny(policy, rule, reason, denied));
+                    verdicts.add(new Verdict(io.dbwarden.proxy.filter.Decision.AUDIT, policy, rule, reason, null));
+                }
+            }
+        }
+        Random random = new Random(5);
+        for (int i = 0; i < 2_000; i++) {
+            Verdict v = verdicts.get(random.nextInt(verdicts.size()));
+            ExecutionRecord r = record(s, "SELECT * FROM t WHERE id = " + i, v, i * 1_000L, Map.of());
+            String line = encode(warm, r);
+            assertThat(line).isEqualTo(encode(new AuditEvents(), r));
+            assertThat(JSON.readTree(line).get("reason").textValue()).isEqualTo(v.reason());
+            assertThat(JSON.readTree(line).get("rule").textValue()).isEqualTo(v.rule());
+            assertThat(JSON.readTree(line).get("decision").textValue()).isEqualTo(v.decision().label());
+        }
+    }
+
+    @Test
     void cachedSessionAndStatementFieldsEncodeExactlyLikeFreshOnes() {
         AuditEvents warm = new AuditEvents();
         SessionInfo a = new SessionInfo("ns/a", "app", "db", "role", "", "127.0.0.1:1", 1);
