@@ -19,14 +19,6 @@ import java.util.Map;
  */
 final class AuditEvents {
     private static final int SLOTS = 256;
-
-    private final Timestamps timestamps = new Timestamps();
-    private final SessionInfo[] sessions = new SessionInfo[SLOTS];
-    private final byte[][] sessionFields = new byte[SLOTS][];
-    private final String[] normalizedTexts = new String[SLOTS];
-    private final String[] fingerprints = new String[SLOTS];
-    private final byte[][] statementFields = new byte[SLOTS][];
-
     private static final byte[] EVENT = AuditLine.encodedKey("event");
     private static final byte[] PROTOCOL = AuditLine.encodedKey("protocol");
     private static final byte[] RUNS = AuditLine.encodedKey("runs");
@@ -52,6 +44,12 @@ final class AuditEvents {
     private static final byte[] REASON = AuditLine.encodedKey("reason");
     private static final int VERDICT_SLOTS = 16;
 
+    private final Timestamps timestamps = new Timestamps();
+    private final SessionInfo[] sessions = new SessionInfo[SLOTS];
+    private final byte[][] sessionFields = new byte[SLOTS][];
+    private final String[] normalizedTexts = new String[SLOTS];
+    private final String[] fingerprints = new String[SLOTS];
+    private final byte[][] statementFields = new byte[SLOTS][];
     private final Verdict[] verdicts = new Verdict[VERDICT_SLOTS];
     private final byte[][] verdictFields = new byte[VERDICT_SLOTS][];
 
