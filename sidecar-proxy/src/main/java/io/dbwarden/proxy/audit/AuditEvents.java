@@ -19,6 +19,7 @@ import java.util.Map;
  */
 final class AuditEvents {
     private static final int SLOTS = 256;
+    private static final byte[] TIME = AuditLine.encodedKey("time");
     private static final byte[] EVENT = AuditLine.encodedKey("event");
     private static final byte[] PROTOCOL = AuditLine.encodedKey("protocol");
     private static final byte[] RUNS = AuditLine.encodedKey("runs");
@@ -56,7 +57,7 @@ final class AuditEvents {
     /** Writes the event's JSON object into {@code line} (cleared first). */
     void write(ExecutionRecord r, AuditLine line) {
         line.object();
-        line.key("time");
+        line.key(TIME);
         timestamps.appendQuoted(r.startedAtMillis(), line);
         line.field(EVENT, "statement");
         session(r.session(), line);

@@ -125,20 +125,6 @@ final class AuditLine {
         return this;
     }
 
-    /** {@code "name":} with the separating comma when needed. */
-    AuditLine key(String name) {
-        if (!firstField) {
-            ascii(',');
-        }
-        firstField = false;
-        return ascii('"').ascii(name).ascii("\":");
-    }
-
-    AuditLine field(String name, String value) {
-        key(name);
-        return value == null ? raw(NULL) : string(value);
-    }
-
     /**
      * {@code "name":} from the bytes of {@link #encodedKey(String)} ({@code ,"name":}), with the separating comma
      * when needed.
@@ -166,29 +152,12 @@ final class AuditLine {
         return key(encodedKey).ascii(value ? "true" : "false");
     }
 
-    AuditLine field(String name, long value) {
-        return key(name).number(value);
-    }
-
-    AuditLine field(String name, boolean value) {
-        return key(name).ascii(value ? "true" : "false");
-    }
-
     /**
      * Milliseconds with microsecond precision from a duration in nanoseconds, as {@link Double#toString} prints
      * {@code round(nanos / 1000) / 1000.0}: {@code 0.123}, {@code 2.0}, {@code 1500.25}.
      */
-    AuditLine millis(String name, long nanos) {
-        key(name);
-        return millisValue(nanos);
-    }
-
     AuditLine millis(byte[] encodedKey, long nanos) {
         key(encodedKey);
-        return millisValue(nanos);
-    }
-
-    private AuditLine millisValue(long nanos) {
         long micros = Math.round(nanos / 1000.0);
         if (micros < 0 || micros >= 10_000_000_000L) { // beyond 10^7 ms Double.toString switches to E notation
             return ascii(Double.toString(micros / 1000.0));

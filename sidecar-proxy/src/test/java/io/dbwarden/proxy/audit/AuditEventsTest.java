@@ -109,7 +109,7 @@ class AuditEventsTest {
         for (long nanos : values) {
             AuditLine line = new AuditLine(8);
             line.object();
-            line.millis("d", nanos).close();
+            line.millis(AuditLine.encodedKey("d"), nanos).close();
             assertThat(line.toString()).as("nanos %d", nanos)
                     .isEqualTo("{\"d\":" + Math.round(nanos / 1000.0) / 1000.0 + "}");
         }
