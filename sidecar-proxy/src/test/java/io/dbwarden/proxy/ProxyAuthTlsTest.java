@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.postgresql.util.PSQLException;
 
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -46,8 +47,41 @@ class ProxyAuthTlsTest {
                     .satisfies(e -> {
                         assertThat(e.getMessage()).contains("dbwarden").contains("password authentication failed");
                         assertThat(e.getMessage()).doesNotContain("wrong");
+                        assertThat(((PSQLException) e).getServerErrorMessage().getHint())
+                                .contains("upstream user and password");
                     });
             assertThat(proxy.metrics.render()).contains("dbwarden_upstream_failures_total 1");
+        }
+    }
+
+    @Test
+    void aDatabaseWithoutFreeConnectionSlotsIsReportedAsSuchWithItsSqlState() throws Exception {
+        EmbeddedPg.execute("DO $$ BEGIN CREATE ROLE app_limited LOGIN CONNECTION LIMIT 1; "
+                + "EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstreamCredentials("app_limited",
+                EmbeddedPg.PASSWORD), List.of(), List.of());
+             Connection first = proxy.connect()) {
+            assertThat(first.isValid(2)).isTrue();
+            assertThatThrownBy(proxy::connect).isInstanceOfSatisfying(PSQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("53300");
+                assertThat(e.getServerErrorMessage().getMessage()).startsWith("dbwarden: ")
+                        .contains("too many connections for role");
+                assertThat(e.getServerErrorMessage().getHint()).contains("no connection slot left")
+                        .contains("retry later");
+            });
+            assertThat(first.isValid(2)).as("the session that holds the slot is untouched").isTrue();
+        }
+    }
+
+    @Test
+    void aMissingUpstreamDatabaseIsNamedAndTheHintSaysWhereTheNameComesFrom() {
+        try (RunningProxy proxy = RunningProxy.start(c -> c.withUpstreamDatabase("no_such_db"), List.of(),
+                List.of())) {
+            assertThatThrownBy(proxy::connect).isInstanceOfSatisfying(PSQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("3D000");
+                assertThat(e.getServerErrorMessage().getMessage()).contains("no_such_db");
+                assertThat(e.getServerErrorMessage().getHint()).contains("--upstream-database");
+            });
         }
     }
 

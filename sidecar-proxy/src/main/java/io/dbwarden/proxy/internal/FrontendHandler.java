@@ -286,6 +286,31 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         return s.replace("\\", "\\\\").replace(" ", "\\ ");
     }
 
+    /**
+     * What the client is told to look at when the proxy's own connection to the database failed, by the SQLSTATE the
+     * database (or the proxy, for a connection that never got that far) gave: a full database and one that is
+     * starting or stopping are worth a retry, wrong credentials or a missing database are not.
+     */
+    static String upstreamRefusalHint(String sqlState) {
+        if (sqlState.startsWith("53")) {
+            return "The database has no connection slot left for the proxy (max_connections, or the connection limit "
+                    + "of the role or database); retry later, or raise the limit.";
+        }
+        if (sqlState.equals("57P03")) {
+            return "The database is starting up, shutting down or in recovery; retry shortly.";
+        }
+        if (sqlState.startsWith("28")) {
+            return "The database did not accept the proxy's own credentials; check the proxy's upstream user and "
+                    + "password, and the database's pg_hba.conf entry for the proxy.";
+        }
+        if (sqlState.equals("3D000")) {
+            return "The database named for the proxy's own connection does not exist; check the database the client "
+                    + "asked for, or the proxy's --upstream-database.";
+        }
+        return "The proxy could not open its own connection to the database; check the proxy's upstream settings and "
+                + "credentials.";
+    }
+
     private void onUpstreamReady(Future<UpstreamHandshake.Result> f, Map<String, String> params) {
         if (!ctx.channel().isActive()) {
             if (f.isSuccess()) {
@@ -303,9 +328,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             }
             LOG.warn("upstream connection failed: identity={} upstream={} error={}", runtime.config().identity(),
                     runtime.config().upstream(), f.cause().getMessage());
-            fatal(PgError.fatal(sqlState, "dbwarden: " + f.cause().getMessage(),
-                    "The proxy could not open its own connection to the database; check the proxy's upstream "
-                            + "settings and credentials."));
+            fatal(PgError.fatal(sqlState, "dbwarden: " + f.cause().getMessage(), upstreamRefusalHint(sqlState)));
             return;
         }
         UpstreamHandshake.Result result = f.getNow();
