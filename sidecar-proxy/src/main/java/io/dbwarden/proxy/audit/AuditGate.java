@@ -29,4 +29,10 @@ public final class AuditGate implements StatementFilter {
     public CompletionStage<Verdict> onStatement(StatementContext context) {
         return log.healthy() ? Verdict.allowNow() : REFUSED;
     }
+
+    /** While the log cannot record events no earlier verdict holds: a prepared statement's Execute is refused too. */
+    @Override
+    public long version() {
+        return log.healthy() ? 0 : -1;
+    }
 }

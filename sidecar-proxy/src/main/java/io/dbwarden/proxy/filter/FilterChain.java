@@ -40,6 +40,23 @@ public final class FilterChain {
     }
 
     /**
+     * The sum of the statement filters' {@link StatementFilter#version() versions} (each never decreases, so the sum
+     * changes exactly when one of them does), or -1 while a filter allows no reuse of its verdicts. A verdict given
+     * to a statement under one version is given again under the same.
+     */
+    public long version() {
+        long sum = 0;
+        for (StatementFilter f : statementFilters) {
+            long v = f.version();
+            if (v < 0) {
+                return -1;
+            }
+            sum += v;
+        }
+        return sum;
+    }
+
+    /**
      * Runs the statement filters in order. Completes with the first blocking verdict, else the last AUDIT verdict,
      * else the last non-null verdict. A filter that throws or fails blocks the statement.
      */

@@ -601,11 +601,12 @@ final class ClientRelay {
             contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken(),
                     sqlObjects.resolve(s)));
         }
+        long chainVersion = runtime.chain().version(); // before the verdicts: a change meanwhile re-judges at Execute
         evaluateSplit(contexts, parts != null, verdicts -> {
             int blocked = firstBlocked(verdicts);
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
             if (blocked < 0) {
-                preparedStatements.put(parse.statementName(), new Prepared(whole, verdict));
+                preparedStatements.put(parse.statementName(), new Prepared(whole, verdict, chainVersion));
                 statementGenerations.put(parse.statementName(), ++nextGeneration);
                 forward(frame, ResponseTracker.simple(ResponseTracker.Kind.PARSE));
                 return;
@@ -672,6 +673,47 @@ final class ClientRelay {
                     "Read a cursor declared with SQL DECLARE with FETCH.")));
             return;
         }
+        long version = runtime.chain().version();
+        if (version < 0 || version != b.prepared().chainVersion()) {
+            rejudge(frame, portal, b, version);
+            return;
+        }
+        execute(frame, portal, b);
+    }
+
+    /**
+     * An Execute of a statement judged at its Parse under another state of the filters (a policy reloaded since, the
+     * table graph changed, the audit log unable to record events): its verdict may no longer hold, so the statement
+     * is judged again, as a statement sent now would be. Refused, the Execute fails like a blocked Parse (the batch
+     * discarded until Sync); allowed, it runs with the new verdict, which the session keeps for the statement's next
+     * executions under this version.
+     */
+    private void rejudge(ByteBuf frame, String portal, Bound b, long version) {
+        Prepared p = b.prepared();
+        StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
+                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()));
+        evaluateSplit(List.of(c), true, verdicts -> {
+            Verdict verdict = verdicts[0];
+            if (!verdict.forwards()) {
+                frame.release();
+                record(new Execution(c, verdict, List.of(), portal).blocked());
+                blockExtended(verdict.error());
+                return;
+            }
+            Prepared judged = new Prepared(p.statement(), verdict, version);
+            if (preparedStatements.get(b.statementName()) == p) {
+                preparedStatements.put(b.statementName(), judged);
+            }
+            Bound rebound = new Bound(judged, b.statementName(), b.statementGeneration(), b.generation());
+            if (portals.get(portal) == b) {
+                portals.put(portal, rebound);
+            }
+            execute(frame, portal, rebound);
+        }, frame);
+    }
+
+    /** Sends an Execute of a portal whose statement's verdict holds. */
+    private void execute(ByteBuf frame, String portal, Bound b) {
         Prepared p = b.prepared(); // a Bind of a statement the proxy did not judge never makes a portal
         StatementInfo statement = p.statement();
         Verdict verdict = p.verdict();

@@ -30,6 +30,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     private final Catalog catalog;
     private volatile MaskingRules rules;
+    /** Times the rules were replaced (written in {@link #update} only, which is synchronized). */
+    private volatile long rulesVersion;
 
     public MaskingFilter(MaskingRules rules, Catalog catalog) {
         this.rules = rules;
@@ -41,9 +43,25 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return rules;
     }
 
-    public void update(MaskingRules newRules) {
+    public synchronized void update(MaskingRules newRules) {
         this.rules = newRules;
+        rulesVersion++; // after the rules: a version read first never stamps a verdict of rules older than it
         catalog.invalidate();
+    }
+
+    /**
+     * The rules' version, and with column rules the version of the graph of partitions the copy and DDL checks
+     * consult (-1 while none is loaded).
+     */
+    @Override
+    public long version() {
+        long seq = rulesVersion << 32;
+        if (rules.columns().isEmpty()) {
+            return seq;
+        }
+        RelationGraph g = catalog.graph();
+        Ancestry current = g.current();
+        return current == null ? -1 : seq + g.version(current);
     }
 
     @Override

@@ -46,11 +46,12 @@ public final class PolicyFilter implements StatementFilter {
     private record Verdicts(long graphVersion, TextKeyedCache<CompletableFuture<Verdict>> byText) {
     }
 
+    /** A policy set in force; {@code seq} counts the sets since the filter was made (the first is 0). */
     private record State(PolicyEngine engine, AtomicReference<Verdicts> verdicts, Map<String, String> sessionSettings,
-                         int maxCachedVerdicts) {
-        State(PolicyEngine engine, int maxCachedVerdicts) {
+                         int maxCachedVerdicts, long seq) {
+        State(PolicyEngine engine, int maxCachedVerdicts, long seq) {
             this(engine, new AtomicReference<>(new Verdicts(0, new TextKeyedCache<>(maxCachedVerdicts,
-                    MAX_CACHED_CHARS))), engine.sessionSettings(), maxCachedVerdicts);
+                    MAX_CACHED_CHARS))), engine.sessionSettings(), maxCachedVerdicts, seq);
         }
 
         /** The verdicts of graph version {@code version}: null when a newer version's verdicts are cached already. */
@@ -76,16 +77,32 @@ public final class PolicyFilter implements StatementFilter {
         this.analyzer = analyzer;
         this.maxCachedVerdicts = maxCachedVerdicts;
         this.graph = graph;
-        this.state = new State(engine, maxCachedVerdicts);
+        this.state = new State(engine, maxCachedVerdicts, 0);
     }
 
     public PolicyFilter(PolicyEngine engine, StatementAnalyzer analyzer, int maxCachedVerdicts) {
         this(engine, analyzer, maxCachedVerdicts, null);
     }
 
-    /** Switches to a new policy set; sessions see it from their next statement. */
-    public void update(PolicyEngine engine) {
-        this.state = new State(engine, maxCachedVerdicts);
+    /** Switches to a new policy set; sessions see it from their next statement (their next Execute, too). */
+    public synchronized void update(PolicyEngine engine) {
+        this.state = new State(engine, maxCachedVerdicts, state.seq() + 1);
+    }
+
+    /**
+     * The policy set's number, and where rules name tables the version of the graph of partitions, inheritance
+     * children and views they are decided with (-1 while none is loaded: the next statement waits for one).
+     */
+    @Override
+    public long version() {
+        State s = state;
+        long seq = s.seq() << 32;
+        TableGraph g = s.engine().tableRules() ? graph : null;
+        if (g == null) {
+            return seq;
+        }
+        Ancestry current = g.current();
+        return current == null ? -1 : seq + g.version(current);
     }
 
     public PolicyEngine engine() {

@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -211,7 +212,13 @@ class DurableAuditTest {
                 "--audit-spool-max-bytes", "40000");
         new CommandLine(cmd).parseArgs(a.subList(1, a.size()).toArray(String[]::new));
         try (RunCommand.Running r = cmd.start(); Connection c = connect(r.server().port());
-             Statement s = c.createStatement()) {
+             Statement s = c.createStatement();
+             // a statement prepared (named, server-side) while events could be recorded
+             Connection extended = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + r.server().port()
+                     + "/" + EmbeddedPg.DATABASE + "?sslmode=disable&user=app&prepareThreshold=1");
+             PreparedStatement prepared = extended.prepareStatement("SELECT count(*) FROM audited WHERE ? > 0")) {
+            prepared.setInt(1, 1);
+            prepared.executeQuery().close();
             SQLException refused = null;
             for (int i = 0; i < 2000 && refused == null; i++) {
                 try {
@@ -227,10 +234,15 @@ class DurableAuditTest {
             assertThat(refused.getSQLState()).isEqualTo("58030");
             assertThat(refused.getMessage()).contains("audit log cannot record events");
             assertThat(r.auditLog().healthy()).isFalse();
+            // executions of the statement prepared before are refused too: none runs unaudited
+            assertThatThrownBy(prepared::executeQuery).isInstanceOfSatisfying(SQLException.class, e ->
+                    assertThat(e.getSQLState()).isEqualTo("58030"));
             // the connection stays usable; once the sink takes the backlog, statements run again
             sinkUp = true;
             await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().untilAsserted(() ->
                     s.execute("SELECT count(*) FROM audited"));
+            await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().untilAsserted(() ->
+                    prepared.executeQuery().close());
             assertThat(r.auditLog().delivered()).isGreaterThan(0);
         }
     }

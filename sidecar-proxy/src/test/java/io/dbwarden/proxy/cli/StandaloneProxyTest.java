@@ -251,6 +251,51 @@ class StandaloneProxyTest {
     }
 
     @Test
+    void aPolicyChangeReachesStatementsPreparedBeforeIt() throws Exception {
+        Path audit = dir.resolve("audit-prepared.jsonl");
+        try (RunCommand.Running r = start("enforce", false, audit, "--policy-reload-seconds", "1");
+             // prepareThreshold=1: named server-side statements from the first execution on, so later executions
+             // are Bind and Execute of a statement the proxy judged at its Parse, before the change
+             Connection c = connect(r, "&prepareThreshold=1");
+             PreparedStatement delete = c.prepareStatement("DELETE FROM guarded WHERE id = ?");
+             PreparedStatement select = c.prepareStatement("SELECT secret FROM guarded WHERE id = ?")) {
+            delete.setInt(1, 5);
+            assertThat(delete.executeUpdate()).isEqualTo(1);
+            delete.setInt(1, 100);
+            assertThat(delete.executeUpdate()).as("Bind and Execute of the prepared statement").isZero();
+            select.setInt(1, 1);
+            select.executeQuery().close();
+            select.executeQuery().close();
+            // the policy no longer lets the application delete
+            Files.writeString(dir.resolve("policy-enforce.yaml"), ENFORCE.formatted("enforce", false)
+                    .replace("[SELECT, INSERT, UPDATE, DELETE]", "[SELECT, INSERT, UPDATE]"));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> r.metrics().render()
+                    .contains("dbwarden_policy_reloads_total 1"));
+            delete.setInt(1, 1);
+            assertThatThrownBy(delete::executeUpdate).isInstanceOfSatisfying(SQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("42501");
+                assertThat(e.getMessage()).contains("policy \"guard\"");
+            });
+            // still refused the next time, and the session goes on with what the policy still allows
+            assertThatThrownBy(delete::executeUpdate).hasMessageContaining("policy \"guard\"");
+            try (ResultSet rs = select.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("v1");
+            }
+            // and a policy that allows it again lets the same prepared statement run again
+            Files.writeString(dir.resolve("policy-enforce.yaml"), ENFORCE.formatted("enforce", false));
+            await().atMost(10, TimeUnit.SECONDS).until(() -> r.metrics().render()
+                    .contains("dbwarden_policy_reloads_total 2"));
+            delete.setInt(1, 4);
+            assertThat(delete.executeUpdate()).isEqualTo(1);
+        }
+        assertThat(countRows()).as("ids 5 and 4 deleted, 1 kept").isEqualTo(3);
+        List<String> lines = Files.readAllLines(audit);
+        assertThat(lines).filteredOn(l -> l.contains("\"statement\":\"delete from guarded where id = $1\"")
+                && l.contains("\"decision\":\"deny\"")).hasSize(2);
+    }
+
+    @Test
     void eventLoopCountIsConfigurableAndSessionsOnEveryLoopWork() throws Exception {
         Path audit = dir.resolve("loops.jsonl");
         try (RunCommand.Running r = start("enforce", false, audit, "--event-loops", "3")) {

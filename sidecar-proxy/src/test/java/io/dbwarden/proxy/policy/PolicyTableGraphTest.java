@@ -177,6 +177,47 @@ class PolicyTableGraphTest {
         }
     }
 
+    /**
+     * The filter's version, which prepared statements are re-judged by at Execute: it moves with the policy set and,
+     * where rules name tables, with the graph's edges, and is -1 while no graph is loaded.
+     */
+    @Test
+    void theVersionMovesWithThePolicySetAndTheGraphsEdgesOnly() throws Exception {
+        AtomicInteger loads = new AtomicInteger();
+        Catalog catalog = new Catalog(query(loads), 60_000);
+        PolicyFilter f = filter("test/guarded", catalog);
+        assertThat(f.version()).as("rules name tables, no graph loaded yet").isEqualTo(-1);
+        verdict(f, "SELECT v FROM tg_secrets_1");
+        long loaded = f.version();
+        assertThat(loaded).isNotNegative();
+
+        catalog.invalidate(); // DDL through the proxy
+        assertThat(f.version()).isEqualTo(-1);
+        verdict(f, "SELECT v FROM tg_plain");
+        assertThat(f.version()).as("reloaded with the same edges").isEqualTo(loaded);
+
+        EmbeddedPg.execute("ALTER TABLE tg_secrets ATTACH PARTITION tg_plain FOR VALUES FROM (10) TO (20)");
+        long attached;
+        try {
+            catalog.invalidate();
+            verdict(f, "SELECT v FROM tg_plain");
+            attached = f.version();
+            assertThat(attached).isGreaterThan(loaded);
+        } finally {
+            EmbeddedPg.execute("ALTER TABLE tg_secrets DETACH PARTITION tg_plain");
+        }
+
+        f.update(PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/guarded"));
+        assertThat(f.version()).as("a new policy set, the same graph").isGreaterThan(attached);
+
+        PolicyFilter noTables = filter("test/nobody", catalog);
+        assertThat(noTables.version()).as("no rule names a table: the graph does not matter").isZero();
+        catalog.invalidate();
+        assertThat(noTables.version()).isZero();
+        noTables.update(PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/nobody"));
+        assertThat(noTables.version()).isPositive();
+    }
+
     @Test
     void namesTheGraphDoesNotKnowAreLookedUpAndRelationsMadeSinceReloadIt() throws Exception {
         AtomicInteger loads = new AtomicInteger();
