@@ -646,11 +646,17 @@ final class ClientRelay {
             frame.release();
             portals.remove(bind.portalName());
             portalGenerations.put(bind.portalName(), ++nextGeneration);
-            refuseUnknown(null, Verdict.deny(null, "unknown-prepared-statement", "bind to a statement the proxy did "
-                    + "not see prepared", PgError.error("26000", "dbwarden: prepared statement \""
-                    + bind.statementName() + "\" was not prepared with Parse in this session, so the proxy cannot "
-                    + "tell what it runs", null, "Prepare it with Parse (driver-level prepared statements do); a "
-                    + "statement made with SQL PREPARE runs with EXECUTE.")));
+            // a name with a generation but no statement: its last Parse was blocked (a Close forgets both)
+            refuseUnknown(null, statementGenerations.containsKey(bind.statementName())
+                    ? Verdict.deny(null, "unknown-prepared-statement", "bind to a statement whose Parse was blocked",
+                            PgError.error("26000", "dbwarden: prepared statement \"" + bind.statementName()
+                                    + "\" does not exist: the proxy blocked its Parse", null, "See the error that "
+                                    + "Parse got; prepare the statement again once the policy allows it."))
+                    : Verdict.deny(null, "unknown-prepared-statement", "bind to a statement the proxy did not see "
+                            + "prepared", PgError.error("26000", "dbwarden: prepared statement \""
+                            + bind.statementName() + "\" was not prepared with Parse in this session, so the proxy "
+                            + "cannot tell what it runs", null, "Prepare it with Parse (driver-level prepared "
+                            + "statements do); a statement made with SQL PREPARE runs with EXECUTE.")));
             return;
         }
         int generation = ++nextGeneration;
