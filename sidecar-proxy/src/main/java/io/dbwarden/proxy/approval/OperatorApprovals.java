@@ -154,8 +154,8 @@ public final class OperatorApprovals implements ApprovalService {
             }
             String ref = answer.path("namespace").asText() + "/" + answer.path("name").asText();
             if (answer.path("run").asBoolean()) {
-                return CompletableFuture.completedFuture(new Verdict(Decision.ALLOW, held.policy(), held.rule(),
-                        "approved: changeapproval " + ref + " by " + answer.path("decidedBy").asText("unknown"), null));
+                return CompletableFuture.completedFuture(Verdict.approved(held.policy(), held.rule(),
+                        "approved: changeapproval " + ref + " by " + answer.path("decidedBy").asText("unknown")));
             }
             String phase = answer.path("phase").asText();
             if ("pending".equalsIgnoreCase(phase) && System.nanoTime() < deadline) {

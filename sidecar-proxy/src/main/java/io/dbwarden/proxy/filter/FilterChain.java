@@ -94,15 +94,16 @@ public final class FilterChain {
         return current == Verdict.allow() ? Verdict.allowNow() : CompletableFuture.completedFuture(current);
     }
 
-    /** Forwarding verdicts combine: AUDIT beats ALLOW, a filter without an opinion keeps what was decided, and
-     * every row limit holds (the smallest wins). */
+    /** Forwarding verdicts combine: AUDIT beats ALLOW, a filter without an opinion keeps what was decided, every
+     * row limit holds (the smallest wins), and a verdict for one run keeps the combination to one run. */
     private static Verdict merge(Verdict soFar, Verdict next) {
         Verdict kept = next == Verdict.allow()
                 || (soFar.decision() == Decision.AUDIT && next.decision() == Decision.ALLOW) ? soFar : next;
         long limit = soFar.maxRows() == 0 ? next.maxRows()
                 : next.maxRows() == 0 ? soFar.maxRows() : Math.min(soFar.maxRows(), next.maxRows());
-        return kept.maxRows() == limit ? kept
-                : new Verdict(kept.decision(), kept.policy(), kept.rule(), kept.reason(), null, limit);
+        boolean once = soFar.once() || next.once();
+        return kept.maxRows() == limit && kept.once() == once ? kept
+                : new Verdict(kept.decision(), kept.policy(), kept.rule(), kept.reason(), null, limit, once);
     }
 
     /** Result handlers of all interested result filters for one statement; empty list when none. */

@@ -14,8 +14,11 @@ import java.util.concurrent.CompletionStage;
  * @param reason   short explanation for the audit log (never contains statement literals)
  * @param error    what the client is told when the statement is blocked; null when it is forwarded
  * @param maxRows  blast-radius limit: the statement is rolled back with an error if it affects more rows (0: none)
+ * @param once     the verdict lets the statement run one time only (an approval's use): a prepared statement's
+ *                 next Execute is judged again
  */
-public record Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows) {
+public record Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows,
+                      boolean once) {
     private static final Verdict ALLOW = new Verdict(Decision.ALLOW, null, null, null, null);
     private static final CompletableFuture<Verdict> ALLOW_NOW = CompletableFuture.completedFuture(ALLOW);
 
@@ -23,7 +26,14 @@ public record Verdict(Decision decision, String policy, String rule, String reas
         this(decision, policy, rule, reason, error, 0);
     }
 
+    public Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows) {
+        this(decision, policy, rule, reason, error, maxRows, false);
+    }
+
     public Verdict {
+        if (once && !decision.forwards()) {
+            throw new IllegalArgumentException("only a forwarding verdict can be for one run");
+        }
         if (maxRows < 0 || (maxRows > 0 && !decision.forwards())) {
             throw new IllegalArgumentException("only a forwarding verdict can carry a row limit");
         }
@@ -44,6 +54,11 @@ public record Verdict(Decision decision, String policy, String rule, String reas
 
     public static Verdict allow(String policy, String rule) {
         return new Verdict(Decision.ALLOW, policy, rule, null, null);
+    }
+
+    /** Allowed by an approval, for one run of the statement (the approval's use). */
+    public static Verdict approved(String policy, String rule, String reason) {
+        return new Verdict(Decision.ALLOW, policy, rule, reason, null, 0, true);
     }
 
     public static Verdict deny(String policy, String rule, String reason, PgError error) {

@@ -68,7 +68,36 @@ final class ClientRelay {
     private final Map<String, Integer> portalGenerations = new HashMap<>();
     private int nextGeneration;
 
-    private record Bound(Prepared prepared, String statementName, int statementGeneration, int generation) {
+    /** A portal made by Bind, and whether it has run: an Execute of a suspended portal continues that run. */
+    private static final class Bound {
+        private final Prepared prepared;
+        private final String statementName;
+        private final int statementGeneration;
+        private final int generation;
+        private boolean started;
+
+        Bound(Prepared prepared, String statementName, int statementGeneration, int generation) {
+            this.prepared = prepared;
+            this.statementName = statementName;
+            this.statementGeneration = statementGeneration;
+            this.generation = generation;
+        }
+
+        Prepared prepared() {
+            return prepared;
+        }
+
+        String statementName() {
+            return statementName;
+        }
+
+        int statementGeneration() {
+            return statementGeneration;
+        }
+
+        int generation() {
+            return generation;
+        }
     }
     /** Parse, Bind, Describe, Execute or Close came since the last Sync: the server is inside an extended batch. */
     private boolean extendedBatchOpen;
@@ -680,7 +709,7 @@ final class ClientRelay {
             return;
         }
         long version = runtime.chain().version();
-        if (version < 0 || version != b.prepared().chainVersion()) {
+        if (!b.prepared().holdsUnder(version, b.started)) {
             rejudge(frame, portal, b, version);
             return;
         }
@@ -689,10 +718,10 @@ final class ClientRelay {
 
     /**
      * An Execute of a statement judged at its Parse under another state of the filters (a policy reloaded since, the
-     * table graph changed, the audit log unable to record events): its verdict may no longer hold, so the statement
-     * is judged again, as a statement sent now would be. Refused, the Execute fails like a blocked Parse (the batch
-     * discarded until Sync); allowed, it runs with the new verdict, which the session keeps for the statement's next
-     * executions under this version.
+     * table graph changed, the audit log unable to record events), or whose verdict was for one run that has run (an
+     * approval's use): the verdict no longer holds, so the statement is judged again, as a statement sent now would
+     * be. Refused, the Execute fails like a blocked Parse (the batch discarded until Sync); allowed, it runs with the
+     * new verdict, which the session keeps for the statement's next executions under this version.
      */
     private void rejudge(ByteBuf frame, String portal, Bound b, long version) {
         Prepared p = b.prepared();
@@ -711,6 +740,7 @@ final class ClientRelay {
                 preparedStatements.put(b.statementName(), judged);
             }
             Bound rebound = new Bound(judged, b.statementName(), b.statementGeneration(), b.generation());
+            rebound.started = b.started;
             if (portals.get(portal) == b) {
                 portals.put(portal, rebound);
             }
@@ -726,6 +756,10 @@ final class ClientRelay {
         StatementContext c = new StatementContext(session, statement, Protocol.EXTENDED, tracker.transactionStatus(),
                 () -> false, sqlObjects.resolve(statement));
         sqlObjects.sent(statement);
+        if (!b.started) {
+            b.started = true;
+            p.ran(); // an approval's one run is this one: the statement's other and later portals ask again
+        }
         Execution e = new Execution(c, verdict, runtime.chain().resultHandlers(c), portal, b.statementName(),
                 b.statementGeneration(), b.generation());
         e.start();

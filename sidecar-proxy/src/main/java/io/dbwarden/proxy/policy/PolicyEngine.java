@@ -171,7 +171,8 @@ public final class PolicyEngine {
                             + "the statement's own result; run the UPDATE or DELETE as a statement of its own.");
         }
         if (result.forwards() && limit > 0 && result.maxRows() != limit) {
-            result = new Verdict(result.decision(), result.policy(), result.rule(), result.reason(), null, limit);
+            result = new Verdict(result.decision(), result.policy(), result.rule(), result.reason(), null, limit,
+                    result.once());
         }
         return result;
     }

@@ -10,6 +10,7 @@ import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.sql.SqlToken;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.sql.TableGraph;
 import io.dbwarden.proxy.sql.TextKeyedCache;
@@ -184,11 +185,27 @@ public final class PolicyFilter implements StatementFilter {
                         "Send the statement itself: it can then be approved and run once."));
     }
 
+    /**
+     * A statement that needs approval with bind parameters ({@code $1}, from a driver's prepared statement): the
+     * approval would cover its text, not the values a later Bind supplies, so it is not asked for.
+     */
+    private static Verdict noApprovalWithParameters(Verdict v) {
+        return Verdict.deny(v.policy(), v.rule(), "approval required; not with bind parameters",
+                io.dbwarden.proxy.postgres.PgError.error(io.dbwarden.proxy.postgres.PgError.INSUFFICIENT_PRIVILEGE,
+                        "dbwarden: " + v.reason() + "; statements that need approval cannot take bind parameters, "
+                                + "which an approval of their text would not cover", null,
+                        "Send the statement with its values written in its text (a plain statement rather than a "
+                                + "prepared one with parameters): it can then be approved and run once."));
+    }
+
     private static CompletionStage<Verdict> approve(ApprovalService a, State s, StatementContext context, Verdict held) {
         CompiledPolicy policy = s.engine().applicable().stream().filter(p -> p.name().equals(held.policy()))
                 .findFirst().orElse(null);
         if (policy == null) {
             return CompletableFuture.completedFuture(held);
+        }
+        if (context.statement().tokens().stream().anyMatch(t -> t.kind() == SqlToken.Kind.PARAM)) {
+            return CompletableFuture.completedFuture(noApprovalWithParameters(held));
         }
         CompletionStage<Verdict> decided = a.request(context, held, policy);
         return decided instanceof CompletableFuture<Verdict> f && f.isDone() ? decided
