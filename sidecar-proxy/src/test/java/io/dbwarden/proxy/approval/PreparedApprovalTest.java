@@ -7,6 +7,7 @@ import io.dbwarden.proxy.policy.PolicyFilter;
 import io.dbwarden.proxy.sql.StatementAnalyzer;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
 import io.dbwarden.proxy.testing.RunningProxy;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -88,6 +89,54 @@ class PreparedApprovalTest {
             try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM appr_rows")) {
                 rs.next();
                 assertThat(rs.getInt(1)).as("one row per approval, none for the refused run").isEqualTo(2);
+            }
+        }
+    }
+
+    /** Two portals bound to one approved statement before either runs: the approval covers the first run only. */
+    @Test
+    void theApprovalOfAParseCoversOnePortalsRun() throws Exception {
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", proxy.port())) {
+            sock.setSoTimeout(10_000);
+            java.io.OutputStream out = sock.getOutputStream();
+            java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
+            out.write(RawPg.startup());
+            untilReady(in);
+            byte[] strings = RawPg.cstrings("s", "INSERT INTO appr_rows VALUES (1)");
+            out.write(RawPg.message('P', java.util.Arrays.copyOf(strings, strings.length + 2)));
+            out.write(RawPg.message('S', ""));
+            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E"));
+            assertThat(asked).as("approved at the Parse").hasValue(1);
+            out.write(RawPg.message('B', "p1\0s\0\0\0\0\0\0\0"));
+            out.write(RawPg.message('B', "p2\0s\0\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', "p1\0\0\0\0\0"));
+            out.write(RawPg.message('E', "p2\0\0\0\0\0"));
+            out.write(RawPg.message('S', ""));
+            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
+                    .hasSize(2);
+            assertThat(asked).as("the second portal's run asked again").hasValue(2);
+            out.write(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
+            out.write(RawPg.message('E', "\0\0\0\0\0"));
+            out.write(RawPg.message('S', ""));
+            assertThat(untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
+            assertThat(asked).hasValue(3);
+        }
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM appr_rows")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isEqualTo(2);
+        }
+    }
+
+    /** Messages up to and including ReadyForQuery, as type + body (ISO-8859-1 text). */
+    private static List<String> untilReady(java.io.DataInputStream in) throws java.io.IOException {
+        List<String> messages = new java.util.ArrayList<>();
+        while (true) {
+            char type = (char) in.readByte();
+            byte[] body = in.readNBytes(in.readInt() - 4);
+            messages.add(type + new String(body, java.nio.charset.StandardCharsets.ISO_8859_1));
+            if (type == 'Z') {
+                return messages;
             }
         }
     }
