@@ -155,44 +155,26 @@ class ProxyBlockingTest {
             java.io.OutputStream out = sock.getOutputStream();
             java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
             out.write(RawPg.startup());
-            untilReady(in);
-            out.write(RawPg.message('P', parse("s1", "DELETE FROM forbidden WHERE id = $1")));
+            RawPg.untilReady(in);
+            out.write(RawPg.message('P', RawPg.parse("s1", "DELETE FROM forbidden WHERE id = $1")));
             out.write(RawPg.message('S', ""));
-            assertThat(untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
+            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
             out.write(RawPg.message('B', "\0s1\0\0\0\0\0\0\0"));
             out.write(RawPg.message('E', "\0\0\0\0\0"));
             out.write(RawPg.message('S', ""));
-            List<String> bound = untilReady(in);
+            List<String> bound = RawPg.untilReady(in);
             assertThat(bound).anyMatch(m -> m.startsWith("E") && m.contains("C26000\0")
                     && m.contains("\"s1\" does not exist: the proxy blocked its Parse"));
             assertThat(bound.get(bound.size() - 1)).isEqualTo("ZI");
             // a name never prepared still gets the other explanation
             out.write(RawPg.message('B', "\0s2\0\0\0\0\0\0\0"));
             out.write(RawPg.message('S', ""));
-            assertThat(untilReady(in)).anyMatch(m -> m.contains("C26000\0")
+            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.contains("C26000\0")
                     && m.contains("\"s2\" was not prepared with Parse in this session"));
         }
         assertRowsStillThere();
     }
 
-    /** A Parse message body: statement name, text, and a zero count of parameter types. */
-    private static byte[] parse(String name, String sql) {
-        byte[] strings = RawPg.cstrings(name, sql);
-        return java.util.Arrays.copyOf(strings, strings.length + 2);
-    }
-
-    /** Messages up to and including ReadyForQuery, as type + body (ISO-8859-1 text). */
-    private static List<String> untilReady(java.io.DataInputStream in) throws java.io.IOException {
-        List<String> messages = new java.util.ArrayList<>();
-        while (true) {
-            char type = (char) in.readByte();
-            byte[] body = in.readNBytes(in.readInt() - 4);
-            messages.add(type + new String(body, java.nio.charset.StandardCharsets.ISO_8859_1));
-            if (type == 'Z') {
-                return messages;
-            }
-        }
-    }
 
     @ParameterizedTest
     @ValueSource(strings = {"sync", "async"})

@@ -101,24 +101,23 @@ class PreparedApprovalTest {
             java.io.OutputStream out = sock.getOutputStream();
             java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
             out.write(RawPg.startup());
-            untilReady(in);
-            byte[] strings = RawPg.cstrings("s", "INSERT INTO appr_rows VALUES (1)");
-            out.write(RawPg.message('P', java.util.Arrays.copyOf(strings, strings.length + 2)));
+            RawPg.untilReady(in);
+            out.write(RawPg.message('P', RawPg.parse("s", "INSERT INTO appr_rows VALUES (1)")));
             out.write(RawPg.message('S', ""));
-            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E"));
+            assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
             assertThat(asked).as("approved at the Parse").hasValue(1);
             out.write(RawPg.message('B', "p1\0s\0\0\0\0\0\0\0"));
             out.write(RawPg.message('B', "p2\0s\0\0\0\0\0\0\0"));
             out.write(RawPg.message('E', "p1\0\0\0\0\0"));
             out.write(RawPg.message('E', "p2\0\0\0\0\0"));
             out.write(RawPg.message('S', ""));
-            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
+            assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
                     .hasSize(2);
             assertThat(asked).as("the second portal's run asked again").hasValue(2);
             out.write(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
             out.write(RawPg.message('E', "\0\0\0\0\0"));
             out.write(RawPg.message('S', ""));
-            assertThat(untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
+            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
             assertThat(asked).hasValue(3);
         }
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
@@ -128,18 +127,6 @@ class PreparedApprovalTest {
         }
     }
 
-    /** Messages up to and including ReadyForQuery, as type + body (ISO-8859-1 text). */
-    private static List<String> untilReady(java.io.DataInputStream in) throws java.io.IOException {
-        List<String> messages = new java.util.ArrayList<>();
-        while (true) {
-            char type = (char) in.readByte();
-            byte[] body = in.readNBytes(in.readInt() - 4);
-            messages.add(type + new String(body, java.nio.charset.StandardCharsets.ISO_8859_1));
-            if (type == 'Z') {
-                return messages;
-            }
-        }
-    }
 
     @Test
     void aStatementWithBindParametersIsNotPutToApproval() throws Exception {

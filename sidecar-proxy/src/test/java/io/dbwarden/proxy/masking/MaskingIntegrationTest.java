@@ -424,18 +424,6 @@ class MaskingIntegrationTest {
         }
     }
 
-    /** Messages up to and including ReadyForQuery, as type + body (ISO-8859-1 text). */
-    private static List<String> untilReady(java.io.DataInputStream in) throws java.io.IOException {
-        List<String> messages = new ArrayList<>();
-        while (true) {
-            char type = (char) in.readByte();
-            byte[] body = in.readNBytes(in.readInt() - 4);
-            messages.add(type + new String(body, StandardCharsets.ISO_8859_1));
-            if (type == 'Z') {
-                return messages;
-            }
-        }
-    }
 
     @Test
     void statementsAndCursorsMadeWithSqlCannotBeBoundOrExecutedAroundTheirChecks() throws Exception {
@@ -444,35 +432,35 @@ class MaskingIntegrationTest {
             var out = sock.getOutputStream();
             java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
             out.write(io.dbwarden.proxy.testing.RawPg.startup());
-            untilReady(in);
+            io.dbwarden.proxy.testing.RawPg.untilReady(in);
             out.write(io.dbwarden.proxy.testing.RawPg.message('Q',
                     "PREPARE sq AS SELECT lower(email) FROM m_customers WHERE id = 1\0"));
-            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E"));
+            assertThat(io.dbwarden.proxy.testing.RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
             // Bind to the SQL-prepared statement: the proxy never judged (or masked) what it runs
             out.write(io.dbwarden.proxy.testing.RawPg.message('B', "\0sq\0\0\0\0\0\0\0"));
             out.write(io.dbwarden.proxy.testing.RawPg.message('E', "\0\0\0\0\0"));
             out.write(io.dbwarden.proxy.testing.RawPg.message('S', ""));
-            List<String> bound = untilReady(in);
+            List<String> bound = io.dbwarden.proxy.testing.RawPg.untilReady(in);
             assertThat(bound).noneMatch(m -> m.startsWith("D"));
             assertThat(bound).anyMatch(m -> m.startsWith("E") && m.contains("C26000\0") && m.contains("sq"));
 
             out.write(io.dbwarden.proxy.testing.RawPg.message('Q',
                     "BEGIN; DECLARE dc CURSOR FOR SELECT lower(email) FROM m_customers WHERE id = 1\0"));
-            assertThat(untilReady(in)).noneMatch(m -> m.startsWith("E"));
+            assertThat(io.dbwarden.proxy.testing.RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
             // Execute on the SQL cursor's portal directly
             out.write(io.dbwarden.proxy.testing.RawPg.message('E', "dc\0\0\0\0\0"));
             out.write(io.dbwarden.proxy.testing.RawPg.message('S', ""));
-            List<String> executed = untilReady(in);
+            List<String> executed = io.dbwarden.proxy.testing.RawPg.untilReady(in);
             assertThat(executed).noneMatch(m -> m.startsWith("D"));
             assertThat(executed).anyMatch(m -> m.startsWith("E") && m.contains("C34000\0"));
             assertThat(executed.get(executed.size() - 1)).isEqualTo("ZE"); // the transaction failed, as on a server error
             out.write(io.dbwarden.proxy.testing.RawPg.message('Q', "ROLLBACK\0"));
-            untilReady(in);
+            io.dbwarden.proxy.testing.RawPg.untilReady(in);
             // the session goes on, and FETCH reads the same data masked
             out.write(io.dbwarden.proxy.testing.RawPg.message('Q',
                     "BEGIN; DECLARE dc CURSOR FOR SELECT lower(email) FROM m_customers WHERE id = 1; FETCH ALL FROM dc; "
                             + "COMMIT\0"));
-            List<String> fetched = untilReady(in);
+            List<String> fetched = io.dbwarden.proxy.testing.RawPg.untilReady(in);
             assertThat(fetched).noneMatch(m -> m.startsWith("E"));
             assertThat(fetched).anyMatch(m -> m.startsWith("D") && m.contains("a***@example.com"))
                     .noneMatch(m -> m.contains("ada@example.com"));

@@ -46,6 +46,25 @@ public final class RawPg {
         return hello;
     }
 
+    /** A Parse message's body: statement name, text, and no parameter types. */
+    public static byte[] parse(String name, String sql) {
+        byte[] strings = cstrings(name, sql);
+        return java.util.Arrays.copyOf(strings, strings.length + 2);
+    }
+
+    /** The server's messages up to and including ReadyForQuery, each as its type and body (ISO-8859-1 text). */
+    public static java.util.List<String> untilReady(java.io.DataInputStream in) throws java.io.IOException {
+        java.util.List<String> messages = new java.util.ArrayList<>();
+        while (true) {
+            char type = (char) in.readByte();
+            byte[] body = in.readNBytes(in.readInt() - 4);
+            messages.add(type + new String(body, StandardCharsets.ISO_8859_1));
+            if (type == 'Z') {
+                return messages;
+            }
+        }
+    }
+
     /** A protocol 3.0 StartupMessage for user "app" and the test database. */
     public static byte[] startup() {
         return startup("app");
