@@ -186,6 +186,28 @@ public final class PolicyFilter implements StatementFilter {
     }
 
     /**
+     * Whether {@code $n} in the statement are bind parameters: everywhere but in a routine's definition, whose body
+     * refers to the routine's own parameters that way ({@code CREATE FUNCTION f(int) ... RETURN $1 + 1}; no other
+     * utility statement takes bind parameters).
+     */
+    static boolean hasBindParameters(List<SqlToken> tokens) {
+        if (tokens.stream().noneMatch(t -> t.kind() == SqlToken.Kind.PARAM)) {
+            return false;
+        }
+        int at = 0;
+        if (tokens.size() > at && tokens.get(at).isWord("create")) {
+            at++;
+            if (tokens.size() > at + 1 && tokens.get(at).isWord("or") && tokens.get(at + 1).isWord("replace")) {
+                at += 2;
+            }
+            if (tokens.size() > at && (tokens.get(at).isWord("function") || tokens.get(at).isWord("procedure"))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
      * A statement that needs approval with bind parameters ({@code $1}, from a driver's prepared statement): the
      * approval would cover its text, not the values a later Bind supplies, so it is not asked for.
      */
@@ -204,7 +226,7 @@ public final class PolicyFilter implements StatementFilter {
         if (policy == null) {
             return CompletableFuture.completedFuture(held);
         }
-        if (context.statement().tokens().stream().anyMatch(t -> t.kind() == SqlToken.Kind.PARAM)) {
+        if (hasBindParameters(context.statement().tokens())) {
             return CompletableFuture.completedFuture(noApprovalWithParameters(held));
         }
         CompletionStage<Verdict> decided = a.request(context, held, policy);

@@ -46,6 +46,9 @@ class PreparedApprovalTest {
                 - name: inserts-need-approval
                   match: {statements: [INSERT], tables: ["public.appr_rows"]}
                   action: requireApproval
+                - name: routines-need-approval
+                  match: {statements: [CREATE]}
+                  action: requireApproval
             """;
 
     private final AtomicInteger asked = new AtomicInteger();
@@ -143,6 +146,21 @@ class PreparedApprovalTest {
                 assertThat(s.executeUpdate("INSERT INTO appr_rows VALUES (7)")).isEqualTo(1);
             }
             assertThat(asked).hasValue(1);
+        }
+    }
+
+    /** $1 in a routine's body is the routine's parameter, not a bind parameter: such a definition is approved. */
+    @Test
+    void aRoutineWhoseBodyUsesItsParametersCanBeApproved() throws Exception {
+        try (Connection c = proxy.connect(); Statement s = c.createStatement()) {
+            s.execute("CREATE OR REPLACE FUNCTION appr_inc(int) RETURNS int LANGUAGE sql RETURN $1 + 1");
+            assertThat(asked).hasValue(1);
+            try (ResultSet rs = s.executeQuery("SELECT appr_inc(41)")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(42);
+            }
+        } finally {
+            EmbeddedPg.execute("DROP FUNCTION IF EXISTS appr_inc(int)");
         }
     }
 }
