@@ -18,8 +18,9 @@ public interface StatementFilter {
      * What the filter's verdicts depend on besides the statement (its rules, the catalog it consults), as a number
      * that never decreases and grows whenever a verdict given earlier may no longer hold; negative while no verdict
      * may be reused at all (it depends on a state that comes and goes, such as the audit log's health). A verdict
-     * given with the same version still holds: the proxy re-judges a prepared statement at Execute only when the
-     * chain's {@link FilterChain#version()} moved since its Parse. Default: verdicts depend on the statement alone.
+     * given with the same version still holds: the proxy re-judges a prepared statement at Bind and Execute only
+     * when the chain's {@link FilterChain#version()} moved since its Parse. Default: verdicts depend on the
+     * statement alone.
      */
     default long version() {
         return 0;

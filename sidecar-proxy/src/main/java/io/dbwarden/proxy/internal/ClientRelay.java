@@ -688,6 +688,42 @@ final class ClientRelay {
                             + "statements do); a statement made with SQL PREPARE runs with EXECUTE.")));
             return;
         }
+        long version = runtime.chain().version();
+        if (!p.holdsUnder(version, true)) {
+            rejudgeBind(frame, bind, p, version);
+            return;
+        }
+        bind(frame, bind, p);
+    }
+
+    /**
+     * A Bind of a statement judged under another state of the filters: judged again before the server plans it for
+     * the portal (planning can already evaluate functions). A verdict for one run that has run is asked for again
+     * at the portal's Execute, not here.
+     */
+    private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version) {
+        StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
+                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()));
+        evaluateSplit(List.of(c), true, verdicts -> {
+            Verdict verdict = verdicts[0];
+            if (!verdict.forwards()) {
+                frame.release();
+                portals.remove(bind.portalName());
+                portalGenerations.put(bind.portalName(), ++nextGeneration);
+                record(new Execution(c, verdict, List.of(), bind.portalName()).blocked());
+                blockExtended(verdict.error());
+                return;
+            }
+            Prepared judged = new Prepared(p.statement(), verdict, version);
+            if (preparedStatements.get(bind.statementName()) == p) {
+                preparedStatements.put(bind.statementName(), judged);
+            }
+            bind(frame, bind, judged);
+        }, frame);
+    }
+
+    /** Sends a Bind of a statement whose verdict holds, making the portal the session's Executes refer to. */
+    private void bind(ByteBuf frame, PgMessages.Bind bind, Prepared p) {
         int generation = ++nextGeneration;
         portalGenerations.put(bind.portalName(), generation);
         portals.put(bind.portalName(), new Bound(p, bind.statementName(),

@@ -5,8 +5,8 @@ import io.dbwarden.proxy.filter.Verdict;
 
 /**
  * A statement the client prepared with Parse (portals bound to it share it), with the verdict it got and the filter
- * chain's {@link io.dbwarden.proxy.filter.FilterChain#version() version} read before that verdict was asked for: an
- * Execute under another version (a policy reloaded, the audit log unable to record) judges the statement again, and
+ * chain's {@link io.dbwarden.proxy.filter.FilterChain#version() version} read before that verdict was asked for: a
+ * Bind or Execute under another version (a policy reloaded, the audit log unable to record) judges it again, and
  * so does every Execute after the one run a verdict for {@link Verdict#once() one run} (an approval) allowed.
  * Confined to the session's event loop.
  */

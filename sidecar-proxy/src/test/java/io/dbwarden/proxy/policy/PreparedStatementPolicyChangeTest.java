@@ -1,0 +1,80 @@
+package io.dbwarden.proxy.policy;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.Decision;
+import io.dbwarden.proxy.sql.StatementAnalyzer;
+import io.dbwarden.proxy.testing.EmbeddedPg;
+import io.dbwarden.proxy.testing.LeakDetection;
+import io.dbwarden.proxy.testing.RawPg;
+import io.dbwarden.proxy.testing.RunningProxy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.DataInputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A statement prepared under one policy and bound after a change that blocks it: the Bind itself is refused, before
+ * the server plans the statement for a portal (planning can already evaluate functions), and the session goes on.
+ */
+@ExtendWith(LeakDetection.class)
+class PreparedStatementPolicyChangeTest {
+    private static final String POLICY = """
+            apiVersion: dbwarden.io/v1alpha1
+            kind: DatabaseAccessPolicy
+            metadata: {name: changing, namespace: test}
+            spec:
+              subjects: [{identity: "*/*"}]
+              defaultAction: allow
+              rules: %s
+            """;
+
+    @Test
+    void aBindAfterAChangeThatBlocksTheStatementIsRefused() throws Exception {
+        PolicyEngine open = PolicyEngine.of(PolicyLoader.parse(POLICY.formatted("[]"), "test"), "test/app");
+        PolicyEngine closed = PolicyEngine.of(PolicyLoader.parse(POLICY.formatted("""
+
+                    - name: no-clock
+                      match: {functions: [pg_catalog.now]}
+                      action: deny
+                """), "test"), "test/app");
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
+            PolicyFilter policy = new PolicyFilter(open, analyzer, 1000);
+            try (RunningProxy proxy = RunningProxy.start(c -> c.withIdentity("test/app"), List.of(policy),
+                    open::sessionSettings);
+                 Socket sock = new Socket("127.0.0.1", proxy.port())) {
+                sock.setSoTimeout(10_000);
+                OutputStream out = sock.getOutputStream();
+                DataInputStream in = new DataInputStream(sock.getInputStream());
+                out.write(RawPg.startup());
+                RawPg.untilReady(in);
+                out.write(RawPg.message('P', RawPg.parse("clock", "SELECT now()")));
+                out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("2"));
+
+                policy.update(closed);
+                out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+                out.write(RawPg.message('S', ""));
+                List<String> bound = RawPg.untilReady(in);
+                assertThat(bound).as("no BindComplete: the server never got the Bind").noneMatch(m -> m.startsWith("2"))
+                        .anyMatch(m -> m.startsWith("E") && m.contains("C42501\0") && m.contains("no-clock"));
+                assertThat(bound.get(bound.size() - 1)).isEqualTo("ZI");
+                await().untilAsserted(() -> assertThat(proxy.records).anySatisfy(r -> {
+                    assertThat(r.statement().normalized()).isEqualTo("select now()");
+                    assertThat(r.verdict().decision()).isEqualTo(Decision.DENY);
+                    assertThat(r.executed()).isFalse();
+                }));
+
+                // the session goes on with what the policy allows
+                out.write(RawPg.message('Q', "SELECT 1\0"));
+                assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("D"));
+            }
+        }
+    }
+}
