@@ -702,23 +702,36 @@ final class ClientRelay {
      * at the portal's Execute, not here.
      */
     private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version) {
+        judgeAgain(frame, p, bind.statementName(), bind.portalName(), version, () -> {
+            portals.remove(bind.portalName());
+            portalGenerations.put(bind.portalName(), ++nextGeneration);
+        }, judged -> bind(frame, bind, judged));
+    }
+
+    /**
+     * Judges a prepared statement again, as a statement sent now would be (sync or async). Refused: the message is
+     * dropped, {@code refused} runs, the refusal is audited and the batch fails like after a blocked Parse. Allowed:
+     * the session keeps the new verdict for the statement (unless a Parse replaced it meanwhile) and {@code then}
+     * goes on with it.
+     */
+    private void judgeAgain(ByteBuf frame, Prepared p, String statementName, String portal, long version,
+                            Runnable refused, java.util.function.Consumer<Prepared> then) {
         StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
                 tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()));
         evaluateSplit(List.of(c), true, verdicts -> {
             Verdict verdict = verdicts[0];
             if (!verdict.forwards()) {
                 frame.release();
-                portals.remove(bind.portalName());
-                portalGenerations.put(bind.portalName(), ++nextGeneration);
-                record(new Execution(c, verdict, List.of(), bind.portalName()).blocked());
+                refused.run();
+                record(new Execution(c, verdict, List.of(), portal).blocked());
                 blockExtended(verdict.error());
                 return;
             }
             Prepared judged = new Prepared(p.statement(), verdict, version);
-            if (preparedStatements.get(bind.statementName()) == p) {
-                preparedStatements.put(bind.statementName(), judged);
+            if (preparedStatements.get(statementName) == p) {
+                preparedStatements.put(statementName, judged);
             }
-            bind(frame, bind, judged);
+            then.accept(judged);
         }, frame);
     }
 
@@ -746,7 +759,7 @@ final class ClientRelay {
         }
         long version = runtime.chain().version();
         if (!b.prepared().holdsUnder(version, b.started)) {
-            rejudge(frame, portal, b, version);
+            rejudgeExecute(frame, portal, b, version);
             return;
         }
         execute(frame, portal, b);
@@ -759,29 +772,15 @@ final class ClientRelay {
      * be. Refused, the Execute fails like a blocked Parse (the batch discarded until Sync); allowed, it runs with the
      * new verdict, which the session keeps for the statement's next executions under this version.
      */
-    private void rejudge(ByteBuf frame, String portal, Bound b, long version) {
-        Prepared p = b.prepared();
-        StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
-                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()));
-        evaluateSplit(List.of(c), true, verdicts -> {
-            Verdict verdict = verdicts[0];
-            if (!verdict.forwards()) {
-                frame.release();
-                record(new Execution(c, verdict, List.of(), portal).blocked());
-                blockExtended(verdict.error());
-                return;
-            }
-            Prepared judged = new Prepared(p.statement(), verdict, version);
-            if (preparedStatements.get(b.statementName()) == p) {
-                preparedStatements.put(b.statementName(), judged);
-            }
+    private void rejudgeExecute(ByteBuf frame, String portal, Bound b, long version) {
+        judgeAgain(frame, b.prepared(), b.statementName(), portal, version, () -> { }, judged -> {
             Bound rebound = new Bound(judged, b.statementName(), b.statementGeneration(), b.generation());
             rebound.started = b.started;
             if (portals.get(portal) == b) {
                 portals.put(portal, rebound);
             }
             execute(frame, portal, rebound);
-        }, frame);
+        });
     }
 
     /** Sends an Execute of a portal whose statement's verdict holds. */
