@@ -85,7 +85,7 @@ public final class PolicyFilter implements StatementFilter {
         this(engine, analyzer, maxCachedVerdicts, null);
     }
 
-    /** Switches to a new policy set; sessions see it from their next statement (their next Execute, too). */
+    /** Switches to a new policy set; sessions see it from their next statement (and Bind or Execute). */
     public synchronized void update(PolicyEngine engine) {
         this.state = new State(engine, maxCachedVerdicts, state.seq() + 1);
     }
