@@ -435,6 +435,12 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             relay.record(implicitCommitFailed(sqlState, message));
         } else {
             List<ResponseTracker.Expected> dropped = tracker.failExtendedBatch();
+            for (int i = dropped.size() - 1; i >= 0; i--) { // latest first: each Parse undoes what it replaced
+                ResponseTracker.Expected d = dropped.get(i);
+                if (d.kind == ResponseTracker.Kind.PARSE && d.name != null) {
+                    relay.parseNotDone(d.name, d.previousStatement, d.generation);
+                }
+            }
             boolean first = true;
             for (ResponseTracker.Expected d : dropped) {
                 if (d.lookup != null) {

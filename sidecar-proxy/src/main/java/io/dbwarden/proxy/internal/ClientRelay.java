@@ -635,9 +635,14 @@ final class ClientRelay {
             int blocked = firstBlocked(verdicts);
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
             if (blocked < 0) {
-                preparedStatements.put(parse.statementName(), new Prepared(whole, verdict, chainVersion));
-                statementGenerations.put(parse.statementName(), ++nextGeneration);
-                forward(frame, ResponseTracker.simple(ResponseTracker.Kind.PARSE));
+                String name = parse.statementName();
+                Prepared previous = preparedStatements.put(name, new Prepared(whole, verdict, chainVersion));
+                Integer previousGeneration = statementGenerations.put(name, ++nextGeneration);
+                int before = previousGeneration == null ? -1 : previousGeneration;
+                if (tracker.serverDiscardingUntilSync()) {
+                    parseNotDone(name, previous, before); // an earlier message of the batch failed: it is skipped
+                }
+                forward(frame, ResponseTracker.parse(name, previous, before));
                 return;
             }
             frame.release();
@@ -647,6 +652,24 @@ final class ClientRelay {
             record(new Execution(c, verdict, List.of(), null).blocked());
             blockExtended(verdict.error());
         }, frame);
+    }
+
+    /**
+     * The server did not make statement {@code name} of a forwarded Parse (it failed, or was skipped after an earlier
+     * error of its batch): as in the server, the name means what it meant before, so that a Bind of it is judged by
+     * the statement the server will run, never by the text of the Parse that did not take.
+     */
+    void parseNotDone(String name, Prepared previous, int previousGeneration) {
+        if (previous == null) {
+            preparedStatements.remove(name);
+        } else {
+            preparedStatements.put(name, previous);
+        }
+        if (previousGeneration < 0) {
+            statementGenerations.remove(name);
+        } else {
+            statementGenerations.put(name, previousGeneration);
+        }
     }
 
     /** A Bind or Execute of something no judged message of the session made: audited, then blocked like a Parse. */

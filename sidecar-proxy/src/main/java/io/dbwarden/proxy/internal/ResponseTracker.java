@@ -61,6 +61,11 @@ final class ResponseTracker {
         Lookup lookup;
         /** FUNCTION_CALL: its outcome is recorded (the answer comes before the entry's ReadyForQuery). */
         boolean answered;
+        /**
+         * A forwarded Parse of statement {@link #name}: what the session knew under that name before it (null: none;
+         * its generation in {@link #generation}, -1: none), restored if the server does not make the statement.
+         */
+        Prepared previousStatement;
 
         private Expected(Kind kind, boolean swallow, PgError replacement, Execution execution,
                          List<Execution> statements, char describeKind, String name, int generation) {
@@ -108,9 +113,9 @@ final class ResponseTracker {
     private char transactionStatus = 'I';
 
     /**
-     * The entry for a forwarded Parse, Bind or Sync. Nothing is ever set on these (only QUERY and EXECUTE entries
-     * carry a position, a row limit or swallow flags), so one shared entry per kind serves every session: an
-     * extended-protocol query makes three fewer objects.
+     * The entry for a forwarded Bind or Sync. Nothing is ever set on these (only QUERY and EXECUTE entries carry a
+     * position, a row limit or swallow flags), so one shared entry per kind serves every session: an extended-protocol
+     * query makes two fewer objects. (A forwarded Parse has {@link #parse its own}: it carries what it replaced.)
      */
     static Expected simple(Kind kind) {
         Expected e = SIMPLE[kind.ordinal()];
@@ -123,9 +128,21 @@ final class ResponseTracker {
     private static final Expected[] SIMPLE = new Expected[Kind.values().length];
 
     static {
-        for (Kind k : List.of(Kind.PARSE, Kind.BIND, Kind.SYNC)) {
+        for (Kind k : List.of(Kind.BIND, Kind.SYNC)) {
             SIMPLE[k.ordinal()] = new Expected(k, false, null, null, null, '\0', null, 0);
         }
+    }
+
+    /**
+     * A forwarded Parse of statement {@code name}, which replaced {@code previous} (of generation
+     * {@code previousGeneration}) in the session's statements: if the server does not make the statement (the Parse
+     * fails, a named statement of that name exists already, or an earlier error of the batch makes the server skip
+     * it), the session's statement under that name is the previous one again.
+     */
+    static Expected parse(String name, Prepared previous, int previousGeneration) {
+        Expected e = new Expected(Kind.PARSE, false, null, null, null, '\0', name, previousGeneration);
+        e.previousStatement = previous;
+        return e;
     }
 
     static Expected injected(Kind kind, PgError replacement) {

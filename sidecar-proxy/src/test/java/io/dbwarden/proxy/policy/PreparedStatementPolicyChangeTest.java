@@ -21,6 +21,8 @@ import static org.awaitility.Awaitility.await;
 /**
  * A statement prepared under one policy and bound after a change that blocks it: the Bind itself is refused, before
  * the server plans the statement for a portal (planning can already evaluate functions), and the session goes on.
+ * A Parse the server does not carry out (a name that exists, a failed batch) leaves the name to the statement the
+ * server holds.
  */
 @ExtendWith(LeakDetection.class)
 class PreparedStatementPolicyChangeTest {
@@ -74,6 +76,55 @@ class PreparedStatementPolicyChangeTest {
                 // the session goes on with what the policy allows
                 out.write(RawPg.message('Q', "SELECT 1\0"));
                 assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("D"));
+
+                // a Parse of the name with an allowed text does not replace the statement: the server refuses it
+                // (42P05, the name exists), so the name still runs now(), and a Bind of it is judged as that
+                out.write(RawPg.message('P', RawPg.parse("clock", "SELECT 1")));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42P05\0"));
+                out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+                out.write(RawPg.message('E', "\0\0\0\0\0"));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).as("now() must not run as 'SELECT 1'")
+                        .noneMatch(m -> m.startsWith("D"))
+                        .anyMatch(m -> m.startsWith("E") && m.contains("C42501\0") && m.contains("no-clock"));
+            }
+        }
+    }
+
+    /**
+     * A Parse the server skips (an earlier message of its batch failed) does not replace the statement of its name
+     * either: what runs under the name later is judged and audited as the statement the server holds.
+     */
+    @Test
+    void aSkippedParseLeavesTheNameToTheStatementTheServerHolds() throws Exception {
+        PolicyEngine open = PolicyEngine.of(PolicyLoader.parse(POLICY.formatted("[]"), "test"), "test/app");
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
+            PolicyFilter policy = new PolicyFilter(open, analyzer, 1000);
+            try (RunningProxy proxy = RunningProxy.start(c -> c.withIdentity("test/app"), List.of(policy),
+                    open::sessionSettings);
+                 Socket sock = new Socket("127.0.0.1", proxy.port())) {
+                sock.setSoTimeout(10_000);
+                OutputStream out = sock.getOutputStream();
+                DataInputStream in = new DataInputStream(sock.getInputStream());
+                out.write(RawPg.startup());
+                RawPg.untilReady(in);
+                out.write(RawPg.message('P', RawPg.parse("s", "SELECT 'held'::text AS held")));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
+                // the first Parse fails in the server (no such table), so it skips the second one
+                out.write(RawPg.message('P', RawPg.parse("", "SELECT * FROM no_such_table_for_parse")));
+                out.write(RawPg.message('P', RawPg.parse("s", "SELECT 2 AS other")));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42P01\0"));
+                out.write(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
+                out.write(RawPg.message('E', "\0\0\0\0\0"));
+                out.write(RawPg.message('S', ""));
+                assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("D") && m.contains("held"));
+                await().untilAsserted(() -> assertThat(proxy.records).last().satisfies(r -> {
+                    assertThat(r.statement().normalized()).isEqualTo("select ?::text as held");
+                    assertThat(r.executed()).isTrue();
+                }));
             }
         }
     }
