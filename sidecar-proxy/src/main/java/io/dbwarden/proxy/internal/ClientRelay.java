@@ -68,9 +68,12 @@ final class ClientRelay {
     private final Map<String, Integer> portalGenerations = new HashMap<>();
     private int nextGeneration;
 
-    /** A portal made by Bind, and whether it has run: an Execute of a suspended portal continues that run. */
+    /**
+     * A portal made by Bind: its statement (as last judged for it) and whether it has run: an Execute of a suspended
+     * portal continues that run.
+     */
     private static final class Bound {
-        private final Prepared prepared;
+        private Prepared prepared;
         private final String statementName;
         private final int statementGeneration;
         private final int generation;
@@ -630,19 +633,21 @@ final class ClientRelay {
             contexts.add(new StatementContext(session, s, Protocol.EXTENDED, tracker.transactionStatus(), cancelToken(),
                     sqlObjects.resolve(s)));
         }
-        long chainVersion = runtime.chain().version(); // before the verdicts: a change meanwhile re-judges at Execute
+        long chainVersion = runtime.chain().version(); // before the verdicts: a change meanwhile re-judges later
         evaluateSplit(contexts, parts != null, verdicts -> {
             int blocked = firstBlocked(verdicts);
             Verdict verdict = blocked >= 0 ? verdicts[blocked] : mergedForwarding(verdicts);
+            if (blocked < 0 && tracker.serverDiscardingUntilSync()) {
+                // an earlier message of the batch failed: the server skips this Parse, the name keeps its meaning
+                forward(frame, null);
+                return;
+            }
             if (blocked < 0) {
                 String name = parse.statementName();
                 Prepared previous = preparedStatements.put(name, new Prepared(whole, verdict, chainVersion));
                 Integer previousGeneration = statementGenerations.put(name, ++nextGeneration);
-                int before = previousGeneration == null ? -1 : previousGeneration;
-                if (tracker.serverDiscardingUntilSync()) {
-                    parseNotDone(name, previous, before); // an earlier message of the batch failed: it is skipped
-                }
-                forward(frame, ResponseTracker.parse(name, previous, before));
+                forward(frame, ResponseTracker.parse(name, previous, previousGeneration == null ? -1
+                        : previousGeneration));
                 return;
             }
             frame.release();
@@ -797,12 +802,8 @@ final class ClientRelay {
      */
     private void rejudgeExecute(ByteBuf frame, String portal, Bound b, long version) {
         judgeAgain(frame, b.prepared(), b.statementName(), portal, version, () -> { }, judged -> {
-            Bound rebound = new Bound(judged, b.statementName(), b.statementGeneration(), b.generation());
-            rebound.started = b.started;
-            if (portals.get(portal) == b) {
-                portals.put(portal, rebound);
-            }
-            execute(frame, portal, rebound);
+            b.prepared = judged; // the portal's next Executes run under the new verdict too
+            execute(frame, portal, b);
         });
     }
 
