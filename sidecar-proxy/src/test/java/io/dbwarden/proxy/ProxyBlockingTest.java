@@ -150,26 +150,21 @@ class ProxyBlockingTest {
     @ParameterizedTest
     @ValueSource(strings = {"sync", "async"})
     void bindingAStatementWhoseParseWasBlockedSaysSo(String which) throws Exception {
-        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", proxy(which).port())) {
-            sock.setSoTimeout(10_000);
-            java.io.OutputStream out = sock.getOutputStream();
-            java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
-            out.write(RawPg.startup());
-            RawPg.untilReady(in);
-            out.write(RawPg.message('P', RawPg.parse("s1", "DELETE FROM forbidden WHERE id = $1")));
-            out.write(RawPg.message('S', ""));
-            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
-            out.write(RawPg.message('B', "\0s1\0\0\0\0\0\0\0"));
-            out.write(RawPg.message('E', "\0\0\0\0\0"));
-            out.write(RawPg.message('S', ""));
-            List<String> bound = RawPg.untilReady(in);
+        try (RawPg.Session s = new RawPg.Session(proxy(which).port())) {
+            s.send(RawPg.message('P', RawPg.parse("s1", "DELETE FROM forbidden WHERE id = $1")));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
+            s.send(RawPg.message('B', "\0s1\0\0\0\0\0\0\0"));
+            s.send(RawPg.message('E', "\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            List<String> bound = s.untilReady();
             assertThat(bound).anyMatch(m -> m.startsWith("E") && m.contains("C26000\0")
                     && m.contains("\"s1\" does not exist: the proxy blocked its Parse"));
             assertThat(bound.get(bound.size() - 1)).isEqualTo("ZI");
             // a name never prepared still gets the other explanation
-            out.write(RawPg.message('B', "\0s2\0\0\0\0\0\0\0"));
-            out.write(RawPg.message('S', ""));
-            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.contains("C26000\0")
+            s.send(RawPg.message('B', "\0s2\0\0\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).anyMatch(m -> m.contains("C26000\0")
                     && m.contains("\"s2\" was not prepared with Parse in this session"));
         }
         assertRowsStillThere();

@@ -99,28 +99,23 @@ class PreparedApprovalTest {
     /** Two portals bound to one approved statement before either runs: the approval covers the first run only. */
     @Test
     void theApprovalOfAParseCoversOnePortalsRun() throws Exception {
-        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", proxy.port())) {
-            sock.setSoTimeout(10_000);
-            java.io.OutputStream out = sock.getOutputStream();
-            java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
-            out.write(RawPg.startup());
-            RawPg.untilReady(in);
-            out.write(RawPg.message('P', RawPg.parse("s", "INSERT INTO appr_rows VALUES (1)")));
-            out.write(RawPg.message('S', ""));
-            assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
+        try (RawPg.Session s = new RawPg.Session(proxy.port())) {
+            s.send(RawPg.message('P', RawPg.parse("s", "INSERT INTO appr_rows VALUES (1)")));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
             assertThat(asked).as("approved at the Parse").hasValue(1);
-            out.write(RawPg.message('B', "p1\0s\0\0\0\0\0\0\0"));
-            out.write(RawPg.message('B', "p2\0s\0\0\0\0\0\0\0"));
-            out.write(RawPg.message('E', "p1\0\0\0\0\0"));
-            out.write(RawPg.message('E', "p2\0\0\0\0\0"));
-            out.write(RawPg.message('S', ""));
-            assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
+            s.send(RawPg.message('B', "p1\0s\0\0\0\0\0\0\0"));
+            s.send(RawPg.message('B', "p2\0s\0\0\0\0\0\0\0"));
+            s.send(RawPg.message('E', "p1\0\0\0\0\0"));
+            s.send(RawPg.message('E', "p2\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
                     .hasSize(2);
             assertThat(asked).as("the second portal's run asked again").hasValue(2);
-            out.write(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
-            out.write(RawPg.message('E', "\0\0\0\0\0"));
-            out.write(RawPg.message('S', ""));
-            assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
+            s.send(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
+            s.send(RawPg.message('E', "\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"));
             assertThat(asked).hasValue(3);
         }
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();

@@ -12,9 +12,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.io.DataInputStream;
-import java.io.OutputStream;
-import java.net.Socket;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,9 +38,7 @@ class PreparedStatementPolicyChangeTest {
     private StatementAnalyzer analyzer;
     private PolicyFilter policy;
     private RunningProxy proxy;
-    private Socket sock;
-    private OutputStream out;
-    private DataInputStream in;
+    private RawPg.Session s;
 
     /** A proxy with the open policy and a raw session through it, started up. */
     @BeforeEach
@@ -52,17 +47,12 @@ class PreparedStatementPolicyChangeTest {
         analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
         policy = new PolicyFilter(open, analyzer, 1000);
         proxy = RunningProxy.start(c -> c.withIdentity("test/app"), List.of(policy), open::sessionSettings);
-        sock = new Socket("127.0.0.1", proxy.port());
-        sock.setSoTimeout(10_000);
-        out = sock.getOutputStream();
-        in = new DataInputStream(sock.getInputStream());
-        out.write(RawPg.startup());
-        RawPg.untilReady(in);
+        s = new RawPg.Session(proxy.port());
     }
 
     @AfterEach
     void close() throws Exception {
-        sock.close();
+        s.close();
         proxy.close();
         analyzer.close();
     }
@@ -75,15 +65,15 @@ class PreparedStatementPolicyChangeTest {
                       match: {functions: [pg_catalog.now]}
                       action: deny
                 """), "test"), "test/app");
-        out.write(RawPg.message('P', RawPg.parse("clock", "SELECT now()")));
-        out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("2"));
+        s.send(RawPg.message('P', RawPg.parse("clock", "SELECT now()")));
+        s.send(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("2"));
 
         policy.update(closed);
-        out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
-        out.write(RawPg.message('S', ""));
-        List<String> bound = RawPg.untilReady(in);
+        s.send(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+        s.send(RawPg.message('S', ""));
+        List<String> bound = s.untilReady();
         assertThat(bound).as("no BindComplete: the server never got the Bind").noneMatch(m -> m.startsWith("2"))
                 .anyMatch(m -> m.startsWith("E") && m.contains("C42501\0") && m.contains("no-clock"));
         assertThat(bound.get(bound.size() - 1)).isEqualTo("ZI");
@@ -94,18 +84,18 @@ class PreparedStatementPolicyChangeTest {
         }));
 
         // the session goes on with what the policy allows
-        out.write(RawPg.message('Q', "SELECT 1\0"));
-        assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("D"));
+        s.send(RawPg.message('Q', "SELECT 1\0"));
+        assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("D"));
 
         // a Parse of the name with an allowed text does not replace the statement: the server refuses it
         // (42P05, the name exists), so the name still runs now(), and a Bind of it is judged as that
-        out.write(RawPg.message('P', RawPg.parse("clock", "SELECT 1")));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42P05\0"));
-        out.write(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
-        out.write(RawPg.message('E', "\0\0\0\0\0"));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).as("now() must not run as 'SELECT 1'")
+        s.send(RawPg.message('P', RawPg.parse("clock", "SELECT 1")));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42P05\0"));
+        s.send(RawPg.message('B', "\0clock\0\0\0\0\0\0\0"));
+        s.send(RawPg.message('E', "\0\0\0\0\0"));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).as("now() must not run as 'SELECT 1'")
                 .noneMatch(m -> m.startsWith("D"))
                 .anyMatch(m -> m.startsWith("E") && m.contains("C42501\0") && m.contains("no-clock"));
     }
@@ -116,18 +106,18 @@ class PreparedStatementPolicyChangeTest {
      */
     @Test
     void aSkippedParseLeavesTheNameToTheStatementTheServerHolds() throws Exception {
-        out.write(RawPg.message('P', RawPg.parse("s", "SELECT 'held'::text AS held")));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).noneMatch(m -> m.startsWith("E"));
+        s.send(RawPg.message('P', RawPg.parse("s", "SELECT 'held'::text AS held")));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
         // the first Parse fails in the server (no such table), so it skips the second one
-        out.write(RawPg.message('P', RawPg.parse("", "SELECT * FROM no_such_table_for_parse")));
-        out.write(RawPg.message('P', RawPg.parse("s", "SELECT 2 AS other")));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("E") && m.contains("C42P01\0"));
-        out.write(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
-        out.write(RawPg.message('E', "\0\0\0\0\0"));
-        out.write(RawPg.message('S', ""));
-        assertThat(RawPg.untilReady(in)).anyMatch(m -> m.startsWith("D") && m.contains("held"));
+        s.send(RawPg.message('P', RawPg.parse("", "SELECT * FROM no_such_table_for_parse")));
+        s.send(RawPg.message('P', RawPg.parse("s", "SELECT 2 AS other")));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42P01\0"));
+        s.send(RawPg.message('B', "\0s\0\0\0\0\0\0\0"));
+        s.send(RawPg.message('E', "\0\0\0\0\0"));
+        s.send(RawPg.message('S', ""));
+        assertThat(s.untilReady()).anyMatch(m -> m.startsWith("D") && m.contains("held"));
         await().untilAsserted(() -> assertThat(proxy.records).last().satisfies(r -> {
             assertThat(r.statement().normalized()).isEqualTo("select ?::text as held");
             assertThat(r.executed()).isTrue();

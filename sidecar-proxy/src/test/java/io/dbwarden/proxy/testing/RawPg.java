@@ -65,6 +65,39 @@ public final class RawPg {
         }
     }
 
+    /** A client session over a plain socket to the proxy, started up as user "app" (10 s read timeout). */
+    public static final class Session implements AutoCloseable {
+        private final java.net.Socket socket;
+        private final java.io.OutputStream out;
+        private final java.io.DataInputStream in;
+
+        public Session(int port) throws java.io.IOException {
+            socket = new java.net.Socket("127.0.0.1", port);
+            socket.setSoTimeout(10_000);
+            out = socket.getOutputStream();
+            in = new java.io.DataInputStream(socket.getInputStream());
+            out.write(startup());
+            untilReady();
+        }
+
+        /** Writes messages as they are. */
+        public void send(byte[]... messages) throws java.io.IOException {
+            for (byte[] m : messages) {
+                out.write(m);
+            }
+        }
+
+        /** The server's messages up to and including ReadyForQuery (see {@link RawPg#untilReady}). */
+        public java.util.List<String> untilReady() throws java.io.IOException {
+            return RawPg.untilReady(in);
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            socket.close();
+        }
+    }
+
     /** A protocol 3.0 StartupMessage for user "app" and the test database. */
     public static byte[] startup() {
         return startup("app");
