@@ -26,7 +26,10 @@ public final class Catalog {
     public record Column(String schema, String table, String name) {
     }
 
-    /** A relation with its columns by attnum; for views, the base columns they use. */
+    /**
+     * A relation with its columns by attnum, the types their values are {@linkplain #maskedAs masked as}; for views,
+     * the base columns they use.
+     */
     public record Relation(int oid, String schema, String name, char kind, Map<Integer, String> columns,
                            Map<Integer, Integer> types, Set<Column> viewSources, long loadedAtNanos) {
         boolean isView() {
@@ -37,8 +40,11 @@ public final class Catalog {
     private final Function<String, CompletionStage<List<List<String>>>> query;
     private final long ttlNanos;
     private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
-    /** Type OID to the relation whose rows it is (also for arrays of them), 0 for any other type; load time. */
-    private final Map<Integer, long[]> rowTypes = new ConcurrentHashMap<>();
+    /**
+     * User-defined type OID to: the relation whose rows it is (also for arrays of them), 0 for any other type; load
+     * time; the type its values are masked as ({@link #maskedAs}).
+     */
+    private final Map<Integer, long[]> userTypes = new ConcurrentHashMap<>();
 
     private final RelationGraph graph;
 
@@ -109,10 +115,10 @@ public final class Catalog {
 
     /**
      * The relation whose rows values of this type are (a table's row type, or an array of them), when it is loaded:
-     * null for other types and for types not looked up with {@link #ensureRowTypes}.
+     * null for other types and for types not looked up with {@link #ensureTypes}.
      */
     public Relation rowsOfType(int typeOid) {
-        long[] entry = rowTypes.get(typeOid);
+        long[] entry = userTypes.get(typeOid);
         if (entry == null || entry[0] == 0 || System.nanoTime() - entry[1] >= ttlNanos) {
             return null;
         }
@@ -120,20 +126,56 @@ public final class Catalog {
     }
 
     /** Whether the type was looked up (and has not expired): then {@link #rowsOfType} is the answer. */
-    public boolean rowTypeKnown(int typeOid) {
-        long[] entry = rowTypes.get(typeOid);
+    public boolean typeKnown(int typeOid) {
+        long[] entry = userTypes.get(typeOid);
         return entry != null && System.nanoTime() - entry[1] < ttlNanos
                 && (entry[0] == 0 || get((int) entry[0]) != null);
     }
 
     /**
-     * Completes when every user-defined type among {@code typeOids} is known to be a row type of a relation (which is
-     * then loaded too) or not (null stage: nothing to look up).
+     * The built-in type whose values masking treats this type's as: text (25) for a string type that an extension
+     * or a domain makes ({@code citext}, a domain over text or citext: the same text in both formats as text),
+     * text[] (1009) for arrays of those; else the type itself (built-in types, other or unknown user types).
      */
-    public CompletionStage<Void> ensureRowTypes(Set<Integer> typeOids) {
+    public int maskedAs(int typeOid) {
+        if (typeOid < FIRST_USER_OID) {
+            return typeOid;
+        }
+        long[] entry = userTypes.get(typeOid);
+        return entry == null || System.nanoTime() - entry[1] >= ttlNanos ? typeOid : (int) entry[2];
+    }
+
+    /** String types whose text and binary formats are both the plain string: their output and send functions. */
+    private static final String STRING_OUT = "'textout', 'varcharout', 'bpcharout', 'citextout'";
+    private static final String STRING_SEND = "'textsend', 'varcharsend', 'bpcharsend', 'citextsend'";
+
+    /**
+     * SQL for the type {@link #maskedAs} answers, given SQL for a type OID. A domain shares its base type's output and
+     * send functions, so domains (over domains) of string types are string types here too; arrays are those sent
+     * with array_send, element by element in the element type's format.
+     */
+    static String maskedAsSql(String type) {
+        return "CASE WHEN " + type + " < " + FIRST_USER_OID + " THEN " + type + " WHEN " + stringTypeSql(type)
+                + " THEN 25 WHEN " + stringTypeSql("(SELECT y.typelem FROM"
+                + " pg_catalog.pg_type y WHERE y.oid = " + type + " AND y.typsend = 'pg_catalog.array_send'"
+                + "::pg_catalog.regproc AND y.typoutput = 'pg_catalog.array_out'::pg_catalog.regproc)")
+                + " THEN 1009 ELSE " + type + " END";
+    }
+
+    private static String stringTypeSql(String type) {
+        return "EXISTS (SELECT 1 FROM pg_catalog.pg_type x JOIN pg_catalog.pg_proc o ON o.oid = x.typoutput"
+                + " JOIN pg_catalog.pg_proc s ON s.oid = x.typsend WHERE x.oid = " + type + " AND o.proname IN ("
+                + STRING_OUT + ") AND s.proname IN (" + STRING_SEND + "))";
+    }
+
+    /**
+     * Completes when every user-defined type among {@code typeOids} is known: whether it is a row type of a relation
+     * (which is then loaded too), and the type it is masked as (null stage: nothing to look up).
+     */
+    public CompletionStage<Void> ensureTypes(Set<Integer> typeOids) {
         Set<Integer> missing = new HashSet<>();
         for (int oid : typeOids) {
-            if (oid >= FIRST_USER_OID && !rowTypeKnown(oid)) {
+            if (oid >= FIRST_USER_OID && !typeKnown(oid)) {
                 missing.add(oid);
             }
         }
@@ -141,18 +183,19 @@ public final class Catalog {
             return null;
         }
         String list = missing.stream().map(String::valueOf).collect(Collectors.joining(","));
-        return query.apply("SELECT t.oid, COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0) FROM pg_catalog.pg_type t"
+        return query.apply("SELECT t.oid, COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0), " + maskedAsSql("t.oid")
+                        + " FROM pg_catalog.pg_type t"
                         + " LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0"
                         + " WHERE t.oid IN (" + list + ")")
                 .thenCompose(rows -> {
                     long now = System.nanoTime();
                     Set<Integer> relations = new HashSet<>();
                     for (int oid : missing) {
-                        rowTypes.put(oid, new long[] {0, now}); // unknown to the server: no relation's rows
+                        userTypes.put(oid, new long[] {0, now, oid}); // unknown to the server: no relation's rows
                     }
                     for (List<String> row : rows) {
                         int rel = Integer.parseInt(row.get(1));
-                        rowTypes.put(Integer.parseInt(row.get(0)), new long[] {rel, now});
+                        userTypes.put(Integer.parseInt(row.get(0)), new long[] {rel, now, Integer.parseInt(row.get(2))});
                         if (rel != 0) {
                             relations.add(rel);
                         }
@@ -201,12 +244,12 @@ public final class Catalog {
 
     /** Whether the catalog holds (or is loading) anything that DDL could make stale. */
     public boolean empty() {
-        return byOid.isEmpty() && rowTypes.isEmpty() && graph.empty();
+        return byOid.isEmpty() && userTypes.isEmpty() && graph.empty();
     }
 
     public void invalidate() {
         byOid.clear();
-        rowTypes.clear();
+        userTypes.clear();
         graph.invalidate(); // CREATE TABLE ... PARTITION OF, ATTACH PARTITION, INHERIT, CREATE VIEW
     }
 
@@ -217,7 +260,8 @@ public final class Catalog {
     /** @param graphReloaded the inheritance graph was just reloaded for these relations: do not reload it again */
     private CompletionStage<Void> load(Set<Integer> oids, int depth, boolean graphReloaded) {
         String list = oids.stream().map(String::valueOf).collect(Collectors.joining(","));
-        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.atttypid,"
+        return query.apply("SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, "
+                        + maskedAsSql("a.atttypid") + ","
                         + " EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"

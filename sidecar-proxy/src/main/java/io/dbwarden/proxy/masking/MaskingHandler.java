@@ -86,23 +86,36 @@ final class MaskingHandler implements ResultHandler {
     @Override
     public CompletionStage<Void> onRowDescription(ByteBuf frame) {
         RowDescription d = RowDescription.decode(frame);
+        Set<Integer> userTypes = new HashSet<>();
+        for (RowDescription.Field f : d.fields()) {
+            if (f.typeOid() >= Catalog.FIRST_USER_OID) {
+                // an extension's string type (citext) is masked as text; a computed column's may be a table's row
+                // type: SELECT f FROM f() f, f() returning rows
+                userTypes.add(f.typeOid());
+            }
+        }
         if (rules.columns().isEmpty()) {
-            // detectors only: they look at the text columns, which this message's types tell; which table a column
-            // comes from matters to column rules alone, so no catalog lookup (nor its failure) stands in the way
-            plan(d, false);
-            return null;
+            // detectors only: they look at the text columns, which this message's types tell (user-defined ones once
+            // looked up); which table a column comes from matters to column rules alone, so no catalog lookup (nor
+            // its failure) stands in the way of the others
+            CompletionStage<Void> types = userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes);
+            if (types == null) {
+                plan(d, false);
+                return null;
+            }
+            return types.handle((v, err) -> {
+                plan(d, false); // a type not looked up is not text: detectors look at it whole
+                return null;
+            });
         }
         Set<Integer> oids = new HashSet<>();
-        Set<Integer> userTypes = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
             if (f.tableOid() != 0) {
                 oids.add(f.tableOid());
-            } else if (f.typeOid() >= Catalog.FIRST_USER_OID) {
-                userTypes.add(f.typeOid()); // may be a table's row type: SELECT f FROM f() f, f() returning rows
             }
         }
         CompletionStage<Void> loading = all(catalog.ensure(oids), userTypes.isEmpty() ? null
-                : catalog.ensureRowTypes(userTypes), catalog.ensureInheritance());
+                : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
         if (loading == null) {
             plan(d, false);
             return null;
@@ -121,8 +134,9 @@ final class MaskingHandler implements ResultHandler {
         ExpressionLineage lineage = null;
         for (int i = 0; i < fields.size(); i++) {
             RowDescription.Field f = fields.get(i);
-            types[i] = f.typeOid();
-            boolean textual = TEXT_TYPES.contains(f.typeOid());
+            int type = catalog.maskedAs(f.typeOid());
+            types[i] = type;
+            boolean textual = TEXT_TYPES.contains(type);
             Plan plan;
             Plan byType = f.tableOid() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID && !rules.columns().isEmpty()
                     ? rowTypePlan(f, textual, catalogFailed) : null;
@@ -161,7 +175,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson) : PASS;
             }
             if (plan == PASS && !rules.detectors().isEmpty()) {
-                plan = textual ? DETECT : carriesText(f.typeOid()) ? new Plan.DetectWhole(f.typeOid()) : PASS;
+                plan = textual ? DETECT : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
             }
             p[i] = plan;
             any |= plan != PASS;
@@ -177,7 +191,7 @@ final class MaskingHandler implements ResultHandler {
      * unresolved (fail closed); else null (an enum, a domain, an extension's type: decided as any computed column).
      */
     private Plan rowTypePlan(RowDescription.Field f, boolean textual, boolean catalogFailed) {
-        if (catalogFailed || !catalog.rowTypeKnown(f.typeOid())) {
+        if (catalogFailed || !catalog.typeKnown(f.typeOid())) {
             return new Plan.Unresolved(textual);
         }
         Catalog.Relation rel = catalog.rowsOfType(f.typeOid());

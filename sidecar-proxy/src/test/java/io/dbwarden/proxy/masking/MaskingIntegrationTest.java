@@ -213,13 +213,27 @@ class MaskingIntegrationTest {
 
     @Test
     void allBinaryResultFormatsOverTheRawProtocol() throws Exception {
-        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", masked.server().port())) {
+        List<byte[]> row = binaryRow(masked, "SELECT email, birthdate, id, to_jsonb(c) FROM m_customers c WHERE id = 1");
+        assertThat(new String(row.get(0), StandardCharsets.UTF_8)).isEqualTo("a***@example.com");
+        assertThat(row.get(1)).as("binary date cannot be masked in place: NULL").isNull();
+        assertThat(java.nio.ByteBuffer.wrap(row.get(2)).getInt()).isEqualTo(1); // untouched binary int4
+        byte[] jsonb = row.get(3);
+        assertThat(jsonb[0]).as("binary jsonb keeps its version byte").isEqualTo((byte) 1);
+        assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(new String(jsonb, 1, jsonb.length - 1,
+                StandardCharsets.UTF_8)).get("email").asText()).isEqualTo("a***@example.com");
+    }
+
+    /**
+     * The first row of {@code sql} run with the extended protocol over a raw socket, every result column asked for in
+     * binary format (one result format code), each value's bytes (null for NULL).
+     */
+    private static List<byte[]> binaryRow(RunCommand.Running proxy, String query) throws java.io.IOException {
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", proxy.server().port())) {
             java.io.DataOutputStream out = new java.io.DataOutputStream(sock.getOutputStream());
             java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
             out.write(io.dbwarden.proxy.testing.RawPg.startup());
             readUntil(in, 'Z');
-            byte[] sql = "SELECT email, birthdate, id, to_jsonb(c) FROM m_customers c WHERE id = 1\0"
-                    .getBytes(StandardCharsets.UTF_8);
+            byte[] sql = (query + "\0").getBytes(StandardCharsets.UTF_8);
             out.writeByte('P');
             out.writeInt(4 + 1 + sql.length + 2);
             out.writeByte(0);
@@ -248,7 +262,7 @@ class MaskingIntegrationTest {
             while (true) {
                 char type = (char) in.readByte();
                 byte[] body = in.readNBytes(in.readInt() - 4);
-                if (type == 'D') {
+                if (type == 'D' && row == null) {
                     java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(body);
                     row = new ArrayList<>();
                     for (int c = b.getShort(); c > 0; c--) {
@@ -261,17 +275,10 @@ class MaskingIntegrationTest {
                     }
                 }
                 if (type == 'Z') {
-                    break;
+                    assertThat(row).as(query).isNotNull();
+                    return row;
                 }
             }
-            assertThat(row).isNotNull();
-            assertThat(new String(row.get(0), StandardCharsets.UTF_8)).isEqualTo("a***@example.com");
-            assertThat(row.get(1)).as("binary date cannot be masked in place: NULL").isNull();
-            assertThat(java.nio.ByteBuffer.wrap(row.get(2)).getInt()).isEqualTo(1); // untouched binary int4
-            byte[] jsonb = row.get(3);
-            assertThat(jsonb[0]).as("binary jsonb keeps its version byte").isEqualTo((byte) 1);
-            assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(new String(jsonb, 1, jsonb.length - 1,
-                    StandardCharsets.UTF_8)).get("email").asText()).isEqualTo("a***@example.com");
         }
     }
 
@@ -1232,6 +1239,93 @@ class MaskingIntegrationTest {
         // an exempt identity may copy
         try (Connection c = connect(exempt, ""); Statement s = c.createStatement()) {
             s.execute("INSERT INTO m_copy SELECT email FROM m_customers WHERE id = 1");
+        }
+    }
+
+    /**
+     * Values of string types made by extensions ({@code citext}, the usual type of e-mail columns) and of domains
+     * over string types are text in both result formats and in COPY: rules and detectors mask them in place, as they
+     * do text, instead of nulling them whole.
+     */
+    @Test
+    void stringTypesOfExtensionsAndDomainsAreMaskedAsText(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        EmbeddedPg.execute("CREATE EXTENSION IF NOT EXISTS citext", "DROP TABLE IF EXISTS m_ci",
+                "DROP DOMAIN IF EXISTS m_ci_address", "CREATE DOMAIN m_ci_address AS citext",
+                "CREATE TABLE m_ci (id int, email citext, contact m_ci_address, note citext, tags citext[], "
+                        + "plain m_ci_address)",
+                "INSERT INTO m_ci VALUES (1, 'ada@example.com', 'ada@example.org', 'write to ada@example.com please',"
+                        + " ARRAY['ada@example.com', 'x'], 'nothing here')");
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: citext, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    columns:
+                      - name: emails
+                        columns: ["public.m_ci.email", "public.m_ci.contact"]
+                        strategy: partial
+                    detectors: [{type: email, strategy: partial}]
+                """);
+        String sql = "SELECT email, contact, note, tags, plain, lower(email) FROM m_ci WHERE id = ";
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting")) {
+            // text format: simple and extended protocol
+            for (String params : List.of("preferQueryMode=simple", "prepareThreshold=-1")) {
+                try (Connection c = CliProxy.connect(proxy, params);
+                     PreparedStatement ps = c.prepareStatement(sql + "?")) {
+                    ps.setInt(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).as(params).isEqualTo("a***@example.com");
+                        assertThat(rs.getString(2)).as(params).isEqualTo("a***@example.org");
+                        assertThat(rs.getString(3)).as(params).startsWith("write to ").endsWith("@example.com please")
+                                .doesNotContain("ada@");
+                        // pgjdbc hands out citext[] elements as PGobjects holding the text
+                        List<String> tags = java.util.Arrays.stream((Object[]) rs.getArray(4).getArray())
+                                .map(String::valueOf).toList();
+                        assertThat(tags).as(params).hasSize(2);
+                        assertThat(tags.get(0)).as(params).endsWith("@example.com").doesNotStartWith("ada");
+                        assertThat(tags.get(1)).as(params).isEqualTo("x");
+                        assertThat(rs.getString(5)).as(params).isEqualTo("nothing here");
+                        assertThat(rs.getString(6)).as(params).isEqualTo("a***@example.com");
+                    }
+                }
+            }
+            // binary format (pgjdbc reads no binary citext: the raw protocol): the same text, the array element-wise
+            List<String> row = binaryRow(proxy, sql + "1").stream()
+                    .map(v -> new String(v, StandardCharsets.ISO_8859_1)).toList();
+            assertThat(row.get(0)).isEqualTo("a***@example.com");
+            assertThat(row.get(1)).isEqualTo("a***@example.org");
+            assertThat(row.get(2)).startsWith("write to ").endsWith("@example.com please").doesNotContain("ada@");
+            assertThat(row.get(3)).as("a binary citext[] keeps its shape: header, lengths, masked text")
+                    .contains("@example.com", "x").doesNotContain("ada@");
+            assertThat(row.get(4)).isEqualTo("nothing here");
+            assertThat(row.get(5)).isEqualTo("a***@example.com");
+            try (Connection c = CliProxy.connect(proxy, "")) {
+                java.io.StringWriter out = new java.io.StringWriter();
+                c.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY m_ci (id, email, contact, note, plain) "
+                        + "TO STDOUT", out);
+                assertThat(out.toString()).matches("1\ta\\*\\*\\*@example\\.com\ta\\*\\*\\*@example\\.org"
+                        + "\twrite to [^\t]+@example\\.com please\tnothing here\n").doesNotContain("ada@");
+            }
+        }
+        // detectors alone: the column types are looked up, not the tables
+        try (RunCommand.Running proxy = CliProxy.start(tmp, emailDetectorOnly(tmp), "apps/reporting")) {
+            for (String params : List.of("preferQueryMode=simple", "prepareThreshold=-1")) {
+                try (Connection c = CliProxy.connect(proxy, params); Statement s = c.createStatement();
+                     ResultSet rs = s.executeQuery("SELECT note, email, plain FROM m_ci")) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).as(params).startsWith("write to ").endsWith("@example.com please")
+                            .doesNotContain("ada@");
+                    assertThat(rs.getString(2)).as(params).endsWith("@example.com").doesNotStartWith("ada");
+                    assertThat(rs.getString(3)).as(params).isEqualTo("nothing here");
+                }
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_ci", "DROP DOMAIN IF EXISTS m_ci_address");
         }
     }
 }
