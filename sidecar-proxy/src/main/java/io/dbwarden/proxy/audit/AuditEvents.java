@@ -12,8 +12,11 @@ import java.util.Map;
  * fingerprint, never the raw text, so literals (which can hold personal data or secrets) do not reach the log.
  *
  * <p>Fields, in order: time, event, identity, connection, database, user, clientUser, application, client, protocol,
- * fingerprint, statement, decision, policy, rule, reason, executed, rows, tag, durationMs, errorCode, error and,
- * when result filters counted something, masked. The session's fields and the statement's fields are encoded once
+ * fingerprint, statement (statementChars after it when the text was cut), runs (for EXECUTE and FETCH, runsChars
+ * likewise), decision, policy, rule, reason, executed, rows, tag, durationMs, errorCode, error and, when result
+ * filters counted something, masked. Statement texts longer than {@link #limit} characters are cut there (a
+ * 200,000-row VALUES list would make one line of megabytes, more than log shippers take); the fingerprint still
+ * identifies the whole text and the *Chars field gives its length. The session's fields and the statement's fields are encoded once
  * and reused while they repeat (small direct-mapped caches: a session's events and a statement shape's events
  * come in runs), as are a verdict's fields and the field names. One instance per writer thread; not thread-safe.
  */
@@ -23,6 +26,8 @@ final class AuditEvents {
     private static final byte[] EVENT = AuditLine.encodedKey("event");
     private static final byte[] PROTOCOL = AuditLine.encodedKey("protocol");
     private static final byte[] RUNS = AuditLine.encodedKey("runs");
+    private static final byte[] RUNS_CHARS = AuditLine.encodedKey("runsChars");
+    private static final byte[] STATEMENT_CHARS = AuditLine.encodedKey("statementChars");
     private static final byte[] EXECUTED = AuditLine.encodedKey("executed");
     private static final byte[] ROWS = AuditLine.encodedKey("rows");
     private static final byte[] TAG = AuditLine.encodedKey("tag");
@@ -53,6 +58,19 @@ final class AuditEvents {
     private final byte[][] statementFields = new byte[SLOTS][];
     private final Verdict[] verdicts = new Verdict[VERDICT_SLOTS];
     private final byte[][] verdictFields = new byte[VERDICT_SLOTS][];
+    /** The longest statement text written whole; 0: no limit. */
+    private int maxChars = DEFAULT_MAX_STATEMENT_CHARS;
+
+    /** Statement texts are cut after this many characters unless configured otherwise. */
+    static final int DEFAULT_MAX_STATEMENT_CHARS = 16_384;
+
+    /** Statement texts longer than {@code maxChars} characters are cut from the next event on (0: never). */
+    void limit(int maxChars) {
+        if (maxChars < 0) {
+            throw new IllegalArgumentException("negative statement text limit: " + maxChars);
+        }
+        this.maxChars = maxChars;
+    }
 
     /** Writes the event's JSON object into {@code line} (cleared first). */
     void write(ExecutionRecord r, AuditLine line) {
@@ -69,7 +87,7 @@ final class AuditEvents {
         statement(r.statement(), line);
         if (r.runs() != r.statement()) {
             // EXECUTE / FETCH: the query the session defined under that name, which the decision was about
-            line.field(RUNS, r.runs().normalized());
+            text(RUNS, RUNS_CHARS, r.runs().normalized(), line);
         }
         verdict(r.verdict(), line);
         line.field(EXECUTED, r.executed())
@@ -137,6 +155,11 @@ final class AuditEvents {
 
     private void statement(StatementInfo st, AuditLine line) {
         String normalized = st.normalized();
+        if (cut(normalized)) {
+            line.field(FINGERPRINT, st.fingerprint());
+            text(STATEMENT, STATEMENT_CHARS, normalized, line);
+            return; // rare: not cached, so a later limit applies to every text
+        }
         int slot = normalized.hashCode() & (SLOTS - 1);
         // statements with different literals share one normalized text object (the fingerprint cache's)
         if (normalizedTexts[slot] == normalized && st.fingerprint().equals(fingerprints[slot])) {
@@ -148,5 +171,19 @@ final class AuditEvents {
         statementFields[slot] = line.copy(start);
         normalizedTexts[slot] = normalized;
         fingerprints[slot] = st.fingerprint();
+    }
+
+    private boolean cut(String text) {
+        return maxChars > 0 && text.length() > maxChars;
+    }
+
+    /** The text under {@code key}, cut at the limit (never inside a surrogate pair), then its length if cut. */
+    private void text(byte[] key, byte[] charsKey, String text, AuditLine line) {
+        if (!cut(text)) {
+            line.field(key, text);
+            return;
+        }
+        int end = Character.isHighSurrogate(text.charAt(maxChars - 1)) ? maxChars - 1 : maxChars;
+        line.field(key, text.substring(0, end)).field(charsKey, text.length());
     }
 }

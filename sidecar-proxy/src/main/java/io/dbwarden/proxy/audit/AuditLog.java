@@ -90,6 +90,8 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
      * an unchanging cache line.
      */
     private volatile boolean writerIdle;
+    /** See {@link #maxStatementChars(int)}. */
+    private volatile int maxStatementChars = AuditEvents.DEFAULT_MAX_STATEMENT_CHARS;
     /**
      * The shipper's counterpart of {@link #writerIdle}: set while it sleeps with everything delivered, cleared by the
      * writer when it spools the next events.
@@ -195,6 +197,19 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
         return line == null ? -1 : HashChain.after(line).lastSeq();
     }
 
+    /**
+     * Statement texts (and the query an EXECUTE or FETCH runs) longer than this many characters are cut there in
+     * the events written from now on, with their full length beside them; 0 writes every text whole. Default
+     * {@value AuditEvents#DEFAULT_MAX_STATEMENT_CHARS}.
+     */
+    public AuditLog maxStatementChars(int chars) {
+        if (chars < 0) {
+            throw new IllegalArgumentException("the statement text limit must be 0 (none) or more, got " + chars);
+        }
+        maxStatementChars = chars;
+        return this;
+    }
+
     @Override
     public void onExecution(ExecutionRecord record) {
         if (closed) {
@@ -227,6 +242,7 @@ public final class AuditLog implements ExecutionListener, AutoCloseable {
                 long firstSeq = chain.lastSeq() + 1;
                 String writtenHash = file != null ? chain.lastHash() : null;
                 int n;
+                events.limit(maxStatementChars);
                 try {
                     n = drain(events, line, batch);
                 } catch (IOException e) {

@@ -127,6 +127,12 @@ public final class RunCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE}).")
     int auditMaxFiles;
 
+    @Option(names = "--audit-statement-max-chars", defaultValue = "16384", description = "Cut statement texts in "
+            + "audit events after this many characters, with their full length in statementChars (the fingerprint "
+            + "covers the whole text): a long VALUES list would otherwise make a line larger than log shippers take "
+            + "(default: ${DEFAULT-VALUE}; 0: never cut).")
+    int auditStatementMaxChars;
+
     @Option(names = "--audit-sink", description = "Also deliver audit events to http(s)://... (NDJSON POST) or "
             + "otlp+http(s)://collector:4318 (OTLP logs); undelivered events wait in --audit-spool.")
     String auditSink;
@@ -324,6 +330,7 @@ public final class RunCommand implements Callable<Integer> {
         requireNotNegative(shutdownGraceSeconds, "--shutdown-grace-seconds");
         requireNotNegative(shutdownDrainSeconds, "--shutdown-drain-seconds");
         requireNotNegative(warmUpSeconds, "--warm-up-seconds");
+        requireNotNegative(auditStatementMaxChars, "--audit-statement-max-chars");
         requireNotNegative(upstreamIdleTimeoutSeconds, "--upstream-idle-timeout-seconds");
         requireNotNegative(upstreamMaxIdle, "--upstream-max-idle");
         if ("-".equals(audit) && auditMaxFileBytes != 0) {
@@ -355,7 +362,7 @@ public final class RunCommand implements Callable<Integer> {
         AuditLog.Remote remote = auditSink == null ? null
                 : new AuditLog.Remote(AuditSink.of(auditSink, auditSinkTokenFile), auditSpool, auditSpoolMaxBytes);
         AuditLog auditLog = AuditLog.open("-".equals(audit) ? null : Path.of(audit), rotation, System.out, 65_536,
-                remote);
+                remote).maxStatementChars(auditStatementMaxChars);
         metrics.auditCounters(auditLog::written, auditLog::dropped);
         metrics.auditFile(auditLog::fileRotations, auditLog::fileReopens);
         metrics.auditDelivery(auditLog::delivered, auditLog::sinkFailures, auditLog::pendingBytes, auditLog::healthy);

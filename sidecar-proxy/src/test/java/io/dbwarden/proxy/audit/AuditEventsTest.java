@@ -196,4 +196,44 @@ class AuditEventsTest {
         lines.set(2, lines.get(2).replace("spalte ä", "spalte a"));
         assertThat(HashChain.verify(lines).problems()).singleElement().asString().contains("modified");
     }
+
+    @Test
+    void longStatementTextsAreCutWithTheirFullLengthBeside() throws Exception {
+        SessionInfo s = new SessionInfo("ns/app", "app", "db", "role", "", "127.0.0.1:1", 9);
+        StringBuilder sql = new StringBuilder("INSERT INTO t VALUES (1, 'a')");
+        for (int i = 2; i <= 3000; i++) {
+            sql.append(", (").append(i).append(", 'a')");
+        }
+        ExecutionRecord big = record(s, sql.toString(), Verdict.allow(), 1, Map.of());
+        String full = big.statement().normalized();
+        assertThat(full.length()).isGreaterThan(AuditEvents.DEFAULT_MAX_STATEMENT_CHARS);
+        AuditEvents events = new AuditEvents();
+        JsonNode n = JSON.readTree(encode(events, big));
+        assertThat(n.get("statement").asText()).isEqualTo(full.substring(0, AuditEvents.DEFAULT_MAX_STATEMENT_CHARS));
+        assertThat(n.get("statementChars").asInt()).isEqualTo(full.length());
+        assertThat(n.get("fingerprint").asText()).as("of the whole text").isEqualTo(big.statement().fingerprint());
+        List<String> names = new ArrayList<>();
+        n.fieldNames().forEachRemaining(names::add);
+        assertThat(names.subList(names.indexOf("statement"), names.indexOf("statement") + 3))
+                .containsExactly("statement", "statementChars", "decision");
+
+        // a short statement written whole (and cached encoded), then a lower limit: cut from the next event on
+        ExecutionRecord small = record(s, "SELECT a, b, c FROM t WHERE id = 5", Verdict.allow(), 1, Map.of());
+        assertThat(JSON.readTree(encode(events, small)).has("statementChars")).isFalse();
+        events.limit(10);
+        JsonNode cut = JSON.readTree(encode(events, small));
+        assertThat(cut.get("statement").asText()).isEqualTo("select a, ");
+        assertThat(cut.get("statementChars").asInt()).isEqualTo(small.statement().normalized().length());
+        // never inside a surrogate pair: the text stays valid UTF-16 / UTF-8
+        ExecutionRecord emoji = record(s, "SELECT \"abcd😀\" FROM t", Verdict.allow(), 1, Map.of());
+        int high = emoji.statement().normalized().indexOf('\ud83d');
+        assertThat(high).isEqualTo(12);
+        events.limit(high + 1); // would end between the two halves of the emoji
+        assertThat(JSON.readTree(encode(events, emoji)).get("statement").asText()).isEqualTo("select \"abcd");
+        // 0: every text whole
+        events.limit(0);
+        JsonNode whole = JSON.readTree(encode(events, big));
+        assertThat(whole.get("statement").asText()).isEqualTo(full);
+        assertThat(whole.has("statementChars")).isFalse();
+    }
 }

@@ -376,6 +376,53 @@ class StandaloneProxyTest {
     }
 
     @Test
+    void longStatementTextsAreCutInTheAuditLogAndTheChainStillVerifies() throws Exception {
+        Path audit = dir.resolve("cut/audit.jsonl");
+        StringBuilder values = new StringBuilder("SELECT count(*) FROM (VALUES (1, 'a')");
+        for (int i = 2; i <= 500; i++) {
+            values.append(", (").append(i).append(", 'a')");
+        }
+        values.append(") v");
+        try (RunCommand.Running r = start("enforce", false, audit, "--audit-statement-max-chars", "100");
+             Connection c = connect(r, ""); Statement s = c.createStatement()) {
+            try (ResultSet rs = s.executeQuery(values.toString())) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(500);
+            }
+            try (ResultSet rs = s.executeQuery("SELECT 1")) {
+                rs.next();
+            }
+            await().atMost(java.time.Duration.ofSeconds(10)).until(() -> r.auditLog().written() >= 2);
+        }
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        List<com.fasterxml.jackson.databind.JsonNode> events = new ArrayList<>();
+        for (String line : Files.readAllLines(audit)) {
+            events.add(json.readTree(line));
+        }
+        com.fasterxml.jackson.databind.JsonNode cut = events.stream()
+                .filter(e -> e.path("statement").asText().startsWith("select count(*)")).findFirst().orElseThrow();
+        assertThat(cut.get("statement").asText()).hasSize(100).startsWith("select count(*) from (values (?, ?), ");
+        assertThat(cut.get("statementChars").asInt()).isGreaterThan(4000); // 500 times ", (?, ?)"
+        assertThat(cut.get("rows").asInt()).isEqualTo(1);
+        assertThat(events).anySatisfy(e -> {
+            assertThat(e.get("statement").asText()).isEqualTo("select ?");
+            assertThat(e.has("statementChars")).isFalse();
+        });
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream old = System.out;
+        System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = DbwardenProxyCli.commandLine().execute("verify", audit.toString());
+        } finally {
+            System.setOut(old);
+        }
+        assertThat(status).as(out.toString(java.nio.charset.StandardCharsets.UTF_8)).isZero();
+        assertThat(usageError(dir.resolve("bad.jsonl"), List.of("--audit-statement-max-chars", "-1")))
+                .contains("--audit-statement-max-chars must be 0 or more, got -1");
+    }
+
+    @Test
     void auditRotationOptionsOutOfRangeAreUsageErrors() throws Exception {
         Map<List<String>, String> cases = Map.of(
                 List.of("--audit-max-file-bytes", "100"), "--audit-max-file-bytes must be 0 (never rotate) or at "
