@@ -283,6 +283,64 @@ class ChangeApprovalFlowTest {
                         .contains("approved by alice@example.com")));
     }
 
+    /** A driver's prepared UPDATE with bind parameters: the approval covers the statement with the values bound. */
+    @Test
+    void aPreparedChangeIsApprovedWithTheValuesBoundToIt() throws Exception {
+        Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");
+        SidecarProcess.acceptToken(mockServer);
+        applyPolicy("""
+                    - name: updates-need-approval
+                      match:
+                        statements: [UPDATE]
+                      action: requireApproval
+                  approvals:
+                    approvers:
+                      - user: alice@example.com
+                """);
+        try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start();
+             SidecarProcess sidecar = SidecarProcess.start(operatorUrl.getPort(), pg.getPort());
+             Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + sidecar.port
+                     + "/postgres?sslmode=disable&user=app&prepareThreshold=1");
+             java.sql.PreparedStatement update = c.prepareStatement("UPDATE prices SET v = ? WHERE id = ?")) {
+            try (Connection direct = pg.getPostgresDatabase().getConnection(); Statement d = direct.createStatement()) {
+                d.execute("CREATE TABLE prices AS SELECT g AS id, 0 AS v FROM generate_series(1, 2) g");
+            }
+            update.setInt(1, 5);
+            update.setInt(2, 1);
+            String name = pendingName((SQLException) org.assertj.core.api.Assertions.catchThrowable(
+                    update::executeUpdate));
+            ChangeApproval ca = get(name);
+            assertThat(ca.getSpec().getStatement()).startsWith("update prices set v = ");
+            assertThat(ca.getSpec().getStatementHash()).as("the text and the values")
+                    .isNotEqualTo(sha256("UPDATE prices SET v = $1 WHERE id = $2"));
+            await().atMost(15, TimeUnit.SECONDS).until(() -> get(name).getStatus() != null
+                    && get(name).getStatus().getPhase() == ApprovalPhase.PENDING);
+            // the same values asked again: the same request
+            assertThat(pendingName((SQLException) org.assertj.core.api.Assertions.catchThrowable(
+                    update::executeUpdate))).isEqualTo(name);
+            decide(name, "alice@example.com", List.of(), ApprovalDecision.APPROVED, null);
+            await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> get(name).getStatus().getPhase() == ApprovalPhase.APPROVED);
+            // other values are another change: the approval does not cover them
+            update.setInt(1, 999);
+            update.setInt(2, 2);
+            assertThat(pendingName((SQLException) org.assertj.core.api.Assertions.catchThrowable(
+                    update::executeUpdate))).isNotEqualTo(name);
+            // the approved values run, once
+            update.setInt(1, 5);
+            update.setInt(2, 1);
+            assertThat(update.executeUpdate()).isEqualTo(1);
+            await().atMost(15, TimeUnit.SECONDS).until(() -> get(name).getStatus().getPhase() == ApprovalPhase.USED);
+            assertThat(pendingName((SQLException) org.assertj.core.api.Assertions.catchThrowable(
+                    update::executeUpdate))).isNotEqualTo(name);
+            try (Connection direct = pg.getPostgresDatabase().getConnection(); Statement d = direct.createStatement();
+                 var rs = d.executeQuery("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM prices")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("1=5,2=0");
+            }
+        }
+    }
+
     @Test
     void automaticApprovalRulesRecordAndRunLowRiskChanges() throws Exception {
         Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");

@@ -69,11 +69,13 @@ public final class OperatorApprovals implements ApprovalService {
     @Override
     public CompletionStage<Verdict> request(StatementContext context, Verdict held, CompiledPolicy policy) {
         ObjectNode body = JSON.createObjectNode();
-        String text = context.statement().text(); // an approval covers this exact text, whatever comments surround it
+        // an approval covers this exact text, whatever comments surround it, with the values bound to its parameters
+        String text = context.statement().text();
         body.put("policyNamespace", policy.namespace()).put("policy", policy.name())
                 .put("rule", held.rule() == null ? DEFAULT_ACTION_RULE : held.rule())
                 .put("database", context.session().database()).put("statement", context.statement().normalized())
-                .put("statementHash", sha256(text)).put("fingerprint", context.statement().fingerprint())
+                .put("statementHash", sha256(text, context.boundValues()))
+                .put("fingerprint", context.statement().fingerprint())
                 .put("reason", reason(context.statement().source())).put("pod", pod);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(policy.approvalHoldSeconds());
         String rule = body.get("rule").asText();
@@ -212,9 +214,22 @@ public final class OperatorApprovals implements ApprovalService {
     }
 
     static String sha256(String text) {
+        return sha256(text, null);
+    }
+
+    /**
+     * What an approval covers: the SHA-256 of the statement's exact text (UTF-8) and, for a statement with bind
+     * parameters, a zero byte and the SHA-256 of the values bound ({@link StatementContext#boundValues()}).
+     */
+    static String sha256(String text, byte[] boundValues) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-                    .digest(text.getBytes(StandardCharsets.UTF_8)));
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            d.update(text.getBytes(StandardCharsets.UTF_8));
+            if (boundValues != null) {
+                d.update((byte) 0);
+                d.update(boundValues);
+            }
+            return HexFormat.of().formatHex(d.digest());
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

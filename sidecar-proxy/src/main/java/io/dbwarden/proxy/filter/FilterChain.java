@@ -95,15 +95,15 @@ public final class FilterChain {
     }
 
     /** Forwarding verdicts combine: AUDIT beats ALLOW, a filter without an opinion keeps what was decided, every
-     * row limit holds (the smallest wins), and a verdict for one run keeps the combination to one run. */
+     * row limit holds (the smallest wins), and the combination covers the fewest runs any of them covers. */
     private static Verdict merge(Verdict soFar, Verdict next) {
         Verdict kept = next == Verdict.allow()
                 || (soFar.decision() == Decision.AUDIT && next.decision() == Decision.ALLOW) ? soFar : next;
         long limit = soFar.maxRows() == 0 ? next.maxRows()
                 : next.maxRows() == 0 ? soFar.maxRows() : Math.min(soFar.maxRows(), next.maxRows());
-        boolean once = soFar.once() || next.once();
-        return kept.maxRows() == limit && kept.once() == once ? kept
-                : new Verdict(kept.decision(), kept.policy(), kept.rule(), kept.reason(), null, limit, once);
+        Verdict.Runs runs = soFar.runs().min(next.runs());
+        return kept.maxRows() == limit && kept.runs() == runs ? kept
+                : new Verdict(kept.decision(), kept.policy(), kept.rule(), kept.reason(), null, limit, runs);
     }
 
     /** Result handlers of all interested result filters for one statement; empty list when none. */

@@ -14,11 +14,27 @@ import java.util.concurrent.CompletionStage;
  * @param reason   short explanation for the audit log (never contains statement literals)
  * @param error    what the client is told when the statement is blocked; null when it is forwarded
  * @param maxRows  blast-radius limit: the statement is rolled back with an error if it affects more rows (0: none)
- * @param once     the verdict lets the statement run one time only (an approval's use): a prepared statement's
- *                 next Execute is judged again
+ * @param runs     how many runs of a prepared statement a forwarding verdict covers: any (until the filters
+ *                 change), one (an approval's use: the statement's next run is judged again) or none (it may be
+ *                 prepared, and each run is judged with the values bound for it)
  */
 public record Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows,
-                      boolean once) {
+                      Runs runs) {
+    /** Runs of a prepared statement a verdict covers. */
+    public enum Runs {
+        /** None: the statement may be prepared, each Bind is judged with its values (an approval of those). */
+        NONE,
+        /** One run, the approval's use. */
+        ONE,
+        /** Every run until the filters change. */
+        ANY;
+
+        /** The fewer of the two. */
+        public Runs min(Runs other) {
+            return compareTo(other) <= 0 ? this : other;
+        }
+    }
+
     private static final Verdict ALLOW = new Verdict(Decision.ALLOW, null, null, null, null);
     private static final CompletableFuture<Verdict> ALLOW_NOW = CompletableFuture.completedFuture(ALLOW);
 
@@ -27,12 +43,13 @@ public record Verdict(Decision decision, String policy, String rule, String reas
     }
 
     public Verdict(Decision decision, String policy, String rule, String reason, PgError error, long maxRows) {
-        this(decision, policy, rule, reason, error, maxRows, false);
+        this(decision, policy, rule, reason, error, maxRows, Runs.ANY);
     }
 
     public Verdict {
-        if (once && !decision.forwards()) {
-            throw new IllegalArgumentException("only a forwarding verdict can be for one run");
+        java.util.Objects.requireNonNull(runs, "runs");
+        if (runs != Runs.ANY && !decision.forwards()) {
+            throw new IllegalArgumentException("only a forwarding verdict can cover fewer runs than any");
         }
         if (maxRows < 0 || (maxRows > 0 && !decision.forwards())) {
             throw new IllegalArgumentException("only a forwarding verdict can carry a row limit");
@@ -58,7 +75,20 @@ public record Verdict(Decision decision, String policy, String rule, String reas
 
     /** Allowed by an approval, for one run of the statement (the approval's use). */
     public static Verdict approved(String policy, String rule, String reason) {
-        return new Verdict(Decision.ALLOW, policy, rule, reason, null, 0, true);
+        return new Verdict(Decision.ALLOW, policy, rule, reason, null, 0, Runs.ONE);
+    }
+
+    /**
+     * A statement with bind parameters that needs an approval, at its Parse: it may be prepared, and each Bind asks
+     * for an approval of the statement with the values bound ({@link Runs#NONE}).
+     */
+    public static Verdict approvalPerBind(String policy, String rule, String reason) {
+        return new Verdict(Decision.ALLOW, policy, rule, reason, null, 0, Runs.NONE);
+    }
+
+    /** The verdict lets the statement run one time only (an approval's use). */
+    public boolean once() {
+        return runs == Runs.ONE;
     }
 
     public static Verdict deny(String policy, String rule, String reason, PgError error) {

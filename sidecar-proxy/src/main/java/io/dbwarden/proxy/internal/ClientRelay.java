@@ -77,13 +77,16 @@ final class ClientRelay {
         private final String statementName;
         private final int statementGeneration;
         private final int generation;
+        /** The digest of the values bound, when the statement's verdict depended on them; else null. */
+        private final byte[] values;
         private boolean started;
 
-        Bound(Prepared prepared, String statementName, int statementGeneration, int generation) {
+        Bound(Prepared prepared, String statementName, int statementGeneration, int generation, byte[] values) {
             this.prepared = prepared;
             this.statementName = statementName;
             this.statementGeneration = statementGeneration;
             this.generation = generation;
+            this.values = values;
         }
 
         Prepared prepared() {
@@ -717,23 +720,26 @@ final class ClientRelay {
             return;
         }
         long version = runtime.chain().version();
-        if (!p.holdsUnder(version, true)) {
-            rejudgeBind(frame, bind, p, version);
+        byte[] values = p.dependsOnValues() ? decode(frame, (f, c) -> PgMessages.bindValuesDigest(f)) : null;
+        if (!p.holdsForBind(version, values)) {
+            rejudgeBind(frame, bind, p, version, values != null ? values
+                    : decode(frame, (f, c) -> PgMessages.bindValuesDigest(f)));
             return;
         }
-        bind(frame, bind, p);
+        bind(frame, bind, p, values);
     }
 
     /**
-     * A Bind of a statement judged under another state of the filters: judged again before the server plans it for
-     * the portal (planning can already evaluate functions). A verdict for one run that has run is asked for again
-     * at the portal's Execute, not here.
+     * A Bind of a statement judged under another state of the filters, whose verdict for one run has run, or that
+     * needs an approval of the values bound (given for other values, or none yet): judged again, with the digest of
+     * the values this Bind supplies, before the server plans the statement for the portal (planning can already
+     * evaluate functions).
      */
-    private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version) {
-        judgeAgain(frame, p, bind.statementName(), bind.portalName(), version, () -> {
+    private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version, byte[] values) {
+        judgeAgain(frame, p, bind.statementName(), bind.portalName(), version, values, () -> {
             portals.remove(bind.portalName());
             portalGenerations.put(bind.portalName(), ++nextGeneration);
-        }, judged -> bind(frame, bind, judged));
+        }, judged -> bind(frame, bind, judged, values));
     }
 
     /**
@@ -743,11 +749,11 @@ final class ClientRelay {
      * goes on with it.
      */
     private void judgeAgain(ByteBuf frame, Prepared p, String statementName, String portal, long version,
-                            Runnable refused, java.util.function.Consumer<Prepared> then) {
+                            byte[] values, Runnable refused, java.util.function.Consumer<Prepared> then) {
         StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
-                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()));
+                tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()), values);
         evaluateSplit(List.of(c), true, verdicts -> {
-            Verdict verdict = verdicts[0];
+            Verdict verdict = verdicts[0].runs() == Verdict.Runs.NONE ? valuesNotKept(verdicts[0]) : verdicts[0];
             if (!verdict.forwards()) {
                 frame.release();
                 refused.run();
@@ -755,7 +761,8 @@ final class ClientRelay {
                 blockExtended(verdict.error());
                 return;
             }
-            Prepared judged = new Prepared(p.statement(), verdict, version);
+            // a verdict for one run given with bound values (an approval of them) holds for those values only
+            Prepared judged = new Prepared(p.statement(), verdict, version, verdict.once() ? values : null);
             if (preparedStatements.get(statementName) == p) {
                 preparedStatements.put(statementName, judged);
             }
@@ -763,12 +770,27 @@ final class ClientRelay {
         }, frame);
     }
 
-    /** Sends a Bind of a statement whose verdict holds, making the portal the session's Executes refer to. */
-    private void bind(ByteBuf frame, PgMessages.Bind bind, Prepared p) {
+    /**
+     * A verdict for no run (an approval of bound values is needed) where the values are not known: an Execute of a
+     * portal bound while its statement did not need them (a policy changed in between). Refused.
+     */
+    private static Verdict valuesNotKept(Verdict v) {
+        return Verdict.deny(v.policy(), v.rule(), "approval of bound values required after the portal was bound",
+                PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: " + (v.reason() == null ? "approval required"
+                        : v.reason()) + "; the statement now needs an approval of the values bound to it, and this "
+                        + "portal was bound before that", null, "Bind the statement again: the approval is asked for "
+                        + "at the Bind, with its values."));
+    }
+
+    /**
+     * Sends a Bind of a statement whose verdict holds, making the portal the session's Executes refer to;
+     * {@code values}: the digest of the values bound, when known.
+     */
+    private void bind(ByteBuf frame, PgMessages.Bind bind, Prepared p, byte[] values) {
         int generation = ++nextGeneration;
         portalGenerations.put(bind.portalName(), generation);
         portals.put(bind.portalName(), new Bound(p, bind.statementName(),
-                statementGenerations.getOrDefault(bind.statementName(), -1), generation));
+                statementGenerations.getOrDefault(bind.statementName(), -1), generation, values));
         forward(frame, ResponseTracker.simple(ResponseTracker.Kind.BIND));
     }
 
@@ -801,7 +823,7 @@ final class ClientRelay {
      * new verdict, which the session keeps for the statement's next executions under this version.
      */
     private void rejudgeExecute(ByteBuf frame, String portal, Bound b, long version) {
-        judgeAgain(frame, b.prepared(), b.statementName(), portal, version, () -> { }, judged -> {
+        judgeAgain(frame, b.prepared(), b.statementName(), portal, version, b.values, () -> { }, judged -> {
             b.prepared = judged; // the portal's next Executes run under the new verdict too
             execute(frame, portal, b);
         });
@@ -1169,14 +1191,23 @@ final class ClientRelay {
         return -1;
     }
 
+    /**
+     * One verdict for the parts of a text prepared with one Parse, all forwarding: the last one (an AUDIT one before
+     * an ALLOW one), covering the fewest runs any part's verdict covers.
+     */
     private static Verdict mergedForwarding(Verdict[] verdicts) {
         Verdict result = Verdict.allow();
+        Verdict.Runs runs = Verdict.Runs.ANY;
         for (Verdict v : verdicts) {
             if (v != null && (result.decision() != Decision.AUDIT || v.decision() == Decision.AUDIT)) {
                 result = v;
             }
+            if (v != null) {
+                runs = runs.min(v.runs());
+            }
         }
-        return result;
+        return result.runs() == runs ? result : new Verdict(result.decision(), result.policy(), result.rule(),
+                result.reason(), null, result.maxRows(), runs);
     }
 
     // ------------------------------------------------------------------ shared with BackendHandler

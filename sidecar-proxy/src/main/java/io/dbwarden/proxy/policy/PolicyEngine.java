@@ -172,7 +172,7 @@ public final class PolicyEngine {
         }
         if (result.forwards() && limit > 0 && result.maxRows() != limit) {
             result = new Verdict(result.decision(), result.policy(), result.rule(), result.reason(), null, limit,
-                    result.once());
+                    result.runs());
         }
         return result;
     }

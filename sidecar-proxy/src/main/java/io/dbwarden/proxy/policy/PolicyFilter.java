@@ -4,6 +4,7 @@ import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.approval.ApprovalService;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.PendingVerdict;
+import io.dbwarden.proxy.filter.Protocol;
 import io.dbwarden.proxy.filter.StatementFilter;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.sql.Ancestry;
@@ -208,16 +209,17 @@ public final class PolicyFilter implements StatementFilter {
     }
 
     /**
-     * A statement that needs approval with bind parameters ({@code $1}, from a driver's prepared statement): the
-     * approval would cover its text, not the values a later Bind supplies, so it is not asked for.
+     * A statement that needs approval with bind parameters ({@code $1}) where no Bind supplies their values: a
+     * simple query (the server would not run it either). In the extended protocol the approval is asked for at each
+     * Bind, of the statement with the values bound.
      */
     private static Verdict noApprovalWithParameters(Verdict v) {
-        return Verdict.deny(v.policy(), v.rule(), "approval required; not with bind parameters",
+        return Verdict.deny(v.policy(), v.rule(), "approval required; bind parameters without values",
                 io.dbwarden.proxy.postgres.PgError.error(io.dbwarden.proxy.postgres.PgError.INSUFFICIENT_PRIVILEGE,
-                        "dbwarden: " + v.reason() + "; statements that need approval cannot take bind parameters, "
-                                + "which an approval of their text would not cover", null,
-                        "Send the statement with its values written in its text (a plain statement rather than a "
-                                + "prepared one with parameters): it can then be approved and run once."));
+                        "dbwarden: " + v.reason() + "; the statement has bind parameters but no values bound to "
+                                + "them, so there is nothing an approval could cover", null,
+                        "Send the statement with its values written in its text, or prepare it and bind the values "
+                                + "(the approval then covers the statement with those values)."));
     }
 
     private static CompletionStage<Verdict> approve(ApprovalService a, State s, StatementContext context, Verdict held) {
@@ -226,10 +228,20 @@ public final class PolicyFilter implements StatementFilter {
         if (policy == null) {
             return CompletableFuture.completedFuture(held);
         }
-        if (hasBindParameters(context.statement().tokens())) {
-            return CompletableFuture.completedFuture(noApprovalWithParameters(held));
+        StatementContext asked = context;
+        if (!hasBindParameters(context.statement().tokens())) {
+            if (context.boundValues() != null) {
+                // judged again at a Bind: without parameters the values are nothing, the approval is of the text
+                asked = new StatementContext(context.session(), context.statement(), context.protocol(),
+                        context.transactionStatus(), context.cancelled(), context.runs());
+            }
+        } else if (context.boundValues() == null) {
+            // its values come with each Bind: the statement may be prepared, every Bind asks with its values
+            return CompletableFuture.completedFuture(context.protocol() == Protocol.EXTENDED
+                    ? Verdict.approvalPerBind(held.policy(), held.rule(), held.reason())
+                    : noApprovalWithParameters(held));
         }
-        CompletionStage<Verdict> decided = a.request(context, held, policy);
+        CompletionStage<Verdict> decided = a.request(asked, held, policy);
         return decided instanceof CompletableFuture<Verdict> f && f.isDone() ? decided
                 : PendingVerdict.of(decided, held);
     }

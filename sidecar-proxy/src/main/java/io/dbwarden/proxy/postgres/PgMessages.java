@@ -77,6 +77,48 @@ public final class PgMessages {
     public record Bind(String portalName, String statementName) {
     }
 
+    /**
+     * The SHA-256 of a Bind's parameter format codes and parameter values, as sent: its bytes from the format-code
+     * count to the end of the last value (the result format codes after them are not values).
+     */
+    public static byte[] bindValuesDigest(ByteBuf frame) {
+        int end = frame.writerIndex();
+        int at = cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
+        int start = at;
+        if (at + 2 > end) {
+            throw new PgProtocolException("08P01", "invalid bind message: missing parameter format codes");
+        }
+        at += 2 + 2 * frame.getUnsignedShort(at);
+        if (at + 2 > end) {
+            throw new PgProtocolException("08P01", "invalid bind message: missing parameter count");
+        }
+        int values = frame.getUnsignedShort(at);
+        at += 2;
+        for (int i = 0; i < values; i++) {
+            if (at + 4 > end) {
+                throw new PgProtocolException("08P01", "invalid bind message: missing parameter length");
+            }
+            int len = frame.getInt(at);
+            at += 4;
+            if (len < -1) {
+                throw new PgProtocolException("08P01", "invalid bind message: parameter length " + len);
+            }
+            if (len > 0) {
+                if (len > end - at) {
+                    throw new PgProtocolException("08P01", "invalid bind message: parameter longer than the message");
+                }
+                at += len;
+            }
+        }
+        try {
+            java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+            d.update(frame.nioBuffer(start, at - start));
+            return d.digest();
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Execute: portal name. */
     public static String executePortal(ByteBuf frame, Charset charset) {
         return cString(frame, frame.readerIndex() + 5, charset);

@@ -29,9 +29,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * An approval covers one run of one exact statement text, in the extended protocol too: a statement prepared with
  * Parse (a driver's server-side prepared statement) asks for an approval again at each run after the first, and a
- * statement with bind parameters is not put to approval at all (an approval of its text would not cover the values
- * a later Bind supplies). The approval service here approves a fixed number of requests, as ChangeApprovals with
- * that many uses would.
+ * statement with bind parameters asks at each Bind, for the statement with the values bound. The approval service
+ * here approves a fixed number of requests, as ChangeApprovals with that many uses would.
  */
 @ExtendWith(LeakDetection.class)
 class PreparedApprovalTest {
@@ -52,7 +51,10 @@ class PreparedApprovalTest {
             """;
 
     private final AtomicInteger asked = new AtomicInteger();
+    private final List<io.dbwarden.proxy.filter.StatementContext> contexts =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private StatementAnalyzer analyzer;
+    private PolicyFilter policy;
     private RunningProxy proxy;
 
     @BeforeEach
@@ -60,10 +62,10 @@ class PreparedApprovalTest {
         EmbeddedPg.execute("DROP TABLE IF EXISTS appr_rows", "CREATE TABLE appr_rows (id int)");
         PolicyEngine engine = PolicyEngine.of(PolicyLoader.parse(POLICY, "test"), "test/app");
         analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1);
-        PolicyFilter policy = new PolicyFilter(engine, analyzer, 1000);
+        policy = new PolicyFilter(engine, analyzer, 1000);
         int approvals = 2; // what the approvers granted: two runs
         policy.approvals((context, held, compiled) -> CompletableFuture.completedFuture(
-                asked.incrementAndGet() <= approvals
+                contexts.add(context) && asked.incrementAndGet() <= approvals
                         ? Verdict.approved(held.policy(), held.rule(), "approved: test")
                         : Verdict.deny(held.policy(), held.rule(), "approval used up", held.error())));
         proxy = RunningProxy.start(c -> c.withIdentity("test/app"), List.of(policy), engine::sessionSettings);
@@ -125,23 +127,135 @@ class PreparedApprovalTest {
         }
     }
 
-
+    /**
+     * A statement with bind parameters is prepared without an approval; each Bind asks for one of the statement with
+     * the values it binds (their digest is part of what the approval covers), before the server plans it.
+     */
     @Test
-    void aStatementWithBindParametersIsNotPutToApproval() throws Exception {
+    void eachBindOfAStatementWithParametersAsksForAnApprovalOfItsValues() throws Exception {
         try (Connection c = proxy.connect("prepareThreshold=1");
              PreparedStatement insert = c.prepareStatement("INSERT INTO appr_rows VALUES (?)")) {
             insert.setInt(1, 7);
+            assertThat(insert.executeUpdate()).isEqualTo(1);
+            assertThat(asked).as("asked at the Bind, not at the Parse").hasValue(1);
+            insert.setInt(1, 8);
+            assertThat(insert.executeUpdate()).isEqualTo(1);
+            assertThat(asked).hasValue(2);
+            insert.setInt(1, 9);
             assertThatThrownBy(insert::executeUpdate).isInstanceOfSatisfying(SQLException.class, e -> {
                 assertThat(e.getSQLState()).isEqualTo("42501");
-                assertThat(e.getMessage()).contains("cannot take bind parameters");
+                assertThat(e.getMessage()).contains("inserts-need-approval");
             });
-            assertThat(asked).as("no approval asked for").hasValue(0);
-            // the same change with its value in its text can be approved and run
-            try (Statement s = c.createStatement()) {
-                assertThat(s.executeUpdate("INSERT INTO appr_rows VALUES (7)")).isEqualTo(1);
-            }
+            assertThat(asked).hasValue(3);
+        }
+        assertThat(contexts).hasSize(3).allSatisfy(ctx -> assertThat(ctx.boundValues()).hasSize(32));
+        String text = contexts.get(0).statement().text();
+        List<String> hashes = contexts.stream().map(ctx -> OperatorApprovals.sha256(text, ctx.boundValues())).toList();
+        assertThat(hashes).as("each approval covers other values").doesNotHaveDuplicates()
+                .doesNotContain(OperatorApprovals.sha256(text));
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT string_agg(id::text, ',' ORDER BY id) FROM appr_rows")) {
+            rs.next();
+            assertThat(rs.getString(1)).isEqualTo("7,8");
+        }
+    }
+
+    /**
+     * Over the raw protocol: two portals of one statement with other values each ask at their Bind; a Bind of the
+     * same values as an approved one asks again once that run has run (an approval is one use); the same values give
+     * the same digest, so a retry finds the approval its first attempt asked for.
+     */
+    @Test
+    void portalsAskWithTheirOwnValuesAndTheSameValuesGiveTheSameDigest() throws Exception {
+        try (RawPg.Session s = new RawPg.Session(proxy.port())) {
+            s.send(RawPg.message('P', RawPg.parse("s", "INSERT INTO appr_rows VALUES ($1::int)")));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            assertThat(asked).as("nothing asked at the Parse").hasValue(0);
+            // in a transaction block, so that the portals outlive the Sync that shows what their Binds asked
+            s.send(RawPg.message('Q', "BEGIN\0"));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            s.send(RawPg.message('B', bindText("p1", "s", "1")));
+            s.send(RawPg.message('B', bindText("p2", "s", "2")));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            assertThat(asked).as("one approval per Bind, each of its own values").hasValue(2);
+            s.send(RawPg.message('E', "p1\0\0\0\0\0"));
+            s.send(RawPg.message('E', "p2\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E")).filteredOn(m -> m.startsWith("C"))
+                    .hasSize(2);
+            assertThat(asked).as("the runs asked nothing more").hasValue(2);
+            s.send(RawPg.message('Q', "COMMIT\0"));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            s.send(RawPg.message('B', bindText("", "s", "1")));
+            s.send(RawPg.message('E', "\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0"))
+                    .noneMatch(m -> m.startsWith("2"));
+            assertThat(asked).hasValue(3);
+        }
+        assertThat(contexts.get(2).boundValues()).as("the same values bound again").isEqualTo(contexts.get(0)
+                .boundValues()).isNotEqualTo(contexts.get(1).boundValues());
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT string_agg(id::text, ',' ORDER BY id) FROM appr_rows")) {
+            rs.next();
+            assertThat(rs.getString(1)).isEqualTo("1,2");
+        }
+    }
+
+    /**
+     * A portal bound while its statement needed no approval, run after a policy change makes it need one of its
+     * values: the values were not kept, so the run is refused; bound again, it asks with them.
+     */
+    @Test
+    void aPortalBoundBeforeItsStatementNeededAnApprovalOfItsValuesIsRefused() throws Exception {
+        PolicyEngine strict = policy.engine();
+        policy.update(PolicyEngine.of(PolicyLoader.parse(POLICY.replace("action: requireApproval", "action: allow"),
+                "test"), "test/app"));
+        try (RawPg.Session s = new RawPg.Session(proxy.port())) {
+            s.send(RawPg.message('Q', "BEGIN\0"));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            s.send(RawPg.message('P', RawPg.parse("s", "INSERT INTO appr_rows VALUES ($1::int)")));
+            s.send(RawPg.message('B', bindText("p1", "s", "5")));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E"));
+            policy.update(strict);
+            s.send(RawPg.message('E', "p1\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0")
+                    && m.contains("bound before")).noneMatch(m -> m.startsWith("C"));
+            assertThat(asked).hasValue(0);
+            s.send(RawPg.message('Q', "ROLLBACK\0"));
+            s.untilReady();
+            s.send(RawPg.message('B', bindText("", "s", "5")));
+            s.send(RawPg.message('E', "\0\0\0\0\0"));
+            s.send(RawPg.message('S', ""));
+            assertThat(s.untilReady()).noneMatch(m -> m.startsWith("E")).anyMatch(m -> m.startsWith("C"));
             assertThat(asked).hasValue(1);
         }
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT string_agg(id::text, ',' ORDER BY id) FROM appr_rows")) {
+            rs.next();
+            assertThat(rs.getString(1)).isEqualTo("5");
+        }
+    }
+
+    /** A simple query has no Bind: $1 in it has no values, nothing an approval could cover. */
+    @Test
+    void aSimpleQueryWithParameterSymbolsIsNotPutToApproval() throws Exception {
+        try (RawPg.Session s = new RawPg.Session(proxy.port())) {
+            s.send(RawPg.message('Q', "INSERT INTO appr_rows VALUES ($1)\0"));
+            assertThat(s.untilReady()).anyMatch(m -> m.startsWith("E") && m.contains("C42501\0")
+                    && m.contains("no values bound"));
+        }
+        assertThat(asked).hasValue(0);
+    }
+
+    /** A Bind body: portal, statement, text format for all, one parameter, no result format codes. */
+    private static String bindText(String portal, String statement, String value) {
+        return portal + "\0" + statement + "\0\0\0\0\1" + new String(java.nio.ByteBuffer.allocate(4)
+                .putInt(value.length()).array(), java.nio.charset.StandardCharsets.ISO_8859_1) + value + "\0\0";
     }
 
     /** $1 in a routine's body is the routine's parameter, not a bind parameter: such a definition is approved. */

@@ -1,0 +1,69 @@
+package io.dbwarden.proxy.postgres;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The digest of a Bind's values: what an approval of a statement with bind parameters covers besides its text. */
+class BindValuesDigestTest {
+    /** 'B', length, portal, statement, then {@code rest}. */
+    private static byte[] digest(String portal, String statement, Consumer<ByteBuf> rest) {
+        ByteBuf b = Unpooled.buffer().writeByte('B').writeInt(0);
+        b.writeCharSequence(portal, StandardCharsets.UTF_8);
+        b.writeByte(0);
+        b.writeCharSequence(statement, StandardCharsets.UTF_8);
+        b.writeByte(0);
+        rest.accept(b);
+        b.setInt(1, b.writerIndex() - 1);
+        try {
+            return PgMessages.bindValuesDigest(b);
+        } finally {
+            b.release();
+        }
+    }
+
+    /** No format codes (all text), the values, then the result format codes. */
+    private static Consumer<ByteBuf> text(String value, int... resultFormats) {
+        return b -> {
+            b.writeShort(0).writeShort(2).writeInt(-1);
+            b.writeInt(value.length()).writeCharSequence(value, StandardCharsets.UTF_8);
+            b.writeShort(resultFormats.length);
+            for (int f : resultFormats) {
+                b.writeShort(f);
+            }
+        };
+    }
+
+    @Test
+    void coversTheValuesNotTheNamesOrTheResultFormats() {
+        byte[] seven = digest("p", "s", text("7"));
+        assertThat(seven).hasSize(32);
+        assertThat(digest("", "other", text("7", 1, 1))).as("names and result formats are not values")
+                .isEqualTo(seven);
+        assertThat(digest("p", "s", text("8"))).isNotEqualTo(seven);
+        // the same value sent in binary is another Bind: another digest
+        assertThat(digest("p", "s", b -> b.writeShort(1).writeShort(1).writeShort(2).writeInt(-1).writeInt(4)
+                .writeInt(7).writeShort(0))).isNotEqualTo(seven);
+        // a NULL is not an empty string
+        assertThat(digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(-1).writeShort(0)))
+                .isNotEqualTo(digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(0).writeShort(0)));
+    }
+
+    @Test
+    void malformedBindsAreProtocolViolations() {
+        assertThatThrownBy(() -> digest("p", "s", b -> b.writeShort(0))).isInstanceOf(PgProtocolException.class)
+                .hasMessageContaining("parameter count");
+        assertThatThrownBy(() -> digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(10).writeByte('x')))
+                .isInstanceOf(PgProtocolException.class).hasMessageContaining("longer than the message");
+        assertThatThrownBy(() -> digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(-2)))
+                .isInstanceOf(PgProtocolException.class).hasMessageContaining("parameter length -2");
+        assertThatThrownBy(() -> digest("p", "s", b -> b.writeShort(3).writeShort(0)))
+                .isInstanceOf(PgProtocolException.class).hasMessageContaining("parameter count");
+    }
+}
