@@ -9,6 +9,12 @@ import io.fabric8.generator.annotation.Required;
 /** A request to run one statement that a policy rule holds for approval, and the approver's decision. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class ChangeApprovalSpec {
+    /**
+     * The longest statement text a request may show, in characters: a longer change cannot be reviewed in one
+     * object (and Kubernetes objects are stored whole) and is refused without a request.
+     */
+    public static final int MAX_STATEMENT_CHARS = 65_536;
+
     @Required
     @JsonPropertyDescription("Who asked (set by the proxy).")
     private Requester requester;
@@ -31,8 +37,9 @@ public class ChangeApprovalSpec {
 
     @Required
     @Pattern("^[0-9a-f]{64}$")
-    @JsonPropertyDescription("SHA-256 of the exact statement text (comments around it excluded): only that "
-            + "statement may run once approved.")
+    @JsonPropertyDescription("SHA-256 of the exact statement text (comments around it excluded) and, for a "
+            + "statement with bind parameters, of the values bound to them: only that statement may run once "
+            + "approved.")
     private String statementHash;
 
     @JsonPropertyDescription("Fingerprint of the literal-free statement, as in audit events.")

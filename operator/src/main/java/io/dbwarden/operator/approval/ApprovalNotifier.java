@@ -63,6 +63,13 @@ public class ApprovalNotifier {
         }
     }
 
+    /** Characters of the statement a chat message shows: chat services cut long messages on their own. */
+    static final int SHOWN_CHARS = 3000;
+
+    private static String shown(String statement) {
+        return statement.length() <= SHOWN_CHARS ? statement : statement.substring(0, SHOWN_CHARS) + " ...";
+    }
+
     static String text(ChangeApproval ca, ApprovalPhase phase) {
         var spec = ca.getSpec();
         String ref = "`kubectl -n " + ca.getMetadata().getNamespace() + " get changeapproval " + ca.getMetadata().getName()
@@ -70,7 +77,12 @@ public class ApprovalNotifier {
         return switch (phase) {
             case PENDING -> ":raised_hand: *" + spec.getRequester().getIdentity() + "* asks to run on `"
                     + spec.getDatabase() + "` (policy " + spec.getPolicy() + ", rule " + spec.getRule() + "):\n```"
-                    + spec.getStatement() + "```" + (spec.getReason() == null ? "" : "\nReason: " + spec.getReason())
+                    + shown(spec.getStatement()) + "```"
+                    + (spec.getStatement().length() <= SHOWN_CHARS ? "" : "\nThe statement is "
+                    + spec.getStatement().length() + " characters long; review it whole: `kubectl -n "
+                    + ca.getMetadata().getNamespace() + " get changeapproval " + ca.getMetadata().getName()
+                    + " -o yaml`")
+                    + (spec.getReason() == null ? "" : "\nReason: " + spec.getReason())
                     + "\nApprove: `kubectl -n " + ca.getMetadata().getNamespace() + " patch changeapproval "
                     + ca.getMetadata().getName() + " --type merge -p '{\"spec\":{\"decision\":\"approved\"}}'`";
             case APPROVED -> ":white_check_mark: approved by " + decidedBy(ca) + ": " + ref;

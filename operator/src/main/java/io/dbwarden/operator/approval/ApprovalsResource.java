@@ -258,7 +258,7 @@ public class ApprovalsResource {
         return false;
     }
 
-    private static String invalid(ApprovalRequest r) {
+    static String invalid(ApprovalRequest r) {
         if (r == null) {
             return "request body required";
         }
@@ -269,8 +269,11 @@ public class ApprovalsResource {
         if (r.statementHash() == null || !r.statementHash().matches("[0-9a-f]{64}")) {
             return "statementHash must be the SHA-256 (64 lower-case hex digits) of the statement";
         }
-        if (r.statement().length() > 16_384 || (r.reason() != null && r.reason().length() > 1024)) {
-            return "statement (16 KiB) or reason (1 KiB) too long";
+        if (r.statement().length() > ChangeApprovalSpec.MAX_STATEMENT_CHARS) {
+            return "statement longer than " + ChangeApprovalSpec.MAX_STATEMENT_CHARS + " characters";
+        }
+        if (r.reason() != null && r.reason().length() > 1024) {
+            return "reason longer than 1024 characters";
         }
         return null;
     }

@@ -3,6 +3,7 @@ package io.dbwarden.proxy.approval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dbwarden.api.v1alpha1.ChangeApprovalSpec;
 import io.dbwarden.api.v1alpha1.ChangeShape;
 import io.dbwarden.proxy.filter.Decision;
 import io.dbwarden.proxy.filter.StatementContext;
@@ -68,6 +69,10 @@ public final class OperatorApprovals implements ApprovalService {
 
     @Override
     public CompletionStage<Verdict> request(StatementContext context, Verdict held, CompiledPolicy policy) {
+        int length = context.statement().normalized().length();
+        if (length > ChangeApprovalSpec.MAX_STATEMENT_CHARS) {
+            return CompletableFuture.completedFuture(tooLong(held, length));
+        }
         ObjectNode body = JSON.createObjectNode();
         // an approval covers this exact text, whatever comments surround it, with the values bound to its parameters
         String text = context.statement().text();
@@ -195,6 +200,15 @@ public final class OperatorApprovals implements ApprovalService {
         return Verdict.deny(held.policy(), held.rule(), "cancelled by the client while awaiting changeapproval " + ref,
                 PgError.error("57014", "canceling statement due to user request", null,
                         "The statement was cancelled while it waited for approval; it did not run."));
+    }
+
+    /** A statement too long for approvers to review in one ChangeApproval: refused without a request. */
+    private static Verdict tooLong(Verdict held, int length) {
+        return Verdict.deny(held.policy(), held.rule(), "approval required; statement too long to request one",
+                PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "dbwarden: " + held.reason() + "; the statement is "
+                        + length + " characters long, more than an approval request shows ("
+                        + ChangeApprovalSpec.MAX_STATEMENT_CHARS + ")", null,
+                        "Split the change into smaller statements, each of which can be reviewed and approved."));
     }
 
     private static Verdict unavailable(Verdict held, String why) {

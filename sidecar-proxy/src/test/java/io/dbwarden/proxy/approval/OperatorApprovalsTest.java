@@ -86,4 +86,53 @@ class OperatorApprovalsTest {
             operator.stop(0);
         }
     }
+
+    /**
+     * A statement longer than a ChangeApproval shows is refused without a request, saying why and what to do; one
+     * within the limit is asked for, with the values bound to its parameters in the hash.
+     */
+    @Test
+    void aStatementTooLongToReviewIsRefusedWithoutARequest(@TempDir Path dir) throws Exception {
+        java.util.List<String> bodies = new java.util.concurrent.CopyOnWriteArrayList<>();
+        HttpServer operator = PendingOperator.start("agents", b -> bodies.add(new String(b,
+                java.nio.charset.StandardCharsets.UTF_8)));
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            Path token = Files.writeString(dir.resolve("token"), "sa-token");
+            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
+                    "shop/agent-0", sql -> CompletableFuture.failedFuture(new IllegalStateException("no estimate")));
+            CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.load(Path.of("../examples/ai-agent/policy.yaml"))
+                    .getFirst());
+            Verdict held = new Verdict(Decision.REQUIRE_APPROVAL, policy.name(), "ddl-needs-approval",
+                    "schema changes need approval", PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "held", null, null), 0);
+            StringBuilder body = new StringBuilder("CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 0");
+            while (body.length() <= io.dbwarden.api.v1alpha1.ChangeApprovalSpec.MAX_STATEMENT_CHARS) {
+                body.append(" + 1");
+            }
+            Verdict v = approvals.request(context(body.toString(), null, () -> false), held, policy)
+                    .toCompletableFuture()
+                    .get(5, TimeUnit.SECONDS);
+            assertThat(v.forwards()).isFalse();
+            assertThat(v.error().message()).contains("characters long, more than an approval request shows (65536)");
+            assertThat(v.error().hint()).contains("Split the change");
+            assertThat(bodies).as("nothing asked").isEmpty();
+
+            byte[] values = new byte[32];
+            // the policy holds statements for a decision: cancelled once asked, so that the test does not wait
+            Verdict pending = approvals.request(context("UPDATE t SET v = $1", values, () -> !bodies.isEmpty()), held,
+                    policy).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertThat(pending.forwards()).isFalse();
+            assertThat(bodies).hasSize(1);
+            assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(bodies.getFirst())
+                    .get("statementHash").asText()).isEqualTo(OperatorApprovals.sha256("UPDATE t SET v = $1", values))
+                    .isNotEqualTo(OperatorApprovals.sha256("UPDATE t SET v = $1"));
+        } finally {
+            operator.stop(0);
+        }
+    }
+
+    private static StatementContext context(String sql, byte[] values, java.util.function.BooleanSupplier cancelled) {
+        StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
+        return new StatementContext(new SessionInfo("agents/sql-copilot", "app", "shop", "copilot", "",
+                "127.0.0.1:5000", 1), statement, Protocol.EXTENDED, 'I', cancelled, statement, values);
+    }
 }
