@@ -14,8 +14,9 @@ package io.dbwarden.proxy.filter;
  *                          otherwise (and for names the proxy has not seen) the statement itself. Policy decisions
  *                          and masking look at this.
  * @param boundValues       for a prepared statement judged at a Bind (or an Execute of its portal): the SHA-256 of
- *                          the parameter formats and values that Bind supplied, as sent; null when no values are
- *                          bound yet (a Parse) or none apply (a simple query)
+ *                          the parameter types its Parse declared and the parameter formats and values that Bind
+ *                          supplied, as sent; null when no values are bound yet (a Parse) or none apply (a simple
+ *                          query)
  */
 public record StatementContext(SessionInfo session, StatementInfo statement, Protocol protocol, char transactionStatus,
                                java.util.function.BooleanSupplier cancelled, StatementInfo runs, byte[] boundValues) {

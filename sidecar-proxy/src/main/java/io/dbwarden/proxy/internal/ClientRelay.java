@@ -624,10 +624,11 @@ final class ClientRelay {
 
     private void onParse(ByteBuf frame) {
         PgMessages.Parse parse = decode(frame, parses::decode);
-        split(parse.sql(), frame, parts -> onParse(frame, parse, parts));
+        byte[] parameterTypes = decode(frame, (f, c) -> PgMessages.parseParameterTypes(f));
+        split(parse.sql(), frame, parts -> onParse(frame, parse, parameterTypes, parts));
     }
 
-    private void onParse(ByteBuf frame, PgMessages.Parse parse, List<StatementInfo> parts) {
+    private void onParse(ByteBuf frame, PgMessages.Parse parse, byte[] parameterTypes, List<StatementInfo> parts) {
         StatementInfo whole = parts == null ? UNSPLIT_STATEMENT : parts.size() == 1 ? parts.get(0)
                 : StatementInfo.of(new io.dbwarden.proxy.sql.SqlText.Statement(parse.sql(),
                         io.dbwarden.proxy.sql.SqlText.lazyTokens(parse.sql(), standardConformingStrings), parse.sql()));
@@ -647,7 +648,8 @@ final class ClientRelay {
             }
             if (blocked < 0) {
                 String name = parse.statementName();
-                Prepared previous = preparedStatements.put(name, new Prepared(whole, verdict, chainVersion));
+                Prepared previous = preparedStatements.put(name, new Prepared(whole, verdict, chainVersion,
+                        parameterTypes));
                 Integer previousGeneration = statementGenerations.put(name, ++nextGeneration);
                 forward(frame, ResponseTracker.parse(name, previous, previousGeneration == null ? -1
                         : previousGeneration));
@@ -720,10 +722,10 @@ final class ClientRelay {
             return;
         }
         long version = runtime.chain().version();
-        byte[] values = p.dependsOnValues() ? decode(frame, (f, c) -> PgMessages.bindValuesDigest(f)) : null;
+        byte[] values = p.dependsOnValues() ? decode(frame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes())) : null;
         if (!p.holdsForBind(version, values)) {
             rejudgeBind(frame, bind, p, version, values != null ? values
-                    : decode(frame, (f, c) -> PgMessages.bindValuesDigest(f)));
+                    : decode(frame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes())));
             return;
         }
         bind(frame, bind, p, values);
@@ -762,7 +764,8 @@ final class ClientRelay {
                 return;
             }
             // a verdict for one run given with bound values (an approval of them) holds for those values only
-            Prepared judged = new Prepared(p.statement(), verdict, version, verdict.once() ? values : null);
+            Prepared judged = new Prepared(p.statement(), verdict, version, p.parameterTypes(),
+                    verdict.once() ? values : null);
             if (preparedStatements.get(statementName) == p) {
                 preparedStatements.put(statementName, judged);
             }

@@ -18,19 +18,29 @@ final class Prepared {
     private final StatementInfo statement;
     private final Verdict verdict;
     private final long chainVersion;
+    /**
+     * The parameter types its Parse declared, as sent
+     * ({@link io.dbwarden.proxy.postgres.PgMessages#parseParameterTypes}): part of what bound values mean.
+     */
+    private final byte[] parameterTypes;
     /** The digest of the bound values the verdict was given for; null: it does not depend on them. */
     private final byte[] values;
     private boolean spent;
 
-    Prepared(StatementInfo statement, Verdict verdict, long chainVersion) {
-        this(statement, verdict, chainVersion, null);
+    Prepared(StatementInfo statement, Verdict verdict, long chainVersion, byte[] parameterTypes) {
+        this(statement, verdict, chainVersion, parameterTypes, null);
     }
 
-    Prepared(StatementInfo statement, Verdict verdict, long chainVersion, byte[] values) {
+    Prepared(StatementInfo statement, Verdict verdict, long chainVersion, byte[] parameterTypes, byte[] values) {
         this.statement = statement;
         this.verdict = verdict;
         this.chainVersion = chainVersion;
+        this.parameterTypes = parameterTypes;
         this.values = values;
+    }
+
+    byte[] parameterTypes() {
+        return parameterTypes;
     }
 
     StatementInfo statement() {

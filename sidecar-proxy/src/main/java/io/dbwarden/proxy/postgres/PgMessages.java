@@ -77,11 +77,36 @@ public final class PgMessages {
     public record Bind(String portalName, String statementName) {
     }
 
+    private static final byte[] NO_PARAMETER_TYPES = {0, 0};
+
     /**
-     * The SHA-256 of a Bind's parameter format codes and parameter values, as sent: its bytes from the format-code
-     * count to the end of the last value (the result format codes after them are not values).
+     * A Parse's parameter types as sent: the count and the type OIDs (the same array, {@code {0, 0}}, when it declares
+     * none). The same bytes of a bound value mean other values under other declared types (an int8 or a float8).
      */
-    public static byte[] bindValuesDigest(ByteBuf frame) {
+    public static byte[] parseParameterTypes(ByteBuf frame) {
+        int end = frame.writerIndex();
+        int at = cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
+        if (at + 2 > end) {
+            throw new PgProtocolException("08P01", "invalid parse message: missing parameter type count");
+        }
+        int types = frame.getUnsignedShort(at);
+        if (types == 0) {
+            return NO_PARAMETER_TYPES;
+        }
+        if (at + 2 + 4L * types > end) {
+            throw new PgProtocolException("08P01", "invalid parse message: parameter types longer than the message");
+        }
+        byte[] declared = new byte[2 + 4 * types];
+        frame.getBytes(at, declared);
+        return declared;
+    }
+
+    /**
+     * The SHA-256 of the parameter types a statement was prepared with ({@link #parseParameterTypes}) and of a Bind's
+     * parameter format codes and values, as sent: its bytes from the format-code count to the end of the last value
+     * (the result format codes after them are not values).
+     */
+    public static byte[] bindValuesDigest(ByteBuf frame, byte[] parameterTypes) {
         int end = frame.writerIndex();
         int at = cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
         int start = at;
@@ -112,6 +137,7 @@ public final class PgMessages {
         }
         try {
             java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+            d.update(parameterTypes);
             d.update(frame.nioBuffer(start, at - start));
             return d.digest();
         } catch (java.security.NoSuchAlgorithmException e) {

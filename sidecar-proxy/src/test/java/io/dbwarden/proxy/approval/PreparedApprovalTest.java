@@ -241,6 +241,37 @@ class PreparedApprovalTest {
         }
     }
 
+    /**
+     * The same value bytes bound to the same text prepared with other declared parameter types are another value (8
+     * bytes are one number as int8, another as float8): another approval.
+     */
+    @Test
+    void theParameterTypesThePrepareDeclaredArePartOfWhatIsApproved() throws Exception {
+        byte[] value = java.nio.ByteBuffer.allocate(8).putLong(5).array();
+        try (RawPg.Session s = new RawPg.Session(proxy.port())) {
+            for (int type : new int[] {20, 701, 20}) {
+                java.io.ByteArrayOutputStream parse = new java.io.ByteArrayOutputStream();
+                parse.writeBytes(RawPg.cstrings("", "INSERT INTO appr_rows SELECT 1 WHERE $1 IS NOT NULL"));
+                parse.writeBytes(java.nio.ByteBuffer.allocate(6).putShort((short) 1).putInt(type).array());
+                java.io.ByteArrayOutputStream bind = new java.io.ByteArrayOutputStream();
+                bind.writeBytes(RawPg.cstrings("", ""));
+                bind.writeBytes(java.nio.ByteBuffer.allocate(2 + 2 + 2 + 4 + 8 + 2).putShort((short) 1)
+                        .putShort((short) 1).putShort((short) 1).putInt(8).put(value).putShort((short) 0).array());
+                s.send(RawPg.message('P', parse.toByteArray()), RawPg.message('B', bind.toByteArray()),
+                        RawPg.message('E', "\0\0\0\0\0"), RawPg.message('S', ""));
+                s.untilReady();
+            }
+        }
+        assertThat(contexts).hasSize(3);
+        assertThat(contexts.get(0).boundValues()).as("int8, then float8").isNotEqualTo(contexts.get(1).boundValues())
+                .as("int8 again").isEqualTo(contexts.get(2).boundValues());
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT count(*) FROM appr_rows")) {
+            rs.next();
+            assertThat(rs.getInt(1)).as("two approvals, two runs; the third was refused").isEqualTo(2);
+        }
+    }
+
     /** A simple query has no Bind: $1 in it has no values, nothing an approval could cover. */
     @Test
     void aSimpleQueryWithParameterSymbolsIsNotPutToApproval() throws Exception {

@@ -14,6 +14,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class BindValuesDigestTest {
     /** 'B', length, portal, statement, then {@code rest}. */
     private static byte[] digest(String portal, String statement, Consumer<ByteBuf> rest) {
+        return digest(portal, statement, rest, new byte[] {0, 0});
+    }
+
+    private static byte[] digest(String portal, String statement, Consumer<ByteBuf> rest, byte[] types) {
         ByteBuf b = Unpooled.buffer().writeByte('B').writeInt(0);
         b.writeCharSequence(portal, StandardCharsets.UTF_8);
         b.writeByte(0);
@@ -22,7 +26,7 @@ class BindValuesDigestTest {
         rest.accept(b);
         b.setInt(1, b.writerIndex() - 1);
         try {
-            return PgMessages.bindValuesDigest(b);
+            return PgMessages.bindValuesDigest(b, types);
         } finally {
             b.release();
         }
@@ -50,6 +54,12 @@ class BindValuesDigestTest {
         // the same value sent in binary is another Bind: another digest
         assertThat(digest("p", "s", b -> b.writeShort(1).writeShort(1).writeShort(2).writeInt(-1).writeInt(4)
                 .writeInt(7).writeShort(0))).isNotEqualTo(seven);
+        // the same bytes under other declared parameter types are other values
+        Consumer<ByteBuf> eightBytes = b -> b.writeShort(1).writeShort(1).writeShort(1).writeInt(8).writeLong(100)
+                .writeShort(0);
+        byte[] int8 = digest("p", "s", eightBytes, parseTypes(20));
+        assertThat(int8).isNotEqualTo(digest("p", "s", eightBytes, parseTypes(701)))
+                .isNotEqualTo(digest("p", "s", eightBytes)).isEqualTo(digest("q", "s", eightBytes, parseTypes(20)));
         // a NULL is not an empty string
         assertThat(digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(-1).writeShort(0)))
                 .isNotEqualTo(digest("p", "s", b -> b.writeShort(0).writeShort(1).writeInt(0).writeShort(0)));
@@ -65,5 +75,41 @@ class BindValuesDigestTest {
                 .isInstanceOf(PgProtocolException.class).hasMessageContaining("parameter length -2");
         assertThatThrownBy(() -> digest("p", "s", b -> b.writeShort(3).writeShort(0)))
                 .isInstanceOf(PgProtocolException.class).hasMessageContaining("parameter count");
+    }
+
+    /** The parameter types of a Parse declaring these type OIDs, as {@link PgMessages#parseParameterTypes} reads them. */
+    private static byte[] parseTypes(int... oids) {
+        ByteBuf b = Unpooled.buffer().writeByte('P').writeInt(0);
+        b.writeCharSequence("s", StandardCharsets.UTF_8);
+        b.writeByte(0);
+        b.writeCharSequence("SELECT $1", StandardCharsets.UTF_8);
+        b.writeByte(0);
+        b.writeShort(oids.length);
+        for (int oid : oids) {
+            b.writeInt(oid);
+        }
+        b.setInt(1, b.writerIndex() - 1);
+        try {
+            return PgMessages.parseParameterTypes(b);
+        } finally {
+            b.release();
+        }
+    }
+
+    @Test
+    void parseParameterTypesAreReadAndChecked() {
+        assertThat(parseTypes()).containsExactly(0, 0);
+        assertThat(parseTypes(20, 0)).containsExactly(0, 2, 0, 0, 0, 20, 0, 0, 0, 0);
+        ByteBuf b = Unpooled.buffer().writeByte('P').writeInt(0).writeByte(0);
+        b.writeCharSequence("SELECT 1", StandardCharsets.UTF_8);
+        b.writeByte(0);
+        b.writeShort(2).writeInt(23);
+        b.setInt(1, b.writerIndex() - 1);
+        try {
+            assertThatThrownBy(() -> PgMessages.parseParameterTypes(b)).isInstanceOf(PgProtocolException.class)
+                    .hasMessageContaining("parameter types longer than the message");
+        } finally {
+            b.release();
+        }
     }
 }
