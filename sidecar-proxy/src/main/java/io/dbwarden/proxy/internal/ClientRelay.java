@@ -524,9 +524,9 @@ final class ClientRelay {
         int blocked = firstBlocked(verdicts);
         int limited = firstLimited(verdicts);
         if (blocked < 0 && limited >= 0 && batchStatus != 'E'
-                && (contexts.size() == 1 || (contexts.size() == 2 && limited == 1
+                && (contexts.size() == 1 || (limited == 1 && lastLimited(verdicts) == 1
                 && contexts.get(0).statement().normalized().matches("(begin|start transaction)\\b.*")))) {
-            if (contexts.size() == 2) {
+            if (contexts.size() > 1) {
                 // "BEGIN; <limited statement>" (how drivers open a transaction): the same, as two queries
                 StatementContext b = contexts.get(0);
                 Execution begin = new Execution(b, verdicts[0], runtime.chain().resultHandlers(b), null);
@@ -538,11 +538,24 @@ final class ClientRelay {
             }
             StatementContext c = contexts.get(limited);
             Execution e = new Execution(c, verdicts[limited], runtime.chain().resultHandlers(c), null);
-            ResponseTracker.Guard guard = contexts.size() == 2 ? openSavepoint() : openGuard(false);
+            ResponseTracker.Guard guard = contexts.size() > 1 ? openSavepoint() : openGuard(false);
             ResponseTracker.Expected q = ResponseTracker.query(List.of(e), null);
             q.maxRows = verdicts[limited].maxRows();
             q.guard = guard;
             q.limitedBy = limitedBy(verdicts[limited]);
+            if (contexts.size() > 2) {
+                // "BEGIN; <limited>; ...; COMMIT": the rest goes as a query of its own once the limit held
+                List<Execution> tail = new ArrayList<>(contexts.size() - 2);
+                StringBuilder text = new StringBuilder();
+                for (int i = 2; i < contexts.size(); i++) {
+                    StatementContext t = contexts.get(i);
+                    tail.add(new Execution(t, verdicts[i], runtime.chain().resultHandlers(t), null));
+                    // the separator on a line of its own: a statement's source may end in a line comment
+                    text.append(i > 2 ? "\n;\n" : "").append(t.statement().source());
+                }
+                q.tail = tail;
+                q.tailText = text.toString();
+            }
             awaitingCap = true;
             updateClientAutoRead();
             e.start();
@@ -564,8 +577,8 @@ final class ClientRelay {
             }
             blockSimple(PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: " + limitedBy(v) + " limits the rows "
                     + "this statement may change; send it as a query of its own", null,
-                    "Send the row-limited statement alone (not with other statements in one query string), and wait "
-                            + "for the previous result before sending it."));
+                    "Send the row-limited statement alone, or right after the BEGIN of a query string "
+                            + "(\"BEGIN; UPDATE ...; COMMIT\"), one row-limited statement per query string."));
             return;
         }
         if (blocked < 0) {
@@ -875,6 +888,15 @@ final class ClientRelay {
         return -1;
     }
 
+    private static int lastLimited(Verdict[] verdicts) {
+        for (int i = verdicts.length - 1; i >= 0; i--) {
+            if (verdicts[i] != null && verdicts[i].maxRows() > 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     private static String limitedBy(Verdict v) {
         return v.rule() == null ? "policy \"" + v.policy() + "\""
                 : "rule \"" + v.rule() + "\" of policy \"" + v.policy() + "\"";
@@ -952,6 +974,16 @@ final class ClientRelay {
             String end = savepoint ? "RELEASE SAVEPOINT " + SAVEPOINT : "COMMIT";
             if (extended) {
                 inject(end, true);
+            } else if (head.tail != null) {
+                // the rest of the client's query answers it, as its single ReadyForQuery would have
+                inject(end, false);
+                head.tail.getFirst().start();
+                forward(PgMessages.query(upstream.alloc(), head.tailText, charset),
+                        ResponseTracker.query(head.tail, null));
+                for (Execution t : head.tail) {
+                    trackTransactionControl(t.context.statement().normalized());
+                }
+                head.tail = null;
             } else {
                 injectAnsweringClient(end);
             }
@@ -961,6 +993,7 @@ final class ClientRelay {
                     "Narrow the WHERE clause, or change the rows in batches of at most " + head.maxRows + ".");
             inject(savepoint ? "ROLLBACK TO SAVEPOINT " + SAVEPOINT : "ROLLBACK", extended);
             injectProbe(error, extended);
+            skipTail(head);
         }
         if (!savepoint) {
             batchStatus = 'I'; // committed or rolled back: the proxy's transaction is over
@@ -968,8 +1001,19 @@ final class ClientRelay {
         endGuard();
     }
 
+    /** The statements after a row-limited one that failed or went over its limit: not run, as after an error. */
+    private void skipTail(ResponseTracker.Expected head) {
+        if (head.tail != null) {
+            for (Execution t : head.tail) {
+                record(t.skipped("not executed: the row-limited statement before it in the same query failed"));
+            }
+            head.tail = null;
+        }
+    }
+
     /** The row-limited statement failed on its own: the server aborted; end the proxy's transaction as well. */
     void limitedStatementFailed(ResponseTracker.Expected head) {
+        skipTail(head);
         if (head.guard == ResponseTracker.Guard.TRANSACTION) {
             if (head.kind == ResponseTracker.Kind.EXECUTE) {
                 rollbackAfterSync = true; // the server ignores everything until the client's Sync

@@ -54,6 +54,12 @@ final class ResponseTracker {
         Guard guard;
         /** Who set the limit, for the error: rule "r" of policy "p". */
         String limitedBy;
+        /**
+         * The statements that followed the row-limited one in the client's query ("BEGIN; UPDATE ...; COMMIT"), sent
+         * as a query of their own once it completed within its limit (null: none); {@link #tailText} is that query.
+         */
+        List<Execution> tail;
+        String tailText;
         /** Swallow only this entry's CommandComplete / only its ReadyForQuery (guard statements, capped queries). */
         boolean swallowCompletion;
         boolean swallowReady;

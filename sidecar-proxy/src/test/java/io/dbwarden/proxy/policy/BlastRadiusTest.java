@@ -178,6 +178,53 @@ class BlastRadiusTest {
         }
     }
 
+    /**
+     * "BEGIN; <limited statement>; ...; COMMIT" in one query string (psql -c, scripts): the limited statement is
+     * guarded by a savepoint and the rest runs after it, as the server would have run the string.
+     */
+    @Test
+    void aLimitedStatementInsideATransactionOfOneQueryString() throws Exception {
+        try (Connection c = connect("simple"); Statement s = c.createStatement()) {
+            // a line comment ends the statement after it: the separator of the rest must not be commented out
+            assertThat(s.execute("BEGIN; UPDATE br_items SET v = 1 WHERE id <= 2; SELECT count(*) FROM br_items "
+                    + "WHERE v = 1 -- the changed rows\n; COMMIT")).isFalse();
+            assertThat(s.getUpdateCount()).isZero(); // BEGIN
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(2);
+            assertThat(s.getMoreResults()).isTrue();
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("the statements after it see its rows").isEqualTo(2);
+            }
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isZero(); // COMMIT
+            assertThat(changed()).isEqualTo(2);
+            assertThat(autocommitted(s)).isTrue();
+
+            // over the limit: an error like the server's, the rest not run, the transaction failed until ROLLBACK
+            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 2; INSERT INTO br_items VALUES (11, 0); "
+                    + "COMMIT")).isInstanceOfSatisfying(SQLException.class, e -> {
+                        assertThat(e.getSQLState()).isEqualTo("54000");
+                        assertThat(e.getMessage()).contains("would change 10 rows");
+                    });
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("25P02"));
+            s.execute("ROLLBACK");
+            assertThat(changed()).isEqualTo(2);
+            assertThat(remaining()).isEqualTo(10);
+            assertThat(autocommitted(s)).isTrue();
+            // two row-limited statements in one string are still refused: one guard at a time
+            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 3 WHERE id = 1; DELETE FROM br_items "
+                    + "WHERE id = 1; COMMIT")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("0A000"));
+            assertThat(autocommitted(s)).isTrue();
+        }
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(audit))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"insert into br_items values (?, ?)\"")
+                        .contains("\"executed\":false").contains("row-limited statement before it"))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"commit\"").contains("\"executed\":true")));
+    }
+
     @Test
     void unlimitedStatementsAreNotWrapped() throws Exception {
         try (Connection c = connect("extended"); Statement s = c.createStatement()) {
