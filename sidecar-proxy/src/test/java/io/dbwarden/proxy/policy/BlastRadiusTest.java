@@ -200,6 +200,11 @@ class BlastRadiusTest {
             assertThat(s.getUpdateCount()).isZero(); // COMMIT
             assertThat(changed()).isEqualTo(2);
             assertThat(autocommitted(s)).isTrue();
+            // a trailing semicolon and a comment after the last statement are no statements
+            s.execute("BEGIN; UPDATE br_items SET v = 1 WHERE id = 3; COMMIT; -- done");
+            assertThat(changed()).isEqualTo(3);
+            s.execute("UPDATE br_items SET v = 0 WHERE id = 3");
+            assertThat(autocommitted(s)).isTrue();
 
             // over the limit: an error like the server's, the rest not run, the transaction failed until ROLLBACK
             assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 2; INSERT INTO br_items VALUES (11, 0); "
