@@ -108,6 +108,19 @@ class ChangeApprovalFlowTest {
         client.resource(p).createOr(r -> r.update());
     }
 
+    /** Guarded DDL, UPDATE held for approval too, approvers alice@example.com; {@code more}: further approvals keys. */
+    private void updatesNeedApproval(String more) throws Exception {
+        applyPolicy("""
+                    - name: updates-need-approval
+                      match:
+                        statements: [UPDATE]
+                      action: requireApproval
+                  approvals:
+                    approvers:
+                      - user: alice@example.com
+                """ + more);
+    }
+
     private static String pendingName(SQLException e) {
         Matcher m = NAMED.matcher(e.getMessage());
         assertThat(m.find()).as(e.getMessage()).isTrue();
@@ -288,15 +301,7 @@ class ChangeApprovalFlowTest {
     void aPreparedChangeIsApprovedWithTheValuesBoundToIt() throws Exception {
         Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");
         SidecarProcess.acceptToken(mockServer);
-        applyPolicy("""
-                    - name: updates-need-approval
-                      match:
-                        statements: [UPDATE]
-                      action: requireApproval
-                  approvals:
-                    approvers:
-                      - user: alice@example.com
-                """);
+        updatesNeedApproval("");
         try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start();
              SidecarProcess sidecar = SidecarProcess.start(operatorUrl.getPort(), pg.getPort());
              Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + sidecar.port
@@ -345,14 +350,7 @@ class ChangeApprovalFlowTest {
     void automaticApprovalRulesRecordAndRunLowRiskChanges() throws Exception {
         Assumptions.assumeTrue(Files.exists(SidecarProcess.PROXY_JAR), "build the proxy first (mvn verify)");
         SidecarProcess.acceptToken(mockServer);
-        applyPolicy("""
-                    - name: updates-need-approval
-                      match:
-                        statements: [UPDATE]
-                      action: requireApproval
-                  approvals:
-                    approvers:
-                      - user: alice@example.com
+        updatesNeedApproval("""
                     autoApprove:
                       - name: online-indexes
                         changes: [createIndexConcurrently]
