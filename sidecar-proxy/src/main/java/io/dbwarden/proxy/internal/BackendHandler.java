@@ -497,6 +497,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         if (head.lookup != null) {
             head.lookup.done();
         }
+        if (head.afterReady != null) {
+            head.afterReady.accept(tracker.transactionStatus());
+        }
     }
 
     /**

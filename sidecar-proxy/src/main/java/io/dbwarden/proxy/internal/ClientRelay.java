@@ -523,47 +523,36 @@ final class ClientRelay {
     private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
         int blocked = firstBlocked(verdicts);
         int limited = firstLimited(verdicts);
-        if (blocked < 0 && limited >= 0 && batchStatus != 'E'
-                && (contexts.size() == 1 || (limited == 1 && lastLimited(verdicts) == 1
-                && contexts.get(0).statement().normalized().matches("(begin|start transaction)\\b.*")))) {
-            if (contexts.size() > 1) {
-                // "BEGIN; <limited statement>" (how drivers open a transaction): the same, as two queries
-                StatementContext b = contexts.get(0);
-                Execution begin = new Execution(b, verdicts[0], runtime.chain().resultHandlers(b), null);
-                begin.start();
-                ResponseTracker.Expected qb = ResponseTracker.query(List.of(begin), null);
-                qb.swallowReady = true;
-                forward(PgMessages.query(upstream.alloc(), b.statement().text(), charset), qb);
-                batchStatus = 'T';
-            }
-            StatementContext c = contexts.get(limited);
-            Execution e = new Execution(c, verdicts[limited], runtime.chain().resultHandlers(c), null);
-            ResponseTracker.Guard guard = contexts.size() > 1 ? openSavepoint() : openGuard(false);
-            ResponseTracker.Expected q = ResponseTracker.query(List.of(e), null);
-            q.maxRows = verdicts[limited].maxRows();
-            q.guard = guard;
-            q.limitedBy = limitedBy(verdicts[limited]);
-            if (contexts.size() > 2) {
-                // "BEGIN; <limited>; ...; COMMIT": the rest goes as a query of its own once the limit held
-                List<Execution> tail = new ArrayList<>(contexts.size() - 2);
-                StringBuilder text = new StringBuilder();
-                for (int i = 2; i < contexts.size(); i++) {
-                    StatementContext t = contexts.get(i);
-                    tail.add(new Execution(t, verdicts[i], runtime.chain().resultHandlers(t), null));
-                    // the separator on a line of its own: a statement's source may end in a line comment
-                    text.append(i > 2 ? "\n;\n" : "").append(t.statement().source());
-                }
-                q.tail = tail;
-                q.tailText = text.toString();
-            }
+        if (blocked < 0 && limited >= 0 && batchStatus != 'E' && lastLimited(verdicts) == limited
+                && (contexts.size() == 1 || (limited >= 1
+                && contexts.get(0).statement().normalized().matches("(begin|start transaction)\\b.*")
+                && noCopyBefore(contexts, limited)))) {
             awaitingCap = true;
             updateClientAutoRead();
-            e.start();
-            if (contexts.size() == 1) {
-                forward(frame, q);
-            } else {
-                frame.release();
-                forward(PgMessages.query(upstream.alloc(), c.statement().text(), charset), q);
+            if (limited == 0) {
+                guarded(frame, contexts, verdicts, 0);
+                return;
+            }
+            // "BEGIN; ...; <limited statement>; ...": what comes before it as a query of its own, then it guarded,
+            // then the rest; all inside the client's transaction, as the one query string would have run
+            frame.release();
+            List<Execution> before = executions(contexts, verdicts, 0, limited);
+            before.getFirst().start();
+            ResponseTracker.Expected q = ResponseTracker.query(before, null);
+            q.swallowReady = true;
+            if (limited == 1) {
+                // "BEGIN; <limited statement>" (how drivers open a transaction): BEGIN does not fail, so the
+                // statement follows at once
+                forward(PgMessages.query(upstream.alloc(), joined(contexts, 0, 1), charset), q);
+                batchStatus = 'T';
+                guarded(null, contexts, verdicts, 1);
+                return;
+            }
+            // the statements before it may fail: the rest waits for their answer
+            q.afterReady = status -> afterStatementsBefore((char) status, contexts, verdicts, limited);
+            forward(PgMessages.query(upstream.alloc(), joined(contexts, 0, limited), charset), q);
+            for (int i = 0; i < limited; i++) {
+                trackTransactionControl(contexts.get(i).statement().normalized());
             }
             return;
         }
@@ -577,7 +566,7 @@ final class ClientRelay {
             }
             blockSimple(PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: " + limitedBy(v) + " limits the rows "
                     + "this statement may change; send it as a query of its own", null,
-                    "Send the row-limited statement alone, or right after the BEGIN of a query string "
+                    "Send the row-limited statement alone, or in a query string that starts with BEGIN "
                             + "(\"BEGIN; UPDATE ...; COMMIT\"), one row-limited statement per query string."));
             return;
         }
@@ -878,6 +867,83 @@ final class ClientRelay {
     }
 
     // ------------------------------------------------------------------ blast-radius guard
+
+    /**
+     * Sends the row-limited statement {@code contexts[limited]} inside a guard ({@link #openGuard}): as the client's
+     * {@code frame} when it is the whole query, else as a query of its own; the statements after it in the client's
+     * query go once it completed within its limit ({@link #limitedStatementCompleted}).
+     */
+    private void guarded(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts, int limited) {
+        StatementContext c = contexts.get(limited);
+        Execution e = new Execution(c, verdicts[limited], runtime.chain().resultHandlers(c), null);
+        ResponseTracker.Guard guard = openGuard(false);
+        ResponseTracker.Expected q = ResponseTracker.query(List.of(e), null);
+        q.maxRows = verdicts[limited].maxRows();
+        q.guard = guard;
+        q.limitedBy = limitedBy(verdicts[limited]);
+        if (limited + 1 < contexts.size()) {
+            q.tail = executions(contexts, verdicts, limited + 1, contexts.size());
+            q.tailText = joined(contexts, limited + 1, contexts.size());
+        }
+        e.start();
+        if (frame != null) {
+            forward(frame, q);
+        } else {
+            forward(PgMessages.query(upstream.alloc(), c.statement().text(), charset), q);
+        }
+    }
+
+    /**
+     * The statements before a row-limited one of the same query string have run (the server's transaction status
+     * now {@code status}): failed, the rest is not run and the client gets the ReadyForQuery the proxy held back;
+     * else the limited statement goes, guarded.
+     */
+    private void afterStatementsBefore(char status, List<StatementContext> contexts, Verdict[] verdicts, int limited) {
+        if (status == 'E') {
+            for (int i = limited; i < contexts.size(); i++) {
+                record(new Execution(contexts.get(i), verdicts[i], List.of(), null)
+                        .skipped("not executed: a statement before it in the same query failed"));
+            }
+            writeToClient(PgMessages.readyForQuery(client.alloc(), status));
+            endGuard();
+            return;
+        }
+        guarded(null, contexts, verdicts, limited);
+    }
+
+    /**
+     * No COPY among the statements before {@code limited}: the client's messages wait while they run, so the data
+     * of a COPY FROM STDIN could not reach the server.
+     */
+    private static boolean noCopyBefore(List<StatementContext> contexts, int limited) {
+        for (int i = 0; i < limited; i++) {
+            if (io.dbwarden.proxy.sql.SqlText.startsWithWord(contexts.get(i).statement().normalized(), "copy")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private List<Execution> executions(List<StatementContext> contexts, Verdict[] verdicts, int from, int to) {
+        List<Execution> executions = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
+            StatementContext c = contexts.get(i);
+            executions.add(new Execution(c, verdicts[i], runtime.chain().resultHandlers(c), null));
+        }
+        return executions;
+    }
+
+    /**
+     * The statements {@code [from, to)} as one query text, each as the client wrote it; the separators on lines of
+     * their own, since a statement's source may end in a line comment.
+     */
+    private static String joined(List<StatementContext> contexts, int from, int to) {
+        StringBuilder text = new StringBuilder();
+        for (int i = from; i < to; i++) {
+            text.append(i > from ? "\n;\n" : "").append(contexts.get(i).statement().source());
+        }
+        return text.toString();
+    }
 
     private static int firstLimited(Verdict[] verdicts) {
         for (int i = 0; i < verdicts.length; i++) {

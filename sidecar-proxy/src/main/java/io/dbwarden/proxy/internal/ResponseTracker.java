@@ -60,6 +60,8 @@ final class ResponseTracker {
          */
         List<Execution> tail;
         String tailText;
+        /** Run with the transaction status after this entry's ReadyForQuery (which is then swallowed). */
+        java.util.function.IntConsumer afterReady;
         /** Swallow only this entry's CommandComplete / only its ReadyForQuery (guard statements, capped queries). */
         boolean swallowCompletion;
         boolean swallowReady;

@@ -218,6 +218,39 @@ class BlastRadiusTest {
             assertThat(changed()).isEqualTo(2);
             assertThat(remaining()).isEqualTo(10);
             assertThat(autocommitted(s)).isTrue();
+            // statements between BEGIN and it run first, as a query of their own
+            assertThat(s.execute("BEGIN; SET LOCAL lock_timeout = '5s'; SELECT count(*) FROM br_items; "
+                    + "UPDATE br_items SET v = 4 WHERE id = 5; COMMIT")).isFalse();
+            assertThat(s.getMoreResults()).isFalse(); // SET
+            assertThat(s.getMoreResults()).isTrue();
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(10);
+            }
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(1);
+            assertThat(changed()).isEqualTo(3);
+            assertThat(autocommitted(s)).isTrue();
+            // one of them fails: the rest does not run, the transaction is failed as the server leaves it
+            assertThatThrownBy(() -> s.execute("BEGIN; SELECT 1 / (id - id) FROM br_items; UPDATE br_items SET v = 5 "
+                    + "WHERE id = 6; COMMIT")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("22012"));
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("25P02"));
+            s.execute("ROLLBACK");
+            assertThat(changed()).isEqualTo(3);
+            // and over the limit after them
+            assertThatThrownBy(() -> s.execute("BEGIN; SELECT 1; DELETE FROM br_items; COMMIT"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("54000"));
+            s.execute("ROLLBACK");
+            assertThat(remaining()).isEqualTo(10);
+            assertThat(autocommitted(s)).isTrue();
+            // a COPY before it is refused: its data could not get through while the proxy holds the client's
+            // messages (a COPY after it can)
+            assertThatThrownBy(() -> s.execute("BEGIN; COPY br_items FROM STDIN; DELETE FROM br_items WHERE id = 1; "
+                    + "COMMIT")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("0A000"));
+            assertThat(autocommitted(s)).isTrue();
             // two row-limited statements in one string are still refused: one guard at a time
             assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 3 WHERE id = 1; DELETE FROM br_items "
                     + "WHERE id = 1; COMMIT")).isInstanceOfSatisfying(SQLException.class,
@@ -227,7 +260,9 @@ class BlastRadiusTest {
         await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(audit))
                 .anySatisfy(l -> assertThat(l).contains("\"statement\":\"insert into br_items values (?, ?)\"")
                         .contains("\"executed\":false").contains("row-limited statement before it"))
-                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"commit\"").contains("\"executed\":true")));
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"commit\"").contains("\"executed\":true"))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"update br_items set v = ? where id = ?\"")
+                        .contains("\"executed\":false").contains("a statement before it in the same query failed")));
     }
 
     @Test
