@@ -265,6 +265,27 @@ class BlastRadiusTest {
                         .contains("\"executed\":false").contains("a statement before it in the same query failed")));
     }
 
+    /** The real psql with -c, which sends the whole string as one query. */
+    @Test
+    void psqlRunsAGuardedTransactionString() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/psql")),
+                "psql is not installed");
+        ProcessBuilder pb = new ProcessBuilder("/usr/bin/psql", "-X", "-At", "-h", "127.0.0.1", "-p",
+                String.valueOf(proxy.server().port()), "-U", "app", "-d", EmbeddedPg.DATABASE, "-c",
+                "BEGIN; SET LOCAL lock_timeout = '5s'; UPDATE br_items SET v = 7 WHERE id IN (1, 2); "
+                        + "SELECT sum(v) FROM br_items; COMMIT");
+        pb.environment().put("PGSSLMODE", "disable");
+        pb.environment().remove("PGPASSWORD");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(out).contains("14");
+        assertThat(changed()).isEqualTo(2);
+    }
+
     @Test
     void unlimitedStatementsAreNotWrapped() throws Exception {
         try (Connection c = connect("extended"); Statement s = c.createStatement()) {
