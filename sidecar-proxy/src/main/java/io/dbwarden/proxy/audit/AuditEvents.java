@@ -16,9 +16,10 @@ import java.util.Map;
  * likewise), decision, policy, rule, reason, executed, rows, tag, durationMs, errorCode, error and, when result
  * filters counted something, masked. Statement texts longer than {@link #limit} characters are cut there (a
  * 200,000-row VALUES list would make one line of megabytes, more than log shippers take); the fingerprint still
- * identifies the whole text and the *Chars field gives its length. The session's fields and the statement's fields are encoded once
- * and reused while they repeat (small direct-mapped caches: a session's events and a statement shape's events
- * come in runs), as are a verdict's fields and the field names. One instance per writer thread; not thread-safe.
+ * identifies the whole text and the *Chars field gives its length. The session's fields and the statement's fields
+ * are encoded once and reused while they repeat (small direct-mapped caches: a session's events and a statement
+ * shape's events come in runs), as are a verdict's fields and the field names. One instance per writer thread; not
+ * thread-safe.
  */
 final class AuditEvents {
     private static final int SLOTS = 256;

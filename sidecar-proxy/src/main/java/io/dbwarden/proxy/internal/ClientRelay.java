@@ -724,13 +724,17 @@ final class ClientRelay {
             return;
         }
         long version = runtime.chain().version();
-        byte[] values = p.dependsOnValues() ? decode(frame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes())) : null;
+        byte[] values = p.dependsOnValues() ? boundValues(frame, p) : null;
         if (!p.holdsForBind(version, values)) {
-            rejudgeBind(frame, bind, p, version, values != null ? values
-                    : decode(frame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes())));
+            rejudgeBind(frame, bind, p, version, values != null ? values : boundValues(frame, p));
             return;
         }
         bind(frame, bind, p, values);
+    }
+
+    /** The digest of the values a Bind of {@code p} supplies, with the parameter types its Parse declared. */
+    private byte[] boundValues(ByteBuf bindFrame, Prepared p) {
+        return decode(bindFrame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes()));
     }
 
     /**
@@ -999,12 +1003,6 @@ final class ClientRelay {
             batchStatus = 'T';
         }
         return guard;
-    }
-
-    /** Inside the transaction the client has just opened: a savepoint. */
-    private ResponseTracker.Guard openSavepoint() {
-        inject("SAVEPOINT " + SAVEPOINT, false);
-        return ResponseTracker.Guard.SAVEPOINT;
     }
 
     /** Runs a statement of the proxy's own, whose answers the client never sees. */

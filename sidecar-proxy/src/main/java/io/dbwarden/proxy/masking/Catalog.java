@@ -195,7 +195,8 @@ public final class Catalog {
                     }
                     for (List<String> row : rows) {
                         int rel = Integer.parseInt(row.get(1));
-                        userTypes.put(Integer.parseInt(row.get(0)), new long[] {rel, now, Integer.parseInt(row.get(2))});
+                        userTypes.put(Integer.parseInt(row.get(0)),
+                                new long[] {rel, now, Integer.parseInt(row.get(2))});
                         if (rel != 0) {
                             relations.add(rel);
                         }

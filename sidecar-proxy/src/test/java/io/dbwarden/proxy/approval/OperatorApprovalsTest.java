@@ -103,7 +103,8 @@ class OperatorApprovalsTest {
             CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.load(Path.of("../examples/ai-agent/policy.yaml"))
                     .getFirst());
             Verdict held = new Verdict(Decision.REQUIRE_APPROVAL, policy.name(), "ddl-needs-approval",
-                    "schema changes need approval", PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "held", null, null), 0);
+                    "schema changes need approval", PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "held", null, null),
+                    0);
             StringBuilder body = new StringBuilder("CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 0");
             while (body.length() <= io.dbwarden.api.v1alpha1.ChangeApprovalSpec.MAX_STATEMENT_CHARS) {
                 body.append(" + 1");

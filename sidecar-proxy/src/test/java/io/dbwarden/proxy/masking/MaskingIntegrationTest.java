@@ -213,7 +213,8 @@ class MaskingIntegrationTest {
 
     @Test
     void allBinaryResultFormatsOverTheRawProtocol() throws Exception {
-        List<byte[]> row = binaryRow(masked, "SELECT email, birthdate, id, to_jsonb(c) FROM m_customers c WHERE id = 1");
+        List<byte[]> row = binaryRow(masked,
+                "SELECT email, birthdate, id, to_jsonb(c) FROM m_customers c WHERE id = 1");
         assertThat(new String(row.get(0), StandardCharsets.UTF_8)).isEqualTo("a***@example.com");
         assertThat(row.get(1)).as("binary date cannot be masked in place: NULL").isNull();
         assertThat(java.nio.ByteBuffer.wrap(row.get(2)).getInt()).isEqualTo(1); // untouched binary int4

@@ -77,7 +77,7 @@ class BindValuesDigestTest {
                 .isInstanceOf(PgProtocolException.class).hasMessageContaining("parameter count");
     }
 
-    /** The parameter types of a Parse declaring these type OIDs, as {@link PgMessages#parseParameterTypes} reads them. */
+    /** The parameter types of a Parse declaring these OIDs, as {@link PgMessages#parseParameterTypes} reads them. */
     private static byte[] parseTypes(int... oids) {
         ByteBuf b = Unpooled.buffer().writeByte('P').writeInt(0);
         b.writeCharSequence("s", StandardCharsets.UTF_8);
