@@ -396,12 +396,18 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /**
+     * json[], jsonb[] and xml[]: arrays whose elements are documents in text (a jsonb element in binary format after
+     * its version byte), which detectors mask in place as they do a json, jsonb or xml column.
+     */
+    private static final Set<Integer> DOCUMENT_ARRAYS = Set.of(199, 3807, 143);
+
+    /**
      * A {@linkplain #carriesText text-carrying} value (a result in either format, or a COPY value) with what detectors
-     * find masked: per element in an array of a plain text type, else NULL as a whole when they find anything. The
-     * same instance when it stays as it is, null for NULL.
+     * find masked: per element in an array of a plain text type or of documents, else NULL as a whole when they find
+     * anything. The same instance when it stays as it is, null for NULL.
      */
     private byte[] detectWhole(byte[] value, int typeOid) {
-        if (TextArrays.TYPES.contains(typeOid)) {
+        if (TextArrays.TYPES.contains(typeOid) || DOCUMENT_ARRAYS.contains(typeOid)) {
             try {
                 return TextArrays.mask(value, this::applyDetectors);
             } catch (TextArrays.Unreadable e) {

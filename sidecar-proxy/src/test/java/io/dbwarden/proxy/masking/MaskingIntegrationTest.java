@@ -814,9 +814,10 @@ class MaskingIntegrationTest {
     }
 
     /**
-     * Text inside arrays and rows is seen by the detectors too: arrays of text types are masked element by element
-     * (array_agg(email) stays an array), other arrays and rows (a table's row, ROW(...)) in which they find something
-     * become NULL, since a replacement could break their syntax; in text and binary format and in COPY.
+     * Text inside arrays and rows is seen by the detectors too: arrays of text types and of json, jsonb and xml are
+     * masked element by element (array_agg(email) stays an array), other arrays and rows (a table's row, ROW(...)) in
+     * which they find something become NULL, since a replacement could break their syntax; in text and binary format
+     * and in COPY.
      */
     @Test
     void detectorsReachTextInsideArraysAndRows(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
@@ -842,12 +843,28 @@ class MaskingIntegrationTest {
                 assertThat(agg[1]).isEqualTo("none here");
             }
             for (String sql : List.of("SELECT m FROM m_arr m WHERE id = 1", "SELECT ROW(1, 'ada@example.com')",
-                    "SELECT ARRAY[ROW(1, 'ada@example.com')]", "SELECT ARRAY['{\"a\": \"ada@example.com\"}'::json]")) {
+                    "SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
                 try (ResultSet rs = s.executeQuery(sql)) {
                     assertThat(rs.next()).as(sql).isTrue();
                     assertThat(rs.getString(1)).as(sql).isNull();
                 }
             }
+            // arrays of documents keep their shape, their elements masked as json and xml columns are
+            for (String sql : List.of("SELECT ARRAY['{\"a\": \"ada@example.com\"}'::json, '[1]']",
+                    "SELECT ARRAY['{\"a\": \"ada@example.com\"}'::jsonb, '[1]']",
+                    "SELECT ARRAY['<a>ada@example.com</a>'::xml, '<b/>']")) {
+                try (ResultSet rs = s.executeQuery(sql)) {
+                    assertThat(rs.next()).as(sql).isTrue();
+                    Object[] elements = (Object[]) rs.getArray(1).getArray();
+                    assertThat(elements).as(sql).hasSize(2);
+                    assertThat(String.valueOf(elements[0])).as(sql).doesNotContain("ada@").contains("@example.com");
+                    assertThat(String.valueOf(elements[1])).as(sql).isIn("[1]", "<b/>");
+                }
+            }
+            // in binary format: a jsonb element keeps its version byte before the masked text
+            byte[] jsonbArray = binaryRow(proxy, "SELECT ARRAY['{\"a\": \"ada@example.com\"}'::jsonb]").getFirst();
+            String bytes = new String(jsonbArray, StandardCharsets.ISO_8859_1);
+            assertThat(bytes).doesNotContain("ada@").contains("\u0001{\"a\": \"").contains("@example.com\"}");
             try (ResultSet rs = s.executeQuery("SELECT m FROM m_arr m WHERE id = 2")) {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getString(1)).isEqualTo("(2,\"{\"\"none here\"\"}\",b)");
