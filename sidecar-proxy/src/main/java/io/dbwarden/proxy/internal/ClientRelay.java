@@ -536,23 +536,17 @@ final class ClientRelay {
             // "BEGIN; ...; <limited statement>; ...": what comes before it as a query of its own, then it guarded,
             // then the rest; all inside the client's transaction, as the one query string would have run
             frame.release();
-            List<Execution> before = executions(contexts, verdicts, 0, limited);
-            before.getFirst().start();
-            ResponseTracker.Expected q = ResponseTracker.query(before, null);
+            ResponseTracker.Expected q = ResponseTracker.query(executions(contexts, verdicts, 0, limited), null);
             q.swallowReady = true;
+            if (limited > 1) {
+                // the statements before it may fail: the rest waits for their answer
+                q.afterReady = status -> afterStatementsBefore((char) status, contexts, verdicts, limited);
+            }
+            forwardQuery(PgMessages.query(upstream.alloc(), joined(contexts, 0, limited), charset), q);
             if (limited == 1) {
                 // "BEGIN; <limited statement>" (how drivers open a transaction): BEGIN does not fail, so the
                 // statement follows at once
-                forward(PgMessages.query(upstream.alloc(), joined(contexts, 0, 1), charset), q);
-                batchStatus = 'T';
                 guarded(null, contexts, verdicts, 1);
-                return;
-            }
-            // the statements before it may fail: the rest waits for their answer
-            q.afterReady = status -> afterStatementsBefore((char) status, contexts, verdicts, limited);
-            forward(PgMessages.query(upstream.alloc(), joined(contexts, 0, limited), charset), q);
-            for (int i = 0; i < limited; i++) {
-                trackTransactionControl(contexts.get(i).statement().normalized());
             }
             return;
         }
@@ -571,18 +565,7 @@ final class ClientRelay {
             return;
         }
         if (blocked < 0) {
-            List<Execution> executions = new ArrayList<>(contexts.size());
-            for (int i = 0; i < contexts.size(); i++) {
-                StatementContext c = contexts.get(i);
-                executions.add(new Execution(c, verdicts[i], runtime.chain().resultHandlers(c), null));
-            }
-            if (!executions.isEmpty()) {
-                executions.get(0).start();
-            }
-            forward(frame, ResponseTracker.query(executions, null));
-            for (StatementContext c : contexts) {
-                trackTransactionControl(c.statement().normalized());
-            }
+            forwardQuery(frame, ResponseTracker.query(executions(contexts, verdicts, 0, contexts.size()), null));
             return;
         }
         frame.release();
@@ -928,6 +911,20 @@ final class ClientRelay {
         return true;
     }
 
+    /**
+     * Sends a Query of the client's statements {@code q.statements} (their first one starts now) and follows the
+     * transaction control among them.
+     */
+    private void forwardQuery(ByteBuf query, ResponseTracker.Expected q) {
+        if (!q.statements.isEmpty()) {
+            q.statements.getFirst().start();
+        }
+        forward(query, q);
+        for (Execution e : q.statements) {
+            trackTransactionControl(e.context.statement().normalized());
+        }
+    }
+
     private List<Execution> executions(List<StatementContext> contexts, Verdict[] verdicts, int from, int to) {
         List<Execution> executions = new ArrayList<>(to - from);
         for (int i = from; i < to; i++) {
@@ -1041,12 +1038,8 @@ final class ClientRelay {
             } else if (head.tail != null) {
                 // the rest of the client's query answers it, as its single ReadyForQuery would have
                 inject(end, false);
-                head.tail.getFirst().start();
-                forward(PgMessages.query(upstream.alloc(), head.tailText, charset),
+                forwardQuery(PgMessages.query(upstream.alloc(), head.tailText, charset),
                         ResponseTracker.query(head.tail, null));
-                for (Execution t : head.tail) {
-                    trackTransactionControl(t.context.statement().normalized());
-                }
                 head.tail = null;
             } else {
                 injectAnsweringClient(end);

@@ -86,8 +86,12 @@ final class MaskingHandler implements ResultHandler {
     @Override
     public CompletionStage<Void> onRowDescription(ByteBuf frame) {
         RowDescription d = RowDescription.decode(frame);
+        Set<Integer> oids = new HashSet<>();
         Set<Integer> userTypes = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
+            if (f.tableOid() != 0) {
+                oids.add(f.tableOid());
+            }
             if (f.typeOid() >= Catalog.FIRST_USER_OID) {
                 // an extension's string type (citext) is masked as text; a computed column's may be a table's row
                 // type: SELECT f FROM f() f, f() returning rows
@@ -107,12 +111,6 @@ final class MaskingHandler implements ResultHandler {
                 plan(d, false); // a type not looked up is not text: detectors look at it whole
                 return null;
             });
-        }
-        Set<Integer> oids = new HashSet<>();
-        for (RowDescription.Field f : d.fields()) {
-            if (f.tableOid() != 0) {
-                oids.add(f.tableOid());
-            }
         }
         CompletionStage<Void> loading = all(catalog.ensure(oids), userTypes.isEmpty() ? null
                 : catalog.ensureTypes(userTypes), catalog.ensureInheritance());

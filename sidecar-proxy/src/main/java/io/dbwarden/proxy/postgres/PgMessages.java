@@ -80,12 +80,20 @@ public final class PgMessages {
     private static final byte[] NO_PARAMETER_TYPES = {0, 0};
 
     /**
+     * Where a Parse's or a Bind's body goes on after its two leading strings (statement name and text; portal and
+     * statement name).
+     */
+    private static int afterNames(ByteBuf frame) {
+        return cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
+    }
+
+    /**
      * A Parse's parameter types as sent: the count and the type OIDs (the same array, {@code {0, 0}}, when it declares
      * none). The same bytes of a bound value mean other values under other declared types (an int8 or a float8).
      */
     public static byte[] parseParameterTypes(ByteBuf frame) {
         int end = frame.writerIndex();
-        int at = cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
+        int at = afterNames(frame);
         if (at + 2 > end) {
             throw new PgProtocolException("08P01", "invalid parse message: missing parameter type count");
         }
@@ -108,7 +116,7 @@ public final class PgMessages {
      */
     public static byte[] bindValuesDigest(ByteBuf frame, byte[] parameterTypes) {
         int end = frame.writerIndex();
-        int at = cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
+        int at = afterNames(frame);
         int start = at;
         if (at + 2 > end) {
             throw new PgProtocolException("08P01", "invalid bind message: missing parameter format codes");
