@@ -57,6 +57,54 @@ final class JsonMasking {
         return rewrite(json, byKey, null, kept, keptKey);
     }
 
+    /**
+     * What {@code detect} finds masked in every string, object key and number of {@code json} (keys can be data, as in
+     * {@code json_object_agg(email, id)}; a number it changes becomes a string, a value it nulls JSON null, a key it
+     * nulls {@code "[redacted]"}), after the escapes are decoded and with its replacements escaped again: the same
+     * instance when it finds nothing, the JSON string {@code "[redacted]"} when the document cannot be read.
+     *
+     * @param detect a text masked, the same instance when nothing was found in it, null for NULL
+     */
+    static String detected(String json, UnaryOperator<String> detect) {
+        StringWriter out = new StringWriter(json.length() + 16);
+        boolean changed = false;
+        try (JsonParser p = FACTORY.createParser(json); JsonGenerator g = FACTORY.createGenerator(out)) {
+            JsonToken t;
+            while ((t = p.nextToken()) != null) {
+                switch (t) {
+                    case FIELD_NAME -> {
+                        String key = p.currentName();
+                        String masked = detect.apply(key);
+                        changed |= masked != key;
+                        g.writeFieldName(masked == null ? Masker.REDACTED : masked);
+                    }
+                    case VALUE_STRING, VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                        String text = p.getText();
+                        String masked = detect.apply(text);
+                        if (masked == text) {
+                            if (t == JsonToken.VALUE_STRING) {
+                                g.writeString(text);
+                            } else {
+                                g.writeNumber(text); // as written: no rounding through double
+                            }
+                        } else {
+                            changed = true;
+                            if (masked == null) {
+                                g.writeNull();
+                            } else {
+                                g.writeString(masked);
+                            }
+                        }
+                    }
+                    default -> g.copyCurrentEvent(p);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return REDACTED_JSON;
+        }
+        return changed ? out.toString() : json;
+    }
+
     private static String rewrite(String json, Function<String, Masker> byKey, Masker all, UnaryOperator<String> kept,
                                   Predicate<String> keptKey) {
         StringWriter out = new StringWriter(json.length());

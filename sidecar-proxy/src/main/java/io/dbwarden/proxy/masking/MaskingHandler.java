@@ -45,7 +45,8 @@ final class MaskingHandler implements ResultHandler {
             }
         }
 
-        record Detect() implements Plan {
+        /** Detectors over a value of a text type, inside json, jsonb and xml documents value by value. */
+        record Detect(int typeOid) implements Plan {
         }
 
         /**
@@ -62,7 +63,6 @@ final class MaskingHandler implements ResultHandler {
     }
 
     private static final Plan PASS = new Plan.Pass();
-    private static final Plan DETECT = new Plan.Detect();
     /**
      * Besides {@link TextArrays#TYPES}, json[], jsonb[], xml[], record and record[]: values that carry text inside
      * array or record syntax.
@@ -173,7 +173,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson) : PASS;
             }
             if (plan == PASS && !rules.detectors().isEmpty()) {
-                plan = textual ? DETECT : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
+                plan = textual ? new Plan.Detect(type) : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
             }
             p[i] = plan;
             any |= plan != PASS;
@@ -386,11 +386,41 @@ final class MaskingHandler implements ResultHandler {
 
     private byte[] detect(ByteBuf row, int at, int len, int column) {
         String value = text(row, at, len, column);
-        String result = applyDetectors(value);
+        String result = detectIn(value, typeOids[column]);
         if (result == null) {
             return DataRows.NULL;
         }
-        return result == value ? null : encode(result, row, at, len, column, false);
+        return result == value ? null : encode(result, row, at, len, column, json(column));
+    }
+
+    /**
+     * What detectors find masked in a value of type {@code typeOid} (a jsonb one may start with its binary format's
+     * version byte): in json, jsonb and xml string by string ({@link JsonMasking#detected}, {@link XmlMasking}), so a
+     * replacement is escaped and the document stays one, and what an escape hides is seen; the same instance when
+     * nothing was found, null for NULL.
+     */
+    private String detectIn(String value, int typeOid) {
+        if (typeOid == JSON || typeOid == JSONB) {
+            int from = typeOid == JSONB && !value.isEmpty() && value.charAt(0) == 1 ? 1 : 0;
+            String json = value.substring(from);
+            if (json.indexOf('\\') < 0 && !rules.found(json)) {
+                return value; // without escapes, each string and number is a stretch of the text as it is
+            }
+            String masked = JsonMasking.detected(json, this::applyDetectors);
+            return masked == json ? value : from == 0 ? masked : value.charAt(0) + masked;
+        }
+        if (typeOid == XML) {
+            if (value.indexOf('&') < 0 && !rules.found(value)) {
+                return value;
+            }
+            String masked = XmlMasking.masked(value, this::applyDetectors);
+            if (masked == null) {
+                count("detector:redact (unreadable xml)");
+                return Masker.REDACTED; // a document type declaration: its entities could hide anything
+            }
+            return masked;
+        }
+        return applyDetectors(value);
     }
 
     /**
@@ -407,7 +437,13 @@ final class MaskingHandler implements ResultHandler {
     private byte[] detectWhole(byte[] value, int typeOid) {
         if (TextArrays.TYPES.contains(typeOid) || DOCUMENT_ARRAYS.contains(typeOid)) {
             try {
-                return TextArrays.mask(value, this::applyDetectors);
+                int element = switch (typeOid) {
+                    case 199 -> JSON;
+                    case 3807 -> JSONB;
+                    case 143 -> XML;
+                    default -> 25;
+                };
+                return TextArrays.mask(value, v -> detectIn(v, element));
             } catch (TextArrays.Unreadable e) {
                 // looked at as a whole below
             }
@@ -511,7 +547,7 @@ final class MaskingHandler implements ResultHandler {
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
                 // the query's column types are unknown here: masked values become NULL, valid for any type
                 p[i] = rule != null ? new Plan.Rule(rule, "(copy query column " + (i + 1) + ")", false)
-                        : rules.detectors().isEmpty() ? PASS : DETECT;
+                        : rules.detectors().isEmpty() ? PASS : new Plan.Detect(0);
             }
             copyPlan = p;
             return null;
@@ -556,7 +592,7 @@ final class MaskingHandler implements ResultHandler {
             MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column,
                     catalog.lineage(rel.schema(), rel.name()));
             p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
-                    : rules.detectors().isEmpty() ? PASS : textual ? DETECT
+                    : rules.detectors().isEmpty() ? PASS : textual ? new Plan.Detect(type)
                     : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
         }
         return p;
@@ -593,7 +629,7 @@ final class MaskingHandler implements ResultHandler {
             String masked = switch (p) {
                 case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
                 case Plan.Unresolved u -> null;
-                case Plan.Detect d -> detectText(v);
+                case Plan.Detect d -> detectText(v, d.typeOid());
                 case Plan.DetectWhole w -> {
                     byte[] value = v.getBytes(StandardCharsets.UTF_8);
                     byte[] out = detectWhole(value, w.typeOid());
@@ -616,11 +652,11 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /** Detectors over a COPY value; values that are only digits are left alone when the column type is unknown. */
-    private String detectText(String value) {
+    private String detectText(String value, int typeOid) {
         if (!copyTypesKnown && value.chars().allMatch(Character::isDigit)) {
             return value;
         }
-        return applyDetectors(value);
+        return detectIn(value, typeOid);
     }
 
     private static ByteBuf copyData(ByteBuf original, byte[] row) {

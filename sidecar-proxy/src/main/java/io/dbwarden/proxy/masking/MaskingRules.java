@@ -125,6 +125,16 @@ public final class MaskingRules {
         return result;
     }
 
+    /** Whether any detector finds something in {@code value}. */
+    boolean found(String value) {
+        for (Detector d : detectors) {
+            if (!Detectors.find(d.type(), value).isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     String defaultSchema() {
         return defaultSchema;
     }

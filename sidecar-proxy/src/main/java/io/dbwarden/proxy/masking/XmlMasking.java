@@ -1,5 +1,7 @@
 package io.dbwarden.proxy.masking;
 
+import java.util.function.UnaryOperator;
+
 /**
  * Masking inside xml values that keeps them well-formed: text, attribute values, CDATA sections, comments and the
  * content of processing instructions are masked one by one (entities decoded first, the result escaped again);
@@ -12,6 +14,24 @@ final class XmlMasking {
 
     /** {@code xml} with every value masked by {@code masker}; null when it is not well-formed enough to tell. */
     static String masked(String xml, Masker masker) {
+        return masked(xml, text -> masker.nulls() ? null : masker.mask(text));
+    }
+
+    /**
+     * {@code xml} with every value replaced by what {@code mask} makes of it (entities decoded first, the result
+     * escaped again; null: {@code [redacted]}): the same instance when it changes no value, null when the document is
+     * not well-formed enough to tell.
+     */
+    static String masked(String xml, UnaryOperator<String> mask) {
+        boolean[] changed = {false};
+        UnaryOperator<String> masker = text -> {
+            if (text.isBlank()) {
+                return text; // indentation between elements is no value
+            }
+            String m = mask.apply(text);
+            changed[0] |= m != text;
+            return m == null ? Masker.REDACTED : m;
+        };
         StringBuilder out = new StringBuilder(xml.length());
         int i = 0;
         int n = xml.length();
@@ -23,14 +43,14 @@ final class XmlMasking {
                 if (text == null) {
                     return null;
                 }
-                out.append(escape(mask(text, masker), false));
+                out.append(escape(masker.apply(text), false));
                 i = end;
             } else if (xml.startsWith("<!--", i)) {
                 int end = xml.indexOf("-->", i + 4);
                 if (end < 0) {
                     return null;
                 }
-                String masked = mask(xml.substring(i + 4, end), masker).replace("--", "- -");
+                String masked = masker.apply(xml.substring(i + 4, end)).replace("--", "- -");
                 out.append("<!--").append(masked.endsWith("-") ? masked + " " : masked).append("-->");
                 i = end + 3;
             } else if (xml.startsWith("<![CDATA[", i)) {
@@ -38,7 +58,7 @@ final class XmlMasking {
                 if (end < 0) {
                     return null;
                 }
-                String masked = mask(xml.substring(i + 9, end), masker);
+                String masked = masker.apply(xml.substring(i + 9, end));
                 out.append("<![CDATA[").append(masked.replace("]]>", "]]]]><![CDATA[>")).append("]]>");
                 i = end + 3;
             } else if (xml.startsWith("<?", i)) {
@@ -55,7 +75,7 @@ final class XmlMasking {
                 if (name.equalsIgnoreCase("xml")) {
                     out.append(xml, target, end); // the declaration: version and encoding, no data
                 } else if (target < end) {
-                    out.append(' ').append(mask(xml.substring(target + 1, end), masker).replace("?>", "? >"));
+                    out.append(' ').append(masker.apply(xml.substring(target + 1, end)).replace("?>", "? >"));
                 }
                 out.append("?>");
                 i = end + 2;
@@ -68,11 +88,11 @@ final class XmlMasking {
                 }
             }
         }
-        return out.toString();
+        return changed[0] ? out.toString() : xml;
     }
 
     /** Copies the tag starting at {@code i} with its attribute values masked; the index after it, or -1. */
-    private static int tag(String xml, int i, StringBuilder out, Masker masker) {
+    private static int tag(String xml, int i, StringBuilder out, UnaryOperator<String> masker) {
         int n = xml.length();
         int k = i;
         while (k < n) {
@@ -90,7 +110,7 @@ final class XmlMasking {
                 if (value == null) {
                     return -1;
                 }
-                out.append(xml, i, k).append('"').append(escape(mask(value, masker), true)).append('"');
+                out.append(xml, i, k).append('"').append(escape(masker.apply(value), true)).append('"');
                 i = close + 1;
                 k = close + 1;
                 continue;
@@ -98,14 +118,6 @@ final class XmlMasking {
             k++;
         }
         return -1;
-    }
-
-    private static String mask(String text, Masker masker) {
-        if (text.isBlank()) {
-            return text; // indentation between elements is no value
-        }
-        String masked = masker.nulls() ? Masker.REDACTED : masker.mask(text);
-        return masked == null ? Masker.REDACTED : masked;
     }
 
     /** The text of [from, to) with its entity and character references resolved; null for an unknown one. */

@@ -61,4 +61,19 @@ class JsonMaskingTest {
         assertThat(JsonMasking.members("{\"a\" 1}", key -> null, UnaryOperator.identity(), k -> true))
                 .isEqualTo("\"[redacted]\"");
     }
+
+    @Test
+    void detectedMasksStringsKeysAndNumbersAfterDecodingAndEscapesTheReplacements() {
+        UnaryOperator<String> detect = v -> v.contains("@") ? "\"<at>\\" : v.equals("4242") ? "**42" : v;
+        String doc = "{\"to\": \"ada\\u0040x.org\", \"n\": 4242, \"m\": 1.50e3, \"ok\": [true, null], "
+                + "\"b@x.org\": \"k\"}";
+        assertThat(JsonMasking.detected(doc, detect)).isEqualTo("{\"to\":\"\\\"<at>\\\\\",\"n\":\"**42\","
+                + "\"m\":1.50e3,\"ok\":[true,null],\"\\\"<at>\\\\\":\"k\"}");
+        // null: a value becomes JSON null, a key the redaction marker
+        assertThat(JsonMasking.detected("{\"a@b\": \"c@d\"}", v -> null)).isEqualTo("{\"[redacted]\":null}");
+        // nothing found: the same text, its spacing kept
+        String plain = "{ \"a\" : [1, \"b\"] }";
+        assertThat(JsonMasking.detected(plain, detect)).isSameAs(plain);
+        assertThat(JsonMasking.detected("{\"a\": ", detect)).isEqualTo("\"[redacted]\"");
+    }
 }

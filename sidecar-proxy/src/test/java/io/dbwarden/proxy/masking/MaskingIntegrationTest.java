@@ -864,7 +864,7 @@ class MaskingIntegrationTest {
             // in binary format: a jsonb element keeps its version byte before the masked text
             byte[] jsonbArray = binaryRow(proxy, "SELECT ARRAY['{\"a\": \"ada@example.com\"}'::jsonb]").getFirst();
             String bytes = new String(jsonbArray, StandardCharsets.ISO_8859_1);
-            assertThat(bytes).doesNotContain("ada@").contains("\u0001{\"a\": \"").contains("@example.com\"}");
+            assertThat(bytes).doesNotContain("ada@").contains("\u0001{\"a\":\"").contains("@example.com\"}");
             try (ResultSet rs = s.executeQuery("SELECT m FROM m_arr m WHERE id = 2")) {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getString(1)).isEqualTo("(2,\"{\"\"none here\"\"}\",b)");
@@ -891,6 +891,120 @@ class MaskingIntegrationTest {
             }
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_arr");
+        }
+    }
+
+    /**
+     * Detectors inside json, jsonb and xml values mask string by string (and JSON numbers, keys, XML text and
+     * attributes), so a replacement with a quote, '<' or '&' keeps the document valid for the server itself, a number
+     * they mask becomes a string, and what an escape hides ({@code \u0040}, {@code &#64;}) is found after decoding;
+     * in text and binary format, in arrays of documents and in COPY.
+     */
+    @Test
+    void detectorsKeepJsonAndXmlDocumentsValid(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        String json = "{\"to\": \"ada@example.com\", \"card\": 4111111111111111, \"n\": 7, "
+                + "\"bob\\u0040example.com\": \"k\", \"hidden\": \"bob\\u0040example.com\", \"plain\": \"a \\\" b\"}";
+        String xml = "<m to=\"ada@example.com\">card 4111111111111111 &amp; bob&#64;example.com<![CDATA[ <x> ]]></m>";
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_docs", "CREATE TABLE m_docs (id int, j json, jb jsonb, x xml, "
+                + "ja jsonb[])", "INSERT INTO m_docs VALUES (1, '" + json + "', '" + json + "', '" + xml + "', "
+                + "ARRAY['" + json + "'::jsonb, '[1]'])");
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: detect-docs, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    detectors:
+                      - {type: email, strategy: fixed, value: 'x"</a>&y\\'}
+                      - {type: creditCard, strategy: partial}
+                """);
+        List<String> leaks = List.of("ada@", "bob@", "bob\\u0040", "bob&#64;", "4111111111111111");
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
+             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
+            String j;
+            String jb;
+            String x;
+            String[] ja;
+            try (ResultSet rs = s.executeQuery("SELECT j, jb, x, ja FROM m_docs")) {
+                assertThat(rs.next()).isTrue();
+                j = rs.getString(1);
+                jb = rs.getString(2);
+                x = rs.getString(3);
+                ja = (String[]) rs.getArray(4).getArray();
+            }
+            for (String doc : List.of(j, jb, ja[0])) {
+                assertThat(doc).doesNotContain(leaks);
+                // the server reads what the client got as a document: the replacement's quote is escaped
+                try (PreparedStatement ps = direct.prepareStatement("SELECT ?::jsonb ->> 'to', (?::jsonb -> 'card')"
+                        + "::text, ?::jsonb -> 'n', ?::jsonb ->> 'hidden', ?::jsonb ->> 'plain', "
+                        + "?::jsonb ->> 'x\"</a>&y\\'")) {
+                    for (int i = 1; i <= 6; i++) {
+                        ps.setString(i, doc);
+                    }
+                    try (ResultSet rs = ps.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).as(doc).isEqualTo("x\"</a>&y\\");
+                        assertThat(rs.getString(2)).as(doc).startsWith("\"").endsWith("1111\"").contains("*");
+                        assertThat(rs.getString(3)).as(doc).isEqualTo("7");
+                        assertThat(rs.getString(4)).as(doc).isEqualTo("x\"</a>&y\\");
+                        assertThat(rs.getString(5)).as(doc).isEqualTo("a \" b");
+                        assertThat(rs.getString(6)).as(doc + ": a key that is data is masked too").isEqualTo("k");
+                    }
+                }
+            }
+            assertThat(ja[1]).isEqualTo("[1]");
+            assertThat(x).doesNotContain(leaks);
+            try (PreparedStatement ps = direct.prepareStatement("SELECT xpath('/m/@to', ?::xml)::text[], "
+                    + "xpath('/m/text()', ?::xml)::text[]")) {
+                ps.setString(1, x);
+                ps.setString(2, x);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(((String[]) rs.getArray(1).getArray())[0]).startsWith("x").endsWith("&lt;/a&gt;&amp;y\\");
+                    assertThat(((String[]) rs.getArray(2).getArray())[0]).startsWith("card ").contains("1111 &amp; x")
+                            .doesNotContain("4111111111111111");
+                }
+            }
+            // binary format: jsonb keeps its version byte before a document the server reads
+            byte[] binary = binaryRow(proxy, "SELECT jb FROM m_docs").getFirst();
+            assertThat(binary[0]).isEqualTo((byte) 1);
+            String binaryJson = new String(binary, 1, binary.length - 1, StandardCharsets.UTF_8);
+            assertThat(binaryJson).doesNotContain(leaks);
+            try (PreparedStatement ps = direct.prepareStatement("SELECT ?::jsonb ->> 'to'")) {
+                ps.setString(1, binaryJson);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getString(1)).isEqualTo("x\"</a>&y\\");
+                }
+            }
+            // COPY: what the client gets loads back into the same column types
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            java.io.StringWriter out = new java.io.StringWriter();
+            copy.copyOut("COPY m_docs TO STDOUT", out);
+            assertThat(out.toString()).doesNotContain(leaks);
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_docs_back", "CREATE TABLE m_docs_back (LIKE m_docs)");
+            direct.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY m_docs_back FROM STDIN",
+                    new java.io.StringReader(out.toString()));
+            try (Statement d = direct.createStatement(); ResultSet rs = d.executeQuery("SELECT j ->> 'to', "
+                    + "jb ->> 'hidden', (xpath('/m/@to', x))[1]::text, ja[1] ->> 'to' FROM m_docs_back")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("x\"</a>&y\\");
+                assertThat(rs.getString(2)).isEqualTo("x\"</a>&y\\");
+                assertThat(rs.getString(3)).startsWith("x").endsWith("&lt;/a&gt;&amp;y\\");
+                assertThat(rs.getString(4)).isEqualTo("x\"</a>&y\\");
+            }
+            // documents with nothing to mask stay as they were, spacing and all
+            String spaced = "{ \"a\" :  \"b\\u0041\" }";
+            try (ResultSet rs = s.executeQuery("SELECT '" + spaced + "'::json, '<a  b=''c''>d &amp; e</a>'::xml")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo(spaced);
+                assertThat(rs.getString(2)).isEqualTo("<a  b='c'>d &amp; e</a>");
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_docs, m_docs_back");
         }
     }
 

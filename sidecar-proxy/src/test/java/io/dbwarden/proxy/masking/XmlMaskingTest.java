@@ -56,4 +56,15 @@ class XmlMaskingTest {
         assertThat(XmlMasking.masked("<!DOCTYPE e [<!ENTITY x \"ada@example.com\">]><e>&x;</e>", PARTIAL)).isNull();
         assertThat(XmlMasking.masked("<!-- open", PARTIAL)).isNull();
     }
+
+    @Test
+    void aDetectorFunctionMasksOnlyWhatItFindsAfterDecodingAndNothingFoundKeepsTheText() {
+        java.util.function.UnaryOperator<String> detect = v -> v.contains("@") ? v.replace("bob@x.org", "\"<&>") : v;
+        String out = XmlMasking.masked("<m to='bob&#64;x.org' n=\"1\">hi bob@x.org</m>", detect);
+        assertThat(out).isEqualTo("<m to=\"&quot;&lt;&amp;&gt;\" n=\"1\">hi \"&lt;&amp;&gt;</m>");
+        wellFormed(out);
+        String plain = "<m  n='1'>a &amp; b</m>";
+        assertThat(XmlMasking.masked(plain, detect)).isSameAs(plain);
+        assertThat(XmlMasking.masked("<m>a@b</m>", v -> null)).isEqualTo("<m>[redacted]</m>");
+    }
 }
