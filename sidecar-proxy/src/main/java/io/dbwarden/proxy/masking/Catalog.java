@@ -42,7 +42,7 @@ public final class Catalog {
     private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
     /**
      * User-defined type OID to: the relation whose rows it is (also for arrays of them), 0 for any other type; load
-     * time; the type its values are masked as ({@link #maskedAs}).
+     * time; the type its values are masked as ({@link #maskedAs}); 1 when it is the row type itself (not an array).
      */
     private final Map<Integer, long[]> userTypes = new ConcurrentHashMap<>();
 
@@ -125,6 +125,17 @@ public final class Catalog {
         return get((int) entry[0]);
     }
 
+    /**
+     * The types of the fields of this row type's values (a table's or a composite type's, not an array of them) in
+     * their order, as {@link #maskedAs} gives them; null when it is no row type or not loaded.
+     */
+    public int[] fieldTypes(int typeOid) {
+        long[] entry = userTypes.get(typeOid);
+        Relation r = entry == null || entry[3] == 0 ? null : rowsOfType(typeOid);
+        return r == null ? null : new java.util.TreeMap<>(r.types()).values().stream().mapToInt(Integer::intValue)
+                .toArray();
+    }
+
     /** Whether the type was looked up (and has not expired): then {@link #rowsOfType} is the answer. */
     public boolean typeKnown(int typeOid) {
         long[] entry = userTypes.get(typeOid);
@@ -173,6 +184,11 @@ public final class Catalog {
      * (which is then loaded too), and the type it is masked as (null stage: nothing to look up).
      */
     public CompletionStage<Void> ensureTypes(Set<Integer> typeOids) {
+        return ensureTypes(typeOids, 0);
+    }
+
+    /** @param depth how deep in row types within row types this lookup is (the fields' own types are looked up too) */
+    private CompletionStage<Void> ensureTypes(Set<Integer> typeOids, int depth) {
         Set<Integer> missing = new HashSet<>();
         for (int oid : typeOids) {
             if (oid >= FIRST_USER_OID && !typeKnown(oid)) {
@@ -184,27 +200,45 @@ public final class Catalog {
         }
         String list = missing.stream().map(String::valueOf).collect(Collectors.joining(","));
         return query.apply("SELECT t.oid, COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0), " + maskedAsSql("t.oid")
-                        + " FROM pg_catalog.pg_type t"
+                        + ", CASE WHEN t.typrelid <> 0 THEN 1 ELSE 0 END FROM pg_catalog.pg_type t"
                         + " LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0"
                         + " WHERE t.oid IN (" + list + ")")
                 .thenCompose(rows -> {
                     long now = System.nanoTime();
                     Set<Integer> relations = new HashSet<>();
                     for (int oid : missing) {
-                        userTypes.put(oid, new long[] {0, now, oid}); // unknown to the server: no relation's rows
+                        userTypes.put(oid, new long[] {0, now, oid, 0}); // unknown to the server: no relation's rows
                     }
                     for (List<String> row : rows) {
                         int rel = Integer.parseInt(row.get(1));
                         userTypes.put(Integer.parseInt(row.get(0)),
-                                new long[] {rel, now, Integer.parseInt(row.get(2))});
+                                new long[] {rel, now, Integer.parseInt(row.get(2)), Integer.parseInt(row.get(3))});
                         if (rel != 0) {
                             relations.add(rel);
                         }
                     }
                     CompletionStage<Void> loading = ensure(relations);
-                    return loading != null ? loading : CompletableFuture.completedFuture(null);
+                    CompletionStage<Void> loaded = loading != null ? loading : CompletableFuture.completedFuture(null);
+                    if (relations.isEmpty() || depth >= MAX_NESTED_ROW_TYPES) {
+                        return loaded;
+                    }
+                    // rows within rows: a field of a composite type is masked by its own fields' types
+                    return loaded.thenCompose(v -> {
+                        Set<Integer> fieldTypes = new HashSet<>();
+                        for (int rel : relations) {
+                            Relation r = get(rel);
+                            if (r != null) {
+                                r.types().values().stream().filter(t -> t >= FIRST_USER_OID).forEach(fieldTypes::add);
+                            }
+                        }
+                        CompletionStage<Void> nested = ensureTypes(fieldTypes, depth + 1);
+                        return nested != null ? nested : CompletableFuture.completedFuture(null);
+                    });
                 });
     }
+
+    /** How deep {@link #ensureTypes} follows row types within row types. */
+    private static final int MAX_NESTED_ROW_TYPES = 4;
 
     /**
      * The relation a (schema-qualified) name resolves to, or null when there is none. Names are passed to the

@@ -29,6 +29,7 @@ final class MaskingHandler implements ResultHandler {
     private static final int JSON = 114;
     private static final int XML = 142;
     private static final int JSONB = 3802;
+    private static final int RECORD = 2249;
 
     private sealed interface Plan {
         record Pass() implements Plan {
@@ -51,8 +52,9 @@ final class MaskingHandler implements ResultHandler {
 
         /**
          * Detectors over a value whose text sits inside array or record syntax ({@link MaskingHandler#carriesText}):
-         * arrays of the plain text types element by element ({@link TextArrays}); any other value they find
-         * something in becomes NULL, valid for any type, as a replacement could break its syntax.
+         * arrays of text types and documents element by element ({@link TextArrays}), records field by field
+         * ({@link Records}); any other value they find something in becomes NULL, valid for any type, as a
+         * replacement could break its syntax.
          */
         record DetectWhole(int typeOid) implements Plan {
         }
@@ -431,24 +433,60 @@ final class MaskingHandler implements ResultHandler {
 
     /**
      * A {@linkplain #carriesText text-carrying} value (a result in either format, or a COPY value) with what detectors
-     * find masked: per element in an array of a plain text type or of documents, else NULL as a whole when they find
-     * anything. The same instance when it stays as it is, null for NULL.
+     * find masked: arrays of text types and of documents element by element, records field by field
+     * ({@link #detectField}); anything else, or what cannot be read so, NULL as a whole when they find something. The
+     * same instance when it stays as it is, null for NULL.
      */
     private byte[] detectWhole(byte[] value, int typeOid) {
-        if (TextArrays.TYPES.contains(typeOid) || DOCUMENT_ARRAYS.contains(typeOid)) {
-            try {
-                int element = switch (typeOid) {
-                    case 199 -> JSON;
-                    case 3807 -> JSONB;
-                    case 143 -> XML;
-                    default -> 25;
-                };
-                return TextArrays.mask(value, v -> detectIn(v, element));
-            } catch (TextArrays.Unreadable e) {
-                // looked at as a whole below
-            }
+        try {
+            return detectField(value, typeOid);
+        } catch (TextArrays.Unreadable e) {
+            return detectsSomething(new String(value, StandardCharsets.UTF_8), typeOid) ? null : value;
         }
-        return detectsSomething(new String(value, StandardCharsets.UTF_8), typeOid) ? null : value;
+    }
+
+    /**
+     * A value (or an array element, or a record's field) of type {@code typeOid} with what detectors find masked, so
+     * that it stays a value of its type: text types in place ({@link #detectIn}), arrays of text types and documents
+     * element by element ({@link TextArrays}), records (anonymous ones and row types of tables and composite types)
+     * field by field ({@link Records}), other types untouched, as they are in their own columns. A field of a record
+     * in text format has no type (0): it is searched as text, and when it is structured (an array, a record, a
+     * document) and something is found in it, the whole value is given up on.
+     *
+     * @return the same instance when nothing was found, null for NULL
+     * @throws TextArrays.Unreadable when the value cannot be masked in place: a text-carrying type it cannot read, or
+     *                               in which something was found that it cannot mask in place
+     */
+    private byte[] detectField(byte[] value, int typeOid) throws TextArrays.Unreadable {
+        int type = catalog.maskedAs(typeOid);
+        if (type == 0 || TEXT_TYPES.contains(type)) {
+            String text = new String(value, StandardCharsets.UTF_8);
+            String masked = type == 0 ? applyDetectors(text) : detectIn(text, type);
+            if (masked == text) {
+                return value;
+            }
+            if (type == 0 && masked != null && !text.isEmpty() && "({[<".indexOf(text.charAt(0)) >= 0) {
+                throw new TextArrays.Unreadable("a structured field of an unknown type");
+            }
+            return masked == null ? null : masked.getBytes(StandardCharsets.UTF_8);
+        }
+        if (TextArrays.TYPES.contains(type) || DOCUMENT_ARRAYS.contains(type)) {
+            int element = switch (type) {
+                case 199 -> JSON;
+                case 3807 -> JSONB;
+                case 143 -> XML;
+                default -> 25;
+            };
+            return TextArrays.mask(value, v -> detectIn(v, element));
+        }
+        int[] fields = type == RECORD ? null : catalog.fieldTypes(type);
+        if (type == RECORD || fields != null) {
+            return Records.mask(value, fields, this::detectField);
+        }
+        if (carriesText(type) && rules.found(new String(value, StandardCharsets.UTF_8))) {
+            throw new TextArrays.Unreadable("type " + typeOid + " carries what a detector found");
+        }
+        return value;
     }
 
     /**
@@ -553,7 +591,16 @@ final class MaskingHandler implements ResultHandler {
             return null;
         }
         String schema = copy.schema != null ? copy.schema : rules.defaultSchema();
-        return catalog.byName(schema, copy.table).handle((rel, err) -> {
+        return catalog.byName(schema, copy.table).thenCompose(rel -> {
+            if (rel == null || rules.detectors().isEmpty()) {
+                return CompletableFuture.completedFuture(rel);
+            }
+            // columns of row types are masked field by field, by their fields' types
+            Set<Integer> userTypes = new HashSet<>();
+            rel.types().values().stream().filter(t -> t >= Catalog.FIRST_USER_OID).forEach(userTypes::add);
+            CompletionStage<Void> types = catalog.ensureTypes(userTypes);
+            return types == null ? CompletableFuture.completedFuture(rel) : types.thenApply(v -> rel);
+        }).handle((rel, err) -> {
             copyPlan = rel == null || err != null ? unresolved(columns) : copyTablePlan(rel, columns);
             return null;
         });

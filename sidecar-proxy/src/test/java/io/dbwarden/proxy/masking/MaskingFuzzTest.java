@@ -73,7 +73,10 @@ class MaskingFuzzTest {
             e -> "overlay(" + e + " placing 'q' from 2 for 1)", e -> "md5(" + e + ") || " + e,
             e -> "(SELECT mode() WITHIN GROUP (ORDER BY " + e + "))",
             e -> "CASE WHEN 1 IS DISTINCT FROM 2 THEN " + e + " END", e -> "trim(both ' ' from " + e + ")",
-            e -> "substring(" + e + " from 1)");
+            e -> "substring(" + e + " from 1)",
+            // values of other types that carry text: records, documents, arrays of records
+            e -> "row(" + e + ", 1)", e -> "row(row(" + e + "), 2)", e -> "json_build_object('k', " + e + ")",
+            e -> "jsonb_build_array(" + e + ")", e -> "xmlelement(name v, " + e + ")", e -> "ARRAY[row(" + e + ")]");
 
     /** A FROM clause and an expression for the masked value in it. */
     private record Source(String from, String value) {

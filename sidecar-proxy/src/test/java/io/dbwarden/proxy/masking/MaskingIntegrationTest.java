@@ -842,12 +842,19 @@ class MaskingIntegrationTest {
                 assertThat(agg[0]).endsWith("@example.com");
                 assertThat(agg[1]).isEqualTo("none here");
             }
-            for (String sql : List.of("SELECT m FROM m_arr m WHERE id = 1", "SELECT ROW(1, 'ada@example.com')",
-                    "SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
-                try (ResultSet rs = s.executeQuery(sql)) {
-                    assertThat(rs.next()).as(sql).isTrue();
-                    assertThat(rs.getString(1)).as(sql).isNull();
-                }
+            // rows keep their fields, the text in them masked (an array field element by element)
+            try (ResultSet rs = s.executeQuery("SELECT m FROM m_arr m WHERE id = 1")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).matches("\\(1,\"\\{\"\"[^\"@]+@example\\.com\"\",x,NULL}\",plain\\)");
+            }
+            try (ResultSet rs = s.executeQuery("SELECT ROW(1, 'ada@example.com')")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).matches("\\(1,\"[^\"@]+@example\\.com\"\\)");
+            }
+            // arrays of rows are still looked at as a whole
+            try (ResultSet rs = s.executeQuery("SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isNull();
             }
             // arrays of documents keep their shape, their elements masked as json and xml columns are
             for (String sql : List.of("SELECT ARRAY['{\"a\": \"ada@example.com\"}'::json, '[1]']",
@@ -1005,6 +1012,103 @@ class MaskingIntegrationTest {
             }
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_docs, m_docs_back");
+        }
+    }
+
+    /**
+     * Detectors mask rows field by field, so a row stays one its type reads: a table's row and a composite type's in
+     * text format by the catalog's field types (a number field is not searched, as its column is not), an anonymous
+     * ROW(...) as text, binary rows by the types they carry; a replacement with a comma, quote or backslash is quoted;
+     * nested rows, arrays and documents inside are masked as on their own; in COPY too.
+     */
+    @Test
+    void detectorsMaskRowsFieldByField(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_rec", "DROP TYPE IF EXISTS m_addr",
+                "CREATE TYPE m_addr AS (street text, mail text)",
+                "CREATE TABLE m_rec (id int, card_n bigint, card text, doc jsonb, addr m_addr, tags text[])",
+                "INSERT INTO m_rec VALUES (1, 4111111111111111, 'card 4111111111111111', "
+                        + "'{\"to\": \"ada@example.com\"}', ROW('Main St, 1', 'bob@example.com'), "
+                        + "ARRAY['ada@example.com', 'x'])");
+        Path policy = Files.writeString(tmp.resolve("policy.yaml"), """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata: {name: detect-rows, namespace: test}
+                spec:
+                  subjects: [{identity: "*/*"}]
+                  defaultAction: allow
+                  masking:
+                    detectors:
+                      - {type: email, strategy: fixed, value: 'a,"b\\) ('}
+                      - {type: creditCard, strategy: partial}
+                """);
+        String fixed = "a,\"b\\) (";
+        try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement();
+             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
+            String row;
+            try (ResultSet rs = s.executeQuery("SELECT r FROM m_rec r")) {
+                assertThat(rs.next()).isTrue();
+                row = rs.getString(1);
+            }
+            assertThat(row).doesNotContain("ada@", "bob@", "card 4111111111111111").contains(",4111111111111111,");
+            // the server reads the row back as its type
+            try (PreparedStatement ps = direct.prepareStatement("SELECT (?::m_rec).card_n, (?::m_rec).card, "
+                    + "(?::m_rec).doc ->> 'to', ((?::m_rec).addr).street, ((?::m_rec).addr).mail, (?::m_rec).tags")) {
+                for (int i = 1; i <= 6; i++) {
+                    ps.setString(i, row);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isEqualTo(4111111111111111L);
+                    assertThat(rs.getString(2)).startsWith("card ").endsWith("1111").contains("*");
+                    assertThat(rs.getString(3)).isEqualTo(fixed);
+                    assertThat(rs.getString(4)).isEqualTo("Main St, 1");
+                    assertThat(rs.getString(5)).isEqualTo(fixed);
+                    assertThat((String[]) rs.getArray(6).getArray()).containsExactly(fixed, "x");
+                }
+            }
+            // a composite column on its own, and an anonymous row (its fields' types are not told: all text)
+            try (ResultSet rs = s.executeQuery("SELECT addr, ROW(card_n, card, 'ada@example.com') FROM m_rec")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("(\"Main St, 1\",\"a,\"\"b\\\\) (\")");
+                assertThat(rs.getString(2)).doesNotContain("4111111111111111", "ada@")
+                        .matches("\\(\"?\\*+1111\"?,\"card \\*+1111\",\"a,\"\"b\\\\\\\\\\) \\(\"\\)");
+            }
+            // binary format: each field carries its type; a number stays as it is
+            byte[] binary = binaryRow(proxy, "SELECT r FROM m_rec r").getFirst();
+            java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(binary);
+            assertThat(in.getInt()).isEqualTo(6);
+            List<String> texts = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                in.getInt();
+                byte[] field = new byte[in.getInt()];
+                in.get(field);
+                if (i == 1) {
+                    assertThat(java.nio.ByteBuffer.wrap(field).getLong()).isEqualTo(4111111111111111L);
+                }
+                texts.add(new String(field, StandardCharsets.ISO_8859_1));
+            }
+            assertThat(in.hasRemaining()).isFalse();
+            assertThat(texts.get(2)).startsWith("card ").endsWith("1111").doesNotContain("4111111111111111");
+            assertThat(texts.get(3)).isEqualTo("\u0001{\"to\":\"a,\\\"b\\\\) (\"}");
+            assertThat(String.join("", texts)).doesNotContain("ada@", "bob@");
+            // COPY: what the client gets loads back into the table
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            java.io.StringWriter out = new java.io.StringWriter();
+            copy.copyOut("COPY m_rec TO STDOUT", out);
+            assertThat(out.toString()).doesNotContain("ada@", "bob@", "card 4111111111111111");
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_rec_back", "CREATE TABLE m_rec_back (LIKE m_rec)");
+            direct.unwrap(PGConnection.class).getCopyAPI().copyIn("COPY m_rec_back FROM STDIN",
+                    new java.io.StringReader(out.toString()));
+            try (Statement d = direct.createStatement(); ResultSet rs = d.executeQuery(
+                    "SELECT card_n, (addr).street, (addr).mail FROM m_rec_back")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getLong(1)).isEqualTo(4111111111111111L);
+                assertThat(rs.getString(2)).isEqualTo("Main St, 1");
+                assertThat(rs.getString(3)).isEqualTo(fixed);
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_rec, m_rec_back", "DROP TYPE IF EXISTS m_addr");
         }
     }
 
