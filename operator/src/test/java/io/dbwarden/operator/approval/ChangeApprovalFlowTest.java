@@ -384,13 +384,23 @@ class ChangeApprovalFlowTest {
             SQLException big = (SQLException) org.assertj.core.api.Assertions.catchThrowable(() ->
                     s.executeUpdate("UPDATE big SET v = 1"));
             assertThat(big.getMessage()).contains("updates-need-approval").contains("is pending");
+            // a prepared update is estimated with the values bound to it: few rows run at once, many wait
+            try (java.sql.PreparedStatement ps = c.prepareStatement("UPDATE big SET v = 2 WHERE id <= ?")) {
+                ps.setInt(1, 5);
+                assertThat(ps.executeUpdate()).isEqualTo(5);
+                ps.setInt(1, 9000);
+                assertThat(org.assertj.core.api.Assertions.catchThrowable(ps::executeUpdate))
+                        .hasMessageContaining("updates-need-approval").hasMessageContaining("is pending");
+            }
             // other schema changes still need a person
             assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> s.execute("CREATE TABLE nope (id int)")))
                     .hasMessageContaining("is pending");
             try (Connection direct = pg.getPostgresDatabase().getConnection(); Statement d = direct.createStatement();
-                 var rs = d.executeQuery("SELECT count(*) FILTER (WHERE v = 1) FROM big")) {
+                 var rs = d.executeQuery("SELECT count(*) FILTER (WHERE v = 1), count(*) FILTER (WHERE v = 2) "
+                         + "FROM big")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isZero();
+                assertThat(rs.getInt(2)).isEqualTo(5);
             }
         }
         await().atMost(10, TimeUnit.SECONDS).untilAsserted(() -> assertThat(

@@ -79,7 +79,8 @@ public final class OperatorApprovals implements ApprovalService {
         body.put("policyNamespace", policy.namespace()).put("policy", policy.name())
                 .put("rule", held.rule() == null ? DEFAULT_ACTION_RULE : held.rule())
                 .put("database", context.session().database()).put("statement", context.statement().normalized())
-                .put("statementHash", sha256(text, context.boundValues()))
+                .put("statementHash", sha256(text, context.boundValues() == null ? null
+                        : context.boundValues().digest()))
                 .put("fingerprint", context.statement().fingerprint())
                 .put("reason", reason(context.statement().source())).put("pod", pod);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(policy.approvalHoldSeconds());
@@ -91,10 +92,15 @@ public final class OperatorApprovals implements ApprovalService {
         }
         boolean needsEstimate = policy.autoApprove().stream().anyMatch(r -> r.getMaxEstimatedRows() != null
                 && (r.getRules().isEmpty() || r.getRules().contains(rule)));
-        if (!needsEstimate || !explainable(context.statement().tokens())) {
+        // with bind parameters, planned with the values bound as literals: the estimate is of those values
+        List<SqlToken> tokens = context.statement().tokens();
+        String planned = !needsEstimate || !explainable(tokens) ? null
+                : context.boundValues() != null ? BoundLiterals.substituted(text, tokens, context.boundValues())
+                : tokens.stream().anyMatch(t -> t.kind() == SqlToken.Kind.PARAM) ? null : text;
+        if (planned == null) {
             return ask(body, held, deadline, context);
         }
-        return query.apply(explain(policy.defaultSchema(), text)).handle((rows, failure) -> {
+        return query.apply(explain(policy.defaultSchema(), planned)).handle((rows, failure) -> {
             Long estimate = failure == null ? estimate(rows) : null;
             if (estimate != null) {
                 body.put("estimatedRows", estimate);
@@ -110,13 +116,16 @@ public final class OperatorApprovals implements ApprovalService {
      * nothing the planner evaluates can change anything. {@code schema} is a validated plain name.
      */
     static String explain(String schema, String text) {
-        return "BEGIN READ ONLY; SET LOCAL search_path TO \"" + schema + "\"; EXPLAIN (FORMAT JSON) " + text
-                + "; ROLLBACK";
+        return "BEGIN READ ONLY; SET LOCAL search_path TO \"" + schema + "\"; SET LOCAL standard_conforming_strings"
+                + " TO on; EXPLAIN (FORMAT JSON) " + text + "; ROLLBACK";
     }
 
-    /** Only plain DML is estimated (EXPLAIN never runs it); anything else has no estimate. */
+    /**
+     * Only plain DML is estimated (EXPLAIN never runs it); anything else has no estimate. A statement with bind
+     * parameters is estimated with the values bound ({@link BoundLiterals}).
+     */
     private static boolean explainable(List<SqlToken> tokens) {
-        return !tokens.isEmpty() && tokens.stream().noneMatch(t -> t.kind() == SqlToken.Kind.PARAM)
+        return !tokens.isEmpty()
                 && Set.of("update", "delete", "insert", "merge", "select", "with").contains(tokens.get(0).text());
     }
 

@@ -13,13 +13,13 @@ package io.dbwarden.proxy.filter;
  *                          a cursor, the query the session prepared or declared under that name through this proxy;
  *                          otherwise (and for names the proxy has not seen) the statement itself. Policy decisions
  *                          and masking look at this.
- * @param boundValues       for a prepared statement judged at a Bind (or an Execute of its portal): the SHA-256 of
- *                          the parameter types its Parse declared and the parameter formats and values that Bind
- *                          supplied, as sent; null when no values are bound yet (a Parse) or none apply (a simple
- *                          query)
+ * @param boundValues       for a prepared statement judged at a Bind (or an Execute of its portal): the values that
+ *                          Bind supplied, as sent, with the parameter types its Parse declared (an approval is of
+ *                          their digest); null when no values are bound yet (a Parse) or none apply (a simple query)
  */
 public record StatementContext(SessionInfo session, StatementInfo statement, Protocol protocol, char transactionStatus,
-                               java.util.function.BooleanSupplier cancelled, StatementInfo runs, byte[] boundValues) {
+                               java.util.function.BooleanSupplier cancelled, StatementInfo runs,
+                               io.dbwarden.proxy.postgres.BoundValues boundValues) {
     private static final java.util.function.BooleanSupplier NEVER = () -> false;
 
     /** A statement judged without bound values. */

@@ -10,6 +10,7 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.postgres.FrontendMessageType;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.postgres.BoundValues;
 import io.dbwarden.proxy.postgres.PgMessages;
 import io.dbwarden.proxy.postgres.PgProtocolException;
 import io.dbwarden.proxy.postgres.RepeatedNames;
@@ -77,11 +78,11 @@ final class ClientRelay {
         private final String statementName;
         private final int statementGeneration;
         private final int generation;
-        /** The digest of the values bound, when the statement's verdict depended on them; else null. */
-        private final byte[] values;
+        /** The values bound, when the statement's verdict depended on them; else null. */
+        private final BoundValues values;
         private boolean started;
 
-        Bound(Prepared prepared, String statementName, int statementGeneration, int generation, byte[] values) {
+        Bound(Prepared prepared, String statementName, int statementGeneration, int generation, BoundValues values) {
             this.prepared = prepared;
             this.statementName = statementName;
             this.statementGeneration = statementGeneration;
@@ -707,17 +708,17 @@ final class ClientRelay {
             return;
         }
         long version = runtime.chain().version();
-        byte[] values = p.dependsOnValues() ? boundValues(frame, p) : null;
-        if (!p.holdsForBind(version, values)) {
+        BoundValues values = p.dependsOnValues() ? boundValues(frame, p) : null;
+        if (!p.holdsForBind(version, values == null ? null : values.digest())) {
             rejudgeBind(frame, bind, p, version, values != null ? values : boundValues(frame, p));
             return;
         }
         bind(frame, bind, p, values);
     }
 
-    /** The digest of the values a Bind of {@code p} supplies, with the parameter types its Parse declared. */
-    private byte[] boundValues(ByteBuf bindFrame, Prepared p) {
-        return decode(bindFrame, (f, c) -> PgMessages.bindValuesDigest(f, p.parameterTypes()));
+    /** The values a Bind of {@code p} supplies, with the parameter types its Parse declared. */
+    private BoundValues boundValues(ByteBuf bindFrame, Prepared p) {
+        return decode(bindFrame, (f, c) -> BoundValues.of(f, p.parameterTypes()));
     }
 
     /**
@@ -726,7 +727,7 @@ final class ClientRelay {
      * the values this Bind supplies, before the server plans the statement for the portal (planning can already
      * evaluate functions).
      */
-    private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version, byte[] values) {
+    private void rejudgeBind(ByteBuf frame, PgMessages.Bind bind, Prepared p, long version, BoundValues values) {
         judgeAgain(frame, p, bind.statementName(), bind.portalName(), version, values, () -> {
             portals.remove(bind.portalName());
             portalGenerations.put(bind.portalName(), ++nextGeneration);
@@ -740,7 +741,7 @@ final class ClientRelay {
      * goes on with it.
      */
     private void judgeAgain(ByteBuf frame, Prepared p, String statementName, String portal, long version,
-                            byte[] values, Runnable refused, java.util.function.Consumer<Prepared> then) {
+                            BoundValues values, Runnable refused, java.util.function.Consumer<Prepared> then) {
         StatementContext c = new StatementContext(session, p.statement(), Protocol.EXTENDED,
                 tracker.transactionStatus(), cancelToken(), sqlObjects.resolve(p.statement()), values);
         evaluateSplit(List.of(c), true, verdicts -> {
@@ -754,7 +755,7 @@ final class ClientRelay {
             }
             // a verdict for one run given with bound values (an approval of them) holds for those values only
             Prepared judged = new Prepared(p.statement(), verdict, version, p.parameterTypes(),
-                    verdict.once() ? values : null);
+                    verdict.once() && values != null ? values.digest() : null);
             if (preparedStatements.get(statementName) == p) {
                 preparedStatements.put(statementName, judged);
             }
@@ -778,7 +779,7 @@ final class ClientRelay {
      * Sends a Bind of a statement whose verdict holds, making the portal the session's Executes refer to;
      * {@code values}: the digest of the values bound, when known.
      */
-    private void bind(ByteBuf frame, PgMessages.Bind bind, Prepared p, byte[] values) {
+    private void bind(ByteBuf frame, PgMessages.Bind bind, Prepared p, BoundValues values) {
         int generation = ++nextGeneration;
         portalGenerations.put(bind.portalName(), generation);
         portals.put(bind.portalName(), new Bound(p, bind.statementName(),

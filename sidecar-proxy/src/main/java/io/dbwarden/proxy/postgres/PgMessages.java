@@ -83,7 +83,7 @@ public final class PgMessages {
      * Where a Parse's or a Bind's body goes on after its two leading strings (statement name and text; portal and
      * statement name).
      */
-    private static int afterNames(ByteBuf frame) {
+    static int afterNames(ByteBuf frame) {
         return cStringEnd(frame, cStringEnd(frame, frame.readerIndex() + 5) + 1) + 1;
     }
 

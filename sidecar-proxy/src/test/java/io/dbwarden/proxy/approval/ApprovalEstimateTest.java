@@ -14,7 +14,9 @@ import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.internal.SideConnection;
 import io.dbwarden.proxy.policy.CompiledPolicy;
+import io.dbwarden.proxy.postgres.BoundValues;
 import io.dbwarden.proxy.postgres.PgError;
+import io.dbwarden.proxy.testing.BoundValuesOf;
 import io.dbwarden.proxy.sql.SqlText;
 import io.dbwarden.proxy.testing.EmbeddedPg;
 import org.junit.jupiter.api.AfterAll;
@@ -52,6 +54,8 @@ class ApprovalEstimateTest {
             s.execute("CREATE SCHEMA shop");
             s.execute("CREATE TABLE shop.orders AS SELECT g AS id, 0 AS v FROM generate_series(1, 10) g");
             s.execute("CREATE TABLE public.orders AS SELECT g AS id, 0 AS v FROM generate_series(1, 20000) g");
+            s.execute("CREATE TABLE shop.big AS SELECT g AS id, 0 AS v FROM generate_series(1, 20000) g");
+            s.execute("ANALYZE shop.big");
             s.execute("ANALYZE shop.orders");
             s.execute("ANALYZE public.orders");
         }
@@ -81,30 +85,7 @@ class ApprovalEstimateTest {
             Path token = Files.writeString(dir.resolve("token"), "sa-token");
             OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
                     "shop/checkout-0", side::query);
-            CompiledPolicy policy = CompiledPolicy.of(PolicyLoader.parse("""
-                    apiVersion: dbwarden.io/v1alpha1
-                    kind: DatabaseAccessPolicy
-                    metadata:
-                      name: orders
-                      namespace: shop
-                    spec:
-                      subjects:
-                        - serviceAccount: checkout
-                      defaultSchema: shop
-                      defaultAction: allow
-                      rules:
-                        - name: updates-need-approval
-                          match:
-                            statements: [UPDATE]
-                          action: requireApproval
-                      approvals:
-                        approvers:
-                          - user: alice@example.com
-                        autoApprove:
-                          - name: small-updates
-                            rules: [updates-need-approval]
-                            maxEstimatedRows: 100
-                    """, "test").getFirst());
+            CompiledPolicy policy = updatesNeedApproval();
 
             request(approvals, policy, "UPDATE orders SET v = 1");
             assertThat(asked).hasSize(1);
@@ -125,10 +106,99 @@ class ApprovalEstimateTest {
         }
     }
 
+    /**
+     * A statement with bind parameters is estimated with the values a Bind supplies written as literals, so the
+     * estimate is of those values (a generic plan's would be the same for all of them): text and binary values, a
+     * quote in a value stays inside its literal; a binary value of a type the proxy does not decode gives no estimate.
+     */
+    @Test
+    void aStatementWithBindParametersIsEstimatedWithTheValuesBound(@TempDir Path dir) throws Exception {
+        List<JsonNode> asked = new CopyOnWriteArrayList<>();
+        HttpServer operator = PendingOperator.start("shop", body -> {
+            try {
+                asked.add(JSON.readTree(body));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        ProxyConfig config = ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", PG.port()))
+                .withUpstreamCredentials(EmbeddedPg.SCRAM_USER, EmbeddedPg.PASSWORD).withUpstreamDatabase(DB);
+        try (HttpClient http = HttpClient.newHttpClient(); SideConnection side = new SideConnection(config)) {
+            Path token = Files.writeString(dir.resolve("token"), "sa-token");
+            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
+                    "shop/checkout-0", side::query);
+            CompiledPolicy policy = updatesNeedApproval();
+            String sql = "UPDATE big SET v = $2 WHERE id <= $1";
+            // int4 in binary, then text
+            request(approvals, policy, sql, BoundValuesOf.values(new int[] {23, 23}, new short[] {1}, int4(5), int4(1)));
+            request(approvals, policy, sql, BoundValuesOf.values(new int[0], new short[0], text("15000"), text("1")));
+            // a quote inside a value: still one literal (else the estimate would be of every row)
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id::text = $1",
+                    BoundValuesOf.values(new int[0], new short[0], text("x' OR '1' = '1")));
+            // NULL, and a binary numeric (not decoded here): the second has no estimate
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id = $1", BoundValuesOf.values(new int[] {23}, new short[0],
+                    (byte[]) null));
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id < $1", BoundValuesOf.values(new int[] {1700},
+                    new short[] {1}, new byte[] {0, 1, 0, 0, 0, 0, 0, 0, 0, 5}));
+            assertThat(asked).hasSize(5);
+            assertThat(asked.get(0).path("estimatedRows").asLong()).isBetween(1L, 50L);
+            assertThat(asked.get(1).path("estimatedRows").asLong()).isBetween(10000L, 20000L);
+            assertThat(asked.get(2).path("estimatedRows").asLong()).isBetween(1L, 1000L);
+            assertThat(asked.get(3).path("estimatedRows").asLong()).isBetween(0L, 1L);
+            assertThat(asked.get(4).has("estimatedRows")).isFalse();
+            // the requests are for the values: other values, other hashes
+            assertThat(asked.get(0).path("statementHash").asText()).isNotEqualTo(asked.get(1).path("statementHash")
+                    .asText());
+        } finally {
+            operator.stop(0);
+        }
+    }
+
+    private static CompiledPolicy updatesNeedApproval() throws Exception {
+        return CompiledPolicy.of(PolicyLoader.parse("""
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: orders
+                  namespace: shop
+                spec:
+                  subjects:
+                    - serviceAccount: checkout
+                  defaultSchema: shop
+                  defaultAction: allow
+                  rules:
+                    - name: updates-need-approval
+                      match:
+                        statements: [UPDATE]
+                      action: requireApproval
+                  approvals:
+                    approvers:
+                      - user: alice@example.com
+                    autoApprove:
+                      - name: small-updates
+                        rules: [updates-need-approval]
+                        maxEstimatedRows: 100
+                """, "test").getFirst());
+    }
+
+    private static byte[] int4(int v) {
+        return java.nio.ByteBuffer.allocate(4).putInt(v).array();
+    }
+
+    private static byte[] text(String v) {
+        return v.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     private static void request(OperatorApprovals approvals, CompiledPolicy policy, String sql) throws Exception {
+        request(approvals, policy, sql, null);
+    }
+
+    private static void request(OperatorApprovals approvals, CompiledPolicy policy, String sql, BoundValues values)
+            throws Exception {
         StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
         StatementContext context = new StatementContext(new SessionInfo("shop/checkout", "app", DB, "checkout",
-                "", "127.0.0.1:5000", 1), statement, Protocol.SIMPLE, 'I');
+                "", "127.0.0.1:5000", 1), statement, values == null ? Protocol.SIMPLE : Protocol.EXTENDED, 'I',
+                () -> false, statement, values);
         Verdict held = new Verdict(Decision.REQUIRE_APPROVAL, policy.name(), "updates-need-approval",
                 "updates need approval", PgError.error(PgError.INSUFFICIENT_PRIVILEGE, "held", null, null), 0);
         Verdict v = approvals.request(context, held, policy).toCompletableFuture().get(20, TimeUnit.SECONDS);

@@ -72,7 +72,7 @@ class ApprovalFuzzTest {
         policy.approvals((context, held, compiled) -> {
             asked.incrementAndGet();
             assertThat(context.boundValues()).as("asked with the values bound").isNotNull();
-            Integer value = digests.get(HexFormat.of().formatHex(context.boundValues()));
+            Integer value = digests.get(HexFormat.of().formatHex(context.boundValues().digest()));
             assertThat(value).as("a digest of a value the test bound").isNotNull();
             boolean approve;
             boolean later;

@@ -9,8 +9,10 @@ import io.dbwarden.proxy.filter.StatementContext;
 import io.dbwarden.proxy.filter.StatementInfo;
 import io.dbwarden.proxy.filter.Verdict;
 import io.dbwarden.proxy.policy.CompiledPolicy;
+import io.dbwarden.proxy.postgres.BoundValues;
 import io.dbwarden.proxy.postgres.PgError;
 import io.dbwarden.proxy.sql.SqlText;
+import io.dbwarden.proxy.testing.BoundValuesOf;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -117,21 +119,23 @@ class OperatorApprovalsTest {
             assertThat(v.error().hint()).contains("Split the change");
             assertThat(bodies).as("nothing asked").isEmpty();
 
-            byte[] values = new byte[32];
+            BoundValues values = BoundValuesOf.values(new int[] {23}, new short[0], "7".getBytes(
+                    java.nio.charset.StandardCharsets.UTF_8));
             // the policy holds statements for a decision: cancelled once asked, so that the test does not wait
             Verdict pending = approvals.request(context("UPDATE t SET v = $1", values, () -> !bodies.isEmpty()), held,
                     policy).toCompletableFuture().get(10, TimeUnit.SECONDS);
             assertThat(pending.forwards()).isFalse();
             assertThat(bodies).hasSize(1);
             assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(bodies.getFirst())
-                    .get("statementHash").asText()).isEqualTo(OperatorApprovals.sha256("UPDATE t SET v = $1", values))
+                    .get("statementHash").asText()).isEqualTo(OperatorApprovals.sha256("UPDATE t SET v = $1",
+                            values.digest()))
                     .isNotEqualTo(OperatorApprovals.sha256("UPDATE t SET v = $1"));
         } finally {
             operator.stop(0);
         }
     }
 
-    private static StatementContext context(String sql, byte[] values, java.util.function.BooleanSupplier cancelled) {
+    private static StatementContext context(String sql, BoundValues values, java.util.function.BooleanSupplier cancelled) {
         StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
         return new StatementContext(new SessionInfo("agents/sql-copilot", "app", "shop", "copilot", "",
                 "127.0.0.1:5000", 1), statement, Protocol.EXTENDED, 'I', cancelled, statement, values);
