@@ -42,7 +42,8 @@ public final class Catalog {
     private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
     /**
      * User-defined type OID to: the relation whose rows it is (also for arrays of them), 0 for any other type; load
-     * time; the type its values are masked as ({@link #maskedAs}); 1 when it is the row type itself (not an array).
+     * time; the type its values are masked as ({@link #maskedAs}); 1 when it is the row type itself (not an array);
+     * the element type of an array type (else 0).
      */
     private final Map<Integer, long[]> userTypes = new ConcurrentHashMap<>();
 
@@ -136,6 +137,12 @@ public final class Catalog {
                 .toArray();
     }
 
+    /** The element type of this user-defined array type when it was looked up; else 0. */
+    public int elementType(int typeOid) {
+        long[] entry = userTypes.get(typeOid);
+        return entry == null || System.nanoTime() - entry[1] >= ttlNanos ? 0 : (int) entry[4];
+    }
+
     /** Whether the type was looked up (and has not expired): then {@link #rowsOfType} is the answer. */
     public boolean typeKnown(int typeOid) {
         long[] entry = userTypes.get(typeOid);
@@ -200,19 +207,21 @@ public final class Catalog {
         }
         String list = missing.stream().map(String::valueOf).collect(Collectors.joining(","));
         return query.apply("SELECT t.oid, COALESCE(NULLIF(t.typrelid, 0), e.typrelid, 0), " + maskedAsSql("t.oid")
-                        + ", CASE WHEN t.typrelid <> 0 THEN 1 ELSE 0 END FROM pg_catalog.pg_type t"
+                        + ", CASE WHEN t.typrelid <> 0 THEN 1 ELSE 0 END, CASE WHEN t.typlen = -1 THEN t.typelem"
+                        + " ELSE 0 END FROM pg_catalog.pg_type t"
                         + " LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0"
                         + " WHERE t.oid IN (" + list + ")")
                 .thenCompose(rows -> {
                     long now = System.nanoTime();
                     Set<Integer> relations = new HashSet<>();
                     for (int oid : missing) {
-                        userTypes.put(oid, new long[] {0, now, oid, 0}); // unknown to the server: no relation's rows
+                        userTypes.put(oid, new long[] {0, now, oid, 0, 0}); // unknown to the server: no relation's rows
                     }
                     for (List<String> row : rows) {
                         int rel = Integer.parseInt(row.get(1));
                         userTypes.put(Integer.parseInt(row.get(0)),
-                                new long[] {rel, now, Integer.parseInt(row.get(2)), Integer.parseInt(row.get(3))});
+                                new long[] {rel, now, Integer.parseInt(row.get(2)), Integer.parseInt(row.get(3)),
+                                        Long.parseLong(row.get(4))});
                         if (rel != 0) {
                             relations.add(rel);
                         }
@@ -222,9 +231,16 @@ public final class Catalog {
                     if (relations.isEmpty() || depth >= MAX_NESTED_ROW_TYPES) {
                         return loaded;
                     }
-                    // rows within rows: a field of a composite type is masked by its own fields' types
+                    // rows within rows, and arrays of rows: a field of a composite type is masked by its own fields'
+                    // types, an element of an array of rows by the row type's
                     return loaded.thenCompose(v -> {
                         Set<Integer> fieldTypes = new HashSet<>();
+                        for (List<String> row : rows) {
+                            long element = Long.parseLong(row.get(4));
+                            if (element >= FIRST_USER_OID) {
+                                fieldTypes.add((int) element);
+                            }
+                        }
                         for (int rel : relations) {
                             Relation r = get(rel);
                             if (r != null) {

@@ -447,9 +447,9 @@ final class MaskingHandler implements ResultHandler {
 
     /**
      * A value (or an array element, or a record's field) of type {@code typeOid} with what detectors find masked, so
-     * that it stays a value of its type: text types in place ({@link #detectIn}), arrays of text types and documents
-     * element by element ({@link TextArrays}), records (anonymous ones and row types of tables and composite types)
-     * field by field ({@link Records}), other types untouched, as they are in their own columns. A field of a record
+     * that it stays a value of its type: text types in place ({@link #detectIn}), arrays of text types, documents and
+     * rows element by element ({@link TextArrays}), records (anonymous ones and row types of tables and composite
+     * types) field by field ({@link Records}), other types untouched, as they are in their own columns. A field of a record
      * in text format has no type (0): it is searched as text, and when it is structured (an array, a record, a
      * document) and something is found in it, the whole value is given up on.
      *
@@ -470,14 +470,15 @@ final class MaskingHandler implements ResultHandler {
             }
             return masked == null ? null : masked.getBytes(StandardCharsets.UTF_8);
         }
-        if (TextArrays.TYPES.contains(type) || DOCUMENT_ARRAYS.contains(type)) {
-            int element = switch (type) {
-                case 199 -> JSON;
-                case 3807 -> JSONB;
-                case 143 -> XML;
-                default -> 25;
-            };
-            return TextArrays.mask(value, v -> detectIn(v, element));
+        int element = TextArrays.TYPES.contains(type) ? 25 : switch (type) {
+            case 199 -> JSON;
+            case 3807 -> JSONB;
+            case 143 -> XML;
+            case 2287 -> RECORD;
+            default -> catalog.elementType(type); // an array of a table's or composite type's rows
+        };
+        if (element != 0) {
+            return TextArrays.maskElements(value, e -> detectField(e, element));
         }
         int[] fields = type == RECORD ? null : catalog.fieldTypes(type);
         if (type == RECORD || fields != null) {

@@ -33,14 +33,36 @@ final class TextArrays {
      * @param detect an element's text masked, the same instance when nothing was found in it, null for NULL
      */
     static byte[] mask(byte[] value, UnaryOperator<String> detect) throws Unreadable {
+        return maskElements(value, element -> {
+            String text = new String(element, StandardCharsets.UTF_8);
+            String masked = detect.apply(text);
+            return masked == text ? element : masked == null ? null : masked.getBytes(StandardCharsets.UTF_8);
+        });
+    }
+
+    /** One element masked. */
+    interface ElementMasker {
+        /**
+         * @param element the element's bytes: its text in text format, its binary form in binary format
+         * @return the same instance when nothing was found, null for NULL
+         * @throws Unreadable to give up on the whole value
+         */
+        byte[] mask(byte[] element) throws Unreadable;
+    }
+
+    /**
+     * {@code value} (an array of any element type) with each element replaced by {@code masker}'s result: the same
+     * instance when no element changed.
+     */
+    static byte[] maskElements(byte[] value, ElementMasker masker) throws Unreadable {
         if (value.length == 0) {
             throw new Unreadable("empty");
         }
-        return value[0] == 0 ? binary(value, detect) : text(value, detect);
+        return value[0] == 0 ? binary(value, masker) : text(value, masker);
     }
 
     /** Binary format: ndim, has-null flag, element type, (size, lower bound) per dimension, then (length, bytes). */
-    private static byte[] binary(byte[] value, UnaryOperator<String> detect) throws Unreadable {
+    private static byte[] binary(byte[] value, ElementMasker detect) throws Unreadable {
         ByteBuffer in = ByteBuffer.wrap(value);
         if (value.length < 12) {
             throw new Unreadable("short header");
@@ -82,9 +104,9 @@ final class TextArrays {
             if (len > in.remaining()) {
                 throw new Unreadable("element bytes");
             }
-            String element = new String(value, starts[i], len, StandardCharsets.UTF_8);
-            in.position(starts[i] + len);
-            String masked = detect.apply(element);
+            byte[] element = new byte[len];
+            in.get(element);
+            byte[] masked = detect.mask(element);
             if (masked != element) {
                 if (replaced == null) {
                     replaced = new byte[n][];
@@ -93,7 +115,7 @@ final class TextArrays {
                 if (masked == null) {
                     nulled[i] = true;
                 } else {
-                    replaced[i] = masked.getBytes(StandardCharsets.UTF_8);
+                    replaced[i] = masked;
                 }
             }
         }
@@ -129,7 +151,7 @@ final class TextArrays {
      * Text format as array_out writes it: an optional {@code [lb:ub]...=} prefix, braces nesting the dimensions,
      * elements separated by commas, each unquoted, double-quoted (with backslash escapes) or NULL.
      */
-    private static byte[] text(byte[] value, UnaryOperator<String> detect) throws Unreadable {
+    private static byte[] text(byte[] value, ElementMasker detect) throws Unreadable {
         String s = new String(value, StandardCharsets.UTF_8);
         int i = 0;
         if (s.charAt(0) == '[') {
@@ -202,10 +224,12 @@ final class TextArrays {
                     nullElement = element.equalsIgnoreCase("NULL");
                 }
                 expectElement = false;
-                String masked = nullElement ? element : detect.apply(element);
-                if (masked == element) {
+                byte[] bytes = nullElement ? null : element.getBytes(StandardCharsets.UTF_8);
+                byte[] maskedBytes = nullElement ? null : detect.mask(bytes);
+                if (nullElement || maskedBytes == bytes) {
                     out.append(s, start, i);
                 } else {
+                    String masked = maskedBytes == null ? null : new String(maskedBytes, StandardCharsets.UTF_8);
                     changed = true;
                     if (masked == null) {
                         out.append("NULL");

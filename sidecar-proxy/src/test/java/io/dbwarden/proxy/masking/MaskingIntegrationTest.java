@@ -851,10 +851,10 @@ class MaskingIntegrationTest {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getString(1)).matches("\\(1,\"[^\"@]+@example\\.com\"\\)");
             }
-            // arrays of rows are still looked at as a whole
+            // arrays of rows element by element
             try (ResultSet rs = s.executeQuery("SELECT ARRAY[ROW(1, 'ada@example.com')]")) {
                 assertThat(rs.next()).isTrue();
-                assertThat(rs.getString(1)).isNull();
+                assertThat(rs.getString(1)).matches("\\{\"\\(1,\\\\\"[^\"@]+@example\\.com\\\\\"\\)\"}");
             }
             // arrays of documents keep their shape, their elements masked as json and xml columns are
             for (String sql : List.of("SELECT ARRAY['{\"a\": \"ada@example.com\"}'::json, '[1]']",
@@ -1074,6 +1074,26 @@ class MaskingIntegrationTest {
                 assertThat(rs.getString(2)).doesNotContain("4111111111111111", "ada@")
                         .matches("\\(\"?\\*+1111\"?,\"card \\*+1111\",\"a,\"\"b\\\\\\\\\\) \\(\"\\)");
             }
+            // an array of rows: element by element, the server reads it back
+            String rows;
+            try (ResultSet rs = s.executeQuery("SELECT array_agg(r) FROM m_rec r")) {
+                assertThat(rs.next()).isTrue();
+                rows = rs.getString(1);
+            }
+            assertThat(rows).doesNotContain("ada@", "bob@", "card 4111111111111111");
+            try (PreparedStatement ps = direct.prepareStatement("SELECT ((?::m_rec[])[1]).card_n, "
+                    + "(((?::m_rec[])[1]).addr).mail")) {
+                ps.setString(1, rows);
+                ps.setString(2, rows);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getLong(1)).isEqualTo(4111111111111111L);
+                    assertThat(rs.getString(2)).isEqualTo(fixed);
+                }
+            }
+            byte[] binaryRows = binaryRow(proxy, "SELECT array_agg(r) FROM m_rec r").getFirst();
+            assertThat(new String(binaryRows, StandardCharsets.ISO_8859_1)).doesNotContain("ada@", "bob@",
+                    "card 4111111111111111").contains("Main St, 1");
             // binary format: each field carries its type; a number stays as it is
             byte[] binary = binaryRow(proxy, "SELECT r FROM m_rec r").getFirst();
             java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(binary);
