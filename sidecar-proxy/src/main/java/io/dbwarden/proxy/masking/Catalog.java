@@ -78,6 +78,15 @@ public final class Catalog {
     }
 
     /**
+     * Completes when these relations are loaded afresh, whatever is cached (null stage: none given): for a result
+     * whose values are whole rows, whose fields are told apart only by their positions, which a column dropped or
+     * added outside the proxy since the last load would shift.
+     */
+    public CompletionStage<Void> reload(Set<Integer> oids) {
+        return oids.isEmpty() ? null : load(oids, 0);
+    }
+
+    /**
      * The tables whose column rules also apply to the same columns of {@code schema.table}: those it is a partition or
      * inheritance child of (nearest first; its rows are theirs under another name), then its own partitions and
      * children (their rows are among its rows). Empty for other tables and while the graph was never loaded.

@@ -38,11 +38,13 @@ final class MaskingHandler implements ResultHandler {
         /**
          * @param rowAsJson the table when the column is its rows as JSON objects keyed by column name
          *                  ({@link ExpressionLineage#rowAsJson}): then only the masked columns' members are masked
+         * @param wholeRow  the table when the server names the column as that table's whole row (SELECT c FROM
+         *                  customers c): then each field is masked by its column's rule
          */
-        record Rule(MaskingRules.ColumnRule rule, String column, boolean textual, QualifiedName rowAsJson)
-                implements Plan {
+        record Rule(MaskingRules.ColumnRule rule, String column, boolean textual, QualifiedName rowAsJson,
+                    QualifiedName wholeRow) implements Plan {
             Rule(MaskingRules.ColumnRule rule, String column, boolean textual) {
-                this(rule, column, textual, null);
+                this(rule, column, textual, null, null);
             }
         }
 
@@ -90,8 +92,11 @@ final class MaskingHandler implements ResultHandler {
         RowDescription d = RowDescription.decode(frame);
         Set<Integer> oids = new HashSet<>();
         Set<Integer> userTypes = new HashSet<>();
+        Set<Integer> wholeRows = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
-            if (f.tableOid() != 0) {
+            if (f.tableOid() != 0 && f.attnum() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID) {
+                wholeRows.add(f.tableOid()); // masked field by field: by positions, so by the columns as they are now
+            } else if (f.tableOid() != 0) {
                 oids.add(f.tableOid());
             }
             if (f.typeOid() >= Catalog.FIRST_USER_OID) {
@@ -114,8 +119,8 @@ final class MaskingHandler implements ResultHandler {
                 return null;
             });
         }
-        CompletionStage<Void> loading = all(catalog.ensure(oids), userTypes.isEmpty() ? null
-                : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
+        CompletionStage<Void> loading = all(catalog.ensure(oids), catalog.reload(wholeRows), userTypes.isEmpty()
+                ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
         if (loading == null) {
             plan(d, false);
             return null;
@@ -172,7 +177,8 @@ final class MaskingHandler implements ResultHandler {
                     rule = rules.columns().stream().filter(r -> r.matchesColumnName(f.name())).findFirst()
                             .orElse(null);
                 }
-                plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson) : PASS;
+                plan = rule != null ? new Plan.Rule(rule, "(expression " + f.name() + ")", textual, rowAsJson, null)
+                        : PASS;
             }
             if (plan == PASS && !rules.detectors().isEmpty()) {
                 plan = textual ? new Plan.Detect(type) : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
@@ -195,9 +201,17 @@ final class MaskingHandler implements ResultHandler {
             return new Plan.Unresolved(textual);
         }
         Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
-        if (rel == null) {
-            return null;
-        }
+        // a value of a table's row type may be built from anything (ROW(other.secret, ...)::customers): masked whole
+        return rel == null ? null : rowPlan(rel, textual, false);
+    }
+
+    /**
+     * Whole rows of a relation: the rule of a masked column among them, null when none of its columns is masked.
+     *
+     * @param ownRows whether the values are the relation's own rows, as the server says of a column that is its
+     *                whole row: then a table's are masked field by field ({@link Plan.Rule#wholeRow}), else whole
+     */
+    private Plan.Rule rowPlan(Catalog.Relation rel, boolean textual, boolean ownRows) {
         List<QualifiedName> line = ExpressionLineage.lineOf(new QualifiedName(rel.schema(), rel.name()),
                 rules.defaultSchema(), catalog.ancestry());
         for (MaskingRules.ColumnRule r : rules.columns()) {
@@ -205,7 +219,8 @@ final class MaskingHandler implements ResultHandler {
                 // a table's row holds its own columns; a view's may be computed from masked ones under other names
                 if (r.mayBeInRowOf(t.schema(), t.name()) && (rel.isView()
                         || rel.columns().values().stream().anyMatch(c -> r.matches(t.schema(), t.name(), c)))) {
-                    return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+                    return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual, null,
+                            ownRows && !rel.isView() ? new QualifiedName(rel.schema(), rel.name()) : null);
                 }
             }
         }
@@ -231,6 +246,11 @@ final class MaskingHandler implements ResultHandler {
     }
 
     private Plan sourcePlan(Catalog.Relation rel, RowDescription.Field f, boolean textual) {
+        if (f.attnum() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID) {
+            // the server names the relation whose whole row this is (SELECT c FROM customers c)
+            Plan.Rule row = rowPlan(rel, textual, true);
+            return row != null ? row : PASS;
+        }
         String column = rel.columns().get(f.attnum());
         if (column == null) {
             return new Plan.Unresolved(textual);
@@ -286,7 +306,9 @@ final class MaskingHandler implements ResultHandler {
                 continue; // NULL stays NULL
             }
             byte[] r = switch (p) {
-                case Plan.Rule rule -> maskWhole(row, offsets[c] + 4, len, c, rule.textual(), rule.rule().masker(),
+                case Plan.Rule rule -> rule.wholeRow() != null
+                        ? maskRow(row, offsets[c] + 4, len, c, rule)
+                        : maskWhole(row, offsets[c] + 4, len, c, rule.textual(), rule.rule().masker(),
                         rule.rowAsJson(), "column " + rule.column() + " " + rule.rule().name() + ":"
                                 + rule.rule().masker().label());
                 case Plan.Unresolved u -> maskWhole(row, offsets[c] + 4, len, c, u.textual(), null, null,
@@ -350,14 +372,68 @@ final class MaskingHandler implements ResultHandler {
                 return r == null ? null : r.masker();
             }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
         }
-        if (json(column)) {
-            return encode(JsonMasking.everything(value, masker, this::spelledOut), row, at, len, column, true);
+        return encode(maskedText(value, typeOids[column], masker), row, at, len, column, json(column));
+    }
+
+    /**
+     * A value of a text type masked whole by {@code masker} (null: redacted): json and jsonb value by value, xml with
+     * its markup kept, other text as the masker makes it.
+     */
+    private String maskedText(String value, int typeOid, Masker masker) {
+        if (typeOid == JSON || typeOid == JSONB) {
+            return JsonMasking.everything(value, masker, this::spelledOut);
         }
-        if (typeOids[column] == XML && masker != null) {
+        if (typeOid == XML && masker != null) {
             String xml = XmlMasking.masked(value, masker); // markup kept, values masked
-            return encode(xml != null ? xml : Masker.REDACTED, row, at, len, column, false);
+            return xml != null ? xml : Masker.REDACTED;
         }
-        return encode(masker == null ? Masker.REDACTED : masker.mask(value), row, at, len, column, false);
+        return masker == null ? Masker.REDACTED : masker.mask(value);
+    }
+
+    /**
+     * A table's whole row ({@code SELECT c FROM customers c}) masked field by field: each field by its column's rule
+     * (NULL for a field not of a text type, or a nulling rule), the other fields through the detectors, so the row
+     * stays one its type reads. Only when the value's type is that table's row type, whose fields the catalog knows;
+     * else, or when the row cannot be read, the value is masked whole by the rule.
+     */
+    private byte[] maskRow(ByteBuf row, int at, int len, int column, Plan.Rule rule) {
+        String label = "column " + rule.column() + " " + rule.rule().name() + ":" + rule.rule().masker().label();
+        int type = typeOids[column];
+        Catalog.Relation rel = catalog.rowsOfType(type);
+        int[] fieldTypes = catalog.fieldTypes(type);
+        QualifiedName table = rule.wholeRow();
+        if (rel != null && fieldTypes != null && rel.schema().equals(table.schema()) && rel.name().equals(table.name())) {
+            List<String> columns = List.copyOf(new java.util.TreeMap<>(rel.columns()).values());
+            List<QualifiedName> lineage = catalog.lineage(rel.schema(), rel.name());
+            byte[] value = new byte[len];
+            row.getBytes(at, value);
+            try {
+                byte[] masked = Records.mask(value, fieldTypes, (field, fieldType, index) -> {
+                    MaskingRules.ColumnRule r = index < columns.size()
+                            ? rules.ruleInRowOf(rel.schema(), rel.name(), columns.get(index), lineage) : null;
+                    if (r == null) {
+                        return rules.detectors().isEmpty() ? field : detectField(field, fieldType);
+                    }
+                    int as = catalog.maskedAs(fieldType);
+                    String fieldLabel = "column " + rel.schema() + "." + rel.name() + "." + columns.get(index)
+                            + " (in its row) " + r.name() + ":" + r.masker().label();
+                    if (r.masker().nulls() || !TEXT_TYPES.contains(as)) {
+                        count(r.masker().nulls() ? fieldLabel : "nullified (type " + fieldType + ") " + fieldLabel);
+                        return null;
+                    }
+                    count(fieldLabel);
+                    boolean versioned = as == JSONB && field.length > 0 && field[0] == 1; // binary jsonb
+                    String text = new String(field, versioned ? 1 : 0, field.length - (versioned ? 1 : 0),
+                            StandardCharsets.UTF_8);
+                    String out = (versioned ? "\u0001" : "") + maskedText(text, as, r.masker());
+                    return out.getBytes(StandardCharsets.UTF_8);
+                });
+                return masked == value ? null : masked;
+            } catch (TextArrays.Unreadable e) {
+                // masked whole below
+            }
+        }
+        return maskWhole(row, at, len, column, rule.textual(), rule.rule().masker(), rule.rowAsJson(), label);
     }
 
     private boolean json(int column) {
@@ -482,7 +558,7 @@ final class MaskingHandler implements ResultHandler {
         }
         int[] fields = type == RECORD ? null : catalog.fieldTypes(type);
         if (type == RECORD || fields != null) {
-            return Records.mask(value, fields, this::detectField);
+            return Records.mask(value, fields, (field, fieldType, index) -> detectField(field, fieldType));
         }
         if (carriesText(type) && rules.found(new String(value, StandardCharsets.UTF_8))) {
             throw new TextArrays.Unreadable("type " + typeOid + " carries what a detector found");

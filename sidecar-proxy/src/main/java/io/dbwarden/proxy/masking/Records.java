@@ -21,32 +21,33 @@ final class Records {
         /**
          * @param field   the field's bytes: its text in text format, its binary form in binary format
          * @param typeOid the field's type: from the value in binary format, else {@code textTypes} or 0 (unknown)
+         * @param index   the field's position (0-based)
          * @return the same instance when nothing was found, null for NULL
          * @throws TextArrays.Unreadable to give up on the whole value
          */
-        byte[] mask(byte[] field, int typeOid) throws TextArrays.Unreadable;
+        byte[] mask(byte[] field, int typeOid, int index) throws TextArrays.Unreadable;
     }
 
     /**
      * {@code value} with each field replaced by {@code masker}'s result: the same instance when none changed.
      *
-     * @param textTypes the field types of the text format, in order (null: unknown, each field's type is 0); a text
-     *                  value with another number of fields is unreadable
+     * @param textTypes the field types of the text format, in order (null: unknown, each field's type is 0); a
+     *                  value in either format with another number of fields is unreadable
      */
     static byte[] mask(byte[] value, int[] textTypes, FieldMasker masker) throws TextArrays.Unreadable {
         if (value.length == 0) {
             throw new TextArrays.Unreadable("empty");
         }
-        return value[0] == '(' ? text(value, textTypes, masker) : binary(value, masker);
+        return value[0] == '(' ? text(value, textTypes, masker) : binary(value, textTypes, masker);
     }
 
-    private static byte[] binary(byte[] value, FieldMasker masker) throws TextArrays.Unreadable {
+    private static byte[] binary(byte[] value, int[] textTypes, FieldMasker masker) throws TextArrays.Unreadable {
         ByteBuffer in = ByteBuffer.wrap(value);
         if (value.length < 4) {
             throw new TextArrays.Unreadable("short header");
         }
         int n = in.getInt();
-        if (n < 0 || n > value.length / 8) {
+        if (n < 0 || n > value.length / 8 || (textTypes != null && n != textTypes.length)) {
             throw new TextArrays.Unreadable("field count");
         }
         int[] types = new int[n];
@@ -68,7 +69,7 @@ final class Records {
             }
             byte[] field = new byte[lengths[i]];
             in.get(field);
-            byte[] masked = masker.mask(field, types[i]);
+            byte[] masked = masker.mask(field, types[i], i);
             if (masked != field) {
                 if (replaced == null) {
                     replaced = new byte[n][];
@@ -149,7 +150,7 @@ final class Records {
             }
             boolean isNull = !quoted && f.isEmpty();
             byte[] bytes = isNull ? null : f.toString().getBytes(StandardCharsets.UTF_8);
-            byte[] masked = isNull ? null : masker.mask(bytes, textTypes == null ? 0 : textTypes[field]);
+            byte[] masked = isNull ? null : masker.mask(bytes, textTypes == null ? 0 : textTypes[field], field);
             if (masked == bytes) {
                 out.append(s, start, i);
             } else {

@@ -1132,6 +1132,75 @@ class MaskingIntegrationTest {
         }
     }
 
+    /**
+     * A table's whole row ({@code SELECT c FROM m_customers c}) is masked field by field, each by its column's rule
+     * (a date becomes NULL), the other fields as they are or through the detectors: the row stays one the server
+     * reads back, in text and binary format. Rows built otherwise stay masked whole.
+     */
+    @Test
+    void wholeRowsOfAMaskedTableAreMaskedColumnByColumn() throws Exception {
+        String row = column(masked, "", "SELECT c FROM m_customers c WHERE id = 1").getFirst();
+        assertThat(row).startsWith("(1,Ada,\"a***@example.com\",").doesNotContain("123-45-6789", "1815",
+                "4242 4242 4242 4242");
+        try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE);
+             PreparedStatement ps = direct.prepareStatement("SELECT (?::m_customers).id, (?::m_customers).name, "
+                     + "(?::m_customers).email, (?::m_customers).birthdate, (?::m_customers).profile ->> 'email', "
+                     + "(?::m_customers).notes, (?::m_customers).ssn")) {
+            for (int i = 1; i <= 7; i++) {
+                ps.setString(i, row);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(1);
+                assertThat(rs.getString(2)).isEqualTo("Ada");
+                assertThat(rs.getString(3)).isEqualTo("a***@example.com");
+                assertThat(rs.getString(4)).isNull();
+                assertThat(rs.getString(5)).as("no rule, no e-mail detector: as the column on its own")
+                        .isEqualTo("ada@example.com");
+                assertThat(rs.getString(6)).startsWith("card ").doesNotContain("4242 4242 4242 4242");
+                assertThat(rs.getString(7)).isNotEqualTo("123-45-6789").isNotBlank();
+            }
+        }
+        // by the table's name, with a label; the exempt identity gets the row as it is
+        assertThat(column(masked, "", "SELECT m_customers AS r FROM m_customers WHERE id = 1").getFirst())
+                .isEqualTo(row);
+        assertThat(column(exempt, "", "SELECT c FROM m_customers c WHERE id = 1").getFirst())
+                .contains("ada@example.com");
+        // binary format: the same fields, by the types the row carries
+        List<byte[]> binary = binaryRow(masked, "SELECT c FROM m_customers c WHERE id = 1");
+        String bytes = new String(binary.getFirst(), StandardCharsets.ISO_8859_1);
+        assertThat(bytes).contains("Ada", "a***@example.com", "card **** **** **** 4242").doesNotContain("123-45-6789",
+                "4242 4242 4242 4242");
+        // not a bare row reference: masked whole as before
+        assertThat(column(masked, "", "SELECT COALESCE(c, c) FROM m_customers c WHERE id = 1")).containsExactly(
+                (String) null);
+    }
+
+    /**
+     * A row's fields are told apart by position: a column dropped and another added outside the proxy (its catalog
+     * cache still holds the old columns) must not shift a masked value into an unmasked column's place.
+     */
+    @Test
+    void wholeRowsFollowColumnsChangedOutsideTheProxy() throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_shift", "CREATE TABLE m_shift (id int, note text, ssn text)",
+                "INSERT INTO m_shift VALUES (1, 'n', '555-12-3456')");
+        try {
+            for (String sql : List.of("SELECT s FROM m_shift s", "SELECT note, ssn FROM m_shift")) {
+                assertThat(String.join(",", column(masked, "", sql))).doesNotContain("555-12-3456");
+            }
+            EmbeddedPg.execute("ALTER TABLE m_shift DROP COLUMN note", "ALTER TABLE m_shift ADD COLUMN extra text");
+            for (String params : List.of("", "&prepareThreshold=-1&binaryTransferEnable=16384")) {
+                String row = column(masked, params, "SELECT s FROM m_shift s").getFirst();
+                assertThat(row).as(params).startsWith("(1,\"h:").doesNotContain("555-12-3456");
+            }
+            String binary = new String(binaryRow(masked, "SELECT s FROM m_shift s").getFirst(),
+                    StandardCharsets.ISO_8859_1);
+            assertThat(binary).contains("h:").doesNotContain("555-12-3456");
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_shift");
+        }
+    }
+
     private static void assertMaskedContacts(String[] contacts) {
         assertThat(contacts).hasSize(3);
         assertThat(contacts[0]).doesNotStartWith("ada").endsWith("@example.com");

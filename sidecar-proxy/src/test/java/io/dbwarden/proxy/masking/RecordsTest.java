@@ -14,7 +14,7 @@ class RecordsTest {
     /** Masks fields holding "secret" (to "x,\"y\\" with a comma, quote and backslash) and nulls fields "drop". */
     private static final List<String> SEEN = new ArrayList<>();
 
-    private static byte[] field(byte[] f, int type) {
+    private static byte[] field(byte[] f, int type, int index) {
         String s = new String(f, StandardCharsets.UTF_8);
         SEEN.add(type + ":" + s);
         return s.equals("drop") ? null : s.contains("secret")
