@@ -524,10 +524,10 @@ final class ClientRelay {
     private void applyQuery(ByteBuf frame, List<StatementContext> contexts, Verdict[] verdicts) {
         int blocked = firstBlocked(verdicts);
         int limited = firstLimited(verdicts);
-        if (blocked < 0 && limited >= 0 && batchStatus != 'E' && lastLimited(verdicts) == limited
+        if (blocked < 0 && limited >= 0 && batchStatus != 'E'
                 && (contexts.size() == 1 || (limited >= 1
                 && contexts.get(0).statement().normalized().matches("(begin|start transaction)\\b.*")
-                && noCopyBefore(contexts, limited)))) {
+                && noCopyBefore(contexts, lastLimited(verdicts))))) {
             awaitingCap = true;
             updateClientAutoRead();
             if (limited == 0) {
@@ -535,20 +535,19 @@ final class ClientRelay {
                 return;
             }
             // "BEGIN; ...; <limited statement>; ...": what comes before it as a query of its own, then it guarded,
-            // then the rest; all inside the client's transaction, as the one query string would have run
+            // then the rest (the same way up to the next row-limited statement, if any); all inside the client's
+            // transaction, as the one query string would have run
             frame.release();
-            ResponseTracker.Expected q = ResponseTracker.query(executions(contexts, verdicts, 0, limited), null);
-            q.swallowReady = true;
-            if (limited > 1) {
-                // the statements before it may fail: the rest waits for their answer
-                q.afterReady = status -> afterStatementsBefore((char) status, contexts, verdicts, limited);
-            }
-            forwardQuery(PgMessages.query(upstream.alloc(), joined(contexts, 0, limited), charset), q);
             if (limited == 1) {
                 // "BEGIN; <limited statement>" (how drivers open a transaction): BEGIN does not fail, so the
                 // statement follows at once
+                ResponseTracker.Expected q = ResponseTracker.query(executions(contexts, verdicts, 0, 1), null);
+                q.swallowReady = true;
+                forwardQuery(PgMessages.query(upstream.alloc(), joined(contexts, 0, 1), charset), q);
                 guarded(null, contexts, verdicts, 1);
+                return;
             }
+            upTo(contexts, verdicts, 0, limited);
             return;
         }
         if (blocked < 0 && limited >= 0 && batchStatus != 'E') {
@@ -562,7 +561,7 @@ final class ClientRelay {
             blockSimple(PgError.error(PgError.FEATURE_NOT_SUPPORTED, "dbwarden: " + limitedBy(v) + " limits the rows "
                     + "this statement may change; send it as a query of its own", null,
                     "Send the row-limited statement alone, or in a query string that starts with BEGIN "
-                            + "(\"BEGIN; UPDATE ...; COMMIT\"), one row-limited statement per query string."));
+                            + "(\"BEGIN; UPDATE ...; COMMIT\") and has no COPY before a row-limited statement."));
             return;
         }
         if (blocked < 0) {
@@ -870,8 +869,15 @@ final class ClientRelay {
         q.guard = guard;
         q.limitedBy = limitedBy(verdicts[limited]);
         if (limited + 1 < contexts.size()) {
-            q.tail = executions(contexts, verdicts, limited + 1, contexts.size());
-            q.tailText = joined(contexts, limited + 1, contexts.size());
+            int next = firstLimited(verdicts, limited + 1);
+            if (next < 0) {
+                q.tail = executions(contexts, verdicts, limited + 1, contexts.size());
+                q.tailText = joined(contexts, limited + 1, contexts.size());
+            } else {
+                // another row-limited statement follows: the statements up to it, then it guarded, and so on
+                q.tail = skippable(contexts, verdicts, limited + 1);
+                q.next = () -> upTo(contexts, verdicts, limited + 1, next);
+            }
         }
         e.start();
         if (frame != null) {
@@ -879,6 +885,31 @@ final class ClientRelay {
         } else {
             forward(PgMessages.query(upstream.alloc(), c.statement().text(), charset), q);
         }
+    }
+
+    /**
+     * Runs the statements {@code [from, limited)} of a query string as a query of their own (the client's transaction
+     * goes on), then, once they succeeded, the row-limited statement {@code limited} guarded.
+     */
+    private void upTo(List<StatementContext> contexts, Verdict[] verdicts, int from, int limited) {
+        if (from == limited) {
+            guarded(null, contexts, verdicts, limited);
+            return;
+        }
+        ResponseTracker.Expected q = ResponseTracker.query(executions(contexts, verdicts, from, limited), null);
+        q.swallowReady = true;
+        // they may fail: the rest waits for their answer
+        q.afterReady = status -> afterStatementsBefore((char) status, contexts, verdicts, limited);
+        forwardQuery(PgMessages.query(upstream.alloc(), joined(contexts, from, limited), charset), q);
+    }
+
+    /** Executions of the statements from {@code from} on, only to be recorded as not run. */
+    private List<Execution> skippable(List<StatementContext> contexts, Verdict[] verdicts, int from) {
+        List<Execution> executions = new ArrayList<>(contexts.size() - from);
+        for (int i = from; i < contexts.size(); i++) {
+            executions.add(new Execution(contexts.get(i), verdicts[i], List.of(), null));
+        }
+        return executions;
     }
 
     /**
@@ -948,7 +979,11 @@ final class ClientRelay {
     }
 
     private static int firstLimited(Verdict[] verdicts) {
-        for (int i = 0; i < verdicts.length; i++) {
+        return firstLimited(verdicts, 0);
+    }
+
+    private static int firstLimited(Verdict[] verdicts, int from) {
+        for (int i = from; i < verdicts.length; i++) {
             if (verdicts[i] != null && verdicts[i].maxRows() > 0) {
                 return i;
             }
@@ -1032,10 +1067,21 @@ final class ClientRelay {
         if (!extended) {
             head.swallowReady = true; // the client gets the ReadyForQuery of the proxy's last statement instead
         }
+        if (!savepoint) {
+            batchStatus = 'I'; // committed or rolled back: the proxy's transaction is over
+        }
         if (rows <= head.maxRows) {
             String end = savepoint ? "RELEASE SAVEPOINT " + SAVEPOINT : "COMMIT";
             if (extended) {
                 inject(end, true);
+            } else if (head.next != null) {
+                // the client's query goes on to its next row-limited statement: the guard stays up
+                inject(end, false);
+                Runnable next = head.next;
+                head.next = null;
+                head.tail = null;
+                next.run();
+                return;
             } else if (head.tail != null) {
                 // the rest of the client's query answers it, as its single ReadyForQuery would have
                 inject(end, false);
@@ -1053,14 +1099,12 @@ final class ClientRelay {
             injectProbe(error, extended);
             skipTail(head);
         }
-        if (!savepoint) {
-            batchStatus = 'I'; // committed or rolled back: the proxy's transaction is over
-        }
         endGuard();
     }
 
     /** The statements after a row-limited one that failed or went over its limit: not run, as after an error. */
     private void skipTail(ResponseTracker.Expected head) {
+        head.next = null;
         if (head.tail != null) {
             for (Execution t : head.tail) {
                 record(t.skipped("not executed: the row-limited statement before it in the same query failed"));

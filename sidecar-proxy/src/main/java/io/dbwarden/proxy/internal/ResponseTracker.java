@@ -56,10 +56,12 @@ final class ResponseTracker {
         String limitedBy;
         /**
          * The statements that followed the row-limited one in the client's query ("BEGIN; UPDATE ...; COMMIT"), sent
-         * as a query of their own once it completed within its limit (null: none); {@link #tailText} is that query.
+         * as a query of their own once it completed within its limit (null: none); {@link #tailText} is that query,
+         * or null when another row-limited statement is among them: then {@link #next} goes on with them.
          */
         List<Execution> tail;
         String tailText;
+        Runnable next;
         /** Run with the transaction status after this entry's ReadyForQuery (which is then swallowed). */
         java.util.function.IntConsumer afterReady;
         /** Swallow only this entry's CommandComplete / only its ReadyForQuery (guard statements, capped queries). */

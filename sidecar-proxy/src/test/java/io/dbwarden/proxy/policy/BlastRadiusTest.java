@@ -251,16 +251,79 @@ class BlastRadiusTest {
                     + "COMMIT")).isInstanceOfSatisfying(SQLException.class,
                     e -> assertThat(e.getSQLState()).isEqualTo("0A000"));
             assertThat(autocommitted(s)).isTrue();
-            // two row-limited statements in one string are still refused: one guard at a time
-            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 3 WHERE id = 1; DELETE FROM br_items "
-                    + "WHERE id = 1; COMMIT")).isInstanceOfSatisfying(SQLException.class,
-                    e -> assertThat(e.getSQLState()).isEqualTo("0A000"));
-            assertThat(autocommitted(s)).isTrue();
         }
         await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(audit))
                 .anySatisfy(l -> assertThat(l).contains("\"statement\":\"insert into br_items values (?, ?)\"")
                         .contains("\"executed\":false").contains("row-limited statement before it"))
                 .anySatisfy(l -> assertThat(l).contains("\"statement\":\"commit\"").contains("\"executed\":true"))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"update br_items set v = ? where id = ?\"")
+                        .contains("\"executed\":false").contains("a statement before it in the same query failed")));
+    }
+
+    /**
+     * Several row-limited statements in one transaction string: each guarded in turn, the statements between them run
+     * as queries of their own; one over its limit rolls back only itself and stops the rest, as a server error would.
+     */
+    @Test
+    void severalLimitedStatementsInOneTransactionString() throws Exception {
+        try (Connection c = connect("simple"); Statement s = c.createStatement()) {
+            assertThat(s.execute("BEGIN; UPDATE br_items SET v = 3 WHERE id <= 2; UPDATE br_items SET v = 4 "
+                    + "WHERE id = 3; SELECT sum(v) FROM br_items; DELETE FROM br_items WHERE id = 10; "
+                    + "SELECT count(*) FROM br_items; COMMIT")).isFalse();
+            assertThat(s.getUpdateCount()).isZero(); // BEGIN
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(2);
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(1);
+            assertThat(s.getMoreResults()).isTrue();
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("after both updates").isEqualTo(10);
+            }
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(1);
+            assertThat(s.getMoreResults()).isTrue();
+            try (ResultSet rs = s.getResultSet()) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(9);
+            }
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isZero(); // COMMIT
+            assertThat(s.getMoreResults()).isFalse();
+            assertThat(s.getUpdateCount()).isEqualTo(-1);
+            assertThat(changed()).isEqualTo(3);
+            assertThat(remaining()).isEqualTo(9);
+            assertThat(autocommitted(s)).isTrue();
+
+            // the second over its limit: rolled back, the rest not run, the transaction failed until ROLLBACK
+            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 5 WHERE id = 4; SELECT 1; "
+                    + "DELETE FROM br_items; INSERT INTO br_items VALUES (11, 0); COMMIT"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> {
+                        assertThat(e.getSQLState()).isEqualTo("54000");
+                        assertThat(e.getMessage()).contains("would change 9 rows");
+                    });
+            assertThatThrownBy(() -> s.executeQuery("SELECT 1")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("25P02"));
+            s.execute("ROLLBACK");
+            assertThat(changed()).isEqualTo(3);
+            assertThat(remaining()).isEqualTo(9);
+            assertThat(autocommitted(s)).isTrue();
+            // a statement between them fails: the next limited one does not run
+            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 6 WHERE id = 5; SELECT 1 / 0; "
+                    + "UPDATE br_items SET v = 6 WHERE id = 6; COMMIT")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("22012"));
+            s.execute("ROLLBACK");
+            assertThat(changed()).isEqualTo(3);
+            // a COPY before the last limited one is still refused (its data would wait behind the guard)
+            assertThatThrownBy(() -> s.execute("BEGIN; UPDATE br_items SET v = 7 WHERE id = 7; COPY br_items FROM "
+                    + "STDIN; DELETE FROM br_items WHERE id = 1; COMMIT")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getSQLState()).isEqualTo("0A000"));
+            assertThat(changed()).isEqualTo(3);
+            assertThat(autocommitted(s)).isTrue();
+        }
+        await().atMost(5, TimeUnit.SECONDS).untilAsserted(() -> assertThat(Files.readAllLines(audit))
+                .anySatisfy(l -> assertThat(l).contains("\"statement\":\"insert into br_items values (?, ?)\"")
+                        .contains("\"executed\":false").contains("row-limited statement before it"))
                 .anySatisfy(l -> assertThat(l).contains("\"statement\":\"update br_items set v = ? where id = ?\"")
                         .contains("\"executed\":false").contains("a statement before it in the same query failed")));
     }
