@@ -28,9 +28,9 @@ final class BoundLiterals {
     }
 
     /**
-     * {@code text} with each {@code $n} among {@code tokens} replaced by the literal of the value bound to it; null when
-     * a value cannot be written as one (a binary value of a type not decoded here, a parameter without a value, a
-     * value the text format cannot carry).
+     * {@code text} with each {@code $n} among {@code tokens} replaced by the literal of the value bound to it; null
+     * when a value cannot be written as one (a binary value of a type not decoded here, a parameter without a value,
+     * a value the text format cannot carry).
      */
     static String substituted(String text, List<SqlToken> tokens, BoundValues values) {
         StringBuilder sb = new StringBuilder(text.length() + 32);

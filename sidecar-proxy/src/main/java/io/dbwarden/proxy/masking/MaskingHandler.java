@@ -402,7 +402,8 @@ final class MaskingHandler implements ResultHandler {
         Catalog.Relation rel = catalog.rowsOfType(type);
         int[] fieldTypes = catalog.fieldTypes(type);
         QualifiedName table = rule.wholeRow();
-        if (rel != null && fieldTypes != null && rel.schema().equals(table.schema()) && rel.name().equals(table.name())) {
+        if (rel != null && fieldTypes != null && rel.schema().equals(table.schema())
+                && rel.name().equals(table.name())) {
             List<String> columns = List.copyOf(new java.util.TreeMap<>(rel.columns()).values());
             List<QualifiedName> lineage = catalog.lineage(rel.schema(), rel.name());
             byte[] value = new byte[len];
@@ -525,9 +526,9 @@ final class MaskingHandler implements ResultHandler {
      * A value (or an array element, or a record's field) of type {@code typeOid} with what detectors find masked, so
      * that it stays a value of its type: text types in place ({@link #detectIn}), arrays of text types, documents and
      * rows element by element ({@link TextArrays}), records (anonymous ones and row types of tables and composite
-     * types) field by field ({@link Records}), other types untouched, as they are in their own columns. A field of a record
-     * in text format has no type (0): it is searched as text, and when it is structured (an array, a record, a
-     * document) and something is found in it, the whole value is given up on.
+     * types) field by field ({@link Records}), other types untouched, as they are in their own columns. A field of a
+     * record in text format has no type (0): it is searched as text, and when it is structured (an array, a record,
+     * a document) and something is found in it, the whole value is given up on.
      *
      * @return the same instance when nothing was found, null for NULL
      * @throws TextArrays.Unreadable when the value cannot be masked in place: a text-carrying type it cannot read, or

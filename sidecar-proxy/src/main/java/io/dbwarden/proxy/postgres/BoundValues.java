@@ -67,9 +67,15 @@ public final class BoundValues {
         return i < declared ? ByteBuffer.wrap(parameterTypes).getInt(2 + 4 * i) : 0;
     }
 
-    /** Whether parameter {@code i} is sent in binary format (format codes: none = all text, one = for all). */
+    /**
+     * Whether parameter {@code i} is sent in binary format (format codes: none = all text, one = for all; a Bind
+     * with another number of codes than values, which the server refuses, counts as binary: not read as text).
+     */
     public boolean binary(int i) {
-        return formats.length == 0 ? false : (formats.length == 1 ? formats[0] : formats[i]) == 1;
+        if (formats.length == 0) {
+            return false;
+        }
+        return formats.length == 1 ? formats[0] == 1 : i >= formats.length || formats[i] == 1;
     }
 
     /** The value of parameter {@code i} as sent; null for NULL. */

@@ -130,14 +130,15 @@ class ApprovalEstimateTest {
             CompiledPolicy policy = updatesNeedApproval();
             String sql = "UPDATE big SET v = $2 WHERE id <= $1";
             // int4 in binary, then text
-            request(approvals, policy, sql, BoundValuesOf.values(new int[] {23, 23}, new short[] {1}, int4(5), int4(1)));
+            request(approvals, policy, sql,
+                    BoundValuesOf.values(new int[] {23, 23}, new short[] {1}, int4(5), int4(1)));
             request(approvals, policy, sql, BoundValuesOf.values(new int[0], new short[0], text("15000"), text("1")));
             // a quote inside a value: still one literal (else the estimate would be of every row)
             request(approvals, policy, "UPDATE big SET v = 1 WHERE id::text = $1",
                     BoundValuesOf.values(new int[0], new short[0], text("x' OR '1' = '1")));
             // NULL, and a binary numeric (not decoded here): the second has no estimate
-            request(approvals, policy, "UPDATE big SET v = 1 WHERE id = $1", BoundValuesOf.values(new int[] {23}, new short[0],
-                    (byte[]) null));
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id = $1",
+                    BoundValuesOf.values(new int[] {23}, new short[0], (byte[]) null));
             request(approvals, policy, "UPDATE big SET v = 1 WHERE id < $1", BoundValuesOf.values(new int[] {1700},
                     new short[] {1}, new byte[] {0, 1, 0, 0, 0, 0, 0, 0, 0, 5}));
             assertThat(asked).hasSize(5);

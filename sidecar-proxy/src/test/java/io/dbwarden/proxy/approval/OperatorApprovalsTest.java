@@ -135,7 +135,8 @@ class OperatorApprovalsTest {
         }
     }
 
-    private static StatementContext context(String sql, BoundValues values, java.util.function.BooleanSupplier cancelled) {
+    private static StatementContext context(String sql, BoundValues values,
+                                            java.util.function.BooleanSupplier cancelled) {
         StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
         return new StatementContext(new SessionInfo("agents/sql-copilot", "app", "shop", "copilot", "",
                 "127.0.0.1:5000", 1), statement, Protocol.EXTENDED, 'I', cancelled, statement, values);

@@ -146,7 +146,8 @@ class PreparedApprovalTest {
         }
         assertThat(contexts).hasSize(3).allSatisfy(ctx -> assertThat(ctx.boundValues().digest()).hasSize(32));
         String text = contexts.get(0).statement().text();
-        List<String> hashes = contexts.stream().map(ctx -> OperatorApprovals.sha256(text, ctx.boundValues().digest())).toList();
+        List<String> hashes = contexts.stream()
+                .map(ctx -> OperatorApprovals.sha256(text, ctx.boundValues().digest())).toList();
         assertThat(hashes).as("each approval covers other values").doesNotHaveDuplicates()
                 .doesNotContain(OperatorApprovals.sha256(text));
         assertThat(rows()).isEqualTo("7,8");

@@ -109,8 +109,8 @@ class MaskingFuzzTest {
             // whole rows, masked field by field: a bare row, by the table's name, through a subquery, cast
             new Source("f_people p", "p"), new Source("f_people", "f_people"),
             new Source("(SELECT p AS r FROM f_people p) s", "s.r"), new Source("f_people p", "row(p.*)::f_people"),
-            new Source("f_notes n", "row(n.id, (SELECT email FROM f_people LIMIT 1), 'x', NULL, NULL, NULL, NULL, NULL, NULL)"
-                    + "::f_people"),
+            new Source("f_notes n", "row(n.id, (SELECT email FROM f_people LIMIT 1), 'x', "
+                    + "NULL, NULL, NULL, NULL, NULL, NULL)::f_people"),
             new Source("(SELECT DISTINCT ON (id) email AS d1 FROM f_people ORDER BY id) s", "s.d1"),
             new Source("(SELECT email AS g1 FROM f_people GROUP BY email) s", "g1 || ''"),
             new Source("(SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) AS m1 FROM f_people) s", "s.m1"),

@@ -970,7 +970,8 @@ class MaskingIntegrationTest {
                 ps.setString(2, x);
                 try (ResultSet rs = ps.executeQuery()) {
                     assertThat(rs.next()).isTrue();
-                    assertThat(((String[]) rs.getArray(1).getArray())[0]).startsWith("x").endsWith("&lt;/a&gt;&amp;y\\");
+                    assertThat(((String[]) rs.getArray(1).getArray())[0]).startsWith("x")
+                            .endsWith("&lt;/a&gt;&amp;y\\");
                     assertThat(((String[]) rs.getArray(2).getArray())[0]).startsWith("card ").contains("1111 &amp; x")
                             .doesNotContain("4111111111111111");
                 }

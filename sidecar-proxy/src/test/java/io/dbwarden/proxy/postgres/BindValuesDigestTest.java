@@ -112,4 +112,22 @@ class BindValuesDigestTest {
             b.release();
         }
     }
+
+    @Test
+    void formatCodesApplyAsTheProtocolSays() {
+        byte[] v = "1".getBytes(StandardCharsets.UTF_8);
+        BoundValues none = io.dbwarden.proxy.testing.BoundValuesOf.values(new int[0], new short[0], v, v);
+        assertThat(none.binary(0)).isFalse();
+        assertThat(none.binary(1)).isFalse();
+        BoundValues one = io.dbwarden.proxy.testing.BoundValuesOf.values(new int[0], new short[] {1}, v, v);
+        assertThat(one.binary(0)).isTrue();
+        assertThat(one.binary(1)).isTrue();
+        BoundValues each = io.dbwarden.proxy.testing.BoundValuesOf.values(new int[0], new short[] {0, 1}, v, v);
+        assertThat(each.binary(0)).isFalse();
+        assertThat(each.binary(1)).isTrue();
+        // fewer codes than values (the server refuses such a Bind): the value without a code is not read as text
+        BoundValues fewer = io.dbwarden.proxy.testing.BoundValuesOf.values(new int[0], new short[] {0, 0}, v, v, v);
+        assertThat(fewer.binary(1)).isFalse();
+        assertThat(fewer.binary(2)).isTrue();
+    }
 }

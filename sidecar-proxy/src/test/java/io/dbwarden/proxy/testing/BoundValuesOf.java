@@ -26,7 +26,8 @@ public final class BoundValuesOf {
         }
         b.writeShort(0);
         b.setInt(1, b.writerIndex() - 1);
-        java.nio.ByteBuffer declared = java.nio.ByteBuffer.allocate(2 + 4 * types.length).putShort((short) types.length);
+        java.nio.ByteBuffer declared = java.nio.ByteBuffer.allocate(2 + 4 * types.length)
+                .putShort((short) types.length);
         for (int t : types) {
             declared.putInt(t);
         }
