@@ -22,7 +22,8 @@ final class BoundLiterals {
             Map.entry(25, "text"), Map.entry(26, "oid"), Map.entry(114, "json"), Map.entry(700, "float4"),
             Map.entry(701, "float8"), Map.entry(1042, "bpchar"), Map.entry(1043, "varchar"), Map.entry(1082, "date"),
             Map.entry(1083, "time"), Map.entry(1114, "timestamp"), Map.entry(1184, "timestamptz"),
-            Map.entry(1700, "numeric"), Map.entry(2950, "uuid"), Map.entry(3802, "jsonb"));
+            Map.entry(1186, "interval"), Map.entry(1700, "numeric"), Map.entry(2950, "uuid"),
+            Map.entry(3802, "jsonb"));
 
     private BoundLiterals() {
     }
@@ -84,8 +85,8 @@ final class BoundLiterals {
         return "(" + literal + (cast == null ? "" : "::pg_catalog." + cast) + ")";
     }
 
-    /** The text form of a binary value of the types decoded here; null for others. */
-    private static String fromBinary(int type, byte[] v) {
+    /** The text form of a binary value of the types decoded here; null for others and for malformed values. */
+    static String fromBinary(int type, byte[] v) {
         ByteBuffer b = ByteBuffer.wrap(v);
         return switch (type) {
             case 16 -> v.length == 1 ? (v[0] != 0 ? "t" : "f") : null;
@@ -98,8 +99,24 @@ final class BoundLiterals {
             case 25, 1042, 1043, 19, 114 -> new String(v, StandardCharsets.UTF_8);
             case 3802 -> v.length > 0 && v[0] == 1 ? new String(v, 1, v.length - 1, StandardCharsets.UTF_8) : null;
             case 2950 -> v.length == 16 ? new UUID(b.getLong(), b.getLong()).toString() : null;
+            case 17 -> byteaText(v);
+            case 1700 -> PgBinary.numeric(b);
+            case 1082 -> v.length == 4 ? PgBinary.date(b.getInt()) : null;
+            case 1083 -> v.length == 8 ? PgBinary.time(b.getLong()) : null;
+            case 1114 -> v.length == 8 ? PgBinary.timestamp(b.getLong(), false) : null;
+            case 1184 -> v.length == 8 ? PgBinary.timestamp(b.getLong(), true) : null;
+            case 1186 -> v.length == 16 ? PgBinary.interval(b.getLong(), b.getInt(), b.getInt()) : null;
             default -> null;
         };
+    }
+
+    /** bytea in its hex text form (read as such with standard_conforming_strings on). */
+    private static String byteaText(byte[] v) {
+        StringBuilder sb = new StringBuilder(2 + 2 * v.length).append("\\x");
+        for (byte x : v) {
+            sb.append(Character.forDigit((x >> 4) & 0xF, 16)).append(Character.forDigit(x & 0xF, 16));
+        }
+        return sb.toString();
     }
 
     private static String floatText(double d) {

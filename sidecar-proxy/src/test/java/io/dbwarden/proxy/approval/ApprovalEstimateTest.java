@@ -136,17 +136,25 @@ class ApprovalEstimateTest {
             // a quote inside a value: still one literal (else the estimate would be of every row)
             request(approvals, policy, "UPDATE big SET v = 1 WHERE id::text = $1",
                     BoundValuesOf.values(new int[0], new short[0], text("x' OR '1' = '1")));
-            // NULL, and a binary numeric (not decoded here): the second has no estimate
+            // NULL; a binary numeric (5) and a binary timestamp (19 ms after PostgreSQL's epoch) as drivers
+            // that send everything in binary do; a binary timetz (not decoded here) has no estimate
             request(approvals, policy, "UPDATE big SET v = 1 WHERE id = $1",
                     BoundValuesOf.values(new int[] {23}, new short[0], (byte[]) null));
-            request(approvals, policy, "UPDATE big SET v = 1 WHERE id < $1", BoundValuesOf.values(new int[] {1700},
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id < $1::int", BoundValuesOf.values(new int[] {1700},
                     new short[] {1}, new byte[] {0, 1, 0, 0, 0, 0, 0, 0, 0, 5}));
-            assertThat(asked).hasSize(5);
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE id < "
+                    + "(extract(epoch FROM $1 - timestamp '2000-01-01') * 1000)::int",
+                    BoundValuesOf.values(new int[] {1114}, new short[] {1}, int8(19_000)));
+            request(approvals, policy, "UPDATE big SET v = 1 WHERE $1::timetz IS NOT NULL", BoundValuesOf.values(
+                    new int[] {1266}, new short[] {1}, new byte[] {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}));
+            assertThat(asked).hasSize(7);
             assertThat(asked.get(0).path("estimatedRows").asLong()).isBetween(1L, 50L);
             assertThat(asked.get(1).path("estimatedRows").asLong()).isBetween(10000L, 20000L);
             assertThat(asked.get(2).path("estimatedRows").asLong()).isBetween(1L, 1000L);
             assertThat(asked.get(3).path("estimatedRows").asLong()).isBetween(0L, 1L);
-            assertThat(asked.get(4).has("estimatedRows")).isFalse();
+            assertThat(asked.get(4).path("estimatedRows").asLong()).isBetween(1L, 50L);
+            assertThat(asked.get(5).path("estimatedRows").asLong()).isBetween(1L, 50L);
+            assertThat(asked.get(6).has("estimatedRows")).isFalse();
             // the requests are for the values: other values, other hashes
             assertThat(asked.get(0).path("statementHash").asText()).isNotEqualTo(asked.get(1).path("statementHash")
                     .asText());
@@ -184,6 +192,10 @@ class ApprovalEstimateTest {
 
     private static byte[] int4(int v) {
         return java.nio.ByteBuffer.allocate(4).putInt(v).array();
+    }
+
+    private static byte[] int8(long v) {
+        return java.nio.ByteBuffer.allocate(8).putLong(v).array();
     }
 
     private static byte[] text(String v) {
