@@ -9,6 +9,9 @@ import com.fasterxml.jackson.core.StreamWriteConstraints;
 
 import java.io.IOException;
 import java.io.StringWriter;
+import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.UnaryOperator;
@@ -26,8 +29,8 @@ import java.util.function.UnaryOperator;
  *       object (the document itself, or an element of a top-level array) is redacted: it is not a column's. The
  *       other strings go through the detectors, as the same column read on its own would.</li>
  * </ul>
- * A masker that nulls makes the value it applies to JSON null. A document that cannot be read becomes the JSON string
- * {@code "[redacted]"}.
+ * A masker that nulls makes the value it applies to JSON null. Masked keys stay distinct within their object
+ * ({@link ObjectKeys}). A document that cannot be read becomes the JSON string {@code "[redacted]"}.
  */
 final class JsonMasking {
     private static final String REDACTED_JSON = "\"" + Masker.REDACTED + "\"";
@@ -69,14 +72,27 @@ final class JsonMasking {
         StringWriter out = new StringWriter(json.length() + 16);
         boolean changed = false;
         try (JsonParser p = FACTORY.createParser(json); JsonGenerator g = FACTORY.createGenerator(out)) {
+            ObjectKeys keys = new ObjectKeys();
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 switch (t) {
+                    case START_OBJECT -> {
+                        keys.start();
+                        g.writeStartObject();
+                    }
+                    case END_OBJECT -> {
+                        keys.end();
+                        g.writeEndObject();
+                    }
                     case FIELD_NAME -> {
                         String key = p.currentName();
                         String masked = detect.apply(key);
-                        changed |= masked != key;
-                        g.writeFieldName(masked == null ? Masker.REDACTED : masked);
+                        if (masked == key) {
+                            g.writeFieldName(keys.kept(key));
+                        } else {
+                            changed = true;
+                            g.writeFieldName(keys.masked(masked == null ? Masker.REDACTED : masked));
+                        }
                     }
                     case VALUE_STRING, VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         String text = p.getText();
@@ -110,6 +126,7 @@ final class JsonMasking {
         StringWriter out = new StringWriter(json.length());
         try (JsonParser p = FACTORY.createParser(json); JsonGenerator g = FACTORY.createGenerator(out)) {
             boolean maskAll = byKey == null;
+            ObjectKeys keys = new ObjectKeys();
             int depth = 0;
             int objects = 0;
             int maskedFrom = maskAll ? 0 : -1; // depth at which the masked subtree being written started
@@ -136,6 +153,7 @@ final class JsonMasking {
                         depth++;
                         if (t == JsonToken.START_OBJECT) {
                             objects++;
+                            keys.start();
                             g.writeStartObject();
                         } else {
                             g.writeStartArray();
@@ -145,6 +163,7 @@ final class JsonMasking {
                         depth--;
                         if (t == JsonToken.END_OBJECT) {
                             objects--;
+                            keys.end();
                             g.writeEndObject();
                         } else {
                             g.writeEndArray();
@@ -157,9 +176,10 @@ final class JsonMasking {
                     case FIELD_NAME -> {
                         String key = p.currentName();
                         if (maskedFrom >= 0) {
-                            g.writeFieldName(keptKey.test(key) ? key : maskedText(current, key));
+                            g.writeFieldName(keptKey.test(key) ? keys.kept(key)
+                                    : keys.masked(maskedText(current, key)));
                         } else {
-                            g.writeFieldName(key);
+                            g.writeFieldName(keys.kept(key));
                             next = byKey.apply(key);
                             memberNext = true;
                         }
@@ -215,5 +235,38 @@ final class JsonMasking {
 
     private static String maskedText(Masker m, String text) {
         return m == null || m.nulls() ? Masker.REDACTED : m.mask(text);
+    }
+
+    /**
+     * The names written in each open object, so that masking does not make two members of one object share a name
+     * (two addresses both masked {@code a***@example.com}, every one-letter key {@code *}): a client that reads the
+     * object into a map would keep only the last of them and silently lose the others' values. A masked name the
+     * object already has gets {@code #2}, {@code #3}, ... appended; names kept as they are are never changed (a json
+     * value may repeat a name itself).
+     */
+    private static final class ObjectKeys {
+        private final ArrayDeque<Set<String>> open = new ArrayDeque<>();
+
+        void start() {
+            open.push(new HashSet<>());
+        }
+
+        void end() {
+            open.pop();
+        }
+
+        String kept(String name) {
+            open.peek().add(name);
+            return name;
+        }
+
+        String masked(String name) {
+            Set<String> names = open.peek();
+            String unique = name;
+            for (int n = 2; !names.add(unique); n++) {
+                unique = name + "#" + n;
+            }
+            return unique;
+        }
     }
 }

@@ -55,6 +55,32 @@ class JsonMaskingTest {
         assertThat(JsonMasking.everything("42", PARTIAL, k -> true)).isEqualTo("\"4*\"");
     }
 
+    /**
+     * Masking must not make two members of one object share a name: a client reading the object into a map would
+     * keep only the last. Each object has its own names; kept names stay as they are, masked ones are numbered.
+     */
+    @Test
+    void maskedKeysStayDistinctWithinTheirObject() {
+        assertThat(JsonMasking.everything("{\"a\": 1, \"b\": 2, \"c\": {\"d\": 3, \"e\": 4}, \"f\": 5}", PARTIAL,
+                k -> false)).isEqualTo("{\"*\":\"*\",\"*#2\":\"*\",\"*#3\":{\"*\":\"*\",\"*#2\":\"*\"},\"*#4\":\"*\"}");
+        // a kept key already named like the masked one; a masked key that is the next number's name
+        assertThat(JsonMasking.everything("{\"*\": 1, \"*#2\": 2, \"a\": 3}", PARTIAL, Set.of("*", "*#2")::contains))
+                .isEqualTo("{\"*\":\"*\",\"*#2\":\"*\",\"*#3\":\"*\"}");
+        // members of a column's subtree
+        assertThat(JsonMasking.members("{\"secret\": {\"x\": 1, \"y\": 2}, \"z\": 3}",
+                key -> key.equals("secret") ? PARTIAL : null, UnaryOperator.identity(), k -> false))
+                .isEqualTo("{\"secret\":{\"*\":\"*\",\"*#2\":\"*\"},\"z\":3}");
+        // what the detectors find in keys (json_object_agg(email, id)): two addresses that mask alike
+        UnaryOperator<String> emails = v -> v.matches("a\\w*@example\\.com") ? "a***@example.com" : v;
+        assertThat(JsonMasking.detected("{\"ann@example.com\": 1, \"amy@example.com\": 2, \"bob\": 3}", emails))
+                .isEqualTo("{\"a***@example.com\":1,\"a***@example.com#2\":2,\"bob\":3}");
+        // names the document itself repeats are not the masking's doing and stay
+        assertThat(JsonMasking.detected("{\"k\": 1, \"k\": \"ann@example.com\"}", emails))
+                .isEqualTo("{\"k\":1,\"k\":\"a***@example.com\"}");
+        assertThat(JsonMasking.detected("[{\"amy@example.com\": 1}, {\"ann@example.com\": 2}]", emails))
+                .isEqualTo("[{\"a***@example.com\":1},{\"a***@example.com\":2}]");
+    }
+
     @Test
     void unreadableJsonBecomesARedactedString() {
         assertThat(JsonMasking.everything("{\"a\": ", PARTIAL, k -> true)).isEqualTo("\"[redacted]\"");
