@@ -30,7 +30,10 @@ class PgBinaryTest {
     void numericsOfEveryShape() throws Exception {
         List<String> values = new ArrayList<>(List.of("0", "0.000", "-0.5", "1", "-1", "10000", "9999.9999",
                 "0.00000001", "-123456789012345678901234567890.123456789", "1e100", "1e-100", "'NaN'",
-                "'Infinity'", "'-Infinity'", "100000000", "0.1000", "12345.678900"));
+                "'Infinity'", "'-Infinity'", "100000000", "0.1000", "12345.678900", "100000000.00000001",
+                "-0.00010000", "0.00001", "(1::numeric / 3)", "(2::numeric ^ 300)",
+                // the largest there are: all the digits before the point, all the scale after it
+                "repeat('9', 131072)", "('-0.' || repeat('1', 16382) || '7')"));
         Random random = new Random(SEED);
         for (int i = 0; i < 200; i++) {
             BigInteger unscaled = new BigInteger(1 + random.nextInt(200), random);
