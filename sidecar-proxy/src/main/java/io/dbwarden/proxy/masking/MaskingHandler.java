@@ -559,12 +559,39 @@ final class MaskingHandler implements ResultHandler {
         }
         int[] fields = type == RECORD ? null : catalog.fieldTypes(type);
         if (type == RECORD || fields != null) {
-            return Records.mask(value, fields, (field, fieldType, index) -> detectField(field, fieldType));
+            // in text format the fields' types are the catalog's, which may be older than the row type
+            boolean typesFromCatalog = fields != null && value.length > 0 && value[0] == '(';
+            return Records.mask(value, fields, (field, fieldType, index) -> typesFromCatalog
+                    ? detectFieldOfCatalogType(field, fieldType) : detectField(field, fieldType));
         }
         if (carriesText(type) && rules.found(new String(value, StandardCharsets.UTF_8))) {
             throw new TextArrays.Unreadable("type " + typeOid + " carries what a detector found");
         }
         return value;
+    }
+
+    /**
+     * A field of a row in text format, typed by the catalog's last look at the row type rather than by the value
+     * (binary rows carry their fields' types). A field of a type that carries no text is left untouched, so it must
+     * read as that type: a column changed outside the proxy since (another type, the same number of fields) would
+     * otherwise let text through unsearched until the catalog is read again. Numbers, booleans and UUIDs must have
+     * their shape; a field of another such type (a date, an interval, an address) must hold nothing a detector finds.
+     *
+     * @throws TextArrays.Unreadable when the field does not read as its type: the whole value is then searched
+     */
+    private byte[] detectFieldOfCatalogType(byte[] field, int typeOid) throws TextArrays.Unreadable {
+        byte[] out = detectField(field, typeOid);
+        int type = catalog.maskedAs(typeOid);
+        if (out != field || type == 0 || TEXT_TYPES.contains(type) || carriesText(type)
+                || catalog.elementType(type) != 0 || catalog.fieldTypes(type) != null) {
+            return out; // searched as what it is
+        }
+        String text = new String(field, StandardCharsets.UTF_8);
+        Boolean shaped = FieldShapes.fits(type, text);
+        if (shaped != null ? !shaped : rules.found(text)) {
+            throw new TextArrays.Unreadable("a field that does not read as its type " + typeOid);
+        }
+        return field;
     }
 
     /**

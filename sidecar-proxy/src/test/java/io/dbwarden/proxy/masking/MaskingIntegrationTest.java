@@ -1202,6 +1202,45 @@ class MaskingIntegrationTest {
         }
     }
 
+    /**
+     * With detectors alone, a table's row in text format is read by the field types the catalog last saw. A column
+     * whose type is changed outside the proxy to text, with the same number of fields, must not pass as the number
+     * or date it was: such a field that does not read as its old type makes the row searched as a whole (NULL when
+     * something is found), until the catalog is read again.
+     */
+    @Test
+    void detectorsAreNotMisledByRowTypesChangedOutsideTheProxy(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_stale_i, m_stale_d",
+                "CREATE TABLE m_stale_i (id int, note text)", "INSERT INTO m_stale_i VALUES (1, 'plain')",
+                "CREATE TABLE m_stale_d (d date, note text)", "INSERT INTO m_stale_d VALUES ('2024-01-02', 'plain')");
+        try (RunCommand.Running proxy = CliProxy.start(tmp, emailDetectorOnly(tmp), "apps/reporting");
+             Connection c = CliProxy.connect(proxy, ""); Statement s = c.createStatement()) {
+            // the catalog learns both row types; nothing to mask yet
+            assertThat(firstString(s, "SELECT m FROM m_stale_i m")).isEqualTo("(1,plain)");
+            assertThat(firstString(s, "SELECT m FROM m_stale_d m")).isEqualTo("(2024-01-02,plain)");
+            EmbeddedPg.execute("ALTER TABLE m_stale_i ALTER COLUMN id TYPE text",
+                    "UPDATE m_stale_i SET id = 'ann@example.com'",
+                    "ALTER TABLE m_stale_d ALTER COLUMN d TYPE text", "UPDATE m_stale_d SET d = 'ann@example.com'");
+            for (String sql : List.of("SELECT m FROM m_stale_i m", "SELECT m FROM m_stale_d m")) {
+                assertThat(firstString(s, sql)).as(sql).isNull();
+            }
+            // a field that still reads as its type is left as it is
+            EmbeddedPg.execute("UPDATE m_stale_i SET id = '42'", "UPDATE m_stale_d SET d = '2025-02-03'");
+            assertThat(firstString(s, "SELECT m FROM m_stale_i m")).isEqualTo("(42,plain)");
+            assertThat(firstString(s, "SELECT m FROM m_stale_d m")).isEqualTo("(2025-02-03,plain)");
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_stale_i, m_stale_d");
+        }
+    }
+
+    private static String firstString(Statement s, String sql) throws java.sql.SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            assertThat(rs.next()).as(sql).isTrue();
+            return rs.getString(1);
+        }
+    }
+
     private static void assertMaskedContacts(String[] contacts) {
         assertThat(contacts).hasSize(3);
         assertThat(contacts[0]).doesNotStartWith("ada").endsWith("@example.com");
