@@ -71,20 +71,7 @@ class ApprovalEstimateTest {
     @Test
     void theEstimateIsForTheTableInThePoliciesDefaultSchemaAndTheSideConnectionStaysUsable(@TempDir Path dir)
             throws Exception {
-        List<JsonNode> asked = new CopyOnWriteArrayList<>();
-        HttpServer operator = PendingOperator.start("shop", body -> {
-            try {
-                asked.add(JSON.readTree(body));
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
-        ProxyConfig config = ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", PG.port()))
-                .withUpstreamCredentials(EmbeddedPg.SCRAM_USER, EmbeddedPg.PASSWORD).withUpstreamDatabase(DB);
-        try (HttpClient http = HttpClient.newHttpClient(); SideConnection side = new SideConnection(config)) {
-            Path token = Files.writeString(dir.resolve("token"), "sa-token");
-            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
-                    "shop/checkout-0", side::query);
+        withOperator(dir, (approvals, side, asked) -> {
             CompiledPolicy policy = updatesNeedApproval();
 
             request(approvals, policy, "UPDATE orders SET v = 1");
@@ -101,9 +88,7 @@ class ApprovalEstimateTest {
                     + "(SELECT count(*) FROM orders)::text, now() = statement_timestamp()")
                     .toCompletableFuture().get(10, TimeUnit.SECONDS);
             assertThat(rows).containsExactly(List.of("\"$user\", public", "20000", "t"));
-        } finally {
-            operator.stop(0);
-        }
+        });
     }
 
     /**
@@ -113,20 +98,7 @@ class ApprovalEstimateTest {
      */
     @Test
     void aStatementWithBindParametersIsEstimatedWithTheValuesBound(@TempDir Path dir) throws Exception {
-        List<JsonNode> asked = new CopyOnWriteArrayList<>();
-        HttpServer operator = PendingOperator.start("shop", body -> {
-            try {
-                asked.add(JSON.readTree(body));
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
-        ProxyConfig config = ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", PG.port()))
-                .withUpstreamCredentials(EmbeddedPg.SCRAM_USER, EmbeddedPg.PASSWORD).withUpstreamDatabase(DB);
-        try (HttpClient http = HttpClient.newHttpClient(); SideConnection side = new SideConnection(config)) {
-            Path token = Files.writeString(dir.resolve("token"), "sa-token");
-            OperatorApprovals approvals = new OperatorApprovals(PendingOperator.uri(operator), token, () -> http,
-                    "shop/checkout-0", side::query);
+        withOperator(dir, (approvals, side, asked) -> {
             CompiledPolicy policy = updatesNeedApproval();
             String sql = "UPDATE big SET v = $2 WHERE id <= $1";
             // int4 in binary, then text
@@ -158,6 +130,30 @@ class ApprovalEstimateTest {
             // the requests are for the values: other values, other hashes
             assertThat(asked.get(0).path("statementHash").asText()).isNotEqualTo(asked.get(1).path("statementHash")
                     .asText());
+        });
+    }
+
+    /** What a test does with the approvals client, its side connection, and the requests the operator got. */
+    private interface Scenario {
+        void run(OperatorApprovals approvals, SideConnection side, List<JsonNode> asked) throws Exception;
+    }
+
+    /** Runs {@code scenario} against a pending operator that records each request's body. */
+    private static void withOperator(Path dir, Scenario scenario) throws Exception {
+        List<JsonNode> asked = new CopyOnWriteArrayList<>();
+        HttpServer operator = PendingOperator.start("shop", body -> {
+            try {
+                asked.add(JSON.readTree(body));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        ProxyConfig config = ProxyConfig.simple(new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", PG.port()))
+                .withUpstreamCredentials(EmbeddedPg.SCRAM_USER, EmbeddedPg.PASSWORD).withUpstreamDatabase(DB);
+        try (HttpClient http = HttpClient.newHttpClient(); SideConnection side = new SideConnection(config)) {
+            Path token = Files.writeString(dir.resolve("token"), "sa-token");
+            scenario.run(new OperatorApprovals(PendingOperator.uri(operator), token, () -> http, "shop/checkout-0",
+                    side::query), side, asked);
         } finally {
             operator.stop(0);
         }
