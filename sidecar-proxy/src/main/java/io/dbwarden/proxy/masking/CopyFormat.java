@@ -9,11 +9,12 @@ import java.util.List;
 
 /**
  * The shape of a COPY ... TO STDOUT stream, read from the statement: table (and column list) or query, and the
- * text or CSV options; plus splitting one CopyData row into values and joining masked values back. Returns null
- * from {@link #parse} for anything it cannot follow exactly (binary format, unusual options), so the caller can
- * refuse rather than guess.
+ * text, CSV or binary format with its options; plus splitting one CopyData row of text or CSV into values and
+ * joining masked values back (binary streams: {@link BinaryCopy}). Returns null from {@link #parse} for anything it
+ * cannot follow exactly (unusual options, another encoding), so the caller can refuse rather than guess.
  */
 final class CopyFormat {
+    final boolean binary;
     final boolean csv;
     final char delimiter;
     final String nullString;
@@ -27,8 +28,9 @@ final class CopyFormat {
     /** Query form: the tokens of the query. */
     final List<SqlToken> queryTokens;
 
-    private CopyFormat(boolean csv, char delimiter, String nullString, boolean header, char quote, char escape,
-                       String schema, String table, List<String> columns, List<SqlToken> queryTokens) {
+    private CopyFormat(boolean binary, boolean csv, char delimiter, String nullString, boolean header, char quote,
+                       char escape, String schema, String table, List<String> columns, List<SqlToken> queryTokens) {
+        this.binary = binary;
         this.csv = csv;
         this.delimiter = delimiter;
         this.nullString = nullString;
@@ -79,6 +81,7 @@ final class CopyFormat {
         if (i + 1 >= t.size() || !t.get(i).isWord("to") || !t.get(i + 1).isWord("stdout")) {
             return null;
         }
+        boolean binary = false;
         boolean csv = false;
         Character delimiter = null;
         String nullString = null;
@@ -92,14 +95,10 @@ final class CopyFormat {
             }
             String value = k + 1 < t.size() ? literal(s, t.get(k + 1)) : null;
             switch (tok.text()) {
-                case "binary" -> {
-                    return null;
-                }
+                case "binary" -> binary = true;
                 case "format" -> {
                     String f = k + 1 < t.size() ? t.get(k + 1).text() : "";
-                    if (f.equals("binary")) {
-                        return null;
-                    }
+                    binary = f.equals("binary");
                     csv = f.equals("csv");
                 }
                 case "csv" -> csv = true;
@@ -136,7 +135,7 @@ final class CopyFormat {
                 }
             }
         }
-        return new CopyFormat(csv, delimiter != null ? delimiter : csv ? ',' : '\t',
+        return new CopyFormat(binary, csv, delimiter != null ? delimiter : csv ? ',' : '\t',
                 nullString != null ? nullString : csv ? "" : "\\N", header, quote,
                 escape != null ? escape : quote, schema, table, List.copyOf(columns), query);
     }

@@ -86,9 +86,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     }
 
     /**
-     * COPY ... TO STDOUT rows are masked like query rows, in text and CSV format. A COPY TO whose stream the proxy
-     * cannot read back exactly (binary format, ENCODING, unusual options) is blocked while results are masked for
-     * the identity, rather than let unmasked data out.
+     * COPY ... TO STDOUT rows are masked like query rows, in text, CSV and binary format. A COPY TO whose stream the
+     * proxy cannot read back exactly (ENCODING, unusual options) is blocked while results are masked for the
+     * identity, rather than let unmasked data out.
      */
     @Override
     public CompletionStage<Verdict> onStatement(StatementContext context) {
@@ -179,9 +179,10 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy-out",
                 "COPY TO in a format the proxy cannot mask", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
-                        "dbwarden: this COPY ... TO cannot be masked (binary format, ENCODING or unusual options), "
+                        "dbwarden: this COPY ... TO cannot be masked (ENCODING or unusual options), "
                                 + "and results are masked for this identity",
-                        null, "Use COPY ... TO STDOUT in text or CSV format (its rows are masked), or SELECT.")));
+                        null, "Use COPY ... TO STDOUT in text, CSV or binary format without ENCODING (its rows are "
+                                + "masked), or SELECT.")));
     }
 
     /**

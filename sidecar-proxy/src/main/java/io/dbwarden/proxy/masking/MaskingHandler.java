@@ -657,16 +657,23 @@ final class MaskingHandler implements ResultHandler {
     private Plan[] copyPlan;
     private boolean copyHeaderPending;
     private boolean copyTypesKnown;
+    /** The column types of a table's COPY (0 where unknown); null for COPY (query). */
+    private int[] copyTypes;
+    private BinaryCopy binaryCopy;
 
     @Override
     public CompletionStage<Void> onCopyOut(ByteBuf response) {
         int columns = response.getUnsignedShort(response.readerIndex() + 6);
         copy = CopyFormat.parse(context.statement());
-        if (copy == null || response.getByte(response.readerIndex() + 5) != 0) {
+        if (copy == null || response.getByte(response.readerIndex() + 5) != (copy.binary ? 1 : 0)) {
+            copy = null;
             copyPlan = unresolved(columns); // the statement filter refuses these; never pass them unmasked
             return null;
         }
-        copyHeaderPending = copy.header;
+        copyHeaderPending = copy.header && !copy.binary;
+        if (copy.binary) {
+            binaryCopy = new BinaryCopy(columns, this::maskBinaryCopyField);
+        }
         CompletionStage<Void> inheritance = catalog.ensureInheritance();
         if (inheritance != null) {
             // which tables are partitions of masked ones is needed for both kinds of COPY
@@ -731,11 +738,13 @@ final class MaskingHandler implements ResultHandler {
             return unresolved(columns);
         }
         copyTypesKnown = true;
+        copyTypes = new int[columns];
         Plan[] p = new Plan[columns];
         for (int i = 0; i < columns; i++) {
             int attnum = attnums.get(i);
             String column = rel.columns().get(attnum);
             int type = rel.types().getOrDefault(attnum, 0);
+            copyTypes[i] = type;
             boolean textual = TEXT_TYPES.contains(type);
             if (column == null) {
                 p[i] = new Plan.Unresolved(false);
@@ -758,6 +767,15 @@ final class MaskingHandler implements ResultHandler {
         if (copyHeaderPending) {
             copyHeaderPending = false;
             return data;
+        }
+        if (binaryCopy != null) {
+            byte[] in = new byte[data.readableBytes() - 5];
+            data.getBytes(data.readerIndex() + 5, in);
+            byte[] out = binaryCopy.feed(in);
+            if (binaryCopy.broken()) {
+                count("unreadable binary copy stream:cut off");
+            }
+            return copyData(data, out);
         }
         int start = data.readerIndex() + 5;
         int len = data.readableBytes() - 5;
@@ -801,6 +819,46 @@ final class MaskingHandler implements ResultHandler {
             }
         }
         return changed ? copyData(data, copy.join(values)) : data;
+    }
+
+    /**
+     * One field of a binary COPY row masked by its column's plan. A text type's binary form is its text (jsonb's
+     * after a version byte), masked as in text format; a masked value of another type becomes NULL, valid for any
+     * type; arrays and rows are masked element by element and field by field in their binary forms. In a COPY
+     * (query) the types are unknown: what the detectors find something in becomes NULL.
+     */
+    private byte[] maskBinaryCopyField(int c, byte[] v) {
+        Plan p = copyPlan[c];
+        int type = copyTypes == null ? 0 : copyTypes[c];
+        return switch (p) {
+            case Plan.Rule r -> {
+                boolean masks = r.textual() && !r.rule().masker().nulls();
+                count((masks || r.rule().masker().nulls() ? "" : "nullified (type unknown or not text) ") + "column "
+                        + r.column() + " " + r.rule().name() + ":" + r.rule().masker().label());
+                if (!masks) {
+                    yield null;
+                }
+                boolean versioned = type == JSONB && v.length > 0 && v[0] == 1;
+                String text = new String(v, versioned ? 1 : 0, v.length - (versioned ? 1 : 0), StandardCharsets.UTF_8);
+                yield ((versioned ? "\u0001" : "") + maskedText(text, type, r.rule().masker()))
+                        .getBytes(StandardCharsets.UTF_8);
+            }
+            case Plan.Unresolved u -> {
+                count("unresolved copy column " + (c + 1) + ":null");
+                yield null;
+            }
+            case Plan.Detect d when d.typeOid() == 0 -> {
+                String text = new String(v, StandardCharsets.UTF_8);
+                yield detectsSomething(text, 0) ? null : v;
+            }
+            case Plan.Detect d -> {
+                String text = new String(v, StandardCharsets.UTF_8);
+                String masked = detectIn(text, d.typeOid());
+                yield masked == text ? v : masked == null ? null : masked.getBytes(StandardCharsets.UTF_8);
+            }
+            case Plan.DetectWhole w -> detectWhole(v, w.typeOid());
+            default -> v;
+        };
     }
 
     /** Detectors over a COPY value; values that are only digits are left alone when the column type is unknown. */

@@ -326,16 +326,88 @@ class MaskingIntegrationTest {
                 .isEqualTo("ada@example.com\n");
     }
 
+    /**
+     * Binary COPY (what DuckDB's postgres scanner, Npgsql's binary export and bulk loaders read) is masked as text COPY
+     * is: a text column's value in its binary form is its text, masked in place with the tuple's lengths written
+     * again; a masked value of another type becomes NULL; columns of a COPY (query) whose types are unknown here
+     * become NULL when masked. The stream stays one the client reads, and an exempt identity gets the server's bytes.
+     */
     @Test
-    void copyToInBinaryFormatIsRefusedWhileMasking() throws Exception {
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> copyOut(masked,
-                        "COPY m_customers TO STDOUT WITH (FORMAT binary)"))
+    void copyToInBinaryFormatIsMasked() throws Exception {
+        String table = "COPY m_customers (id, email, birthdate, ssn, notes, profile) TO STDOUT WITH (FORMAT binary)";
+        List<List<byte[]>> rows = binaryCopy(copyOutBytes(masked, table));
+        assertThat(rows).hasSize(3);
+        assertThat(rows).extracting(r -> java.nio.ByteBuffer.wrap(r.get(0)).getInt()).containsExactly(1, 2, 3);
+        assertThat(rows).extracting(r -> text(r.get(1))).containsExactly("a***@example.com", null, "c***@example.org");
+        assertThat(rows).extracting(r -> r.get(2)).containsOnlyNulls(); // a date under a redacting rule: NULL
+        assertThat(rows).extracting(r -> text(r.get(3))).doesNotContain("123-45-6789", "987-65-4321")
+                .doesNotContainNull();
+        assertThat(text(rows.get(0).get(4))).isEqualTo("card **** **** **** 4242 and token [redacted]");
+        assertThat(text(rows.get(1).get(4))).isEqualTo("nothing secret here");
+        // jsonb keeps its version byte
+        assertThat(rows.get(0).get(5)[0]).isEqualTo((byte) 1);
+        assertThat(text(rows.get(0).get(5)).substring(1)).isEqualTo("{\"email\": \"ada@example.com\"}");
+        // a query's columns: of unknown type, so a masked one is NULL
+        List<List<byte[]>> query = binaryCopy(copyOutBytes(masked,
+                "COPY (SELECT id, lower(email) FROM m_customers ORDER BY id) TO STDOUT (FORMAT binary)"));
+        assertThat(query).extracting(r -> r.get(1)).containsOnlyNulls();
+        assertThat(query).extracting(r -> r.get(0)).doesNotContainNull();
+        // the old spelling, and an exempt identity: the server's own bytes
+        assertThat(binaryCopy(copyOutBytes(masked, "COPY m_customers (email) TO STDOUT BINARY")))
+                .extracting(r -> text(r.get(0))).contains("a***@example.com");
+        byte[] direct;
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut(table, out);
+            direct = out.toByteArray();
+        }
+        assertThat(copyOutBytes(exempt, table)).isEqualTo(direct);
+        // a stream in another encoding is still refused; COPY FROM is not affected
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> copyOutBytes(masked,
+                        "COPY m_customers TO STDOUT WITH (FORMAT binary, ENCODING 'LATIN1')"))
                 .hasMessageContaining("cannot be masked");
         try (Connection c = connect(masked, "")) {
             c.createStatement().execute("CREATE TEMP TABLE m_import (v text)");
             assertThat(c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
                     .copyIn("COPY m_import FROM STDIN", new java.io.StringReader("x\n"))).isEqualTo(1);
         }
+    }
+
+    private static byte[] copyOutBytes(RunCommand.Running r, String sql) throws Exception {
+        try (Connection c = connect(r, "")) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut(sql, out);
+            return out.toByteArray();
+        }
+    }
+
+    /** The tuples of a binary COPY stream (null for NULL), checking its header, lengths and trailer. */
+    static List<List<byte[]>> binaryCopy(byte[] stream) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(stream);
+        byte[] signature = new byte[11];
+        b.get(signature);
+        assertThat(signature).isEqualTo("PGCOPY\n\u00ff\r\n\0".getBytes(StandardCharsets.ISO_8859_1));
+        b.getInt();
+        b.position(b.position() + 4 + b.getInt(b.position()));
+        List<List<byte[]>> rows = new java.util.ArrayList<>();
+        for (short n = b.getShort(); n != -1; n = b.getShort()) {
+            List<byte[]> row = new java.util.ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int len = b.getInt();
+                byte[] v = len < 0 ? null : new byte[len];
+                if (v != null) {
+                    b.get(v);
+                }
+                row.add(v);
+            }
+            rows.add(row);
+        }
+        assertThat(b.hasRemaining()).as("bytes after the trailer").isFalse();
+        return rows;
+    }
+
+    private static String text(byte[] v) {
+        return v == null ? null : new String(v, StandardCharsets.UTF_8);
     }
 
     @Test
@@ -881,6 +953,14 @@ class MaskingIntegrationTest {
             copy.copyOut("COPY m_arr TO STDOUT", out);
             assertThat(out.toString()).doesNotContain("ada@").matches("1\t\\{\"[^\"]+@example\\.com\",x,NULL}\tplain\n"
                     + "2\t\\{\"none here\"}\tb\n");
+            // binary COPY: the array in its binary form, element by element; the tuple's lengths follow
+            java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+            copy.copyOut("COPY m_arr TO STDOUT (FORMAT binary)", binary);
+            List<List<byte[]>> rows = binaryCopy(binary.toByteArray());
+            assertThat(rows).hasSize(2);
+            String contacts = new String(rows.get(0).get(1), StandardCharsets.ISO_8859_1);
+            assertThat(contacts).doesNotContain("ada@").contains("@example.com").contains("x");
+            assertThat(new String(rows.get(0).get(2), StandardCharsets.UTF_8)).isEqualTo("plain");
         }
         // binary results (pgjdbc asks for them once a statement is prepared): arrays hold their text as it is
         try (RunCommand.Running proxy = CliProxy.start(tmp, policy, "apps/reporting");
