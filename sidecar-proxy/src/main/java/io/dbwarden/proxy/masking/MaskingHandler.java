@@ -771,8 +771,9 @@ final class MaskingHandler implements ResultHandler {
         if (binaryCopy != null) {
             byte[] in = new byte[data.readableBytes() - 5];
             data.getBytes(data.readerIndex() + 5, in);
+            boolean readable = !binaryCopy.broken();
             byte[] out = binaryCopy.feed(in);
-            if (binaryCopy.broken()) {
+            if (readable && binaryCopy.broken()) {
                 count("unreadable binary copy stream:cut off");
             }
             return copyData(data, out);
