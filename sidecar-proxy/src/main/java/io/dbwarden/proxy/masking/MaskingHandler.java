@@ -769,6 +769,9 @@ final class MaskingHandler implements ResultHandler {
             return data;
         }
         if (binaryCopy != null) {
+            if (java.util.Arrays.stream(copyPlan).allMatch(p -> p == PASS)) {
+                return data; // no column to mask: the stream as it is
+            }
             byte[] in = new byte[data.readableBytes() - 5];
             data.getBytes(data.readerIndex() + 5, in);
             boolean readable = !binaryCopy.broken();

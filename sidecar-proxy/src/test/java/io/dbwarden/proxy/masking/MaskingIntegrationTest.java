@@ -362,6 +362,13 @@ class MaskingIntegrationTest {
             direct = out.toByteArray();
         }
         assertThat(copyOutBytes(exempt, table)).isEqualTo(direct);
+        // nothing to mask in a table: its stream as the server sent it
+        String orders = "COPY m_orders TO STDOUT (FORMAT binary)";
+        try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut(orders, out);
+            assertThat(copyOutBytes(masked, orders)).isEqualTo(out.toByteArray());
+        }
         // a stream in another encoding is still refused; COPY FROM is not affected
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> copyOutBytes(masked,
                         "COPY m_customers TO STDOUT WITH (FORMAT binary, ENCODING 'LATIN1')"))
@@ -1755,6 +1762,17 @@ class MaskingIntegrationTest {
                         + "TO STDOUT", out);
                 assertThat(out.toString()).matches("1\ta\\*\\*\\*@example\\.com\ta\\*\\*\\*@example\\.org"
                         + "\twrite to [^\t]+@example\\.com please\tnothing here\n").doesNotContain("ada@");
+                // binary COPY: the same text in place, the citext[] element by element
+                java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+                c.unwrap(PGConnection.class).getCopyAPI().copyOut("COPY m_ci (email, contact, note, tags, plain) "
+                        + "TO STDOUT (FORMAT binary)", binary);
+                List<String> copied = binaryCopy(binary.toByteArray()).getFirst().stream()
+                        .map(v -> new String(v, StandardCharsets.ISO_8859_1)).toList();
+                assertThat(copied.get(0)).isEqualTo("a***@example.com");
+                assertThat(copied.get(1)).isEqualTo("a***@example.org");
+                assertThat(copied.get(2)).startsWith("write to ").endsWith("@example.com please").doesNotContain("ada@");
+                assertThat(copied.get(3)).contains("@example.com", "x").doesNotContain("ada@");
+                assertThat(copied.get(4)).isEqualTo("nothing here");
             }
         }
         // detectors alone: the column types are looked up, not the tables
