@@ -95,7 +95,8 @@ final class CopyFormat {
             }
             String value = k + 1 < t.size() ? literal(s, t.get(k + 1)) : null;
             switch (tok.text()) {
-                case "binary" -> binary = true;
+                // the old spelling (TO STDOUT BINARY, WITH BINARY); elsewhere the word is a column (FORCE_QUOTE)
+                case "binary" -> binary |= t.get(k - 1).isWord("stdout") || t.get(k - 1).isWord("with");
                 case "format" -> {
                     String f = k + 1 < t.size() ? t.get(k + 1).text() : "";
                     binary = f.equals("binary");
