@@ -375,6 +375,13 @@ final class MaskingHandler implements ResultHandler {
         return encode(maskedText(value, typeOids[column], masker), row, at, len, column, json(column));
     }
 
+    /** {@link #maskedText(String, int, Masker)} of a value's bytes, in either format (binary jsonb: a version byte). */
+    private byte[] maskedText(byte[] value, int typeOid, Masker masker) {
+        boolean versioned = typeOid == JSONB && value.length > 0 && value[0] == 1; // binary jsonb
+        String text = new String(value, versioned ? 1 : 0, value.length - (versioned ? 1 : 0), StandardCharsets.UTF_8);
+        return ((versioned ? "\u0001" : "") + maskedText(text, typeOid, masker)).getBytes(StandardCharsets.UTF_8);
+    }
+
     /**
      * A value of a text type masked whole by {@code masker} (null: redacted): json and jsonb value by value, xml with
      * its markup kept, other text as the masker makes it.
@@ -423,11 +430,7 @@ final class MaskingHandler implements ResultHandler {
                         return null;
                     }
                     count(fieldLabel);
-                    boolean versioned = as == JSONB && field.length > 0 && field[0] == 1; // binary jsonb
-                    String text = new String(field, versioned ? 1 : 0, field.length - (versioned ? 1 : 0),
-                            StandardCharsets.UTF_8);
-                    String out = (versioned ? "\u0001" : "") + maskedText(text, as, r.masker());
-                    return out.getBytes(StandardCharsets.UTF_8);
+                    return maskedText(field, as, r.masker());
                 });
                 return masked == value ? null : masked;
             } catch (TextArrays.Unreadable e) {
@@ -535,6 +538,19 @@ final class MaskingHandler implements ResultHandler {
      *                               in which something was found that it cannot mask in place
      */
     private byte[] detectField(byte[] value, int typeOid) throws TextArrays.Unreadable {
+        return detectField(value, typeOid, false);
+    }
+
+    /**
+     * @param typeFromCatalog whether {@code typeOid} is the catalog's last look at a text-format row's field rather
+     *                        than the value's own (binary rows carry their fields' types). A value of a type that
+     *                        carries no text is left untouched, so it must then read as that type: a column changed
+     *                        outside the proxy since (another type, the same number of fields) would otherwise let
+     *                        text through unsearched until the catalog is read again. Numbers, booleans and UUIDs
+     *                        must have their shape; a value of another such type (a date, an interval, an address)
+     *                        must hold nothing a detector finds; else Unreadable, and the whole row is searched
+     */
+    private byte[] detectField(byte[] value, int typeOid, boolean typeFromCatalog) throws TextArrays.Unreadable {
         int type = catalog.maskedAs(typeOid);
         if (type == 0 || TEXT_TYPES.contains(type)) {
             String text = new String(value, StandardCharsets.UTF_8);
@@ -561,37 +577,23 @@ final class MaskingHandler implements ResultHandler {
         if (type == RECORD || fields != null) {
             // in text format the fields' types are the catalog's, which may be older than the row type
             boolean typesFromCatalog = fields != null && value.length > 0 && value[0] == '(';
-            return Records.mask(value, fields, (field, fieldType, index) -> typesFromCatalog
-                    ? detectFieldOfCatalogType(field, fieldType) : detectField(field, fieldType));
+            return Records.mask(value, fields,
+                    (field, fieldType, index) -> detectField(field, fieldType, typesFromCatalog));
         }
-        if (carriesText(type) && rules.found(new String(value, StandardCharsets.UTF_8))) {
-            throw new TextArrays.Unreadable("type " + typeOid + " carries what a detector found");
+        if (carriesText(type)) {
+            if (rules.found(new String(value, StandardCharsets.UTF_8))) {
+                throw new TextArrays.Unreadable("type " + typeOid + " carries what a detector found");
+            }
+            return value;
+        }
+        if (typeFromCatalog) {
+            String text = new String(value, StandardCharsets.UTF_8);
+            Boolean shaped = FieldShapes.fits(type, text);
+            if (shaped != null ? !shaped : rules.found(text)) {
+                throw new TextArrays.Unreadable("a field that does not read as its type " + typeOid);
+            }
         }
         return value;
-    }
-
-    /**
-     * A field of a row in text format, typed by the catalog's last look at the row type rather than by the value
-     * (binary rows carry their fields' types). A field of a type that carries no text is left untouched, so it must
-     * read as that type: a column changed outside the proxy since (another type, the same number of fields) would
-     * otherwise let text through unsearched until the catalog is read again. Numbers, booleans and UUIDs must have
-     * their shape; a field of another such type (a date, an interval, an address) must hold nothing a detector finds.
-     *
-     * @throws TextArrays.Unreadable when the field does not read as its type: the whole value is then searched
-     */
-    private byte[] detectFieldOfCatalogType(byte[] field, int typeOid) throws TextArrays.Unreadable {
-        byte[] out = detectField(field, typeOid);
-        int type = catalog.maskedAs(typeOid);
-        if (out != field || type == 0 || TEXT_TYPES.contains(type) || carriesText(type)
-                || catalog.elementType(type) != 0 || catalog.fieldTypes(type) != null) {
-            return out; // searched as what it is
-        }
-        String text = new String(field, StandardCharsets.UTF_8);
-        Boolean shaped = FieldShapes.fits(type, text);
-        if (shaped != null ? !shaped : rules.found(text)) {
-            throw new TextArrays.Unreadable("a field that does not read as its type " + typeOid);
-        }
-        return field;
     }
 
     /**
@@ -839,13 +841,7 @@ final class MaskingHandler implements ResultHandler {
                 boolean masks = r.textual() && !r.rule().masker().nulls();
                 count((masks || r.rule().masker().nulls() ? "" : "nullified (type unknown or not text) ") + "column "
                         + r.column() + " " + r.rule().name() + ":" + r.rule().masker().label());
-                if (!masks) {
-                    yield null;
-                }
-                boolean versioned = type == JSONB && v.length > 0 && v[0] == 1;
-                String text = new String(v, versioned ? 1 : 0, v.length - (versioned ? 1 : 0), StandardCharsets.UTF_8);
-                yield ((versioned ? "\u0001" : "") + maskedText(text, type, r.rule().masker()))
-                        .getBytes(StandardCharsets.UTF_8);
+                yield masks ? maskedText(v, type, r.rule().masker()) : null;
             }
             case Plan.Unresolved u -> {
                 count("unresolved copy column " + (c + 1) + ":null");
@@ -855,11 +851,7 @@ final class MaskingHandler implements ResultHandler {
                 String text = new String(v, StandardCharsets.UTF_8);
                 yield detectsSomething(text, 0) ? null : v;
             }
-            case Plan.Detect d -> {
-                String text = new String(v, StandardCharsets.UTF_8);
-                String masked = detectIn(text, d.typeOid());
-                yield masked == text ? v : masked == null ? null : masked.getBytes(StandardCharsets.UTF_8);
-            }
+            case Plan.Detect d -> detectWhole(v, d.typeOid());
             case Plan.DetectWhole w -> detectWhole(v, w.typeOid());
             default -> v;
         };
