@@ -245,27 +245,40 @@ final class JsonMasking {
      * value may repeat a name itself).
      */
     private static final class ObjectKeys {
-        private final ArrayDeque<Set<String>> open = new ArrayDeque<>();
+        /** Per open object: every name written in it, and those the masking made (masked or renumbered). */
+        private record Names(Set<String> all, Set<String> made) {
+        }
+
+        private final ArrayDeque<Names> open = new ArrayDeque<>();
 
         void start() {
-            open.push(new HashSet<>());
+            open.push(new Names(new HashSet<>(), new HashSet<>()));
         }
 
         void end() {
             open.pop();
         }
 
+        /**
+         * A name kept as the document has it; numbered only when a masked name took it earlier in the object
+         * (names the document itself repeats stay).
+         */
         String kept(String name) {
-            open.peek().add(name);
-            return name;
+            Names names = open.peek();
+            if (!names.made().contains(name)) {
+                names.all().add(name);
+                return name;
+            }
+            return masked(name);
         }
 
         String masked(String name) {
-            Set<String> names = open.peek();
+            Names names = open.peek();
             String unique = name;
-            for (int n = 2; !names.add(unique); n++) {
+            for (int n = 2; !names.all().add(unique); n++) {
                 unique = name + "#" + n;
             }
+            names.made().add(unique);
             return unique;
         }
     }

@@ -74,6 +74,11 @@ class JsonMaskingTest {
         UnaryOperator<String> emails = v -> v.matches("a\\w*@example\\.com") ? "a***@example.com" : v;
         assertThat(JsonMasking.detected("{\"ann@example.com\": 1, \"amy@example.com\": 2, \"bob\": 3}", emails))
                 .isEqualTo("{\"a***@example.com\":1,\"a***@example.com#2\":2,\"bob\":3}");
+        // a kept name that a masked one took earlier in the object is numbered instead
+        assertThat(JsonMasking.detected("{\"ann@example.com\": 1, \"a***@example.com\": 2, \"a***@example.com#2\": 3}",
+                emails)).isEqualTo("{\"a***@example.com\":1,\"a***@example.com#2\":2,\"a***@example.com#2#2\":3}");
+        assertThat(JsonMasking.detected("{\"x\": {\"ann@example.com\": 1}, \"a***@example.com\": 2}", emails))
+                .as("each object its own names").isEqualTo("{\"x\":{\"a***@example.com\":1},\"a***@example.com\":2}");
         // names the document itself repeats are not the masking's doing and stay
         assertThat(JsonMasking.detected("{\"k\": 1, \"k\": \"ann@example.com\"}", emails))
                 .isEqualTo("{\"k\":1,\"k\":\"a***@example.com\"}");
