@@ -679,7 +679,49 @@ final class ExpressionLineage {
                 return rule;
             }
         }
+        return viewRuleForNames(names, rules);
+    }
+
+    /**
+     * The rule of a masked table column that a view the statement reads may show under a name {@code names}
+     * mention (renamed, or computed: {@code lower(contact)} of a view's {@code email AS contact}), or through the
+     * view's whole row ({@link MaskingRules#viewColumnRule}, as for the view's columns the server names).
+     */
+    private MaskingRules.ColumnRule viewRuleForNames(Set<String> names, MaskingRules rules) {
+        for (QualifiedName table : tables) {
+            QualifiedName resolved = table.inSchema(rules.defaultSchema());
+            Ancestry.ViewColumns view = ancestry.viewColumns(resolved.schema(), resolved.name());
+            if (view == null) {
+                continue;
+            }
+            for (String n : names) {
+                boolean wholeRow = n.equals(table.name()) || table.equals(aliases.get(n));
+                if (wholeRow || view.names().contains(n)) {
+                    MaskingRules.ColumnRule r = viewColumnRule(view, wholeRow ? null : n, rules, ancestry);
+                    if (r != null) {
+                        return r;
+                    }
+                }
+            }
+        }
         return null;
+    }
+
+    /**
+     * {@link MaskingRules#viewColumnRule} of a view's column ({@code column} null: its whole row), each table
+     * column it reads ruled with its table's lineage ({@link #lineOf}).
+     */
+    static MaskingRules.ColumnRule viewColumnRule(Ancestry.ViewColumns view, String column, MaskingRules rules,
+                                                  Ancestry ancestry) {
+        return MaskingRules.viewColumnRule(column, view.sources(), Ancestry.ViewColumns.Source::column, src -> {
+            for (QualifiedName as : lineOf(src.table(), rules.defaultSchema(), ancestry)) {
+                MaskingRules.ColumnRule r = rules.ruleFor(as.schema(), as.name(), src.column());
+                if (r != null) {
+                    return r;
+                }
+            }
+            return null;
+        });
     }
 
     /**
@@ -689,14 +731,28 @@ final class ExpressionLineage {
      * json, jsonb or text and a label); null for anything else, whose JSON may hold masked values under any key.
      */
     QualifiedName rowAsJson(int index, int fieldCount) {
+        return rowsIn(index, fieldCount, true);
+    }
+
+    /**
+     * The table whose own rows output column {@code index} is an array of: the item is exactly {@code array_agg(c)}
+     * of a table or its alias {@code c} (optionally {@code c.*}, ORDER BY, FILTER and a label); null for anything
+     * else. Only the server can tell that the elements are of that table's row type (the column's type).
+     */
+    QualifiedName rowsAsArray(int index, int fieldCount) {
+        return rowsIn(index, fieldCount, false);
+    }
+
+    /** @param json whether the function is one of {@link #ROW_TO_JSON} (else array_agg) */
+    private QualifiedName rowsIn(int index, int fieldCount, boolean json) {
         if (items == null || items.size() != fieldCount) {
             return null;
         }
         Item item = items.get(index);
         int i = item.from();
         int to = item.to();
-        if (i + 3 >= to || tokens.get(i).kind() != SqlToken.Kind.WORD || !ROW_TO_JSON.contains(tokens.get(i).text())
-                || !tokens.get(i + 1).isSymbol("(")) {
+        if (i + 3 >= to || tokens.get(i).kind() != SqlToken.Kind.WORD || !tokens.get(i + 1).isSymbol("(")
+                || !(json ? ROW_TO_JSON.contains(tokens.get(i).text()) : tokens.get(i).isWord("array_agg"))) {
             return null;
         }
         SqlToken row = tokens.get(i + 2);
@@ -707,7 +763,7 @@ final class ExpressionLineage {
         if (i + 1 < to && tokens.get(i).isSymbol(".") && tokens.get(i + 1).isSymbol("*")) {
             i += 2;
         }
-        if (i + 1 < to && tokens.get(i).isSymbol(",")
+        if (json && i + 1 < to && tokens.get(i).isSymbol(",")
                 && (tokens.get(i + 1).isWord("true") || tokens.get(i + 1).isWord("false"))) {
             i += 2; // row_to_json(c, true)
         }
@@ -721,7 +777,7 @@ final class ExpressionLineage {
         if (i + 1 < to && tokens.get(i).isWord("filter") && tokens.get(i + 1).isSymbol("(")) {
             i = closing(i + 2, to) + 1; // json_agg(c) FILTER (WHERE ...): which rows, not what they hold
         }
-        if (i + 1 < to && tokens.get(i).isSymbol("::") && (tokens.get(i + 1).isWord("json")
+        if (json && i + 1 < to && tokens.get(i).isSymbol("::") && (tokens.get(i + 1).isWord("json")
                 || tokens.get(i + 1).isWord("jsonb") || tokens.get(i + 1).isWord("text"))) {
             i += 2;
         }

@@ -236,10 +236,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.CREATE);
-        if (!writes || c.tables().stream().noneMatch(table -> ExpressionLineage.lineOf(table, rules.defaultSchema(),
-                ancestry).stream().anyMatch(as -> rules.columns().stream().anyMatch(r -> r.matchesTable(as.schema(),
-                as.name()))))) {
-            return null; // no table with masked columns is named at all
+        if (!writes || c.tables().stream().noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
+            return null; // no table with masked columns is named at all, nor read through a view
         }
         if (n.startsWith("update")) {
             return updateCopies(t, c, rules, ancestry);
@@ -249,6 +247,20 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             return hasSubquery(t) ? ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules) : null;
         }
         return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
+    }
+
+    /**
+     * Whether a rule names a column of this table, of one in its lineage, or (for a view) of a table the view reads,
+     * under that table's own name ({@code INSERT ... SELECT contact FROM contacts}, contacts showing email).
+     */
+    private static boolean mayHoldMaskedColumns(io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName table,
+                                                MaskingRules rules, Ancestry ancestry) {
+        var resolved = table.inSchema(rules.defaultSchema());
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> read = new java.util.ArrayList<>();
+        read.add(resolved);
+        read.addAll(ancestry.viewSources(resolved.schema(), resolved.name()));
+        return read.stream().flatMap(t -> ExpressionLineage.lineOf(t, rules.defaultSchema(), ancestry).stream())
+                .anyMatch(as -> rules.columns().stream().anyMatch(r -> r.matchesTable(as.schema(), as.name())));
     }
 
     /**

@@ -122,13 +122,38 @@ final class MaskingHandler implements ResultHandler {
         CompletionStage<Void> loading = all(catalog.ensure(oids), catalog.reload(wholeRows), userTypes.isEmpty()
                 ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
         if (loading == null) {
-            plan(d, false);
-            return null;
+            loading = reloadArraysOfRows(d);
+            if (loading == null) {
+                plan(d, false);
+                return null;
+            }
+        } else if (!userTypes.isEmpty()) {
+            loading = loading.thenCompose(v -> {
+                CompletionStage<Void> again = reloadArraysOfRows(d);
+                return again != null ? again : CompletableFuture.completedFuture(null);
+            });
         }
         return loading.handle((v, err) -> {
             plan(d, err != null);
             return null;
         });
+    }
+
+    /**
+     * Reloads the tables whose rows a computed column holds arrays of (array_agg(c), once its type is known): they
+     * may be masked field by field, by positions, as a table's whole row is; null stage when there are none.
+     */
+    private CompletionStage<Void> reloadArraysOfRows(RowDescription d) {
+        Set<Integer> tables = new HashSet<>();
+        for (RowDescription.Field f : d.fields()) {
+            if (f.tableOid() == 0 && catalog.elementType(f.typeOid()) != 0) {
+                Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
+                if (rel != null && !rel.isView()) {
+                    tables.add(rel.oid());
+                }
+            }
+        }
+        return catalog.reload(tables);
     }
 
     private void plan(RowDescription d, boolean catalogFailed) {
@@ -152,6 +177,20 @@ final class MaskingHandler implements ResultHandler {
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
             } else if (byType != null) {
                 plan = byType;
+                if (byType instanceof Plan.Rule r && catalog.elementType(f.typeOid()) != 0 && !explains()) {
+                    // array_agg(c): the table's own rows (the server tells their type, the statement that they are
+                    // c's whole rows, not rows built from other values), masked field by field like SELECT c
+                    if (lineage == null) {
+                        lineage = ExpressionLineage.of(context.runs().tokens(), catalog.ancestry());
+                    }
+                    QualifiedName rows = lineage.rowsAsArray(i, fields.size());
+                    Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
+                    if (rows != null && rel != null && !rel.isView() && rows.name().equals(rel.name())
+                            && (rows.schema() == null || rows.schema().equals(rel.schema()))) {
+                        plan = new Plan.Rule(r.rule(), r.column(), textual, null,
+                                new QualifiedName(rel.schema(), rel.name()));
+                    }
+                }
             } else if (explains()) {
                 // a query plan names tables, columns and the statement's own constants, never stored values (ANALYZE
                 // adds counts and timings): masking it by the columns the explained query reads (EXPLAIN SELECT *
@@ -224,7 +263,17 @@ final class MaskingHandler implements ResultHandler {
                 }
             }
         }
-        return null;
+        // a view's row holds the base columns it reads under its own names (a rule naming only the base column does
+        // not reach the view by its name): masked whole when one of them is masked
+        MaskingRules.ColumnRule r = rel.isView() ? viewRule(rel, null) : null;
+        return r == null ? null : new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+    }
+
+    /** {@link MaskingRules#viewColumnRule} of a view's column (null: its whole row), by the base columns it reads. */
+    private MaskingRules.ColumnRule viewRule(Catalog.Relation view, String column) {
+        return MaskingRules.viewColumnRule(column, Catalog.copy(view.viewSources()), Catalog.Column::name,
+                src -> rules.ruleFor(src.schema(), src.table(), src.name(), catalog.lineage(src.schema(),
+                        src.table())));
     }
 
     /** Completes when every given stage has (null stages are done already); null when all are null. */
@@ -263,24 +312,9 @@ final class MaskingHandler implements ResultHandler {
         }
         if (rel.isView()) {
             // a view column is masked when it is (or may be computed from) a masked base column the view reads
-            List<Catalog.Column> sources = Catalog.copy(rel.viewSources());
-            MaskingRules.ColumnRule firstMasked = null;
-            boolean sameNameAsSource = false;
-            for (Catalog.Column src : sources) {
-                MaskingRules.ColumnRule r = rules.ruleFor(src.schema(), src.table(), src.name(),
-                        catalog.lineage(src.schema(), src.table()));
-                if (src.name().equals(column)) {
-                    sameNameAsSource = true;
-                    if (r != null) {
-                        return new Plan.Rule(r, label, textual);
-                    }
-                }
-                if (r != null && firstMasked == null) {
-                    firstMasked = r;
-                }
-            }
-            if (firstMasked != null && !sameNameAsSource) {
-                return new Plan.Rule(firstMasked, label, textual);
+            MaskingRules.ColumnRule r = viewRule(rel, column);
+            if (r != null) {
+                return new Plan.Rule(r, label, textual);
             }
         }
         return PASS;
@@ -366,9 +400,12 @@ final class MaskingHandler implements ResultHandler {
         if (rowAsJson != null) {
             // keys are the table's column names: mask the members of its masked columns, each by its own rule
             String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
+            io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
+            io.dbwarden.proxy.sql.Ancestry.ViewColumns view = ancestry.viewColumns(schema, rowAsJson.name());
             return encode(JsonMasking.members(value, key -> {
-                MaskingRules.ColumnRule r = rules.ruleInRowOf(schema, rowAsJson.name(), key,
-                        catalog.lineage(schema, rowAsJson.name()));
+                // a view's keys are its columns' names, which may differ from the masked table columns they show
+                MaskingRules.ColumnRule r = view != null ? ExpressionLineage.viewColumnRule(view, key, rules, ancestry)
+                        : rules.ruleInRowOf(schema, rowAsJson.name(), key, catalog.lineage(schema, rowAsJson.name()));
                 return r == null ? null : r.masker();
             }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
         }
@@ -398,25 +435,28 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /**
-     * A table's whole row ({@code SELECT c FROM customers c}) masked field by field: each field by its column's rule
-     * (NULL for a field not of a text type, or a nulling rule), the other fields through the detectors, so the row
-     * stays one its type reads. Only when the value's type is that table's row type, whose fields the catalog knows;
-     * else, or when the row cannot be read, the value is masked whole by the rule.
+     * A table's whole row ({@code SELECT c FROM customers c}), or an array of them ({@code array_agg(c)}, element by
+     * element), masked field by field: each field by its column's rule (NULL for a field not of a text type, or a
+     * nulling rule), the other fields through the detectors, so the row stays one its type reads. Only when the
+     * value's type is that table's row type (or an array of it), whose fields the catalog knows; else, or when the
+     * value cannot be read, it is masked whole by the rule.
      */
     private byte[] maskRow(ByteBuf row, int at, int len, int column, Plan.Rule rule) {
         String label = "column " + rule.column() + " " + rule.rule().name() + ":" + rule.rule().masker().label();
         int type = typeOids[column];
-        Catalog.Relation rel = catalog.rowsOfType(type);
-        int[] fieldTypes = catalog.fieldTypes(type);
+        int element = catalog.elementType(type); // array_agg(c): an array of the table's rows
+        int rowType = element != 0 ? element : type;
+        Catalog.Relation rel = catalog.rowsOfType(rowType);
+        int[] fieldTypes = catalog.fieldTypes(rowType);
         QualifiedName table = rule.wholeRow();
-        if (rel != null && fieldTypes != null && rel.schema().equals(table.schema())
+        if (rel != null && fieldTypes != null && !rel.isView() && rel.schema().equals(table.schema())
                 && rel.name().equals(table.name())) {
             List<String> columns = List.copyOf(new java.util.TreeMap<>(rel.columns()).values());
             List<QualifiedName> lineage = catalog.lineage(rel.schema(), rel.name());
             byte[] value = new byte[len];
             row.getBytes(at, value);
             try {
-                byte[] masked = Records.mask(value, fieldTypes, (field, fieldType, index) -> {
+                Records.FieldMasker byColumn = (field, fieldType, index) -> {
                     MaskingRules.ColumnRule r = index < columns.size()
                             ? rules.ruleInRowOf(rel.schema(), rel.name(), columns.get(index), lineage) : null;
                     if (r == null) {
@@ -431,7 +471,10 @@ final class MaskingHandler implements ResultHandler {
                     }
                     count(fieldLabel);
                     return maskedText(field, as, r.masker());
-                });
+                };
+                byte[] masked = element != 0
+                        ? TextArrays.maskElements(value, e -> Records.mask(e, fieldTypes, byColumn))
+                        : Records.mask(value, fieldTypes, byColumn);
                 return masked == value ? null : masked;
             } catch (TextArrays.Unreadable e) {
                 // masked whole below

@@ -10,7 +10,9 @@ import io.dbwarden.api.validation.Subjects;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The masking rules that apply to one identity, compiled from every applicable policy (rules of earlier policies
@@ -166,6 +168,34 @@ public final class MaskingRules {
             r = ruleFor(lineage.get(i).schema(), lineage.get(i).name(), column);
         }
         return r;
+    }
+
+    /**
+     * The rule for column {@code column} of a view, told from the table columns it reads (the server does not record
+     * which of them each view column is computed from): a same-named source's rule when one is masked; when a source
+     * has its name but none of those is masked, none (the column is such a source under its own name); when no
+     * source has its name (renamed, or computed), the first masked source's rule, else none.
+     *
+     * @param column  the view's column; null for the view's whole row (the first masked source's rule)
+     * @param ruleOf  a source's rule (with its table's lineage), or null
+     */
+    static <S> ColumnRule viewColumnRule(String column, Collection<S> sources, Function<S, String> nameOf,
+                                         Function<S, ColumnRule> ruleOf) {
+        ColumnRule firstMasked = null;
+        boolean sameName = false;
+        for (S src : sources) {
+            ColumnRule r = ruleOf.apply(src);
+            if (nameOf.apply(src).equals(column)) {
+                sameName = true;
+                if (r != null) {
+                    return r;
+                }
+            }
+            if (r != null && firstMasked == null) {
+                firstMasked = r;
+            }
+        }
+        return sameName ? null : firstMasked;
     }
 
     ColumnRule ruleFor(String schema, String table, String column) {

@@ -1,6 +1,7 @@
 package io.dbwarden.proxy.masking;
 
 import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.Ancestry.ViewColumns;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import io.dbwarden.proxy.sql.TableGraph;
 
@@ -33,7 +34,8 @@ public final class RelationGraph implements TableGraph {
      * load is told from one that has no ancestors.
      */
     private record Graph(Map<String, List<QualifiedName>> byChild, Map<String, List<QualifiedName>> byParent,
-                         Set<String> partitions, Map<String, List<QualifiedName>> byView, Set<String> known,
+                         Set<String> partitions, Map<String, List<QualifiedName>> byView,
+                         Map<String, ViewColumns> viewColumns, Set<String> known,
                          long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
         @Override
         public List<QualifiedName> ancestors(String schema, String table) {
@@ -56,6 +58,11 @@ public final class RelationGraph implements TableGraph {
         }
 
         @Override
+        public ViewColumns viewColumns(String schema, String view) {
+            return viewColumns.get(schema + "\0" + view);
+        }
+
+        @Override
         public boolean knows(String schema, String table) {
             return "information_schema".equals(schema) || schema.startsWith("pg_toast")
                     || known.contains(schema + "\0" + table);
@@ -63,7 +70,7 @@ public final class RelationGraph implements TableGraph {
 
         boolean sameEdges(Graph other) {
             return other != null && byChild.equals(other.byChild) && partitions.equals(other.partitions)
-                    && byView.equals(other.byView);
+                    && byView.equals(other.byView) && viewColumns.equals(other.viewColumns);
         }
     }
 
@@ -219,6 +226,25 @@ public final class RelationGraph implements TableGraph {
                         + " WHERE v.relkind IN ('v', 'm') AND d.refobjid <> r.ev_class"
                         + " AND b.relkind IN ('r', 'p', 'v', 'm', 'f')"
                         + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
+                        // the table columns each user view reads, and its own columns
+                        + " UNION ALL SELECT DISTINCT 'c', vn.nspname, v.relname, bn.nspname, b.relname,"
+                        + " ba.attname::text, 0, 0"
+                        + " FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+                        + " JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace"
+                        + " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+                        + " AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+                        + " AND d.refobjsubid > 0"
+                        + " JOIN pg_catalog.pg_class b ON b.oid = d.refobjid"
+                        + " JOIN pg_catalog.pg_namespace bn ON bn.oid = b.relnamespace"
+                        + " JOIN pg_catalog.pg_attribute ba ON ba.attrelid = b.oid AND ba.attnum = d.refobjsubid"
+                        + " WHERE v.relkind IN ('v', 'm') AND d.refobjid <> r.ev_class"
+                        + " AND b.relkind IN ('r', 'p', 'f')"
+                        + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
+                        + " UNION ALL SELECT 'w', vn.nspname, v.relname, NULL, NULL, a.attname::text, 0, 0"
+                        + " FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace"
+                        + " JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0"
+                        + " AND NOT a.attisdropped"
+                        + " WHERE v.relkind IN ('v', 'm') AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'"
@@ -227,6 +253,8 @@ public final class RelationGraph implements TableGraph {
                     Map<String, List<QualifiedName>> ancestors = new HashMap<>();
                     Set<String> partitions = new HashSet<>();
                     Map<String, List<QualifiedName>> reads = new HashMap<>();
+                    Map<String, List<ViewColumns.Source>> readsColumns = new HashMap<>();
+                    Map<String, Set<String>> viewNames = new HashMap<>();
                     Set<String> known = new HashSet<>();
                     for (List<String> row : rows) {
                         String key = row.get(1) + "\0" + row.get(2);
@@ -234,6 +262,10 @@ public final class RelationGraph implements TableGraph {
                             case "r" -> known.add(key);
                             case "v" -> reads.computeIfAbsent(key, k -> new ArrayList<>())
                                     .add(new QualifiedName(row.get(3), row.get(4)));
+                            case "c" -> readsColumns.computeIfAbsent(key, k -> new ArrayList<>())
+                                    .add(new ViewColumns.Source(new QualifiedName(row.get(3), row.get(4)),
+                                            row.get(5)));
+                            case "w" -> viewNames.computeIfAbsent(key, k -> new HashSet<>()).add(row.get(5));
                             default -> {
                                 ancestors.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(new QualifiedName(row.get(3), row.get(4)));
@@ -244,8 +276,9 @@ public final class RelationGraph implements TableGraph {
                         }
                     }
                     ancestors.replaceAll((k, v) -> List.copyOf(v));
-                    return install(Map.copyOf(ancestors), Set.copyOf(partitions), closure(reads), Set.copyOf(known),
-                            started);
+                    Map<String, List<QualifiedName>> views = closure(reads);
+                    return install(Map.copyOf(ancestors), Set.copyOf(partitions), views,
+                            viewColumns(viewNames, readsColumns, views), Set.copyOf(known), started);
                 });
     }
 
@@ -266,6 +299,24 @@ public final class RelationGraph implements TableGraph {
         return Map.copyOf(all);
     }
 
+    /**
+     * Each view's columns and the table columns it reads: its own, and those of every view it reads (through views
+     * over views; the server records which columns of an inner view the outer one reads, not what they are made of).
+     */
+    private static Map<String, ViewColumns> viewColumns(Map<String, Set<String>> names,
+                                                        Map<String, List<ViewColumns.Source>> reads,
+                                                        Map<String, List<QualifiedName>> views) {
+        Map<String, ViewColumns> all = new HashMap<>();
+        names.forEach((view, columns) -> {
+            Set<ViewColumns.Source> sources = new LinkedHashSet<>(reads.getOrDefault(view, List.of()));
+            for (QualifiedName inner : views.getOrDefault(view, List.of())) {
+                sources.addAll(reads.getOrDefault(inner.schema() + "\0" + inner.name(), List.of()));
+            }
+            all.put(view, new ViewColumns(Set.copyOf(columns), List.copyOf(sources)));
+        });
+        return Map.copyOf(all);
+    }
+
     /** Every table's partitions and children at every level, from each one's ancestors. */
     private static Map<String, List<QualifiedName>> descendants(Map<String, List<QualifiedName>> ancestors) {
         Map<String, List<QualifiedName>> below = new HashMap<>();
@@ -281,17 +332,18 @@ public final class RelationGraph implements TableGraph {
     }
 
     private synchronized boolean install(Map<String, List<QualifiedName>> ancestors, Set<String> partitions,
-                                         Map<String, List<QualifiedName>> views, Set<String> known, long started) {
+                                         Map<String, List<QualifiedName>> views, Map<String, ViewColumns> columns,
+                                         Set<String> known, long started) {
         Graph current = graph;
         if ((current != null && current.startedAtNanos() - started > 0) || invalidatedAtNanos - started > 0) {
             return false; // a later load finished first, or DDL ran after this one started
         }
         long now = System.nanoTime();
         Map<String, List<QualifiedName>> descendants = descendants(ancestors);
-        Graph loaded = new Graph(ancestors, descendants, partitions, views, known, started, now, 0);
+        Graph loaded = new Graph(ancestors, descendants, partitions, views, columns, known, started, now, 0);
         Graph last = lastLoaded;
         long version = last == null ? 1 : loaded.sameEdges(last) ? last.version() : last.version() + 1;
-        loaded = new Graph(ancestors, descendants, partitions, views, known, started, now, version);
+        loaded = new Graph(ancestors, descendants, partitions, views, columns, known, started, now, version);
         lastLoaded = loaded;
         graph = loaded;
         lastFailure = null;

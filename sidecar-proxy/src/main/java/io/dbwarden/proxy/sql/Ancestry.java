@@ -3,6 +3,7 @@ package io.dbwarden.proxy.sql;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.List;
+import java.util.Set;
 
 /**
  * What tables are partitions or inheritance children of (the database's pg_inherits graph, as the proxy last loaded
@@ -36,6 +37,25 @@ public interface Ancestry {
      */
     default List<QualifiedName> viewSources(String schema, String view) {
         return List.of();
+    }
+
+    /**
+     * A user view's (or materialized view's) own column names and the table columns it reads, through views over
+     * views (an outer view reads all that the views it reads do); null for other relations. The server does not
+     * record which of its columns each column is computed from.
+     */
+    default ViewColumns viewColumns(String schema, String view) {
+        return null;
+    }
+
+    /**
+     * @param names   the view's columns
+     * @param sources the table columns it reads
+     */
+    record ViewColumns(Set<String> names, List<Source> sources) {
+        /** A column of a table (not a view) that a view reads. */
+        public record Source(QualifiedName table, String column) {
+        }
     }
 
     /**

@@ -1,11 +1,14 @@
 package io.dbwarden.proxy.masking;
 
 import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.SqlLexer;
+import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -47,5 +50,60 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "SELECT o.id * 2, 1 AS customers FROM orders o", 0, 2)).isNull();
         assertThat(rule(rules, "SELECT o.id * 2, 1 AS customers FROM orders o", 1, 2)).isNull();
         assertThat(rule(rules, "SELECT to_json(c) FROM customers c", 0, 1)).isNotNull();
+    }
+
+    /**
+     * A view's columns are ruled by the table columns it reads (the catalog records no more): a renamed masked column
+     * ({@code email AS contact}) and anything computed from it are masked, a column named as an unmasked source is
+     * not, nor a function of that name; the view's whole row is.
+     */
+    @Test
+    void viewColumnsAreRuledByTheTableColumnsTheViewReads(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        MaskingRules rules = rules(dir);
+        QualifiedName customers = new QualifiedName("public", "customers");
+        Ancestry.ViewColumns contacts = new Ancestry.ViewColumns(Set.of("id", "contact", "name"), List.of(
+                new Ancestry.ViewColumns.Source(customers, "id"), new Ancestry.ViewColumns.Source(customers, "email"),
+                new Ancestry.ViewColumns.Source(customers, "name")));
+        Ancestry ancestry = new Ancestry() {
+            @Override
+            public List<QualifiedName> ancestors(String schema, String table) {
+                return List.of();
+            }
+
+            @Override
+            public Ancestry.ViewColumns viewColumns(String schema, String view) {
+                return schema.equals("public") && view.equals("contacts") ? contacts : null;
+            }
+        };
+        java.util.function.BiFunction<String, Integer, MaskingRules.ColumnRule> rule = (sql, column) ->
+                ExpressionLineage.of(SqlLexer.tokenize(sql, true), ancestry).ruleFor(column, 2, rules);
+        assertThat(rule.apply("SELECT lower(contact), 1 FROM contacts", 0)).isNotNull();
+        assertThat(rule.apply("SELECT v.contact || '', 1 FROM public.contacts v", 0)).isNotNull();
+        assertThat(rule.apply("SELECT lower(name), id + 1 FROM contacts", 0)).isNull();
+        assertThat(rule.apply("SELECT lower(name), id + 1 FROM contacts", 1)).isNull();
+        assertThat(rule.apply("SELECT row_to_json(v), 1 FROM contacts v", 0)).isNotNull();
+        assertThat(rule.apply("SELECT array_agg(contacts), 1 FROM contacts", 0)).isNotNull();
+        assertThat(rule.apply("SELECT lower(contact), 1 FROM other", 0)).as("not the view's column").isNull();
+        MaskingRules.ColumnRule renamed = ExpressionLineage.viewColumnRule(contacts, "contact", rules, ancestry);
+        assertThat(renamed).isNotNull();
+        assertThat(ExpressionLineage.viewColumnRule(contacts, "name", rules, ancestry)).isNull();
+        assertThat(ExpressionLineage.viewColumnRule(contacts, null, rules, ancestry)).isSameAs(renamed);
+    }
+
+    @Test
+    void arrayAggOfARowIsAnArrayOfThatTablesRows() {
+        java.util.function.Function<String, QualifiedName> rows = sql -> ExpressionLineage.of(
+                SqlLexer.tokenize(sql, true), (schema, table) -> List.of()).rowsAsArray(0, 1);
+        assertThat(rows.apply("SELECT array_agg(c ORDER BY c.id) FILTER (WHERE c.id > 1) AS a FROM customers c"))
+                .isEqualTo(new QualifiedName(null, "customers"));
+        assertThat(rows.apply("SELECT array_agg(customers.*) FROM app.customers"))
+                .isEqualTo(new QualifiedName("app", "customers"));
+        for (String sql : List.of("SELECT array_agg(c.email) FROM customers c",
+                "SELECT array_agg(ROW(c.id)) FROM customers c", "SELECT array_agg(c)::text FROM customers c",
+                "SELECT array_agg(c) FROM customers_of(1) c", "SELECT to_json(c) FROM customers c",
+                "SELECT array_agg(c) || NULL FROM customers c")) {
+            assertThat(rows.apply(sql)).as(sql).isNull();
+        }
     }
 }
