@@ -1330,6 +1330,10 @@ class MaskingIntegrationTest {
                     .startsWith("(1,Ada,\"a***@example.com\",").doesNotContain("123-45-6789");
             assertThat(column(narrow, "", "SELECT contact FROM m_contacts WHERE id = 1"))
                     .containsExactly("a***@example.com");
+            // what the view shows of unmasked columns stays readable: a column named as one, a JSON member
+            assertThat(column(narrow, "", "SELECT lower(name) FROM m_contacts WHERE id = 1")).containsExactly("ada");
+            assertThat(column(narrow, "", "SELECT row_to_json(v) FROM m_contacts v WHERE id = 1"))
+                    .containsExactly("{\"id\":1,\"contact\":\"a***@example.com\",\"name\":\"Ada\"}");
             // nor can they be copied out through the view into a table no rule covers
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_copy_narrow", "CREATE TABLE m_copy_narrow (v text)");
             try (Connection c = connect(narrow, ""); Statement s = c.createStatement()) {
