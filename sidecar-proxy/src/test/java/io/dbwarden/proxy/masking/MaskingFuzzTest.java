@@ -23,8 +23,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Random queries that carry a masked column through expressions, subqueries, WITH queries, set operations, VALUES,
- * LATERAL and functions in FROM, JSON and row constructors, run through the real proxy: no result value may contain
- * the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code, the
+ * LATERAL and functions in FROM, JSON and row constructors, views that rename them, run through the real proxy: no
+ * result value may contain the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code, the
  * year of the redacted date (also through extract, to_char and date arithmetic), the redacted number, the nulled
  * token, the pin replaced by a fixed value, or a card number in a column no rule covers (the credit-card detector's
  * work: every wrapper keeps the number whole, so it must be found wherever it ends up). Queries the
@@ -123,13 +123,20 @@ class MaskingFuzzTest {
             new Source("jsonb_to_recordset((SELECT jsonb_agg(p) FROM f_people p)) AS r(email text, id int)",
                     "r.email"),
             new Source("json_populate_recordset(null::f_people, (SELECT json_agg(p) FROM f_people p)) r",
-                    "r.email || ''"));
+                    "r.email || ''"),
+            // views that show the columns under other names (rules name only the table's), and a view over one
+            new Source("f_view v", "v.v_email"), new Source("f_view", "v_email"), new Source("f_view v", "v"),
+            new Source("f_view v", "row_to_json(v)::text"), new Source("f_view v", "to_jsonb(v.*)::text"),
+            new Source("f_view2 w", "w.w_email"), new Source("f_view2 w", "w::text"),
+            new Source("(SELECT v_email AS a8 FROM f_view) s", "s.a8"),
+            new Source("f_notes n JOIN f_view v ON v.id = n.person_id", "n.body || v.v_email"));
 
     @Test
     void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {
         long seed = Long.getLong("dbwarden.fuzz.seed", 20261130L);
         int queries = Integer.getInteger("dbwarden.fuzz.queries", 400);
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
+            s.execute("DROP VIEW IF EXISTS f_view2, f_view");
             s.execute("DROP TABLE IF EXISTS f_notes, f_people");
             s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text, code text, born date, "
                     + "salary numeric, token text, pin text, memo text)");
@@ -138,6 +145,10 @@ class MaskingFuzzTest {
                     + CARD + " today'), (2, 'Bo', NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
             s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
             s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
+            s.execute("CREATE VIEW f_view AS SELECT id, name, email AS v_email, code AS v_code, born AS v_born, "
+                    + "salary AS v_salary, token AS v_token, pin AS v_pin, memo AS v_memo FROM f_people");
+            s.execute("CREATE VIEW f_view2 AS SELECT name, v_email AS w_email, v_code AS w_code, v_born AS w_born, "
+                    + "v_salary AS w_salary, v_token AS w_token, v_pin AS w_pin, v_memo AS w_memo FROM f_view");
         }
         Path policy = MaskingPolicies.write(dir, """
                       - name: emails
