@@ -110,26 +110,32 @@ final class MaskingHandler implements ResultHandler {
             // looked up); which table a column comes from matters to column rules alone, so no catalog lookup (nor
             // its failure) stands in the way of the others
             CompletionStage<Void> types = userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes);
-            if (types == null) {
+            CompletionStage<Void> rows = types == null ? reloadRows(d, false) : types.thenCompose(v -> {
+                CompletionStage<Void> again = reloadRows(d, false);
+                return again != null ? again : CompletableFuture.completedFuture(null);
+            });
+            if (rows == null) {
                 plan(d, false);
                 return null;
             }
-            return types.handle((v, err) -> {
-                plan(d, false); // a type not looked up is not text: detectors look at it whole
+            return rows.handle((v, err) -> {
+                // a type not looked up is not text: detectors look at it whole; a row type not reloaded is read by
+                // the fields' types as last seen, checked against their values (detectField)
+                plan(d, false);
                 return null;
             });
         }
         CompletionStage<Void> loading = all(catalog.ensure(oids), catalog.reload(wholeRows), userTypes.isEmpty()
                 ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
         if (loading == null) {
-            loading = reloadArraysOfRows(d);
+            loading = reloadRows(d, true);
             if (loading == null) {
                 plan(d, false);
                 return null;
             }
         } else if (!userTypes.isEmpty()) {
             loading = loading.thenCompose(v -> {
-                CompletionStage<Void> again = reloadArraysOfRows(d);
+                CompletionStage<Void> again = reloadRows(d, true);
                 return again != null ? again : CompletableFuture.completedFuture(null);
             });
         }
@@ -140,20 +146,26 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /**
-     * Reloads the tables whose rows a computed column holds arrays of (array_agg(c), once its type is known): they
-     * may be masked field by field, by positions, as a table's whole row is; null stage when there are none.
+     * Reloads the relations whose rows (or arrays of rows) this result's values are, once their types are known:
+     * their fields are told apart by position and read by the types the catalog has for them, which a column
+     * dropped, added or changed outside the proxy since the last load would shift; null stage when there are none.
+     *
+     * @param columnRules under column rules only arrays of a table's rows (array_agg(c), masked field by field; a
+     *                    table's whole row the server names is reloaded with the other lookups, and other row
+     *                    values are masked whole); with detectors alone every row value, searched field by field
      */
-    private CompletionStage<Void> reloadArraysOfRows(RowDescription d) {
-        Set<Integer> tables = new HashSet<>();
+    private CompletionStage<Void> reloadRows(RowDescription d, boolean columnRules) {
+        Set<Integer> relations = new HashSet<>();
         for (RowDescription.Field f : d.fields()) {
-            if (f.tableOid() == 0 && catalog.elementType(f.typeOid()) != 0) {
+            if (f.typeOid() >= Catalog.FIRST_USER_OID && (!columnRules
+                    || (f.tableOid() == 0 && catalog.elementType(f.typeOid()) != 0))) {
                 Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
-                if (rel != null && !rel.isView()) {
-                    tables.add(rel.oid());
+                if (rel != null && !(columnRules && rel.isView())) {
+                    relations.add(rel.oid());
                 }
             }
         }
-        return catalog.reload(tables);
+        return catalog.reload(relations);
     }
 
     private void plan(RowDescription d, boolean catalogFailed) {
