@@ -152,7 +152,9 @@ final class MaskingHandler implements ResultHandler {
      *
      * @param columnRules under column rules only arrays of a table's rows (array_agg(c), masked field by field; a
      *                    table's whole row the server names is reloaded with the other lookups, and other row
-     *                    values are masked whole); with detectors alone every row value, searched field by field
+     *                    values are masked whole); with detectors alone the rows of tables and views, searched
+     *                    field by field (not values of composite types, as common in columns as whole rows are
+     *                    rare: their fields are checked against the types last seen, see detectField)
      */
     private CompletionStage<Void> reloadRows(RowDescription d, boolean columnRules) {
         Set<Integer> relations = new HashSet<>();
@@ -160,7 +162,7 @@ final class MaskingHandler implements ResultHandler {
             if (f.typeOid() >= Catalog.FIRST_USER_OID && (!columnRules
                     || (f.tableOid() == 0 && catalog.elementType(f.typeOid()) != 0))) {
                 Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
-                if (rel != null && !(columnRules && rel.isView())) {
+                if (rel != null && rel.kind() != 'c' && !(columnRules && rel.isView())) {
                     relations.add(rel.oid());
                 }
             }
