@@ -708,20 +708,63 @@ final class ExpressionLineage {
     }
 
     /**
-     * {@link MaskingRules#viewColumnRule} of a view's column ({@code column} null: its whole row), each table
-     * column it reads ruled with its table's lineage ({@link #lineOf}).
+     * The rule of a view's column ({@code column} null: its whole row): {@link MaskingRules#viewColumnRule} by the
+     * table columns it reads (each ruled with its table's lineage, {@link #lineOf}), and when that finds none for a
+     * column, what the view's definition computes it from ({@link #viewDefinitionRule}): a column named as an
+     * unmasked column the view reads may still be another, masked one renamed ({@code email AS name}).
      */
     static MaskingRules.ColumnRule viewColumnRule(Ancestry.ViewColumns view, String column, MaskingRules rules,
                                                   Ancestry ancestry) {
-        return MaskingRules.viewColumnRule(column, view.sources(), Ancestry.ViewColumns.Source::column, src -> {
-            for (QualifiedName as : lineOf(src.table(), rules.defaultSchema(), ancestry)) {
-                MaskingRules.ColumnRule r = rules.ruleFor(as.schema(), as.name(), src.column());
-                if (r != null) {
-                    return r;
-                }
-            }
+        MaskingRules.ColumnRule r = MaskingRules.viewColumnRule(column, view.sources(),
+                Ancestry.ViewColumns.Source::column, src -> {
+                    for (QualifiedName as : lineOf(src.table(), rules.defaultSchema(), ancestry)) {
+                        MaskingRules.ColumnRule rule = rules.ruleFor(as.schema(), as.name(), src.column());
+                        if (rule != null) {
+                            return rule;
+                        }
+                    }
+                    return null;
+                });
+        return r != null || column == null ? r : viewDefinitionRule(view, column, rules, ancestry);
+    }
+
+    /**
+     * The rule of a view's column by the view's definition, read as any statement's output list is (the names each
+     * output item uses; when the items cannot be lined up with the columns, all the definition names), worked out
+     * once per view and rules; null when the definition is unknown or reads nothing masked for that column.
+     */
+    static MaskingRules.ColumnRule viewDefinitionRule(Ancestry.ViewColumns view, String column, MaskingRules rules,
+                                                      Ancestry ancestry) {
+        if (view.definition() == null) {
             return null;
-        });
+        }
+        java.util.Map<String, MaskingRules.ColumnRule> byColumn;
+        try {
+            byColumn = view.memo(rules, v -> definitionRules(v, rules, ancestry));
+        } catch (IllegalStateException e) {
+            // the definition reads (under a name resolved alike) the view itself: any masked column it reads
+            return viewColumnRule(view, null, rules, ancestry);
+        }
+        return byColumn.get(column);
+    }
+
+    private static java.util.Map<String, MaskingRules.ColumnRule> definitionRules(Ancestry.ViewColumns v,
+                                                                                 MaskingRules rules,
+                                                                                 Ancestry ancestry) {
+        String definition = v.definition().strip();
+        if (definition.endsWith(";")) {
+            definition = definition.substring(0, definition.length() - 1);
+        }
+        ExpressionLineage lineage = of(io.dbwarden.proxy.sql.SqlLexer.tokenize(definition, true), ancestry);
+        java.util.Map<String, MaskingRules.ColumnRule> rulesByColumn = new java.util.HashMap<>();
+        List<String> columns = v.columns();
+        for (int i = 0; i < columns.size(); i++) {
+            MaskingRules.ColumnRule r = lineage.ruleFor(i, columns.size(), rules);
+            if (r != null) {
+                rulesByColumn.putIfAbsent(columns.get(i), r);
+            }
+        }
+        return rulesByColumn;
     }
 
     /**

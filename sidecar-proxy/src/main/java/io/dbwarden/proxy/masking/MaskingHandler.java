@@ -109,11 +109,8 @@ final class MaskingHandler implements ResultHandler {
             // detectors only: they look at the text columns, which this message's types tell (user-defined ones once
             // looked up); which table a column comes from matters to column rules alone, so no catalog lookup (nor
             // its failure) stands in the way of the others
-            CompletionStage<Void> types = userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes);
-            CompletionStage<Void> rows = types == null ? reloadRows(d, false) : types.thenCompose(v -> {
-                CompletionStage<Void> again = reloadRows(d, false);
-                return again != null ? again : CompletableFuture.completedFuture(null);
-            });
+            CompletionStage<Void> rows = then(userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes),
+                    () -> reloadRows(d, false));
             if (rows == null) {
                 plan(d, false);
                 return null;
@@ -125,19 +122,12 @@ final class MaskingHandler implements ResultHandler {
                 return null;
             });
         }
-        CompletionStage<Void> loading = all(catalog.ensure(oids), catalog.reload(wholeRows), userTypes.isEmpty()
-                ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance());
+        CompletionStage<Void> loading = then(then(all(catalog.ensure(oids), catalog.reload(wholeRows),
+                userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance()),
+                () -> reloadRows(d, true)), () -> viewsTheGraphMisses(d));
         if (loading == null) {
-            loading = reloadRows(d, true);
-            if (loading == null) {
-                plan(d, false);
-                return null;
-            }
-        } else if (!userTypes.isEmpty()) {
-            loading = loading.thenCompose(v -> {
-                CompletionStage<Void> again = reloadRows(d, true);
-                return again != null ? again : CompletableFuture.completedFuture(null);
-            });
+            plan(d, false);
+            return null;
         }
         return loading.handle((v, err) -> {
             plan(d, err != null);
@@ -283,11 +273,48 @@ final class MaskingHandler implements ResultHandler {
         return r == null ? null : new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
     }
 
-    /** {@link MaskingRules#viewColumnRule} of a view's column (null: its whole row), by the base columns it reads. */
+    /**
+     * {@link MaskingRules#viewColumnRule} of a view's column (null: its whole row), by the base columns it reads;
+     * when that finds none for a column, by the view's definition ({@link ExpressionLineage#viewDefinitionRule}).
+     */
     private MaskingRules.ColumnRule viewRule(Catalog.Relation view, String column) {
-        return MaskingRules.viewColumnRule(column, Catalog.copy(view.viewSources()), Catalog.Column::name,
-                src -> rules.ruleFor(src.schema(), src.table(), src.name(), catalog.lineage(src.schema(),
-                        src.table())));
+        MaskingRules.ColumnRule r = MaskingRules.viewColumnRule(column, Catalog.copy(view.viewSources()),
+                Catalog.Column::name, src -> rules.ruleFor(src.schema(), src.table(), src.name(),
+                        catalog.lineage(src.schema(), src.table())));
+        if (r != null || column == null) {
+            return r;
+        }
+        io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
+        io.dbwarden.proxy.sql.Ancestry.ViewColumns defined = ancestry.viewColumns(view.schema(), view.name());
+        return defined == null ? null : ExpressionLineage.viewDefinitionRule(defined, column, rules, ancestry);
+    }
+
+    /** {@code first}, then the stage {@code next} makes (null stages are done already); null when both are null. */
+    private static CompletionStage<Void> then(CompletionStage<Void> first,
+                                              java.util.function.Supplier<CompletionStage<Void>> next) {
+        if (first == null) {
+            return next.get();
+        }
+        return first.thenCompose(v -> {
+            CompletionStage<Void> second = next.get();
+            return second != null ? second : CompletableFuture.completedFuture(null);
+        });
+    }
+
+    /**
+     * Reloads the graph of relations when a view this result's columns come from is not in it (made outside the
+     * proxy since the graph was loaded): what the view's columns are computed from is read from its definition
+     * there ({@link #viewRule}); null stage when the graph knows them all.
+     */
+    private CompletionStage<Void> viewsTheGraphMisses(RowDescription d) {
+        io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
+        for (RowDescription.Field f : d.fields()) {
+            Catalog.Relation rel = f.tableOid() == 0 ? null : catalog.get(f.tableOid());
+            if (rel != null && rel.isView() && !graph.knows(rel.schema(), rel.name())) {
+                return catalog.graph().ensureLoadedSince(System.nanoTime());
+            }
+        }
+        return null;
     }
 
     /** Completes when every given stage has (null stages are done already); null when all are null. */

@@ -240,10 +240,14 @@ public final class RelationGraph implements TableGraph {
                         + " WHERE v.relkind IN ('v', 'm') AND d.refobjid <> r.ev_class"
                         + " AND b.relkind IN ('r', 'p', 'f')"
                         + " AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
-                        + " UNION ALL SELECT 'w', vn.nspname, v.relname, NULL, NULL, a.attname::text, 0, 0"
+                        + " UNION ALL SELECT 'w', vn.nspname, v.relname, NULL, NULL, a.attname::text,"
+                        + " a.attnum::pg_catalog.int8, 0"
                         + " FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace"
                         + " JOIN pg_catalog.pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0"
                         + " AND NOT a.attisdropped"
+                        + " WHERE v.relkind IN ('v', 'm') AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
+                        + " UNION ALL SELECT 'd', vn.nspname, v.relname, NULL, NULL, pg_catalog.pg_get_viewdef(v.oid),"
+                        + " 0, 0 FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace"
                         + " WHERE v.relkind IN ('v', 'm') AND vn.nspname NOT IN ('pg_catalog', 'information_schema')"
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -254,7 +258,8 @@ public final class RelationGraph implements TableGraph {
                     Set<String> partitions = new HashSet<>();
                     Map<String, List<QualifiedName>> reads = new HashMap<>();
                     Map<String, List<ViewColumns.Source>> readsColumns = new HashMap<>();
-                    Map<String, Set<String>> viewNames = new HashMap<>();
+                    Map<String, List<String>> viewNames = new HashMap<>();
+                    Map<String, String> definitions = new HashMap<>();
                     Set<String> known = new HashSet<>();
                     for (List<String> row : rows) {
                         String key = row.get(1) + "\0" + row.get(2);
@@ -265,7 +270,8 @@ public final class RelationGraph implements TableGraph {
                             case "c" -> readsColumns.computeIfAbsent(key, k -> new ArrayList<>())
                                     .add(new ViewColumns.Source(new QualifiedName(row.get(3), row.get(4)),
                                             row.get(5)));
-                            case "w" -> viewNames.computeIfAbsent(key, k -> new HashSet<>()).add(row.get(5));
+                            case "w" -> viewNames.computeIfAbsent(key, k -> new ArrayList<>()).add(row.get(5));
+                            case "d" -> definitions.put(key, row.get(5));
                             default -> {
                                 ancestors.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(new QualifiedName(row.get(3), row.get(4)));
@@ -278,7 +284,7 @@ public final class RelationGraph implements TableGraph {
                     ancestors.replaceAll((k, v) -> List.copyOf(v));
                     Map<String, List<QualifiedName>> views = closure(reads);
                     return install(Map.copyOf(ancestors), Set.copyOf(partitions), views,
-                            viewColumns(viewNames, readsColumns, views), Set.copyOf(known), started);
+                            viewColumns(viewNames, readsColumns, definitions, views), Set.copyOf(known), started);
                 });
     }
 
@@ -300,11 +306,13 @@ public final class RelationGraph implements TableGraph {
     }
 
     /**
-     * Each view's columns and the table columns it reads: its own, and those of every view it reads (through views
-     * over views; the server records which columns of an inner view the outer one reads, not what they are made of).
+     * Each view's columns (in their order), the table columns it reads: its own, and those of every view it reads
+     * (through views over views; the server records which columns of an inner view the outer one reads, not what
+     * they are made of), and its definition.
      */
-    private static Map<String, ViewColumns> viewColumns(Map<String, Set<String>> names,
+    private static Map<String, ViewColumns> viewColumns(Map<String, List<String>> names,
                                                         Map<String, List<ViewColumns.Source>> reads,
+                                                        Map<String, String> definitions,
                                                         Map<String, List<QualifiedName>> views) {
         Map<String, ViewColumns> all = new HashMap<>();
         names.forEach((view, columns) -> {
@@ -312,7 +320,7 @@ public final class RelationGraph implements TableGraph {
             for (QualifiedName inner : views.getOrDefault(view, List.of())) {
                 sources.addAll(reads.getOrDefault(inner.schema() + "\0" + inner.name(), List.of()));
             }
-            all.put(view, new ViewColumns(Set.copyOf(columns), List.copyOf(sources)));
+            all.put(view, new ViewColumns(columns, List.copyOf(sources), definitions.get(view)));
         });
         return Map.copyOf(all);
     }

@@ -40,21 +40,73 @@ public interface Ancestry {
     }
 
     /**
-     * A user view's (or materialized view's) own column names and the table columns it reads, through views over
-     * views (an outer view reads all that the views it reads do); null for other relations. The server does not
-     * record which of its columns each column is computed from.
+     * A user view's (or materialized view's) own columns, the table columns it reads, through views over views (an
+     * outer view reads all that the views it reads do), and its definition; null for other relations. The server
+     * does not record which of its columns each column is computed from: that is in the definition alone.
      */
     default ViewColumns viewColumns(String schema, String view) {
         return null;
     }
 
     /**
-     * @param names   the view's columns
-     * @param sources the table columns it reads
+     * A view as the graph loaded it. Equal when its columns, sources and definition are (a reload that finds the
+     * same views changes nothing); {@link #memo} holds what is worked out from it once per use.
      */
-    record ViewColumns(Set<String> names, List<Source> sources) {
+    final class ViewColumns {
         /** A column of a table (not a view) that a view reads. */
         public record Source(QualifiedName table, String column) {
+        }
+
+        private final List<String> columns;
+        private final Set<String> names;
+        private final List<Source> sources;
+        private final String definition;
+        private final java.util.concurrent.ConcurrentHashMap<Object, Object> memo =
+                new java.util.concurrent.ConcurrentHashMap<>();
+
+        /**
+         * @param columns    the view's columns in their order
+         * @param sources    the table columns it reads
+         * @param definition its query as the server prints it (pg_get_viewdef), or null when unknown
+         */
+        public ViewColumns(List<String> columns, List<Source> sources, String definition) {
+            this.columns = List.copyOf(columns);
+            this.names = Set.copyOf(columns);
+            this.sources = List.copyOf(sources);
+            this.definition = definition;
+        }
+
+        public List<String> columns() {
+            return columns;
+        }
+
+        public Set<String> names() {
+            return names;
+        }
+
+        public List<Source> sources() {
+            return sources;
+        }
+
+        public String definition() {
+            return definition;
+        }
+
+        /** What {@code compute} makes of this view for {@code key}, computed once (per graph load). */
+        @SuppressWarnings("unchecked")
+        public <T> T memo(Object key, java.util.function.Function<ViewColumns, T> compute) {
+            return (T) memo.computeIfAbsent(key, k -> compute.apply(this));
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ViewColumns v && columns.equals(v.columns) && sources.equals(v.sources)
+                    && java.util.Objects.equals(definition, v.definition);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(columns, sources, definition);
         }
     }
 

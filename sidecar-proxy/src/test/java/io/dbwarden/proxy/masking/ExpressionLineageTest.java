@@ -62,9 +62,9 @@ class ExpressionLineageTest {
             throws Exception {
         MaskingRules rules = rules(dir);
         QualifiedName customers = new QualifiedName("public", "customers");
-        Ancestry.ViewColumns contacts = new Ancestry.ViewColumns(Set.of("id", "contact", "name"), List.of(
+        Ancestry.ViewColumns contacts = new Ancestry.ViewColumns(List.of("id", "contact", "name"), List.of(
                 new Ancestry.ViewColumns.Source(customers, "id"), new Ancestry.ViewColumns.Source(customers, "email"),
-                new Ancestry.ViewColumns.Source(customers, "name")));
+                new Ancestry.ViewColumns.Source(customers, "name")), null);
         Ancestry ancestry = new Ancestry() {
             @Override
             public List<QualifiedName> ancestors(String schema, String table) {
@@ -89,6 +89,16 @@ class ExpressionLineageTest {
         assertThat(renamed).isNotNull();
         assertThat(ExpressionLineage.viewColumnRule(contacts, "name", rules, ancestry)).isNull();
         assertThat(ExpressionLineage.viewColumnRule(contacts, null, rules, ancestry)).isSameAs(renamed);
+        // a masked column renamed after an unmasked one the view reads too: the definition tells them apart
+        Ancestry.ViewColumns directory = new Ancestry.ViewColumns(List.of("id", "name", "real_name"), List.of(
+                new Ancestry.ViewColumns.Source(customers, "id"), new Ancestry.ViewColumns.Source(customers, "email"),
+                new Ancestry.ViewColumns.Source(customers, "name")),
+                " SELECT c.id,\n    c.email AS name,\n    c.name AS real_name\n   FROM customers c;");
+        assertThat(ExpressionLineage.viewColumnRule(directory, "name", rules, ancestry)).isSameAs(renamed);
+        assertThat(ExpressionLineage.viewColumnRule(directory, "id", rules, ancestry)).isNull();
+        assertThat(ExpressionLineage.viewDefinitionRule(directory, "real_name", rules, ancestry)).isNull();
+        assertThat(new Ancestry.ViewColumns(List.of("id", "name", "real_name"), directory.sources(),
+                directory.definition())).as("a reload that finds the same view").isEqualTo(directory);
     }
 
     @Test
