@@ -708,45 +708,53 @@ final class ExpressionLineage {
     }
 
     /**
-     * The rule of a view's column ({@code column} null: its whole row): {@link MaskingRules#viewColumnRule} by the
-     * table columns it reads (each ruled with its table's lineage, {@link #lineOf}), and when that finds none for a
-     * column, what the view's definition computes it from ({@link #viewDefinitionRule}): a column named as an
-     * unmasked column the view reads may still be another, masked one renamed ({@code email AS name}).
+     * The rule of a view's column: what the view's definition computes it from ({@link #viewDefinitionRule}); without
+     * a definition, and for the view's whole row ({@code column} null), {@link MaskingRules#viewColumnRule} by the
+     * table columns it reads (each ruled with its table's lineage, {@link #lineOf}).
      */
     static MaskingRules.ColumnRule viewColumnRule(Ancestry.ViewColumns view, String column, MaskingRules rules,
                                                   Ancestry ancestry) {
-        MaskingRules.ColumnRule r = MaskingRules.viewColumnRule(column, view.sources(),
-                Ancestry.ViewColumns.Source::column, src -> {
-                    for (QualifiedName as : lineOf(src.table(), rules.defaultSchema(), ancestry)) {
-                        MaskingRules.ColumnRule rule = rules.ruleFor(as.schema(), as.name(), src.column());
-                        if (rule != null) {
-                            return rule;
-                        }
-                    }
-                    return null;
-                });
-        return r != null || column == null ? r : viewDefinitionRule(view, column, rules, ancestry);
+        if (column != null && view.definition() != null) {
+            return viewDefinitionRule(view, column, rules, ancestry);
+        }
+        return MaskingRules.viewColumnRule(column, view.sources(), Ancestry.ViewColumns.Source::column, src -> {
+            for (QualifiedName as : lineOf(src.table(), rules.defaultSchema(), ancestry)) {
+                MaskingRules.ColumnRule rule = rules.ruleFor(as.schema(), as.name(), src.column());
+                if (rule != null) {
+                    return rule;
+                }
+            }
+            return null;
+        });
     }
 
     /**
      * The rule of a view's column by the view's definition, read as any statement's output list is (the names each
-     * output item uses; when the items cannot be lined up with the columns, all the definition names), worked out
-     * once per view and rules; null when the definition is unknown or reads nothing masked for that column.
+     * output item uses, a masked column renamed {@code email AS name} too; when the items cannot be lined up with the
+     * columns, as for a UNION, all the names of the definition), worked out once per view and rules; null when the
+     * definition is unknown or computes that column from nothing masked.
      */
     static MaskingRules.ColumnRule viewDefinitionRule(Ancestry.ViewColumns view, String column, MaskingRules rules,
                                                       Ancestry ancestry) {
         if (view.definition() == null) {
             return null;
         }
-        java.util.Map<String, MaskingRules.ColumnRule> byColumn;
-        try {
-            byColumn = view.memo(rules, v -> definitionRules(v, rules, ancestry));
-        } catch (IllegalStateException e) {
-            // the definition reads (under a name resolved alike) the view itself: any masked column it reads
+        java.util.Set<Ancestry.ViewColumns> reading = READING_DEFINITIONS.get();
+        if (!reading.add(view)) {
+            // its definition reads (under a name resolved alike) the view itself: any masked column it reads
             return viewColumnRule(view, null, rules, ancestry);
         }
-        return byColumn.get(column);
+        try {
+            return view.<java.util.Map<String, MaskingRules.ColumnRule>>memo(rules,
+                    v -> definitionRules(v, rules, ancestry)).get(column);
+        } finally {
+            reading.remove(view);
+        }
     }
+
+    /** The views whose definitions this thread is reading (views over views), to stop at a cycle of names. */
+    private static final ThreadLocal<java.util.Set<Ancestry.ViewColumns>> READING_DEFINITIONS =
+            ThreadLocal.withInitial(() -> java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()));
 
     private static java.util.Map<String, MaskingRules.ColumnRule> definitionRules(Ancestry.ViewColumns v,
                                                                                  MaskingRules rules,

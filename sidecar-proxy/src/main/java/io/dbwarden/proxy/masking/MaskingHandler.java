@@ -274,19 +274,20 @@ final class MaskingHandler implements ResultHandler {
     }
 
     /**
-     * {@link MaskingRules#viewColumnRule} of a view's column (null: its whole row), by the base columns it reads;
-     * when that finds none for a column, by the view's definition ({@link ExpressionLineage#viewDefinitionRule}).
+     * The rule of a view's column by what the view's definition computes it from
+     * ({@link ExpressionLineage#viewDefinitionRule}); without the definition, and for its whole row (null column),
+     * {@link MaskingRules#viewColumnRule} by the base columns it reads.
      */
     private MaskingRules.ColumnRule viewRule(Catalog.Relation view, String column) {
-        MaskingRules.ColumnRule r = MaskingRules.viewColumnRule(column, Catalog.copy(view.viewSources()),
-                Catalog.Column::name, src -> rules.ruleFor(src.schema(), src.table(), src.name(),
-                        catalog.lineage(src.schema(), src.table())));
-        if (r != null || column == null) {
-            return r;
-        }
         io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
-        io.dbwarden.proxy.sql.Ancestry.ViewColumns defined = ancestry.viewColumns(view.schema(), view.name());
-        return defined == null ? null : ExpressionLineage.viewDefinitionRule(defined, column, rules, ancestry);
+        io.dbwarden.proxy.sql.Ancestry.ViewColumns defined = column == null ? null
+                : ancestry.viewColumns(view.schema(), view.name());
+        if (defined != null && defined.definition() != null) {
+            return ExpressionLineage.viewDefinitionRule(defined, column, rules, ancestry);
+        }
+        return MaskingRules.viewColumnRule(column, Catalog.copy(view.viewSources()), Catalog.Column::name,
+                src -> rules.ruleFor(src.schema(), src.table(), src.name(), catalog.lineage(src.schema(),
+                        src.table())));
     }
 
     /** {@code first}, then the stage {@code next} makes (null stages are done already); null when both are null. */

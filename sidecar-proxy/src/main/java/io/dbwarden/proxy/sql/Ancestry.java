@@ -92,10 +92,21 @@ public interface Ancestry {
             return definition;
         }
 
-        /** What {@code compute} makes of this view for {@code key}, computed once (per graph load). */
+        /**
+         * What {@code compute} makes of this view for {@code key}, kept once made (per graph load). Made outside any
+         * lock: {@code compute} may ask other views for theirs (two threads may both make it; one is kept).
+         */
         @SuppressWarnings("unchecked")
         public <T> T memo(Object key, java.util.function.Function<ViewColumns, T> compute) {
-            return (T) memo.computeIfAbsent(key, k -> compute.apply(this));
+            Object made = memo.get(key);
+            if (made == null) {
+                made = compute.apply(this);
+                Object earlier = memo.putIfAbsent(key, made);
+                if (earlier != null) {
+                    made = earlier;
+                }
+            }
+            return (T) made;
         }
 
         @Override

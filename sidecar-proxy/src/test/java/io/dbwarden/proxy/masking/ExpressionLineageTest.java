@@ -96,9 +96,35 @@ class ExpressionLineageTest {
                 " SELECT c.id,\n    c.email AS name,\n    c.name AS real_name\n   FROM customers c;");
         assertThat(ExpressionLineage.viewColumnRule(directory, "name", rules, ancestry)).isSameAs(renamed);
         assertThat(ExpressionLineage.viewColumnRule(directory, "id", rules, ancestry)).isNull();
-        assertThat(ExpressionLineage.viewDefinitionRule(directory, "real_name", rules, ancestry)).isNull();
+        assertThat(ExpressionLineage.viewColumnRule(directory, "real_name", rules, ancestry))
+                .as("renamed, but from an unmasked column").isNull();
         assertThat(new Ancestry.ViewColumns(List.of("id", "name", "real_name"), directory.sources(),
                 directory.definition())).as("a reload that finds the same view").isEqualTo(directory);
+    }
+
+    /**
+     * A definition whose names resolve (by the policy's default schema) to the view itself ends the reading there
+     * with what the view reads at all, instead of recursing for ever.
+     */
+    @Test
+    void aViewDefinitionReadingItselfByNameEnds(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        QualifiedName customers = new QualifiedName("public", "customers");
+        Ancestry.ViewColumns loop = new Ancestry.ViewColumns(List.of("name", "x"), List.of(
+                new Ancestry.ViewColumns.Source(customers, "email"), new Ancestry.ViewColumns.Source(customers,
+                        "name")), "SELECT l.x AS name, l.name AS x FROM loop l");
+        Ancestry ancestry = new Ancestry() {
+            @Override
+            public List<QualifiedName> ancestors(String schema, String table) {
+                return List.of();
+            }
+
+            @Override
+            public Ancestry.ViewColumns viewColumns(String schema, String view) {
+                return view.equals("loop") ? loop : null;
+            }
+        };
+        assertThat(ExpressionLineage.viewColumnRule(loop, "name", rules, ancestry)).isNotNull();
     }
 
     @Test

@@ -1344,6 +1344,11 @@ class MaskingIntegrationTest {
                     assertThat(String.join(",", column(narrow, "", sql).stream().map(String::valueOf).toList()))
                             .as(sql).doesNotContain("ada@example.com", "cy@example.org");
                 }
+                // renamed from an unmasked column, though the view reads a masked one: readable
+                assertThat(column(narrow, "", "SELECT real_name FROM m_directory WHERE id = 1"))
+                        .containsExactly("Ada");
+                assertThat(column(narrow, "", "SELECT upper(real_name) FROM m_directory WHERE id = 1"))
+                        .containsExactly("ADA");
             } finally {
                 EmbeddedPg.execute("DROP VIEW IF EXISTS m_directory");
             }
