@@ -390,7 +390,7 @@ public final class RunCommand implements Callable<Integer> {
             // by rules that name tables (partitions and inheritance children of the tables they name)
             catalogConnection = new SideConnection(live);
             metrics.catalogFailures(catalogConnection::failures);
-            Catalog catalog = new Catalog(catalogConnection::query, 60_000);
+            Catalog catalog = new Catalog(catalogConnection::query, catalogConnection::describe, 60_000);
             policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog.graph());
             filters.add(policyFilter);
             masking = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey), catalog);

@@ -6,6 +6,7 @@ import io.dbwarden.proxy.postgres.BackendMessageType;
 import io.dbwarden.proxy.postgres.DataRows;
 import io.dbwarden.proxy.postgres.PgFrameDecoder;
 import io.dbwarden.proxy.postgres.PgMessages;
+import io.dbwarden.proxy.postgres.RowDescription;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -52,7 +53,28 @@ public final class SideConnection implements AutoCloseable {
     private static final long LOG_INTERVAL_NANOS = 10_000_000_000L;
     private static final Logger LOG = LoggerFactory.getLogger(SideConnection.class);
 
-    private record Pending(String sql, CompletableFuture<List<List<String>>> result) {
+    /**
+     * A lookup: a simple query ({@code sql}) whose rows complete {@code result}, or, with {@code described} set, the
+     * messages {@code request} writes, whose RowDescription (null: NoData) completes {@code described}.
+     */
+    private record Pending(String sql, CompletableFuture<List<List<String>>> result,
+                           java.util.function.Function<io.netty.buffer.ByteBufAllocator, List<ByteBuf>> request,
+                           CompletableFuture<RowDescription> described) {
+        Pending(String sql, CompletableFuture<List<List<String>>> result) {
+            this(sql, result, null, null);
+        }
+
+        boolean done() {
+            return described != null ? described.isDone() : result.isDone();
+        }
+
+        void fail(Throwable t) {
+            if (described != null) {
+                described.completeExceptionally(t);
+            } else {
+                result.completeExceptionally(t);
+            }
+        }
     }
 
     public SideConnection(ProxyConfig config) {
@@ -79,6 +101,38 @@ public final class SideConnection implements AutoCloseable {
         });
     }
 
+    /**
+     * The columns a query would return, as the server describes them (the table and column each comes from, its
+     * type), without running it: parsed in a read-only transaction that is rolled back, with {@code schema} as
+     * search_path (the one the proxy pins for client sessions) and a short lock timeout. Completes with null for a
+     * statement that returns no rows; fails when the server cannot parse it here (a session's temporary table).
+     */
+    public CompletionStage<RowDescription> describe(String schema, String sql) {
+        CompletableFuture<RowDescription> f = new CompletableFuture<>();
+        String path = "SET LOCAL search_path TO \"" + schema.replace("\"", "\"\"") + "\"";
+        java.util.function.Function<io.netty.buffer.ByteBufAllocator, List<ByteBuf>> request = alloc -> {
+            List<ByteBuf> out = new ArrayList<>();
+            for (String setup : List.of("BEGIN READ ONLY", path, "SET LOCAL lock_timeout TO '2s'")) {
+                out.add(PgMessages.parse(alloc, setup, StandardCharsets.UTF_8));
+                out.add(PgMessages.bindUnnamed(alloc));
+                out.add(PgMessages.executeUnnamed(alloc));
+            }
+            out.add(PgMessages.parse(alloc, sql, StandardCharsets.UTF_8));
+            out.add(PgMessages.describe(alloc, 'S', "", StandardCharsets.UTF_8));
+            out.add(PgMessages.sync(alloc));
+            return out;
+        };
+        group.next().execute(() -> {
+            queue.add(new Pending("(describe)", null, request, f));
+            pump();
+        });
+        return f.orTimeout(10, TimeUnit.SECONDS).whenComplete((rows, err) -> {
+            if (err instanceof java.util.concurrent.TimeoutException) {
+                group.next().execute(() -> failed("a lookup took longer than 10 s"));
+            }
+        });
+    }
+
     private void pump() {
         if (running != null || queue.isEmpty()) {
             return;
@@ -88,12 +142,17 @@ public final class SideConnection implements AutoCloseable {
             return;
         }
         running = queue.poll();
-        if (running.result().isDone()) { // timed out while queued
+        if (running.done()) { // timed out while queued
             running = null;
             pump();
             return;
         }
-        channel.writeAndFlush(PgMessages.query(channel.alloc(), running.sql(), StandardCharsets.UTF_8));
+        if (running.request() != null) {
+            running.request().apply(channel.alloc()).forEach(channel::write);
+            channel.flush();
+        } else {
+            channel.writeAndFlush(PgMessages.query(channel.alloc(), running.sql(), StandardCharsets.UTF_8));
+        }
     }
 
     private void connect() {
@@ -124,7 +183,7 @@ public final class SideConnection implements AutoCloseable {
                 Throwable cause = f.cause();
                 failed("cannot connect: " + cause.getMessage());
                 while (!queue.isEmpty()) {
-                    queue.poll().result().completeExceptionally(cause);
+                    queue.poll().fail(cause);
                 }
             }
         });
@@ -166,7 +225,7 @@ public final class SideConnection implements AutoCloseable {
     private void failRunning(Throwable t) {
         if (running != null) {
             failed("the connection was lost during a lookup");
-            running.result().completeExceptionally(t);
+            running.fail(t);
             running = null;
         }
         channel = null;
@@ -176,6 +235,7 @@ public final class SideConnection implements AutoCloseable {
     /** Collects the rows of the running query until ReadyForQuery. */
     private final class RowCollector extends ChannelInboundHandlerAdapter {
         private final List<List<String>> rows = new ArrayList<>();
+        private RowDescription description;
         private String error;
 
         /** A batch of whole server messages (see {@link PgFrameDecoder}), read in place. */
@@ -204,6 +264,11 @@ public final class SideConnection implements AutoCloseable {
                     }
                     rows.add(row);
                 }
+                case ROW_DESCRIPTION -> {
+                    if (running != null && running.described() != null) {
+                        description = RowDescription.decode(frame);
+                    }
+                }
                 case ERROR_RESPONSE -> error = PgMessages.errorFields(frame).get('M');
                 case READY_FOR_QUERY -> {
                     Pending done = running;
@@ -212,10 +277,21 @@ public final class SideConnection implements AutoCloseable {
                     // connection inside it: every later lookup would fail or run in that transaction
                     boolean inTransaction = PgMessages.readyForQueryStatus(frame) != 'I';
                     List<List<String>> result = List.copyOf(rows);
+                    RowDescription described = description;
                     String err = error;
                     rows.clear();
+                    description = null;
                     error = null;
-                    if (done != null) {
+                    if (done != null && done.described() != null) {
+                        // a query the server cannot parse here is the client's to get wrong: not a failure of
+                        // this connection (nor logged: its text may hold values)
+                        if (err != null) {
+                            done.described().completeExceptionally(new IllegalStateException(
+                                    "the statement cannot be described here"));
+                        } else {
+                            done.described().complete(described);
+                        }
+                    } else if (done != null) {
                         if (err != null) {
                             failed("a lookup failed: " + err);
                             done.result().completeExceptionally(new IllegalStateException(
@@ -232,7 +308,7 @@ public final class SideConnection implements AutoCloseable {
                     pump();
                 }
                 default -> {
-                    // RowDescription, CommandComplete, notices: nothing to collect
+                    // CommandComplete, ParseComplete, notices: nothing to collect
                 }
             }
         }

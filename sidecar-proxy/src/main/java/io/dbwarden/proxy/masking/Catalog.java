@@ -1,5 +1,7 @@
 package io.dbwarden.proxy.masking;
 
+import io.dbwarden.proxy.postgres.RowDescription;
+
 import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
@@ -38,6 +40,7 @@ public final class Catalog {
     }
 
     private final Function<String, CompletionStage<List<List<String>>>> query;
+    private final java.util.function.BiFunction<String, String, CompletionStage<RowDescription>> describe;
     private final long ttlNanos;
     private final Map<Integer, Relation> byOid = new ConcurrentHashMap<>();
     /**
@@ -53,9 +56,26 @@ public final class Catalog {
     static final int FIRST_USER_OID = 16384;
 
     public Catalog(Function<String, CompletionStage<List<List<String>>>> query, long ttlMillis) {
+        this(query, (schema, sql) -> CompletableFuture.failedFuture(
+                new UnsupportedOperationException("no statement is described here")), ttlMillis);
+    }
+
+    /**
+     * @param describe the columns a statement would return, parsed (not run) with a schema as search_path (see
+     *                 {@link io.dbwarden.proxy.internal.SideConnection#describe})
+     */
+    public Catalog(Function<String, CompletionStage<List<List<String>>>> query,
+                   java.util.function.BiFunction<String, String, CompletionStage<RowDescription>> describe,
+                   long ttlMillis) {
         this.query = query;
+        this.describe = describe;
         this.ttlNanos = ttlMillis * 1_000_000L;
         this.graph = new RelationGraph(query, ttlMillis);
+    }
+
+    /** The columns {@code sql} would return with {@code schema} as search_path (null: none), as the server says. */
+    public CompletionStage<RowDescription> describe(String schema, String sql) {
+        return describe.apply(schema, sql);
     }
 
     public Relation get(int oid) {

@@ -25,11 +25,13 @@ final class CopyFormat {
     final String schema;
     final String table;
     final List<String> columns;
-    /** Query form: the tokens of the query. */
+    /** Query form: the tokens of the query, and its text; null for the table form. */
     final List<SqlToken> queryTokens;
+    final String queryText;
 
     private CopyFormat(boolean binary, boolean csv, char delimiter, String nullString, boolean header, char quote,
-                       char escape, String schema, String table, List<String> columns, List<SqlToken> queryTokens) {
+                       char escape, String schema, String table, List<String> columns, List<SqlToken> queryTokens,
+                       String queryText) {
         this.binary = binary;
         this.csv = csv;
         this.delimiter = delimiter;
@@ -41,6 +43,7 @@ final class CopyFormat {
         this.table = table;
         this.columns = columns;
         this.queryTokens = queryTokens;
+        this.queryText = queryText;
     }
 
     static CopyFormat parse(StatementInfo s) {
@@ -138,7 +141,9 @@ final class CopyFormat {
         }
         return new CopyFormat(binary, csv, delimiter != null ? delimiter : csv ? ',' : '\t',
                 nullString != null ? nullString : csv ? "" : "\\N", header, quote,
-                escape != null ? escape : quote, schema, table, List.copyOf(columns), query);
+                escape != null ? escape : quote, schema, table, List.copyOf(columns), query,
+                query == null || query.isEmpty() ? null
+                        : s.text().substring(query.get(0).start(), query.get(query.size() - 1).end()));
     }
 
     private static boolean isName(SqlToken t) {

@@ -90,22 +90,13 @@ final class MaskingHandler implements ResultHandler {
     @Override
     public CompletionStage<Void> onRowDescription(ByteBuf frame) {
         RowDescription d = RowDescription.decode(frame);
-        Set<Integer> oids = new HashSet<>();
-        Set<Integer> userTypes = new HashSet<>();
-        Set<Integer> wholeRows = new HashSet<>();
-        for (RowDescription.Field f : d.fields()) {
-            if (f.tableOid() != 0 && f.attnum() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID) {
-                wholeRows.add(f.tableOid()); // masked field by field: by positions, so by the columns as they are now
-            } else if (f.tableOid() != 0) {
-                oids.add(f.tableOid());
-            }
-            if (f.typeOid() >= Catalog.FIRST_USER_OID) {
-                // an extension's string type (citext) is masked as text; a computed column's may be a table's row
-                // type: SELECT f FROM f() f, f() returning rows
-                userTypes.add(f.typeOid());
-            }
-        }
         if (rules.columns().isEmpty()) {
+            Set<Integer> userTypes = new HashSet<>();
+            for (RowDescription.Field f : d.fields()) {
+                if (f.typeOid() >= Catalog.FIRST_USER_OID) {
+                    userTypes.add(f.typeOid()); // an extension's string type (citext) is masked as text
+                }
+            }
             // detectors only: they look at the text columns, which this message's types tell (user-defined ones once
             // looked up); which table a column comes from matters to column rules alone, so no catalog lookup (nor
             // its failure) stands in the way of the others
@@ -122,9 +113,8 @@ final class MaskingHandler implements ResultHandler {
                 return null;
             });
         }
-        CompletionStage<Void> loading = then(then(all(catalog.ensure(oids), catalog.reload(wholeRows),
-                userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance()),
-                () -> reloadRows(d, true)), () -> viewsTheGraphMisses(d));
+        List<SqlToken> tokens = context.runs().tokens();
+        CompletionStage<Void> loading = lookups(d, tokens, !explains() && !readsUnknownNamedQuery());
         if (loading == null) {
             plan(d, false);
             return null;
@@ -133,6 +123,38 @@ final class MaskingHandler implements ResultHandler {
             plan(d, err != null);
             return null;
         });
+    }
+
+    /**
+     * What planning a result's columns under column rules needs from the catalog: the relations its columns come
+     * from, whole rows, user-defined types, the graph of partitions and views (reloaded for views made since it
+     * was loaded); null stage when all is at hand.
+     *
+     * @param tokens     the statement whose text tells what computed columns are made of
+     * @param byText     whether computed columns are ruled by that text (not for EXPLAIN, FETCH, EXECUTE)
+     */
+    private CompletionStage<Void> lookups(RowDescription d, List<SqlToken> tokens, boolean byText) {
+        Set<Integer> oids = new HashSet<>();
+        Set<Integer> userTypes = new HashSet<>();
+        Set<Integer> wholeRows = new HashSet<>();
+        boolean computed = false;
+        for (RowDescription.Field f : d.fields()) {
+            if (f.tableOid() != 0 && f.attnum() == 0 && f.typeOid() >= Catalog.FIRST_USER_OID) {
+                wholeRows.add(f.tableOid()); // masked field by field: by positions, so by the columns as they are now
+            } else if (f.tableOid() != 0) {
+                oids.add(f.tableOid());
+            }
+            if (f.typeOid() >= Catalog.FIRST_USER_OID) {
+                // an extension's string type (citext) is masked as text; a computed column's may be a table's row
+                // type: SELECT f FROM f() f, f() returning rows
+                userTypes.add(f.typeOid());
+            }
+            computed |= f.tableOid() == 0;
+        }
+        boolean readsText = computed && byText;
+        return then(then(all(catalog.ensure(oids), catalog.reload(wholeRows),
+                userTypes.isEmpty() ? null : catalog.ensureTypes(userTypes), catalog.ensureInheritance()),
+                () -> reloadRows(d, true)), () -> viewsTheGraphMisses(d, readsText ? tokens : null));
     }
 
     /**
@@ -161,10 +183,29 @@ final class MaskingHandler implements ResultHandler {
     }
 
     private void plan(RowDescription d, boolean catalogFailed) {
+        int[] types = new int[d.fields().size()];
+        Plan[] p = planFields(d, catalogFailed, context.runs().tokens(), explains(), readsUnknownNamedQuery(), types);
+        this.typeOids = types;
+        this.plan = p;
+        boolean any = false;
+        for (Plan x : p) {
+            any |= x != PASS;
+        }
+        this.active = any;
+    }
+
+    /**
+     * How each column of a result is masked.
+     *
+     * @param tokens       the statement whose text tells what computed columns are made of
+     * @param explains     the result is a query plan (EXPLAIN), not rows
+     * @param unknownNamed the statement runs a named query the proxy did not see defined (FETCH, EXECUTE)
+     * @param types        receives each column's type as it is masked ({@link Catalog#maskedAs})
+     */
+    private Plan[] planFields(RowDescription d, boolean catalogFailed, List<SqlToken> tokens, boolean explains,
+                              boolean unknownNamed, int[] types) {
         List<RowDescription.Field> fields = d.fields();
         Plan[] p = new Plan[fields.size()];
-        int[] types = new int[fields.size()];
-        boolean any = false;
         ExpressionLineage lineage = null;
         for (int i = 0; i < fields.size(); i++) {
             RowDescription.Field f = fields.get(i);
@@ -181,11 +222,11 @@ final class MaskingHandler implements ResultHandler {
                 plan = rel == null ? new Plan.Unresolved(textual) : sourcePlan(rel, f, textual);
             } else if (byType != null) {
                 plan = byType;
-                if (byType instanceof Plan.Rule r && catalog.elementType(f.typeOid()) != 0 && !explains()) {
+                if (byType instanceof Plan.Rule r && catalog.elementType(f.typeOid()) != 0 && !explains) {
                     // array_agg(c): the table's own rows (the server tells their type, the statement that they are
                     // c's whole rows, not rows built from other values), masked field by field like SELECT c
                     if (lineage == null) {
-                        lineage = ExpressionLineage.of(context.runs().tokens(), catalog.ancestry());
+                        lineage = ExpressionLineage.of(tokens, catalog.ancestry());
                     }
                     QualifiedName rows = lineage.rowsAsArray(i, fields.size());
                     Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
@@ -195,12 +236,12 @@ final class MaskingHandler implements ResultHandler {
                                 new QualifiedName(rel.schema(), rel.name()));
                     }
                 }
-            } else if (explains()) {
+            } else if (explains) {
                 // a query plan names tables, columns and the statement's own constants, never stored values (ANALYZE
                 // adds counts and timings): masking it by the columns the explained query reads (EXPLAIN SELECT *
                 // over a table with a masked column) would only garble the plan; detectors still look at it
                 plan = PASS;
-            } else if (readsUnknownNamedQuery()) {
+            } else if (unknownNamed) {
                 // FETCH from a cursor / EXECUTE of a statement the proxy did not see defined: what the computed
                 // column is made of is unknown, so it is treated like a column the catalog cannot resolve
                 plan = new Plan.Unresolved(textual);
@@ -210,7 +251,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
-                    lineage = ExpressionLineage.of(context.runs().tokens(), catalog.ancestry());
+                    lineage = ExpressionLineage.of(tokens, catalog.ancestry());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
                 QualifiedName rowAsJson = rule != null ? lineage.rowAsJson(i, fields.size()) : null;
@@ -227,11 +268,8 @@ final class MaskingHandler implements ResultHandler {
                 plan = textual ? new Plan.Detect(type) : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
             }
             p[i] = plan;
-            any |= plan != PASS;
         }
-        this.typeOids = types;
-        this.plan = p;
-        this.active = any;
+        return p;
     }
 
     /**
@@ -307,7 +345,7 @@ final class MaskingHandler implements ResultHandler {
      * proxy since the graph was loaded): what the view's columns are computed from is read from its definition
      * there ({@link #viewRule}); null stage when the graph knows them all.
      */
-    private CompletionStage<Void> viewsTheGraphMisses(RowDescription d) {
+    private CompletionStage<Void> viewsTheGraphMisses(RowDescription d, List<SqlToken> computedFrom) {
         io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
         for (RowDescription.Field f : d.fields()) {
             Catalog.Relation rel = f.tableOid() == 0 ? null : catalog.get(f.tableOid());
@@ -315,7 +353,36 @@ final class MaskingHandler implements ResultHandler {
                 return catalog.graph().ensureLoadedSince(System.nanoTime());
             }
         }
-        return null;
+        return computedFrom != null ? relationsTheGraphMisses(computedFrom) : null;
+    }
+
+    /**
+     * Reloads the graph of relations when the statement reads a relation it does not know and that exists: a view
+     * made outside the proxy since the graph was loaded, whose columns a computed column ({@code lower(contact)}) or
+     * a COPY of a query may read; what the view computes them from is in the next graph. Names of no relation (the
+     * session's temporary tables, typos) cost one lookup each time, as for policy decisions; null stage when the
+     * graph knows every relation the statement names.
+     */
+    private CompletionStage<Void> relationsTheGraphMisses(List<SqlToken> tokens) {
+        io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
+        List<QualifiedName> unknown = new java.util.ArrayList<>();
+        for (QualifiedName t : io.dbwarden.proxy.sql.StatementClassifier.classify(tokens).tables()) {
+            if (t.schema() == null && t.name().startsWith("pg_") && graph.knows("pg_catalog", t.name())) {
+                continue; // the server looks in pg_catalog first
+            }
+            QualifiedName resolved = t.inSchema(rules.defaultSchema());
+            if (!graph.knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
+                unknown.add(resolved);
+            }
+        }
+        if (unknown.isEmpty()) {
+            return null;
+        }
+        long since = System.nanoTime();
+        return catalog.graph().anyExists(unknown).thenCompose(exists -> {
+            CompletionStage<Void> newer = exists ? catalog.graph().ensureLoadedSince(since) : null;
+            return newer != null ? newer : CompletableFuture.<Void>completedFuture(null);
+        });
     }
 
     /** Completes when every given stage has (null stages are done already); null when all are null. */
@@ -440,18 +507,39 @@ final class MaskingHandler implements ResultHandler {
         String value = text(row, at, len, column);
         count(label);
         if (rowAsJson != null) {
-            // keys are the table's column names: mask the members of its masked columns, each by its own rule
-            String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
-            io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
-            io.dbwarden.proxy.sql.Ancestry.ViewColumns view = ancestry.viewColumns(schema, rowAsJson.name());
-            return encode(JsonMasking.members(value, key -> {
-                // a view's keys are its columns' names, which may differ from the masked table columns they show
-                MaskingRules.ColumnRule r = view != null ? ExpressionLineage.viewColumnRule(view, key, rules, ancestry)
-                        : rules.ruleInRowOf(schema, rowAsJson.name(), key, catalog.lineage(schema, rowAsJson.name()));
-                return r == null ? null : r.masker();
-            }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut), row, at, len, column, true);
+            return encode(rowJsonMasked(value, rowAsJson), row, at, len, column, true);
         }
         return encode(maskedText(value, typeOids[column], masker), row, at, len, column, json(column));
+    }
+
+    /**
+     * Rows of a relation as JSON objects ({@code row_to_json(c)}): keys are its column names, so the members of its
+     * masked columns are masked, each by its own rule, the others looked at by the detectors.
+     */
+    private String rowJsonMasked(String value, QualifiedName rowAsJson) {
+        String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
+        io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
+        io.dbwarden.proxy.sql.Ancestry.ViewColumns view = ancestry.viewColumns(schema, rowAsJson.name());
+        return JsonMasking.members(value, key -> {
+            // a view's keys are its columns' names, which may differ from the masked table columns they show
+            MaskingRules.ColumnRule r = view != null ? ExpressionLineage.viewColumnRule(view, key, rules, ancestry)
+                    : rules.ruleInRowOf(schema, rowAsJson.name(), key, catalog.lineage(schema, rowAsJson.name()));
+            return r == null ? null : r.masker();
+        }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut);
+    }
+
+    /**
+     * A COPY value of a column under a rule (null: NULL): a text type's value masked as in a result
+     * ({@link #maskedText(String, int, Masker)}, rows as JSON member by member); any other, or a nulling rule, NULL.
+     */
+    private String copyMasked(String value, Plan.Rule r, int typeOid) {
+        if (!r.textual()) {
+            return null;
+        }
+        if (r.rowAsJson() != null) {
+            return rowJsonMasked(value, r.rowAsJson());
+        }
+        return r.rule().masker().nulls() ? null : maskedText(value, typeOid, r.rule().masker());
     }
 
     /** {@link #maskedText(String, int, Masker)} of a value's bytes, in either format (binary jsonb: a version byte). */
@@ -778,16 +866,15 @@ final class MaskingHandler implements ResultHandler {
 
     private CompletionStage<Void> planCopy(int columns) {
         if (copy.table == null) {
-            ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog.ancestry());
-            Plan[] p = new Plan[columns];
-            for (int i = 0; i < columns; i++) {
-                MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
-                // the query's column types are unknown here: masked values become NULL, valid for any type
-                p[i] = rule != null ? new Plan.Rule(rule, "(copy query column " + (i + 1) + ")", false)
-                        : rules.detectors().isEmpty() ? PASS : new Plan.Detect(0);
+            if (rules.columns().isEmpty() || copy.queryText == null) {
+                planCopyQuery(columns); // detectors only: they look at every value
+                return null;
             }
-            copyPlan = p;
-            return null;
+            // the server describes the query's columns (parsed, not run, on the proxy's own connection): each is
+            // masked as the same query's result would be, by the table and column it comes from and its type
+            return catalog.describe(rules.defaultSchema(), copy.queryText)
+                    .handle((d, err) -> err != null || d == null || d.fields().size() != columns ? null : d)
+                    .thenCompose(d -> d != null ? planDescribedCopy(d, columns) : planCopyQueryByText(columns));
         }
         String schema = copy.schema != null ? copy.schema : rules.defaultSchema();
         return catalog.byName(schema, copy.table).thenCompose(rel -> {
@@ -803,6 +890,50 @@ final class MaskingHandler implements ResultHandler {
             copyPlan = rel == null || err != null ? unresolved(columns) : copyTablePlan(rel, columns);
             return null;
         });
+    }
+
+    private CompletionStage<Void> planDescribedCopy(RowDescription d, int columns) {
+        CompletionStage<Void> loading = lookups(d, copy.queryTokens, true);
+        CompletionStage<Throwable> looked = loading == null ? CompletableFuture.completedFuture(null)
+                : loading.handle((v, err) -> err);
+        return looked.thenAccept(err -> {
+            int[] types = new int[columns];
+            copyPlan = planFields(d, err != null, copy.queryTokens, false, false, types);
+            copyTypes = types;
+            copyTypesKnown = true;
+        });
+    }
+
+    /**
+     * A COPY (query) the server could not describe here (it reads the session's temporary tables): its columns are
+     * ruled by the query's text alone, their types unknown.
+     */
+    private CompletionStage<Void> planCopyQueryByText(int columns) {
+        CompletionStage<Void> graph = relationsTheGraphMisses(copy.queryTokens);
+        if (graph == null) {
+            planCopyQuery(columns);
+            return CompletableFuture.completedFuture(null);
+        }
+        return graph.handle((v, err) -> {
+            if (err != null) {
+                copyPlan = unresolved(columns); // the views the query reads are unknown: fail closed
+            } else {
+                planCopyQuery(columns);
+            }
+            return null;
+        });
+    }
+
+    private void planCopyQuery(int columns) {
+        ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog.ancestry());
+        Plan[] p = new Plan[columns];
+        for (int i = 0; i < columns; i++) {
+            MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);
+            // the query's column types are unknown here: masked values become NULL, valid for any type
+            p[i] = rule != null ? new Plan.Rule(rule, "(copy query column " + (i + 1) + ")", false)
+                    : rules.detectors().isEmpty() ? PASS : new Plan.Detect(0);
+        }
+        copyPlan = p;
     }
 
     private static Plan[] unresolved(int columns) {
@@ -837,8 +968,9 @@ final class MaskingHandler implements ResultHandler {
                 p[i] = new Plan.Unresolved(false);
                 continue;
             }
-            MaskingRules.ColumnRule rule = rules.ruleFor(rel.schema(), rel.name(), column,
-                    catalog.lineage(rel.schema(), rel.name()));
+            // a materialized view (COPY reads them as tables) by what its definition computes the column from
+            MaskingRules.ColumnRule rule = rel.isView() ? viewRule(rel, column) : rules.ruleFor(rel.schema(),
+                    rel.name(), column, catalog.lineage(rel.schema(), rel.name()));
             p[i] = rule != null ? new Plan.Rule(rule, rel.schema() + "." + rel.name() + "." + column, textual)
                     : rules.detectors().isEmpty() ? PASS : textual ? new Plan.Detect(type)
                     : carriesText(type) ? new Plan.DetectWhole(type) : PASS;
@@ -888,7 +1020,7 @@ final class MaskingHandler implements ResultHandler {
                 continue;
             }
             String masked = switch (p) {
-                case Plan.Rule r -> !r.textual() || r.rule().masker().nulls() ? null : r.rule().masker().mask(v);
+                case Plan.Rule r -> copyMasked(v, r, copyTypes == null ? 0 : copyTypes[c]);
                 case Plan.Unresolved u -> null;
                 case Plan.Detect d -> detectText(v, d.typeOid());
                 case Plan.DetectWhole w -> {
@@ -923,10 +1055,12 @@ final class MaskingHandler implements ResultHandler {
         int type = copyTypes == null ? 0 : copyTypes[c];
         return switch (p) {
             case Plan.Rule r -> {
-                boolean masks = r.textual() && !r.rule().masker().nulls();
-                count((masks || r.rule().masker().nulls() ? "" : "nullified (type unknown or not text) ") + "column "
-                        + r.column() + " " + r.rule().name() + ":" + r.rule().masker().label());
-                yield masks ? maskedText(v, type, r.rule().masker()) : null;
+                count((r.textual() || r.rule().masker().nulls() ? "" : "nullified (type unknown or not text) ")
+                        + "column " + r.column() + " " + r.rule().name() + ":" + r.rule().masker().label());
+                boolean versioned = type == JSONB && v.length > 0 && v[0] == 1; // binary jsonb
+                String masked = copyMasked(new String(v, versioned ? 1 : 0, v.length - (versioned ? 1 : 0),
+                        StandardCharsets.UTF_8), r, type);
+                yield masked == null ? null : ((versioned ? "\u0001" : "") + masked).getBytes(StandardCharsets.UTF_8);
             }
             case Plan.Unresolved u -> {
                 count("unresolved copy column " + (c + 1) + ":null");

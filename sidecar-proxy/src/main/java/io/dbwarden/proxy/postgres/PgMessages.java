@@ -557,6 +557,14 @@ public final class PgMessages {
         return end(buf);
     }
 
+    /** Describe of a statement ('S') or portal ('P'). */
+    public static ByteBuf describe(ByteBufAllocator alloc, char kind, String name, Charset charset) {
+        ByteBuf buf = begin(alloc, 'D', name.length() + 2);
+        buf.writeByte(kind);
+        writeCString(buf, name, charset);
+        return end(buf);
+    }
+
     /** Flush: asks the server to send what it has buffered (no answer of its own). */
     public static ByteBuf flush(ByteBufAllocator alloc) {
         return end(begin(alloc, 'H', 0));

@@ -549,8 +549,89 @@ public final class StatementClassifier {
                 if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
                     tables.add(name);
                 }
+                if (tok.text().equals("from") && !(i > 0 && t.get(i - 1).isWord("distinct"))
+                        && !(t.get(0).isWord("copy") && i > 0 && !t.get(i - 1).isSymbol(")") && depthAt(i) == 0)) {
+                    fromListTables(i + 1);
+                }
             }
         }
+    }
+
+    /** Words that end a FROM list (at its own depth). */
+    private static final Set<String> FROM_LIST_END = Set.of("where", "group", "having", "order", "limit", "offset",
+            "fetch", "for", "window", "union", "intersect", "except", "returning", "from", "into", "on", "do");
+
+    /**
+     * The tables after the commas of the FROM list that starts at {@code i} ({@code FROM orders o, customers c}), and
+     * of DELETE's USING:
+     * the names that follow FROM and JOIN are taken as the statement's words come, those after a comma here. A name
+     * followed by '(' is a function; a parenthesis opens a subquery, whose own FROM is read where it stands.
+     */
+    private void fromListTables(int i) {
+        int depth = 0;
+        for (int k = i; k < t.size(); k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                if (--depth < 0) {
+                    return; // the end of the subquery or call this FROM stands in
+                }
+            } else if (depth == 0 && (tok.kind() == SqlToken.Kind.SEMICOLON
+                    || (tok.kind() == SqlToken.Kind.WORD && FROM_LIST_END.contains(tok.text()) && !onOfJoin(k)))) {
+                return;
+            } else if (depth == 0 && (tok.isSymbol(",") || tok.isWord("using"))) {
+                // DELETE FROM t USING other: a table; JOIN ... USING (columns) is not followed by a name
+                int n = k + 1;
+                if (n < t.size() && t.get(n).isWord("only")) {
+                    n++;
+                }
+                QualifiedName name = nameAt(n, t.size());
+                int after = nameEnd(n, t.size());
+                if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
+                    tables.add(name);
+                }
+            }
+        }
+    }
+
+    /** ON of a JOIN's condition, after which the FROM list may go on ({@code JOIN b ON a.id = b.id, c}). */
+    private boolean onOfJoin(int k) {
+        if (!t.get(k).isWord("on")) {
+            return false;
+        }
+        int depth = 0;
+        for (int j = k - 1; j >= 0; j--) {
+            SqlToken tok = t.get(j);
+            if (tok.isSymbol(")")) {
+                depth++;
+            } else if (tok.isSymbol("(")) {
+                if (--depth < 0) {
+                    return false;
+                }
+            } else if (depth > 0) {
+                continue; // a subquery joined (JOIN (SELECT ...) b ON ...)
+            } else if (tok.isWord("join")) {
+                return true;
+            } else if (tok.kind() == SqlToken.Kind.WORD && (FROM_LIST_END.contains(tok.text())
+                    || tok.isWord("select"))) {
+                return false; // ON CONFLICT, and ON of other statements
+            }
+        }
+        return false;
+    }
+
+    /** How deep in parentheses token {@code i} stands. */
+    private int depthAt(int i) {
+        int depth = 0;
+        for (int k = 0; k < i; k++) {
+            if (t.get(k).isSymbol("(")) {
+                depth++;
+            } else if (t.get(k).isSymbol(")")) {
+                depth--;
+            }
+        }
+        return depth;
     }
 
     /**

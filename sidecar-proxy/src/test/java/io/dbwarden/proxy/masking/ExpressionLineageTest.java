@@ -50,6 +50,9 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "SELECT o.id * 2, 1 AS customers FROM orders o", 0, 2)).isNull();
         assertThat(rule(rules, "SELECT o.id * 2, 1 AS customers FROM orders o", 1, 2)).isNull();
         assertThat(rule(rules, "SELECT to_json(c) FROM customers c", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT v, m.email FROM scratch, customers m WHERE m.id = 1", 1, 2)).isNotNull();
+        assertThat(rule(rules, "SELECT v, email FROM scratch, customers m WHERE m.id = 1", 1, 2)).isNotNull();
+        assertThat(rule(rules, "SELECT m.email FROM customers m", 0, 1)).isNotNull();
     }
 
     /**

@@ -131,7 +131,12 @@ class MaskingFuzzTest {
             new Source("(SELECT v_email AS a8 FROM f_view) s", "s.a8"),
             new Source("f_notes n JOIN f_view v ON v.id = n.person_id", "n.body || v.v_email"),
             // a masked column renamed after an unmasked one the view reads too (only its definition tells)
-            new Source("f_view3 v", "v.name"), new Source("f_view3", "name"));
+            new Source("f_view3 v", "v.name"), new Source("f_view3", "name"),
+            // tables listed after a comma, and after a subquery or a function in FROM
+            new Source("f_notes n, f_people p", "p.email"), new Source("f_notes n, f_people p", "email || ''"),
+            new Source("(SELECT 1 AS one) o, f_people", "f_people.email || ''"),
+            new Source("generate_series(1, 1) g, f_notes n, f_view v", "lower(v_email)"),
+            new Source("f_notes n JOIN f_notes m ON m.id = n.id, f_people p", "upper(p.email)"));
 
     @Test
     void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {
@@ -188,7 +193,7 @@ class MaskingFuzzTest {
                 if (random.nextInt(3) == 0) {
                     sql = SqlSqueeze.squeeze(sql); // no whitespace the server does not need: AS(, INTO"t", ...
                 }
-                if (random.nextInt(4) == 0) { // COPY (query) TO STDOUT: rows masked without knowing their types
+                if (random.nextInt(4) == 0) { // COPY (query) TO STDOUT: rows masked as the query's result
                     java.io.StringWriter out = new java.io.StringWriter();
                     try {
                         c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
