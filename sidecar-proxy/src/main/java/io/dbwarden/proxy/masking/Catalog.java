@@ -138,6 +138,40 @@ public final class Catalog {
         return graph;
     }
 
+    /**
+     * Names found to be of no relation, and when: statements that name them (the session's temporary tables) are
+     * not looked up again for {@link #ABSENT_NANOS}.
+     */
+    private final Map<QualifiedName, Long> absent = new ConcurrentHashMap<>();
+    static final long ABSENT_NANOS = 5_000_000_000L;
+
+    /**
+     * Whether any of these names is a relation the proxy's connection sees (see {@link RelationGraph#anyExists});
+     * names found to be none within the last {@link #ABSENT_NANOS} are not asked about again.
+     */
+    public CompletionStage<Boolean> anyExists(List<QualifiedName> names) {
+        long now = System.nanoTime();
+        List<QualifiedName> ask = new ArrayList<>();
+        for (QualifiedName n : names) {
+            Long at = absent.get(n);
+            if (at == null || now - at >= ABSENT_NANOS) {
+                ask.add(n);
+            }
+        }
+        if (ask.isEmpty()) {
+            return CompletableFuture.completedFuture(false);
+        }
+        return graph.anyExists(ask).thenApply(exists -> {
+            if (!exists) {
+                if (absent.size() > 10_000) {
+                    absent.clear(); // names that never become relations (typos, generated temporary names)
+                }
+                ask.forEach(n -> absent.put(n, now));
+            }
+            return exists;
+        });
+    }
+
     /** Completes when the graph is loaded (null stage: it is); see {@link RelationGraph#ensureLoaded}. */
     public CompletionStage<Void> ensureInheritance() {
         return graph.ensureLoaded();

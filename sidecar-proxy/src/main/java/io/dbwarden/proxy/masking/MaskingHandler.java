@@ -360,8 +360,8 @@ final class MaskingHandler implements ResultHandler {
      * Reloads the graph of relations when the statement reads a relation it does not know and that exists: a view
      * made outside the proxy since the graph was loaded, whose columns a computed column ({@code lower(contact)}) or
      * a COPY of a query may read; what the view computes them from is in the next graph. Names of no relation (the
-     * session's temporary tables, typos) cost one lookup each time, as for policy decisions; null stage when the
-     * graph knows every relation the statement names.
+     * session's temporary tables, typos) are looked up again after a few seconds ({@link Catalog#anyExists}); null
+     * stage when the graph knows every relation the statement names.
      */
     private CompletionStage<Void> relationsTheGraphMisses(List<SqlToken> tokens) {
         io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
@@ -379,7 +379,7 @@ final class MaskingHandler implements ResultHandler {
             return null;
         }
         long since = System.nanoTime();
-        return catalog.graph().anyExists(unknown).thenCompose(exists -> {
+        return catalog.anyExists(unknown).thenCompose(exists -> {
             CompletionStage<Void> newer = exists ? catalog.graph().ensureLoadedSince(since) : null;
             return newer != null ? newer : CompletableFuture.<Void>completedFuture(null);
         });

@@ -539,7 +539,7 @@ public final class StatementClassifier {
                 checkWhere(i);
             }
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
-                    .contains(tok.text()) && i + 1 < t.size() && !cursorRead) {
+                    .contains(tok.text()) && i + 1 < t.size() && !cursorRead && !operandFrom(i)) {
                 int n = i + 1;
                 if (t.get(n).isWord("only") || t.get(n).isWord("table")) {
                     n++;
@@ -549,12 +549,39 @@ public final class StatementClassifier {
                 if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
                     tables.add(name);
                 }
-                if (tok.text().equals("from") && !(i > 0 && t.get(i - 1).isWord("distinct"))
+                if (tok.text().equals("from")
                         && !(t.get(0).isWord("copy") && i > 0 && !t.get(i - 1).isSymbol(")") && depthAt(i) == 0)) {
                     fromListTables(i + 1);
                 }
             }
         }
+    }
+
+    /** Calls whose arguments are written with FROM: {@code extract(year FROM d)}, {@code substring(s FROM 2)}. */
+    private static final Set<String> FROM_ARGUMENT_CALLS = Set.of("extract", "substring", "trim", "overlay",
+            "normalize");
+
+    /**
+     * FROM that is no FROM clause: {@code a IS DISTINCT FROM b}, and the FROM inside the arguments of
+     * {@link #FROM_ARGUMENT_CALLS} (not in a subquery among them, which opens its own parenthesis).
+     */
+    private boolean operandFrom(int i) {
+        if (!t.get(i).isWord("from")) {
+            return false;
+        }
+        if (i > 0 && t.get(i - 1).isWord("distinct")) {
+            return true;
+        }
+        int depth = 0;
+        for (int k = i - 1; k > 0; k--) {
+            if (t.get(k).isSymbol(")")) {
+                depth++;
+            } else if (t.get(k).isSymbol("(") && depth-- == 0) {
+                SqlToken call = t.get(k - 1);
+                return call.kind() == SqlToken.Kind.WORD && FROM_ARGUMENT_CALLS.contains(call.text());
+            }
+        }
+        return false;
     }
 
     /** Words that end a FROM list (at its own depth). */

@@ -343,6 +343,11 @@ class MaskingIntegrationTest {
             c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut("COPY (SELECT v, m.email FROM m_scratch,"
                     + " m_customers m WHERE m.id = 1) TO STDOUT", out);
             assertThat(out.toString()).isEqualTo("kept\t\\N\n");
+            // the proxy's connection is out of the failed description's transaction: the next query is described
+            out = new java.io.StringWriter();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI().copyOut("COPY (SELECT upper(email) FROM "
+                    + "m_customers WHERE id = 3) TO STDOUT", out);
+            assertThat(out.toString()).isEqualTo("C***@EXAMPLE.ORG\n");
             // the session goes on
             try (ResultSet rs = s.executeQuery("SELECT email FROM m_customers WHERE id = 3")) {
                 assertThat(rs.next()).isTrue();
