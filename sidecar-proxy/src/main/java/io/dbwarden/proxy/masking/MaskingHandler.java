@@ -162,8 +162,8 @@ final class MaskingHandler implements ResultHandler {
      * their fields are told apart by position and read by the types the catalog has for them, which a column
      * dropped, added or changed outside the proxy since the last load would shift; null stage when there are none.
      *
-     * @param columnRules under column rules only arrays of a table's rows (array_agg(c), masked field by field; a
-     *                    table's whole row the server names is reloaded with the other lookups, and other row
+     * @param columnRules under column rules only arrays of a table's or view's rows (array_agg(c), masked field by
+     *                    field; a whole row the server names is reloaded with the other lookups, and other row
      *                    values are masked whole); with detectors alone the rows of tables and views, searched
      *                    field by field (not values of composite types, as common in columns as whole rows are
      *                    rare: their fields are checked against the types last seen, see detectField)
@@ -174,7 +174,7 @@ final class MaskingHandler implements ResultHandler {
             if (f.typeOid() >= Catalog.FIRST_USER_OID && (!columnRules
                     || (f.tableOid() == 0 && catalog.elementType(f.typeOid()) != 0))) {
                 Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
-                if (rel != null && rel.kind() != 'c' && !(columnRules && rel.isView())) {
+                if (rel != null && rel.kind() != 'c') {
                     relations.add(rel.oid());
                 }
             }
@@ -230,7 +230,7 @@ final class MaskingHandler implements ResultHandler {
                     }
                     QualifiedName rows = lineage.rowsAsArray(i, fields.size());
                     Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
-                    if (rows != null && rel != null && !rel.isView() && rows.name().equals(rel.name())
+                    if (rows != null && rel != null && fieldsKnown(rel) && rows.name().equals(rel.name())
                             && (rows.schema() == null || rows.schema().equals(rel.schema()))) {
                         plan = new Plan.Rule(r.rule(), r.column(), textual, null,
                                 new QualifiedName(rel.schema(), rel.name()));
@@ -301,14 +301,28 @@ final class MaskingHandler implements ResultHandler {
                 if (r.mayBeInRowOf(t.schema(), t.name()) && (rel.isView()
                         || rel.columns().values().stream().anyMatch(c -> r.matches(t.schema(), t.name(), c)))) {
                     return new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual, null,
-                            ownRows && !rel.isView() ? new QualifiedName(rel.schema(), rel.name()) : null);
+                            ownRows && fieldsKnown(rel) ? new QualifiedName(rel.schema(), rel.name()) : null);
                 }
             }
         }
         // a view's row holds the base columns it reads under its own names (a rule naming only the base column does
         // not reach the view by its name): masked whole when one of them is masked
         MaskingRules.ColumnRule r = rel.isView() ? viewRule(rel, null) : null;
-        return r == null ? null : new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual);
+        return r == null ? null : new Plan.Rule(r, "(rows of " + rel.schema() + "." + rel.name() + ")", textual, null,
+                ownRows && fieldsKnown(rel) ? new QualifiedName(rel.schema(), rel.name()) : null);
+    }
+
+    /**
+     * Whether each field of the relation's rows has a rule of its own: a table's columns, a view's by what its
+     * definition computes them from ({@link #viewRule}); a view whose definition is not known is masked whole (its
+     * fields may be computed from anything).
+     */
+    private boolean fieldsKnown(Catalog.Relation rel) {
+        if (!rel.isView()) {
+            return true;
+        }
+        io.dbwarden.proxy.sql.Ancestry.ViewColumns v = catalog.ancestry().viewColumns(rel.schema(), rel.name());
+        return v != null && v.definition() != null;
     }
 
     /**
@@ -579,7 +593,7 @@ final class MaskingHandler implements ResultHandler {
         Catalog.Relation rel = catalog.rowsOfType(rowType);
         int[] fieldTypes = catalog.fieldTypes(rowType);
         QualifiedName table = rule.wholeRow();
-        if (rel != null && fieldTypes != null && !rel.isView() && rel.schema().equals(table.schema())
+        if (rel != null && fieldTypes != null && fieldsKnown(rel) && rel.schema().equals(table.schema())
                 && rel.name().equals(table.name())) {
             List<String> columns = List.copyOf(new java.util.TreeMap<>(rel.columns()).values());
             List<QualifiedName> lineage = catalog.lineage(rel.schema(), rel.name());
@@ -589,6 +603,9 @@ final class MaskingHandler implements ResultHandler {
                 Records.FieldMasker byColumn = (field, fieldType, index) -> {
                     MaskingRules.ColumnRule r = index < columns.size()
                             ? rules.ruleInRowOf(rel.schema(), rel.name(), columns.get(index), lineage) : null;
+                    if (r == null && rel.isView() && index < columns.size()) {
+                        r = viewRule(rel, columns.get(index)); // by what the view computes the field from
+                    }
                     if (r == null) {
                         return rules.detectors().isEmpty() ? field : detectField(field, fieldType);
                     }
@@ -878,10 +895,11 @@ final class MaskingHandler implements ResultHandler {
         }
         String schema = copy.schema != null ? copy.schema : rules.defaultSchema();
         return catalog.byName(schema, copy.table).thenCompose(rel -> {
-            if (rel == null || rules.detectors().isEmpty()) {
+            if (rel == null) {
                 return CompletableFuture.completedFuture(rel);
             }
-            // columns of row types are masked field by field, by their fields' types
+            // string types of extensions and domains are masked as text (citext); columns of row types are looked
+            // at by the detectors field by field, by their fields' types
             Set<Integer> userTypes = new HashSet<>();
             rel.types().values().stream().filter(t -> t >= Catalog.FIRST_USER_OID).forEach(userTypes::add);
             CompletionStage<Void> types = catalog.ensureTypes(userTypes);
@@ -961,7 +979,7 @@ final class MaskingHandler implements ResultHandler {
         for (int i = 0; i < columns; i++) {
             int attnum = attnums.get(i);
             String column = rel.columns().get(attnum);
-            int type = rel.types().getOrDefault(attnum, 0);
+            int type = catalog.maskedAs(rel.types().getOrDefault(attnum, 0));
             copyTypes[i] = type;
             boolean textual = TEXT_TYPES.contains(type);
             if (column == null) {

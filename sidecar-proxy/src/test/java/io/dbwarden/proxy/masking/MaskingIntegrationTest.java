@@ -334,6 +334,20 @@ class MaskingIntegrationTest {
                 .endsWith(",\"{\"\"email\"\": \"\"ada@example.com\"\"}\"\n"); // no rule names profile
         assertThat(copyOut(masked, "COPY (SELECT c.name, o.id FROM m_orders o JOIN m_customers c ON c.id = "
                 + "o.customer_id ORDER BY o.id) TO STDOUT")).isEqualTo("Ada\t10\nCy\t11\n");
+        // a column of a domain over text is masked as text, not nulled
+        EmbeddedPg.execute("DROP TABLE IF EXISTS m_domained", "DROP DOMAIN IF EXISTS m_ssn_text",
+                "CREATE DOMAIN m_ssn_text AS text", "CREATE TABLE m_domained (id int, ssn m_ssn_text)",
+                "INSERT INTO m_domained VALUES (1, '123-45-6789')");
+        try {
+            String hashed = column(masked, "", "SELECT ssn FROM m_domained").get(0);
+            assertThat(hashed).startsWith("h:");
+            assertThat(copyOut(masked, "COPY m_domained TO STDOUT")).isEqualTo("1\t" + hashed + "\n");
+            assertThat(copyOut(masked, "COPY m_domained (ssn) TO STDOUT WITH (FORMAT csv)")).isEqualTo(hashed + "\n");
+            assertThat(binaryCopy(copyOutBytes(masked, "COPY m_domained (ssn) TO STDOUT WITH (FORMAT binary)")))
+                    .extracting(r -> text(r.get(0))).containsExactly(hashed);
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS m_domained", "DROP DOMAIN IF EXISTS m_ssn_text");
+        }
         // a query the proxy's own connection cannot describe (it reads the session's temporary table): ruled by its
         // text, the types unknown, so a masked column is NULL
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
@@ -1332,16 +1346,18 @@ class MaskingIntegrationTest {
         // not the table's own rows: masked whole as before
         for (String sql : List.of("SELECT array_agg(COALESCE(c, c)) FROM m_customers c",
                 "SELECT array_agg(ROW(o.id, 'x', c.email, c.ssn, NULL, NULL, NULL)::m_customers) "
-                        + "FROM m_orders o JOIN m_customers c ON c.id = o.customer_id",
-                "SELECT array_agg(v) FROM m_contacts v")) {
+                        + "FROM m_orders o JOIN m_customers c ON c.id = o.customer_id")) {
             assertThat(column(masked, "", sql)).as(sql).containsExactly((String) null);
         }
+        // a view's own rows, field by field by what its definition computes each from
+        assertThat(column(masked, "", "SELECT array_agg(v ORDER BY id) FROM m_contacts v")).containsExactly(
+                "{\"(1,\\\"a***@example.com\\\",Ada)\",\"(2,,Bob)\",\"(3,\\\"c***@example.org\\\",Cy)\"}");
     }
 
     /**
      * A view's whole row holds its base tables' columns under the view's own names: with rules naming base columns
      * only (no wildcard that reaches the view by its name), {@code SELECT v FROM view v}, a view over it and
-     * {@code array_agg(v)} are still masked (whole: a view's fields may be computed from anything).
+     * {@code array_agg(v)} are still masked, field by field by what the view's definition computes each from.
      */
     @Test
     void wholeRowsOfAViewOverMaskedColumnsAreMasked() throws Exception {
@@ -1362,6 +1378,13 @@ class MaskingIntegrationTest {
             }
             assertThat(column(narrow, "", "SELECT c FROM m_customers c WHERE id = 1").getFirst())
                     .startsWith("(1,Ada,\"a***@example.com\",").doesNotContain("123-45-6789");
+            // a view's whole row: its masked field masked, the others readable
+            assertThat(column(narrow, "", "SELECT v FROM m_contacts v WHERE id = 1"))
+                    .containsExactly("(1,\"a***@example.com\",Ada)");
+            assertThat(column(narrow, "", "SELECT array_agg(v ORDER BY id) FROM m_contacts v WHERE id IN (1, 2)"))
+                    .containsExactly("{\"(1,\\\"a***@example.com\\\",Ada)\",\"(2,,Bob)\"}");
+            assertThat(column(narrow, "", "SELECT o FROM m_contacts_outer o WHERE reach IS NOT NULL"))
+                    .containsExactly("(\"a***@example.com\")", "(\"c***@example.org\")");
             assertThat(column(narrow, "", "SELECT contact FROM m_contacts WHERE id = 1"))
                     .containsExactly("a***@example.com");
             // what the view shows of unmasked columns stays readable: a column named as one, a JSON member
@@ -1381,6 +1404,8 @@ class MaskingIntegrationTest {
                 // renamed from an unmasked column, though the view reads a masked one: readable
                 assertThat(column(narrow, "", "SELECT real_name FROM m_directory WHERE id = 1"))
                         .containsExactly("Ada");
+                assertThat(column(narrow, "", "SELECT d FROM m_directory d WHERE id = 1"))
+                        .containsExactly("(1,\"a***@example.com\",Ada)");
                 assertThat(column(narrow, "", "SELECT upper(real_name) FROM m_directory WHERE id = 1"))
                         .containsExactly("ADA");
             } finally {
