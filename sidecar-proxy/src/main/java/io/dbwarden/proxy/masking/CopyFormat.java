@@ -96,17 +96,42 @@ final class CopyFormat {
             if (tok.kind() != SqlToken.Kind.WORD) {
                 continue;
             }
-            String value = k + 1 < t.size() ? literal(s, t.get(k + 1)) : null;
+            if (tok.isWord("force_quote") || tok.isWord("force_not_null") || tok.isWord("force_null")) {
+                k = columnList(t, k + 1); // (a, header) or *: names of columns, not options
+                continue;
+            }
+            if (tok.isWord("force")) { // the old spelling: FORCE QUOTE a, b | *, FORCE NOT NULL a, b
+                int n = k + 1;
+                while (n < t.size() && (t.get(n).isWord("quote") || t.get(n).isWord("not")
+                        || t.get(n).isWord("null"))) {
+                    n++;
+                }
+                k = oldColumnList(t, n);
+                continue;
+            }
+            // the old spelling writes DELIMITER AS ',' and NULL AS ''
+            int at = k + 1 < t.size() && t.get(k + 1).isWord("as") ? k + 2 : k + 1;
+            String value = at < t.size() ? optionValue(s, t.get(at)) : null;
             switch (tok.text()) {
                 // the old spelling (TO STDOUT BINARY, WITH BINARY); elsewhere the word is a column (FORCE_QUOTE)
                 case "binary" -> binary |= t.get(k - 1).isWord("stdout") || t.get(k - 1).isWord("with");
                 case "format" -> {
-                    String f = k + 1 < t.size() ? t.get(k + 1).text() : "";
+                    if (value == null) {
+                        return null;
+                    }
+                    String f = value.toLowerCase(java.util.Locale.ROOT);
                     binary = f.equals("binary");
                     csv = f.equals("csv");
+                    if (!binary && !csv && !f.equals("text")) {
+                        return null;
+                    }
                 }
                 case "csv" -> csv = true;
-                case "header" -> header = !(k + 1 < t.size() && t.get(k + 1).isWord("false"));
+                case "header" -> {
+                    // HEADER alone (either spelling) is true; a boolean after it says (false, off, 0, ...)
+                    Boolean b = value == null ? null : bool(value);
+                    header = b == null || b;
+                }
                 case "delimiter" -> {
                     if (value == null || value.length() != 1) {
                         return null;
@@ -135,7 +160,7 @@ final class CopyFormat {
                     return null; // values would not be in the session's encoding
                 }
                 default -> {
-                    // with, force_quote, force_not_null, ...: no effect on how values are read back
+                    // with, freeze, default, ...: no effect on how values are read back
                 }
             }
         }
@@ -162,16 +187,112 @@ final class CopyFormat {
         return t.size() - 1;
     }
 
+    /** The last token of a FORCE_QUOTE-style argument at {@code k}: a parenthesized list or '*'. */
+    private static int columnList(List<SqlToken> t, int k) {
+        if (k < t.size() && t.get(k).isSymbol("(")) {
+            return matching(t, k);
+        }
+        return k < t.size() && t.get(k).isSymbol("*") ? k : k - 1;
+    }
+
+    /** The last token of an old-spelling column list at {@code k}: '*' or names separated by commas. */
+    private static int oldColumnList(List<SqlToken> t, int k) {
+        if (k < t.size() && t.get(k).isSymbol("*")) {
+            return k;
+        }
+        int last = k - 1;
+        while (last + 1 < t.size() && isName(t.get(last + 1))) {
+            last++;
+            if (last + 2 < t.size() && t.get(last + 1).isSymbol(",") && isName(t.get(last + 2))) {
+                last++;
+            } else {
+                break;
+            }
+        }
+        return last;
+    }
+
+    /**
+     * An option's argument as the server reads it: a word, a quoted name, a plain literal or a number (FORMAT 'csv',
+     * HEADER 0); null for anything else (the next option of the old spelling).
+     */
+    private static String optionValue(StatementInfo s, SqlToken tok) {
+        return switch (tok.kind()) {
+            case WORD, QUOTED_IDENT -> tok.text();
+            case STRING -> literal(s, tok);
+            case NUMBER -> s.text().substring(tok.start(), tok.end());
+            default -> null;
+        };
+    }
+
+    /** A boolean as PostgreSQL's parse_bool reads it (true, of, 1, ...), null when the text is none. */
+    static Boolean bool(String value) {
+        String v = value.trim().toLowerCase(java.util.Locale.ROOT);
+        if (v.isEmpty()) {
+            return null;
+        }
+        if (v.equals("1")) {
+            return true;
+        }
+        if (v.equals("0")) {
+            return false;
+        }
+        if ("true".startsWith(v) || "yes".startsWith(v) || (v.length() >= 2 && "on".startsWith(v))) {
+            return true;
+        }
+        if ("false".startsWith(v) || "no".startsWith(v) || (v.length() >= 2 && "off".startsWith(v))) {
+            return false;
+        }
+        return null;
+    }
+
     /** The value of a plain '...' literal token (options are plain literals), else null. */
     private static String literal(StatementInfo s, SqlToken tok) {
         if (tok.kind() != SqlToken.Kind.STRING) {
             return null;
         }
         String raw = s.text().substring(tok.start(), tok.end());
+        boolean escaped = raw.length() >= 3 && (raw.charAt(0) == 'E' || raw.charAt(0) == 'e');
+        if (escaped) {
+            raw = raw.substring(1);
+        }
         if (raw.length() < 2 || raw.charAt(0) != '\'' || raw.charAt(raw.length() - 1) != '\'') {
             return null;
         }
-        return raw.substring(1, raw.length() - 1).replace("''", "'");
+        String body = raw.substring(1, raw.length() - 1).replace("''", "'");
+        return escaped ? literalEscapes(body) : body;
+    }
+
+    /**
+     * The simple backslash escapes of an E'...' literal (E'\t' for a tab delimiter); null for the others (octal,
+     * hexadecimal, Unicode), which options do not need.
+     */
+    private static String literalEscapes(String body) {
+        StringBuilder out = new StringBuilder(body.length());
+        for (int i = 0; i < body.length(); i++) {
+            char c = body.charAt(i);
+            if (c != '\\') {
+                out.append(c);
+                continue;
+            }
+            if (++i >= body.length()) {
+                return null;
+            }
+            switch (body.charAt(i)) {
+                case 't' -> out.append('\t');
+                case 'n' -> out.append('\n');
+                case 'r' -> out.append('\r');
+                case 'b' -> out.append('\b');
+                case 'f' -> out.append('\f');
+                case '\\' -> out.append('\\');
+                case '\'' -> out.append('\'');
+                case '"' -> out.append('"');
+                default -> {
+                    return null;
+                }
+            }
+        }
+        return out.toString();
     }
 
     // ------------------------------------------------------------------ rows

@@ -325,6 +325,17 @@ class MaskingIntegrationTest {
                 "3\tc***@example.org\t\\N\torder 12345");
         String csv = copyOut(masked, "COPY public.m_customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER true)");
         assertThat(csv.split("\n")).containsExactly("id,email", "1,a***@example.com", "2,", "3,c***@example.org");
+        // HEADER off in its other spellings: no header line, so the first row is masked like the others
+        for (String sql : List.of("COPY m_customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER off)",
+                "COPY m_customers (id, email) TO STDOUT WITH (FORMAT 'csv', HEADER 0)",
+                "COPY (SELECT id, email AS header FROM m_customers) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE (header))")) {
+            assertThat(copyOut(masked, sql)).as(sql).doesNotContain("ada@example.com").contains("a***@example.com")
+                    .contains("c***@example.org");
+        }
+        // the old spelling of FORCE QUOTE, as older tools write it (a row with a masked value is written again,
+        // quoted where CSV needs it)
+        assertThat(copyOut(masked, "COPY m_customers (id, email) TO STDOUT WITH CSV HEADER FORCE QUOTE *")
+                .split("\n")).containsExactly("id,email", "1,a***@example.com", "\"2\",", "3,c***@example.org");
         // a query's columns as the server describes them: masked as the same query's result is
         String query = copyOut(masked, "COPY (SELECT id, lower(email) FROM m_customers ORDER BY id) TO STDOUT");
         assertThat(query.split("\n")).containsExactly("1\ta***@example.com", "2\t\\N", "3\tc***@example.org");
