@@ -16,7 +16,19 @@ final class Processes {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
 
+    /** Ports handed out in this JVM: a closed socket's port may come back from the next bind to port 0. */
+    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     static int freePort() {
+        while (true) {
+            int port = anyFreePort();
+            if (HANDED_OUT.add(port)) {
+                return port;
+            }
+        }
+    }
+
+    private static int anyFreePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {

@@ -516,7 +516,19 @@ class ShutdownTest {
         }
     }
 
+    /** Ports handed out in this JVM: a closed socket's port may come back from the next bind to port 0. */
+    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     private static int freePort() throws Exception {
+        while (true) {
+            int port = anyFreePort();
+            if (HANDED_OUT.add(port)) {
+                return port;
+            }
+        }
+    }
+
+    private static int anyFreePort() throws Exception {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }

@@ -25,13 +25,17 @@ final class CopyFormat {
     final String schema;
     final String table;
     final List<String> columns;
+    /** FORCE_QUOTE (either spelling): which values the server quotes is kept when a row is written again. */
+    final boolean forceQuote;
+    /** Which values of the row last split were quoted (CSV): {@link #join} quotes them again under FORCE_QUOTE. */
+    private final java.util.BitSet quotedInRow = new java.util.BitSet();
     /** Query form: the tokens of the query, and its text; null for the table form. */
     final List<SqlToken> queryTokens;
     final String queryText;
 
     private CopyFormat(boolean binary, boolean csv, char delimiter, String nullString, boolean header, char quote,
                        char escape, String schema, String table, List<String> columns, List<SqlToken> queryTokens,
-                       String queryText) {
+                       String queryText, boolean forceQuote) {
         this.binary = binary;
         this.csv = csv;
         this.delimiter = delimiter;
@@ -44,6 +48,7 @@ final class CopyFormat {
         this.columns = columns;
         this.queryTokens = queryTokens;
         this.queryText = queryText;
+        this.forceQuote = forceQuote;
     }
 
     static CopyFormat parse(StatementInfo s) {
@@ -91,16 +96,19 @@ final class CopyFormat {
         boolean header = false;
         char quote = '"';
         Character escape = null;
+        boolean forceQuote = false;
         for (int k = i + 2; k < t.size(); k++) {
             SqlToken tok = t.get(k);
             if (tok.kind() != SqlToken.Kind.WORD) {
                 continue;
             }
             if (tok.isWord("force_quote") || tok.isWord("force_not_null") || tok.isWord("force_null")) {
+                forceQuote |= tok.isWord("force_quote");
                 k = columnList(t, k + 1); // (a, header) or *: names of columns, not options
                 continue;
             }
             if (tok.isWord("force")) { // the old spelling: FORCE QUOTE a, b | *, FORCE NOT NULL a, b
+                forceQuote |= k + 1 < t.size() && t.get(k + 1).isWord("quote");
                 int n = k + 1;
                 while (n < t.size() && (t.get(n).isWord("quote") || t.get(n).isWord("not")
                         || t.get(n).isWord("null"))) {
@@ -168,7 +176,7 @@ final class CopyFormat {
                 nullString != null ? nullString : csv ? "" : "\\N", header, quote,
                 escape != null ? escape : quote, schema, table, List.copyOf(columns), query,
                 query == null || query.isEmpty() ? null
-                        : s.text().substring(query.get(0).start(), query.get(query.size() - 1).end()));
+                        : s.text().substring(query.get(0).start(), query.get(query.size() - 1).end()), forceQuote);
     }
 
     private static boolean isName(SqlToken t) {
@@ -364,9 +372,11 @@ final class CopyFormat {
 
     private List<String> splitCsv(String row) {
         List<String> values = new ArrayList<>();
+        quotedInRow.clear();
         int i = 0;
         while (true) {
             if (i < row.length() && row.charAt(i) == quote) {
+                quotedInRow.set(values.size());
                 StringBuilder v = new StringBuilder();
                 i++;
                 while (i < row.length()) {
@@ -433,7 +443,7 @@ final class CopyFormat {
             String v = values.get(i);
             if (v == null) {
                 sb.append(nullString);
-            } else if (csv && !needsQuotes(v)) {
+            } else if (csv && !needsQuotes(v) && !(forceQuote && quotedInRow.get(i))) {
                 sb.append(v);
             } else if (csv) {
                 sb.append(quote);

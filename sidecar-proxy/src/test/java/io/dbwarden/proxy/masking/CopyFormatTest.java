@@ -55,6 +55,23 @@ class CopyFormatTest {
     }
 
     @Test
+    void aRowWrittenAgainKeepsTheQuotingFORCE_QUOTEAskedFor() {
+        CopyFormat forced = parse("COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE (b))");
+        java.util.List<String> values = new java.util.ArrayList<>(forced.split("1,\"x\",,\"\""));
+        assertThat(values).containsExactly("1", "x", null, "");
+        values.set(1, "y");
+        assertThat(new String(forced.join(values), java.nio.charset.StandardCharsets.UTF_8))
+                .isEqualTo("1,\"y\",,\"\"\n");
+        // without FORCE_QUOTE a value is quoted only when CSV needs it
+        CopyFormat plain = parse("COPY t TO STDOUT (FORMAT csv)");
+        values = new java.util.ArrayList<>(plain.split("1,\"x,z\""));
+        values.set(1, "y");
+        assertThat(new String(plain.join(values), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("1,y\n");
+        assertThat(parse("COPY t TO STDOUT CSV FORCE QUOTE *").forceQuote).isTrue();
+        assertThat(parse("COPY t TO STDOUT (FORMAT csv, FORCE_NOT_NULL (a))").forceQuote).isFalse();
+    }
+
+    @Test
     void theOldSpellingsAndEscapedLiteralsOfOptions() {
         CopyFormat f = parse("COPY t TO STDOUT WITH DELIMITER AS '|' NULL AS 'none'");
         assertThat(f.delimiter).isEqualTo('|');
