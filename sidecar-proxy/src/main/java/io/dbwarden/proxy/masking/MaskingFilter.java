@@ -242,6 +242,13 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (n.startsWith("update")) {
             return updateCopies(t, c, rules, ancestry);
         }
+        if (n.startsWith("insert") || n.startsWith("merge")) {
+            // what RETURNING lists comes back to the client (masked there), it is not written
+            int returning = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("returning"));
+            if (returning >= 0) {
+                t = t.subList(0, returning);
+            }
+        }
         if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
             return hasSubquery(t) ? ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules) : null;

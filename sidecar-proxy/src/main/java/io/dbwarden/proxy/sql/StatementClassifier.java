@@ -538,6 +538,13 @@ public final class StatementClassifier {
                     && isStatementStartPosition(i)) {
                 checkWhere(i);
             }
+            if (tok.isWord("using") && i + 1 < t.size() && mergeSource(i)) {
+                QualifiedName source = nameAt(i + 1, t.size());
+                int after = nameEnd(i + 1, t.size());
+                if (source != null && !(after < t.size() && t.get(after).isSymbol("("))) {
+                    tables.add(source);
+                }
+            }
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
                     .contains(tok.text()) && i + 1 < t.size() && !cursorRead && !operandFrom(i)) {
                 int n = i + 1;
@@ -579,6 +586,16 @@ public final class StatementClassifier {
             } else if (t.get(k).isSymbol("(") && depth-- == 0) {
                 SqlToken call = t.get(k - 1);
                 return call.kind() == SqlToken.Kind.WORD && FROM_ARGUMENT_CALLS.contains(call.text());
+            }
+        }
+        return false;
+    }
+
+    /** USING of {@code MERGE INTO target [AS alias] USING source}: the table the merge reads. */
+    private boolean mergeSource(int i) {
+        for (int j = i - 2; j >= 1 && j >= i - 7; j--) {
+            if (t.get(j).isWord("into") && t.get(j - 1).isWord("merge")) {
+                return true;
             }
         }
         return false;

@@ -35,6 +35,11 @@ class StatementClassifierTest {
         assertThat(tables("INSERT INTO t SELECT * FROM a, b ON CONFLICT DO NOTHING"))
                 .containsExactlyInAnyOrder("t", "a", "b");
         assertThat(tables("COPY (SELECT * FROM a, b) TO STDOUT")).containsExactlyInAnyOrder("a", "b");
+        assertThat(tables("MERGE INTO t AS x USING s.src c ON x.id = c.id WHEN MATCHED THEN UPDATE SET v = 1 "
+                + "RETURNING c.email")).containsExactlyInAnyOrder("t", "s.src");
+        assertThat(tables("MERGE INTO t USING (SELECT * FROM src) c ON t.id = c.id WHEN MATCHED THEN DO NOTHING"))
+                .containsExactlyInAnyOrder("t", "src");
+        assertThat(tables("SELECT * FROM a JOIN b USING (id)")).containsExactlyInAnyOrder("a", "b");
         assertThat(tables("SELECT (SELECT max(x) FROM p, q) FROM r")).containsExactlyInAnyOrder("p", "q", "r");
         // a list ends where the clause does
         assertThat(tables("SELECT * FROM a, b WHERE x IN (1, 2) ORDER BY c, d")).containsExactlyInAnyOrder("a", "b");
