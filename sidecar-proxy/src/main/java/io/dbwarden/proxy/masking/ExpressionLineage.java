@@ -598,6 +598,22 @@ final class ExpressionLineage {
                     listHere = false;
                 }
             }
+            if (query && tok.isWord("table") && i + 1 < to && (i == from || tokens.get(i - 1).isSymbol("(")
+                    || tokens.get(i - 1).isWord("union") || tokens.get(i - 1).isWord("intersect")
+                    || tokens.get(i - 1).isWord("except") || tokens.get(i - 1).isWord("all")
+                    || tokens.get(i - 1).isWord("distinct"))) {
+                // TABLE name (a UNION's part, a subquery): the whole rows of the table, as SELECT * FROM name
+                int n = i + 1;
+                while (n + 2 < to && tokens.get(n + 1).isSymbol(".")) {
+                    n += 2;
+                }
+                if (tokens.get(n).kind() == SqlToken.Kind.WORD || tokens.get(n).kind() == SqlToken.Kind.QUOTED_IDENT) {
+                    names.add(tokens.get(n).text());
+                    columns = true;
+                }
+                i = n;
+                continue;
+            }
             if (collecting && query && tok.isSymbol("*") && i > from && (tokens.get(i - 1).isSymbol(".")
                     || tokens.get(i - 1).isWord("select") || tokens.get(i - 1).isSymbol(",")
                     || tokens.get(i - 1).isWord("distinct") || tokens.get(i - 1).isWord("all"))) {

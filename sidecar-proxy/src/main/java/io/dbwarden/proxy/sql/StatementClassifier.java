@@ -538,6 +538,12 @@ public final class StatementClassifier {
                     && isStatementStartPosition(i)) {
                 checkWhere(i);
             }
+            if (tok.isWord("table") && i + 1 < t.size() && tableCommand(i)) {
+                QualifiedName read = nameAt(i + 1, t.size());
+                if (read != null) {
+                    tables.add(read); // TABLE name: SELECT * FROM name
+                }
+            }
             if (tok.isWord("using") && i + 1 < t.size() && mergeSource(i)) {
                 QualifiedName source = nameAt(i + 1, t.size());
                 int after = nameEnd(i + 1, t.size());
@@ -553,7 +559,8 @@ public final class StatementClassifier {
                 }
                 QualifiedName name = nameAt(n, t.size());
                 int after = nameEnd(n, t.size());
-                if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
+                // a name followed by '(' is a function (FROM f(x)), but after INTO its column list
+                if (name != null && (tok.text().equals("into") || !(after < t.size() && t.get(after).isSymbol("(")))) {
                     tables.add(name);
                 }
                 if (tok.text().equals("from")
@@ -590,6 +597,28 @@ public final class StatementClassifier {
         }
         return false;
     }
+
+    /**
+     * TABLE that is the query {@code TABLE name} (all rows of a table): a statement of its own, a subquery, a part of
+     * UNION / INTERSECT / EXCEPT, the query of {@code CREATE TABLE ... AS} and views, and of {@code INSERT INTO target
+     * TABLE source}; not CREATE/ALTER/DROP/TRUNCATE/LOCK TABLE, nor ON TABLE of GRANT and COMMENT.
+     */
+    private boolean tableCommand(int i) {
+        if (i == 0) {
+            return true;
+        }
+        SqlToken p = t.get(i - 1);
+        if (p.isSymbol("(") || p.isWord("union") || p.isWord("intersect") || p.isWord("except") || p.isWord("all")
+                || p.isWord("distinct") || p.isWord("as")) {
+            return true;
+        }
+        return (p.isSymbol(")") || p.isWord("value") || (p.kind() == SqlToken.Kind.WORD && !TABLE_PREFIXES.contains(
+                p.text())) || p.kind() == SqlToken.Kind.QUOTED_IDENT) && hasWordAtDepth(t, 0, i, "insert");
+    }
+
+    /** Words before TABLE in statements that define, change or name a table rather than read it. */
+    private static final Set<String> TABLE_PREFIXES = Set.of("create", "alter", "drop", "truncate", "lock", "on",
+            "temp", "temporary", "unlogged", "foreign", "global", "local", "only", "from", "into");
 
     /** USING of {@code MERGE INTO target [AS alias] USING source}: the table the merge reads. */
     private boolean mergeSource(int i) {

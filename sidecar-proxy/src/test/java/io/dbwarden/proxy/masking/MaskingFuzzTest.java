@@ -136,7 +136,10 @@ class MaskingFuzzTest {
             new Source("f_notes n, f_people p", "p.email"), new Source("f_notes n, f_people p", "email || ''"),
             new Source("(SELECT 1 AS one) o, f_people", "f_people.email || ''"),
             new Source("generate_series(1, 1) g, f_notes n, f_view v", "lower(v_email)"),
-            new Source("f_notes n JOIN f_notes m ON m.id = n.id, f_people p", "upper(p.email)"));
+            new Source("f_notes n JOIN f_notes m ON m.id = n.id, f_people p", "upper(p.email)"),
+            // the TABLE command: a subquery of its own, a part of a UNION
+            new Source("(TABLE f_people) s", "s.email"), new Source("(TABLE f_view) s", "s.v_email"),
+            new Source("(SELECT p.* FROM f_people p WHERE false UNION ALL TABLE f_people) s", "s.email"));
 
     @Test
     void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {

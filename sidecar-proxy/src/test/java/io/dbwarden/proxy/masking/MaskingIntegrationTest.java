@@ -1418,6 +1418,17 @@ class MaskingIntegrationTest {
                     .containsExactly("(\"a***@example.com\")", "(\"c***@example.org\")");
             assertThat(column(narrow, "", "SELECT contact FROM m_contacts WHERE id = 1"))
                     .containsExactly("a***@example.com");
+            // TABLE name reads the table: its rows through a subquery or a UNION, and copies of them
+            assertThat(column(narrow, "", "SELECT lower(x) FROM (TABLE m_contacts) t(id, x, n) WHERE id = 1"))
+                    .containsExactly("a***@example.com");
+            assertThat(column(narrow, "", "SELECT x FROM (SELECT 0, 'x', 'y' WHERE false UNION ALL TABLE m_contacts)"
+                    + " t(id, x, n) WHERE id = 3")).containsExactly("c***@example.org");
+            try (Connection c = connect(narrow, ""); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.execute("CREATE TABLE m_ctas_narrow AS TABLE m_customers"))
+                        .hasMessageContaining("would write values of masked columns");
+            } finally {
+                EmbeddedPg.execute("DROP TABLE IF EXISTS m_ctas_narrow");
+            }
             // MERGE reads its source: with no rule reaching the target table, a copy is told by the source alone
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_merged_narrow", "CREATE TABLE m_merged_narrow (v text)");
             try (Connection c = connect(narrow, ""); Statement s = c.createStatement()) {

@@ -46,6 +46,23 @@ class StatementClassifierTest {
     }
 
     @Test
+    void theTableCommandReadsItsTable() {
+        assertThat(tables("TABLE a")).containsExactly("a");
+        assertThat(tables("SELECT lower(x) FROM (TABLE s.a) t(id, x)")).containsExactly("s.a");
+        assertThat(tables("SELECT * FROM a UNION ALL TABLE b")).containsExactlyInAnyOrder("a", "b");
+        assertThat(tables("CREATE TABLE t2 AS TABLE a")).containsExactly("a");
+        assertThat(tables("INSERT INTO b TABLE a")).containsExactlyInAnyOrder("b", "a");
+        assertThat(tables("INSERT INTO b (c) TABLE a")).containsExactlyInAnyOrder("b", "a");
+        assertThat(tables("WITH x AS (TABLE a) SELECT * FROM x")).contains("a");
+        // TABLE that defines, changes or names a table reads none
+        for (String sql : List.of("CREATE TEMP TABLE t (id int)", "GRANT SELECT ON TABLE a TO r",
+                "ALTER TABLE a ADD COLUMN b int", "DROP TABLE IF EXISTS a", "COMMENT ON TABLE a IS 'x'",
+                "CREATE FUNCTION f() RETURNS TABLE (x int) AS 'select 1' LANGUAGE sql")) {
+            assertThat(tables(sql)).as(sql).isEmpty();
+        }
+    }
+
+    @Test
     void fromOfOperandsIsNoTable() {
         assertThat(tables("SELECT extract(year FROM d), x FROM t, u")).containsExactlyInAnyOrder("t", "u");
         assertThat(tables("SELECT substring(s FROM 2 FOR 3), trim(both ' ' FROM s), overlay(s PLACING 'x' FROM 1) "
