@@ -554,7 +554,10 @@ public final class StatementClassifier {
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
                     .contains(tok.text()) && i + 1 < t.size() && !cursorRead && !operandFrom(i)) {
                 int n = i + 1;
-                if (t.get(n).isWord("only") || t.get(n).isWord("table")) {
+                if (tok.text().equals("from") || tok.text().equals("join")) {
+                    n = joinTreeStart(n); // FROM (a JOIN b ON ...): the first table of a parenthesized join
+                }
+                if (n < t.size() && (t.get(n).isWord("only") || t.get(n).isWord("table"))) {
                     n++;
                 }
                 QualifiedName name = nameAt(n, t.size());
@@ -620,6 +623,19 @@ public final class StatementClassifier {
     private static final Set<String> TABLE_PREFIXES = Set.of("create", "alter", "drop", "truncate", "lock", "on",
             "temp", "temporary", "unlogged", "foreign", "global", "local", "only", "from", "into");
 
+    /**
+     * Past the parentheses that open a join tree ({@code FROM ((a JOIN b ON ...) JOIN c ON ...)}) to its first item;
+     * {@code i} itself when none opens there. A subquery's parenthesis is followed by SELECT, VALUES, WITH or TABLE,
+     * which are no names.
+     */
+    private int joinTreeStart(int i) {
+        int n = i;
+        while (n < t.size() && t.get(n).isSymbol("(")) {
+            n++;
+        }
+        return n;
+    }
+
     /** USING of {@code MERGE INTO target [AS alias] USING source}: the table the merge reads. */
     private boolean mergeSource(int i) {
         for (int j = i - 2; j >= 1 && j >= i - 7; j--) {
@@ -655,7 +671,7 @@ public final class StatementClassifier {
                 return;
             } else if (depth == 0 && (tok.isSymbol(",") || tok.isWord("using"))) {
                 // DELETE FROM t USING other: a table; JOIN ... USING (columns) is not followed by a name
-                int n = k + 1;
+                int n = tok.isSymbol(",") ? joinTreeStart(k + 1) : k + 1; // not JOIN ... USING (columns)
                 if (n < t.size() && t.get(n).isWord("only")) {
                     n++;
                 }

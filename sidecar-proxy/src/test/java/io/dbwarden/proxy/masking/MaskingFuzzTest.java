@@ -138,6 +138,8 @@ class MaskingFuzzTest {
             new Source("generate_series(1, 1) g, f_notes n, f_view v", "lower(v_email)"),
             new Source("f_notes n JOIN f_notes m ON m.id = n.id, f_people p", "upper(p.email)"),
             // the TABLE command: a subquery of its own, a part of a UNION
+            new Source("(f_people p JOIN f_notes n ON n.person_id = p.id)", "p.email || n.body"),
+            new Source("((f_people p JOIN f_notes n ON true) JOIN f_notes m ON true)", "lower(p.email)"),
             new Source("(TABLE f_people) s", "s.email"), new Source("(TABLE f_view) s", "s.v_email"),
             new Source("(SELECT p.* FROM f_people p WHERE false UNION ALL TABLE f_people) s", "s.email"));
 

@@ -160,6 +160,9 @@ class MaskingIntegrationTest {
                 .containsExactly("a***@example.com");
         assertThat(column(masked, "", "SELECT email || '' FROM (SELECT 1) o, m_customers WHERE id = 3"))
                 .containsExactly("c***@example.org");
+        // the first table of a parenthesized join
+        assertThat(column(masked, "", "SELECT lower(c.email) FROM (m_customers c JOIN m_orders o ON c.id = "
+                + "o.customer_id) WHERE o.id = 10")).containsExactly("a***@example.com");
         // MERGE reads its source (a table with masked columns): refused under masking, as a copy of masked values
         // into a table no rule covers would be
         EmbeddedPg.execute("DROP TABLE IF EXISTS m_merged", "CREATE TABLE m_merged (v text)");

@@ -41,6 +41,10 @@ class StatementClassifierTest {
                 .containsExactlyInAnyOrder("t", "src");
         assertThat(tables("SELECT * FROM a JOIN b USING (id)")).containsExactlyInAnyOrder("a", "b");
         assertThat(tables("SELECT (SELECT max(x) FROM p, q) FROM r")).containsExactlyInAnyOrder("p", "q", "r");
+        // parenthesized join trees
+        assertThat(tables("SELECT 1 FROM ((a JOIN b ON true) JOIN c ON true)")).containsExactlyInAnyOrder("a", "b", "c");
+        assertThat(tables("SELECT * FROM x, (b JOIN c ON true)")).containsExactlyInAnyOrder("x", "b", "c");
+        assertThat(tables("SELECT * FROM ((SELECT 1 FROM q) s JOIN y ON true)")).containsExactlyInAnyOrder("q", "y");
         // a list ends where the clause does
         assertThat(tables("SELECT * FROM a, b WHERE x IN (1, 2) ORDER BY c, d")).containsExactlyInAnyOrder("a", "b");
     }
