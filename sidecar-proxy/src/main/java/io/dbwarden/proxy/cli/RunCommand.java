@@ -393,7 +393,11 @@ public final class RunCommand implements Callable<Integer> {
             Catalog catalog = new Catalog(catalogConnection::query, catalogConnection::describe, 60_000);
             policyFilter = new PolicyFilter(engine, analyzer, 100_000, catalog.graph());
             filters.add(policyFilter);
-            masking = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey), catalog);
+            // what a statement reads, as the full SQL parser of the policy filter (which runs first) found it
+            masking = new MaskingFilter(PolicyReloader.masking(policies, config.identity(), hashKey), catalog, s -> {
+                io.dbwarden.proxy.sql.StatementAnalysis a = analyzer.cached(s);
+                return a != null && a.classified() && a.tablesComplete() ? a.tables() : java.util.List.of();
+            });
             resultFilters.add(masking);
             listeners.add(0, masking);
             filters.add(masking);

@@ -34,8 +34,36 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     private volatile long rulesVersion;
 
     public MaskingFilter(MaskingRules rules, Catalog catalog) {
+        this(rules, catalog, s -> List.of());
+    }
+
+    /**
+     * @param parsedTables the tables the full SQL parser found in a statement (the policy filter's analysis, empty
+     *                     when it has none): what a statement reads is the union of these and the tables the quick
+     *                     token classifier finds, so a shape one of them misses does not hide a masked table
+     */
+    public MaskingFilter(MaskingRules rules, Catalog catalog,
+                         java.util.function.Function<io.dbwarden.proxy.filter.StatementInfo, List<
+                                 io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>> parsedTables) {
         this.rules = rules;
         this.catalog = catalog;
+        this.parsedTables = parsedTables;
+    }
+
+    private final java.util.function.Function<io.dbwarden.proxy.filter.StatementInfo,
+            List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>> parsedTables;
+
+    /** The tables a statement reads: the quick classifier's (of {@code tokens}) and the full parser's (of {@code s}). */
+    static List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> tablesOf(List<SqlToken> tokens,
+            List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> parsed) {
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> quick = StatementClassifier.classify(tokens).tables();
+        if (parsed.isEmpty()) {
+            return quick;
+        }
+        java.util.LinkedHashSet<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> all =
+                new java.util.LinkedHashSet<>(quick);
+        all.addAll(parsed);
+        return List.copyOf(all);
     }
 
     /** The rules in force. */
@@ -82,7 +110,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     @Override
     public ResultHandler forStatement(StatementContext context) {
         MaskingRules r = rules;
-        return r.isEmpty() ? null : new MaskingHandler(r, catalog, context);
+        return r.isEmpty() ? null : new MaskingHandler(r, catalog, context, parsedTables.apply(context.runs()));
     }
 
     /**
@@ -154,7 +182,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                             "PREPARE the statement through the proxy and EXECUTE it on its own.")));
         }
         // what runs: for EXECUTE of a statement prepared through the proxy, the prepared statement
-        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules, ancestry);
+        MaskingRules.ColumnRule copied = copiesMaskedValues(context.runs(), rules, ancestry,
+                parsedTables.apply(context.runs()));
         if (copied != null) {
             return CompletableFuture.completedFuture(Verdict.deny(null, "masking-copy",
                     "writes values of masked columns elsewhere", PgError.error(PgError.INSUFFICIENT_PRIVILEGE,
@@ -217,7 +246,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * sets a masked column from itself (SET email = lower(email)) keeps the value masked.
      */
     static MaskingRules.ColumnRule copiesMaskedValues(io.dbwarden.proxy.filter.StatementInfo statement,
-                                                      MaskingRules rules, Ancestry ancestry) {
+                                                      MaskingRules rules, Ancestry ancestry,
+                                                      List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
+                                                              parsed) {
         io.dbwarden.proxy.filter.StatementInfo explained = explainedAndRun(statement);
         if (explained != null) {
             statement = explained; // EXPLAIN ANALYZE runs the statement it explains
@@ -232,15 +263,17 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         List<SqlToken> t = statement.tokens();
         StatementClassifier.Result c = StatementClassifier.classify(t);
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> tables = tablesOf(t, explained != null
+                ? List.of() : parsed); // the parser's tables are of the statement as sent, not of what EXPLAIN runs
         boolean writes = c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.INSERT)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.CREATE);
-        if (!writes || c.tables().stream().noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
+        if (!writes || tables.stream().noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
             return null; // no table with masked columns is named at all, nor read through a view
         }
         if (n.startsWith("update")) {
-            return updateCopies(t, c, rules, ancestry);
+            return updateCopies(t, c, tables, rules, ancestry);
         }
         if (n.startsWith("insert") || n.startsWith("merge")) {
             // what RETURNING lists comes back to the client (masked there), it is not written
@@ -251,9 +284,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         }
         if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
-            return hasSubquery(t) ? ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules) : null;
+            return hasSubquery(t) ? ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules) : null;
         }
-        return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
+        return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
     }
 
     /**
@@ -311,10 +344,12 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
     /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
+                                                        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
+                                                                tables,
                                                         MaskingRules rules, Ancestry ancestry) {
         int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
         if (set == 0 || c.tables().isEmpty()) {
-            return ExpressionLineage.of(t, c.tables(), ancestry).anyOutputRule(rules);
+            return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
         }
         io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
         String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
@@ -325,7 +360,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 tok -> tok.isSymbol(","))) {
             assignments.add(t.subList(part[0], part[1]));
         }
-        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> sources = c.tables();
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> sources = tables;
         for (List<SqlToken> a : assignments) {
             int eq = -1;
             for (int i = 0; i < a.size(); i++) {

@@ -81,10 +81,19 @@ final class MaskingHandler implements ResultHandler {
     private int[] typeOids;
     private final Map<String, Long> counts = new LinkedHashMap<>();
 
-    MaskingHandler(MaskingRules rules, Catalog catalog, StatementContext context) {
+    /** The tables the full SQL parser found in the statement that runs (empty when it has none). */
+    private final List<QualifiedName> parsedTables;
+
+    MaskingHandler(MaskingRules rules, Catalog catalog, StatementContext context, List<QualifiedName> parsedTables) {
         this.rules = rules;
         this.catalog = catalog;
         this.context = context;
+        this.parsedTables = parsedTables;
+    }
+
+    /** What {@code tokens} (the statement that runs, or its COPY query) read: see {@link MaskingFilter#tablesOf}. */
+    private List<QualifiedName> tables(List<SqlToken> tokens) {
+        return MaskingFilter.tablesOf(tokens, parsedTables);
     }
 
     @Override
@@ -226,7 +235,7 @@ final class MaskingHandler implements ResultHandler {
                     // array_agg(c): the table's own rows (the server tells their type, the statement that they are
                     // c's whole rows, not rows built from other values), masked field by field like SELECT c
                     if (lineage == null) {
-                        lineage = ExpressionLineage.of(tokens, catalog.ancestry());
+                        lineage = ExpressionLineage.of(tokens, tables(tokens), catalog.ancestry());
                     }
                     QualifiedName rows = lineage.rowsAsArray(i, fields.size());
                     Catalog.Relation rel = catalog.rowsOfType(f.typeOid());
@@ -251,7 +260,7 @@ final class MaskingHandler implements ResultHandler {
                 plan = new Plan.Unresolved(textual);
             } else {
                 if (lineage == null) {
-                    lineage = ExpressionLineage.of(tokens, catalog.ancestry());
+                    lineage = ExpressionLineage.of(tokens, tables(tokens), catalog.ancestry());
                 }
                 MaskingRules.ColumnRule rule = lineage.ruleFor(i, fields.size(), rules);
                 QualifiedName rowAsJson = rule != null ? lineage.rowAsJson(i, fields.size()) : null;
@@ -380,7 +389,7 @@ final class MaskingHandler implements ResultHandler {
     private CompletionStage<Void> relationsTheGraphMisses(List<SqlToken> tokens) {
         io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
         List<QualifiedName> unknown = new java.util.ArrayList<>();
-        for (QualifiedName t : io.dbwarden.proxy.sql.StatementClassifier.classify(tokens).tables()) {
+        for (QualifiedName t : tables(tokens)) {
             if (t.schema() == null && t.name().startsWith("pg_") && graph.knows("pg_catalog", t.name())) {
                 continue; // the server looks in pg_catalog first
             }
@@ -943,7 +952,8 @@ final class MaskingHandler implements ResultHandler {
     }
 
     private void planCopyQuery(int columns) {
-        ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, catalog.ancestry());
+        ExpressionLineage lineage = ExpressionLineage.of(copy.queryTokens, tables(copy.queryTokens),
+                catalog.ancestry());
         Plan[] p = new Plan[columns];
         for (int i = 0; i < columns; i++) {
             MaskingRules.ColumnRule rule = lineage.ruleFor(i, columns, rules);

@@ -65,4 +65,26 @@ class MaskingFilterVersionTest {
             loading.toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * What a statement reads is the union of the quick classifier's tables and the full parser's: a table only the
+     * parser found (a shape the classifier does not know) still makes a copy of its masked column one.
+     */
+    @Test
+    void aCopyIsJudgedByTheTablesEitherReaderFinds() throws Exception {
+        MaskingRules rules = MaskingRules.compile(PolicyLoader.load(MaskingPolicies.write(dir, """
+                      - name: emails
+                        columns: ["public.customers.email"]
+                        strategy: partial
+                """)), "test/x", null);
+        io.dbwarden.proxy.filter.StatementInfo insert = io.dbwarden.proxy.filter.StatementInfo.of(
+                io.dbwarden.proxy.sql.SqlText.split("INSERT INTO archive SELECT email FROM src", true).getFirst());
+        assertThat(MaskingFilter.copiesMaskedValues(insert, rules, io.dbwarden.proxy.sql.Ancestry.NONE, List.of()))
+                .isNull();
+        var customers = new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName("public", "customers");
+        assertThat(MaskingFilter.copiesMaskedValues(insert, rules, io.dbwarden.proxy.sql.Ancestry.NONE,
+                List.of(customers))).isNotNull();
+        assertThat(MaskingFilter.tablesOf(insert.tokens(), List.of(customers))).extracting(t -> t.name())
+                .containsExactly("archive", "src", "customers");
+    }
 }
