@@ -566,8 +566,8 @@ public final class StatementClassifier {
                 if (name != null && (tok.text().equals("into") || !(after < t.size() && t.get(after).isSymbol("(")))) {
                     tables.add(name);
                 }
-                if (tok.text().equals("from")
-                        && !(t.get(0).isWord("copy") && i > 0 && !t.get(i - 1).isSymbol(")") && depthAt(i) == 0)) {
+                if (tok.text().equals("from") && !(t.get(0).isWord("copy") && i > 0 && !t.get(i - 1).isSymbol(")")
+                        && enclosingParenthesis(i) < 0)) {
                     fromListTables(i + 1);
                 }
             }
@@ -589,16 +589,32 @@ public final class StatementClassifier {
         if (i > 0 && t.get(i - 1).isWord("distinct")) {
             return true;
         }
-        int depth = 0;
-        for (int k = i - 1; k > 0; k--) {
-            if (t.get(k).isSymbol(")")) {
-                depth++;
-            } else if (t.get(k).isSymbol("(") && depth-- == 0) {
-                SqlToken call = t.get(k - 1);
-                return call.kind() == SqlToken.Kind.WORD && FROM_ARGUMENT_CALLS.contains(call.text());
+        int open = enclosingParenthesis(i);
+        if (open <= 0) {
+            return false;
+        }
+        SqlToken call = t.get(open - 1);
+        return call.kind() == SqlToken.Kind.WORD && FROM_ARGUMENT_CALLS.contains(call.text());
+    }
+
+    /** Per token, the index of the innermost parenthesis open around it (-1: none); filled on first use. */
+    private int[] enclosing;
+
+    private int enclosingParenthesis(int i) {
+        if (enclosing == null) {
+            enclosing = new int[t.size()];
+            int[] stack = new int[t.size() + 1];
+            int top = 0;
+            for (int k = 0; k < t.size(); k++) {
+                enclosing[k] = top == 0 ? -1 : stack[top - 1];
+                if (t.get(k).isSymbol("(")) {
+                    stack[top++] = k;
+                } else if (t.get(k).isSymbol(")") && top > 0) {
+                    top--;
+                }
             }
         }
-        return false;
+        return enclosing[i];
     }
 
     /**
@@ -708,19 +724,6 @@ public final class StatementClassifier {
             }
         }
         return false;
-    }
-
-    /** How deep in parentheses token {@code i} stands. */
-    private int depthAt(int i) {
-        int depth = 0;
-        for (int k = 0; k < i; k++) {
-            if (t.get(k).isSymbol("(")) {
-                depth++;
-            } else if (t.get(k).isSymbol(")")) {
-                depth--;
-            }
-        }
-        return depth;
     }
 
     /**
