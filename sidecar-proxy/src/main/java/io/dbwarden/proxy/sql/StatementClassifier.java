@@ -687,7 +687,7 @@ public final class StatementClassifier {
                 return;
             } else if (depth == 0 && (tok.isSymbol(",") || tok.isWord("using"))) {
                 // DELETE FROM t USING other: a table; JOIN ... USING (columns) is not followed by a name
-                int n = tok.isSymbol(",") ? joinTreeStart(k + 1) : k + 1; // not JOIN ... USING (columns)
+                int n = tok.isSymbol(",") || !usingColumns(k) ? joinTreeStart(k + 1) : k + 1;
                 if (n < t.size() && t.get(n).isWord("only")) {
                     n++;
                 }
@@ -698,6 +698,20 @@ public final class StatementClassifier {
                 }
             }
         }
+    }
+
+    /**
+     * USING at {@code k} followed by a column list ({@code JOIN b USING (id, region)}: names each followed by ',' or
+     * ')'), not DELETE's {@code USING (a JOIN b ON ...)}.
+     */
+    private boolean usingColumns(int k) {
+        int n = k + 1;
+        if (n >= t.size() || !t.get(n).isSymbol("(")) {
+            return false;
+        }
+        return n + 2 < t.size() && (t.get(n + 1).kind() == SqlToken.Kind.WORD
+                || t.get(n + 1).kind() == SqlToken.Kind.QUOTED_IDENT)
+                && (t.get(n + 2).isSymbol(",") || t.get(n + 2).isSymbol(")"));
     }
 
     /** ON of a JOIN's condition, after which the FROM list may go on ({@code JOIN b ON a.id = b.id, c}). */

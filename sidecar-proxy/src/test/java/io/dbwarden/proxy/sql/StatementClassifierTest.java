@@ -30,6 +30,10 @@ class StatementClassifierTest {
         assertThat(tables("SELECT * FROM a JOIN (SELECT x FROM q WHERE z) b ON a.id = b.id, c"))
                 .containsExactlyInAnyOrder("a", "q", "c");
         assertThat(tables("SELECT * FROM a JOIN b USING (id), c")).containsExactlyInAnyOrder("a", "b", "c");
+        assertThat(tables("SELECT * FROM a JOIN b USING (id, \"Region\") JOIN c USING (k)"))
+                .containsExactlyInAnyOrder("a", "b", "c");
+        assertThat(tables("DELETE FROM t USING (a JOIN b ON a.id = b.id) WHERE t.id = a.id"))
+                .containsExactlyInAnyOrder("t", "a", "b");
         assertThat(tables("UPDATE t SET a = 1 FROM x, y WHERE t.id = x.id")).containsExactlyInAnyOrder("t", "x", "y");
         assertThat(tables("DELETE FROM t USING a, b WHERE t.x = a.x")).containsExactlyInAnyOrder("t", "a", "b");
         assertThat(tables("INSERT INTO t SELECT * FROM a, b ON CONFLICT DO NOTHING"))
