@@ -111,6 +111,33 @@ final class ExpressionLineage {
         return line;
     }
 
+    /**
+     * The tables, and for each one named without a schema the sessions' temporary views of that name
+     * ({@link Ancestry#temporaryViewSchemas}): the session's own, if it has one, is what the name reads.
+     */
+    static List<QualifiedName> withTemporaryViews(List<QualifiedName> tables, Ancestry ancestry) {
+        List<QualifiedName> all = null;
+        for (QualifiedName t : tables) {
+            if (t.schema() != null) {
+                continue;
+            }
+            for (String schema : ancestry.temporaryViewSchemas(t.name())) {
+                if (all == null) {
+                    all = new ArrayList<>(tables);
+                }
+                all.add(new QualifiedName(schema, t.name()));
+            }
+        }
+        return all == null ? tables : all;
+    }
+
+    /** Whether {@code n} is an alias of {@code table} (a temporary view's alias is that of its unqualified name). */
+    private boolean aliasOf(String n, QualifiedName table) {
+        QualifiedName a = aliases.get(n);
+        return a != null && (a.equals(table) || (a.schema() == null && a.name().equals(table.name())
+                && table.schema() != null && table.schema().startsWith("pg_temp_")));
+    }
+
     /** @param ancestry what a table is a partition or child of (see {@link Catalog#ancestors}) */
     static ExpressionLineage of(List<SqlToken> tokens,
                                 Ancestry ancestry) {
@@ -138,7 +165,8 @@ final class ExpressionLineage {
         java.util.BitSet fromNames = fromListNames(tokens);
         java.util.BitSet counted = countArguments(tokens);
         List<Item> items = setOperation ? null : outputItems(tokens, fromNames, counted);
-        return new ExpressionLineage(tokens, items, all, tables, aliases(tokens, tables), derivedNames(tokens),
+        return new ExpressionLineage(tokens, items, all, withTemporaryViews(tables, ancestry), aliases(tokens, tables),
+                derivedNames(tokens),
                 ancestry, fromNames, counted);
     }
 
@@ -684,7 +712,7 @@ final class ExpressionLineage {
                         if (rule.matches(as.schema(), as.name(), n)) {
                             return rule; // a masked column
                         }
-                        if ((n.equals(table.name()) || table.equals(aliases.get(n)))
+                        if ((n.equals(table.name()) || aliasOf(n, table))
                                 && rule.mayBeInRowOf(as.schema(), as.name())) {
                             return rule; // the whole row of a table with masked columns
                         }
@@ -711,7 +739,7 @@ final class ExpressionLineage {
                 continue;
             }
             for (String n : names) {
-                boolean wholeRow = n.equals(table.name()) || table.equals(aliases.get(n));
+                boolean wholeRow = n.equals(table.name()) || aliasOf(n, table);
                 if (wholeRow || view.names().contains(n)) {
                     MaskingRules.ColumnRule r = viewColumnRule(view, wholeRow ? null : n, rules, ancestry);
                     if (r != null) {

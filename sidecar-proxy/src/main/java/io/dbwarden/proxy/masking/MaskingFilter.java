@@ -269,7 +269,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.UPDATE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.MERGE)
                 || c.kinds().contains(io.dbwarden.api.v1alpha1.StatementKind.CREATE);
-        if (!writes || tables.stream().noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
+        if (!writes || ExpressionLineage.withTemporaryViews(tables, ancestry).stream()
+                .noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
             return null; // no table with masked columns is named at all, nor read through a view
         }
         if (n.startsWith("update")) {

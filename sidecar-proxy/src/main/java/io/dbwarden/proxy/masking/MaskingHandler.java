@@ -543,10 +543,23 @@ final class MaskingHandler implements ResultHandler {
         String schema = rowAsJson.schema() != null ? rowAsJson.schema() : rules.defaultSchema();
         io.dbwarden.proxy.sql.Ancestry ancestry = catalog.ancestry();
         io.dbwarden.proxy.sql.Ancestry.ViewColumns view = ancestry.viewColumns(schema, rowAsJson.name());
+        // a name without a schema may be a session's temporary view: its keys are masked as any of them masks them
+        List<io.dbwarden.proxy.sql.Ancestry.ViewColumns> temporary = new java.util.ArrayList<>();
+        if (rowAsJson.schema() == null) {
+            for (String temp : ancestry.temporaryViewSchemas(rowAsJson.name())) {
+                io.dbwarden.proxy.sql.Ancestry.ViewColumns v = ancestry.viewColumns(temp, rowAsJson.name());
+                if (v != null) {
+                    temporary.add(v);
+                }
+            }
+        }
         return JsonMasking.members(value, key -> {
             // a view's keys are its columns' names, which may differ from the masked table columns they show
             MaskingRules.ColumnRule r = view != null ? ExpressionLineage.viewColumnRule(view, key, rules, ancestry)
                     : rules.ruleInRowOf(schema, rowAsJson.name(), key, catalog.lineage(schema, rowAsJson.name()));
+            for (int i = 0; r == null && i < temporary.size(); i++) {
+                r = ExpressionLineage.viewColumnRule(temporary.get(i), key, rules, ancestry);
+            }
             return r == null ? null : r.masker();
         }, v -> rules.detectors().isEmpty() ? v : applyDetectors(v), this::spelledOut);
     }
@@ -898,6 +911,12 @@ final class MaskingHandler implements ResultHandler {
             }
             // the server describes the query's columns (parsed, not run, on the proxy's own connection): each is
             // masked as the same query's result would be, by the table and column it comes from and its type
+            if (ExpressionLineage.withTemporaryViews(tables(copy.queryTokens), catalog.ancestry()).stream()
+                    .anyMatch(t -> t.schema() != null && t.schema().startsWith("pg_temp_"))) {
+                // a session's temporary view, which the proxy's own connection cannot see (and would read a table
+                // of the same name instead): the query's text rules
+                return planCopyQueryByText(columns);
+            }
             return catalog.describe(rules.defaultSchema(), copy.queryText)
                     .handle((d, err) -> err != null || d == null || d.fields().size() != columns ? null : d)
                     .thenCompose(d -> d != null ? planDescribedCopy(d, columns) : planCopyQueryByText(columns));

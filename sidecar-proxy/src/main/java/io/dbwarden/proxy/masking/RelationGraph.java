@@ -36,7 +36,13 @@ public final class RelationGraph implements TableGraph {
     private record Graph(Map<String, List<QualifiedName>> byChild, Map<String, List<QualifiedName>> byParent,
                          Set<String> partitions, Map<String, List<QualifiedName>> byView,
                          Map<String, ViewColumns> viewColumns, Set<String> known,
+                         Map<String, List<String>> tempViews,
                          long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
+        @Override
+        public List<String> temporaryViewSchemas(String view) {
+            return tempViews.getOrDefault(view, List.of());
+        }
+
         @Override
         public List<QualifiedName> ancestors(String schema, String table) {
             return byChild.getOrDefault(schema + "\0" + table, List.of());
@@ -348,10 +354,21 @@ public final class RelationGraph implements TableGraph {
         }
         long now = System.nanoTime();
         Map<String, List<QualifiedName>> descendants = descendants(ancestors);
-        Graph loaded = new Graph(ancestors, descendants, partitions, views, columns, known, started, now, 0);
+        Map<String, List<String>> temp = new HashMap<>();
+        for (String key : columns.keySet()) {
+            int cut = key.indexOf('\0');
+            if (key.startsWith("pg_temp_")) { // sessions' temporary schemas (pg_temp_3), one per backend
+                temp.computeIfAbsent(key.substring(cut + 1), k -> new ArrayList<>()).add(key.substring(0, cut));
+            }
+        }
+        temp.replaceAll((k, v) -> List.copyOf(v));
+        Map<String, List<String>> tempViews = Map.copyOf(temp);
+        Graph loaded = new Graph(ancestors, descendants, partitions, views, columns, known, tempViews, started, now,
+                0);
         Graph last = lastLoaded;
         long version = last == null ? 1 : loaded.sameEdges(last) ? last.version() : last.version() + 1;
-        loaded = new Graph(ancestors, descendants, partitions, views, columns, known, started, now, version);
+        loaded = new Graph(ancestors, descendants, partitions, views, columns, known, tempViews, started, now,
+                version);
         lastLoaded = loaded;
         graph = loaded;
         lastFailure = null;

@@ -49,6 +49,14 @@ public interface Ancestry {
     }
 
     /**
+     * The sessions' temporary schemas ({@code pg_temp_3}) that hold a view of this name: an unqualified name is looked
+     * up in the session's own temporary schema first, which may be any of them as far as a name alone tells.
+     */
+    default List<String> temporaryViewSchemas(String view) {
+        return List.of();
+    }
+
+    /**
      * A view as the graph loaded it. Equal when its columns, sources and definition are (a reload that finds the
      * same views changes nothing); {@link #memo} holds what is worked out from it once per use.
      */
