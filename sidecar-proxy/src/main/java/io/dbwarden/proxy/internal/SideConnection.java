@@ -90,11 +90,16 @@ public final class SideConnection implements AutoCloseable {
     /** Runs one simple query; completes with its rows (text values, null for NULL) or fails. */
     public CompletionStage<List<List<String>>> query(String sql) {
         CompletableFuture<List<List<String>>> f = new CompletableFuture<>();
+        return enqueue(new Pending(sql, f), f);
+    }
+
+    /** Queues a lookup; its result, failed after 10 s (a failure of this connection, counted and logged). */
+    private <T> CompletionStage<T> enqueue(Pending lookup, CompletableFuture<T> result) {
         group.next().execute(() -> {
-            queue.add(new Pending(sql, f));
+            queue.add(lookup);
             pump();
         });
-        return f.orTimeout(10, TimeUnit.SECONDS).whenComplete((rows, err) -> {
+        return result.orTimeout(10, TimeUnit.SECONDS).whenComplete((v, err) -> {
             if (err instanceof java.util.concurrent.TimeoutException) {
                 group.next().execute(() -> failed("a lookup took longer than 10 s"));
             }
@@ -122,15 +127,7 @@ public final class SideConnection implements AutoCloseable {
             out.add(PgMessages.sync(alloc));
             return out;
         };
-        group.next().execute(() -> {
-            queue.add(new Pending("(describe)", null, request, f));
-            pump();
-        });
-        return f.orTimeout(10, TimeUnit.SECONDS).whenComplete((rows, err) -> {
-            if (err instanceof java.util.concurrent.TimeoutException) {
-                group.next().execute(() -> failed("a lookup took longer than 10 s"));
-            }
-        });
+        return enqueue(new Pending("(describe)", null, request, f), f);
     }
 
     private void pump() {

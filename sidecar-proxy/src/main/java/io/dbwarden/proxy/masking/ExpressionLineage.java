@@ -135,7 +135,7 @@ final class ExpressionLineage {
     private boolean aliasOf(String n, QualifiedName table) {
         QualifiedName a = aliases.get(n);
         return a != null && (a.equals(table) || (a.schema() == null && a.name().equals(table.name())
-                && table.schema() != null && table.schema().startsWith("pg_temp_")));
+                && Ancestry.temporarySchema(table.schema())));
     }
 
     /** @param ancestry what a table is a partition or child of (see {@link Catalog#ancestors}) */

@@ -91,9 +91,19 @@ final class MaskingHandler implements ResultHandler {
         this.parsedTables = parsedTables;
     }
 
-    /** What {@code tokens} (the statement that runs, or its COPY query) read: see {@link MaskingFilter#tablesOf}. */
+    private List<SqlToken> tablesRead;
+    private List<QualifiedName> tablesOfRead;
+
+    /**
+     * What {@code tokens} (the statement that runs, or its COPY query) read: see {@link MaskingFilter#tablesOf};
+     * classified once per token list (the graph check and the lineage of the same result both ask).
+     */
     private List<QualifiedName> tables(List<SqlToken> tokens) {
-        return MaskingFilter.tablesOf(tokens, parsedTables);
+        if (tokens != tablesRead) {
+            tablesOfRead = MaskingFilter.tablesOf(tokens, parsedTables);
+            tablesRead = tokens;
+        }
+        return tablesOfRead;
     }
 
     @Override
@@ -387,17 +397,7 @@ final class MaskingHandler implements ResultHandler {
      * stage when the graph knows every relation the statement names.
      */
     private CompletionStage<Void> relationsTheGraphMisses(List<SqlToken> tokens) {
-        io.dbwarden.proxy.sql.Ancestry graph = catalog.ancestry();
-        List<QualifiedName> unknown = new java.util.ArrayList<>();
-        for (QualifiedName t : tables(tokens)) {
-            if (t.schema() == null && t.name().startsWith("pg_") && graph.knows("pg_catalog", t.name())) {
-                continue; // the server looks in pg_catalog first
-            }
-            QualifiedName resolved = t.inSchema(rules.defaultSchema());
-            if (!graph.knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
-                unknown.add(resolved);
-            }
-        }
+        List<QualifiedName> unknown = catalog.ancestry().unknown(tables(tokens), List.of(rules.defaultSchema()));
         if (unknown.isEmpty()) {
             return null;
         }
@@ -870,8 +870,10 @@ final class MaskingHandler implements ResultHandler {
     private CopyFormat copy;
     private Plan[] copyPlan;
     private boolean copyHeaderPending;
-    private boolean copyTypesKnown;
-    /** The column types of a table's COPY (0 where unknown); null for COPY (query). */
+    /**
+     * The column types of a table's COPY or of a described COPY (query) (0 where unknown); null for a COPY (query)
+     * ruled by its text alone.
+     */
     private int[] copyTypes;
     private BinaryCopy binaryCopy;
 
@@ -912,7 +914,7 @@ final class MaskingHandler implements ResultHandler {
             // the server describes the query's columns (parsed, not run, on the proxy's own connection): each is
             // masked as the same query's result would be, by the table and column it comes from and its type
             if (ExpressionLineage.withTemporaryViews(tables(copy.queryTokens), catalog.ancestry()).stream()
-                    .anyMatch(t -> t.schema() != null && t.schema().startsWith("pg_temp_"))) {
+                    .anyMatch(t -> io.dbwarden.proxy.sql.Ancestry.temporarySchema(t.schema()))) {
                 // a session's temporary view, which the proxy's own connection cannot see (and would read a table
                 // of the same name instead): the query's text rules
                 return planCopyQueryByText(columns);
@@ -946,7 +948,6 @@ final class MaskingHandler implements ResultHandler {
             int[] types = new int[columns];
             copyPlan = planFields(d, err != null, copy.queryTokens, false, false, types);
             copyTypes = types;
-            copyTypesKnown = true;
         });
     }
 
@@ -1002,7 +1003,6 @@ final class MaskingHandler implements ResultHandler {
         if (attnums.size() != columns) {
             return unresolved(columns);
         }
-        copyTypesKnown = true;
         copyTypes = new int[columns];
         Plan[] p = new Plan[columns];
         for (int i = 0; i < columns; i++) {
@@ -1125,7 +1125,7 @@ final class MaskingHandler implements ResultHandler {
 
     /** Detectors over a COPY value; values that are only digits are left alone when the column type is unknown. */
     private String detectText(String value, int typeOid) {
-        if (!copyTypesKnown && value.chars().allMatch(Character::isDigit)) {
+        if (copyTypes == null && value.chars().allMatch(Character::isDigit)) {
             return value;
         }
         return detectIn(value, typeOid);

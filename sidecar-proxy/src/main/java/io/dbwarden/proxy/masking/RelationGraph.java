@@ -357,7 +357,7 @@ public final class RelationGraph implements TableGraph {
         Map<String, List<String>> temp = new HashMap<>();
         for (String key : columns.keySet()) {
             int cut = key.indexOf('\0');
-            if (key.startsWith("pg_temp_")) { // sessions' temporary schemas (pg_temp_3), one per backend
+            if (Ancestry.temporarySchema(key.substring(0, cut))) { // one per backend: pg_temp_3
                 temp.computeIfAbsent(key.substring(cut + 1), k -> new ArrayList<>()).add(key.substring(0, cut));
             }
         }

@@ -116,25 +116,7 @@ public final class PolicyEngine {
 
     /** The tables the statement names (under each schema they could resolve to) that the graph did not know. */
     public List<StatementAnalysis.QualifiedName> unknownTables(StatementAnalysis a, Ancestry ancestry) {
-        List<StatementAnalysis.QualifiedName> unknown = new java.util.ArrayList<>();
-        for (StatementAnalysis.QualifiedName t : a.tables()) {
-            if (t.schema() != null) {
-                if (!ancestry.knows(t.schema(), t.name())) {
-                    unknown.add(t);
-                }
-                continue;
-            }
-            if (t.name().startsWith("pg_") && ancestry.knows("pg_catalog", t.name())) {
-                continue; // the server looks in pg_catalog first
-            }
-            for (CompiledPolicy p : applicable) {
-                StatementAnalysis.QualifiedName resolved = t.inSchema(p.defaultSchema());
-                if (!ancestry.knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
-                    unknown.add(resolved);
-                }
-            }
-        }
-        return unknown;
+        return ancestry.unknown(a.tables(), applicable.stream().map(CompiledPolicy::defaultSchema).toList());
     }
 
     /**

@@ -56,6 +56,38 @@ public interface Ancestry {
         return List.of();
     }
 
+    /** Whether {@code schema} is a session's temporary schema ({@code pg_temp_3}); false for null. */
+    static boolean temporarySchema(String schema) {
+        return schema != null && schema.startsWith("pg_temp_");
+    }
+
+    /**
+     * The relations among {@code tables} this graph does not know, each named without a schema resolved in every one
+     * of {@code defaultSchemas} (a name starting with pg_ that pg_catalog has is that one: the server looks there
+     * first), without repeats: relations made since the graph was loaded, or names of none.
+     */
+    default List<QualifiedName> unknown(List<QualifiedName> tables, java.util.Collection<String> defaultSchemas) {
+        List<QualifiedName> unknown = new java.util.ArrayList<>();
+        for (QualifiedName t : tables) {
+            if (t.schema() != null) {
+                if (!knows(t.schema(), t.name()) && !unknown.contains(t)) {
+                    unknown.add(t);
+                }
+                continue;
+            }
+            if (t.name().startsWith("pg_") && knows("pg_catalog", t.name())) {
+                continue;
+            }
+            for (String schema : defaultSchemas) {
+                QualifiedName resolved = t.inSchema(schema);
+                if (!knows(resolved.schema(), resolved.name()) && !unknown.contains(resolved)) {
+                    unknown.add(resolved);
+                }
+            }
+        }
+        return unknown;
+    }
+
     /**
      * A view as the graph loaded it. Equal when its columns, sources and definition are (a reload that finds the
      * same views changes nothing); {@link #memo} holds what is worked out from it once per use.
