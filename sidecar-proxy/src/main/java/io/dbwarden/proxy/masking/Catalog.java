@@ -6,6 +6,7 @@ import io.dbwarden.proxy.sql.Ancestry;
 import io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
@@ -170,6 +171,27 @@ public final class Catalog {
             }
             return exists;
         });
+    }
+
+    /**
+     * Whether some session's temporary schema ({@code pg_temp_3}) holds a relation of one of these names, as the
+     * catalog is now (not as the graph last loaded it): a session's own temporary table hides a table of the same name
+     * from it, but not from the proxy's connection, which would describe the other table.
+     */
+    public CompletionStage<Boolean> temporaryRelationNamed(Collection<String> names) {
+        if (names.isEmpty()) {
+            return CompletableFuture.completedFuture(false);
+        }
+        StringBuilder in = new StringBuilder();
+        for (String n : names) {
+            if (n.indexOf('\\') >= 0) {
+                return CompletableFuture.completedFuture(true); // not put into SQL: taken as one
+            }
+            in.append(in.isEmpty() ? "" : ", ").append(literal(n));
+        }
+        return query.apply("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+                + " ON n.oid = c.relnamespace WHERE n.nspname LIKE 'pg\\_temp\\_%' AND c.relname IN (" + in + "))")
+                .thenApply(rows -> !rows.isEmpty() && "t".equals(rows.get(0).get(0)));
     }
 
     /** Completes when the graph is loaded (null stage: it is); see {@link RelationGraph#ensureLoaded}. */

@@ -55,6 +55,8 @@ final class ExpressionLineage {
     static final int MAX_DERIVED = 64;
     /** The derived rows that may carry masked values, with a rule for them; made on first use (per statement). */
     private java.util.Map<String, MaskingRules.ColumnRule> tainted;
+    /** The rules {@link #tainted} was worked out for. */
+    private MaskingRules taintedFor;
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
                               java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived,
@@ -170,6 +172,39 @@ final class ExpressionLineage {
                 ancestry, fromNames, counted);
     }
 
+    /**
+     * A lineage whose items are the expressions a statement writes (the right-hand sides of UPDATE's and MERGE's SET,
+     * the values of MERGE's INSERT), token ranges [from, to) of {@code tokens}: {@link #ruleFor} then tells which
+     * masked values each one carries, as it does for the output items of a query (through aliases of subqueries,
+     * WITH queries and whole rows).
+     */
+    static ExpressionLineage ofWritten(List<SqlToken> tokens, List<QualifiedName> tables, Ancestry ancestry,
+                                       List<int[]> written) {
+        Set<String> all = new HashSet<>();
+        names(tokens, 0, tokens.size(), all);
+        java.util.BitSet fromNames = fromListNames(tokens);
+        java.util.BitSet counted = countArguments(tokens);
+        List<Item> items = new ArrayList<>(written.size());
+        for (int[] r : written) {
+            Set<String> names = new HashSet<>();
+            for (int i = r[0]; i < r[1]; i++) {
+                SqlToken tok = tokens.get(i);
+                if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(tokens, i)
+                        && !fromNames.get(i) && !counted.get(i)) {
+                    names.add(tok.text());
+                }
+            }
+            items.add(new Item(names, r[0], r[1]));
+        }
+        return new ExpressionLineage(tokens, items, all, withTemporaryViews(tables, ancestry), aliases(tokens, tables),
+                derivedNames(tokens), ancestry, fromNames, counted);
+    }
+
+    /** The number of items (output or written expressions), or -1 when they could not be told apart. */
+    int itemCount() {
+        return items == null ? -1 : items.size();
+    }
+
     /** Adds the names tokens [from, to) use, qualifiers of a column ({@code c} of {@code c.email}) left out. */
     private static void names(List<SqlToken> t, int from, int to, Set<String> into) {
         for (int i = from; i < to; i++) {
@@ -227,10 +262,20 @@ final class ExpressionLineage {
         private final java.util.BitSet inFrom = new java.util.BitSet();
         private final java.util.BitSet query = new java.util.BitSet();
         private int depth;
+        /** 1 after MERGE (its USING source is a FROM list), 2 once that list began. */
+        private int merge;
 
         /** Steps over token {@code i}; whether it is a name a FROM list reads (a table, schema or alias, no call). */
         boolean step(List<SqlToken> t, int i) {
             SqlToken tok = t.get(i);
+            if (depth == 0 && merge == 0 && tok.isWord("merge") && (i == 0 || t.get(i - 1).isSymbol(")"))) {
+                merge = 1; // MERGE, or WITH ... MERGE
+            } else if (depth == 0 && merge == 1 && tok.isWord("using")) {
+                merge = 2; // MERGE INTO t USING source [AS] s ON ...: the source is read as a FROM item is
+                query.set(0);
+                inFrom.set(0);
+                return false;
+            }
             if (tok.isSymbol("(")) {
                 depth++;
                 inFrom.clear(depth);
@@ -537,9 +582,10 @@ final class ExpressionLineage {
      * What only filters or orders (WHERE, JOIN ... ON, ORDER BY) carries nothing out.
      */
     private java.util.Map<String, MaskingRules.ColumnRule> tainted(MaskingRules rules) {
-        if (tainted != null) {
+        if (tainted != null && taintedFor == rules) {
             return tainted;
         }
+        taintedFor = rules;
         java.util.Map<String, MaskingRules.ColumnRule> found = new java.util.HashMap<>();
         if (derivedFrom.size() > MAX_DERIVED) {
             // more derived rows than any hand-written query has: no fixpoint over them (it grows with their square

@@ -283,6 +283,9 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 t = t.subList(0, returning);
             }
         }
+        if (n.startsWith("merge")) {
+            return mergeCopies(t, tables, rules, ancestry);
+        }
         if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
             return hasSubquery(t) ? ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules) : null;
@@ -342,7 +345,18 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 text.substring(t.get(j).start())));
     }
 
-    /** UPDATE t SET a = expr, ...: an expression naming a masked column assigned to a column not masked by its rule. */
+    /** A value a statement writes: the target column (null when not a single plain column) and its expression. */
+    private record Write(String column, int from, int to) {
+    }
+
+    /**
+     * UPDATE ... SET column = expression: the rule of a masked column whose values an expression carries into a
+     * column masked otherwise or not at all (a masked column set from itself, {@code SET email = lower(email)}, stays
+     * masked). Expressions are judged as a query's output items are: by the masked columns they name, the whole rows
+     * of tables with masked columns, and the subqueries and WITH queries (in FROM or in the expression) whose output
+     * carries masked values ({@code SET note = s.e FROM (SELECT email AS e FROM customers) s}). WHERE and FROM
+     * conditions are reads, not writes.
+     */
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
                                                         StatementClassifier.Result c,
                                                         List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
@@ -352,56 +366,227 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (set == 0 || c.tables().isEmpty()) {
             return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
         }
-        io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = c.tables().get(0);
-        String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
         int listEnd = StatementClassifier.indexAtDepth(t, set, t.size(),
                 tok -> tok.isWord("from") || tok.isWord("where") || tok.isWord("returning"));
-        List<List<SqlToken>> assignments = new java.util.ArrayList<>();
-        for (int[] part : StatementClassifier.splitAtDepth(t, set, listEnd < 0 ? t.size() : listEnd,
-                tok -> tok.isSymbol(","))) {
-            assignments.add(t.subList(part[0], part[1]));
-        }
-        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> sources = tables;
-        for (List<SqlToken> a : assignments) {
-            int eq = -1;
-            for (int i = 0; i < a.size(); i++) {
-                if (a.get(i).isSymbol("=")) {
-                    eq = i;
-                    break;
-                }
-            }
+        List<Write> writes = assignments(t, set, listEnd < 0 ? t.size() : listEnd);
+        return writtenMaskedValues(t, tables, c.tables().get(0), writes, rules, ancestry);
+    }
+
+    /** The assignments {@code column = expression} of a SET list in tokens [from, to). */
+    private static List<Write> assignments(List<SqlToken> t, int from, int to) {
+        List<Write> writes = new java.util.ArrayList<>();
+        for (int[] part : StatementClassifier.splitAtDepth(t, from, to, tok -> tok.isSymbol(","))) {
+            int eq = StatementClassifier.indexAtDepth(t, part[0], part[1], tok -> tok.isSymbol("="));
             if (eq < 0) {
                 continue;
             }
-            // (a, b) = (...) assigns several columns: judge by every name on the right
-            for (MaskingRules.ColumnRule rule : rules.columns()) {
-                boolean namesMasked = false;
-                for (int i = eq + 1; i < a.size() && !namesMasked; i++) {
-                    SqlToken tok = a.get(i);
-                    if (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT) {
-                        continue;
+            // (a, b) = (...), col[1] = ..., col.field = ...: several columns, or part of one: no plain column
+            boolean plain = eq == part[0] + 1 && (t.get(part[0]).kind() == SqlToken.Kind.WORD
+                    || t.get(part[0]).kind() == SqlToken.Kind.QUOTED_IDENT);
+            writes.add(new Write(plain ? t.get(part[0]).text() : null, eq + 1, part[1]));
+        }
+        return writes;
+    }
+
+    /**
+     * The rule of a masked column whose values one of {@code writes} carries into a column of {@code target} that
+     * the same rule does not mask, or null.
+     */
+    private static MaskingRules.ColumnRule writtenMaskedValues(List<SqlToken> t,
+                                                               List<io.dbwarden.proxy.sql.StatementAnalysis
+                                                                       .QualifiedName> tables,
+                                                               io.dbwarden.proxy.sql.StatementAnalysis
+                                                                       .QualifiedName target,
+                                                               List<Write> writes, MaskingRules rules,
+                                                               Ancestry ancestry) {
+        if (writes.isEmpty()) {
+            return null;
+        }
+        List<int[]> ranges = writes.stream().map(w -> new int[] {w.from(), w.to()}).toList();
+        ExpressionLineage lineage = ExpressionLineage.ofWritten(t, tables, ancestry, ranges);
+        String schema = target.schema() != null ? target.schema() : rules.defaultSchema();
+        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName> targetLine =
+                ExpressionLineage.lineOf(target, schema, ancestry);
+        for (int i = 0; i < writes.size(); i++) {
+            String column = writes.get(i).column();
+            // the rules that mask the target column: values they cover stay masked there, any other rule's do not
+            java.util.Set<MaskingRules.ColumnRule> masksTarget = new java.util.HashSet<>();
+            if (column != null) {
+                for (MaskingRules.ColumnRule rule : rules.columns()) {
+                    if (targetLine.stream().anyMatch(as -> rule.matches(as.schema(), as.name(), column))) {
+                        masksTarget.add(rule);
                     }
-                    for (var table : sources) {
-                        for (var as : ExpressionLineage.lineOf(table, rules.defaultSchema(), ancestry)) {
-                            if (rule.matches(as.schema(), as.name(), tok.text()) || tok.text().equals(table.name())) {
-                                namesMasked |= rule.matchesTable(as.schema(), as.name());
-                            }
-                        }
-                    }
                 }
-                if (!namesMasked) {
-                    continue;
-                }
-                boolean targetMaskedAlike = eq == 1 && (a.get(0).kind() == SqlToken.Kind.WORD
-                        || a.get(0).kind() == SqlToken.Kind.QUOTED_IDENT)
-                        && ExpressionLineage.lineOf(target, schema, ancestry).stream()
-                        .anyMatch(as -> rule.matches(as.schema(), as.name(), a.get(0).text()));
-                if (!targetMaskedAlike) {
-                    return rule;
-                }
+            }
+            MaskingRules.ColumnRule carried = lineage.ruleFor(i, writes.size(), rules.without(masksTarget));
+            if (carried != null) {
+                return carried;
             }
         }
         return null;
+    }
+
+    /**
+     * MERGE INTO target USING source ON ... WHEN ... THEN UPDATE SET / INSERT (columns) VALUES (...): the rule of a
+     * masked column whose values an assignment or inserted value carries into a column the same rule does not mask
+     * (see {@link #updateCopies}); null when none does. The join condition and the WHEN conditions are reads. A MERGE
+     * whose clauses do not parse is judged as a whole, by every name it uses.
+     */
+    private static MaskingRules.ColumnRule mergeCopies(List<SqlToken> t,
+                                                       List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
+                                                               tables,
+                                                       MaskingRules rules, Ancestry ancestry) {
+        int into = 0;
+        while (into < t.size() && !t.get(into).isWord("into")) {
+            into++;
+        }
+        int name = into + 1 < t.size() && t.get(into + 1).isWord("only") ? into + 2 : into + 1;
+        io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = qualifiedName(t, name);
+        List<Write> writes = target == null ? null : mergeWrites(t, name);
+        if (writes == null) {
+            return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
+        }
+        return writtenMaskedValues(t, tables, target, writes, rules, ancestry);
+    }
+
+    /** The name {@code a} or {@code a.b} at {@code i}, or null when there is none. */
+    private static io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName qualifiedName(List<SqlToken> t, int i) {
+        if (i >= t.size() || !nameToken(t.get(i))) {
+            return null;
+        }
+        if (i + 2 < t.size() && t.get(i + 1).isSymbol(".") && nameToken(t.get(i + 2))) {
+            return new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName(t.get(i).text(), t.get(i + 2).text());
+        }
+        return new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName(null, t.get(i).text());
+    }
+
+    private static boolean nameToken(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+    }
+
+    /**
+     * What a MERGE's WHEN clauses write, after token {@code from}: UPDATE SET assignments and INSERT values (each
+     * paired with its column when the INSERT lists them); null when a clause is not one of the forms PostgreSQL has.
+     * A WHEN of a CASE expression (in a condition or a value) is told from a clause by the CASE ... END around it.
+     */
+    static List<Write> mergeWrites(List<SqlToken> t, int from) {
+        List<Integer> clauses = new java.util.ArrayList<>();
+        int depth = 0;
+        int cases = 0;
+        for (int i = from; i < t.size(); i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord("case")) {
+                cases++;
+            } else if (depth == 0 && tok.isWord("end") && cases > 0) {
+                cases--;
+            } else if (depth == 0 && cases == 0 && tok.isWord("when")) {
+                clauses.add(i);
+            }
+        }
+        if (clauses.isEmpty()) {
+            return null;
+        }
+        List<Write> writes = new java.util.ArrayList<>();
+        for (int k = 0; k < clauses.size(); k++) {
+            int end = k + 1 < clauses.size() ? clauses.get(k + 1) : t.size();
+            int then = thenOf(t, clauses.get(k) + 1, end);
+            if (then < 0 || then + 1 >= end) {
+                return null;
+            }
+            int a = then + 1;
+            if (t.get(a).isWord("update") && a + 1 < end && t.get(a + 1).isWord("set")) {
+                writes.addAll(assignments(t, a + 2, end));
+            } else if (t.get(a).isWord("insert")) {
+                List<Write> inserted = mergeInsert(t, a + 1, end);
+                if (inserted == null) {
+                    return null;
+                }
+                writes.addAll(inserted);
+            } else if (!t.get(a).isWord("delete") && !(t.get(a).isWord("do") && a + 1 < end
+                    && t.get(a + 1).isWord("nothing"))) {
+                return null;
+            }
+        }
+        return writes;
+    }
+
+    /** The THEN of a WHEN clause in tokens [from, to), not one of a CASE in its condition; -1 when there is none. */
+    private static int thenOf(List<SqlToken> t, int from, int to) {
+        int depth = 0;
+        int cases = 0;
+        for (int i = from; i < to; i++) {
+            SqlToken tok = t.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord("case")) {
+                cases++;
+            } else if (depth == 0 && tok.isWord("end") && cases > 0) {
+                cases--;
+            } else if (depth == 0 && cases == 0 && tok.isWord("then")) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * The values of a MERGE's {@code INSERT [(columns)] [OVERRIDING ... VALUE] VALUES (...)} in tokens [from, to),
+     * each with its column when the columns are listed (without a list the values fill the table's columns in order,
+     * which the statement does not name); none for DEFAULT VALUES; null when it is neither.
+     */
+    private static List<Write> mergeInsert(List<SqlToken> t, int from, int to) {
+        int i = from;
+        List<String> columns = null;
+        if (i < to && t.get(i).isSymbol("(")) {
+            int close = closingParenthesis(t, i, to);
+            if (close < 0) {
+                return null;
+            }
+            columns = new java.util.ArrayList<>();
+            for (int[] part : StatementClassifier.splitAtDepth(t, i + 1, close, tok -> tok.isSymbol(","))) {
+                columns.add(part[1] == part[0] + 1 && nameToken(t.get(part[0])) ? t.get(part[0]).text() : null);
+            }
+            i = close + 1;
+        }
+        if (i + 2 < to && t.get(i).isWord("overriding")) {
+            i += 3; // OVERRIDING { SYSTEM | USER } VALUE
+        }
+        if (i + 1 < to && t.get(i).isWord("default") && t.get(i + 1).isWord("values")) {
+            return List.of();
+        }
+        if (i + 1 >= to || !t.get(i).isWord("values") || !t.get(i + 1).isSymbol("(")) {
+            return null;
+        }
+        int close = closingParenthesis(t, i + 1, to);
+        if (close < 0) {
+            return null;
+        }
+        List<int[]> values = StatementClassifier.splitAtDepth(t, i + 2, close, tok -> tok.isSymbol(","));
+        List<Write> writes = new java.util.ArrayList<>(values.size());
+        for (int v = 0; v < values.size(); v++) {
+            String column = columns != null && v < columns.size() ? columns.get(v) : null;
+            writes.add(new Write(column, values.get(v)[0], values.get(v)[1]));
+        }
+        return writes;
+    }
+
+    /** The ')' closing the '(' at {@code open}, before {@code to}; -1 when there is none. */
+    private static int closingParenthesis(List<SqlToken> t, int open, int to) {
+        int depth = 0;
+        for (int i = open; i < to; i++) {
+            if (t.get(i).isSymbol("(")) {
+                depth++;
+            } else if (t.get(i).isSymbol(")") && --depth == 0) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /**

@@ -913,15 +913,23 @@ final class MaskingHandler implements ResultHandler {
             }
             // the server describes the query's columns (parsed, not run, on the proxy's own connection): each is
             // masked as the same query's result would be, by the table and column it comes from and its type
-            if (ExpressionLineage.withTemporaryViews(tables(copy.queryTokens), catalog.ancestry()).stream()
+            List<QualifiedName> read = tables(copy.queryTokens);
+            if (ExpressionLineage.withTemporaryViews(read, catalog.ancestry()).stream()
                     .anyMatch(t -> io.dbwarden.proxy.sql.Ancestry.temporarySchema(t.schema()))) {
                 // a session's temporary view, which the proxy's own connection cannot see (and would read a table
                 // of the same name instead): the query's text rules
                 return planCopyQueryByText(columns);
             }
-            return catalog.describe(rules.defaultSchema(), copy.queryText)
-                    .handle((d, err) -> err != null || d == null || d.fields().size() != columns ? null : d)
-                    .thenCompose(d -> d != null ? planDescribedCopy(d, columns) : planCopyQueryByText(columns));
+            Set<String> unqualified = new HashSet<>();
+            read.stream().filter(t -> t.schema() == null).forEach(t -> unqualified.add(t.name()));
+            // likewise a temporary table of a name the query reads unqualified (the session's own would hide a table
+            // of that name, which the proxy's connection would describe); a failed look-up counts as one
+            return catalog.temporaryRelationNamed(unqualified).handle((temporary, err) -> err != null || temporary)
+                    .thenCompose(temporary -> temporary ? planCopyQueryByText(columns)
+                            : catalog.describe(rules.defaultSchema(), copy.queryText)
+                            .handle((d, err) -> err != null || d == null || d.fields().size() != columns ? null : d)
+                            .thenCompose(d -> d != null ? planDescribedCopy(d, columns)
+                                    : planCopyQueryByText(columns)));
         }
         String schema = copy.schema != null ? copy.schema : rules.defaultSchema();
         return catalog.byName(schema, copy.table).thenCompose(rel -> {

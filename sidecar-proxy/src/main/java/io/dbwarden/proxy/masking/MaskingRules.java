@@ -102,6 +102,22 @@ public final class MaskingRules {
         return columns;
     }
 
+    /** These rules without {@code excluded} ones, made once per set (views' worked-out rules are kept per rules). */
+    private final java.util.Map<java.util.Set<ColumnRule>, MaskingRules> without =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * These column rules but {@code excluded} (no detectors): what a value written into a column masked by the
+     * excluded rules must not carry.
+     */
+    MaskingRules without(java.util.Set<ColumnRule> excluded) {
+        if (excluded.isEmpty()) {
+            return this;
+        }
+        return without.computeIfAbsent(java.util.Set.copyOf(excluded), ex -> new MaskingRules(
+                columns.stream().filter(r -> !ex.contains(r)).toList(), List.of(), defaultSchema));
+    }
+
     List<Detector> detectors() {
         return detectors;
     }

@@ -188,25 +188,74 @@ class MaskingIntegrationTest {
             assertThatThrownBy(() -> s.execute("INSERT INTO m_tmp_copy SELECT x FROM m_tmp_contacts"))
                     .hasMessageContaining("would write values of masked columns");
         }
+        // a session's temporary table shadowing a masked table (of the same shape): the proxy's connection would
+        // describe the other table, types and all, so the query's text rules (masked values NULL, valid for any type)
+        try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+            s.execute("CREATE TEMP TABLE m_customers (id int, email int)");
+            s.execute("INSERT INTO m_customers VALUES (1, 42)");
+            java.io.StringWriter text = new java.io.StringWriter();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
+                    .copyOut("COPY (SELECT id, email FROM m_customers) TO STDOUT", text);
+            assertThat(text.toString()).isEqualTo("1\t\\N\n");
+            java.io.ByteArrayOutputStream binary = new java.io.ByteArrayOutputStream();
+            c.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
+                    .copyOut("COPY (SELECT email, id FROM m_customers) TO STDOUT (FORMAT binary)", binary);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(binary.toByteArray());
+            b.position(11 + 4); // signature, flags
+            b.position(b.position() + 4 + b.getInt(b.position())); // header extension
+            assertThat(b.getShort()).isEqualTo((short) 2);
+            assertThat(b.getInt()).as("email: NULL").isEqualTo(-1);
+            assertThat(b.getInt()).as("id: an int4").isEqualTo(4);
+            assertThat(b.getInt()).isEqualTo(1);
+            assertThat(b.getShort()).as("trailer").isEqualTo((short) -1);
+        }
         // the first table of a parenthesized join
         assertThat(column(masked, "", "SELECT lower(c.email) FROM (m_customers c JOIN m_orders o ON c.id = "
                 + "o.customer_id) WHERE o.id = 10")).containsExactly("a***@example.com");
-        // MERGE reads its source (a table with masked columns): refused under masking, as a copy of masked values
-        // into a table no rule covers would be
+        // MERGE: what its clauses write is judged value by value; a value of a masked column written into a table no
+        // rule covers is a copy, refused; its join and WHEN conditions are reads, and RETURNING comes back masked
         EmbeddedPg.execute("DROP TABLE IF EXISTS m_merged", "CREATE TABLE m_merged (v text)");
         try {
             for (String sql : List.of("MERGE INTO m_merged m USING m_customers c ON false WHEN NOT MATCHED THEN "
                             + "INSERT (v) VALUES (c.email) RETURNING m.v",
                     "MERGE INTO m_merged m USING public.m_customers AS c ON false WHEN NOT MATCHED THEN "
                             + "INSERT (v) VALUES (lower(c.email))",
-                    "MERGE INTO m_orders o USING m_customers c ON o.customer_id = c.id WHEN MATCHED THEN "
-                            + "UPDATE SET id = o.id RETURNING lower(c.email)")) {
+                    "MERGE INTO m_merged m USING (SELECT ssn AS s FROM m_customers) x ON false WHEN NOT MATCHED "
+                            + "THEN INSERT VALUES (x.s)",
+                    "MERGE INTO m_merged m USING m_customers c ON m.v = c.name WHEN NOT MATCHED THEN "
+                            + "INSERT (v) VALUES (CASE WHEN c.id = 1 THEN c::text END)")) {
                 try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
                     assertThatThrownBy(() -> s.execute(sql)).as(sql)
                             .hasMessageContaining("would write values of masked columns");
                 }
             }
             assertThat(column(exempt, "", "SELECT count(*) FROM m_merged")).containsExactly("0");
+            try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+                try (ResultSet rs = s.executeQuery("MERGE INTO m_orders o USING m_customers c "
+                        + "ON o.customer_id = c.id WHEN MATCHED THEN UPDATE SET id = o.id "
+                        + "RETURNING lower(c.email), c.ssn, o.id")) {
+                    List<String> returned = new ArrayList<>();
+                    while (rs.next()) {
+                        returned.add(rs.getString(1) + " " + rs.getString(2) + " " + rs.getInt(3));
+                    }
+                    assertThat(returned).hasSize(2).noneMatch(r -> r.contains("ada@") || r.contains("cy@")
+                            || r.contains("123-45") || r.contains("987-65"));
+                    assertThat(returned).anyMatch(r -> r.startsWith("a***@example.com "));
+                }
+                try (ResultSet rs = s.executeQuery("MERGE INTO m_orders o USING (SELECT id, email AS e "
+                        + "FROM m_customers) x ON o.customer_id = x.id WHEN MATCHED THEN UPDATE SET id = o.id "
+                        + "RETURNING x.e")) {
+                    List<String> returned = new ArrayList<>();
+                    while (rs.next()) {
+                        returned.add(rs.getString(1));
+                    }
+                    assertThat(returned).hasSize(2).noneMatch(v -> v.contains("ada@") || v.contains("cy@"));
+                }
+                // conditions on masked columns; the name written is not masked
+                assertThat(s.executeUpdate("MERGE INTO m_merged m USING m_customers c ON m.v = c.email "
+                        + "WHEN NOT MATCHED AND c.email LIKE 'ada%' THEN INSERT (v) VALUES (c.name)")).isEqualTo(1);
+            }
+            assertThat(column(exempt, "", "SELECT v FROM m_merged")).containsExactly("Ada");
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_merged");
         }
@@ -1945,6 +1994,10 @@ class MaskingIntegrationTest {
                     "WITH x AS (SELECT ssn FROM m_customers) INSERT INTO m_copy SELECT * FROM x",
                     "UPDATE m_tickets t SET note = c.email FROM m_customers c WHERE c.id = t.customer_id",
                     "UPDATE m_customers SET name = email WHERE id = 3",
+                    "UPDATE m_tickets t SET note = x.e FROM (SELECT id, email AS e FROM m_customers) x "
+                            + "WHERE x.id = t.customer_id",
+                    "UPDATE m_tickets t SET note = c::text FROM m_customers c WHERE c.id = t.customer_id",
+                    "UPDATE m_customers SET email = email || ssn WHERE id = 3",
                     "EXPLAIN ANALYZE INSERT INTO m_copy SELECT email FROM m_customers",
                     "EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO m_copy SELECT email FROM m_customers",
                     "EXPLAIN ANALYZE VERBOSE CREATE TABLE m_stolen4 AS SELECT ssn FROM m_customers",

@@ -1,0 +1,114 @@
+package io.dbwarden.proxy.masking;
+
+import io.dbwarden.api.validation.PolicyLoader;
+import io.dbwarden.proxy.filter.StatementInfo;
+import io.dbwarden.proxy.sql.Ancestry;
+import io.dbwarden.proxy.sql.SqlText;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * UPDATE and MERGE under masking: what they write (SET values, MERGE's INSERT values) is judged expression by
+ * expression, as a query's output items are; conditions (WHERE, ON, WHEN ... AND) are reads, and RETURNING comes back
+ * masked. A value carrying a masked column's values into a column its rule does not mask is a copy, refused.
+ */
+class MaskedWritesTest {
+    @TempDir
+    Path dir;
+    MaskingRules rules;
+
+    @BeforeEach
+    void rules() throws Exception {
+        rules = MaskingRules.compile(PolicyLoader.load(MaskingPolicies.write(dir, """
+                      - name: emails
+                        columns: ["public.customers.email"]
+                        strategy: partial
+                      - name: ssn
+                        columns: ["*.*.ssn"]
+                        strategy: redact
+                """)), "test/x", null);
+    }
+
+    private String copies(String sql) {
+        StatementInfo statement = StatementInfo.of(SqlText.split(sql, true).getFirst());
+        MaskingRules.ColumnRule rule = MaskingFilter.copiesMaskedValues(statement, rules, Ancestry.NONE, List.of());
+        return rule == null ? null : rule.name().substring(rule.name().indexOf('/') + 1);
+    }
+
+    @Test
+    void updatesThatCarryMaskedValuesElsewhereAreCopies() {
+        assertThat(copies("UPDATE tickets t SET note = c.email FROM customers c WHERE c.id = t.cid"))
+                .isEqualTo("emails");
+        // through a subquery's alias, a whole row, a scalar subquery
+        assertThat(copies("UPDATE tickets t SET note = s.e FROM (SELECT id, email AS e FROM customers) s "
+                + "WHERE s.id = t.cid")).isEqualTo("emails");
+        assertThat(copies("UPDATE tickets t SET note = c::text FROM customers c WHERE c.id = t.cid"))
+                .isEqualTo("emails");
+        assertThat(copies("UPDATE tickets t SET note = (SELECT ssn FROM customers WHERE id = t.cid)"))
+                .isEqualTo("ssn");
+        // into the masked column itself only its own rule's values stay masked
+        assertThat(copies("UPDATE customers SET email = email || ssn WHERE id = 3")).isEqualTo("ssn");
+        assertThat(copies("UPDATE customers SET name = email WHERE id = 3")).isEqualTo("emails");
+        assertThat(copies("UPDATE tickets SET (note, other) = (SELECT email, name FROM customers WHERE id = 1)"))
+                .isEqualTo("emails");
+        assertThat(copies("WITH s AS (SELECT email FROM customers) UPDATE tickets SET note = s.email FROM s"))
+                .isEqualTo("emails");
+    }
+
+    @Test
+    void updatesThatOnlyReadMaskedColumnsPass() {
+        assertThat(copies("UPDATE tickets SET note = 'done' WHERE cid IN (SELECT id FROM customers "
+                + "WHERE email LIKE 'a%')")).isNull();
+        assertThat(copies("UPDATE customers SET email = lower(email) WHERE id = 3")).isNull();
+        assertThat(copies("UPDATE tickets t SET note = c.name FROM customers c WHERE c.email = 'x' AND c.id = t.cid"))
+                .isNull();
+        assertThat(copies("UPDATE tickets t SET note = s.name FROM (SELECT id, name FROM customers "
+                + "WHERE email <> '') s WHERE s.id = t.cid RETURNING s.name")).isNull();
+    }
+
+    @Test
+    void mergesThatWriteMaskedValuesElsewhereAreCopies() {
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.id = c.id WHEN NOT MATCHED THEN "
+                + "INSERT (id, v) VALUES (c.id, c.email)")).isEqualTo("emails");
+        assertThat(copies("MERGE INTO archive a USING customers c ON false WHEN NOT MATCHED THEN "
+                + "INSERT VALUES (c.id, lower(c.email))")).isEqualTo("emails");
+        assertThat(copies("MERGE INTO archive a USING (SELECT id, email AS e FROM customers) s ON a.id = s.id "
+                + "WHEN MATCHED THEN UPDATE SET v = s.e")).isEqualTo("emails");
+        assertThat(copies("MERGE INTO archive a USING customers AS c ON a.id = c.id WHEN MATCHED AND c.id > 1 THEN "
+                + "UPDATE SET v = CASE WHEN c.id = 2 THEN c.ssn ELSE 'x' END")).isEqualTo("ssn");
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.id = c.id WHEN MATCHED THEN DELETE "
+                + "WHEN NOT MATCHED THEN INSERT (v) VALUES (c::text)")).isEqualTo("emails");
+        assertThat(copies("MERGE INTO customers t USING customers s ON t.id = s.id WHEN MATCHED THEN "
+                + "UPDATE SET email = s.ssn")).isEqualTo("ssn");
+        assertThat(copies("MERGE INTO ONLY public.archive USING customers c ON true WHEN NOT MATCHED THEN "
+                + "INSERT (v) OVERRIDING USER VALUE VALUES (c.email)")).isEqualTo("emails");
+        assertThat(copies("WITH x AS (SELECT email FROM customers) MERGE INTO archive a USING x ON false "
+                + "WHEN NOT MATCHED THEN INSERT VALUES (x.email)")).isEqualTo("emails");
+        // a clause of no form PostgreSQL has: the whole statement is judged
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.id = c.id WHEN MATCHED THEN "
+                + "frobnicate c.email")).isEqualTo("emails");
+    }
+
+    @Test
+    void mergesThatOnlyReadMaskedColumnsPass() {
+        assertThat(copies("MERGE INTO orders o USING customers c ON o.cid = c.id WHEN MATCHED THEN "
+                + "UPDATE SET id = o.id RETURNING lower(c.email)")).isNull();
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.v = c.email WHEN NOT MATCHED "
+                + "AND c.email LIKE 'a%' THEN INSERT (id, v) VALUES (c.id, c.name)")).isNull();
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.id = c.id WHEN MATCHED AND "
+                + "CASE WHEN c.email IS NULL THEN true ELSE false END THEN DELETE "
+                + "WHEN NOT MATCHED THEN DO NOTHING")).isNull();
+        assertThat(copies("MERGE INTO customers t USING customers s ON t.id = s.id WHEN MATCHED THEN "
+                + "UPDATE SET email = lower(s.email)")).isNull();
+        assertThat(copies("MERGE INTO archive a USING customers c ON a.id = c.id WHEN NOT MATCHED THEN "
+                + "INSERT DEFAULT VALUES WHEN NOT MATCHED BY SOURCE THEN DELETE")).isNull();
+        assertThat(copies("MERGE INTO archive a USING (SELECT id, name FROM customers WHERE email <> '') s "
+                + "ON a.id = s.id WHEN NOT MATCHED THEN INSERT (v) VALUES (s.name)")).isNull();
+    }
+}
