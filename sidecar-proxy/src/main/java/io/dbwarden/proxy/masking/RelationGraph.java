@@ -37,7 +37,8 @@ public final class RelationGraph implements TableGraph {
                          Set<String> partitions, Map<String, List<QualifiedName>> byView,
                          Map<String, ViewColumns> viewColumns, Set<String> known,
                          Map<String, List<String>> tempViews,
-                         long startedAtNanos, long loadedAtNanos, long version) implements Ancestry {
+                         long startedAtNanos, long loadedAtNanos, long version, String fingerprint,
+                         long fullAtNanos) implements Ancestry {
         @Override
         public List<String> temporaryViewSchemas(String view) {
             return tempViews.getOrDefault(view, List.of());
@@ -208,8 +209,72 @@ public final class RelationGraph implements TableGraph {
         return done;
     }
 
-    /** Loads the graph; completes with whether it was installed. */
+    /**
+     * What the graph is loaded from, in one value: per catalog its row count and the sum of a hash of each row's xmin
+     * (an inserted, deleted or updated row changes it: an update's new row version has a newer xmin). The statistics
+     * VACUUM and ANALYZE write into pg_class are updated in place and leave it alone. Cheap next to the load (tens of
+     * milliseconds against most of a second with thousands of views).
+     */
+    static final String FINGERPRINT = "pg_catalog.concat_ws(' '"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_class)"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_namespace)"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_inherits)"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_rewrite)"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_attribute)"
+            + ", (SELECT count(*) || '/' || coalesce(sum(pg_catalog.hashint8(xmin::text::int8)), 0)"
+            + " FROM pg_catalog.pg_depend WHERE classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass))";
+
+    /**
+     * However often the catalogs' fingerprint stays the same, the graph is loaded in full at least this often (view
+     * definitions as the server prints them also name functions and types, whose catalogs it does not cover).
+     */
+    static final long FULL_LOAD_NANOS = 600_000_000_000L;
+
+    /**
+     * Loads the graph; completes with whether it was installed. When a graph was loaded before and the catalogs'
+     * {@link #FINGERPRINT} is the same as at its load, nothing it holds can have changed: it is kept (as loaded now)
+     * instead of loaded again, which with many views costs the database most of a second each time.
+     */
     private CompletionStage<Boolean> load(long started) {
+        Graph last;
+        synchronized (this) {
+            last = lastLoaded;
+        }
+        if (last == null || last.fingerprint() == null || started - last.fullAtNanos() >= FULL_LOAD_NANOS) {
+            return fullLoad(started);
+        }
+        return query.apply("SELECT " + FINGERPRINT).thenCompose(rows -> {
+            String now = rows.isEmpty() || rows.get(0).isEmpty() ? null : rows.get(0).get(0);
+            if (last.fingerprint().equals(now)) {
+                return CompletableFuture.completedFuture(keep(last, started));
+            }
+            return fullLoad(started);
+        });
+    }
+
+    /** Installs {@code last} again as loaded by the load that started at {@code started} (see {@link #install}). */
+    private synchronized boolean keep(Graph last, long started) {
+        Graph current = graph;
+        if ((current != null && current.startedAtNanos() - started > 0) || invalidatedAtNanos - started > 0
+                || lastLoaded != last) {
+            return false;
+        }
+        Graph kept = new Graph(last.byChild(), last.byParent(), last.partitions(), last.byView(), last.viewColumns(),
+                last.known(), last.tempViews(), started, System.nanoTime(), last.version(), last.fingerprint(),
+                last.fullAtNanos());
+        lastLoaded = kept;
+        graph = kept;
+        lastFailure = null;
+        return true;
+    }
+
+    /** Loads the whole graph, with the catalogs' fingerprint in the same snapshot. */
+    private CompletionStage<Boolean> fullLoad(long started) {
         return query.apply("WITH RECURSIVE anc(child, parent, depth) AS ("
                         + " SELECT inhrelid, inhparent, 1 FROM pg_catalog.pg_inherits"
                         + " UNION ALL SELECT a.child, i.inhparent, a.depth + 1 FROM anc a"
@@ -258,6 +323,7 @@ public final class RelationGraph implements TableGraph {
                         + " UNION ALL SELECT 'r', n.nspname, c.relname, NULL, NULL, NULL, 0, 0"
                         + " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                         + " WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_toast%'"
+                        + " UNION ALL SELECT 'f', NULL, NULL, NULL, NULL, " + FINGERPRINT + ", 0, 0"
                         + " ORDER BY 1, 7, 8")
                 .thenApply(rows -> {
                     Map<String, List<QualifiedName>> ancestors = new HashMap<>();
@@ -267,10 +333,12 @@ public final class RelationGraph implements TableGraph {
                     Map<String, List<String>> viewNames = new HashMap<>();
                     Map<String, String> definitions = new HashMap<>();
                     Set<String> known = new HashSet<>();
+                    String fingerprint = null;
                     for (List<String> row : rows) {
                         String key = row.get(1) + "\0" + row.get(2);
                         switch (row.get(0)) {
                             case "r" -> known.add(key);
+                            case "f" -> fingerprint = row.get(5);
                             case "v" -> reads.computeIfAbsent(key, k -> new ArrayList<>())
                                     .add(new QualifiedName(row.get(3), row.get(4)));
                             case "c" -> readsColumns.computeIfAbsent(key, k -> new ArrayList<>())
@@ -290,7 +358,8 @@ public final class RelationGraph implements TableGraph {
                     ancestors.replaceAll((k, v) -> List.copyOf(v));
                     Map<String, List<QualifiedName>> views = closure(reads);
                     return install(Map.copyOf(ancestors), Set.copyOf(partitions), views,
-                            viewColumns(viewNames, readsColumns, definitions, views), Set.copyOf(known), started);
+                            viewColumns(viewNames, readsColumns, definitions, views), Set.copyOf(known), started,
+                            fingerprint);
                 });
     }
 
@@ -347,7 +416,7 @@ public final class RelationGraph implements TableGraph {
 
     private synchronized boolean install(Map<String, List<QualifiedName>> ancestors, Set<String> partitions,
                                          Map<String, List<QualifiedName>> views, Map<String, ViewColumns> columns,
-                                         Set<String> known, long started) {
+                                         Set<String> known, long started, String fingerprint) {
         Graph current = graph;
         if ((current != null && current.startedAtNanos() - started > 0) || invalidatedAtNanos - started > 0) {
             return false; // a later load finished first, or DDL ran after this one started
@@ -364,11 +433,11 @@ public final class RelationGraph implements TableGraph {
         temp.replaceAll((k, v) -> List.copyOf(v));
         Map<String, List<String>> tempViews = Map.copyOf(temp);
         Graph loaded = new Graph(ancestors, descendants, partitions, views, columns, known, tempViews, started, now,
-                0);
+                0, fingerprint, started);
         Graph last = lastLoaded;
         long version = last == null ? 1 : loaded.sameEdges(last) ? last.version() : last.version() + 1;
         loaded = new Graph(ancestors, descendants, partitions, views, columns, known, tempViews, started, now,
-                version);
+                version, fingerprint, started);
         lastLoaded = loaded;
         graph = loaded;
         lastFailure = null;

@@ -111,7 +111,7 @@ class PolicyTableGraphTest {
     /** The catalog's queries, run on the test's own connection; counts the graph loads. */
     private static Function<String, CompletionStage<List<List<String>>>> query(AtomicInteger graphLoads) {
         return sql -> {
-            if (sql.contains("pg_inherits")) {
+            if (sql.startsWith("WITH RECURSIVE")) { // a full load (not the check whether the catalogs changed)
                 graphLoads.incrementAndGet();
             }
             synchronized (direct) {
@@ -159,10 +159,10 @@ class PolicyTableGraphTest {
         assertThat(evaluate(f, "SELECT v FROM tg_plain")).as("cached").isSameAs(plain);
         assertThat(loads).hasValue(1);
 
-        // DDL through the proxy drops the graph; a reload that finds the same edges keeps the verdicts
+        // DDL through the proxy drops the graph; a reload that finds the same catalogs keeps it and the verdicts
         catalog.invalidate();
         assertThat(verdict(f, "SELECT v FROM tg_secrets WHERE id = 1").rule()).isEqualTo("no-secrets");
-        assertThat(loads).hasValue(2);
+        assertThat(loads).hasValue(1);
         assertThat(evaluate(f, "SELECT v FROM tg_plain")).isSameAs(plain);
 
         // other edges: verdicts decided with the old graph are dropped
