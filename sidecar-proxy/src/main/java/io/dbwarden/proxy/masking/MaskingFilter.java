@@ -286,6 +286,26 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         if (n.startsWith("merge")) {
             return mergeCopies(t, tables, rules, ancestry);
         }
+        if (n.startsWith("insert")) {
+            // ON CONFLICT ... DO UPDATE SET column = expression: written like UPDATE's, into the INSERT's table
+            List<SqlToken> all = t;
+            int conflict = StatementClassifier.indexAtDepth(all, 0, all.size(), tok -> tok.isWord("conflict"));
+            if (conflict > 0 && all.get(conflict - 1).isWord("on")) {
+                int set = StatementClassifier.indexAtDepth(all, conflict, all.size(), tok -> tok.isWord("set"));
+                var target = all.size() > 2 && all.get(1).isWord("into") ? qualifiedName(all, 2) : null;
+                if (set >= 0) {
+                    int where = StatementClassifier.indexAtDepth(all, set + 1, all.size(), tok -> tok.isWord("where"));
+                    List<Write> updated = assignments(all, set + 1, where < 0 ? all.size() : where);
+                    MaskingRules.ColumnRule upserted = target == null
+                            ? ExpressionLineage.of(all, tables, ancestry).anyOutputRule(rules)
+                            : writtenMaskedValues(all, tables, target, updated, rules, ancestry);
+                    if (upserted != null) {
+                        return upserted;
+                    }
+                }
+                t = all.subList(0, conflict - 1); // what the INSERT itself writes
+            }
+        }
         if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
             return hasSubquery(t) ? ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules) : null;

@@ -111,4 +111,21 @@ class MaskedWritesTest {
         assertThat(copies("MERGE INTO archive a USING (SELECT id, name FROM customers WHERE email <> '') s "
                 + "ON a.id = s.id WHEN NOT MATCHED THEN INSERT (v) VALUES (s.name)")).isNull();
     }
+
+    @Test
+    void upsertsAreJudgedByWhatTheirUpdateWritesToo() {
+        assertThat(copies("INSERT INTO tickets (id, note) SELECT id, 'x' FROM customers ON CONFLICT (id) "
+                + "DO UPDATE SET note = (SELECT email FROM customers LIMIT 1)")).isEqualTo("emails");
+        assertThat(copies("INSERT INTO tickets (id, note) SELECT 1, 'x' ON CONFLICT (id) DO UPDATE SET "
+                + "note = (SELECT ssn FROM customers LIMIT 1) WHERE tickets.id > 0")).isEqualTo("ssn");
+        assertThat(copies("INSERT INTO tickets (id, note) SELECT id, email FROM customers ON CONFLICT (id) "
+                + "DO NOTHING")).isEqualTo("emails");
+        assertThat(copies("INSERT INTO customers (id, email) SELECT id, 'x' FROM customers ON CONFLICT (id) "
+                + "DO UPDATE SET email = ssn")).isEqualTo("ssn");
+        // conditions, the proposed row of values that are no copies, and a masked column set from itself pass
+        assertThat(copies("INSERT INTO tickets (id, note) SELECT c.id, 'x' FROM customers c WHERE c.email LIKE 'a%' "
+                + "ON CONFLICT (id) DO UPDATE SET note = excluded.note")).isNull();
+        assertThat(copies("INSERT INTO customers (id, email) SELECT id, 'x' FROM customers ON CONFLICT (id) "
+                + "DO UPDATE SET email = lower(customers.email) WHERE customers.ssn IS NOT NULL")).isNull();
+    }
 }

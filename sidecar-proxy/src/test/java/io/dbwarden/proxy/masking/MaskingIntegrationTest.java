@@ -1998,6 +1998,8 @@ class MaskingIntegrationTest {
                             + "WHERE x.id = t.customer_id",
                     "UPDATE m_tickets t SET note = c::text FROM m_customers c WHERE c.id = t.customer_id",
                     "UPDATE m_customers SET email = email || ssn WHERE id = 3",
+                    "INSERT INTO m_tickets (id, note) SELECT 1, 'x' ON CONFLICT (id) DO UPDATE SET "
+                            + "note = (SELECT email FROM m_customers LIMIT 1)",
                     "EXPLAIN ANALYZE INSERT INTO m_copy SELECT email FROM m_customers",
                     "EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO m_copy SELECT email FROM m_customers",
                     "EXPLAIN ANALYZE VERBOSE CREATE TABLE m_stolen4 AS SELECT ssn FROM m_customers",
