@@ -730,9 +730,15 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             new String[] {"create or replace function ", "CREATE FUNCTION"},
             new String[] {"create procedure ", "CREATE PROCEDURE"},
             new String[] {"create or replace procedure ", "CREATE PROCEDURE"},
-            new String[] {"create rule ", "CREATE RULE"}, new String[] {"create or replace rule ", "CREATE RULE"});
+            new String[] {"create rule ", "CREATE RULE"}, new String[] {"create or replace rule ", "CREATE RULE"},
+            // a trigger runs a function (one that exists, a generic audit trigger say) on the rows of a table, where
+            // it may store them elsewhere: the masked values of an UPDATE's rows in the clear
+            new String[] {"create trigger ", "CREATE TRIGGER"},
+            new String[] {"create or replace trigger ", "CREATE TRIGGER"},
+            new String[] {"create constraint trigger ", "CREATE TRIGGER"},
+            new String[] {"create event trigger ", "CREATE EVENT TRIGGER"});
 
-    /** What server code the statement defines (a DO block, a function, procedure or rule), or null. */
+    /** What server code the statement defines (a DO block, a function, procedure, rule or trigger), or null. */
     static String definesCode(String normalized) {
         for (String[] c : CODE) {
             if (SqlText.startsWithWord(normalized, c[0].strip())) {

@@ -1892,8 +1892,9 @@ class MaskingIntegrationTest {
     }
 
     /**
-     * A DO block, function, procedure or rule runs queries the proxy cannot see into: defined by a masked identity, it
-     * could return masked values under other names ({@code RETURNS TABLE (mail text)}), raise them or store them.
+     * A DO block, function, procedure, rule or trigger runs queries the proxy cannot see into: defined by a masked
+     * identity, it could return masked values under other names ({@code RETURNS TABLE (mail text)}), raise them or
+     * store them.
      */
     @Test
     void aMaskedIdentityCannotDefineServerCode() throws Exception {
@@ -1905,7 +1906,12 @@ class MaskingIntegrationTest {
                 "CREATE OR REPLACE FUNCTION m_all() RETURNS SETOF m_customers AS $$ SELECT 1 $$ LANGUAGE sql",
                 "create or replace procedure m_p() language sql as $$ INSERT INTO m_orders SELECT id, id "
                         + "FROM m_customers $$",
-                "CREATE RULE m_r AS ON INSERT TO m_orders DO ALSO SELECT email FROM m_customers");
+                "CREATE RULE m_r AS ON INSERT TO m_orders DO ALSO SELECT email FROM m_customers",
+                // an existing (generic audit) function run on a masked table's rows could store them elsewhere
+                "CREATE TRIGGER m_t AFTER UPDATE ON m_customers FOR EACH ROW EXECUTE FUNCTION m_audit()",
+                "create or replace trigger m_t after insert on m_customers for each row execute procedure m_audit()",
+                "CREATE CONSTRAINT TRIGGER m_t AFTER UPDATE ON m_customers FOR EACH ROW EXECUTE FUNCTION m_audit()",
+                "CREATE EVENT TRIGGER m_e ON ddl_command_end EXECUTE FUNCTION m_audit()");
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
             for (String sql : code.stream().flatMap(q -> java.util.stream.Stream.of(q,
                     io.dbwarden.proxy.testing.SqlSqueeze.squeeze(q))).toList()) {
