@@ -186,15 +186,7 @@ final class ExpressionLineage {
         java.util.BitSet counted = countArguments(tokens);
         List<Item> items = new ArrayList<>(written.size());
         for (int[] r : written) {
-            Set<String> names = new HashSet<>();
-            for (int i = r[0]; i < r[1]; i++) {
-                SqlToken tok = tokens.get(i);
-                if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(tokens, i)
-                        && !fromNames.get(i) && !counted.get(i)) {
-                    names.add(tok.text());
-                }
-            }
-            items.add(new Item(names, r[0], r[1]));
+            items.add(item(tokens, r, fromNames, counted, false)); // a written value has no label
         }
         return new ExpressionLineage(tokens, items, all, withTemporaryViews(tables, ancestry), aliases(tokens, tables),
                 derivedNames(tokens), ancestry, fromNames, counted);
@@ -473,18 +465,27 @@ final class ExpressionLineage {
         }
         List<Item> items = new ArrayList<>(ranges.size());
         for (int[] r : ranges) {
-            Set<String> names = new HashSet<>();
-            for (int i = r[0]; i < r[1]; i++) {
-                SqlToken tok = t.get(i);
-                // an item's label (count(o.id) AS orders) names the result column, not a table's row
-                if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
-                        && !read.get(i) && !counted.get(i) && !label(t, r[0], r[1], i)) {
-                    names.add(tok.text());
-                }
-            }
-            items.add(new Item(names, r[0], r[1]));
+            items.add(item(t, r, read, counted, true));
         }
         return items;
+    }
+
+    /**
+     * The item of tokens [r[0], r[1]): the names it uses, without those that only name what a FROM list reads
+     * ({@code read}), what is counted ({@code counted}) and, with {@code labels}, its label (count(o.id) AS orders
+     * names the result column, not a table's row).
+     */
+    private static Item item(List<SqlToken> t, int[] r, java.util.BitSet read, java.util.BitSet counted,
+                             boolean labels) {
+        Set<String> names = new HashSet<>();
+        for (int i = r[0]; i < r[1]; i++) {
+            SqlToken tok = t.get(i);
+            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
+                    && !read.get(i) && !counted.get(i) && !(labels && label(t, r[0], r[1], i))) {
+                names.add(tok.text());
+            }
+        }
+        return new Item(names, r[0], r[1]);
     }
 
     /**

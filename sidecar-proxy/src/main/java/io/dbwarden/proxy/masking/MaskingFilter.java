@@ -490,30 +490,15 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * A WHEN of a CASE expression (in a condition or a value) is told from a clause by the CASE ... END around it.
      */
     static List<Write> mergeWrites(List<SqlToken> t, int from) {
-        List<Integer> clauses = new java.util.ArrayList<>();
-        int depth = 0;
-        int cases = 0;
-        for (int i = from; i < t.size(); i++) {
-            SqlToken tok = t.get(i);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && tok.isWord("case")) {
-                cases++;
-            } else if (depth == 0 && tok.isWord("end") && cases > 0) {
-                cases--;
-            } else if (depth == 0 && cases == 0 && tok.isWord("when")) {
-                clauses.add(i);
-            }
-        }
+        List<Integer> clauses = outsideCase(t, from, t.size(), "when", false);
         if (clauses.isEmpty()) {
             return null;
         }
         List<Write> writes = new java.util.ArrayList<>();
         for (int k = 0; k < clauses.size(); k++) {
             int end = k + 1 < clauses.size() ? clauses.get(k + 1) : t.size();
-            int then = thenOf(t, clauses.get(k) + 1, end);
+            List<Integer> thens = outsideCase(t, clauses.get(k) + 1, end, "then", true);
+            int then = thens.isEmpty() ? -1 : thens.get(0);
             if (then < 0 || then + 1 >= end) {
                 return null;
             }
@@ -534,8 +519,12 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return writes;
     }
 
-    /** The THEN of a WHEN clause in tokens [from, to), not one of a CASE in its condition; -1 when there is none. */
-    private static int thenOf(List<SqlToken> t, int from, int to) {
+    /**
+     * Where {@code word} stands in tokens [from, to) outside parentheses and CASE ... END (a MERGE clause's WHEN and
+     * THEN, not those of a CASE in its condition or values); with {@code first}, only the first.
+     */
+    private static List<Integer> outsideCase(List<SqlToken> t, int from, int to, String word, boolean first) {
+        List<Integer> at = new java.util.ArrayList<>();
         int depth = 0;
         int cases = 0;
         for (int i = from; i < to; i++) {
@@ -548,11 +537,14 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 cases++;
             } else if (depth == 0 && tok.isWord("end") && cases > 0) {
                 cases--;
-            } else if (depth == 0 && cases == 0 && tok.isWord("then")) {
-                return i;
+            } else if (depth == 0 && cases == 0 && tok.isWord(word)) {
+                at.add(i);
+                if (first) {
+                    break;
+                }
             }
         }
-        return -1;
+        return at;
     }
 
     /**

@@ -8,11 +8,8 @@ import org.junit.jupiter.api.Test;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,29 +44,13 @@ class RelationGraphReloadTest {
     }
 
     private Function<String, CompletionStage<List<List<String>>>> query() {
-        return sql -> {
+        return io.dbwarden.proxy.testing.CatalogQueries.over(direct, sql -> {
             if (sql.startsWith("WITH RECURSIVE")) {
                 full.incrementAndGet();
             } else if (sql.startsWith("SELECT " + RelationGraph.FINGERPRINT)) {
                 fingerprints.incrementAndGet();
             }
-            synchronized (direct) {
-                try (Statement s = direct.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-                    List<List<String>> rows = new ArrayList<>();
-                    int n = rs.getMetaData().getColumnCount();
-                    while (rs.next()) {
-                        List<String> row = new ArrayList<>(n);
-                        for (int i = 1; i <= n; i++) {
-                            row.add(rs.getString(i));
-                        }
-                        rows.add(row);
-                    }
-                    return CompletableFuture.completedFuture(rows);
-                } catch (SQLException e) {
-                    return CompletableFuture.failedFuture(e);
-                }
-            }
-        };
+        });
     }
 
     /**

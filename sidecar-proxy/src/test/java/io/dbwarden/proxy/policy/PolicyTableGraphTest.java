@@ -16,10 +16,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -110,27 +107,11 @@ class PolicyTableGraphTest {
 
     /** The catalog's queries, run on the test's own connection; counts the graph loads. */
     private static Function<String, CompletionStage<List<List<String>>>> query(AtomicInteger graphLoads) {
-        return sql -> {
+        return io.dbwarden.proxy.testing.CatalogQueries.over(direct, sql -> {
             if (sql.startsWith("WITH RECURSIVE")) { // a full load (not the check whether the catalogs changed)
                 graphLoads.incrementAndGet();
             }
-            synchronized (direct) {
-                try (Statement s = direct.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-                    List<List<String>> rows = new ArrayList<>();
-                    int n = rs.getMetaData().getColumnCount();
-                    while (rs.next()) {
-                        List<String> row = new ArrayList<>(n);
-                        for (int i = 1; i <= n; i++) {
-                            row.add(rs.getString(i));
-                        }
-                        rows.add(row);
-                    }
-                    return CompletableFuture.completedFuture(rows);
-                } catch (SQLException e) {
-                    return CompletableFuture.failedFuture(e);
-                }
-            }
-        };
+        });
     }
 
     private static PolicyFilter filter(String identity, Catalog catalog) throws Exception {
