@@ -128,4 +128,37 @@ class MaskedWritesTest {
         assertThat(copies("INSERT INTO customers (id, email) SELECT id, 'x' FROM customers ON CONFLICT (id) "
                 + "DO UPDATE SET email = lower(customers.email) WHERE customers.ssn IS NOT NULL")).isNull();
     }
+
+    /** Values reach a write through aliases, whole rows, field selection, LATERAL, VALUES and WITH queries. */
+    @Test
+    void everyWayAValueReachesAWriteCounts() {
+        for (String sql : List.of(
+                "INSERT INTO t (v) SELECT x FROM (SELECT email AS x FROM customers) s",
+                "INSERT INTO t SELECT (c).email FROM customers c",
+                "INSERT INTO t SELECT row_to_json(c)::text FROM customers c",
+                "INSERT INTO t SELECT x FROM customers, LATERAL (SELECT email) l(x)",
+                "INSERT INTO t SELECT e FROM customers CROSS JOIN LATERAL unnest(ARRAY[email]) AS u(e)",
+                "UPDATE tickets SET note = x FROM customers, LATERAL (SELECT email) l(x)",
+                "UPDATE tickets SET note = u.e FROM customers CROSS JOIN LATERAL unnest(ARRAY[email]) AS u(e)",
+                "INSERT INTO t SELECT v FROM (VALUES ((SELECT email FROM customers LIMIT 1))) s(v)",
+                "INSERT INTO t (v) SELECT \"email\" FROM \"customers\"",
+                "INSERT INTO t (v) SELECT EMAIL FROM PUBLIC.CUSTOMERS",
+                "INSERT INTO t (v) SELECT format('%s', c) FROM customers c",
+                "INSERT INTO t (v) SELECT t2 FROM (SELECT * FROM customers) t2",
+                "INSERT INTO t (v) SELECT t2::text FROM customers t2",
+                "UPDATE tickets SET note = t2::text FROM customers t2",
+                "UPDATE tickets SET note = (t2).email FROM customers t2",
+                "UPDATE tickets SET note = (SELECT c FROM customers c LIMIT 1)::text",
+                "UPDATE tickets SET note = x.email FROM (TABLE customers) x",
+                "UPDATE tickets SET note = w.e FROM (WITH q AS (SELECT email e FROM customers) SELECT e FROM q) w",
+                "WITH q AS (SELECT email e FROM customers) UPDATE tickets SET note = q.e FROM q",
+                "MERGE INTO t USING (SELECT * FROM customers) s ON false WHEN NOT MATCHED THEN INSERT VALUES (s.email)",
+                "MERGE INTO t USING customers s ON false WHEN NOT MATCHED THEN INSERT VALUES (s.*)",
+                "MERGE INTO t USING customers s ON false WHEN NOT MATCHED THEN INSERT VALUES ((SELECT string_agg(ssn, ',') FROM customers))",
+                "MERGE INTO t USING customers s ON false WHEN NOT MATCHED THEN INSERT (a, b) VALUES (1, s)",
+                "MERGE INTO t x USING customers s ON false WHEN MATCHED THEN UPDATE SET (a, b) = (s.email, 1)",
+                "MERGE INTO t x USING customers s ON false WHEN MATCHED THEN UPDATE SET a = DEFAULT, b = s.ssn")) {
+            assertThat(copies(sql)).as(sql).isNotNull();
+        }
+    }
 }
