@@ -730,12 +730,23 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             new String[] {"create constraint trigger ", "CREATE TRIGGER"},
             new String[] {"create event trigger ", "CREATE EVENT TRIGGER"});
 
-    /** What server code the statement defines (a DO block, a function, procedure, rule or trigger), or null. */
+    /** ALTER [FOREIGN] TABLE ... ENABLE [ALWAYS | REPLICA] TRIGGER / RULE, also as one of several subcommands. */
+    private static final java.util.regex.Pattern ENABLES_CODE = java.util.regex.Pattern.compile(
+            "^alter (foreign )?table\\b.*\\benable (always |replica )?(trigger|rule)\\b");
+
+    /**
+     * What server code the statement defines (a DO block, a function, procedure, rule or trigger) or turns on (a
+     * disabled trigger or rule a DBA made, which runs on the table's rows once enabled), or null.
+     */
     static String definesCode(String normalized) {
         for (String[] c : CODE) {
             if (SqlText.startsWithWord(normalized, c[0].strip())) {
                 return c[1];
             }
+        }
+        java.util.regex.Matcher m = normalized.startsWith("alter ") ? ENABLES_CODE.matcher(normalized) : null;
+        if (m != null && m.find()) {
+            return "ALTER TABLE ... ENABLE " + m.group(3).toUpperCase(java.util.Locale.ROOT);
         }
         return null;
     }

@@ -1911,7 +1911,11 @@ class MaskingIntegrationTest {
                 "CREATE TRIGGER m_t AFTER UPDATE ON m_customers FOR EACH ROW EXECUTE FUNCTION m_audit()",
                 "create or replace trigger m_t after insert on m_customers for each row execute procedure m_audit()",
                 "CREATE CONSTRAINT TRIGGER m_t AFTER UPDATE ON m_customers FOR EACH ROW EXECUTE FUNCTION m_audit()",
-                "CREATE EVENT TRIGGER m_e ON ddl_command_end EXECUTE FUNCTION m_audit()");
+                "CREATE EVENT TRIGGER m_e ON ddl_command_end EXECUTE FUNCTION m_audit()",
+                // one a DBA made and disabled, turned on
+                "ALTER TABLE m_customers ENABLE TRIGGER m_t",
+                "alter table if exists m_customers add column x int, enable always trigger all",
+                "ALTER TABLE m_orders ENABLE REPLICA RULE m_r");
         try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
             for (String sql : code.stream().flatMap(q -> java.util.stream.Stream.of(q,
                     io.dbwarden.proxy.testing.SqlSqueeze.squeeze(q))).toList()) {
