@@ -149,7 +149,10 @@ public final class StatementClassifier {
             }
             case "update" -> kinds.add(StatementKind.UPDATE);
             case "delete" -> kinds.add(StatementKind.DELETE);
-            case "merge" -> kinds.add(StatementKind.MERGE);
+            case "merge" -> {
+                kinds.add(StatementKind.MERGE);
+                checkMergeScope(i, end);
+            }
             case "create" -> classifyCreate(i, end);
             case "alter" -> kinds.add(StatementKind.ALTER);
             case "drop" -> kinds.add(StatementKind.DROP);
@@ -824,6 +827,64 @@ public final class StatementClassifier {
                 }
                 if (isProtectedSetting(setting)) {
                     protectedSetting = setting;
+                }
+            }
+        }
+    }
+
+    /**
+     * A MERGE starting at {@code i}, ending before {@code end}: it changes every row of its target, as an UPDATE or
+     * DELETE without WHERE does, when a clause without a condition of its own updates or deletes the rows its join
+     * condition leaves to it whatever the data: WHEN MATCHED under a tautology ({@code ON true}, {@code ON 1 = 1},
+     * as for WHERE: every target row matches), WHEN NOT MATCHED BY SOURCE under {@code ON false} or {@code ON null}
+     * (no target row matches).
+     */
+    private void checkMergeScope(int i, int end) {
+        int on = -1;
+        int firstWhen = -1;
+        int depth = 0;
+        for (int k = i + 1; k < end; k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && on < 0 && tok.isWord("on")) {
+                on = k;
+            } else if (depth == 0 && on >= 0 && tok.isWord("when")) {
+                firstWhen = k;
+                break;
+            }
+        }
+        if (on < 0 || firstWhen < 0) {
+            return;
+        }
+        boolean allMatch = alwaysTrue(on + 1, firstWhen);
+        boolean noneMatch = firstWhen == on + 2 && (t.get(on + 1).isWord("false") || t.get(on + 1).isWord("null"));
+        if (!allMatch && !noneMatch) {
+            return;
+        }
+        depth = 0;
+        for (int k = firstWhen; k + 3 < end; k++) {
+            SqlToken tok = t.get(k);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && tok.isWord("when")) {
+                int then;
+                if (allMatch && t.get(k + 1).isWord("matched")) {
+                    then = k + 2;
+                } else if (noneMatch && k + 5 < end && t.get(k + 1).isWord("not") && t.get(k + 2).isWord("matched")
+                        && t.get(k + 3).isWord("by") && t.get(k + 4).isWord("source")) {
+                    then = k + 5;
+                } else {
+                    continue; // WHEN NOT MATCHED [BY TARGET] inserts; a CASE's WHEN is an expression
+                }
+                if (then + 1 < end && t.get(then).isWord("then")
+                        && (t.get(then + 1).isWord("update") || t.get(then + 1).isWord("delete"))) {
+                    withoutWhere = true;
+                    return;
                 }
             }
         }

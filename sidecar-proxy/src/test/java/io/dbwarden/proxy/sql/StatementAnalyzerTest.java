@@ -64,6 +64,13 @@ class StatementAnalyzerTest {
             "UPDATE orders SET state = 'x' WHERE 1 = 1",
             "UPDATE orders SET state = 'x' WHERE state = state",
             "WITH d AS (DELETE FROM orders WHERE true OR id = 1 RETURNING *) SELECT count(*) FROM d",
+            // a MERGE that updates or deletes every target row
+            "MERGE INTO orders o USING (SELECT 1) s ON true WHEN MATCHED THEN DELETE",
+            "MERGE INTO orders o USING src s ON 1 = 1 WHEN NOT MATCHED THEN INSERT VALUES (1) "
+                    + "WHEN MATCHED THEN UPDATE SET state = 'x'",
+            "MERGE INTO orders o USING src s ON (o.id = o.id) WHEN MATCHED THEN UPDATE SET state = CASE WHEN s.x "
+                    + "THEN 'a' END",
+            "MERGE INTO orders USING src ON false WHEN NOT MATCHED BY SOURCE THEN DELETE",
     })
     void alwaysTrueConditionsCountAsNoWhere(String sql) {
         assertThat(withoutWhere(sql)).as(sql).isTrue();
@@ -89,6 +96,12 @@ class StatementAnalyzerTest {
             "DELETE FROM orders WHERE state::text = 'x'",
             "UPDATE orders SET state = 'x' WHERE id = 1 RETURNING 1 = 1",
             "WITH d AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM d WHERE true",
+            "MERGE INTO orders o USING src s ON o.id = s.id WHEN MATCHED THEN DELETE",
+            "MERGE INTO orders o USING src s ON true WHEN MATCHED AND o.id = s.id THEN DELETE",
+            "MERGE INTO orders o USING src s ON true WHEN NOT MATCHED THEN INSERT VALUES (1)",
+            "MERGE INTO orders o USING src s ON false WHEN NOT MATCHED THEN INSERT VALUES (1)",
+            "MERGE INTO orders o USING src s ON true WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            "MERGE INTO orders o USING src s ON o.id = s.id WHEN NOT MATCHED BY SOURCE AND o.old THEN DELETE",
     })
     void realConditionsAreWheres(String sql) {
         assertThat(withoutWhere(sql)).as(sql).isFalse();
