@@ -47,6 +47,13 @@ final class ExpressionLineage {
      * range [from, to) of what makes its rows (subquery, arguments).
      */
     private final java.util.Map<String, int[]> derivedFrom;
+    /** Names given to more than one derived row of the statement (which one a reference means is not told). */
+    private final Set<String> repeatedDerived;
+    /** Beyond this many derived rows read through one another, a column of one is judged by its whole row. */
+    private static final int MAX_COLUMN_DEPTH = 8;
+    /** Beyond this many columns of derived rows looked up per statement, each is judged by its whole row. */
+    private static final int MAX_COLUMN_STEPS = 256;
+    private int columnSteps;
     /** The tokens naming what FROM lists read ({@link #fromListNames}). */
     private final java.util.BitSet fromNames;
     /** The tokens inside count(...) ({@link #countArguments}). */
@@ -59,9 +66,11 @@ final class ExpressionLineage {
     private MaskingRules taintedFor;
 
     private ExpressionLineage(List<SqlToken> tokens, List<Item> items, Set<String> allNames, List<QualifiedName> tables,
-                              java.util.Map<String, QualifiedName> aliases, java.util.Map<String, int[]> derived,
-                              Ancestry ancestry, java.util.BitSet fromNames, java.util.BitSet counted) {
+                              java.util.Map<String, QualifiedName> aliases, Ancestry ancestry,
+                              java.util.BitSet fromNames, java.util.BitSet counted) {
         this.tokens = tokens;
+        this.repeatedDerived = new HashSet<>();
+        this.derivedFrom = derivedNames(tokens, repeatedDerived);
         this.ancestry = ancestry;
         this.fromNames = fromNames;
         this.counted = counted;
@@ -69,7 +78,6 @@ final class ExpressionLineage {
         this.allNames = allNames;
         this.tables = tables;
         this.aliases = aliases;
-        this.derivedFrom = derived;
     }
 
     private static final Set<String> NOT_ALIASES = Set.of("join", "left", "right", "inner", "outer", "full",
@@ -168,7 +176,6 @@ final class ExpressionLineage {
         java.util.BitSet counted = countArguments(tokens);
         List<Item> items = setOperation ? null : outputItems(tokens, fromNames, counted);
         return new ExpressionLineage(tokens, items, all, withTemporaryViews(tables, ancestry), aliases(tokens, tables),
-                derivedNames(tokens),
                 ancestry, fromNames, counted);
     }
 
@@ -189,7 +196,7 @@ final class ExpressionLineage {
             items.add(item(tokens, r, fromNames, counted, false)); // a written value has no label
         }
         return new ExpressionLineage(tokens, items, all, withTemporaryViews(tables, ancestry), aliases(tokens, tables),
-                derivedNames(tokens), ancestry, fromNames, counted);
+                ancestry, fromNames, counted);
     }
 
     /** The number of items (output or written expressions), or -1 when they could not be told apart. */
@@ -213,6 +220,11 @@ final class ExpressionLineage {
      * ({@code t AS (...)}, {@code t(a, b) AS MATERIALIZED (...)}), each with the token range inside its parentheses.
      */
     static java.util.Map<String, int[]> derivedNames(List<SqlToken> t) {
+        return derivedNames(t, new HashSet<>());
+    }
+
+    /** As {@link #derivedNames(List)}; adds to {@code repeated} the names given to more than one derived row. */
+    private static java.util.Map<String, int[]> derivedNames(List<SqlToken> t, Set<String> repeated) {
         java.util.Map<String, int[]> names = new java.util.HashMap<>();
         java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
         FromLists from = new FromLists();
@@ -232,14 +244,20 @@ final class ExpressionLineage {
                     // by none: an unqualified column may still be one of its columns
                     String name = after < t.size() && aliasName(t.get(after)) ? t.get(after).text()
                             : open > 0 && aliasName(t.get(open - 1)) ? t.get(open - 1).text() : "(" + open;
-                    names.putIfAbsent(name, new int[] {open + 1, i}); // not the column list of AS u(v)
+                    if (names.putIfAbsent(name, new int[] {open + 1, i}) != null) { // not the list of AS u(v)
+                        repeated.add(name);
+                    }
                 }
                 if (i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2) && open > 0
                         && aliasName(t.get(open - 1))) {
-                    names.put(t.get(open - 1).text(), body(t, i + 2)); // WITH t(a, b) AS (...)
+                    if (names.put(t.get(open - 1).text(), body(t, i + 2)) != null) { // WITH t(a, b) AS (...)
+                        repeated.add(t.get(open - 1).text());
+                    }
                 }
             } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
-                names.put(tok.text(), body(t, i + 2)); // WITH t AS (...)
+                if (names.put(tok.text(), body(t, i + 2)) != null) { // WITH t AS (...)
+                    repeated.add(tok.text());
+                }
             }
         }
         return names;
@@ -423,9 +441,26 @@ final class ExpressionLineage {
         if (start < 0) {
             return null;
         }
-        if (start < t.size() && (t.get(start).isWord("distinct") || t.get(start).isWord("all"))) {
+        List<int[]> ranges = listItems(t, start, t.size());
+        if (ranges == null) {
+            return null;
+        }
+        List<Item> items = new ArrayList<>(ranges.size());
+        for (int[] r : ranges) {
+            items.add(item(t, r, read, counted, true));
+        }
+        return items;
+    }
+
+    /**
+     * The token ranges of the items of a select list that starts at {@code start} (after SELECT; DISTINCT [ON (...)]
+     * or ALL skipped) and ends at the first word ending it at its depth, a semicolon or {@code limit}; null when an
+     * item is {@code *} or {@code t.*} (more columns than items).
+     */
+    private static List<int[]> listItems(List<SqlToken> t, int start, int limit) {
+        if (start < limit && (t.get(start).isWord("distinct") || t.get(start).isWord("all"))) {
             start++;
-            if (start < t.size() && t.get(start - 1).isWord("distinct") && t.get(start).isWord("on")) {
+            if (start < limit && t.get(start - 1).isWord("distinct") && t.get(start).isWord("on")) {
                 start++;
                 int d = 0;
                 do {
@@ -435,15 +470,14 @@ final class ExpressionLineage {
                         d--;
                     }
                     start++;
-                } while (start < t.size() && d > 0);
+                } while (start < limit && d > 0);
             }
         }
         List<int[]> ranges = new ArrayList<>();
         int itemStart = start;
-        int end = t.size();
-        depth = 0;
-        boolean star = false;
-        for (int i = start; i < t.size(); i++) {
+        int end = limit;
+        int depth = 0;
+        for (int i = start; i < limit; i++) {
             SqlToken tok = t.get(i);
             if (tok.isSymbol("(")) {
                 depth++;
@@ -456,18 +490,11 @@ final class ExpressionLineage {
                 end = i;
                 break;
             } else if (depth == 0 && tok.isSymbol("*") && (i == itemStart || t.get(i - 1).isSymbol("."))) {
-                star = true; // SELECT *, SELECT c.*: more columns than items (a * b is a product)
+                return null; // SELECT *, SELECT c.*: more columns than items (a * b is a product)
             }
         }
         ranges.add(new int[] {itemStart, end});
-        if (star) {
-            return null;
-        }
-        List<Item> items = new ArrayList<>(ranges.size());
-        for (int[] r : ranges) {
-            items.add(item(t, r, read, counted, true));
-        }
-        return items;
+        return ranges;
     }
 
     /**
@@ -542,7 +569,10 @@ final class ExpressionLineage {
         Refs refs = refs(item.from(), item.to(), true);
         for (String q : refs.qualifiers()) {
             if (t.containsKey(q)) {
-                return t.get(q); // q.e
+                MaskingRules.ColumnRule r = qualifiedRule(q, item.from(), item.to(), rules, 0); // q.e
+                if (r != null) {
+                    return r;
+                }
             }
         }
         if (!refs.columns()) {
@@ -554,6 +584,164 @@ final class ExpressionLineage {
             }
         }
         return null;
+    }
+
+    /**
+     * The rule of the columns of tainted derived row {@code q} that tokens [from, to) read as {@code q.column}: each
+     * judged by the select-list item that makes it ({@link #columnRule}), so {@code s.id} of
+     * {@code (SELECT id, email AS e FROM customers) s} carries nothing masked while {@code s.e} does.
+     */
+    private MaskingRules.ColumnRule qualifiedRule(String q, int from, int to, MaskingRules rules, int depth) {
+        for (int i = from; i < to; i++) {
+            SqlToken tok = tokens.get(i);
+            if (!nameToken(tok) || !tok.text().equals(q) || !qualifier(tokens, i)) {
+                continue;
+            }
+            MaskingRules.ColumnRule r = i + 2 < to && nameToken(tokens.get(i + 2))
+                    ? columnRule(q, tokens.get(i + 2).text(), rules, depth) : tainted(rules).get(q);
+            if (r != null) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The rule for column {@code column} of derived row {@code name}: that of the one select-list item making it
+     * (the masked columns and whole rows it names, the columns of other derived rows it reads), when it can be told
+     * which item that is ({@link #derivedColumn}); else the rule of the whole row, as for any column of it. An item
+     * with a column name that is not qualified is judged by the whole row when another derived row it may read
+     * carries masked values (the column may be one of that row's).
+     */
+    private MaskingRules.ColumnRule columnRule(String name, String column, MaskingRules rules, int depth) {
+        java.util.Map<String, MaskingRules.ColumnRule> t = tainted(rules);
+        MaskingRules.ColumnRule whole = t.get(name);
+        if (whole == null || depth >= MAX_COLUMN_DEPTH || derivedFrom.size() > MAX_DERIVED
+                || ++columnSteps > MAX_COLUMN_STEPS || repeatedDerived.contains(name) || aliases.containsKey(name)) {
+            return whole;
+        }
+        Item item = derivedColumn(name, column);
+        if (item == null) {
+            return whole;
+        }
+        for (String n : item.names()) {
+            if (t.containsKey(n)) {
+                return t.get(n); // the whole row of a derived row it reads
+            }
+        }
+        MaskingRules.ColumnRule r = ruleForNames(item.names(), rules);
+        if (r == null) {
+            for (int i = item.from(); i < item.to() && r == null; i++) {
+                String q = tokens.get(i).text();
+                if (t.containsKey(q) && nameToken(tokens.get(i)) && qualifier(tokens, i)) {
+                    r = qualifiedRule(q, i, i + 3, rules, depth + 1);
+                }
+            }
+        }
+        if (r == null && otherTainted(name, t) && refs(item.from(), item.to(), true).columns()) {
+            return whole;
+        }
+        return r;
+    }
+
+    /**
+     * Whether a derived row other than {@code name} may carry masked values and lie where a column name in
+     * {@code name}'s select list may reach it: not a row {@code name} is part of (a row's own columns are not
+     * visible inside it).
+     */
+    private boolean otherTainted(String name, java.util.Map<String, MaskingRules.ColumnRule> t) {
+        int[] own = derivedFrom.get(name);
+        for (String other : t.keySet()) {
+            int[] r = derivedFrom.get(other);
+            if (!other.equals(name) && !(r[0] <= own[0] && own[1] <= r[1])) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The select-list item of derived row {@code name} that makes its column {@code column}: when what makes the
+     * row is one SELECT (no UNION, INTERSECT or EXCEPT, no {@code *}, no column names given with its alias) with
+     * exactly one item of that output name (its label, or the column a plain reference names); else null.
+     */
+    private Item derivedColumn(String name, String column) {
+        int[] range = derivedFrom.get(name);
+        int from = range[0];
+        int to = range[1];
+        if (from >= to || !tokens.get(from).isWord("select") || renamesColumns(name, range)) {
+            return null;
+        }
+        int depth = 0;
+        for (int i = from; i < to; i++) {
+            SqlToken tok = tokens.get(i);
+            if (tok.isSymbol("(")) {
+                depth++;
+            } else if (tok.isSymbol(")")) {
+                depth--;
+            } else if (depth == 0 && (tok.isWord("union") || tok.isWord("intersect") || tok.isWord("except"))) {
+                return null;
+            }
+        }
+        List<int[]> ranges = listItems(tokens, from + 1, to);
+        if (ranges == null) {
+            return null;
+        }
+        int[] match = null;
+        for (int[] r : ranges) {
+            if (column.equals(outputName(r[0], r[1]))) {
+                if (match != null) {
+                    return null; // two columns of that name: the server refuses the reference
+                }
+                match = r;
+            }
+        }
+        return match == null ? null : item(tokens, match, fromNames, counted, true);
+    }
+
+    /**
+     * The name of the column a select-list item makes, when the statement tells it: its label, or the column of a
+     * plain reference ({@code email}, {@code c.email}); null for anything the server names itself (a call, a cast).
+     */
+    private String outputName(int from, int to) {
+        if (to <= from) {
+            return null;
+        }
+        int last = to - 1;
+        if (nameToken(tokens.get(last)) && label(tokens, from, to, last)) {
+            return tokens.get(last).text();
+        }
+        if ((to - from) % 2 == 0) {
+            return null;
+        }
+        for (int i = from; i < to; i++) {
+            boolean ok = (i - from) % 2 == 0 ? nameToken(tokens.get(i)) : tokens.get(i).isSymbol(".");
+            if (!ok) {
+                return null;
+            }
+        }
+        return tokens.get(last).text();
+    }
+
+    /** Whether derived row {@code name} gets column names of its own: {@code AS s(a, b)}, {@code WITH s(a, b) AS}. */
+    private boolean renamesColumns(String name, int[] range) {
+        int a = range[1] + 1;
+        if (a < tokens.size() && tokens.get(a).isWord("as")) {
+            a++;
+        }
+        if (a + 1 < tokens.size() && nameToken(tokens.get(a)) && tokens.get(a).text().equals(name)
+                && tokens.get(a + 1).isSymbol("(")) {
+            return true;
+        }
+        int k = range[0] - 2; // before the '(' of a WITH query's body: [NOT] MATERIALIZED, AS, then name or ')'
+        while (k > 0 && (tokens.get(k).isWord("materialized") || tokens.get(k).isWord("not"))) {
+            k--;
+        }
+        return k > 0 && tokens.get(k).isWord("as") && tokens.get(k - 1).isSymbol(")");
+    }
+
+    private static boolean nameToken(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
     }
 
     /** Whether token {@code at} (a parenthesis opening a derived row) is outside every other parenthesis. */

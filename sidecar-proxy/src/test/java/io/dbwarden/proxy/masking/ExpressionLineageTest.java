@@ -145,4 +145,17 @@ class ExpressionLineageTest {
             assertThat(rows.apply(sql)).as(sql).isNull();
         }
     }
+
+    /** A computed output column is judged by the subquery columns it reads, each by the item that makes it. */
+    @Test
+    void subqueryColumnsAreJudgedOneByOne(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        String sql = "SELECT s.id + 1, s.e || '', lower(s.n) FROM (SELECT id, email AS e, name AS n FROM customers) s";
+        assertThat(rule(rules, sql, 0, 3)).isNull();
+        assertThat(rule(rules, sql, 1, 3)).isNotNull();
+        assertThat(rule(rules, sql, 2, 3)).isNull();
+        assertThat(rule(rules, "WITH w AS (SELECT id, email FROM customers) SELECT w.id * 2 FROM w", 0, 1)).isNull();
+        assertThat(rule(rules, "WITH w AS (SELECT id, email FROM customers) SELECT w.email || '' FROM w", 0, 1))
+                .isNotNull();
+    }
 }

@@ -161,4 +161,50 @@ class MaskedWritesTest {
             assertThat(copies(sql)).as(sql).isNotNull();
         }
     }
+
+    /**
+     * A column of a subquery or WITH query is judged by the select-list item that makes it, not by the subquery's
+     * whole row: {@code s.id} of {@code (SELECT id, email AS e FROM customers) s} carries nothing masked.
+     */
+    @Test
+    void columnsOfDerivedRowsAreJudgedByTheItemsThatMakeThem() {
+        assertThat(copies("MERGE INTO archive a USING (SELECT id, email AS e FROM customers) s ON a.id = s.id "
+                + "WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id)")).isNull();
+        assertThat(copies("MERGE INTO archive a USING (SELECT id, email AS e FROM customers) s ON a.id = s.id "
+                + "WHEN MATCHED AND s.e LIKE 'a%' THEN UPDATE SET v = s.id + 1")).isNull();
+        assertThat(copies("UPDATE tickets t SET note = s.n FROM (SELECT c.id, c.name AS n, c.email FROM customers c) "
+                + "s WHERE s.id = t.cid")).isNull();
+        assertThat(copies("INSERT INTO archive (id) SELECT s.id FROM (SELECT id, email AS e FROM customers) s"))
+                .isNull();
+        assertThat(copies("INSERT INTO archive (id) SELECT x.k FROM (SELECT s.id AS k, s.e FROM "
+                + "(SELECT id, email AS e FROM customers) s) x")).isNull();
+        // the columns that do carry masked values, however they are reached
+        assertThat(copies("MERGE INTO archive a USING (SELECT id, email AS e FROM customers) s ON a.id = s.id "
+                + "WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.e)")).isEqualTo("emails");
+        assertThat(copies("INSERT INTO archive (v) SELECT x.k FROM (SELECT s.e AS k FROM "
+                + "(SELECT id, email AS e FROM customers) s) x")).isEqualTo("emails");
+        assertThat(copies("INSERT INTO archive (v) SELECT s.id FROM (SELECT ssn AS id FROM customers) s"))
+                .isEqualTo("ssn");
+        assertThat(copies("INSERT INTO archive (v) SELECT s.id FROM (SELECT (SELECT ssn FROM customers LIMIT 1) "
+                + "AS id) s")).isEqualTo("ssn");
+        assertThat(copies("INSERT INTO archive (v) SELECT s.id FROM (SELECT to_json(c) AS id FROM customers c) s"))
+                .isNotNull();
+        assertThat(copies("INSERT INTO archive (v) SELECT s.id FROM (SELECT x.e AS id FROM "
+                + "(SELECT email AS e FROM customers) x) s")).isEqualTo("emails");
+        assertThat(copies("UPDATE tickets SET note = s.id::text FROM (SELECT id, email FROM customers) "
+                + "AS s(email, id)")).as("columns renamed by position").isEqualTo("emails");
+        assertThat(copies("WITH s(email, id) AS (SELECT id, email FROM customers) INSERT INTO archive (v) "
+                + "SELECT s.id FROM s")).isEqualTo("emails");
+        // when the item cannot be told, the whole row counts
+        for (String sql : List.of(
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT * FROM customers) s",
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT id FROM customers UNION SELECT length(email) FROM customers) s",
+                "INSERT INTO archive (v) SELECT s.lower FROM (SELECT lower(email), id FROM customers) s",
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT id, email AS id FROM customers) s",
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT s.e AS id FROM (SELECT email AS e FROM customers) s) s",
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT e AS id FROM (SELECT email AS e FROM customers) x) s",
+                "INSERT INTO archive (v) SELECT s.id FROM (SELECT (email) AS id2, (email) FROM customers) s")) {
+            assertThat(copies(sql)).as(sql).isEqualTo("emails");
+        }
+    }
 }

@@ -256,6 +256,24 @@ class MaskingIntegrationTest {
                         + "WHEN NOT MATCHED AND c.email LIKE 'ada%' THEN INSERT (v) VALUES (c.name)")).isEqualTo(1);
             }
             assertThat(column(exempt, "", "SELECT v FROM m_merged")).containsExactly("Ada");
+            // a subquery source's columns are judged one by one: its id written, its email not
+            try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("MERGE INTO m_merged m USING (SELECT id, email AS e FROM m_customers) x "
+                        + "ON m.v = x.e WHEN NOT MATCHED AND x.id = 3 THEN INSERT (v) VALUES (x.id::text)"))
+                        .isEqualTo(1);
+                assertThatThrownBy(() -> s.execute("MERGE INTO m_merged m USING (SELECT id, email AS e "
+                        + "FROM m_customers) x ON false WHEN NOT MATCHED THEN INSERT (v) VALUES (x.id || x.e)"))
+                        .hasMessageContaining("would write values of masked columns");
+            }
+            assertThat(column(exempt, "", "SELECT v FROM m_merged ORDER BY v")).containsExactly("3", "Ada");
+            // and so are those a query computes from them: the id in the clear, the email masked
+            try (Connection c = connect(masked, ""); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT s.id * 10, s.e || '' FROM (SELECT id, email AS e "
+                         + "FROM m_customers) s WHERE s.id = 1")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(10);
+                assertThat(rs.getString(2)).isNotNull().doesNotContain("ada@");
+            }
         } finally {
             EmbeddedPg.execute("DROP TABLE IF EXISTS m_merged");
         }
