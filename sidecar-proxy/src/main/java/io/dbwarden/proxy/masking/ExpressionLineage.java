@@ -239,7 +239,7 @@ final class ExpressionLineage {
                 }
                 int open = opened.pop();
                 int after = i + 1 < t.size() && t.get(i + 1).isWord("as") ? i + 2 : i + 1;
-                if (from.open()) { // the parenthesis just closed is an item of a FROM list
+                if (from.open() && !joinColumns(t, open, i)) { // the parenthesis just closed is a FROM item
                     // without an alias a function's row goes by the function's name; a subquery's (PostgreSQL 16)
                     // by none: an unqualified column may still be one of its columns
                     String name = after < t.size() && aliasName(t.get(after)) ? t.get(after).text()
@@ -261,6 +261,22 @@ final class ExpressionLineage {
             }
         }
         return names;
+    }
+
+    /** Whether the parentheses at {@code open} and {@code close} hold the column list of JOIN ... USING (a, b). */
+    private static boolean joinColumns(List<SqlToken> t, int open, int close) {
+        if (open == 0 || !t.get(open - 1).isWord("using") || close == open + 1) {
+            return false;
+        }
+        for (int k = open + 1; k < close; k++) {
+            SqlToken tok = t.get(k);
+            boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+            if ((k - open) % 2 == 1 ? !name || tok.isWord("select") || tok.isWord("values")
+                    || tok.isWord("table") : !tok.isSymbol(",")) {
+                return false;
+            }
+        }
+        return (close - open) % 2 == 0;
     }
 
     /**

@@ -158,4 +158,16 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "WITH w AS (SELECT id, email FROM customers) SELECT w.email || '' FROM w", 0, 1))
                 .isNotNull();
     }
+
+    /** The column list of JOIN ... USING (a, b) is no derived row; a subquery after USING (MERGE, DELETE) is. */
+    @Test
+    void joinUsingColumnsAreNoDerivedRows() {
+        assertThat(ExpressionLineage.derivedNames(SqlLexer.tokenize("SELECT o.id FROM orders o JOIN customers c "
+                + "USING (id, \"Name\") JOIN (SELECT id FROM t) x USING (id) WHERE o.id > 1", true)).keySet())
+                .containsExactly("x");
+        assertThat(ExpressionLineage.derivedNames(SqlLexer.tokenize("MERGE INTO a USING (SELECT id FROM t) s "
+                + "ON a.id = s.id WHEN MATCHED THEN DELETE", true)).keySet()).containsExactly("s");
+        assertThat(ExpressionLineage.derivedNames(SqlLexer.tokenize("DELETE FROM a USING (VALUES (1)) v(id) "
+                + "WHERE a.id = v.id", true)).keySet()).containsExactly("v");
+    }
 }
