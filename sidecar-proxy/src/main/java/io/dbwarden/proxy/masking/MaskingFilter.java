@@ -273,31 +273,42 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 .noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
             return null; // no table with masked columns is named at all, nor read through a view
         }
-        if (n.startsWith("update")) {
-            return updateCopies(t, c, tables, rules, ancestry);
+        int main = 0; // where the statement that writes begins: after WITH queries that only read
+        if (t.getFirst().isWord("with")) {
+            List<int[]> parts = StatementClassifier.withParts(t, 0, t.size());
+            if (parts.isEmpty() || parts.getLast()[0] < 0 || writingWithQuery(t, parts)) {
+                // a WITH query that writes, or parts not told apart: every masked column the statement names counts
+                return ExpressionLineage.of(t, tables, ancestry).ruleFor(0, -1, rules);
+            }
+            main = parts.getLast()[0];
         }
-        if (n.startsWith("insert") || n.startsWith("merge")) {
+        String head = t.get(main).text();
+        if (head.equals("update")) {
+            return updateCopies(t, main, c, tables, rules, ancestry);
+        }
+        if (head.equals("insert") || head.equals("merge")) {
             // what RETURNING lists comes back to the client (masked there), it is not written
             int returning = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("returning"));
             if (returning >= 0) {
                 t = t.subList(0, returning);
             }
         }
-        if (n.startsWith("merge")) {
-            return mergeCopies(t, tables, rules, ancestry);
+        if (head.equals("merge")) {
+            return mergeCopies(t, main, tables, rules, ancestry);
         }
-        if (n.startsWith("insert")) {
+        if (head.equals("insert")) {
             // ON CONFLICT ... DO UPDATE SET column = expression: written like UPDATE's, into the INSERT's table
             List<SqlToken> all = t;
-            int conflict = StatementClassifier.indexAtDepth(all, 0, all.size(), tok -> tok.isWord("conflict"));
+            int conflict = StatementClassifier.indexAtDepth(all, main, all.size(), tok -> tok.isWord("conflict"));
             if (conflict > 0 && all.get(conflict - 1).isWord("on")) {
                 int set = StatementClassifier.indexAtDepth(all, conflict, all.size(), tok -> tok.isWord("set"));
-                var target = all.size() > 2 && all.get(1).isWord("into") ? qualifiedName(all, 2) : null;
+                var target = all.size() > main + 2 && all.get(main + 1).isWord("into")
+                        ? qualifiedName(all, main + 2) : null;
                 if (set >= 0) {
                     int where = StatementClassifier.indexAtDepth(all, set + 1, all.size(), tok -> tok.isWord("where"));
                     List<Write> updated = assignments(all, set + 1, where < 0 ? all.size() : where);
                     MaskingRules.ColumnRule upserted = target == null
-                            ? ExpressionLineage.of(all, tables, ancestry).anyOutputRule(rules)
+                            ? ExpressionLineage.of(all, tables, ancestry).ruleFor(0, -1, rules)
                             : writtenMaskedValues(all, tables, target, updated, rules, ancestry);
                     if (upserted != null) {
                         return upserted;
@@ -306,9 +317,10 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 t = all.subList(0, conflict - 1); // what the INSERT itself writes
             }
         }
-        if (n.startsWith("insert") && !StatementClassifier.hasWordAtDepth(t, 0, t.size(), "select")) {
+        if (head.equals("insert") && !StatementClassifier.hasWordAtDepth(t, main, t.size(), "select")) {
             // INSERT ... VALUES: literals, unless a subquery in the values reads a masked table
-            return hasSubquery(t) ? ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules) : null;
+            return hasSubquery(t.subList(main, t.size()))
+                    ? ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules) : null;
         }
         return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
     }
@@ -377,19 +389,33 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * carries masked values ({@code SET note = s.e FROM (SELECT email AS e FROM customers) s}). WHERE and FROM
      * conditions are reads, not writes.
      */
-    private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t,
+    /** Whether one of the WITH queries among {@code parts} (all but the last, the main statement) writes. */
+    private static boolean writingWithQuery(List<SqlToken> t, List<int[]> parts) {
+        for (int[] body : parts.subList(0, parts.size() - 1)) {
+            if (body[0] < body[1] && (t.get(body[0]).isWord("insert") || t.get(body[0]).isWord("update")
+                    || t.get(body[0]).isWord("merge"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t, int main,
                                                         StatementClassifier.Result c,
                                                         List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
                                                                 tables,
                                                         MaskingRules rules, Ancestry ancestry) {
-        int set = StatementClassifier.indexAtDepth(t, 0, t.size(), tok -> tok.isWord("set")) + 1;
-        if (set == 0 || c.tables().isEmpty()) {
-            return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
+        int set = StatementClassifier.indexAtDepth(t, main, t.size(), tok -> tok.isWord("set")) + 1;
+        // after WITH queries the classifier's first table is one they read: the target is the name after UPDATE
+        var target = main == 0 ? (c.tables().isEmpty() ? null : c.tables().get(0))
+                : qualifiedName(t, main + 1 < t.size() && t.get(main + 1).isWord("only") ? main + 2 : main + 1);
+        if (set == 0 || target == null) {
+            return ExpressionLineage.of(t, tables, ancestry).ruleFor(0, -1, rules);
         }
         int listEnd = StatementClassifier.indexAtDepth(t, set, t.size(),
                 tok -> tok.isWord("from") || tok.isWord("where") || tok.isWord("returning"));
         List<Write> writes = assignments(t, set, listEnd < 0 ? t.size() : listEnd);
-        return writtenMaskedValues(t, tables, c.tables().get(0), writes, rules, ancestry);
+        return writtenMaskedValues(t, tables, target, writes, rules, ancestry);
     }
 
     /** The assignments {@code column = expression} of a SET list in tokens [from, to). */
@@ -452,11 +478,11 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * (see {@link #updateCopies}); null when none does. The join condition and the WHEN conditions are reads. A MERGE
      * whose clauses do not parse is judged as a whole, by every name it uses.
      */
-    private static MaskingRules.ColumnRule mergeCopies(List<SqlToken> t,
+    private static MaskingRules.ColumnRule mergeCopies(List<SqlToken> t, int main,
                                                        List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
                                                                tables,
                                                        MaskingRules rules, Ancestry ancestry) {
-        int into = 0;
+        int into = main;
         while (into < t.size() && !t.get(into).isWord("into")) {
             into++;
         }
@@ -464,7 +490,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName target = qualifiedName(t, name);
         List<Write> writes = target == null ? null : mergeWrites(t, name);
         if (writes == null) {
-            return ExpressionLineage.of(t, tables, ancestry).anyOutputRule(rules);
+            return ExpressionLineage.of(t, tables, ancestry).ruleFor(0, -1, rules);
         }
         return writtenMaskedValues(t, tables, target, writes, rules, ancestry);
     }

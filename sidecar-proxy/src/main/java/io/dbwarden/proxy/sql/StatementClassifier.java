@@ -192,6 +192,24 @@ public final class StatementClassifier {
     }
 
     private void classifyWith(int i, int end) {
+        List<int[]> parts = withParts(t, i, end);
+        for (int[] part : parts) {
+            if (part[0] >= 0) {
+                classifyAt(part[0], part[1]);
+            }
+        }
+        if (parts.isEmpty() || parts.getLast()[0] < 0) {
+            problem = parts.isEmpty() ? "WITH without a parenthesized query" : "WITH without a main statement";
+        }
+    }
+
+    /**
+     * The parts of the statement in tokens [i, end) that begins with WITH: the token range of each WITH query's body
+     * (inside its parentheses), then that of the main statement. Ends early when the parts cannot be told apart: with
+     * no part when no body was found first, with {@code {-1, end}} for a main statement that was not found.
+     */
+    public static List<int[]> withParts(List<SqlToken> t, int i, int end) {
+        List<int[]> parts = new java.util.ArrayList<>();
         int j = i + 1;
         if (j < end && t.get(j).isWord("recursive")) {
             j++;
@@ -205,34 +223,37 @@ public final class StatementClassifier {
                     break;
                 }
                 if (t.get(k).isSymbol("(")) {
-                    k = matching(k, end);
+                    k = matching(t, k, end);
                 }
             }
             if (bodyOpen < 0) {
-                problem = "WITH without a parenthesized query";
-                return;
+                return parts.isEmpty() ? parts : withMain(parts, -1, end);
             }
-            int bodyClose = matching(bodyOpen, end);
-            classifyAt(bodyOpen + 1, bodyClose);
+            int bodyClose = matching(t, bodyOpen, end);
+            parts.add(new int[] {bodyOpen + 1, bodyClose});
             // after the body: ',' starts the next CTE; a statement keyword starts the main statement
             int k = bodyClose + 1;
             while (k < end && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
                 if (t.get(k).isSymbol("(")) {
-                    k = matching(k, end);
+                    k = matching(t, k, end);
                 }
                 k++;
             }
             if (k >= end) {
-                problem = "WITH without a main statement";
-                return;
+                return withMain(parts, -1, end);
             }
             if (t.get(k).isSymbol(",")) {
                 j = k + 1;
                 continue;
             }
-            classifyAt(k, end);
-            return;
+            return withMain(parts, k, end);
         }
+        return parts.isEmpty() ? parts : withMain(parts, -1, end);
+    }
+
+    private static List<int[]> withMain(List<int[]> parts, int main, int end) {
+        parts.add(new int[] {main, end});
+        return parts;
     }
 
     private static boolean isStatementStart(SqlToken tok) {
@@ -1081,6 +1102,10 @@ public final class StatementClassifier {
     }
 
     private int matching(int open, int end) {
+        return matching(t, open, end);
+    }
+
+    private static int matching(List<SqlToken> t, int open, int end) {
         int depth = 0;
         for (int k = open; k < end; k++) {
             if (t.get(k).isSymbol("(")) {

@@ -207,4 +207,39 @@ class MaskedWritesTest {
             assertThat(copies(sql)).as(sql).isEqualTo("emails");
         }
     }
+
+    /**
+     * After WITH queries that only read, the statement is judged as it would be without them (its RETURNING list is
+     * output, not what it writes); a WITH query that writes makes every masked column the statement names count.
+     */
+    @Test
+    void statementsAfterWithQueriesAreJudgedByWhatTheyWrite() {
+        assertThat(copies("WITH x AS (SELECT 1) INSERT INTO archive (v) SELECT email FROM customers RETURNING id"))
+                .isEqualTo("emails");
+        assertThat(copies("WITH x AS (SELECT 1) UPDATE tickets SET note = c.email FROM customers c "
+                + "RETURNING tickets.id")).isEqualTo("emails");
+        assertThat(copies("WITH x AS (SELECT 1) MERGE INTO archive a USING customers c ON false WHEN NOT MATCHED "
+                + "THEN INSERT (v) VALUES (c.email) RETURNING a.id")).isEqualTo("emails");
+        assertThat(copies("WITH x AS (SELECT id, email FROM customers) UPDATE tickets SET note = x.email FROM x "
+                + "WHERE x.id = tickets.cid RETURNING tickets.id")).isEqualTo("emails");
+        assertThat(copies("WITH x AS (SELECT email FROM customers) UPDATE tickets SET email = x.email FROM x"))
+                .as("the target is the table after UPDATE, not the first the WITH query reads").isEqualTo("emails");
+        assertThat(copies("WITH conflict AS (SELECT 1) INSERT INTO tickets (id, note) SELECT 1, 'x' ON CONFLICT (id) "
+                + "DO UPDATE SET note = (SELECT ssn FROM customers LIMIT 1)")).isEqualTo("ssn");
+        assertThat(copies("WITH w AS (INSERT INTO archive (v) SELECT email FROM customers RETURNING id) SELECT 1"))
+                .isEqualTo("emails");
+        assertThat(copies("WITH w AS (UPDATE tickets SET note = (SELECT ssn FROM customers LIMIT 1) RETURNING id) "
+                + "SELECT count(*) FROM w")).isNotNull();
+        // reads in WITH queries, and columns of them that carry nothing masked, pass
+        assertThat(copies("WITH t AS (SELECT id FROM customers WHERE email LIKE 'a%') UPDATE tickets SET closed = "
+                + "true WHERE cid IN (SELECT id FROM t)")).isNull();
+        assertThat(copies("WITH s AS (SELECT id, ssn FROM customers) UPDATE tickets SET note = s.id FROM s"))
+                .isNull();
+        assertThat(copies("WITH x AS (SELECT 1) UPDATE customers SET email = lower(email) WHERE id = 3")).isNull();
+        assertThat(copies("WITH x AS (SELECT id, email AS e FROM customers) INSERT INTO archive (id) SELECT x.id "
+                + "FROM x RETURNING id")).isNull();
+        assertThat(copies("WITH x AS (SELECT id FROM customers WHERE ssn IS NULL) MERGE INTO archive a USING x "
+                + "ON a.id = x.id WHEN NOT MATCHED THEN INSERT (id) VALUES (x.id)")).isNull();
+        assertThat(copies("WITH x AS (SELECT 1) INSERT INTO archive (id, v) VALUES (1, 'literal')")).isNull();
+    }
 }

@@ -266,6 +266,16 @@ class MaskingIntegrationTest {
                         .hasMessageContaining("would write values of masked columns");
             }
             assertThat(column(exempt, "", "SELECT v FROM m_merged ORDER BY v")).containsExactly("3", "Ada");
+            // after WITH queries a statement is judged by what it writes, not by its RETURNING list
+            try (Connection c = connect(masked, ""); Statement s = c.createStatement()) {
+                assertThatThrownBy(() -> s.execute("WITH x AS (SELECT 1) INSERT INTO m_merged (v) "
+                        + "SELECT email FROM m_customers RETURNING 1"))
+                        .hasMessageContaining("would write values of masked columns");
+                assertThat(s.executeUpdate("WITH t AS (SELECT id FROM m_customers WHERE email LIKE 'cy%') "
+                        + "INSERT INTO m_merged (v) SELECT name FROM m_customers WHERE id IN (SELECT id FROM t)"))
+                        .isEqualTo(1);
+            }
+            assertThat(column(exempt, "", "SELECT v FROM m_merged ORDER BY v")).containsExactly("3", "Ada", "Cy");
             // and so are those a query computes from them: the id in the clear, the email masked
             try (Connection c = connect(masked, ""); Statement s = c.createStatement();
                  ResultSet rs = s.executeQuery("SELECT s.id * 10, s.e || '' FROM (SELECT id, email AS e "
