@@ -270,8 +270,7 @@ final class ExpressionLineage {
         }
         for (int k = open + 1; k < close; k++) {
             SqlToken tok = t.get(k);
-            boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
-            if ((k - open) % 2 == 1 ? !name || tok.isWord("select") || tok.isWord("values")
+            if ((k - open) % 2 == 1 ? !MaskingFilter.nameToken(tok) || tok.isWord("select") || tok.isWord("values")
                     || tok.isWord("table") : !tok.isSymbol(",")) {
                 return false;
             }
@@ -610,10 +609,10 @@ final class ExpressionLineage {
     private MaskingRules.ColumnRule qualifiedRule(String q, int from, int to, MaskingRules rules, int depth) {
         for (int i = from; i < to; i++) {
             SqlToken tok = tokens.get(i);
-            if (!nameToken(tok) || !tok.text().equals(q) || !qualifier(tokens, i)) {
+            if (!MaskingFilter.nameToken(tok) || !tok.text().equals(q) || !qualifier(tokens, i)) {
                 continue;
             }
-            MaskingRules.ColumnRule r = i + 2 < to && nameToken(tokens.get(i + 2))
+            MaskingRules.ColumnRule r = i + 2 < to && MaskingFilter.nameToken(tokens.get(i + 2))
                     ? columnRule(q, tokens.get(i + 2).text(), rules, depth) : tainted(rules).get(q);
             if (r != null) {
                 return r;
@@ -649,7 +648,7 @@ final class ExpressionLineage {
         if (r == null) {
             for (int i = item.from(); i < item.to() && r == null; i++) {
                 String q = tokens.get(i).text();
-                if (t.containsKey(q) && nameToken(tokens.get(i)) && qualifier(tokens, i)) {
+                if (t.containsKey(q) && MaskingFilter.nameToken(tokens.get(i)) && qualifier(tokens, i)) {
                     r = qualifiedRule(q, i, i + 3, rules, depth + 1);
                 }
             }
@@ -688,16 +687,9 @@ final class ExpressionLineage {
         if (from >= to || !tokens.get(from).isWord("select") || renamesColumns(name, range)) {
             return null;
         }
-        int depth = 0;
-        for (int i = from; i < to; i++) {
-            SqlToken tok = tokens.get(i);
-            if (tok.isSymbol("(")) {
-                depth++;
-            } else if (tok.isSymbol(")")) {
-                depth--;
-            } else if (depth == 0 && (tok.isWord("union") || tok.isWord("intersect") || tok.isWord("except"))) {
-                return null;
-            }
+        if (StatementClassifier.indexAtDepth(tokens, from, to,
+                tok -> tok.isWord("union") || tok.isWord("intersect") || tok.isWord("except")) >= 0) {
+            return null;
         }
         List<int[]> ranges = listItems(tokens, from + 1, to);
         if (ranges == null) {
@@ -724,14 +716,14 @@ final class ExpressionLineage {
             return null;
         }
         int last = to - 1;
-        if (nameToken(tokens.get(last)) && label(tokens, from, to, last)) {
+        if (MaskingFilter.nameToken(tokens.get(last)) && label(tokens, from, to, last)) {
             return tokens.get(last).text();
         }
         if ((to - from) % 2 == 0) {
             return null;
         }
         for (int i = from; i < to; i++) {
-            boolean ok = (i - from) % 2 == 0 ? nameToken(tokens.get(i)) : tokens.get(i).isSymbol(".");
+            boolean ok = (i - from) % 2 == 0 ? MaskingFilter.nameToken(tokens.get(i)) : tokens.get(i).isSymbol(".");
             if (!ok) {
                 return null;
             }
@@ -745,7 +737,7 @@ final class ExpressionLineage {
         if (a < tokens.size() && tokens.get(a).isWord("as")) {
             a++;
         }
-        if (a + 1 < tokens.size() && nameToken(tokens.get(a)) && tokens.get(a).text().equals(name)
+        if (a + 1 < tokens.size() && MaskingFilter.nameToken(tokens.get(a)) && tokens.get(a).text().equals(name)
                 && tokens.get(a + 1).isSymbol("(")) {
             return true;
         }
@@ -754,10 +746,6 @@ final class ExpressionLineage {
             k--;
         }
         return k > 0 && tokens.get(k).isWord("as") && tokens.get(k - 1).isSymbol(")");
-    }
-
-    private static boolean nameToken(SqlToken tok) {
-        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
     }
 
     /** Whether token {@code at} (a parenthesis opening a derived row) is outside every other parenthesis. */

@@ -506,7 +506,8 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
         return new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName(null, t.get(i).text());
     }
 
-    private static boolean nameToken(SqlToken tok) {
+    /** Whether {@code tok} is a name: a word or a quoted identifier. */
+    static boolean nameToken(SqlToken tok) {
         return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
     }
 
