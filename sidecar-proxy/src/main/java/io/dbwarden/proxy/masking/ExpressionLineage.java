@@ -684,14 +684,26 @@ final class ExpressionLineage {
         int[] range = derivedFrom.get(name);
         int from = range[0];
         int to = range[1];
-        if (from >= to || !tokens.get(from).isWord("select") || renamesColumns(name, range)) {
+        if (from >= to || renamesColumns(name, range)) {
             return null;
         }
-        if (StatementClassifier.indexAtDepth(tokens, from, to,
-                tok -> tok.isWord("union") || tok.isWord("intersect") || tok.isWord("except")) >= 0) {
+        int list;
+        if (tokens.get(from).isWord("select")) {
+            if (StatementClassifier.indexAtDepth(tokens, from, to,
+                    tok -> tok.isWord("union") || tok.isWord("intersect") || tok.isWord("except")) >= 0) {
+                return null;
+            }
+            list = from + 1;
+        } else if (writingQuery(tokens.get(from))) {
+            // INSERT/UPDATE/DELETE/MERGE ... RETURNING: its columns are the RETURNING list's
+            list = StatementClassifier.indexAtDepth(tokens, from, to, tok -> tok.isWord("returning")) + 1;
+            if (list == 0) {
+                return null;
+            }
+        } else {
             return null;
         }
-        List<int[]> ranges = listItems(tokens, from + 1, to);
+        List<int[]> ranges = listItems(tokens, list, to);
         if (ranges == null) {
             return null;
         }
@@ -836,8 +848,9 @@ final class ExpressionLineage {
         Set<String> names = new HashSet<>();
         Set<String> qualifiers = new HashSet<>();
         boolean columns = false;
+        boolean writes = !item && from < to && writingQuery(tokens.get(from));
         boolean query = !item && from < to && (tokens.get(from).isWord("select") || tokens.get(from).isWord("values")
-                || tokens.get(from).isWord("with") || tokens.get(from).isSymbol("("));
+                || tokens.get(from).isWord("with") || tokens.get(from).isSymbol("(") || writes);
         boolean collecting = !query;
         boolean star = false;
         // per enclosing parenthesis: whether it was collecting, and whether its select list is the one at this depth
@@ -857,8 +870,10 @@ final class ExpressionLineage {
                     listHere = outerList.get(depth);
                 }
             } else if (query && tok.kind() == SqlToken.Kind.WORD) {
-                if (tok.isWord("select") || tok.isWord("values")) {
-                    collecting = true; // a select list, also of a subquery in it or in a condition
+                if (tok.isWord("select") || tok.isWord("values") || tok.isWord("returning")) {
+                    // a select list (also of a subquery in it or in a condition), VALUES, what a writing WITH query
+                    // (or one inside it) returns
+                    collecting = true;
                     listHere = true;
                 } else if (listHere && endsList(tokens, i)) {
                     collecting = false;
@@ -882,7 +897,8 @@ final class ExpressionLineage {
                 continue;
             }
             if (collecting && query && tok.isSymbol("*") && i > from && (tokens.get(i - 1).isSymbol(".")
-                    || tokens.get(i - 1).isWord("select") || tokens.get(i - 1).isSymbol(",")
+                    || tokens.get(i - 1).isWord("select") || tokens.get(i - 1).isWord("returning")
+                    || tokens.get(i - 1).isSymbol(",")
                     || tokens.get(i - 1).isWord("distinct") || tokens.get(i - 1).isWord("all"))) {
                 star = true; // SELECT * / t.*: the whole rows of what it reads
             }
@@ -906,8 +922,33 @@ final class ExpressionLineage {
             for (int i = fromNames.nextSetBit(from); i >= 0 && i < to; i = fromNames.nextSetBit(i + 1)) {
                 names.add(tokens.get(i).text());
             }
+            if (query && writes(tokens, from, to)) {
+                // RETURNING * of a table written (its name is in no FROM list): every name the range holds
+                for (int i = from; i < to; i++) {
+                    if (tokens.get(i).kind() == SqlToken.Kind.WORD
+                            || tokens.get(i).kind() == SqlToken.Kind.QUOTED_IDENT) {
+                        names.add(tokens.get(i).text());
+                    }
+                }
+                columns = true;
+            }
         }
         return new Refs(names, qualifiers, columns);
+    }
+
+    /** Whether a query starting with {@code first} writes: a WITH query's body INSERT, UPDATE, DELETE or MERGE. */
+    private static boolean writingQuery(SqlToken first) {
+        return first.isWord("insert") || first.isWord("update") || first.isWord("delete") || first.isWord("merge");
+    }
+
+    /** Whether tokens [from, to) hold a writing statement (or the word of one: FOR UPDATE counts too). */
+    static boolean writes(List<SqlToken> t, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (t.get(i).kind() == SqlToken.Kind.WORD && writingQuery(t.get(i))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private record Refs(Set<String> names, Set<String> qualifiers, boolean columns) {

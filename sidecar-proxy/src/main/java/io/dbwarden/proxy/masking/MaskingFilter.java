@@ -273,15 +273,54 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 .noneMatch(table -> mayHoldMaskedColumns(table, rules, ancestry))) {
             return null; // no table with masked columns is named at all, nor read through a view
         }
-        int main = 0; // where the statement that writes begins: after WITH queries that only read
-        if (t.getFirst().isWord("with")) {
-            List<int[]> parts = StatementClassifier.withParts(t, 0, t.size());
-            if (parts.isEmpty() || parts.getLast()[0] < 0 || writingWithQuery(t, parts)) {
-                // a WITH query that writes, or parts not told apart: every masked column the statement names counts
+        if (!t.getFirst().isWord("with")) {
+            return writtenBy(t, 0, c, tables, rules, ancestry);
+        }
+        List<int[]> parts = StatementClassifier.withParts(t, 0, t.size());
+        if (parts.isEmpty() || parts.getLast()[0] < 0) {
+            // parts not told apart: every masked column the statement names counts
+            return ExpressionLineage.of(t, tables, ancestry).ruleFor(0, -1, rules);
+        }
+        int main = parts.getLast()[0];
+        for (int[] body : parts.subList(0, parts.size() - 1)) {
+            if (body[0] >= body[1]) {
+                continue;
+            }
+            SqlToken first = t.get(body[0]);
+            if (first.isWord("insert") || first.isWord("update") || first.isWord("merge")) {
+                // a WITH query that writes, judged as the statement it is, with the WITH list around it (it may read
+                // the other WITH queries; not itself, so its own body is left empty there): WITH ... <body>
+                List<SqlToken> alone = new java.util.ArrayList<>(main);
+                alone.addAll(t.subList(0, body[0]));
+                alone.addAll(t.subList(body[1], main));
+                int at = alone.size();
+                alone.addAll(t.subList(body[0], body[1]));
+                MaskingRules.ColumnRule r = writtenBy(alone, at, c, tables, rules, ancestry);
+                if (r != null) {
+                    return r;
+                }
+            } else if (!first.isWord("select") && !first.isWord("values") && !first.isWord("delete")
+                    && !first.isWord("table") && ExpressionLineage.writes(t, body[0], body[1])) {
+                // one that writes inside (its own WITH queries, parentheses): every masked column it names counts
                 return ExpressionLineage.of(t, tables, ancestry).ruleFor(0, -1, rules);
             }
-            main = parts.getLast()[0];
         }
+        String head = t.get(main).text();
+        if (head.equals("delete") || head.equals("values") || head.equals("table")
+                || (head.equals("select") && !StatementClassifier.hasWordAtDepth(t, main, t.size(), "into"))) {
+            return null; // the main statement stores nothing: what it returns goes to the client, masked there
+        }
+        return writtenBy(t, main, c, tables, rules, ancestry);
+    }
+
+    /**
+     * What the statement beginning at {@code main} (after WITH queries when {@code main > 0}) writes: the rule of a
+     * masked column whose values it stores where masking no longer applies, or null.
+     */
+    private static MaskingRules.ColumnRule writtenBy(List<SqlToken> t, int main, StatementClassifier.Result c,
+                                                     List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>
+                                                             tables,
+                                                     MaskingRules rules, Ancestry ancestry) {
         String head = t.get(main).text();
         if (head.equals("update")) {
             return updateCopies(t, main, c, tables, rules, ancestry);
@@ -389,17 +428,6 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
      * carries masked values ({@code SET note = s.e FROM (SELECT email AS e FROM customers) s}). WHERE and FROM
      * conditions are reads, not writes.
      */
-    /** Whether one of the WITH queries among {@code parts} (all but the last, the main statement) writes. */
-    private static boolean writingWithQuery(List<SqlToken> t, List<int[]> parts) {
-        for (int[] body : parts.subList(0, parts.size() - 1)) {
-            if (body[0] < body[1] && (t.get(body[0]).isWord("insert") || t.get(body[0]).isWord("update")
-                    || t.get(body[0]).isWord("merge"))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static MaskingRules.ColumnRule updateCopies(List<SqlToken> t, int main,
                                                         StatementClassifier.Result c,
                                                         List<io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName>

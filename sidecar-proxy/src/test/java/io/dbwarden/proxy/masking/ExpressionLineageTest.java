@@ -40,6 +40,37 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "SELECT d1.v || '' FROM (SELECT 1 AS v) d1, (SELECT 2 AS v) d2", 0, 1)).isNull();
     }
 
+    /**
+     * A writing WITH query's columns are its RETURNING list's items, each judged on its own; RETURNING * and a
+     * whole row returned count as the whole row; a RETURNING list inside a nested WITH counts too.
+     */
+    @Test
+    void writingWithQueriesAreJudgedByWhatTheyReturn(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        String delete = "WITH d AS (DELETE FROM customers WHERE id = 5 RETURNING ";
+        assertThat(rule(rules, delete + "id, name) SELECT d.id || '', d.name FROM d", 0, 2)).isNull();
+        assertThat(rule(rules, delete + "id, name) SELECT d.id || '', d.name FROM d", 1, 2)).isNull();
+        assertThat(rule(rules, delete + "id, email) SELECT d.id || '', d.email FROM d", 0, 2)).isNull();
+        assertThat(rule(rules, delete + "id, email) SELECT d.id || '', d.email FROM d", 1, 2)).isNotNull();
+        assertThat(rule(rules, delete + "email AS e) SELECT d.e || '' FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, delete + "id AS e) SELECT d.e || '' FROM d", 0, 1)).isNull();
+        assertThat(rule(rules, delete + "*) SELECT d.id || '' FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, delete + "c.*) SELECT d.id || '' FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, delete + "customers) SELECT d.customers FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH u AS (UPDATE customers c SET name = 'x' RETURNING c.id) SELECT u FROM u", 0, 1))
+                .isNull();
+        assertThat(rule(rules, "WITH u AS (UPDATE customers c SET name = 'x' RETURNING c.email) SELECT u FROM u", 0,
+                1)).isNotNull();
+        assertThat(rule(rules, "WITH d AS (WITH x AS (SELECT 1) DELETE FROM customers RETURNING email AS e) "
+                + "SELECT d.e || '' FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH s AS (SELECT email AS e FROM customers), d AS (DELETE FROM t USING s "
+                + "WHERE t.v = s.e RETURNING s.e) SELECT d.e FROM d", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH s AS (SELECT email AS e FROM customers), d AS (DELETE FROM t USING s "
+                + "WHERE t.v = s.e RETURNING t.id) SELECT d.id FROM d", 0, 1)).isNull();
+        assertThat(rule(rules, "WITH d AS (INSERT INTO customers (id, name) VALUES (1, 'a') RETURNING id) "
+                + "SELECT id || '' FROM d", 0, 1)).isNull();
+    }
+
     @Test
     void countsLabelsAndProductsAreNotRowsOfTheTablesTheyName(@org.junit.jupiter.api.io.TempDir Path dir)
             throws Exception {

@@ -209,8 +209,9 @@ class MaskedWritesTest {
     }
 
     /**
-     * After WITH queries that only read, the statement is judged as it would be without them (its RETURNING list is
-     * output, not what it writes); a WITH query that writes makes every masked column the statement names count.
+     * After WITH queries, the statement is judged as it would be without them (its RETURNING list is output, not what
+     * it writes); a WITH query that writes is judged the same way, as a statement of its own that may read the other
+     * WITH queries; what a main SELECT or DELETE returns is output.
      */
     @Test
     void statementsAfterWithQueriesAreJudgedByWhatTheyWrite() {
@@ -241,5 +242,36 @@ class MaskedWritesTest {
         assertThat(copies("WITH x AS (SELECT id FROM customers WHERE ssn IS NULL) MERGE INTO archive a USING x "
                 + "ON a.id = x.id WHEN NOT MATCHED THEN INSERT (id) VALUES (x.id)")).isNull();
         assertThat(copies("WITH x AS (SELECT 1) INSERT INTO archive (id, v) VALUES (1, 'literal')")).isNull();
+    }
+
+    @Test
+    void writingWithQueriesAreJudgedByWhatTheyWrite() {
+        // copies made by a writing WITH query, also from other WITH queries (before or after it) and RETURNING lists
+        assertThat(copies("WITH s AS (SELECT email AS e FROM customers), w AS (INSERT INTO archive (v) SELECT e FROM s "
+                + "RETURNING id) SELECT count(*) FROM w")).isEqualTo("emails");
+        assertThat(copies("WITH w AS (INSERT INTO archive (v) SELECT e FROM s RETURNING id), s AS (SELECT email AS e "
+                + "FROM customers) SELECT 1")).isEqualTo("emails");
+        assertThat(copies("WITH d AS (DELETE FROM customers WHERE id = 1 RETURNING email), w AS (INSERT INTO archive "
+                + "(v) SELECT email FROM d) SELECT 1")).isEqualTo("emails");
+        assertThat(copies("WITH u AS (UPDATE customers SET name = name RETURNING email AS e), w AS (UPDATE tickets "
+                + "SET note = u.e FROM u) SELECT 1")).isEqualTo("emails");
+        assertThat(copies("WITH a AS (SELECT 1), w AS (MERGE INTO archive r USING customers c ON false WHEN NOT "
+                + "MATCHED THEN INSERT (v) VALUES (c.email)) SELECT 1")).isEqualTo("emails");
+        assertThat(copies("WITH w AS (UPDATE tickets SET note = 'x' RETURNING id), v AS (INSERT INTO archive (v) "
+                + "SELECT email FROM customers) SELECT 1")).isEqualTo("emails");
+        assertThat(copies("WITH w AS (UPDATE tickets SET note = 'x') INSERT INTO archive (v) SELECT email FROM "
+                + "customers")).isEqualTo("emails");
+        assertThat(copies("WITH u AS (UPDATE customers SET name = name RETURNING email) SELECT e INTO TEMP t2 FROM "
+                + "(SELECT email AS e FROM u) q")).isEqualTo("emails");
+        // a writing WITH query that copies nothing masked: what it and the main statement return is output
+        assertThat(copies("WITH u AS (UPDATE customers SET name = name WHERE id = 1 RETURNING id, email) "
+                + "SELECT u.email FROM u")).isNull();
+        assertThat(copies("WITH u AS (UPDATE customers SET email = lower(email) RETURNING email) SELECT * FROM u"))
+                .isNull();
+        assertThat(copies("WITH w AS (INSERT INTO archive (id) SELECT id FROM customers RETURNING id) "
+                + "DELETE FROM customers c USING w WHERE c.id = w.id RETURNING c.email")).isNull();
+        assertThat(copies("WITH s AS (SELECT id, email FROM customers), w AS (UPDATE tickets SET closed = true "
+                + "FROM s WHERE s.id = tickets.cid AND s.email LIKE 'a%' RETURNING tickets.id) SELECT s.email FROM s"))
+                .isNull();
     }
 }

@@ -746,6 +746,30 @@ class MaskingIntegrationTest {
                 .containsExactly("<email>a***@example.com</email><id>*</id>");
     }
 
+    /**
+     * What a writing WITH query returns is judged per RETURNING item, as a subquery's select list is: its other
+     * columns come back as they are, what names a masked column (under any label) or the whole row stays masked.
+     */
+    @Test
+    void columnsReturnedByWritingWithQueriesAreJudgedOneByOne() throws Exception {
+        String touch = "WITH u AS (UPDATE m_customers SET name = name WHERE id = 1 RETURNING ";
+        assertThat(column(masked, "", touch + "id, name) SELECT upper(u.name) || u.id FROM u"))
+                .containsExactly("ADA1");
+        assertThat(column(masked, "", touch + "id, email) SELECT u.email || '' FROM u"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", touch + "id, email AS contact) SELECT lower(u.contact) FROM u"))
+                .containsExactly("a***@example.com");
+        assertThat(column(masked, "", touch + "*) SELECT u.email || '' FROM u")).containsExactly("a***@example.com");
+        assertThat(column(masked, "", touch + "m_customers AS r) SELECT u.r::text FROM u").get(0))
+                .doesNotContain("ada@");
+        // the writing WITH query copies nothing masked, and what it returns comes out masked
+        assertThat(column(masked, "", "WITH x AS (SELECT id FROM m_customers), u AS (UPDATE m_customers SET name = "
+                + "name WHERE id = 1 RETURNING id, email) SELECT u.email || u.id FROM u")).containsExactly(
+                "a***@example.com1");
+        assertThat(column(masked, "", "WITH d AS (DELETE FROM m_orders WHERE id = -1 RETURNING id) "
+                + "SELECT count(*) || '' FROM d")).containsExactly("0");
+    }
+
     @Test
     void wholeRowsOfSubqueriesAndWithQueriesAreMasked() throws Exception {
         // a row of a subquery or WITH query is not a table's row: it may carry a masked column under another name
