@@ -49,6 +49,8 @@ final class ExpressionLineage {
     private final java.util.Map<String, int[]> derivedFrom;
     /** Names given to more than one derived row of the statement (which one a reference means is not told). */
     private final Set<String> repeatedDerived;
+    /** The derived rows that are WITH queries. */
+    private final Set<String> withRows;
     /** Beyond this many derived rows read through one another, a column of one is judged by its whole row. */
     private static final int MAX_COLUMN_DEPTH = 8;
     /** Beyond this many columns of derived rows looked up per statement, each is judged by its whole row. */
@@ -70,7 +72,8 @@ final class ExpressionLineage {
                               java.util.BitSet fromNames, java.util.BitSet counted) {
         this.tokens = tokens;
         this.repeatedDerived = new HashSet<>();
-        this.derivedFrom = derivedNames(tokens, repeatedDerived);
+        this.withRows = new HashSet<>();
+        this.derivedFrom = derivedNames(tokens, repeatedDerived, withRows);
         this.ancestry = ancestry;
         this.fromNames = fromNames;
         this.counted = counted;
@@ -220,11 +223,15 @@ final class ExpressionLineage {
      * ({@code t AS (...)}, {@code t(a, b) AS MATERIALIZED (...)}), each with the token range inside its parentheses.
      */
     static java.util.Map<String, int[]> derivedNames(List<SqlToken> t) {
-        return derivedNames(t, new HashSet<>());
+        return derivedNames(t, new HashSet<>(), new HashSet<>());
     }
 
-    /** As {@link #derivedNames(List)}; adds to {@code repeated} the names given to more than one derived row. */
-    private static java.util.Map<String, int[]> derivedNames(List<SqlToken> t, Set<String> repeated) {
+    /**
+     * As {@link #derivedNames(List)}; adds to {@code repeated} the names given to more than one derived row, to
+     * {@code with} those of WITH queries.
+     */
+    private static java.util.Map<String, int[]> derivedNames(List<SqlToken> t, Set<String> repeated,
+                                                             Set<String> with) {
         java.util.Map<String, int[]> names = new java.util.HashMap<>();
         java.util.ArrayDeque<Integer> opened = new java.util.ArrayDeque<>();
         FromLists from = new FromLists();
@@ -253,11 +260,13 @@ final class ExpressionLineage {
                     if (names.put(t.get(open - 1).text(), body(t, i + 2)) != null) { // WITH t(a, b) AS (...)
                         repeated.add(t.get(open - 1).text());
                     }
+                    with.add(t.get(open - 1).text());
                 }
             } else if (aliasName(tok) && i + 2 < t.size() && t.get(i + 1).isWord("as") && withBody(t, i + 2)) {
                 if (names.put(tok.text(), body(t, i + 2)) != null) { // WITH t AS (...)
                     repeated.add(tok.text());
                 }
+                with.add(tok.text());
             }
         }
         return names;
@@ -594,7 +603,11 @@ final class ExpressionLineage {
             return null;
         }
         for (java.util.Map.Entry<String, MaskingRules.ColumnRule> e : t.entrySet()) {
-            if (topLevel(derivedFrom.get(e.getKey())[0] - 1)) {
+            String name = e.getKey();
+            if (withRows.contains(name) && !repeatedDerived.contains(name) && !readByMainQuery(name, item)) {
+                continue; // a WITH query read only in a subquery (a condition's, another's) has no column here
+            }
+            if (topLevel(derivedFrom.get(name)[0] - 1)) {
                 return e.getValue(); // a row the main query reads; one inside a condition's subquery is not output
             }
         }
@@ -758,6 +771,59 @@ final class ExpressionLineage {
             k--;
         }
         return k > 0 && tokens.get(k).isWord("as") && tokens.get(k - 1).isSymbol(")");
+    }
+
+    /**
+     * Whether the statement mentions WITH query {@code name} where the main query's columns may come from it: outside
+     * every parenthesized query (a subquery, a WITH query's body; a parenthesized join is no query), or inside the
+     * item itself. Any mention counts (a FROM list's, TABLE name, name.column, a column of that name), but its
+     * definition ({@code name [(columns)] AS (...)}) and a column of another row ({@code x.name}).
+     */
+    private boolean readByMainQuery(String name, Item item) {
+        int queries = 0;
+        java.util.ArrayDeque<Boolean> parens = new java.util.ArrayDeque<>();
+        for (int i = 0; i < tokens.size(); i++) {
+            SqlToken tok = tokens.get(i);
+            if (tok.isSymbol("(")) {
+                boolean query = i + 1 < tokens.size() && (tokens.get(i + 1).isWord("select")
+                        || tokens.get(i + 1).isWord("values") || tokens.get(i + 1).isWord("with")
+                        || tokens.get(i + 1).isWord("table") || writingQuery(tokens.get(i + 1)));
+                parens.push(query);
+                queries += query ? 1 : 0;
+                continue;
+            }
+            if (tok.isSymbol(")")) {
+                if (!parens.isEmpty() && parens.pop()) {
+                    queries--;
+                }
+                continue;
+            }
+            if (!MaskingFilter.nameToken(tok) || !tok.text().equals(name)
+                    || (i > 0 && tokens.get(i - 1).isSymbol(".")) || withDefinition(i)) {
+                continue;
+            }
+            if (queries == 0 || (item.from() <= i && i < item.to())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether the name at {@code i} is a WITH query's: {@code name [(columns)] AS [[NOT] MATERIALIZED] (}. */
+    private boolean withDefinition(int i) {
+        int a = i + 1;
+        if (a < tokens.size() && tokens.get(a).isSymbol("(")) {
+            int depth = 0;
+            for (; a < tokens.size(); a++) {
+                if (tokens.get(a).isSymbol("(")) {
+                    depth++;
+                } else if (tokens.get(a).isSymbol(")") && --depth == 0) {
+                    break;
+                }
+            }
+            a++;
+        }
+        return a + 1 < tokens.size() && tokens.get(a).isWord("as") && withBody(tokens, a + 1);
     }
 
     /** Whether token {@code at} (a parenthesis opening a derived row) is outside every other parenthesis. */

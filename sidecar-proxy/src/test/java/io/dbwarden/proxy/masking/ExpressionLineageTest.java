@@ -41,6 +41,31 @@ class ExpressionLineageTest {
     }
 
     /**
+     * A column name that is not qualified may be one of a WITH query's columns only where the query reads it: in the
+     * main query's FROM list (also in a parenthesized join, or through another WITH query it reads) or in the item's
+     * own subquery; not when only a condition's subquery reads it.
+     */
+    @Test
+    void withQueriesReadOnlyInConditionsGiveNoColumns(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        String r = "WITH r AS (SELECT email AS name FROM customers) ";
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders WHERE cid IN (SELECT id FROM r)", 0, 1)).isNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders o WHERE EXISTS (SELECT 1 FROM r WHERE r.name = "
+                + "o.note)", 0, 1)).isNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM r", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders o, r", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM (orders o JOIN r ON true)", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT (SELECT lower(name) FROM r LIMIT 1)", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + ", q AS (SELECT * FROM r) SELECT lower(name) FROM q", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + ", q AS (SELECT * FROM r) SELECT lower(name) FROM orders WHERE cid IN (SELECT 1 "
+                + "FROM q)", 0, 1)).isNull();
+        assertThat(rule(rules, "WITH RECURSIVE r(name) AS (SELECT email FROM customers) SELECT lower(name) FROM r", 0,
+                1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders o JOIN LATERAL (SELECT * FROM r) l ON true", 0, 1))
+                .isNotNull();
+    }
+
+    /**
      * A writing WITH query's columns are its RETURNING list's items, each judged on its own; RETURNING * and a
      * whole row returned count as the whole row; a RETURNING list inside a nested WITH counts too.
      */

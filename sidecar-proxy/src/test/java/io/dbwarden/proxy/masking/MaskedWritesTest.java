@@ -270,6 +270,10 @@ class MaskedWritesTest {
                 .isNull();
         assertThat(copies("WITH w AS (INSERT INTO archive (id) SELECT id FROM customers RETURNING id) "
                 + "DELETE FROM customers c USING w WHERE c.id = w.id RETURNING c.email")).isNull();
+        assertThat(copies("WITH r AS (SELECT email AS name FROM customers) UPDATE tickets SET note = name WHERE cid "
+                + "IN (SELECT 1 FROM r)")).isNull();
+        assertThat(copies("WITH r AS (SELECT email AS name FROM customers) UPDATE tickets SET note = name FROM r"))
+                .isEqualTo("emails");
         assertThat(copies("WITH s AS (SELECT id, email FROM customers), w AS (UPDATE tickets SET closed = true "
                 + "FROM s WHERE s.id = tickets.cid AND s.email LIKE 'a%' RETURNING tickets.id) SELECT s.email FROM s"))
                 .isNull();

@@ -762,10 +762,15 @@ class MaskingIntegrationTest {
         assertThat(column(masked, "", touch + "*) SELECT u.email || '' FROM u")).containsExactly("a***@example.com");
         assertThat(column(masked, "", touch + "m_customers AS r) SELECT u.r::text FROM u").get(0))
                 .doesNotContain("ada@");
-        // the writing WITH query copies nothing masked, and what it returns comes out masked
-        assertThat(column(masked, "", "WITH x AS (SELECT id FROM m_customers), u AS (UPDATE m_customers SET name = "
+        // the writing WITH query copies nothing masked (x is no row it reads), and what it returns comes out masked
+        assertThat(column(masked, "", "WITH x AS (SELECT email FROM m_customers), u AS (UPDATE m_customers SET name = "
                 + "name WHERE id = 1 RETURNING id, email) SELECT u.email || u.id FROM u")).containsExactly(
                 "a***@example.com1");
+        // a WITH query read only in a condition gives the main query no columns; one read in its FROM list does
+        assertThat(column(masked, "", "WITH r AS (SELECT email AS name FROM m_customers) SELECT upper(name) FROM "
+                + "m_customers WHERE id IN (SELECT 1 FROM r)")).containsExactly("ADA");
+        assertThat(column(masked, "", "WITH r AS (SELECT email AS name FROM m_customers WHERE id = 1) SELECT "
+                + "upper(name) FROM r")).noneMatch(v -> v.contains("ADA@"));
         assertThat(column(masked, "", "WITH d AS (DELETE FROM m_orders WHERE id = -1 RETURNING id) "
                 + "SELECT count(*) || '' FROM d")).containsExactly("0");
     }
