@@ -780,34 +780,43 @@ final class ExpressionLineage {
      * definition ({@code name [(columns)] AS (...)}) and a column of another row ({@code x.name}).
      */
     private boolean readByMainQuery(String name, Item item) {
-        int queries = 0;
-        java.util.ArrayDeque<Boolean> parens = new java.util.ArrayDeque<>();
-        for (int i = 0; i < tokens.size(); i++) {
-            SqlToken tok = tokens.get(i);
-            if (tok.isSymbol("(")) {
-                boolean query = i + 1 < tokens.size() && (tokens.get(i + 1).isWord("select")
-                        || tokens.get(i + 1).isWord("values") || tokens.get(i + 1).isWord("with")
-                        || tokens.get(i + 1).isWord("table") || writingQuery(tokens.get(i + 1)));
-                parens.push(query);
-                queries += query ? 1 : 0;
-                continue;
-            }
-            if (tok.isSymbol(")")) {
-                if (!parens.isEmpty() && parens.pop()) {
-                    queries--;
+        if (withMentions == null) {
+            // once per statement: each WITH query's mentions, and whether each lies inside a parenthesized query
+            withMentions = new java.util.HashMap<>();
+            insideQuery = new java.util.BitSet();
+            int queries = 0;
+            java.util.ArrayDeque<Boolean> parens = new java.util.ArrayDeque<>();
+            for (int i = 0; i < tokens.size(); i++) {
+                SqlToken tok = tokens.get(i);
+                if (tok.isSymbol("(")) {
+                    boolean query = i + 1 < tokens.size() && (tokens.get(i + 1).isWord("select")
+                            || tokens.get(i + 1).isWord("values") || tokens.get(i + 1).isWord("with")
+                            || tokens.get(i + 1).isWord("table") || writingQuery(tokens.get(i + 1)));
+                    parens.push(query);
+                    queries += query ? 1 : 0;
+                } else if (tok.isSymbol(")")) {
+                    if (!parens.isEmpty() && parens.pop()) {
+                        queries--;
+                    }
+                } else if (MaskingFilter.nameToken(tok) && withRows.contains(tok.text())
+                        && !(i > 0 && tokens.get(i - 1).isSymbol(".")) && !withDefinition(i)) {
+                    withMentions.computeIfAbsent(tok.text(), k -> new ArrayList<>()).add(i);
+                    insideQuery.set(i, queries > 0);
                 }
-                continue;
             }
-            if (!MaskingFilter.nameToken(tok) || !tok.text().equals(name)
-                    || (i > 0 && tokens.get(i - 1).isSymbol(".")) || withDefinition(i)) {
-                continue;
-            }
-            if (queries == 0 || (item.from() <= i && i < item.to())) {
+        }
+        for (int i : withMentions.getOrDefault(name, List.of())) {
+            if (!insideQuery.get(i) || (item.from() <= i && i < item.to())) {
                 return true;
             }
         }
         return false;
     }
+
+    /** The token indexes where each WITH query is mentioned (not defined), made on first use. */
+    private java.util.Map<String, List<Integer>> withMentions;
+    /** Which of those mentions lie inside a parenthesized query. */
+    private java.util.BitSet insideQuery;
 
     /** Whether the name at {@code i} is a WITH query's: {@code name [(columns)] AS [[NOT] MATERIALIZED] (}. */
     private boolean withDefinition(int i) {
