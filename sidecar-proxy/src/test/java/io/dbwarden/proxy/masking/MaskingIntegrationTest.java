@@ -757,6 +757,7 @@ class MaskingIntegrationTest {
                 .containsExactly("ADA1");
         assertThat(column(masked, "", touch + "id, email) SELECT u.email || '' FROM u"))
                 .containsExactly("a***@example.com");
+        assertThat(column(masked, "", touch + "id, email) SELECT u.id, u.email FROM u")).containsExactly("1");
         assertThat(column(masked, "", touch + "id, email AS contact) SELECT lower(u.contact) FROM u"))
                 .containsExactly("a***@example.com");
         assertThat(column(masked, "", touch + "*) SELECT u.email || '' FROM u")).containsExactly("a***@example.com");
