@@ -822,15 +822,7 @@ final class ExpressionLineage {
     private boolean withDefinition(int i) {
         int a = i + 1;
         if (a < tokens.size() && tokens.get(a).isSymbol("(")) {
-            int depth = 0;
-            for (; a < tokens.size(); a++) {
-                if (tokens.get(a).isSymbol("(")) {
-                    depth++;
-                } else if (tokens.get(a).isSymbol(")") && --depth == 0) {
-                    break;
-                }
-            }
-            a++;
+            a = closing(a + 1, tokens.size()) + 1; // past the column list
         }
         return a + 1 < tokens.size() && tokens.get(a).isWord("as") && withBody(tokens, a + 1);
     }
@@ -1000,8 +992,7 @@ final class ExpressionLineage {
             if (query && writes(tokens, from, to)) {
                 // RETURNING * of a table written (its name is in no FROM list): every name the range holds
                 for (int i = from; i < to; i++) {
-                    if (tokens.get(i).kind() == SqlToken.Kind.WORD
-                            || tokens.get(i).kind() == SqlToken.Kind.QUOTED_IDENT) {
+                    if (MaskingFilter.nameToken(tokens.get(i))) {
                         names.add(tokens.get(i).text());
                     }
                 }
