@@ -22,7 +22,10 @@ import java.util.Set;
 final class ExpressionLineage {
     private static final Set<String> LIST_END = Set.of("from", "into", "where", "group", "having", "order", "limit",
             "offset", "fetch", "for", "window", "union", "intersect", "except", "on");
-    /** Words that end a FROM list at its own parenthesis depth (JOIN ... ON/USING lists start again at JOIN). */
+    /**
+     * Words that end a FROM list at its own parenthesis depth; after ON (a join's condition) the list goes on at the
+     * next JOIN or comma at that depth.
+     */
     private static final Set<String> FROM_END = Set.of("where", "group", "having", "order", "limit", "offset",
             "fetch", "for", "window", "union", "intersect", "except", "on", "returning", "select", "set",
             "values", "into");
@@ -295,6 +298,8 @@ final class ExpressionLineage {
     private static final class FromLists {
         private final java.util.BitSet inFrom = new java.util.BitSet();
         private final java.util.BitSet query = new java.util.BitSet();
+        /** Per depth: a join's ON condition is being read; the FROM list goes on at the next JOIN or comma. */
+        private final java.util.BitSet condition = new java.util.BitSet();
         private int depth;
         /** 1 after MERGE (its USING source is a FROM list), 2 once that list began. */
         private int merge;
@@ -314,11 +319,15 @@ final class ExpressionLineage {
                 depth++;
                 inFrom.clear(depth);
                 query.clear(depth);
+                condition.clear(depth);
             } else if (tok.isSymbol(")")) {
                 depth = Math.max(0, depth - 1);
-            } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth))) {
-                inFrom.set(depth);
+            } else if (startsFromList(t, i, query.get(depth), inFrom.get(depth) || condition.get(depth))
+                    || (tok.isSymbol(",") && condition.get(depth))) {
+                inFrom.set(depth); // FROM, a JOIN, or the next item after a join's condition
+                condition.clear(depth);
             } else if (tok.kind() == SqlToken.Kind.WORD && FROM_END.contains(tok.text())) {
+                condition.set(depth, tok.isWord("on") && (inFrom.get(depth) || condition.get(depth)));
                 inFrom.clear(depth);
                 query.set(depth, query.get(depth) || QUERY_WORDS.contains(tok.text()));
             } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
@@ -780,6 +789,33 @@ final class ExpressionLineage {
      * definition ({@code name [(columns)] AS (...)}) and a column of another row ({@code x.name}).
      */
     private boolean readByMainQuery(String name, Item item) {
+        for (int i : withMentions(name)) {
+            if (!insideQuery.get(i) || (item.from() <= i && i < item.to())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether WITH query {@code name} is mentioned (not defined) in tokens [range[0], range[1]). */
+    private boolean mentionedIn(String name, int[] range) {
+        if (!withRows.contains(name)) {
+            return false;
+        }
+        for (int i : withMentions(name)) {
+            if (range[0] <= i && i < range[1]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The token indexes where WITH query {@code name} is mentioned: a FROM list's, TABLE name, name.column, a column
+     * of that name; not its definition ({@code name [(columns)] AS (...)}) nor a column of another row
+     * ({@code x.name}).
+     */
+    private List<Integer> withMentions(String name) {
         if (withMentions == null) {
             // once per statement: each WITH query's mentions, and whether each lies inside a parenthesized query
             withMentions = new java.util.HashMap<>();
@@ -805,12 +841,7 @@ final class ExpressionLineage {
                 }
             }
         }
-        for (int i : withMentions.getOrDefault(name, List.of())) {
-            if (!insideQuery.get(i) || (item.from() <= i && i < item.to())) {
-                return true;
-            }
-        }
-        return false;
+        return withMentions.getOrDefault(name, List.of());
     }
 
     /** The token indexes where each WITH query is mentioned (not defined), made on first use. */
@@ -886,10 +917,12 @@ final class ExpressionLineage {
                     }
                 }
                 if (r == null && out.columns()) {
+                    // a column name may be one of a row's inside it, or of a WITH query it reads (by name, anywhere
+                    // in it: WITH q AS (SELECT name FROM r), (SELECT name FROM r) s)
                     int[] range = d.getValue();
                     for (java.util.Map.Entry<String, MaskingRules.ColumnRule> f : found.entrySet()) {
                         int[] inner = derivedFrom.get(f.getKey());
-                        if (inner[0] >= range[0] && inner[1] <= range[1]) {
+                        if ((inner[0] >= range[0] && inner[1] <= range[1]) || mentionedIn(f.getKey(), range)) {
                             r = f.getValue();
                             break;
                         }

@@ -66,6 +66,48 @@ class ExpressionLineageTest {
     }
 
     /**
+     * A WITH query read by another, or by a subquery in FROM, carries its columns into that row's: a column name that
+     * is not qualified may be one of them.
+     */
+    @Test
+    void withQueriesReadByOtherRowsCarryTheirColumns(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        String r = "WITH r AS (SELECT email AS name FROM customers) ";
+        assertThat(rule(rules, r + ", q AS (SELECT name FROM r) SELECT lower(name) FROM q", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + ", q AS (SELECT name FROM r) SELECT lower(q.name) FROM q", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM (SELECT name FROM r) s", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders o, LATERAL (SELECT name FROM r) b", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(name) FROM orders o JOIN (SELECT name FROM r) s ON true", 0, 1))
+                .isNotNull();
+        // still none where only a condition reads the row that reads it
+        assertThat(rule(rules, r + ", q AS (SELECT name FROM r) SELECT lower(name) FROM orders WHERE cid IN "
+                + "(SELECT 1 FROM q)", 0, 1)).isNull();
+        assertThat(rule(rules, "WITH r AS (SELECT id FROM customers), q AS (SELECT id FROM r) SELECT lower(name) "
+                + "FROM q", 0, 1)).isNull();
+    }
+
+    /**
+     * A FROM list goes on after a join's condition: a subquery after the next JOIN or comma is a derived row too, and
+     * a parenthesis inside the condition is none.
+     */
+    @Test
+    void derivedRowsAfterAJoinConditionAreFound(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        String joined = "SELECT upper(name) FROM customers c JOIN orders o ON o.cid = c.id";
+        assertThat(rule(rules, joined + " JOIN (SELECT email AS name FROM customers) s ON true", 0, 1)).isNotNull();
+        assertThat(rule(rules, joined + ", (SELECT email AS name FROM customers) s", 0, 1)).isNotNull();
+        assertThat(rule(rules, joined + " LEFT JOIN LATERAL (SELECT email AS name FROM customers) s ON true "
+                + "WHERE o.id > 1", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM (SELECT * FROM orders o JOIN items i ON i.oid = o.id "
+                + "JOIN customers c ON c.id = o.cid) s", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(name) FROM customers c JOIN orders o ON o.cid IN (SELECT id FROM "
+                + "customers WHERE email LIKE 'a%') AND (o.id > 1)", 0, 1)).isNull();
+        assertThat(ExpressionLineage.derivedNames(SqlLexer.tokenize(joined + " JOIN (SELECT 1) a ON (a.x = 1), "
+                + "(SELECT 2) b WHERE o.id IN (SELECT 3)", true)).keySet()).containsExactlyInAnyOrder("a", "b");
+    }
+
+    /**
      * A writing WITH query's columns are its RETURNING list's items, each judged on its own; RETURNING * and a
      * whole row returned count as the whole row; a RETURNING list inside a nested WITH counts too.
      */

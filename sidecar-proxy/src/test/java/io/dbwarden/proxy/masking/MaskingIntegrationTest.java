@@ -776,6 +776,30 @@ class MaskingIntegrationTest {
                 + "SELECT count(*) || '' FROM d")).containsExactly("0");
     }
 
+    /**
+     * Computed columns reading a masked column through a WITH query that another row reads, or through a subquery
+     * joined after another join's condition: the server names no origin for them, and they come out masked.
+     */
+    @Test
+    void columnsReadThroughRowsThatReadOthersAreMasked() throws Exception {
+        String r = "WITH r AS (SELECT id, email AS name FROM m_customers WHERE id = 1) ";
+        assertThat(column(masked, "", r + ", q AS (SELECT name FROM r) SELECT upper(name) FROM q"))
+                .containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", r + "SELECT upper(name) FROM (SELECT name FROM r) s"))
+                .containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", r + "SELECT upper(name) FROM m_orders o JOIN LATERAL (SELECT name FROM r) b "
+                + "ON true WHERE o.id = 10")).containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", "SELECT upper(e) FROM m_orders o JOIN m_customers c ON c.id = o.customer_id "
+                + "JOIN (SELECT id, email AS e FROM m_customers) s ON s.id = c.id WHERE o.id = 10"))
+                .containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", "SELECT upper(e) FROM m_orders o JOIN m_customers c ON c.id = o.customer_id, "
+                + "(SELECT id, email AS e FROM m_customers) s WHERE s.id = c.id AND o.id = 10"))
+                .containsExactly("A***@EXAMPLE.COM");
+        // what only a condition reads still gives no column
+        assertThat(column(masked, "", r + ", q AS (SELECT name FROM r) SELECT upper(name) FROM m_customers "
+                + "WHERE id IN (SELECT 1 FROM q)")).containsExactly("ADA");
+    }
+
     @Test
     void wholeRowsOfSubqueriesAndWithQueriesAreMasked() throws Exception {
         // a row of a subquery or WITH query is not a table's row: it may carry a masked column under another name
