@@ -80,6 +80,10 @@ class ExpressionLineageTest {
                 .isNotNull();
         assertThat(rule(rules, r + "SELECT lower(name) FROM orders o JOIN (SELECT name FROM r) s ON true", 0, 1))
                 .isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(x) FROM orders o JOIN LATERAL (SELECT (SELECT name FROM r LIMIT 1) "
+                + "AS x) b ON true", 0, 1)).isNotNull();
+        assertThat(rule(rules, r + "SELECT lower(x) FROM unnest(ARRAY(SELECT name FROM r)) AS u(x)", 0, 1))
+                .isNotNull();
         // still none where only a condition reads the row that reads it
         assertThat(rule(rules, r + ", q AS (SELECT name FROM r) SELECT lower(name) FROM orders WHERE cid IN "
                 + "(SELECT 1 FROM q)", 0, 1)).isNull();
