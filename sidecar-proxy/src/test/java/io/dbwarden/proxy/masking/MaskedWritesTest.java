@@ -244,6 +244,38 @@ class MaskedWritesTest {
         assertThat(copies("WITH x AS (SELECT 1) INSERT INTO archive (id, v) VALUES (1, 'literal')")).isNull();
     }
 
+    /**
+     * Copies through a subquery joined after another join's condition (JOIN or comma), or through a WITH query that
+     * another row reads; a statement that only filters by such a row copies nothing.
+     */
+    @Test
+    void copiesThroughRowsAfterJoinConditionsAndWithQueriesReadByOthers() {
+        String joined = "FROM orders o JOIN items i ON i.oid = o.id";
+        String s = "(SELECT id, email AS e FROM customers) s";
+        assertThat(copies("INSERT INTO archive (v) SELECT upper(e) " + joined + " JOIN " + s + " ON true"))
+                .isEqualTo("emails");
+        assertThat(copies("INSERT INTO archive (v) SELECT e " + joined + ", " + s)).isEqualTo("emails");
+        assertThat(copies("INSERT INTO archive (v) SELECT e " + joined + " JOIN LATERAL " + s + " ON true"))
+                .isEqualTo("emails");
+        assertThat(copies("UPDATE tickets t SET note = e " + joined + " JOIN " + s + " ON s.id = o.cid "
+                + "WHERE t.id = o.id")).isEqualTo("emails");
+        assertThat(copies("CREATE TABLE copy AS SELECT e " + joined + " JOIN " + s + " ON true")).isEqualTo("emails");
+        String r = "WITH r AS (SELECT email AS e FROM customers) ";
+        assertThat(copies(r + ", q AS (SELECT e FROM r) INSERT INTO archive (v) SELECT e FROM q")).isEqualTo("emails");
+        assertThat(copies(r + "INSERT INTO archive (v) SELECT e FROM (SELECT e FROM r) s")).isEqualTo("emails");
+        assertThat(copies(r + "INSERT INTO archive (v) SELECT x FROM orders o, LATERAL (SELECT (SELECT e FROM r "
+                + "LIMIT 1) AS x) s")).isEqualTo("emails");
+        assertThat(copies(r + ", q AS (SELECT e FROM r) UPDATE tickets SET note = e FROM q")).isEqualTo("emails");
+        assertThat(copies(r + ", q AS (SELECT e FROM r) SELECT e INTO copy2 FROM q")).isEqualTo("emails");
+        // filtering by them copies nothing
+        assertThat(copies("DELETE FROM tickets t USING orders o JOIN items i ON i.oid = o.id JOIN " + s
+                + " ON true WHERE t.note = s.e RETURNING t.id")).isNull();
+        assertThat(copies("INSERT INTO archive (v) SELECT upper(name) FROM customers c JOIN orders o ON o.cid = c.id"))
+                .isNull();
+        assertThat(copies(r + ", q AS (SELECT e FROM r) INSERT INTO archive (v) SELECT name FROM customers WHERE "
+                + "id IN (SELECT 1 FROM q)")).isNull();
+    }
+
     @Test
     void writingWithQueriesAreJudgedByWhatTheyWrite() {
         // copies made by a writing WITH query, also from other WITH queries (before or after it) and RETURNING lists
