@@ -147,6 +147,41 @@ final class ExpressionLineage {
         return all == null ? tables : all;
     }
 
+    /**
+     * Whether {@code n} is one of the names {@code table}'s columns get with its alias ({@code FROM customers AS
+     * c (i, n, e)}): which column each renames is the table's column order, which the statement does not tell, so any
+     * of them may be a masked one.
+     */
+    private boolean renamedColumnOf(String n, QualifiedName table) {
+        if (renamedColumns == null) {
+            renamedColumns = new java.util.HashMap<>();
+            for (int i = 0; i + 3 < tokens.size(); i++) {
+                SqlToken tok = tokens.get(i);
+                if (!MaskingFilter.nameToken(tok) || (i > 0 && tokens.get(i - 1).isWord("into"))) {
+                    continue; // INSERT INTO t AS a (columns) names the columns written
+                }
+                for (QualifiedName t : tables) {
+                    int a = tokens.get(i + 1).isWord("as") ? i + 2 : i + 1;
+                    if (!t.name().equals(tok.text()) || a + 1 >= tokens.size()
+                            || !aliasName(tokens.get(a)) || !tokens.get(a + 1).isSymbol("(")) {
+                        continue;
+                    }
+                    int close = closing(a + 2, tokens.size());
+                    for (int k = a + 2; k < close; k++) {
+                        if (MaskingFilter.nameToken(tokens.get(k))) {
+                            renamedColumns.computeIfAbsent(tokens.get(k).text(), x -> new ArrayList<>()).add(t);
+                        }
+                    }
+                }
+            }
+        }
+        List<QualifiedName> of = renamedColumns.get(n);
+        return of != null && of.contains(table);
+    }
+
+    /** The column names tables get with their aliases, each with the tables it renames a column of; made on use. */
+    private java.util.Map<String, List<QualifiedName>> renamedColumns;
+
     /** Whether {@code n} is an alias of {@code table} (a temporary view's alias is that of its unqualified name). */
     private boolean aliasOf(String n, QualifiedName table) {
         QualifiedName a = aliases.get(n);
@@ -1091,9 +1126,9 @@ final class ExpressionLineage {
                         if (rule.matches(as.schema(), as.name(), n)) {
                             return rule; // a masked column
                         }
-                        if ((n.equals(table.name()) || aliasOf(n, table))
+                        if ((n.equals(table.name()) || aliasOf(n, table) || renamedColumnOf(n, table))
                                 && rule.mayBeInRowOf(as.schema(), as.name())) {
-                            return rule; // the whole row of a table with masked columns
+                            return rule; // the whole row of a table with masked columns, or a column renamed
                         }
                     }
                 }

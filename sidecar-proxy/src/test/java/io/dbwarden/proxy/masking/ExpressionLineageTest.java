@@ -92,6 +92,25 @@ class ExpressionLineageTest {
     }
 
     /**
+     * Columns renamed with a table's alias ({@code customers AS c (i, n, e)}) may be any of its columns, masked ones
+     * too: the statement does not tell which is which.
+     */
+    @Test
+    void columnsRenamedWithATablesAliasMayBeMaskedOnes(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        MaskingRules rules = rules(dir);
+        assertThat(rule(rules, "SELECT upper(e) FROM customers AS c (i, n, e)", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(c.e) FROM orders o JOIN customers c(i, n, e) ON c.i = o.cid", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM (SELECT e AS x FROM public.customers c (i, n, e)) s", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, "SELECT upper(o.note) FROM orders o JOIN customers c(i, n, e) ON c.i = o.cid", 0, 1))
+                .isNull();
+        assertThat(rule(rules, "SELECT upper(e) FROM orders AS o (i, e)", 0, 1)).isNull();
+        assertThat(rule(rules, "INSERT INTO customers AS c (id, name) VALUES (1, 'x') RETURNING upper(name)", 0, 1))
+                .isNull();
+    }
+
+    /**
      * A FROM list goes on after a join's condition: a subquery after the next JOIN or comma is a derived row too, and
      * a parenthesis inside the condition is none.
      */

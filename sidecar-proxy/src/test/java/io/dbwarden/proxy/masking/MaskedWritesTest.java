@@ -267,6 +267,12 @@ class MaskedWritesTest {
                 + "LIMIT 1) AS x) s")).isEqualTo("emails");
         assertThat(copies(r + ", q AS (SELECT e FROM r) UPDATE tickets SET note = e FROM q")).isEqualTo("emails");
         assertThat(copies(r + ", q AS (SELECT e FROM r) SELECT e INTO copy2 FROM q")).isEqualTo("emails");
+        // columns renamed with a table's alias may be its masked ones
+        assertThat(copies("INSERT INTO archive (v) SELECT e FROM customers AS c (i, n, e)")).isEqualTo("emails");
+        assertThat(copies("UPDATE tickets t SET note = c.e FROM customers c (i, n, e) WHERE c.i = t.cid"))
+                .isEqualTo("emails");
+        assertThat(copies("INSERT INTO archive (v) SELECT o.note FROM orders o JOIN customers c (i, n, e) ON c.i = "
+                + "o.cid")).isNull();
         // filtering by them copies nothing
         assertThat(copies("DELETE FROM tickets t USING orders o JOIN items i ON i.oid = o.id JOIN " + s
                 + " ON true WHERE t.note = s.e RETURNING t.id")).isNull();

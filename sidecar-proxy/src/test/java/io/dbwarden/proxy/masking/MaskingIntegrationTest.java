@@ -805,6 +805,10 @@ class MaskingIntegrationTest {
         assertThat(column(masked, "", "SELECT upper(e) FROM m_orders o JOIN m_customers c ON c.id = o.customer_id, "
                 + "(SELECT id, email AS e FROM m_customers) s WHERE s.id = c.id AND o.id = 10"))
                 .containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", "SELECT upper(e) FROM m_customers AS c (i, n, e) WHERE i = 1"))
+                .containsExactly("A***@EXAMPLE.COM");
+        assertThat(column(masked, "", "SELECT lower(c.n) FROM m_orders o JOIN m_customers c (i, n, e) ON c.i = "
+                + "o.customer_id WHERE o.id = 10").get(0)).doesNotContain("ada");
         // what only a condition reads still gives no column
         assertThat(column(masked, "", r + ", q AS (SELECT name FROM r) SELECT upper(name) FROM m_customers "
                 + "WHERE id IN (SELECT 1 FROM q)")).containsExactly("ADA");
