@@ -127,8 +127,7 @@ public final class SqlLexer {
                 return is(SqlToken.Kind.STRING);
             }
             String ident = scanQuotedIdentifier();
-            skipUescape();
-            word = decodeUnicodeEscapes(ident);
+            word = decodeUnicodeEscapes(ident, skipUescape());
             return is(SqlToken.Kind.QUOTED_IDENT);
         }
         if (c == '$') {
@@ -379,28 +378,34 @@ public final class SqlLexer {
         return sb.toString();
     }
 
-    private void skipUescape() {
+    /**
+     * Steps over a {@code UESCAPE 'c'} clause after a U&amp; literal or identifier; returns its escape character
+     * (a backslash without the clause, or when the clause is not one character: the server refuses that).
+     */
+    private char skipUescape() {
         int save = pos;
         skipWhitespaceAndComments();
         if (sql.regionMatches(true, pos, "UESCAPE", 0, 7)) {
             pos += 7;
             skipWhitespaceAndComments();
             if (pos < sql.length() && sql.charAt(pos) == '\'') {
+                int open = pos;
                 scanQuoted('\'', false);
-                return;
+                return pos == open + 3 ? sql.charAt(open + 1) : '\\';
             }
         }
         pos = save;
+        return '\\';
     }
 
-    /** Decodes U&amp;"..." escapes (\XXXX, \+XXXXXX) with the default escape character. */
-    static String decodeUnicodeEscapes(String s) {
+    /** Decodes U&amp;"..." escapes with escape character {@code escape} (UESCAPE): eXXXX, e+XXXXXX, ee. */
+    static String decodeUnicodeEscapes(String s, char escape) {
         StringBuilder sb = new StringBuilder(s.length());
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
-            if (c == '\\' && i + 1 < s.length()) {
-                if (s.charAt(i + 1) == '\\') {
-                    sb.append('\\');
+            if (c == escape && i + 1 < s.length()) {
+                if (s.charAt(i + 1) == escape) {
+                    sb.append(escape);
                     i++;
                     continue;
                 }

@@ -106,6 +106,7 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "SELECT upper(o.note) FROM orders o JOIN customers c(i, n, e) ON c.i = o.cid", 0, 1))
                 .isNull();
         assertThat(rule(rules, "SELECT upper(e) FROM orders AS o (i, e)", 0, 1)).isNull();
+        assertThat(rule(rules, "SELECT upper(U&\"em!0061il\" UESCAPE '!') FROM customers", 0, 1)).isNotNull();
         assertThat(rule(rules, "INSERT INTO customers AS c (id, name) VALUES (1, 'x') RETURNING upper(name)", 0, 1))
                 .isNull();
     }

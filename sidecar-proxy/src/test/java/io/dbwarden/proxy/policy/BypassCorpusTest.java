@@ -107,6 +107,8 @@ class BypassCorpusTest {
                 "SELECT * FROM SECRET.KEYS",
                 "SELECT * FROM secret . keys",
                 "SELECT * FROM U&\"secr\\0065t\".keys",
+                "SELECT * FROM U&\"secr!0065t\" UESCAPE '!'.keys",
+                "SELECT * FROM secret.U&\"k#0065ys\" UESCAPE '#'",
                 "SELECT * FROM public.users u JOIN secret.keys k ON true",
                 "SELECT (SELECT max(v) FROM secret.keys)",
                 "SELECT * FROM public.users WHERE id IN (SELECT id FROM secret.keys)",

@@ -166,4 +166,18 @@ class SqlTextTest {
             assertThat(t.text()).isEqualTo("data");
         });
     }
+
+    /** UESCAPE gives the escape character: U&"d!0061ta" UESCAPE '!' is data, and a backslash is then no escape. */
+    @Test
+    void unicodeEscapedIdentifiersUseTheirUescapeCharacter() {
+        assertThat(SqlLexer.tokenize("SELECT * FROM U&\"d!0061t!+000061\" UESCAPE '!'", true).getLast().text())
+                .isEqualTo("data");
+        assertThat(SqlLexer.tokenize("SELECT * FROM u&\"d##!0061\" uescape /* c */ '#'", true).getLast().text())
+                .isEqualTo("d#!0061");
+        assertThat(SqlLexer.tokenize("SELECT * FROM U&\"d\\0061ta\" UESCAPE '!'", true).getLast().text())
+                .isEqualTo("d\\0061ta");
+        List<SqlToken> tokens = SqlLexer.tokenize("SELECT U&\"e!006dail\" UESCAPE '!' FROM t", true);
+        assertThat(tokens.get(1).text()).isEqualTo("email");
+        assertThat(tokens.get(2).isWord("from")).isTrue();
+    }
 }
