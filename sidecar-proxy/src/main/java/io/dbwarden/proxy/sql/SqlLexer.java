@@ -182,6 +182,9 @@ public final class SqlLexer {
 
     private boolean is(SqlToken.Kind k) {
         kind = k;
+        if ((k == SqlToken.Kind.WORD || k == SqlToken.Kind.QUOTED_IDENT) && word.length() > MAX_IDENTIFIER_BYTES / 3) {
+            word = identifier(word);
+        }
         if (k == SqlToken.Kind.STRING && setConfigState == 2) {
             word = settingName();
         }
@@ -225,6 +228,29 @@ public final class SqlLexer {
         for (char c = 0; c < ONE_CHAR.length; c++) {
             ONE_CHAR[c] = String.valueOf(c).intern();
         }
+    }
+
+    /** The server's NAMEDATALEN - 1: longer identifiers are cut to this many bytes (UTF-8), as the server does. */
+    static final int MAX_IDENTIFIER_BYTES = 63;
+
+    /**
+     * {@code name} as the server keeps it: cut to {@link #MAX_IDENTIFIER_BYTES} bytes of UTF-8 at a character's
+     * boundary ({@code customers} followed by 60 more letters names the table of the first 63).
+     */
+    static String identifier(String name) {
+        int bytes = 0;
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            int n = c < 0x80 ? 1 : c < 0x800 ? 2 : Character.isHighSurrogate(c) ? 4 : 3;
+            if (bytes + n > MAX_IDENTIFIER_BYTES) {
+                return name.substring(0, i);
+            }
+            bytes += n;
+            if (n == 4) {
+                i++; // the low surrogate of the pair
+            }
+        }
+        return name;
     }
 
     private static int asciiLower(char c) {

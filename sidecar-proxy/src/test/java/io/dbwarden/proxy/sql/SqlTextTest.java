@@ -27,9 +27,9 @@ class SqlTextTest {
             }
             String w = word.toString();
             List<SqlToken> tokens = SqlLexer.tokenize("SELECT " + w + " FROM " + w.toUpperCase(java.util.Locale.ROOT), true);
-            assertThat(tokens.get(1).text()).as(w).isEqualTo(w.toLowerCase(java.util.Locale.ROOT));
-            assertThat(tokens.get(3).text()).as(w).isEqualTo(w.toUpperCase(java.util.Locale.ROOT)
-                    .toLowerCase(java.util.Locale.ROOT));
+            assertThat(tokens.get(1).text()).as(w).isEqualTo(SqlLexer.identifier(w.toLowerCase(java.util.Locale.ROOT)));
+            assertThat(tokens.get(3).text()).as(w).isEqualTo(SqlLexer.identifier(w.toUpperCase(java.util.Locale.ROOT)
+                    .toLowerCase(java.util.Locale.ROOT)));
         }
     }
 
@@ -165,6 +165,26 @@ class SqlTextTest {
             assertThat(t.kind()).isEqualTo(SqlToken.Kind.QUOTED_IDENT);
             assertThat(t.text()).isEqualTo("data");
         });
+    }
+
+    /** Identifiers longer than 63 bytes are cut as the server cuts them: they name what the first 63 bytes name. */
+    @Test
+    void longIdentifiersAreCutToWhatTheServerKeeps() {
+        String name = "t".repeat(60) + "abc";
+        assertThat(SqlLexer.tokenize("SELECT * FROM " + name + "defgh", true).getLast().text()).isEqualTo(name);
+        assertThat(SqlLexer.tokenize("SELECT * FROM \"" + name.toUpperCase() + "XYZ\"", true).getLast().text())
+                .isEqualTo(name.toUpperCase());
+        assertThat(SqlLexer.tokenize("SELECT * FROM " + name.toUpperCase(), true).getLast().text()).isEqualTo(name);
+        // multi-byte characters are not split: 40 two-byte letters keep 31 (62 bytes)
+        assertThat(SqlLexer.tokenize("SELECT * FROM \"" + "\u00e9".repeat(40) + "\"", true).getLast().text())
+                .isEqualTo("\u00e9".repeat(31));
+        assertThat(SqlLexer.tokenize("SELECT * FROM U&\"" + "t".repeat(62) + "!0061x\" UESCAPE '!'", true)
+                .getLast().text()).isEqualTo("t".repeat(62) + "a");
+        assertThat(SqlLexer.identifier("x".repeat(61) + "\uD83D\uDE00")).isEqualTo("x".repeat(61));
+        assertThat(SqlLexer.identifier("x".repeat(59) + "\uD83D\uDE00")).isEqualTo("x".repeat(59) + "\uD83D\uDE00");
+        StatementClassifier.Result c = StatementClassifier.classify(SqlLexer.tokenize(
+                "SELECT * FROM secret." + name + "_and_more", true));
+        assertThat(c.tables()).extracting(StatementAnalysis.QualifiedName::name).containsExactly(name);
     }
 
     /** UESCAPE gives the escape character: U&"d!0061ta" UESCAPE '!' is data, and a backslash is then no escape. */
