@@ -651,8 +651,18 @@ final class ExpressionLineage {
             if (withRows.contains(name) && !repeatedDerived.contains(name) && !readByMainQuery(name, item)) {
                 continue; // a WITH query read only in a subquery (a condition's, another's) has no column here
             }
-            if (topLevel(derivedFrom.get(name)[0] - 1)) {
-                return e.getValue(); // a row the main query reads; one inside a condition's subquery is not output
+            if (!topLevel(derivedFrom.get(name)[0] - 1)) {
+                continue; // a row inside a condition's subquery is not output
+            }
+            Set<String> own = columnNames(name);
+            if (own == null) {
+                return e.getValue(); // a row the main query reads, whose columns are not all named here
+            }
+            for (String c : refs.columnNames()) {
+                MaskingRules.ColumnRule r = own.contains(c) ? columnRule(name, c, rules, 0) : null;
+                if (r != null) {
+                    return r; // a column of that row the item may read, judged by the item that makes it
+                }
             }
         }
         return null;
@@ -738,6 +748,28 @@ final class ExpressionLineage {
      * exactly one item of that output name (its label, or the column a plain reference names); else null.
      */
     private Item derivedColumn(String name, String column) {
+        List<int[]> ranges = columnItems(name);
+        if (ranges == null) {
+            return null;
+        }
+        int[] match = null;
+        for (int[] r : ranges) {
+            if (column.equals(outputName(r[0], r[1]))) {
+                if (match != null) {
+                    return null; // two columns of that name: the server refuses the reference
+                }
+                match = r;
+            }
+        }
+        return match == null ? null : item(tokens, match, fromNames, counted, true);
+    }
+
+    /**
+     * The token ranges of the items making derived row {@code name}'s columns, one per column: when what makes the row
+     * is one SELECT (no UNION, INTERSECT or EXCEPT, no {@code *}, no column names given with its alias) or a writing
+     * query's RETURNING list (no {@code *}); else null.
+     */
+    private List<int[]> columnItems(String name) {
         int[] range = derivedFrom.get(name);
         int from = range[0];
         int to = range[1];
@@ -760,20 +792,60 @@ final class ExpressionLineage {
         } else {
             return null;
         }
-        List<int[]> ranges = listItems(tokens, list, to);
+        return listItems(tokens, list, to);
+    }
+
+    /**
+     * The names of all of derived row {@code name}'s columns, when the statement tells each ({@link #columnItems}):
+     * a label, a plain column reference, or a call the server names after its function ({@code upper(email)} makes
+     * column {@code upper}); null when some column gets another name from the server (a constant's, a cast's, an
+     * operator's {@code ?column?}, TRIM's {@code btrim}) or the items cannot be told.
+     */
+    private Set<String> columnNames(String name) {
+        if (repeatedDerived.contains(name) || aliases.containsKey(name)) {
+            return null; // which row of that name a column is of cannot be told
+        }
+        List<int[]> ranges = columnItems(name);
         if (ranges == null) {
             return null;
         }
-        int[] match = null;
+        Set<String> names = new HashSet<>();
         for (int[] r : ranges) {
-            if (column.equals(outputName(r[0], r[1]))) {
-                if (match != null) {
-                    return null; // two columns of that name: the server refuses the reference
-                }
-                match = r;
+            String n = outputName(r[0], r[1]);
+            if (n == null) {
+                n = callName(r[0], r[1]);
             }
+            if (n == null && r[1] == r[0] + 1 && (tokens.get(r[0]).kind() == SqlToken.Kind.NUMBER
+                    || tokens.get(r[0]).kind() == SqlToken.Kind.STRING)) {
+                n = "?column?"; // a constant: whatever its name, it carries nothing masked
+            }
+            if (n == null) {
+                return null;
+            }
+            names.add(n);
         }
-        return match == null ? null : item(tokens, match, fromNames, counted, true);
+        return names;
+    }
+
+    /** Calls the server names otherwise than after the word written: TRIM (btrim), CAST and TREAT (the type's). */
+    private static final Set<String> RENAMED_CALLS = Set.of("trim", "cast", "treat", "collation");
+
+    /**
+     * The name the server gives the column of an item that is one call, {@code [schema.]function(...)} and nothing
+     * after it: the function's name; null for anything else.
+     */
+    private String callName(int from, int to) {
+        int i = from;
+        while (i + 2 < to && MaskingFilter.nameToken(tokens.get(i)) && tokens.get(i + 1).isSymbol(".")) {
+            i += 2;
+        }
+        SqlToken fn = tokens.get(i);
+        if (i + 1 >= to || !MaskingFilter.nameToken(fn) || !tokens.get(i + 1).isSymbol("(")
+                || closing(i + 2, to) != to - 1
+                || (fn.kind() == SqlToken.Kind.WORD && RENAMED_CALLS.contains(fn.text()))) {
+            return null;
+        }
+        return fn.text();
     }
 
     /**
@@ -830,6 +902,22 @@ final class ExpressionLineage {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether the derived row of tokens [range[0], range[1]) may read the columns of other rows of its FROM list:
+     * anything but a plain subquery (after FROM, JOIN, a comma or a parenthesis) or a WITH query's body, so a
+     * LATERAL subquery, a function's arguments, ROWS FROM (...).
+     */
+    private boolean lateral(int[] range) {
+        int open = range[0] - 1;
+        if (open < 1 || !tokens.get(open).isSymbol("(")) {
+            return true;
+        }
+        SqlToken before = tokens.get(open - 1);
+        return !(before.isSymbol(",") || before.isSymbol("(") || before.isWord("join") || before.isWord("as")
+                || before.isWord("materialized") || before.isWord("using")
+                || (before.isWord("from") && !(open > 1 && tokens.get(open - 2).isWord("rows"))));
     }
 
     /** Whether WITH query {@code name} is mentioned (not defined) in tokens [range[0], range[1]). */
@@ -953,11 +1041,15 @@ final class ExpressionLineage {
                 }
                 if (r == null && out.columns()) {
                     // a column name may be one of a row's inside it, or of a WITH query it reads (by name, anywhere
-                    // in it: WITH q AS (SELECT name FROM r), (SELECT name FROM r) s)
+                    // in it: WITH q AS (SELECT name FROM r), (SELECT name FROM r) s), or, for a LATERAL subquery or
+                    // a function in FROM, one of any other row's (FROM a, LATERAL (SELECT e AS x) b)
                     int[] range = d.getValue();
+                    boolean lateral = lateral(range);
                     for (java.util.Map.Entry<String, MaskingRules.ColumnRule> f : found.entrySet()) {
                         int[] inner = derivedFrom.get(f.getKey());
-                        if ((inner[0] >= range[0] && inner[1] <= range[1]) || mentionedIn(f.getKey(), range)) {
+                        boolean inside = inner[0] >= range[0] && inner[1] <= range[1];
+                        boolean around = inner[0] <= range[0] && range[1] <= inner[1];
+                        if (inside || mentionedIn(f.getKey(), range) || (lateral && !around)) {
                             r = f.getValue();
                             break;
                         }
@@ -982,6 +1074,7 @@ final class ExpressionLineage {
     private Refs refs(int from, int to, boolean item) {
         Set<String> names = new HashSet<>();
         Set<String> qualifiers = new HashSet<>();
+        Set<String> columnNames = new HashSet<>();
         boolean columns = false;
         boolean writes = !item && from < to && writingQuery(tokens.get(from));
         boolean query = !item && from < to && (tokens.get(from).isWord("select") || tokens.get(from).isWord("values")
@@ -1050,7 +1143,10 @@ final class ExpressionLineage {
                     && !(i > from && (tokens.get(i - 1).isSymbol(".") || tokens.get(i - 1).isSymbol("::")))
                     && !(tok.kind() == SqlToken.Kind.WORD && NOT_COLUMNS.contains(tok.text()))
                     && !(item && label(tokens, from, to, i));
-            columns |= column;
+            if (column) {
+                columns = true;
+                columnNames.add(tok.text());
+            }
         }
         if (star) {
             // the tables (and aliases) it reads count as whole rows it outputs
@@ -1067,7 +1163,7 @@ final class ExpressionLineage {
                 columns = true;
             }
         }
-        return new Refs(names, qualifiers, columns);
+        return new Refs(names, qualifiers, columns, columnNames);
     }
 
     /** Whether a query starting with {@code first} writes: a WITH query's body INSERT, UPDATE, DELETE or MERGE. */
@@ -1085,7 +1181,11 @@ final class ExpressionLineage {
         return false;
     }
 
-    private record Refs(Set<String> names, Set<String> qualifiers, boolean columns) {
+    /**
+     * What a range reads: {@code names} all names but qualifiers, {@code columnNames} those that may be columns,
+     * {@code columns} whether some name may be a column (also a whole row's column that has no name here: RETURNING *).
+     */
+    private record Refs(Set<String> names, Set<String> qualifiers, boolean columns, Set<String> columnNames) {
         Set<String> qualifiersAndNames() {
             Set<String> all = new HashSet<>(names);
             all.addAll(qualifiers);

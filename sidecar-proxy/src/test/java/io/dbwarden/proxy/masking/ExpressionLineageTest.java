@@ -281,6 +281,64 @@ class ExpressionLineageTest {
                 .isNotNull();
     }
 
+    /**
+     * A column name that is not qualified is one of a derived row's columns only when that row has a column of that
+     * name: when all of the row's column names are known (labels, plain references, calls), each is judged by the
+     * item that makes it; when some is not (*, a UNION, a cast, names given with the alias), by the whole row.
+     */
+    @Test
+    void unqualifiedColumnsAreLookedUpAmongADerivedRowsColumns(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        MaskingRules rules = rules(dir);
+        String join = "SELECT upper(name) FROM customers c JOIN ";
+        assertThat(rule(rules, join + "(SELECT id, email FROM customers) s ON s.id = c.id", 0, 1)).isNull();
+        assertThat(rule(rules, join + "(SELECT id, lower(email) AS e, 1, 'x' FROM customers) s ON s.id = c.id", 0, 1))
+                .isNull();
+        assertThat(rule(rules, join + "(SELECT id, email AS name FROM customers) s ON s.id = c.id", 0, 1)).isNotNull();
+        assertThat(rule(rules, join + "(SELECT id, upper(email) FROM customers) s ON s.id = c.id", 0, 1)).isNull();
+        assertThat(rule(rules, "SELECT lower(upper) FROM (SELECT id, upper(email) FROM customers) s", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, "SELECT lower(upper) FROM (SELECT id, pg_catalog.upper(email) FROM customers) s", 0,
+                1)).isNotNull();
+        assertThat(rule(rules, "SELECT id + 1 FROM (SELECT id, email FROM customers) s", 0, 1)).isNull();
+        // names the server gives otherwise, or cannot be told: the whole row
+        assertThat(rule(rules, join + "(SELECT id, email::text FROM customers) s ON s.id = c.id", 0, 1)).isNotNull();
+        assertThat(rule(rules, join + "(SELECT id, trim(email) FROM customers) s ON s.id = c.id", 0, 1)).isNotNull();
+        assertThat(rule(rules, join + "(SELECT * FROM customers) s ON s.id = c.id", 0, 1)).isNotNull();
+        assertThat(rule(rules, join + "(SELECT id, email FROM customers UNION SELECT 1, 'a') s ON s.id = c.id", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, join + "(SELECT id, email FROM customers) s(id, name) ON s.id = c.id", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, join + "(SELECT id, email FROM customers) s ON s.id = c.id JOIN (SELECT 1 AS id, "
+                + "email AS name FROM customers) s2 ON true", 0, 1)).isNotNull();
+        // WITH queries alike, also one read through another
+        String r = "WITH r AS (SELECT id, email FROM customers) ";
+        assertThat(rule(rules, r + join + "r ON r.id = c.id", 0, 1)).isNull();
+        assertThat(rule(rules, r + "SELECT lower(email) FROM orders o JOIN r ON r.id = o.cid", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH r AS (SELECT email AS name FROM customers), q AS (SELECT name FROM r) "
+                + "SELECT lower(name) FROM q", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH r AS (SELECT email FROM customers), q AS (SELECT r.email AS name FROM r) "
+                + "SELECT lower(name) FROM q", 0, 1)).isNotNull();
+        assertThat(rule(rules, "WITH d AS (DELETE FROM customers RETURNING id, email) " + join + "d ON d.id = c.id",
+                0, 1)).isNull();
+        assertThat(rule(rules, "WITH d AS (DELETE FROM customers RETURNING *) " + join + "d ON d.id = c.id", 0, 1))
+                .isNotNull();
+        // a LATERAL subquery or a function in FROM may read another row's columns by name: judged as carrying them
+        String s = "(SELECT id, email AS e FROM customers) s";
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", LATERAL (SELECT e AS x) b", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + " JOIN LATERAL (SELECT y AS x FROM (SELECT e AS y) z) b "
+                + "ON true", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", unnest(ARRAY[e]) AS u(x)", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", ROWS FROM (unnest(ARRAY[e])) AS u(x)", 0, 1))
+                .isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", LATERAL (SELECT id AS x) b", 0, 1)).isNotNull();
+        // a plain subquery cannot: its columns are its own
+        assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", (SELECT name AS x FROM customers) b", 0, 1))
+                .isNull();
+        assertThat(rule(rules, "SELECT o.id + 1 FROM " + s + " JOIN (SELECT id FROM orders) o ON o.id = s.id", 0, 1))
+                .isNull();
+    }
+
     /** The column list of JOIN ... USING (a, b) is no derived row; a subquery after USING (MERGE, DELETE) is. */
     @Test
     void joinUsingColumnsAreNoDerivedRows() {

@@ -809,6 +809,11 @@ class MaskingIntegrationTest {
                 .containsExactly("A***@EXAMPLE.COM");
         assertThat(column(masked, "", "SELECT lower(c.n) FROM m_orders o JOIN m_customers c (i, n, e) ON c.i = "
                 + "o.customer_id WHERE o.id = 10").get(0)).doesNotContain("ada");
+        // an unqualified name is a column of a subquery only if it has one of that name; a LATERAL one may read others
+        assertThat(column(masked, "", "SELECT upper(name) FROM m_customers c JOIN (SELECT id, email FROM m_customers) "
+                + "s ON s.id = c.id WHERE c.id = 1")).containsExactly("ADA");
+        assertThat(column(masked, "", "SELECT upper(x) FROM (SELECT id, email AS e FROM m_customers WHERE id = 1) s, "
+                + "LATERAL (SELECT e AS x) b")).containsExactly("A***@EXAMPLE.COM");
         // what only a condition reads still gives no column
         assertThat(column(masked, "", r + ", q AS (SELECT name FROM r) SELECT upper(name) FROM m_customers "
                 + "WHERE id IN (SELECT 1 FROM q)")).containsExactly("ADA");
