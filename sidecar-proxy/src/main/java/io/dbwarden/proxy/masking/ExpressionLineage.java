@@ -654,7 +654,9 @@ final class ExpressionLineage {
             if (!topLevel(derivedFrom.get(name)[0] - 1)) {
                 continue; // a row inside a condition's subquery is not output
             }
-            Set<String> own = columnNames(name);
+            // with a name given to two rows, one of them is not told apart (a LATERAL one reading this row may hide
+            // behind it): any column name may then be one of this row's
+            Set<String> own = repeatedDerived.isEmpty() ? columnNames(name) : null;
             if (own == null) {
                 return e.getValue(); // a row the main query reads, whose columns are not all named here
             }

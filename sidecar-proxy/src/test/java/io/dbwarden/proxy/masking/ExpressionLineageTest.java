@@ -332,6 +332,11 @@ class ExpressionLineageTest {
         assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", ROWS FROM (unnest(ARRAY[e])) AS u(x)", 0, 1))
                 .isNotNull();
         assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", LATERAL (SELECT id AS x) b", 0, 1)).isNotNull();
+        // nor when another row has the same name as the LATERAL one (which then is not told apart)
+        assertThat(rule(rules, "SELECT upper(x) FROM (SELECT o FROM (SELECT email AS o FROM customers) l) t, "
+                + "LATERAL (SELECT o AS x) l", 0, 1)).isNotNull();
+        assertThat(rule(rules, "SELECT upper(x) FROM (SELECT z FROM (SELECT 1 AS z) l) u, " + s + ", "
+                + "LATERAL (SELECT e AS x) l", 0, 1)).isNotNull();
         // a plain subquery cannot: its columns are its own
         assertThat(rule(rules, "SELECT upper(x) FROM " + s + ", (SELECT name AS x FROM customers) b", 0, 1))
                 .isNull();

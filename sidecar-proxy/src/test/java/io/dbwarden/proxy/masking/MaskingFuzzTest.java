@@ -141,7 +141,15 @@ class MaskingFuzzTest {
             new Source("(f_people p JOIN f_notes n ON n.person_id = p.id)", "p.email || n.body"),
             new Source("((f_people p JOIN f_notes n ON true) JOIN f_notes m ON true)", "lower(p.email)"),
             new Source("(TABLE f_people) s", "s.email"), new Source("(TABLE f_view) s", "s.v_email"),
-            new Source("(SELECT p.* FROM f_people p WHERE false UNION ALL TABLE f_people) s", "s.email"));
+            new Source("(SELECT p.* FROM f_people p WHERE false UNION ALL TABLE f_people) s", "s.email"),
+            // columns renamed with a table's alias; a name spelled with Unicode escapes and another escape character
+            new Source("f_people AS r (i, nm, e2)", "e2"), new Source("f_people r (i, nm, e2)", "lower(r.e2)"),
+            new Source("f_people p", "p.U&\"em!0061il\" UESCAPE '!'"),
+            // a derived row after another join's condition, and a LATERAL subquery reading another row by name
+            new Source("f_notes n JOIN f_notes m ON m.id = n.id JOIN (SELECT email AS a9 FROM f_people) s ON true",
+                    "a9"),
+            new Source("f_notes n JOIN f_notes m ON m.id = n.id, (SELECT email AS a10 FROM f_people) s", "a10"),
+            new Source("(SELECT email AS a11 FROM f_people) s, LATERAL (SELECT a11 AS x6) l", "x6"));
 
     @Test
     void noMaskedValueComesOutOfAnyShape(@TempDir Path dir) throws Exception {
@@ -250,7 +258,15 @@ class MaskingFuzzTest {
         for (int n = random.nextInt(4); n > 0; n--) {
             value = WRAPPERS.get(random.nextInt(WRAPPERS.size())).apply(value);
         }
-        String select = switch (random.nextInt(9)) {
+        String select = switch (random.nextInt(13)) {
+            case 9 -> "WITH w AS (SELECT " + value + " AS o FROM " + source.from() + "), w2 AS (SELECT o FROM w) "
+                    + "SELECT (o)::text || '' FROM w2";
+            case 10 -> "WITH w AS (SELECT " + value + " AS o FROM " + source.from() + ") SELECT (o)::text || '' "
+                    + "FROM f_notes n JOIN f_notes m ON m.id = n.id JOIN w ON true";
+            case 11 -> "SELECT (o)::text || '' FROM f_notes n JOIN f_notes m ON m.id = n.id, (SELECT " + value
+                    + " AS o FROM " + source.from() + ") t";
+            case 12 -> "SELECT (x)::text || '' FROM (SELECT " + value + " AS o FROM " + source.from() + ") t, "
+                    + "LATERAL (SELECT o AS x) l";
             case 8 -> "SELECT " + value + " FROM " + source.from() + " UNION ALL SELECT 'x'";
             case 6 -> "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY " + value + ") FROM " + source.from();
             case 7 -> "SELECT 1 IS DISTINCT FROM 2, " + value + " FROM " + source.from();
