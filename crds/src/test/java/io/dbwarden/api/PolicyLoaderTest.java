@@ -300,5 +300,9 @@ class PolicyLoaderTest {
         assertThat(quoted.matches("mixed", "t1")).isFalse();
         NameGlob anySchema = NameGlob.parse("credentials");
         assertThat(anySchema.matches("billing", "credentials")).isTrue();
+        // unquoted names fold as the server folds unquoted identifiers: ASCII letters only
+        NameGlob accented = NameGlob.parse("public.ÉMAIL");
+        assertThat(accented.matches("public", "Émail")).isTrue();
+        assertThat(accented.matches("public", "émail")).isFalse();
     }
 }

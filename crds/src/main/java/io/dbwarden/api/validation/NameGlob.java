@@ -83,7 +83,8 @@ public final class NameGlob {
             } else if (c == '?') {
                 re.append('.');
             } else if (Character.isLetterOrDigit(c) || c == '_' || c == '$') {
-                re.append(Pattern.quote(String.valueOf(Character.toLowerCase(c))));
+                // folded as the server folds an unquoted identifier: ASCII letters only (ÉMAIL is Émail)
+                re.append(Pattern.quote(String.valueOf(c >= 'A' && c <= 'Z' ? (char) (c + ('a' - 'A')) : c)));
             } else {
                 throw new IllegalArgumentException("'" + glob + "': character '" + c + "' is not allowed in an "
                         + "unquoted name; quote the name (\"...\") or use * and ? wildcards");

@@ -158,7 +158,7 @@ public final class SqlLexer {
                 ascii &= d < 0x80;
                 pos++;
             }
-            word = ascii ? Words.lowerCase(sql, start, pos, hash) : sql.substring(start, pos).toLowerCase(Locale.ROOT);
+            word = ascii ? Words.lowerCase(sql, start, pos, hash) : asciiLowerCase(sql.substring(start, pos));
             return is(SqlToken.Kind.WORD);
         }
         if (isDigit(c) || (c == '.' && isDigit(peek(1)))) {
@@ -251,6 +251,18 @@ public final class SqlLexer {
             }
         }
         return name;
+    }
+
+    /**
+     * {@code word} with its ASCII letters lower-cased and the others kept, as the server folds an unquoted identifier
+     * in a multi-byte encoding: {@code ÉMAIL} is {@code Émail}, not {@code émail}.
+     */
+    static String asciiLowerCase(String word) {
+        char[] c = word.toCharArray();
+        for (int i = 0; i < c.length; i++) {
+            c[i] = (char) asciiLower(c[i]);
+        }
+        return new String(c);
     }
 
     private static int asciiLower(char c) {
