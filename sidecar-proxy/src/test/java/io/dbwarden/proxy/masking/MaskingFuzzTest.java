@@ -27,8 +27,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * result value may contain the masked part of an address (the local part; the partial strategy keeps the domain), the hashed code, the
  * year of the redacted date (also through extract, to_char and date arithmetic), the redacted number, the nulled
  * token, the pin replaced by a fixed value, or a card number in a column no rule covers (the credit-card detector's
- * work: every wrapper keeps the number whole, so it must be found wherever it ends up). Queries the
- * server rejects are skipped, but most must run, so the test says something. Seed and count:
+ * work: every wrapper keeps the number whole, so it must be found wherever it ends up). A fifth of the queries are
+ * run as {@code INSERT INTO f_sink <query>}: refused, or the table (read directly) holds no masked column's value
+ * (the card number may be copied: the detector masks it where it comes out). Queries the server rejects are skipped, but most must run, so the test says something. Seed and count:
  * {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}; a failure names both and the query.
  */
 @ExtendWith(LeakDetection.class)
@@ -157,7 +158,7 @@ class MaskingFuzzTest {
         int queries = Integer.getInteger("dbwarden.fuzz.queries", 400);
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement()) {
             s.execute("DROP VIEW IF EXISTS f_view3, f_view2, f_view");
-            s.execute("DROP TABLE IF EXISTS f_notes, f_people");
+            s.execute("DROP TABLE IF EXISTS f_notes, f_people, f_sink");
             s.execute("CREATE TABLE f_people (id int PRIMARY KEY, name text, email text, code text, born date, "
                     + "salary numeric, token text, pin text, memo text)");
             s.execute("INSERT INTO f_people VALUES (1, 'Ann', '" + SECRET + "@example.com', '" + CODE
@@ -165,6 +166,7 @@ class MaskingFuzzTest {
                     + CARD + " today'), (2, 'Bo', NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
             s.execute("CREATE TABLE f_notes (id int, person_id int, body text)");
             s.execute("INSERT INTO f_notes VALUES (1, 1, 'hello')");
+            s.execute("CREATE TABLE f_sink (v text, w text)");
             s.execute("CREATE VIEW f_view AS SELECT id, name, email AS v_email, code AS v_code, born AS v_born, "
                     + "salary AS v_salary, token AS v_token, pin AS v_pin, memo AS v_memo FROM f_people");
             s.execute("CREATE VIEW f_view2 AS SELECT name, v_email AS w_email, v_code AS w_code, v_born AS w_born, "
@@ -200,11 +202,40 @@ class MaskingFuzzTest {
         List<String> rejected = new ArrayList<>();
         Path key = java.nio.file.Files.writeString(dir.resolve("key"), "fuzz-masking-key");
         try (RunCommand.Running proxy = CliProxy.start(dir, policy, "apps/fuzz", "--masking-key-file", key.toString());
-             Connection c = CliProxy.connect(proxy, "")) {
+             Connection c = CliProxy.connect(proxy, "");
+             Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE)) {
             for (int q = 0; q < queries; q++) {
                 String sql = query(random);
+                boolean write = random.nextInt(5) == 0;
+                if (write) {
+                    sql = intoSink(sql);
+                }
                 if (random.nextInt(3) == 0) {
                     sql = SqlSqueeze.squeeze(sql); // no whitespace the server does not need: AS(, INTO"t", ...
+                }
+                if (write) { // INSERT INTO f_sink <query>: refused, or nothing masked lands in the table
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate(sql);
+                        try (Statement d = direct.createStatement();
+                             ResultSet rs = d.executeQuery("SELECT concat(v, ' ', w) FROM f_sink")) {
+                            while (rs.next()) {
+                                assertThat(stored(rs.getString(1))).as("seed %d query %d: %s wrote %s", seed, q, sql,
+                                        rs.getString(1)).isFalse();
+                            }
+                        }
+                        ran++;
+                    } catch (SQLException e) {
+                        if (String.valueOf(e.getMessage()).contains("would write values of masked columns")) {
+                            ran++;
+                        } else {
+                            rejected.add(sql + " -> " + e.getMessage());
+                        }
+                    } finally {
+                        try (Statement d = direct.createStatement()) {
+                            d.execute("TRUNCATE f_sink");
+                        }
+                    }
+                    continue;
                 }
                 if (random.nextInt(4) == 0) { // COPY (query) TO STDOUT: rows masked as the query's result
                     java.io.StringWriter out = new java.io.StringWriter();
@@ -236,6 +267,22 @@ class MaskingFuzzTest {
         }
         assertThat(ran).as("queries that ran (rejected: %s)", rejected.stream().limit(5).toList())
                 .isGreaterThan(queries * 3 / 4);
+    }
+
+    /**
+     * {@code sql} (a query) as INSERT INTO f_sink of its rows: before its main SELECT, after its WITH queries.
+     */
+    private static String intoSink(String sql) {
+        int main = sql.startsWith("WITH ") ? sql.lastIndexOf(") SELECT ") + 2 : 0;
+        return sql.substring(0, main) + "INSERT INTO f_sink " + sql.substring(main);
+    }
+
+    /**
+     * Whether a value written to a table holds a masked column's value. A card number the detector finds is masked
+     * where it comes out, not refused where it is copied: a copy of the unmasked memo is no leak.
+     */
+    private static boolean stored(String value) {
+        return leaks(value.replace(CARD, ""));
     }
 
     /** Whether a result holds a masked value (hash outputs, hex that may spell a year by chance, left out). */
