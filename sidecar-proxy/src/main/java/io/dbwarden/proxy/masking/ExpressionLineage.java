@@ -94,23 +94,26 @@ final class ExpressionLineage {
     static java.util.Map<String, QualifiedName> aliases(List<SqlToken> t, List<QualifiedName> tables) {
         java.util.Map<String, QualifiedName> aliases = new java.util.HashMap<>();
         for (int i = 0; i + 1 < t.size(); i++) {
-            SqlToken tok = t.get(i);
-            if (tok.kind() != SqlToken.Kind.WORD && tok.kind() != SqlToken.Kind.QUOTED_IDENT) {
-                continue;
-            }
             for (QualifiedName table : tables) {
-                if (!table.name().equals(tok.text())) {
-                    continue;
-                }
-                int a = t.get(i + 1).isWord("as") ? i + 2 : i + 1;
-                if (a < t.size() && (t.get(a).kind() == SqlToken.Kind.QUOTED_IDENT
-                        || (t.get(a).kind() == SqlToken.Kind.WORD && !NOT_ALIASES.contains(t.get(a).text())
-                        && !LIST_END.contains(t.get(a).text())))) {
+                int a = aliasAt(t, i, table);
+                if (a >= 0) {
                     aliases.put(t.get(a).text(), table);
                 }
             }
         }
         return aliases;
+    }
+
+    /**
+     * Where the alias is that {@code table}, named at token {@code i} ({@code i + 1} must be a token), gets there:
+     * {@code customers c}, {@code customers AS c}; -1 when the name there is not the table's or has no alias.
+     */
+    private static int aliasAt(List<SqlToken> t, int i, QualifiedName table) {
+        if (!MaskingFilter.nameToken(t.get(i)) || !table.name().equals(t.get(i).text())) {
+            return -1;
+        }
+        int a = t.get(i + 1).isWord("as") ? i + 2 : i + 1;
+        return a < t.size() && aliasName(t.get(a)) ? a : -1;
     }
 
     /**
@@ -156,14 +159,12 @@ final class ExpressionLineage {
         if (renamedColumns == null) {
             renamedColumns = new java.util.HashMap<>();
             for (int i = 0; i + 3 < tokens.size(); i++) {
-                SqlToken tok = tokens.get(i);
-                if (!MaskingFilter.nameToken(tok) || (i > 0 && tokens.get(i - 1).isWord("into"))) {
+                if (i > 0 && tokens.get(i - 1).isWord("into")) {
                     continue; // INSERT INTO t AS a (columns) names the columns written
                 }
                 for (QualifiedName t : tables) {
-                    int a = tokens.get(i + 1).isWord("as") ? i + 2 : i + 1;
-                    if (!t.name().equals(tok.text()) || a + 1 >= tokens.size()
-                            || !aliasName(tokens.get(a)) || !tokens.get(a + 1).isSymbol("(")) {
+                    int a = aliasAt(tokens, i, t);
+                    if (a < 0 || a + 1 >= tokens.size() || !tokens.get(a + 1).isSymbol("(")) {
                         continue;
                     }
                     int close = closing(a + 2, tokens.size());
