@@ -305,4 +305,33 @@ class PolicyLoaderTest {
         assertThat(accented.matches("public", "Émail")).isTrue();
         assertThat(accented.matches("public", "émail")).isFalse();
     }
+
+    /** A name longer than the 63 bytes the server keeps of a name could never match anything: refused, not ignored. */
+    @Test
+    void namesLongerThanTheServerKeepsAreRefused() {
+        String kept = "t".repeat(63);
+        assertThat(NameGlob.parse("public." + kept).matches("public", kept)).isTrue();
+        assertThat(NameGlob.parse("public.t*" + "x".repeat(61)).matches("public", "t" + "x".repeat(61))).isTrue();
+        assertThat(NameGlob.parse("\"" + "é".repeat(31) + "\".x").matches("é".repeat(31), "x")).isTrue();
+        for (String tooLong : List.of("public." + kept + "u", "\"" + "é".repeat(32) + "\".x", "s." + "?".repeat(64),
+                "s.*" + "x".repeat(64) + "*")) {
+            assertThatThrownBy(() -> NameGlob.parse(tooLong)).as(tooLong)
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("keeps only the first 63 bytes");
+        }
+        assertThat(errors(HEADER + """
+                  rules:
+                    - name: r
+                      match:
+                        tables: ["public.%s"]
+                      action: deny
+                  masking:
+                    columns:
+                      - name: long
+                        columns: ["public.t.%s"]
+                        strategy: fixed
+                        value: "***"
+                """.formatted(kept + "abc", "c".repeat(70)))).hasSize(2)
+                .anySatisfy(e -> assertThat(e).contains("spec.rules[0].match.tables[0]").contains("66 bytes long"))
+                .anySatisfy(e -> assertThat(e).contains("spec.masking.columns[0].columns[0]").contains("70 bytes long"));
+    }
 }

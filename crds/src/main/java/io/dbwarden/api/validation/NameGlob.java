@@ -69,8 +69,11 @@ public final class NameGlob {
             if (p.length() < 3 || !p.endsWith("\"")) {
                 throw new IllegalArgumentException("'" + glob + "': quoted part " + p + " must be \"name\"");
             }
-            return Pattern.compile(Pattern.quote(p.substring(1, p.length() - 1)));
+            String quoted = p.substring(1, p.length() - 1);
+            checkLength(glob, quoted, quoted);
+            return Pattern.compile(Pattern.quote(quoted));
         }
+        checkLength(glob, p.replace("*", ""), p);
         StringBuilder re = new StringBuilder();
         for (int i = 0; i < p.length(); i++) {
             char c = p.charAt(i);
@@ -91,6 +94,23 @@ public final class NameGlob {
             }
         }
         return Pattern.compile(re.toString());
+    }
+
+    /** PostgreSQL keeps at most 63 bytes (NAMEDATALEN - 1, UTF-8) of a name and cuts longer ones. */
+    static final int MAX_NAME_BYTES = 63;
+
+    /**
+     * Refuses a part that needs more than 63 bytes: no object the server names can match it (the server cuts every
+     * longer name, so a rule spelt with the long name would silently match nothing). {@code least} is the part's
+     * fewest characters (its text without {@code *}; a {@code ?} stands for one byte at least).
+     */
+    private static void checkLength(String glob, String least, String part) {
+        int bytes = least.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (bytes > MAX_NAME_BYTES) {
+            throw new IllegalArgumentException("'" + glob + "': " + part + " is " + bytes + " bytes long, but "
+                    + "PostgreSQL keeps only the first " + MAX_NAME_BYTES + " bytes of a name, so it would match "
+                    + "nothing; write the name as the server keeps it");
+        }
     }
 
     /** Whether an object (schema may be null when unknown: then only schema-less globs can match) matches. */
