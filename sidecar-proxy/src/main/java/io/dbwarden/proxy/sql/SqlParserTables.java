@@ -34,6 +34,10 @@ public final class SqlParserTables {
             Set<String> names = new TablesNamesFinder<Void>().getTables(statement);
             List<QualifiedName> result = new ArrayList<>(names.size());
             for (String n : names) {
+                if (n.equalsIgnoreCase("table")) {
+                    continue; // JSqlParser's reading of (TABLE name); a table named so is quoted, and the lexer
+                              // gives the name (StatementAnalyzer adds the lexer's tables)
+                }
                 QualifiedName q = parseName(n);
                 if (q == null) {
                     return Optional.empty();
@@ -61,7 +65,12 @@ public final class SqlParserTables {
         return interrupted;
     }
 
-    /** "a.b.c" with optional double quotes per part; unquoted parts folded to lower case. */
+    /**
+     * "a.b.c" with optional double quotes per part, each part named as the server names it: unquoted parts with their
+     * ASCII letters folded to lower case ({@code ÉMAILS} is {@code Émails}), every part cut to 63 bytes. The table
+     * list JSqlParser gives replaces the lexer's, so its names must be the ones the lexer (and the server) would give,
+     * or a rule on the real table would not see it.
+     */
     static QualifiedName parseName(String name) {
         List<String> parts = new ArrayList<>();
         StringBuilder cur = new StringBuilder();
@@ -78,7 +87,7 @@ public final class SqlParserTables {
                     wasQuoted = true;
                 }
             } else if (c == '.' && !quoted) {
-                parts.add(wasQuoted ? cur.toString() : cur.toString().toLowerCase(java.util.Locale.ROOT));
+                parts.add(part(cur, wasQuoted));
                 cur.setLength(0);
                 wasQuoted = false;
             } else {
@@ -88,11 +97,16 @@ public final class SqlParserTables {
         if (quoted) {
             return null;
         }
-        parts.add(wasQuoted ? cur.toString() : cur.toString().toLowerCase(java.util.Locale.ROOT));
+        parts.add(part(cur, wasQuoted));
         if (parts.stream().anyMatch(String::isEmpty)) {
             return null;
         }
         int n = parts.size();
         return new QualifiedName(n >= 2 ? parts.get(n - 2) : null, parts.get(n - 1));
+    }
+
+    private static String part(StringBuilder text, boolean quoted) {
+        String s = text.toString();
+        return SqlLexer.identifier(quoted ? s : SqlLexer.asciiLowerCase(s));
     }
 }

@@ -121,7 +121,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                     }
                     complete = parsed.isPresent();
                     if (complete) {
-                        tables = parsed.get();
+                        tables = union(parsed.get(), c.relations());
                     }
                 } else if (TABLELESS.containsAll(c.kinds())) {
                     complete = true;
@@ -135,7 +135,10 @@ public final class StatementAnalyzer implements AutoCloseable {
                     }
                     complete = parsed.isPresent();
                     if (complete) {
-                        tables = union(parsed.get(), copyTable(c));
+                        // and every table the lexer saw: JSqlParser's list misses some it parses without error
+                        // (ARRAY(TABLE t), (TABLE t) in FROM, subqueries in position/overlay/substring/XMLTABLE
+                        // arguments) and drops every name that some WITH query anywhere in the statement has
+                        tables = union(union(parsed.get(), c.relations()), copyTable(c));
                     }
                 }
                 Set<StatementKind> kinds = complete && tables.isEmpty() && settingsQuery(statement, c)

@@ -44,6 +44,8 @@ public final class StatementClassifier {
     private final List<SqlToken> t;
     private final Set<StatementKind> kinds = EnumSet.noneOf(StatementKind.class);
     private final Set<QualifiedName> tables = new LinkedHashSet<>();
+    /** {@link #tables} without the names that only ever read a WITH query (see {@link Result#relations()}). */
+    private final Set<QualifiedName> relations = new LinkedHashSet<>();
     private final Set<QualifiedName> functions = new LinkedHashSet<>();
     private boolean withoutWhere;
     private boolean copyProgram;
@@ -80,7 +82,14 @@ public final class StatementClassifier {
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
                          boolean changesSearchPath, boolean changesReadOnly, String problem, int innerFrom,
                          int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting,
-                         String changedSetting, List<Part> bodyParts) {
+                         String changedSetting, List<Part> bodyParts, List<QualifiedName> relations) {
+        /*
+         * relations: the names in tables that are tables, not WITH queries - every place a name was read from is
+         * looked up among the WITH queries visible there, as the server resolves it: an unqualified name in FROM,
+         * JOIN, USING or TABLE names a WITH query of an enclosing WITH when one of that name is visible there (a
+         * non-recursive WITH query sees only those before it, the main statement all of them); anywhere else, and
+         * as the target of a write, it names a table.
+         */
         public boolean classified() {
             return problem == null;
         }
@@ -105,7 +114,8 @@ public final class StatementClassifier {
         return new Result(Set.copyOf(c.kinds), List.copyOf(c.tables), List.copyOf(c.functions), c.withoutWhere,
                 c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
-                c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting, List.copyOf(c.bodyParts));
+                c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting, List.copyOf(c.bodyParts),
+                List.copyOf(c.relations));
     }
 
     private void run() {
@@ -279,7 +289,7 @@ public final class StatementClassifier {
         } else if (i + 1 < end) {
             QualifiedName name = nameAt(i + 1, end);
             if (name != null) {
-                tables.add(name);
+                addTable(name, -1);
             }
         }
     }
@@ -320,9 +330,9 @@ public final class StatementClassifier {
         if (j >= end || !(t.get(j).kind() == SqlToken.Kind.WORD || t.get(j).kind() == SqlToken.Kind.QUOTED_IDENT)) {
             return null;
         }
-        StringBuilder name = new StringBuilder(t.get(j).text().toLowerCase(java.util.Locale.ROOT));
+        StringBuilder name = new StringBuilder(SqlLexer.asciiLowerCase(t.get(j).text()));
         for (int k = j + 1; k + 1 < end && t.get(k).isSymbol("."); k += 2) {
-            name.append('.').append(t.get(k + 1).text().toLowerCase(java.util.Locale.ROOT));
+            name.append('.').append(SqlLexer.asciiLowerCase(t.get(k + 1).text()));
         }
         return name.toString();
     }
@@ -565,14 +575,14 @@ public final class StatementClassifier {
             if (tok.isWord("table") && i + 1 < t.size() && tableCommand(i)) {
                 QualifiedName read = nameAt(i + 1, t.size());
                 if (read != null) {
-                    tables.add(read); // TABLE name: SELECT * FROM name
+                    addTable(read, i + 1); // TABLE name: SELECT * FROM name
                 }
             }
             if (tok.isWord("using") && i + 1 < t.size() && mergeSource(i)) {
                 QualifiedName source = nameAt(i + 1, t.size());
                 int after = nameEnd(i + 1, t.size());
                 if (source != null && !(after < t.size() && t.get(after).isSymbol("("))) {
-                    tables.add(source);
+                    addTable(source, i + 1);
                 }
             }
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
@@ -588,7 +598,10 @@ public final class StatementClassifier {
                 int after = nameEnd(n, t.size());
                 // a name followed by '(' is a function (FROM f(x)), but after INTO its column list
                 if (name != null && (tok.text().equals("into") || !(after < t.size() && t.get(after).isSymbol("(")))) {
-                    tables.add(name);
+                    // what INTO, UPDATE, TRUNCATE, LOCK and DELETE FROM name is always a table
+                    boolean read = tok.text().equals("join")
+                            || (tok.text().equals("from") && !(i > 0 && t.get(i - 1).isWord("delete")));
+                    addTable(name, read ? n : -1);
                 }
                 if (tok.text().equals("from") && !(t.get(0).isWord("copy") && i > 0 && !t.get(i - 1).isSymbol(")")
                         && enclosingParenthesis(i) < 0)) {
@@ -718,10 +731,126 @@ public final class StatementClassifier {
                 QualifiedName name = nameAt(n, t.size());
                 int after = nameEnd(n, t.size());
                 if (name != null && !(after < t.size() && t.get(after).isSymbol("("))) {
-                    tables.add(name);
+                    addTable(name, n);
                 }
             }
         }
+    }
+
+    /**
+     * Records a name the statement uses as a relation; {@code read} is its token when it is read in a place where
+     * a WITH query of that name would be read instead (FROM, JOIN, USING, TABLE), -1 for the target of a write.
+     */
+    private void addTable(QualifiedName name, int read) {
+        tables.add(name);
+        if (read < 0 || name.schema() != null || !readsWithQuery(name.name(), read)) {
+            relations.add(name);
+        }
+    }
+
+    /** A WITH clause that defines queries: its token range, the queries' names and bodies, its main statement. */
+    private record WithScope(int from, int to, boolean recursive, List<String> names, List<int[]> bodies, int main) {
+        /** How many of the names (in order) the token at {@code at} in the scope can read. */
+        int visibleAt(int at) {
+            if (main >= 0 && at >= main) {
+                return names.size();
+            }
+            for (int k = 0; k < bodies.size(); k++) {
+                if (at >= bodies.get(k)[0] && at < bodies.get(k)[1]) {
+                    return recursive ? names.size() : k;
+                }
+            }
+            return 0;
+        }
+    }
+
+    /** The statement's WITH clauses that define queries; found on first use. */
+    private List<WithScope> withScopes;
+
+    /** Whether the unqualified {@code name} read at token {@code at} is a WITH query visible there. */
+    private boolean readsWithQuery(String name, int at) {
+        if (withScopes == null) {
+            withScopes = new ArrayList<>();
+            for (int w = 0; w < t.size(); w++) {
+                if (t.get(w).isWord("with")) {
+                    WithScope scope = withScope(w);
+                    if (scope != null) {
+                        withScopes.add(scope);
+                    }
+                }
+            }
+        }
+        for (WithScope scope : withScopes) {
+            if (at > scope.from() && at < scope.to()) {
+                int visible = scope.visibleAt(at);
+                for (int k = 0; k < visible; k++) {
+                    if (scope.names().get(k).equals(name)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The WITH clause at {@code w}: {@code WITH [RECURSIVE] name [(columns)] AS [NOT] [MATERIALIZED] (body)
+     * [SEARCH ... | CYCLE ...], ... main}, reaching to the end of the parenthesis it stands in (or the statement).
+     * Null when {@code w} is another WITH (WITH ORDINALITY, WITH (options), WITH CHECK OPTION, ...).
+     */
+    private WithScope withScope(int w) {
+        int open = enclosingParenthesis(w);
+        int to = open < 0 ? t.size() : matching(open, t.size());
+        int j = w + 1;
+        boolean recursive = j + 1 < to && t.get(j).isWord("recursive") && !t.get(j + 1).isWord("as");
+        if (recursive) {
+            j++;
+        }
+        List<String> names = new ArrayList<>();
+        List<int[]> bodies = new ArrayList<>();
+        int main = -1;
+        while (j < to) {
+            SqlToken name = t.get(j);
+            if (name.kind() != SqlToken.Kind.WORD && name.kind() != SqlToken.Kind.QUOTED_IDENT) {
+                break;
+            }
+            int k = j + 1;
+            if (k < to && t.get(k).isSymbol("(")) {
+                k = matching(k, to) + 1; // the column names
+            }
+            if (!(k < to && t.get(k).isWord("as"))) {
+                break;
+            }
+            k++;
+            if (k < to && t.get(k).isWord("not")) {
+                k++;
+            }
+            if (k < to && t.get(k).isWord("materialized")) {
+                k++;
+            }
+            if (!(k < to && t.get(k).isSymbol("("))) {
+                break;
+            }
+            int close = matching(k, to);
+            names.add(name.text());
+            bodies.add(new int[] {k + 1, close});
+            // after the body: SEARCH/CYCLE clauses, then ',' and the next query or the main statement
+            k = close + 1;
+            while (k < to && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
+                if (t.get(k).isSymbol("(")) {
+                    k = matching(k, to);
+                }
+                k++;
+            }
+            if (k < to && t.get(k).isSymbol(",")) {
+                j = k + 1;
+                continue;
+            }
+            main = k < to ? k : -1;
+            break;
+        }
+        return names.isEmpty() ? null : new WithScope(w, to, recursive, List.copyOf(names), List.copyOf(bodies),
+                main);
     }
 
     /**

@@ -155,6 +155,81 @@ class StandaloneProxyTest {
         assertThat(String.join("\n", lines)).doesNotContain("overwritten").doesNotContain("'v2'");
     }
 
+    /** 63 bytes: the name the server keeps of any longer spelling that starts with it. */
+    private static final String LONG_NAME = "payroll_history_of_every_employee_of_every_subsidiary_since_199";
+
+    /**
+     * Tables read where a SQL parser leaves them out of its table list (a subquery in ARRAY(TABLE ...) or in
+     * position(... IN ...), a table read beside or before a WITH query of its name) and names the server folds or cuts
+     * into a denied table's name are refused by the rule naming them; each statement does read the table when run
+     * directly, and a WITH query merely named like the table is allowed.
+     */
+    @Test
+    void tablesHiddenFromTheParserOrSpeltOtherwiseAreStillJudged() throws Exception {
+        EmbeddedPg.execute("DROP TABLE IF EXISTS payroll, \"Émails\", " + LONG_NAME,
+                "CREATE TABLE payroll (amount int)", "INSERT INTO payroll VALUES (5)",
+                "CREATE TABLE \"Émails\" (a text)", "CREATE TABLE " + LONG_NAME + " (a int)");
+        List<String> hidden = List.of(
+                "SELECT 1 AS one WHERE 5 = ANY (ARRAY(TABLE payroll))",
+                "SELECT position('5' IN (SELECT amount::text FROM payroll LIMIT 1))",
+                "SELECT * FROM payroll, (WITH payroll AS (SELECT 1) SELECT * FROM payroll) s",
+                "WITH a AS (SELECT * FROM payroll), payroll AS (SELECT 1) SELECT * FROM a",
+                "SELECT * FROM ÉMAILS",
+                "SELECT * FROM " + LONG_NAME.toUpperCase() + "0_TO_2025");
+        try (Connection direct = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = direct.createStatement()) {
+            for (String sql : hidden) {
+                s.executeQuery(sql).close(); // valid, and reads the table
+            }
+        }
+        Path policy = dir.resolve("policy-hidden.yaml");
+        Files.writeString(policy, """
+                apiVersion: dbwarden.io/v1alpha1
+                kind: DatabaseAccessPolicy
+                metadata:
+                  name: hidden
+                  namespace: test
+                spec:
+                  subjects:
+                    - identity: test/app
+                  defaultAction: deny
+                  rules:
+                    - name: no-payroll
+                      match:
+                        tables: ["public.payroll", "public.Émails", "public.%s"]
+                      action: deny
+                    - name: reads
+                      match:
+                        statements: [SELECT]
+                        tables: ["public.*"]
+                      action: allow
+                    - name: session
+                      match:
+                        statements: [SET, SHOW, TRANSACTION]
+                      action: allow
+                """.formatted(LONG_NAME));
+        String[] args = args("enforce", false, dir.resolve("audit-hidden.jsonl"));
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--policy")) {
+                args[i + 1] = policy.toString();
+            }
+        }
+        RunCommand cmd = new RunCommand();
+        new CommandLine(cmd).parseArgs(args);
+        try (RunCommand.Running r = cmd.start(); Connection c = connect(r, ""); Statement s = c.createStatement()) {
+            for (String sql : hidden) {
+                assertThatThrownBy(() -> s.executeQuery(sql)).as(sql).isInstanceOf(SQLException.class)
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42501"))
+                        .hasMessageContaining("no-payroll");
+            }
+            try (ResultSet rs = s.executeQuery("WITH payroll AS (SELECT 7 AS amount) SELECT amount FROM payroll")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(7);
+            }
+        } finally {
+            EmbeddedPg.execute("DROP TABLE IF EXISTS payroll, \"Émails\", " + LONG_NAME);
+        }
+    }
+
     @Test
     void auditModeLetsStatementsThroughAndLogsTheWouldBeBlock() throws Exception {
         Path audit = dir.resolve("audit-dry.jsonl");

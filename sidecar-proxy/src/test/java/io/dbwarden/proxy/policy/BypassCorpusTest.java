@@ -120,6 +120,27 @@ class BypassCorpusTest {
                 "SELECT * FROM pg_catalog.pg_authid",
                 "SELECT * FROM public.users WHERE id OPERATOR(pg_catalog.=) (SELECT max(v) FROM secret.keys)",
                 "SELECT * FROM secret.keys WHERE 1 OPERATOR(=) 1",
+                // subqueries a SQL parser reads without error but leaves out of its table list
+                "SELECT * FROM public.users WHERE id = ALL (ARRAY(TABLE secret.keys))",
+                "SELECT * FROM (TABLE secret.keys) k",
+                "SELECT position('a' IN (SELECT v FROM secret.keys))",
+                "SELECT overlay('x' placing 'y' from (SELECT 1 FROM secret.keys))",
+                "SELECT substring((SELECT v FROM secret.keys) FROM 2)",
+                "SELECT * FROM XMLTABLE('/x' PASSING (SELECT v FROM secret.keys) COLUMNS a int)",
+                // a WITH query named like a table where the table is still read (outside its scope, before it, as
+                // the target of a write)
+                "SELECT * FROM payroll, (WITH payroll AS (SELECT 1) SELECT * FROM payroll) s",
+                "SELECT (WITH payroll AS (SELECT 1) SELECT * FROM payroll), * FROM payroll",
+                "WITH a AS (SELECT * FROM payroll), payroll AS (SELECT 1) SELECT * FROM a, payroll",
+                "WITH a AS (WITH payroll AS (SELECT 1) SELECT * FROM payroll) SELECT * FROM a, payroll",
+                "WITH payroll AS (SELECT 1) DELETE FROM payroll",
+                "WITH payroll AS (SELECT 1) SELECT * FROM public.payroll",
+                // names the server folds (ASCII letters only) or cuts (to 63 bytes) into a denied table's name
+                "SELECT * FROM ÉMAILS",
+                "SELECT * FROM public.ÉMAILS e JOIN users u ON u.id = e.id",
+                "SELECT * FROM \"Émails\"",
+                "SELECT * FROM contact_details_of_customers_who_asked_not_to_be_contacted_at_all",
+                "SELECT * FROM PUBLIC.CONTACT_DETAILS_OF_CUSTOMERS_WHO_ASKED_NOT_TO_BE_CONTACTED_AT_ALL_TIMES",
                 // search_path games
                 "SET search_path = secret",
                 "SET search_path TO secret, public; SELECT * FROM keys",
@@ -192,6 +213,10 @@ class BypassCorpusTest {
                 "SELECT u.id, count(*) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY u.id",
                 "WITH recent AS (SELECT * FROM orders WHERE created > now() - interval '1 day') SELECT * FROM recent",
                 "SELECT * FROM users WHERE id = $1",
+                "SELECT * FROM émails", // another table: the server does not fold É to é
+                "WITH payroll AS (SELECT 1 AS a) SELECT * FROM payroll",
+                "WITH RECURSIVE a AS (SELECT * FROM payroll), payroll AS (SELECT 1) SELECT * FROM a",
+                "SELECT * FROM (TABLE users) u",
                 "SELECT * FROM users WHERE name OPERATOR(pg_catalog.~) '^a' COLLATE pg_catalog.default",
                 "SELECT 1" + " ".repeat(100_000) + " FROM users"
         ).map(Arguments::of);

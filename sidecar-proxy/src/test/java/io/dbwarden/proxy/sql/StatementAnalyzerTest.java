@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -111,6 +112,45 @@ class StatementAnalyzerTest {
         try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
             return analyzer.analyzeNow(info(sql)).withoutWhere();
         }
+    }
+
+    private static List<String> tables(String sql) {
+        try (StatementAnalyzer analyzer = new StatementAnalyzer(100, 1 << 20, 1000, 1)) {
+            StatementAnalysis a = analyzer.analyzeNow(info(sql));
+            assertThat(a.tablesComplete()).as(sql).isTrue();
+            return a.tables().stream().map(StatementAnalysis.QualifiedName::toString).toList();
+        }
+    }
+
+    /**
+     * The tables are the parser's and the lexer's: JSqlParser parses these without error but leaves a table out, and
+     * drops every name some WITH query has, wherever that query is visible. A name read where a WITH query of its
+     * name is visible is that query; read elsewhere, or written to, it is the table.
+     */
+    @Test
+    void tablesAParserLeavesOutAreKeptAndWithQueriesAreResolvedByScope() {
+        assertThat(tables("SELECT * FROM users WHERE a = ALL (ARRAY(TABLE keys))")).containsExactlyInAnyOrder(
+                "users", "keys");
+        assertThat(tables("SELECT * FROM (TABLE keys) k")).containsExactly("keys");
+        assertThat(tables("SELECT position('a' IN (SELECT v FROM keys))")).containsExactly("keys");
+        assertThat(tables("SELECT * FROM XMLTABLE('/x' PASSING (SELECT v FROM keys) COLUMNS a int)"))
+                .containsExactly("keys");
+        // outside the WITH query's scope, before it (not RECURSIVE), as a write's target: the table
+        assertThat(tables("SELECT * FROM keys, (WITH keys AS (SELECT 1) SELECT * FROM keys) s")).containsExactly("keys");
+        assertThat(tables("WITH a AS (SELECT * FROM keys), keys AS (SELECT 1) SELECT * FROM a")).containsExactly("keys");
+        assertThat(tables("WITH keys AS (SELECT 1) DELETE FROM keys")).containsExactly("keys");
+        assertThat(tables("WITH keys AS (SELECT 1) INSERT INTO keys SELECT * FROM keys")).containsExactly("keys");
+        assertThat(tables("WITH keys AS (SELECT 1) SELECT * FROM public.keys")).containsExactly("public.keys");
+        // in its scope: the WITH query
+        assertThat(tables("WITH keys AS (SELECT 1) SELECT * FROM keys")).isEmpty();
+        assertThat(tables("WITH RECURSIVE a AS (SELECT * FROM keys), keys AS (SELECT 1) SELECT * FROM a")).isEmpty();
+        assertThat(tables("WITH k(a) AS NOT MATERIALIZED (SELECT 1) SELECT * FROM k JOIN (TABLE k) j ON true"))
+                .isEmpty();
+        assertThat(tables("WITH x AS (SELECT email FROM customers) UPDATE tickets SET note = x.email FROM x"))
+                .containsExactlyInAnyOrder("tickets", "customers");
+        // names as the server keeps them: ASCII letters folded, cut to 63 bytes
+        assertThat(tables("SELECT * FROM ÉMAILS JOIN \"Émails\" ON true")).containsExactly("Émails");
+        assertThat(tables("SELECT * FROM " + "T".repeat(70))).containsExactly("t".repeat(63));
     }
 
     @Test
