@@ -392,6 +392,9 @@ public final class StatementClassifier {
         }
     }
 
+    /** The token where the statement an EXPLAIN explains starts; -1 when none. */
+    private int explained = -1;
+
     private void classifyExplain(int i, int end) {
         int j = i + 1;
         if (j < end && t.get(j).isSymbol("(")) {
@@ -405,6 +408,7 @@ public final class StatementClassifier {
             problem = "EXPLAIN without a statement";
             return;
         }
+        explained = j;
         if (hasWord(i + 1, j, "analyze") || hasWord(i + 1, j, "analyse")) {
             rowsUncounted = true; // EXPLAIN ANALYZE runs the statement; its tag says EXPLAIN, not the rows changed
         }
@@ -573,9 +577,10 @@ public final class StatementClassifier {
                 checkWhere(i);
             }
             if (tok.isWord("table") && i + 1 < t.size() && tableCommand(i)) {
-                QualifiedName read = nameAt(i + 1, t.size());
+                int n = t.get(i + 1).isWord("only") ? i + 2 : i + 1;
+                QualifiedName read = nameAt(n, t.size());
                 if (read != null) {
-                    addTable(read, i + 1); // TABLE name: SELECT * FROM name
+                    addTable(read, n); // TABLE [ONLY] name: SELECT * FROM [ONLY] name
                 }
             }
             if (tok.isWord("using") && i + 1 < t.size() && mergeSource(i)) {
@@ -660,7 +665,7 @@ public final class StatementClassifier {
      * TABLE source}; not CREATE/ALTER/DROP/TRUNCATE/LOCK TABLE, nor ON TABLE of GRANT and COMMENT.
      */
     private boolean tableCommand(int i) {
-        if (i == 0) {
+        if (i == 0 || i == explained) {
             return true;
         }
         SqlToken p = t.get(i - 1);

@@ -148,6 +148,12 @@ class StatementAnalyzerTest {
                 .isEmpty();
         assertThat(tables("WITH x AS (SELECT email FROM customers) UPDATE tickets SET note = x.email FROM x"))
                 .containsExactlyInAnyOrder("tickets", "customers");
+        // the lexer's own list has TABLE's table after EXPLAIN's options and after ONLY
+        for (String sql : List.of("EXPLAIN ANALYZE TABLE secret.keys", "EXPLAIN (ANALYZE, BUFFERS) TABLE secret.keys",
+                "TABLE ONLY secret.keys", "SELECT * FROM users UNION TABLE ONLY secret.keys")) {
+            assertThat(StatementClassifier.classify(SqlLexer.tokenize(sql, true)).tables()).as(sql)
+                    .contains(new StatementAnalysis.QualifiedName("secret", "keys"));
+        }
         // names as the server keeps them: ASCII letters folded, cut to 63 bytes
         assertThat(tables("SELECT * FROM ÉMAILS JOIN \"Émails\" ON true")).containsExactly("Émails");
         assertThat(tables("SELECT * FROM " + "T".repeat(70))).containsExactly("t".repeat(63));
