@@ -34,7 +34,8 @@ final class PolicyDecision {
         }
         String detail = a.classified() && !a.tablesComplete()
                 ? "The proxy could not list every table this statement uses (its SQL parser does not understand the "
-                + "statement, or it reads a cursor or prepared statement the proxy did not see defined), so rules "
+                + "statement, it reads a cursor or prepared statement the proxy did not see defined, or it acts on "
+                + "every table of a schema, role or tablespace), so rules "
                 + "that name tables treat it as possibly using any table: allow rules do not match it, deny rules do."
                 : null;
         CompiledRule.Via via = rule == null ? null : rule.matchedThrough(a, policy.defaultSchema(), ancestry);

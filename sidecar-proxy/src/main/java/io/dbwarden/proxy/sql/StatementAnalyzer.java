@@ -141,6 +141,7 @@ public final class StatementAnalyzer implements AutoCloseable {
                         tables = union(union(parsed.get(), c.relations()), copyTable(c));
                     }
                 }
+                complete &= !c.tablesUnlisted();
                 Set<StatementKind> kinds = complete && tables.isEmpty() && settingsQuery(statement, c)
                         ? Set.of(StatementKind.SET) : c.kinds();
                 result = new StatementAnalysis(true, kinds, tables, complete, c.functions(), c.withoutWhere(),

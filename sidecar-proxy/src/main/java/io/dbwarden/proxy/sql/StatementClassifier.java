@@ -66,6 +66,8 @@ public final class StatementClassifier {
     private String changedSetting;
     /** See {@link StatementAnalysis#rowsUncounted()}. */
     private boolean rowsUncounted;
+    /** See {@link Result#tablesUnlisted()}. */
+    private boolean tablesUnlisted;
     /** See {@link Result#bodyParts()}. */
     private final List<Result.Part> bodyParts = new ArrayList<>();
 
@@ -82,13 +84,16 @@ public final class StatementClassifier {
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
                          boolean changesSearchPath, boolean changesReadOnly, String problem, int innerFrom,
                          int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting,
-                         String changedSetting, List<Part> bodyParts, List<QualifiedName> relations) {
+                         String changedSetting, List<Part> bodyParts, List<QualifiedName> relations,
+                         boolean tablesUnlisted) {
         /*
          * relations: the names in tables that are tables, not WITH queries - every place a name was read from is
          * looked up among the WITH queries visible there, as the server resolves it: an unqualified name in FROM,
          * JOIN, USING or TABLE names a WITH query of an enclosing WITH when one of that name is visible there (a
          * non-recursive WITH query sees only those before it, the main statement all of them); anywhere else, and
          * as the target of a write, it names a table.
+         * tablesUnlisted: the statement acts on every table of a schema, role or tablespace (DROP SCHEMA, GRANT ...
+         * ON ALL TABLES IN SCHEMA, DROP OWNED, ...): no list of names is complete.
          */
         public boolean classified() {
             return problem == null;
@@ -115,7 +120,7 @@ public final class StatementClassifier {
                 c.copyProgram, c.copyServerFile, c.changesSearchPath, c.changesReadOnly, c.problem,
                 inner ? tokens.get(c.innerStart).start() : -1, inner ? tokens.get(c.innerEnd - 1).end() : -1,
                 c.roleChange, c.rowsUncounted, c.protectedSetting, c.changedSetting, List.copyOf(c.bodyParts),
-                List.copyOf(c.relations));
+                List.copyOf(c.relations), c.tablesUnlisted);
     }
 
     private void run() {
@@ -163,12 +168,27 @@ public final class StatementClassifier {
                 kinds.add(StatementKind.MERGE);
                 checkMergeScope(i, end);
             }
-            case "create" -> classifyCreate(i, end);
-            case "alter" -> kinds.add(StatementKind.ALTER);
-            case "drop" -> kinds.add(StatementKind.DROP);
+            case "create" -> {
+                checkUnlistedTables(i, end);
+                classifyCreate(i, end);
+            }
+            case "alter" -> {
+                kinds.add(StatementKind.ALTER);
+                checkUnlistedTables(i, end);
+            }
+            case "drop" -> {
+                kinds.add(StatementKind.DROP);
+                checkUnlistedTables(i, end);
+            }
             case "truncate" -> kinds.add(StatementKind.TRUNCATE);
-            case "grant" -> kinds.add(StatementKind.GRANT);
-            case "revoke" -> kinds.add(StatementKind.REVOKE);
+            case "grant" -> {
+                kinds.add(StatementKind.GRANT);
+                checkUnlistedTables(i, end);
+            }
+            case "revoke" -> {
+                kinds.add(StatementKind.REVOKE);
+                checkUnlistedTables(i, end);
+            }
             case "copy" -> classifyCopy(i, end);
             case "call" -> kinds.add(StatementKind.CALL);
             case "do" -> kinds.add(StatementKind.DO);
@@ -196,8 +216,31 @@ public final class StatementClassifier {
                 cursorRead = i == 0;
             }
             case "listen", "unlisten", "notify", "vacuum", "analyze", "analyse", "cluster", "reindex", "checkpoint",
-                 "refresh", "lock", "load", "import", "comment", "security", "reassign" -> kinds.add(StatementKind.OTHER);
+                 "refresh", "lock", "load", "import", "comment", "security", "reassign" -> {
+                kinds.add(StatementKind.OTHER);
+                checkUnlistedTables(i, end);
+            }
             default -> problem = "unknown statement keyword '" + first.text().toUpperCase() + "'";
+        }
+    }
+
+    /**
+     * Statements that act on every table of a schema, of a role or of a tablespace, which they do not name: DROP
+     * SCHEMA (CASCADE drops its tables), ALTER SCHEMA (a rename moves them all), GRANT/REVOKE ... ON ALL TABLES IN
+     * SCHEMA or ON SCHEMA, ALTER DEFAULT PRIVILEGES, CREATE PUBLICATION ... FOR ALL TABLES / TABLES IN SCHEMA, DROP
+     * OWNED, REASSIGN OWNED, ALTER TABLE ALL IN TABLESPACE, IMPORT FOREIGN SCHEMA. Their tables cannot be listed.
+     */
+    private void checkUnlistedTables(int i, int end) {
+        String first = t.get(i).text();
+        String second = i + 1 < end && t.get(i + 1).kind() == SqlToken.Kind.WORD ? t.get(i + 1).text() : "";
+        boolean grants = first.equals("grant") || first.equals("revoke");
+        if ((first.equals("drop") && (second.equals("schema") || second.equals("owned")))
+                || (first.equals("alter") && (second.equals("schema") || second.equals("default")))
+                || first.equals("reassign") || (first.equals("import") && second.equals("foreign"))
+                || hasSequence(i, end, "in", "schema") || hasSequence(i, end, "all", "tables")
+                || (hasSequence(i, end, "all", "in") && hasSequence(i, end, "in", "tablespace"))
+                || (grants && hasSequence(i, end, "on", "schema"))) {
+            tablesUnlisted = true;
         }
     }
 
@@ -591,7 +634,8 @@ public final class StatementClassifier {
                 }
             }
             if (tok.kind() == SqlToken.Kind.WORD && List.of("from", "join", "into", "update", "truncate", "lock")
-                    .contains(tok.text()) && i + 1 < t.size() && !cursorRead && !operandFrom(i)) {
+                    .contains(tok.text()) && i + 1 < t.size() && !cursorRead && !operandFrom(i)
+                    && !(tok.text().equals("from") && t.get(0).isWord("revoke"))) { // REVOKE ... FROM role
                 int n = i + 1;
                 if (tok.text().equals("from") || tok.text().equals("join")) {
                     n = joinTreeStart(n); // FROM (a JOIN b ON ...): the first table of a parenthesized join
