@@ -169,8 +169,8 @@ public final class StatementAnalyzer implements AutoCloseable {
     }
 
     /**
-     * The text JSqlParser reads: the wrapped query of a wrapper, with {@code OPERATOR(schema.op)} written as a plain
-     * operator (JSqlParser does not know that syntax; which operator it is does not change the tables).
+     * The text JSqlParser reads: the wrapped query of a wrapper, with the PostgreSQL syntax JSqlParser does not know
+     * rewritten (see {@link #forParser(StatementInfo, int, int)}).
      */
     static String forParser(StatementInfo statement, StatementClassifier.Result c) {
         String text = statement.text();
@@ -193,28 +193,75 @@ public final class StatementAnalyzer implements AutoCloseable {
         return Optional.of(tables);
     }
 
-    /** The characters {@code from}-{@code to} of the statement, with OPERATOR(...) syntax as a plain operator. */
-    private static String forParser(StatementInfo statement, int from, int to) {
+    /**
+     * The characters {@code from}-{@code to} of the statement, rewritten where JSqlParser does not know PostgreSQL's
+     * syntax, in ways that neither add nor remove a name of a relation: {@code OPERATOR(schema.op)} as a plain
+     * operator, {@code COLLATE name} left out, {@code ONLY} before a table left out, the TABLE command of a subquery
+     * or set operation as {@code SELECT * FROM}, an empty select list ({@code SELECT FROM t}) as {@code SELECT 1},
+     * and a {@code U&"..."} identifier as the plain quoted name the lexer decoded. Without them common statements
+     * ({@code SELECT name COLLATE "C" FROM t}, {@code DELETE FROM ONLY t}) count as having an incomplete table list.
+     */
+    static String forParser(StatementInfo statement, int from, int to) {
         String text = statement.text();
-        if (!statement.normalized().contains("operator")) {
-            return text.substring(from, to);
-        }
         List<SqlToken> t = statement.tokens();
-        StringBuilder sb = new StringBuilder(to - from);
+        StringBuilder sb = null;
         int copied = from;
         for (int i = 0; i < t.size(); i++) {
-            if (t.get(i).start() < from || t.get(i).end() > to) {
+            SqlToken tok = t.get(i);
+            if (tok.start() < from || tok.end() > to) {
                 continue;
             }
+            String replacement = null;
+            int last = i; // the last token the replacement stands for
             int close = StatementClassifier.operatorSyntaxEnd(t, i);
             if (close > 0) {
-                sb.append(text, copied, t.get(i).start()).append('=');
-                copied = t.get(close).end();
-                i = close;
+                replacement = "=";
+                last = close;
+            } else if (tok.isWord("collate") && i + 1 < t.size() && isName(t.get(i + 1))) {
+                last = i + 1;
+                while (last + 2 < t.size() && t.get(last + 1).isSymbol(".") && isName(t.get(last + 2))) {
+                    last += 2;
+                }
+                replacement = " ";
+            } else if (tok.isWord("only") && i > 0 && i + 1 < t.size() && isName(t.get(i + 1))
+                    && keyword(t.get(i - 1), ONLY_AFTER)) {
+                replacement = " ";
+            } else if (tok.isWord("table") && i > 0 && i + 1 < t.size() && isName(t.get(i + 1))
+                    && t.get(i - 1).start() >= from && keyword(t.get(i - 1), TABLE_COMMAND_AFTER)) {
+                replacement = "SELECT * FROM";
+            } else if (tok.isWord("select") && i + 1 < t.size() && t.get(i + 1).isWord("from")) {
+                replacement = "SELECT 1";
+            } else if (tok.kind() == SqlToken.Kind.QUOTED_IDENT && text.regionMatches(true, tok.start(), "u&", 0, 2)) {
+                replacement = "\"" + tok.text().replace("\"", "\"\"") + "\"";
+            }
+            if (replacement != null && t.get(last).end() <= to) {
+                if (sb == null) {
+                    sb = new StringBuilder(to - from + 16);
+                }
+                sb.append(text, copied, tok.start()).append(replacement);
+                copied = t.get(last).end();
+                i = last;
             }
         }
-        return sb.append(text, copied, to).toString();
+        return sb == null ? text.substring(from, to) : sb.append(text, copied, to).toString();
     }
+
+    /** A keyword or punctuation among {@code words} (not a quoted name or a string that reads the same). */
+    private static boolean keyword(SqlToken tok, Set<String> words) {
+        return (tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.SYMBOL) && words.contains(tok.text());
+    }
+
+    private static boolean isName(SqlToken tok) {
+        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+    }
+
+    /** Words (and symbols) ONLY may follow when it stands before a table's name. */
+    private static final Set<String> ONLY_AFTER = Set.of("from", "join", "update", ",", "using", "on", "table",
+            "truncate", "into");
+
+    /** What the TABLE command follows where it stands for a query (a subquery, a part of a set operation). */
+    private static final Set<String> TABLE_COMMAND_AFTER = Set.of("(", "union", "intersect", "except", "all",
+            "distinct", "as");
 
     private static List<QualifiedName> copyTable(StatementClassifier.Result c) {
         return c.kinds().contains(StatementKind.COPY) ? c.tables() : List.of();

@@ -85,10 +85,13 @@ class PolicyTablesFuzzTest {
                 s.execute("DROP TABLE IF EXISTS public.fz_a, public.fz_b, public.\"Fz_Émail\", public." + LONG);
             }
         }
+        System.out.printf("policy tables fuzz: seed %d, %d queries, %d run by the server, %d listed completely%n",
+                seed, queries, ran, ran - incomplete);
         assertThat(ran).as("queries the server ran").isGreaterThan(queries / 2);
-        // the others fail closed (JSqlParser does not parse many TABLE and VALUES forms), but most must be checked
+        // the others fail closed (JSqlParser does not parse VALUES in set operations, XMLTABLE, ...), but most must
+        // be listed: allow rules never match an incomplete list
         assertThat(ran - incomplete).as("queries the proxy listed completely (of %d run)", ran)
-                .isGreaterThan(ran / 3);
+                .isGreaterThan(ran * 3 / 4);
     }
 
     /** The relations (schema.name, as QualifiedName prints them) the server resolved the query's names to. */
