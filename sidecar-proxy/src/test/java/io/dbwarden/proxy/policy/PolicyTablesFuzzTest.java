@@ -29,7 +29,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * table reads where parsers lose them: scalar and ARRAY subqueries, TABLE, function arguments written with FROM or
  * IN, XMLTABLE, LATERAL, set operations, WITH queries named like tables in and out of their scope, names spelt in
  * other case, quoted, qualified or longer than the server keeps. Queries the server rejects are skipped, but most
- * must run. Seed and count: {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}.
+ * must run. Writes the same way, with the relations their plans scan or change as the server's list. Seed and count:
+ * {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}.
  */
 class PolicyTablesFuzzTest {
     /** 63 bytes: the server keeps this much of any longer name. */
@@ -45,30 +46,52 @@ class PolicyTablesFuzzTest {
 
     @Test
     void everyTableTheServerReadsIsListedOrTheListIsIncomplete() throws Exception {
+        run("reads", () -> query(2), PolicyTablesFuzzTest::viewReads);
+    }
+
+    /**
+     * Writes (INSERT ... SELECT, UPDATE ... FROM, DELETE ... USING, MERGE, writing WITH queries, ON CONFLICT), with
+     * the server's list from their plan ({@code EXPLAIN (VERBOSE, FORMAT JSON)}, not run): every relation the plan
+     * scans or changes. The planner may leave out what it proves unneeded, never adds a relation the statement does
+     * not name (the tables here have no partitions, children or views).
+     */
+    @Test
+    void everyTableAWriteTouchesIsListedOrTheListIsIncomplete() throws Exception {
+        run("writes", this::write, PolicyTablesFuzzTest::planRelations);
+    }
+
+    private interface ServerList {
+        /** The relations the server resolved the statement's names to; null when it rejects the statement. */
+        Set<String> of(Statement s, String sql) throws SQLException;
+    }
+
+    private void run(String what, Supplier<String> statements, ServerList server) throws Exception {
         int queries = Integer.getInteger("dbwarden.fuzz.queries", 600);
         long seed = Long.getLong("dbwarden.fuzz.seed", 20261206L);
         int ran = 0;
         int incomplete = 0;
+        int touching = 0;
         try (Connection c = EmbeddedPg.get().direct(EmbeddedPg.DATABASE); Statement s = c.createStatement();
              StatementAnalyzer analyzer = new StatementAnalyzer(10_000, 1 << 20, 5_000, 1)) {
             s.execute("DROP SCHEMA IF EXISTS fz_sec CASCADE");
             s.execute("CREATE SCHEMA fz_sec");
             for (String t : TABLES) {
                 s.execute("DROP TABLE IF EXISTS " + t);
-                s.execute("CREATE TABLE " + t + " (v int)");
+                s.execute("CREATE TABLE " + t + " (v int PRIMARY KEY)");
                 s.execute("INSERT INTO " + t + " VALUES (1)");
             }
             try {
                 for (int q = 0; q < queries; q++) {
-                    String sql = query(2);
+                    String sql = statements.get();
                     if (random.nextInt(4) == 0) {
                         sql = SqlSqueeze.squeeze(sql);
                     }
-                    Set<String> read = serverReads(s, sql);
-                    if (read == null) {
+                    Set<String> touched = server.of(s, sql);
+                    if (touched == null) {
                         continue; // the server rejects it
                     }
                     ran++;
+                    touching += touched.isEmpty() ? 0 : 1;
                     StatementAnalysis a = analyzer.analyzeNow(StatementInfo.of(SqlText.split(sql, true).get(0)));
                     if (!a.classified() || !a.tablesComplete()) {
                         incomplete++;
@@ -78,24 +101,67 @@ class PolicyTablesFuzzTest {
                     for (StatementAnalysis.QualifiedName n : a.tables()) {
                         listed.add(n.inSchema("public").toString());
                     }
-                    assertThat(listed).as("seed %d, query %d: %s", seed, q, sql).containsAll(read);
+                    assertThat(listed).as("seed %d, %s %d: %s", seed, what, q, sql).containsAll(touched);
                 }
             } finally {
                 s.execute("DROP SCHEMA fz_sec CASCADE");
                 s.execute("DROP TABLE IF EXISTS public.fz_a, public.fz_b, public.\"Fz_Émail\", public." + LONG);
             }
         }
-        System.out.printf("policy tables fuzz: seed %d, %d queries, %d run by the server, %d listed completely%n",
-                seed, queries, ran, ran - incomplete);
-        assertThat(ran).as("queries the server ran").isGreaterThan(queries / 2);
+        System.out.printf("policy tables fuzz (%s): seed %d, %d statements, %d run by the server, %d listed "
+                + "completely%n", what, seed, queries, ran, ran - incomplete);
+        assertThat(ran).as("statements the server ran").isGreaterThan(queries / 2);
+        assertThat(touching).as("statements the server says touch a table (of %d run)", ran).isGreaterThan(ran / 2);
         // the others fail closed (JSqlParser does not parse VALUES in set operations, XMLTABLE, ...), but most must
         // be listed: allow rules never match an incomplete list
-        assertThat(ran - incomplete).as("queries the proxy listed completely (of %d run)", ran)
+        assertThat(ran - incomplete).as("statements the proxy listed completely (of %d run)", ran)
                 .isGreaterThan(ran * 3 / 4);
     }
 
+    private static final java.util.regex.Pattern PLAN_RELATION = java.util.regex.Pattern.compile(
+            "\"Relation Name\": \"((?:[^\"\\\\]|\\\\.)*)\",\\s*\"Schema\": \"((?:[^\"\\\\]|\\\\.)*)\"");
+
+    /** The relations the statement's plan scans or changes. */
+    private static Set<String> planRelations(Statement s, String sql) throws SQLException {
+        String plan;
+        try (ResultSet rs = s.executeQuery("EXPLAIN (VERBOSE, FORMAT JSON) " + sql)) {
+            rs.next();
+            plan = rs.getString(1);
+        } catch (SQLException e) {
+            return null;
+        }
+        Set<String> touched = new TreeSet<>();
+        java.util.regex.Matcher m = PLAN_RELATION.matcher(plan);
+        while (m.find()) {
+            touched.add(new StatementAnalysis.QualifiedName(m.group(2), m.group(1)).toString());
+        }
+        return touched;
+    }
+
+    /** A write whose other parts may read tables. */
+    private String write() {
+        String target = table().replace("ONLY ", "");
+        return pick(
+                () -> "INSERT INTO " + target + " " + query(1) + " ON CONFLICT DO NOTHING",
+                () -> "INSERT INTO " + target + " (v) VALUES (" + expr(1) + ") ON CONFLICT (v) DO UPDATE SET v = "
+                        + expr(0),
+                () -> "UPDATE " + table() + " SET v = " + expr(1) + " WHERE " + condition(1),
+                () -> "UPDATE " + table() + " t SET v = s.v FROM " + from(1) + " WHERE t.v = s.v",
+                () -> "DELETE FROM " + table() + " WHERE " + condition(1),
+                () -> "DELETE FROM " + table() + " t USING " + from(1) + " WHERE t.v = " + expr(0),
+                () -> "MERGE INTO " + target + " t USING (" + query(1) + ") s ON t.v = s.v WHEN MATCHED THEN "
+                        + "UPDATE SET v = " + expr(0) + " WHEN NOT MATCHED THEN INSERT VALUES (s.v)",
+                () -> "WITH d AS (DELETE FROM " + table() + " WHERE " + condition(0) + " RETURNING v) "
+                        + pick(() -> "SELECT v FROM d", () -> "INSERT INTO " + target + " SELECT v + 100 FROM d",
+                                () -> "UPDATE " + table() + " SET v = v WHERE v IN (TABLE d)"),
+                () -> "WITH " + pick(() -> "fz_a", () -> "fz_b", () -> "w") + " AS (" + query(1) + ") "
+                        + pick(() -> "INSERT INTO fz_a SELECT v + 100 FROM fz_b ON CONFLICT DO NOTHING",
+                                () -> "DELETE FROM fz_a WHERE v IN (SELECT v FROM fz_b)",
+                                () -> "UPDATE fz_b SET v = v WHERE EXISTS (TABLE fz_a)"));
+    }
+
     /** The relations (schema.name, as QualifiedName prints them) the server resolved the query's names to. */
-    private static Set<String> serverReads(Statement s, String sql) throws SQLException {
+    private static Set<String> viewReads(Statement s, String sql) throws SQLException {
         try {
             s.execute("CREATE TEMP VIEW fz_probe AS " + sql);
         } catch (SQLException e) {
