@@ -29,7 +29,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * table reads where parsers lose them: scalar and ARRAY subqueries, TABLE, function arguments written with FROM or
  * IN, XMLTABLE, LATERAL, set operations, WITH queries named like tables in and out of their scope, names spelt in
  * other case, quoted, qualified or longer than the server keeps. Queries the server rejects are skipped, but most
- * must run. Writes the same way, with the relations their plans scan or change as the server's list. Seed and count:
+ * must run. Writes the same way, with the relations their plans scan or change as the server's list, and the kinds
+ * of change the plan makes (INSERT, UPDATE, DELETE, MERGE) among the statement's kinds. Seed and count:
  * {@code -Ddbwarden.fuzz.seed}, {@code -Ddbwarden.fuzz.queries}.
  */
 class PolicyTablesFuzzTest {
@@ -61,7 +62,10 @@ class PolicyTablesFuzzTest {
     }
 
     private interface ServerList {
-        /** The relations the server resolved the statement's names to; null when it rejects the statement. */
+        /**
+         * The relations the server resolved the statement's names to, and {@code kind:KIND} for each kind of change
+         * it makes; null when it rejects the statement.
+         */
         Set<String> of(Statement s, String sql) throws SQLException;
     }
 
@@ -93,11 +97,18 @@ class PolicyTablesFuzzTest {
                     ran++;
                     touching += touched.isEmpty() ? 0 : 1;
                     StatementAnalysis a = analyzer.analyzeNow(StatementInfo.of(SqlText.split(sql, true).get(0)));
+                    Set<String> listed = new TreeSet<>();
+                    for (io.dbwarden.api.v1alpha1.StatementKind k : a.kinds()) {
+                        listed.add("kind:" + k);
+                    }
+                    if (a.classified()) { // the kinds of change, whether or not the tables could be listed
+                        assertThat(listed).as("seed %d, %s %d: %s", seed, what, q, sql)
+                                .containsAll(touched.stream().filter(t -> t.startsWith("kind:")).toList());
+                    }
                     if (!a.classified() || !a.tablesComplete()) {
                         incomplete++;
                         continue;
                     }
-                    Set<String> listed = new TreeSet<>();
                     for (StatementAnalysis.QualifiedName n : a.tables()) {
                         listed.add(n.inSchema("public").toString());
                     }
@@ -121,7 +132,10 @@ class PolicyTablesFuzzTest {
     private static final java.util.regex.Pattern PLAN_RELATION = java.util.regex.Pattern.compile(
             "\"Relation Name\": \"((?:[^\"\\\\]|\\\\.)*)\",\\s*\"Schema\": \"((?:[^\"\\\\]|\\\\.)*)\"");
 
-    /** The relations the statement's plan scans or changes. */
+    private static final java.util.regex.Pattern PLAN_OPERATION = java.util.regex.Pattern.compile(
+            "\"Operation\": \"(Insert|Update|Delete|Merge)\"");
+
+    /** The relations the statement's plan scans or changes, and the kinds of its changes. */
     private static Set<String> planRelations(Statement s, String sql) throws SQLException {
         String plan;
         try (ResultSet rs = s.executeQuery("EXPLAIN (VERBOSE, FORMAT JSON) " + sql)) {
@@ -134,6 +148,10 @@ class PolicyTablesFuzzTest {
         java.util.regex.Matcher m = PLAN_RELATION.matcher(plan);
         while (m.find()) {
             touched.add(new StatementAnalysis.QualifiedName(m.group(2), m.group(1)).toString());
+        }
+        m = PLAN_OPERATION.matcher(plan);
+        while (m.find()) {
+            touched.add("kind:" + m.group(1).toUpperCase(java.util.Locale.ROOT));
         }
         return touched;
     }
