@@ -79,6 +79,12 @@ public final class StatementClassifier {
      * Result of token classification; tables found here are a lower bound (see {@link SqlParserTables}).
      * {@code innerFrom}/{@code innerTo} are the character offsets of the query a wrapping statement runs (DECLARE
      * ... FOR q, PREPARE n AS q, COPY (q) TO), -1 when the statement is not such a wrapper.
+     * {@code relations} are the names in {@code tables} that are tables, not WITH queries: each place a name is read
+     * is resolved as the server resolves it - an unqualified name in FROM, JOIN, USING or TABLE is a WITH query of
+     * an enclosing WITH when one of that name is visible there (a non-recursive WITH query sees only those before it,
+     * the main statement all of them); anywhere else, and as the target of a write, it is a table.
+     * {@code tablesUnlisted}: the statement acts on every table of a schema, role or tablespace (DROP SCHEMA, GRANT
+     * ... ON ALL TABLES IN SCHEMA, DROP OWNED, ...), so no list of names is complete.
      */
     public record Result(Set<StatementKind> kinds, List<QualifiedName> tables, List<QualifiedName> functions,
                          boolean withoutWhere, boolean copyProgram, boolean copyServerFile,
@@ -86,15 +92,6 @@ public final class StatementClassifier {
                          int innerTo, String roleChange, boolean rowsUncounted, String protectedSetting,
                          String changedSetting, List<Part> bodyParts, List<QualifiedName> relations,
                          boolean tablesUnlisted) {
-        /*
-         * relations: the names in tables that are tables, not WITH queries - every place a name was read from is
-         * looked up among the WITH queries visible there, as the server resolves it: an unqualified name in FROM,
-         * JOIN, USING or TABLE names a WITH query of an enclosing WITH when one of that name is visible there (a
-         * non-recursive WITH query sees only those before it, the main statement all of them); anywhere else, and
-         * as the target of a write, it names a table.
-         * tablesUnlisted: the statement acts on every table of a schema, role or tablespace (DROP SCHEMA, GRANT ...
-         * ON ALL TABLES IN SCHEMA, DROP OWNED, ...): no list of names is complete.
-         */
         public boolean classified() {
             return problem == null;
         }
@@ -647,7 +644,7 @@ public final class StatementClassifier {
                 int after = nameEnd(n, t.size());
                 // a name followed by '(' is a function (FROM f(x)), but after INTO its column list
                 if (name != null && (tok.text().equals("into") || !(after < t.size() && t.get(after).isSymbol("(")))) {
-                    // what INTO, UPDATE, TRUNCATE, LOCK and DELETE FROM name is always a table
+                    // what INTO, UPDATE, TRUNCATE, LOCK and DELETE FROM name is always a table, never a WITH query
                     boolean read = tok.text().equals("join")
                             || (tok.text().equals("from") && !(i > 0 && t.get(i - 1).isWord("delete")));
                     addTable(name, read ? n : -1);
