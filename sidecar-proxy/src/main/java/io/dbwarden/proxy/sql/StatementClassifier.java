@@ -282,13 +282,7 @@ public final class StatementClassifier {
             int bodyClose = matching(t, bodyOpen, end);
             parts.add(new int[] {bodyOpen + 1, bodyClose});
             // after the body: ',' starts the next CTE; a statement keyword starts the main statement
-            int k = bodyClose + 1;
-            while (k < end && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
-                if (t.get(k).isSymbol("(")) {
-                    k = matching(t, k, end);
-                }
-                k++;
-            }
+            int k = afterWithQuery(t, bodyClose, end);
             if (k >= end) {
                 return withMain(parts, -1, end);
             }
@@ -299,6 +293,26 @@ public final class StatementClassifier {
             return withMain(parts, k, end);
         }
         return parts.isEmpty() ? parts : withMain(parts, -1, end);
+    }
+
+    /**
+     * The token after the body of a WITH query that closes at {@code close}: past its SEARCH and CYCLE clauses (their
+     * column lists have commas of their own: {@code SEARCH DEPTH FIRST BY a, b SET ord}), at the ',' before the next
+     * WITH query or at the main statement; {@code end} when neither follows.
+     */
+    private static int afterWithQuery(List<SqlToken> t, int close, int end) {
+        int k = close + 1;
+        while (k < end && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
+            if (t.get(k).isWord("search") || t.get(k).isWord("cycle")) {
+                while (k + 1 < end && !t.get(k + 1).isWord("set")) {
+                    k++; // the column list, up to SET
+                }
+            } else if (t.get(k).isSymbol("(")) {
+                k = matching(t, k, end);
+            }
+            k++;
+        }
+        return k;
     }
 
     private static List<int[]> withMain(List<int[]> parts, int main, int end) {
@@ -881,13 +895,7 @@ public final class StatementClassifier {
             names.add(name.text());
             bodies.add(new int[] {k + 1, close});
             // after the body: SEARCH/CYCLE clauses, then ',' and the next query or the main statement
-            k = close + 1;
-            while (k < to && !t.get(k).isSymbol(",") && !isStatementStart(t.get(k))) {
-                if (t.get(k).isSymbol("(")) {
-                    k = matching(k, to);
-                }
-                k++;
-            }
+            k = afterWithQuery(t, close, to);
             if (k < to && t.get(k).isSymbol(",")) {
                 j = k + 1;
                 continue;

@@ -148,6 +148,23 @@ class StatementAnalyzerTest {
                 .isEmpty();
         assertThat(tables("WITH x AS (SELECT email FROM customers) UPDATE tickets SET note = x.email FROM x"))
                 .containsExactlyInAnyOrder("tickets", "customers");
+        // SEARCH and CYCLE clauses list columns with commas of their own; the WITH queries after them are still seen
+        for (String sql : List.of(
+                "WITH RECURSIVE r(a, b) AS (SELECT 1, 2 UNION ALL SELECT a + 1, b FROM r WHERE a < 3) "
+                        + "SEARCH DEPTH FIRST BY a, b SET ord, keys AS (SELECT 1) SELECT * FROM r, keys",
+                "WITH RECURSIVE r(a, b) AS (SELECT 1, 2 UNION ALL SELECT a + 1, b FROM r WHERE a < 3) "
+                        + "CYCLE a, b SET looped TO true DEFAULT false USING path, keys AS (TABLE r) "
+                        + "SELECT * FROM keys")) {
+            StatementClassifier.Result c = StatementClassifier.classify(SqlLexer.tokenize(sql, true));
+            assertThat(c.classified()).as(sql).isTrue();
+            assertThat(c.relations()).as(sql).isEmpty();
+        }
+        StatementClassifier.Result cycle = StatementClassifier.classify(SqlLexer.tokenize(
+                "WITH RECURSIVE r(a, b) AS (SELECT 1, 2 UNION ALL SELECT a + 1, b FROM r WHERE a < 3) "
+                        + "CYCLE a, b SET looped USING path DELETE FROM keys WHERE a IN (SELECT a FROM r)", true));
+        assertThat(cycle.classified()).isTrue();
+        assertThat(cycle.kinds()).contains(StatementKind.DELETE);
+        assertThat(cycle.relations()).containsExactly(new StatementAnalysis.QualifiedName(null, "keys"));
         // the lexer's own list has TABLE's table after EXPLAIN's options and after ONLY
         for (String sql : List.of("EXPLAIN ANALYZE TABLE secret.keys", "EXPLAIN (ANALYZE, BUFFERS) TABLE secret.keys",
                 "TABLE ONLY secret.keys", "SELECT * FROM users UNION TABLE ONLY secret.keys")) {
