@@ -177,7 +177,10 @@ public final class StatementClassifier {
                 kinds.add(StatementKind.DROP);
                 checkUnlistedTables(i, end);
             }
-            case "truncate" -> kinds.add(StatementKind.TRUNCATE);
+            case "truncate" -> {
+                kinds.add(StatementKind.TRUNCATE);
+                checkUnlistedTables(i, end);
+            }
             case "grant" -> {
                 kinds.add(StatementKind.GRANT);
                 checkUnlistedTables(i, end);
@@ -225,18 +228,23 @@ public final class StatementClassifier {
      * Statements that act on every table of a schema, of a role or of a tablespace, which they do not name: DROP
      * SCHEMA (CASCADE drops its tables), ALTER SCHEMA (a rename moves them all), GRANT/REVOKE ... ON ALL TABLES IN
      * SCHEMA or ON SCHEMA, ALTER DEFAULT PRIVILEGES, CREATE PUBLICATION ... FOR ALL TABLES / TABLES IN SCHEMA, DROP
-     * OWNED, REASSIGN OWNED, ALTER TABLE ALL IN TABLESPACE, IMPORT FOREIGN SCHEMA. Their tables cannot be listed.
+     * OWNED, REASSIGN OWNED, ALTER TABLE ALL IN TABLESPACE, IMPORT FOREIGN SCHEMA; and DROP, ALTER, TRUNCATE or
+     * REVOKE with CASCADE, which also changes whatever depends on what they name (the views over a dropped table or
+     * column, the tables whose foreign keys reference a truncated one, the columns of a dropped type). Their tables
+     * cannot be listed.
      */
     private void checkUnlistedTables(int i, int end) {
         String first = t.get(i).text();
         String second = i + 1 < end && t.get(i + 1).kind() == SqlToken.Kind.WORD ? t.get(i + 1).text() : "";
         boolean grants = first.equals("grant") || first.equals("revoke");
+        boolean cascades = first.equals("drop") || first.equals("alter") || first.equals("truncate")
+                || first.equals("revoke");
         if ((first.equals("drop") && (second.equals("schema") || second.equals("owned")))
                 || (first.equals("alter") && (second.equals("schema") || second.equals("default")))
                 || first.equals("reassign") || (first.equals("import") && second.equals("foreign"))
                 || hasSequence(i, end, "in", "schema") || hasSequence(i, end, "all", "tables")
                 || (hasSequence(i, end, "all", "in") && hasSequence(i, end, "in", "tablespace"))
-                || (grants && hasSequence(i, end, "on", "schema"))) {
+                || (grants && hasSequence(i, end, "on", "schema")) || (cascades && hasWord(i, end, "cascade"))) {
             tablesUnlisted = true;
         }
     }

@@ -12,8 +12,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Statements that act on every table of a schema, a role or a tablespace name none of those tables, so no list of
- * them is complete: a rule denying a schema's tables (in a policy that allows everything else) refuses them, and says
- * why. Statements that name their tables are judged by the names.
+ * them is complete, nor is that of a statement with CASCADE (it also changes what depends on the objects it names): a
+ * rule denying a schema's tables (in a policy that allows everything else) refuses them, and says why. Statements
+ * that name their tables are judged by the names.
  */
 class SchemaWideStatementsTest {
     private static final String POLICY = """
@@ -61,7 +62,14 @@ class SchemaWideStatementsTest {
             "DROP OWNED BY alice CASCADE",
             "REASSIGN OWNED BY alice TO mallory",
             "ALTER TABLE ALL IN TABLESPACE fast SET TABLESPACE slow",
-            "IMPORT FOREIGN SCHEMA remote FROM SERVER elsewhere INTO secret"
+            "IMPORT FOREIGN SCHEMA remote FROM SERVER elsewhere INTO secret",
+            // CASCADE also changes what depends on the named objects: views, referencing tables, typed columns
+            "DROP TABLE public.scratch CASCADE",
+            "TRUNCATE public.users CASCADE",
+            "ALTER TABLE public.users DROP COLUMN nickname CASCADE",
+            "DROP TYPE public.mood CASCADE",
+            "DROP EXTENSION hstore CASCADE",
+            "REVOKE SELECT ON public.users FROM alice CASCADE"
     })
     void schemaWideStatementsAreRefused(String sql) {
         Verdict v = QueryDecisions.decide(engine, analyzer, sql);
@@ -77,6 +85,8 @@ class SchemaWideStatementsTest {
             "GRANT SELECT ON public.users TO alice",
             "REVOKE SELECT ON public.users FROM secret", // a role named secret is no table
             "DROP TABLE public.scratch",
+            "TRUNCATE public.users",
+            "ALTER TABLE public.users DROP COLUMN nickname",
             "CREATE PUBLICATION orders_feed FOR TABLE public.orders",
             "SELECT * FROM public.users"
     })
