@@ -165,30 +165,12 @@ public final class StatementClassifier {
                 kinds.add(StatementKind.MERGE);
                 checkMergeScope(i, end);
             }
-            case "create" -> {
-                checkUnlistedTables(i, end);
-                classifyCreate(i, end);
-            }
-            case "alter" -> {
-                kinds.add(StatementKind.ALTER);
-                checkUnlistedTables(i, end);
-            }
-            case "drop" -> {
-                kinds.add(StatementKind.DROP);
-                checkUnlistedTables(i, end);
-            }
-            case "truncate" -> {
-                kinds.add(StatementKind.TRUNCATE);
-                checkUnlistedTables(i, end);
-            }
-            case "grant" -> {
-                kinds.add(StatementKind.GRANT);
-                checkUnlistedTables(i, end);
-            }
-            case "revoke" -> {
-                kinds.add(StatementKind.REVOKE);
-                checkUnlistedTables(i, end);
-            }
+            case "create" -> classifyCreate(i, end);
+            case "alter" -> kinds.add(StatementKind.ALTER);
+            case "drop" -> kinds.add(StatementKind.DROP);
+            case "truncate" -> kinds.add(StatementKind.TRUNCATE);
+            case "grant" -> kinds.add(StatementKind.GRANT);
+            case "revoke" -> kinds.add(StatementKind.REVOKE);
             case "copy" -> classifyCopy(i, end);
             case "call" -> kinds.add(StatementKind.CALL);
             case "do" -> kinds.add(StatementKind.DO);
@@ -216,12 +198,10 @@ public final class StatementClassifier {
                 cursorRead = i == 0;
             }
             case "listen", "unlisten", "notify", "vacuum", "analyze", "analyse", "cluster", "reindex", "checkpoint",
-                 "refresh", "lock", "load", "import", "comment", "security", "reassign" -> {
-                kinds.add(StatementKind.OTHER);
-                checkUnlistedTables(i, end);
-            }
+                 "refresh", "lock", "load", "import", "comment", "security", "reassign" -> kinds.add(StatementKind.OTHER);
             default -> problem = "unknown statement keyword '" + first.text().toUpperCase() + "'";
         }
+        checkUnlistedTables(i, end);
     }
 
     /**
@@ -235,6 +215,9 @@ public final class StatementClassifier {
      */
     private void checkUnlistedTables(int i, int end) {
         String first = t.get(i).text();
+        if (!UNLISTING_STATEMENTS.contains(first)) {
+            return;
+        }
         String second = i + 1 < end && t.get(i + 1).kind() == SqlToken.Kind.WORD ? t.get(i + 1).text() : "";
         boolean grants = first.equals("grant") || first.equals("revoke");
         boolean cascades = first.equals("drop") || first.equals("alter") || first.equals("truncate")
@@ -248,6 +231,10 @@ public final class StatementClassifier {
             tablesUnlisted = true;
         }
     }
+
+    /** The statements {@link #checkUnlistedTables} looks at. */
+    private static final Set<String> UNLISTING_STATEMENTS = Set.of("create", "alter", "drop", "truncate", "grant",
+            "revoke", "reassign", "import");
 
     private void classifyWith(int i, int end) {
         List<int[]> parts = withParts(t, i, end);
