@@ -198,8 +198,9 @@ public final class StatementAnalyzer implements AutoCloseable {
      * syntax, in ways that neither add nor remove a name of a relation: {@code OPERATOR(schema.op)} as a plain
      * operator, {@code COLLATE name} left out, {@code ONLY} before a table left out, the TABLE command of a subquery
      * or set operation as {@code SELECT * FROM}, an empty select list ({@code SELECT FROM t}) as {@code SELECT 1},
-     * and a {@code U&"..."} identifier as the plain quoted name the lexer decoded. Without them common statements
-     * ({@code SELECT name COLLATE "C" FROM t}, {@code DELETE FROM ONLY t}) count as having an incomplete table list.
+     * a {@code U&"..."} identifier as the plain quoted name the lexer decoded, and TRUNCATE's {@code RESTART
+     * IDENTITY}, {@code CONTINUE IDENTITY} and {@code RESTRICT} left out. Without them common statements ({@code
+     * SELECT name COLLATE "C" FROM t}, {@code DELETE FROM ONLY t}) count as having an incomplete table list.
      */
     static String forParser(StatementInfo statement, int from, int to) {
         String text = statement.text();
@@ -233,6 +234,10 @@ public final class StatementAnalyzer implements AutoCloseable {
                 replacement = "SELECT 1";
             } else if (tok.kind() == SqlToken.Kind.QUOTED_IDENT && text.regionMatches(true, tok.start(), "u&", 0, 2)) {
                 replacement = "\"" + tok.text().replace("\"", "\"\"") + "\"";
+            } else if (t.get(0).isWord("truncate") && (tok.isWord("restrict") || ((tok.isWord("restart")
+                    || tok.isWord("continue")) && i + 1 < t.size() && t.get(i + 1).isWord("identity")))) {
+                last = tok.isWord("restrict") ? i : i + 1;
+                replacement = " "; // TRUNCATE's options
             }
             if (replacement != null && t.get(last).end() <= to) {
                 if (sb == null) {

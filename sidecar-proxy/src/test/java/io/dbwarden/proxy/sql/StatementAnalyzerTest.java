@@ -194,6 +194,8 @@ class StatementAnalyzerTest {
         assertThat(tables("SELECT * FROM users WHERE id IN (TABLE banned)")).containsExactlyInAnyOrder("users", "banned");
         assertThat(tables("SELECT id FROM users UNION ALL TABLE ONLY archived")).containsExactlyInAnyOrder("users",
                 "archived");
+        assertThat(tables("TRUNCATE TABLE jobs, runs RESTART IDENTITY")).containsExactlyInAnyOrder("jobs", "runs");
+        assertThat(tables("TRUNCATE jobs CONTINUE IDENTITY RESTRICT")).containsExactly("jobs");
         StatementInfo s = info("SELECT \"only\", a COLLATE \"C\" FROM ONLY t WHERE x IN (TABLE u) FETCH FIRST 1 ROWS ONLY");
         assertThat(StatementAnalyzer.forParser(s, 0, s.text().length()))
                 .isEqualTo("SELECT \"only\", a   FROM   t WHERE x IN (SELECT * FROM u) FETCH FIRST 1 ROWS ONLY");
