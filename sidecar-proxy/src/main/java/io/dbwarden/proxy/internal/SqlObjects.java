@@ -95,13 +95,13 @@ final class SqlObjects {
         }
         switch (t.get(0).text()) {
             case "execute" -> {
-                PreparedQuery p = t.size() > 1 && isName(t.get(1)) ? prepared.get(t.get(1).text()) : null;
+                PreparedQuery p = t.size() > 1 && t.get(1).isName() ? prepared.get(t.get(1).text()) : null;
                 return p == null ? s : p.query();
             }
             case "fetch", "move" -> {
                 // FETCH [direction] [FROM | IN] cursor_name: the name is the last token
                 SqlToken last = t.get(t.size() - 1);
-                Cursor c = t.size() > 1 && isName(last) ? cursors.get(last.text()) : null;
+                Cursor c = t.size() > 1 && last.isName() ? cursors.get(last.text()) : null;
                 return c == null ? s : c.query();
             }
             default -> {
@@ -122,7 +122,7 @@ final class SqlObjects {
         switch (t.get(0).text()) {
             case "declare" -> {
                 StatementInfo query = inner(s);
-                if (isName(t.get(1))) {
+                if (t.get(1).isName()) {
                     // a name beyond the bounds is forgotten, also an older query under it (judged as unknown)
                     remove(cursors, t.get(1).text());
                     if (query != null) {
@@ -131,7 +131,7 @@ final class SqlObjects {
                 }
             }
             case "prepare" -> {
-                if (t.get(1).isWord("transaction") || !isName(t.get(1))) {
+                if (t.get(1).isWord("transaction") || !t.get(1).isName()) {
                     return;
                 }
                 StatementInfo query = inner(s);
@@ -143,7 +143,7 @@ final class SqlObjects {
             case "close" -> {
                 if (t.get(1).isWord("all")) {
                     cursors.values().removeIf(this::forget);
-                } else if (isName(t.get(1))) {
+                } else if (t.get(1).isName()) {
                     remove(cursors, t.get(1).text());
                 }
             }
@@ -151,7 +151,7 @@ final class SqlObjects {
                 SqlToken name = t.get(1).isWord("prepare") && t.size() > 2 ? t.get(2) : t.get(1);
                 if (name.isWord("all")) {
                     prepared.values().removeIf(this::forget);
-                } else if (isName(name)) {
+                } else if (name.isName()) {
                     remove(prepared, name.text());
                 }
             }
@@ -176,7 +176,7 @@ final class SqlObjects {
             return;
         }
         List<SqlToken> t = s.tokens();
-        if (t.size() < 2 || !isName(t.get(1))) {
+        if (t.size() < 2 || !t.get(1).isName()) {
             return;
         }
         String name = t.get(1).text();
@@ -224,10 +224,6 @@ final class SqlObjects {
     /** Characters the names of this session keep (for tests). */
     long chars() {
         return chars;
-    }
-
-    private static boolean isName(SqlToken tok) {
-        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
     }
 
     /** DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH|WITHOUT} HOLD] FOR query */

@@ -66,12 +66,12 @@ final class CopyFormat {
             query = List.copyOf(t.subList(i + 1, close));
             i = close + 1;
         } else {
-            if (!isName(t.get(i))) {
+            if (!t.get(i).isName()) {
                 return null;
             }
             table = t.get(i).text();
             i++;
-            if (i + 1 < t.size() && t.get(i).isSymbol(".") && isName(t.get(i + 1))) {
+            if (i + 1 < t.size() && t.get(i).isSymbol(".") && t.get(i + 1).isName()) {
                 schema = table;
                 table = t.get(i + 1).text();
                 i += 2;
@@ -79,7 +79,7 @@ final class CopyFormat {
             if (i < t.size() && t.get(i).isSymbol("(")) {
                 int close = matching(t, i);
                 for (int k = i + 1; k < close; k++) {
-                    if (isName(t.get(k))) {
+                    if (t.get(k).isName()) {
                         columns.add(t.get(k).text());
                     }
                 }
@@ -179,10 +179,6 @@ final class CopyFormat {
                         : s.text().substring(query.get(0).start(), query.get(query.size() - 1).end()), forceQuote);
     }
 
-    private static boolean isName(SqlToken t) {
-        return t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT;
-    }
-
     private static int matching(List<SqlToken> t, int open) {
         int depth = 0;
         for (int k = open; k < t.size(); k++) {
@@ -209,9 +205,9 @@ final class CopyFormat {
             return k;
         }
         int last = k - 1;
-        while (last + 1 < t.size() && isName(t.get(last + 1))) {
+        while (last + 1 < t.size() && t.get(last + 1).isName()) {
             last++;
-            if (last + 2 < t.size() && t.get(last + 1).isSymbol(",") && isName(t.get(last + 2))) {
+            if (last + 2 < t.size() && t.get(last + 1).isSymbol(",") && t.get(last + 2).isName()) {
                 last++;
             } else {
                 break;

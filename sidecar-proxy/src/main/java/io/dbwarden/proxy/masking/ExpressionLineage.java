@@ -109,7 +109,7 @@ final class ExpressionLineage {
      * {@code customers c}, {@code customers AS c}; -1 when the name there is not the table's or has no alias.
      */
     private static int aliasAt(List<SqlToken> t, int i, QualifiedName table) {
-        if (!MaskingFilter.nameToken(t.get(i)) || !table.name().equals(t.get(i).text())) {
+        if (!t.get(i).isName() || !table.name().equals(t.get(i).text())) {
             return -1;
         }
         int a = t.get(i + 1).isWord("as") ? i + 2 : i + 1;
@@ -169,7 +169,7 @@ final class ExpressionLineage {
                     }
                     int close = closing(a + 2, tokens.size());
                     for (int k = a + 2; k < close; k++) {
-                        if (MaskingFilter.nameToken(tokens.get(k))) {
+                        if (tokens.get(k).isName()) {
                             renamedColumns.computeIfAbsent(tokens.get(k).text(), x -> new ArrayList<>()).add(t);
                         }
                     }
@@ -250,7 +250,7 @@ final class ExpressionLineage {
     private static void names(List<SqlToken> t, int from, int to, Set<String> into) {
         for (int i = from; i < to; i++) {
             SqlToken tok = t.get(i);
-            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)) {
+            if (tok.isName() && !qualifier(t, i)) {
                 into.add(tok.text());
             }
         }
@@ -318,7 +318,7 @@ final class ExpressionLineage {
         }
         for (int k = open + 1; k < close; k++) {
             SqlToken tok = t.get(k);
-            if ((k - open) % 2 == 1 ? !MaskingFilter.nameToken(tok) || tok.isWord("select") || tok.isWord("values")
+            if ((k - open) % 2 == 1 ? !tok.isName() || tok.isWord("select") || tok.isWord("values")
                     || tok.isWord("table") : !tok.isSymbol(",")) {
                 return false;
             }
@@ -369,7 +369,7 @@ final class ExpressionLineage {
             } else if (tok.kind() == SqlToken.Kind.WORD && QUERY_WORDS.contains(tok.text())) {
                 query.set(depth);
             } else {
-                boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+                boolean name = tok.isName();
                 return inFrom.get(depth) && name && !(i + 1 < t.size() && t.get(i + 1).isSymbol("("));
             }
             return false;
@@ -576,7 +576,7 @@ final class ExpressionLineage {
         Set<String> names = new HashSet<>();
         for (int i = r[0]; i < r[1]; i++) {
             SqlToken tok = t.get(i);
-            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT) && !qualifier(t, i)
+            if (tok.isName() && !qualifier(t, i)
                     && !read.get(i) && !counted.get(i) && !(labels && label(t, r[0], r[1], i))) {
                 names.add(tok.text());
             }
@@ -679,10 +679,10 @@ final class ExpressionLineage {
     private MaskingRules.ColumnRule qualifiedRule(String q, int from, int to, MaskingRules rules, int depth) {
         for (int i = from; i < to; i++) {
             SqlToken tok = tokens.get(i);
-            if (!MaskingFilter.nameToken(tok) || !tok.text().equals(q) || !qualifier(tokens, i)) {
+            if (!tok.isName() || !tok.text().equals(q) || !qualifier(tokens, i)) {
                 continue;
             }
-            MaskingRules.ColumnRule r = i + 2 < to && MaskingFilter.nameToken(tokens.get(i + 2))
+            MaskingRules.ColumnRule r = i + 2 < to && tokens.get(i + 2).isName()
                     ? columnRule(q, tokens.get(i + 2).text(), rules, depth) : tainted(rules).get(q);
             if (r != null) {
                 return r;
@@ -718,7 +718,7 @@ final class ExpressionLineage {
         if (r == null) {
             for (int i = item.from(); i < item.to() && r == null; i++) {
                 String q = tokens.get(i).text();
-                if (t.containsKey(q) && MaskingFilter.nameToken(tokens.get(i)) && qualifier(tokens, i)) {
+                if (t.containsKey(q) && tokens.get(i).isName() && qualifier(tokens, i)) {
                     r = qualifiedRule(q, i, i + 3, rules, depth + 1);
                 }
             }
@@ -839,11 +839,11 @@ final class ExpressionLineage {
      */
     private String callName(int from, int to) {
         int i = from;
-        while (i + 2 < to && MaskingFilter.nameToken(tokens.get(i)) && tokens.get(i + 1).isSymbol(".")) {
+        while (i + 2 < to && tokens.get(i).isName() && tokens.get(i + 1).isSymbol(".")) {
             i += 2;
         }
         SqlToken fn = tokens.get(i);
-        if (i + 1 >= to || !MaskingFilter.nameToken(fn) || !tokens.get(i + 1).isSymbol("(")
+        if (i + 1 >= to || !fn.isName() || !tokens.get(i + 1).isSymbol("(")
                 || closing(i + 2, to) != to - 1
                 || (fn.kind() == SqlToken.Kind.WORD && RENAMED_CALLS.contains(fn.text()))) {
             return null;
@@ -860,14 +860,14 @@ final class ExpressionLineage {
             return null;
         }
         int last = to - 1;
-        if (MaskingFilter.nameToken(tokens.get(last)) && label(tokens, from, to, last)) {
+        if (tokens.get(last).isName() && label(tokens, from, to, last)) {
             return tokens.get(last).text();
         }
         if ((to - from) % 2 == 0) {
             return null;
         }
         for (int i = from; i < to; i++) {
-            boolean ok = (i - from) % 2 == 0 ? MaskingFilter.nameToken(tokens.get(i)) : tokens.get(i).isSymbol(".");
+            boolean ok = (i - from) % 2 == 0 ? tokens.get(i).isName() : tokens.get(i).isSymbol(".");
             if (!ok) {
                 return null;
             }
@@ -881,7 +881,7 @@ final class ExpressionLineage {
         if (a < tokens.size() && tokens.get(a).isWord("as")) {
             a++;
         }
-        if (a + 1 < tokens.size() && MaskingFilter.nameToken(tokens.get(a)) && tokens.get(a).text().equals(name)
+        if (a + 1 < tokens.size() && tokens.get(a).isName() && tokens.get(a).text().equals(name)
                 && tokens.get(a + 1).isSymbol("(")) {
             return true;
         }
@@ -960,7 +960,7 @@ final class ExpressionLineage {
                     if (!parens.isEmpty() && parens.pop()) {
                         queries--;
                     }
-                } else if (MaskingFilter.nameToken(tok) && withRows.contains(tok.text())
+                } else if (tok.isName() && withRows.contains(tok.text())
                         && !(i > 0 && tokens.get(i - 1).isSymbol(".")) && !withDefinition(i)) {
                     withMentions.computeIfAbsent(tok.text(), k -> new ArrayList<>()).add(i);
                     insideQuery.set(i, queries > 0);
@@ -1120,7 +1120,7 @@ final class ExpressionLineage {
                 while (n + 2 < to && tokens.get(n + 1).isSymbol(".")) {
                     n += 2;
                 }
-                if (tokens.get(n).kind() == SqlToken.Kind.WORD || tokens.get(n).kind() == SqlToken.Kind.QUOTED_IDENT) {
+                if (tokens.get(n).isName()) {
                     names.add(tokens.get(n).text());
                     columns = true;
                 }
@@ -1159,7 +1159,7 @@ final class ExpressionLineage {
             if (query && writes(tokens, from, to)) {
                 // RETURNING * of a table written (its name is in no FROM list): every name the range holds
                 for (int i = from; i < to; i++) {
-                    if (MaskingFilter.nameToken(tokens.get(i))) {
+                    if (tokens.get(i).isName()) {
                         names.add(tokens.get(i).text());
                     }
                 }
@@ -1396,8 +1396,7 @@ final class ExpressionLineage {
         if (i < to && tokens.get(i).isWord("as")) {
             i++;
         }
-        if (i < to && (tokens.get(i).kind() == SqlToken.Kind.WORD
-                || tokens.get(i).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        if (i < to && tokens.get(i).isName()) {
             i++;
         }
         if (i != to || derivedFrom.containsKey(row.text())) {

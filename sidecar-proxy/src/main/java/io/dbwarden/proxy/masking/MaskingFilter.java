@@ -455,8 +455,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 continue;
             }
             // (a, b) = (...), col[1] = ..., col.field = ...: several columns, or part of one: no plain column
-            boolean plain = eq == part[0] + 1 && (t.get(part[0]).kind() == SqlToken.Kind.WORD
-                    || t.get(part[0]).kind() == SqlToken.Kind.QUOTED_IDENT);
+            boolean plain = eq == part[0] + 1 && t.get(part[0]).isName();
             writes.add(new Write(plain ? t.get(part[0]).text() : null, eq + 1, part[1]));
         }
         return writes;
@@ -525,19 +524,16 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     /** The name {@code a} or {@code a.b} at {@code i}, or null when there is none. */
     private static io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName qualifiedName(List<SqlToken> t, int i) {
-        if (i >= t.size() || !nameToken(t.get(i))) {
+        if (i >= t.size() || !t.get(i).isName()) {
             return null;
         }
-        if (i + 2 < t.size() && t.get(i + 1).isSymbol(".") && nameToken(t.get(i + 2))) {
+        if (i + 2 < t.size() && t.get(i + 1).isSymbol(".") && t.get(i + 2).isName()) {
             return new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName(t.get(i).text(), t.get(i + 2).text());
         }
         return new io.dbwarden.proxy.sql.StatementAnalysis.QualifiedName(null, t.get(i).text());
     }
 
     /** Whether {@code tok} is a name: a word or a quoted identifier. */
-    static boolean nameToken(SqlToken tok) {
-        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
-    }
 
     /**
      * What a MERGE's WHEN clauses write, after token {@code from}: UPDATE SET assignments and INSERT values (each
@@ -617,7 +613,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             }
             columns = new java.util.ArrayList<>();
             for (int[] part : StatementClassifier.splitAtDepth(t, i + 1, close, tok -> tok.isSymbol(","))) {
-                columns.add(part[1] == part[0] + 1 && nameToken(t.get(part[0])) ? t.get(part[0]).text() : null);
+                columns.add(part[1] == part[0] + 1 && t.get(part[0]).isName() ? t.get(part[0]).text() : null);
             }
             i = close + 1;
         }
@@ -697,7 +693,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                         continue;
                     }
                     for (SqlToken tok : t) {
-                        boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+                        boolean name = tok.isName();
                         // a whole row of the table: its name or an alias of it passed as an argument
                         boolean row = arguments.contains(tok.text())
                                 && (tok.text().equals(table.name()) || table.equals(aliases.get(tok.text())));
@@ -714,7 +710,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
 
     private static boolean isSinkCall(List<SqlToken> t, int i) {
         SqlToken tok = t.get(i);
-        return (tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+        return tok.isName()
                 && SINKS.contains(tok.text()) && t.get(i + 1).isSymbol("(");
     }
 
@@ -729,7 +725,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
                 if (--depth == 0) {
                     return;
                 }
-            } else if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+            } else if (tok.isName()
                     && !(k + 1 < t.size() && t.get(k + 1).isSymbol("(")) // a function
                     && !(k > 0 && t.get(k - 1).isSymbol("::")) // a type
                     && !LITERAL_WORDS.contains(tok.text())) {
@@ -760,7 +756,7 @@ public final class MaskingFilter implements ResultFilter, ExecutionListener, Sta
             return false;
         }
         for (SqlToken t : statement.tokens()) {
-            if ((t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT)
+            if (t.isName()
                     && STATISTICS.contains(t.text())) {
                 return true;
             }

@@ -667,7 +667,7 @@ final class MaskingHandler implements ResultHandler {
             Set<String> words = new HashSet<>();
             String text = context.runs().text();
             for (SqlToken t : context.runs().tokens()) {
-                if (t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT) {
+                if (t.isName()) {
                     words.add(t.text());
                 } else if (t.kind() == SqlToken.Kind.STRING && text.charAt(t.start()) == '\'') {
                     words.add(text.substring(t.start() + 1, t.end() - 1).replace("''", "'"));

@@ -91,25 +91,21 @@ public record Relocation(Kind kind, QualifiedName table, QualifiedName other, St
         if (tokens.get(i).isWord("column")) {
             i++;
         }
-        if (i + 2 >= tokens.size() || !isName(tokens.get(i)) || !tokens.get(i + 1).isWord("to")
-                || !isName(tokens.get(i + 2))) {
+        if (i + 2 >= tokens.size() || !tokens.get(i).isName() || !tokens.get(i + 1).isWord("to")
+                || !tokens.get(i + 2).isName()) {
             return null;
         }
         return new Relocation(Kind.RENAME_COLUMN, target, target, tokens.get(i).text(), tokens.get(i + 2).text());
     }
 
-    private static boolean isName(SqlToken t) {
-        return t.kind() == SqlToken.Kind.WORD || t.kind() == SqlToken.Kind.QUOTED_IDENT;
-    }
-
     /** Reads a (dotted) name from {@code i} into {@code parts}; returns the index after it. */
     private static int name(List<SqlToken> tokens, int i, List<String> parts) {
-        if (i >= tokens.size() || !isName(tokens.get(i))) {
+        if (i >= tokens.size() || !tokens.get(i).isName()) {
             return i;
         }
         parts.add(tokens.get(i).text());
         int k = i + 1;
-        while (k + 1 < tokens.size() && tokens.get(k).isSymbol(".") && isName(tokens.get(k + 1))) {
+        while (k + 1 < tokens.size() && tokens.get(k).isSymbol(".") && tokens.get(k + 1).isName()) {
             parts.add(tokens.get(k + 1).text());
             k += 2;
         }

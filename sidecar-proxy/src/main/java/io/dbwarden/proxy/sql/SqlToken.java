@@ -33,4 +33,9 @@ public record SqlToken(Kind kind, int start, int end, String text) {
     public boolean isSymbol(String symbol) {
         return kind == Kind.SYMBOL && text.equals(symbol);
     }
+
+    /** Whether this is a name: an unquoted word (which may also be a keyword) or a quoted identifier. */
+    public boolean isName() {
+        return kind == Kind.WORD || kind == Kind.QUOTED_IDENT;
+    }
 }

@@ -218,16 +218,16 @@ public final class StatementAnalyzer implements AutoCloseable {
             if (close > 0) {
                 replacement = "=";
                 last = close;
-            } else if (tok.isWord("collate") && i + 1 < t.size() && isName(t.get(i + 1))) {
+            } else if (tok.isWord("collate") && i + 1 < t.size() && t.get(i + 1).isName()) {
                 last = i + 1;
-                while (last + 2 < t.size() && t.get(last + 1).isSymbol(".") && isName(t.get(last + 2))) {
+                while (last + 2 < t.size() && t.get(last + 1).isSymbol(".") && t.get(last + 2).isName()) {
                     last += 2;
                 }
                 replacement = " ";
-            } else if (tok.isWord("only") && i > 0 && i + 1 < t.size() && isName(t.get(i + 1))
+            } else if (tok.isWord("only") && i > 0 && i + 1 < t.size() && t.get(i + 1).isName()
                     && keyword(t.get(i - 1), ONLY_AFTER)) {
                 replacement = " ";
-            } else if (tok.isWord("table") && i > 0 && i + 1 < t.size() && isName(t.get(i + 1))
+            } else if (tok.isWord("table") && i > 0 && i + 1 < t.size() && t.get(i + 1).isName()
                     && t.get(i - 1).start() >= from && keyword(t.get(i - 1), TABLE_COMMAND_AFTER)) {
                 replacement = "SELECT * FROM";
             } else if (tok.isWord("select") && i + 1 < t.size() && t.get(i + 1).isWord("from")) {
@@ -254,10 +254,6 @@ public final class StatementAnalyzer implements AutoCloseable {
     /** A keyword or punctuation among {@code words} (not a quoted name or a string that reads the same). */
     private static boolean keyword(SqlToken tok, Set<String> words) {
         return (tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.SYMBOL) && words.contains(tok.text());
-    }
-
-    private static boolean isName(SqlToken tok) {
-        return tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
     }
 
     /** Words (and symbols) ONLY may follow when it stands before a table's name. */

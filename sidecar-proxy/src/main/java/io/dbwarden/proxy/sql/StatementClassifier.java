@@ -376,7 +376,7 @@ public final class StatementClassifier {
         if (j + 1 < end && (t.get(j).isWord("session") || t.get(j).isWord("local"))) {
             j++;
         }
-        if (j >= end || !(t.get(j).kind() == SqlToken.Kind.WORD || t.get(j).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        if (j >= end || !t.get(j).isName()) {
             return null;
         }
         StringBuilder name = new StringBuilder(SqlLexer.asciiLowerCase(t.get(j).text()));
@@ -434,7 +434,7 @@ public final class StatementClassifier {
         SqlToken value = v < end ? t.get(v) : null;
         if (single && (value.isWord("default") || (role && value.isWord("none")))) {
             roleChange = "";
-        } else if (role && single && (value.kind() == SqlToken.Kind.WORD || value.kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        } else if (role && single && value.isName()) {
             roleChange = value.text();
         } else {
             roleChange = StatementAnalysis.ANY_ROLE; // a literal, an expression, or the session user itself
@@ -617,7 +617,7 @@ public final class StatementClassifier {
                     default -> StatementKind.MERGE;
                 });
             }
-            if ((tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT)
+            if (tok.isName()
                     && i + 1 < t.size() && t.get(i + 1).isSymbol("(") && !namesNotCalls(i)) {
                 recordFunctionCall(i);
             }
@@ -866,7 +866,7 @@ public final class StatementClassifier {
         int main = -1;
         while (j < to) {
             SqlToken name = t.get(j);
-            if (name.kind() != SqlToken.Kind.WORD && name.kind() != SqlToken.Kind.QUOTED_IDENT) {
+            if (!name.isName()) {
                 break;
             }
             int k = j + 1;
@@ -911,8 +911,7 @@ public final class StatementClassifier {
         if (n >= t.size() || !t.get(n).isSymbol("(")) {
             return false;
         }
-        return n + 2 < t.size() && (t.get(n + 1).kind() == SqlToken.Kind.WORD
-                || t.get(n + 1).kind() == SqlToken.Kind.QUOTED_IDENT)
+        return n + 2 < t.size() && t.get(n + 1).isName()
                 && (t.get(n + 2).isSymbol(",") || t.get(n + 2).isSymbol(")"));
     }
 
@@ -962,7 +961,7 @@ public final class StatementClassifier {
             return -1;
         }
         int k = i + 2;
-        if (k + 2 < t.size() && (t.get(k).kind() == SqlToken.Kind.WORD || t.get(k).kind() == SqlToken.Kind.QUOTED_IDENT)
+        if (k + 2 < t.size() && t.get(k).isName()
                 && t.get(k + 1).isSymbol(".")) {
             k += 2;
         }
@@ -991,8 +990,7 @@ public final class StatementClassifier {
             return;
         }
         int start = i;
-        while (start >= 2 && t.get(start - 1).isSymbol(".") && (t.get(start - 2).kind() == SqlToken.Kind.WORD
-                || t.get(start - 2).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        while (start >= 2 && t.get(start - 1).isSymbol(".") && t.get(start - 2).isName()) {
             start -= 2;
         }
         if (start > 0 && t.get(start - 1).kind() == SqlToken.Kind.WORD
@@ -1227,7 +1225,7 @@ public final class StatementClassifier {
     private boolean isColumnReference(int from, int end) {
         for (int i = from; i < end; i++) {
             SqlToken tok = t.get(i);
-            boolean name = tok.kind() == SqlToken.Kind.WORD || tok.kind() == SqlToken.Kind.QUOTED_IDENT;
+            boolean name = tok.isName();
             if ((i - from) % 2 == 0 ? !name : !tok.isSymbol(".")) {
                 return false;
             }
@@ -1252,7 +1250,7 @@ public final class StatementClassifier {
     // ------------------------------------------------------------------ helpers
 
     private QualifiedName nameAt(int i, int end) {
-        if (i >= end || !(t.get(i).kind() == SqlToken.Kind.WORD || t.get(i).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        if (i >= end || !t.get(i).isName()) {
             return null;
         }
         if (t.get(i).kind() == SqlToken.Kind.WORD && (NOT_FUNCTIONS.contains(t.get(i).text())
@@ -1262,8 +1260,7 @@ public final class StatementClassifier {
         List<String> parts = new ArrayList<>();
         parts.add(t.get(i).text());
         int k = i + 1;
-        while (k + 1 < end && t.get(k).isSymbol(".") && (t.get(k + 1).kind() == SqlToken.Kind.WORD
-                || t.get(k + 1).kind() == SqlToken.Kind.QUOTED_IDENT)) {
+        while (k + 1 < end && t.get(k).isSymbol(".") && t.get(k + 1).isName()) {
             parts.add(t.get(k + 1).text());
             k += 2;
         }
